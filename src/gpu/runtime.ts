@@ -1,0 +1,346 @@
+// The GPU runtime every kernel runs on: buffer pool, pipeline cache, batched dispatch, readback
+// and GPU timestamps. Environment-free: give it a GpuDevice from browser.ts or node.ts.
+import type { GpuDevice } from './device.ts';
+import { GpuLimitError } from './errors.ts';
+
+/** How a kernel sees each binding, in binding order; uniforms come last. */
+export type BindingKind = 'read' | 'write' | 'uniform';
+
+export interface Program {
+  /** Unique name of this shader variant; with entryPoint and constants it is the cache key. */
+  name: string;
+  code: string;
+  entryPoint: string;
+  bindings: readonly BindingKind[];
+  /** WGSL `override` constants (workgroup sizes, tile shapes). */
+  constants?: Readonly<Record<string, number>>;
+}
+
+export const STORAGE_USAGE = 0x80 | 0x4 | 0x8; // STORAGE | COPY_SRC | COPY_DST (numbers: no globals needed)
+const MAP_READ = 0x1;
+const COPY_DST = 0x8;
+const UNIFORM = 0x40;
+const QUERY_RESOLVE = 0x200;
+
+const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment is at most 256 on every adapter
+const UNIFORM_ARENA_SLOTS = 1024;
+
+export type UniformData = ArrayBufferView | readonly number[];
+
+export class GpuRuntime {
+  readonly device: GPUDevice;
+  readonly gpu: GpuDevice;
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly compiling = new Map<string, Promise<GPUComputePipeline>>();
+  private readonly layouts = new Map<string, GPUBindGroupLayout>();
+  private readonly pool = new Map<string, GPUBuffer[]>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private readonly uniformArena: GPUBuffer;
+  private readonly uniformStaging = new Uint8Array(UNIFORM_SLOT * UNIFORM_ARENA_SLOTS);
+  private uniformSlots = 0;
+  private timestampQuery: GPUQuerySet | null = null;
+  private timedPass = false;
+  /** Dispatches issued since creation (for reports and tests). */
+  dispatchCount = 0;
+  submitCount = 0;
+
+  constructor(gpu: GpuDevice) {
+    this.gpu = gpu;
+    this.device = gpu.device;
+    this.uniformArena = this.device.createBuffer({
+      label: 'uniform-arena',
+      size: this.uniformStaging.byteLength,
+      usage: UNIFORM | COPY_DST,
+    });
+  }
+
+  get limits(): GPUSupportedLimits {
+    return this.device.limits;
+  }
+
+  // ---- buffers -------------------------------------------------------------------------------
+
+  /** A storage buffer from the size-keyed pool (contents undefined). */
+  acquire(byteSize: number, label = 'storage', usage = STORAGE_USAGE): GPUBuffer {
+    const size = alignTo(Math.max(byteSize, 4), 16);
+    if (size > this.limits.maxBufferSize) {
+      throw new GpuLimitError(`${label}: ${size} bytes exceeds this GPU's maxBufferSize ${this.limits.maxBufferSize}; split the tensor.`);
+    }
+    const free = this.pool.get(`${size}:${usage}`);
+    const reused = free?.pop();
+    if (reused) return reused;
+    return this.device.createBuffer({ label, size, usage });
+  }
+
+  /** Returns a buffer to the pool. Queue order makes reuse by later work safe. */
+  release(buffer: GPUBuffer): void {
+    const key = `${buffer.size}:${buffer.usage}`;
+    let free = this.pool.get(key);
+    if (!free) this.pool.set(key, (free = []));
+    free.push(buffer);
+  }
+
+  /** Destroys every pooled buffer (the pool keeps memory alive otherwise). */
+  trimPool(): void {
+    for (const list of this.pool.values()) for (const b of list) b.destroy();
+    this.pool.clear();
+  }
+
+  /** A pooled storage buffer holding `data`. */
+  upload(data: ArrayBufferView, label = 'upload'): GPUBuffer {
+    const buffer = this.acquire(data.byteLength, label);
+    this.write(buffer, data);
+    return buffer;
+  }
+
+  /** Writes after everything dispatched so far (the pending batch is submitted first). */
+  write(buffer: GPUBuffer, data: ArrayBufferView, byteOffset = 0): void {
+    this.flush();
+    const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
+    if (bytes.byteLength % 4 === 0) {
+      this.device.queue.writeBuffer(buffer, byteOffset, bytes);
+    } else {
+      const padded = new Uint8Array(alignTo(bytes.byteLength, 4));
+      padded.set(bytes);
+      this.device.queue.writeBuffer(buffer, byteOffset, padded);
+    }
+  }
+
+  /** Copies `byteLength` bytes between buffers in queue order with the dispatches around it. */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, byteLength: number): void {
+    this.endPass();
+    this.ensureEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, byteLength);
+  }
+
+  /** Reads a buffer back after all work issued so far. */
+  async read(buffer: GPUBuffer, byteOffset = 0, byteLength = buffer.size - byteOffset): Promise<ArrayBuffer> {
+    const staging = this.acquire(byteLength, 'readback', MAP_READ | COPY_DST);
+    this.copy(buffer, byteOffset, staging, 0, alignTo(byteLength, 4));
+    this.flush();
+    await staging.mapAsync(1 /* GPUMapMode.READ */, 0, alignTo(byteLength, 4));
+    const out = staging.getMappedRange(0, alignTo(byteLength, 4)).slice(0, byteLength);
+    staging.unmap();
+    this.release(staging);
+    return out;
+  }
+
+  async readF32(buffer: GPUBuffer, offsetElems = 0, count?: number): Promise<Float32Array> {
+    const n = count ?? buffer.size / 4 - offsetElems;
+    return new Float32Array(await this.read(buffer, offsetElems * 4, n * 4));
+  }
+
+  async readU32(buffer: GPUBuffer, offsetElems = 0, count?: number): Promise<Uint32Array> {
+    const n = count ?? buffer.size / 4 - offsetElems;
+    return new Uint32Array(await this.read(buffer, offsetElems * 4, n * 4));
+  }
+
+  // ---- pipelines -----------------------------------------------------------------------------
+
+  private key(p: Program): string {
+    const constants = p.constants ? Object.entries(p.constants).sort().map(([k, v]) => `${k}=${v}`).join(',') : '';
+    return `${p.name}#${p.entryPoint}#${constants}`;
+  }
+
+  private layout(bindings: readonly BindingKind[]): GPUBindGroupLayout {
+    const key = bindings.join(',');
+    let layout = this.layouts.get(key);
+    if (!layout) {
+      const entries: GPUBindGroupLayoutEntry[] = bindings.map((kind, binding) => ({
+        binding,
+        visibility: 4 /* GPUShaderStage.COMPUTE */,
+        buffer: { type: kind === 'read' ? 'read-only-storage' : kind === 'write' ? 'storage' : 'uniform' },
+      }));
+      layout = this.device.createBindGroupLayout({ label: key, entries });
+      this.layouts.set(key, layout);
+    }
+    return layout;
+  }
+
+  private descriptor(p: Program): GPUComputePipelineDescriptor {
+    const module = this.device.createShaderModule({ label: p.name, code: p.code });
+    return {
+      label: p.name,
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [this.layout(p.bindings)] }),
+      compute: { module, entryPoint: p.entryPoint, constants: p.constants as Record<string, number> | undefined },
+    };
+  }
+
+  /** Compiles asynchronously; concurrent requests for one key share a single compile. */
+  compile(p: Program): Promise<GPUComputePipeline> {
+    const key = this.key(p);
+    const ready = this.pipelines.get(key);
+    if (ready) return Promise.resolve(ready);
+    let pending = this.compiling.get(key);
+    if (!pending) {
+      pending = this.device.createComputePipelineAsync(this.descriptor(p)).then((pipeline) => {
+        this.pipelines.set(key, pipeline);
+        this.compiling.delete(key);
+        return pipeline;
+      });
+      this.compiling.set(key, pending);
+    }
+    return pending;
+  }
+
+  /** Compiles many programs in parallel (call before a hot loop). */
+  async compileAll(programs: readonly Program[]): Promise<void> {
+    await Promise.all(programs.map((p) => this.compile(p)));
+  }
+
+  get pipelineCount(): number {
+    return this.pipelines.size;
+  }
+
+  private pipeline(p: Program): GPUComputePipeline {
+    const key = this.key(p);
+    let pipeline = this.pipelines.get(key);
+    if (!pipeline) {
+      // Not compiled ahead of time: compile synchronously rather than break the batch.
+      pipeline = this.device.createComputePipeline(this.descriptor(p));
+      this.pipelines.set(key, pipeline);
+    }
+    return pipeline;
+  }
+
+  // ---- dispatch ------------------------------------------------------------------------------
+
+  /**
+   * Records one dispatch into the open batch. `buffers` follow `p.bindings` (without the
+   * uniform); `uniforms` fills the trailing uniform binding. Nothing runs until flush/read.
+   */
+  dispatch(p: Program, buffers: readonly BufferRef[], uniforms: UniformData | null, groups: readonly [number, number?, number?]): void {
+    const storageCount = p.bindings.filter((b) => b !== 'uniform').length;
+    if (buffers.length !== storageCount) {
+      throw new Error(`${p.name}: expected ${storageCount} buffers, got ${buffers.length}`);
+    }
+    const maxGroups = this.limits.maxComputeWorkgroupsPerDimension;
+    const [gx, gy = 1, gz = 1] = groups;
+    if (gx > maxGroups || gy > maxGroups || gz > maxGroups) {
+      throw new GpuLimitError(`${p.name}: dispatch ${gx}x${gy}x${gz} exceeds maxComputeWorkgroupsPerDimension ${maxGroups}`);
+    }
+    if (gx === 0 || gy === 0 || gz === 0) return;
+    const pipeline = this.pipeline(p);
+    const entries: GPUBindGroupEntry[] = buffers.map((b, binding) =>
+      'buffer' in b ? { binding, resource: { buffer: b.buffer, offset: b.offset, size: b.size } } : { binding, resource: { buffer: b } },
+    );
+    if (p.bindings[p.bindings.length - 1] === 'uniform') {
+      if (!uniforms) throw new Error(`${p.name}: uniforms required`);
+      entries.push({ binding: entries.length, resource: this.uniformSlot(uniforms) });
+    }
+    const bindGroup = this.device.createBindGroup({ layout: this.layout(p.bindings), entries });
+    const pass = this.ensurePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(gx, gy, gz);
+    this.dispatchCount++;
+  }
+
+  private uniformSlot(data: UniformData): GPUBufferBinding {
+    if (this.uniformSlots === UNIFORM_ARENA_SLOTS) this.flush();
+    const bytes = ArrayBuffer.isView(data)
+      ? new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength)
+      : new Uint8Array(new Uint32Array(data as number[]).buffer);
+    if (bytes.byteLength > UNIFORM_SLOT) throw new Error(`uniform block of ${bytes.byteLength} bytes exceeds ${UNIFORM_SLOT}`);
+    const offset = this.uniformSlots * UNIFORM_SLOT;
+    this.uniformStaging.set(bytes, offset);
+    this.uniformSlots++;
+    return { buffer: this.uniformArena, offset, size: alignTo(bytes.byteLength, 16) };
+  }
+
+  private ensureEncoder(): GPUCommandEncoder {
+    this.encoder ??= this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private ensurePass(): GPUComputePassEncoder {
+    if (!this.pass) {
+      const encoder = this.ensureEncoder();
+      this.pass = encoder.beginComputePass(
+        this.timedPass && this.timestampQuery
+          ? { timestampWrites: { querySet: this.timestampQuery, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } }
+          : undefined,
+      );
+    }
+    return this.pass;
+  }
+
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = null;
+  }
+
+  /** Submits everything recorded so far as one command buffer. */
+  flush(): void {
+    this.endPass();
+    if (!this.encoder) return;
+    if (this.uniformSlots > 0) {
+      // Queue order: this write lands before the command buffer that reads it, after earlier ones.
+      this.device.queue.writeBuffer(this.uniformArena, 0, this.uniformStaging, 0, this.uniformSlots * UNIFORM_SLOT);
+      this.uniformSlots = 0;
+    }
+    this.device.queue.submit([this.encoder.finish()]);
+    this.encoder = null;
+    this.submitCount++;
+  }
+
+  /** Waits until the GPU has finished everything submitted. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+  }
+
+  /**
+   * Runs `record` (which only records dispatches) in one compute pass and returns its GPU time
+   * in milliseconds from timestamp queries, or the wall time around submit-to-done where the
+   * adapter has no timestamps.
+   */
+  async time(record: () => void): Promise<{ ms: number; source: 'timestamp' | 'wall' }> {
+    await this.sync();
+    if (!this.gpu.hasTimestamps) {
+      const t0 = performance.now();
+      record();
+      await this.sync();
+      return { ms: performance.now() - t0, source: 'wall' };
+    }
+    this.timestampQuery ??= this.device.createQuerySet({ type: 'timestamp', count: 2 });
+    this.timedPass = true;
+    try {
+      record();
+      this.endPass();
+    } finally {
+      this.timedPass = false;
+    }
+    const resolve = this.acquire(16, 'timestamps', QUERY_RESOLVE | 0x4 /* COPY_SRC */);
+    this.ensureEncoder().resolveQuerySet(this.timestampQuery, 0, 2, resolve, 0);
+    const ticks = new BigUint64Array(await this.read(resolve, 0, 16));
+    this.release(resolve);
+    return { ms: Number(ticks[1]! - ticks[0]!) / 1e6, source: 'timestamp' };
+  }
+
+  destroy(): void {
+    this.flush();
+    this.trimPool();
+    this.uniformArena.destroy();
+    this.device.destroy();
+  }
+}
+
+/** A window of a buffer bound as one binding (offset must be a multiple of 256). */
+export interface BufferSlice {
+  buffer: GPUBuffer;
+  offset: number;
+  size: number;
+}
+
+/** What a kernel binds: a whole buffer or a slice of one (a named view into a flat allocation). */
+export type BufferRef = GPUBuffer | BufferSlice;
+
+/** Bytes visible through a binding. */
+export function refBytes(ref: BufferRef): number {
+  return ref.size;
+}
+
+export function alignTo(n: number, a: number): number {
+  return Math.ceil(n / a) * a;
+}

@@ -1,0 +1,65 @@
+// The GPU runtime on Dawn in Node: a real WGSL kernel against its CPU reference, batching,
+// the pipeline cache, the buffer pool and timestamps.
+import { describe, expect, it } from 'vitest';
+import { residualForward, RESIDUAL_FORWARD } from '../../src/kernels/residual.ts';
+import { expectAllClose } from '../helpers/allclose.ts';
+import { testRuntime } from '../helpers/gpu.ts';
+import { randn } from '../helpers/random.ts';
+
+describe('GpuRuntime on Dawn', () => {
+  it('finds an adapter and reports the limits the model needs', async () => {
+    const rt = await testRuntime();
+    const report = rt.gpu.adapter;
+    expect(report.limits.maxStorageBufferBindingSize).toBeGreaterThanOrEqual(128 * 1024 * 1024);
+    // The device got the adapter's maximum, not WebGPU's 128 MiB default.
+    expect(rt.limits.maxStorageBufferBindingSize).toBe(report.limits.maxStorageBufferBindingSize);
+  });
+
+  it('runs residual_forward and matches the CPU reference exactly, on an odd size', async () => {
+    const rt = await testRuntime();
+    const n = 1000 + 37;
+    const a = randn(n, 1);
+    const b = randn(n, 2);
+    const ga = rt.upload(a);
+    const gb = rt.upload(b);
+    const out = rt.acquire(n * 4);
+    residualForward(rt, out, ga, gb, n);
+    const got = await rt.readF32(out, 0, n);
+    const expected = Float64Array.from(a, (x, i) => x + b[i]!);
+    // One f32 addition: correctly rounded, so within half an ulp of the float64 sum.
+    expectAllClose(got, expected, { atol: 0, rtol: 2 ** -24 });
+  });
+
+  it('batches many dispatches into one submit and caches the pipeline', async () => {
+    const rt = await testRuntime();
+    await rt.compileAll([RESIDUAL_FORWARD, RESIDUAL_FORWARD]);
+    const pipelinesBefore = rt.pipelineCount;
+    const n = 64;
+    const ones = rt.upload(new Float32Array(n).fill(1));
+    const x = rt.upload(new Float32Array(n));
+    const y = rt.acquire(n * 4);
+    const submitsBefore = rt.submitCount;
+    for (let i = 0; i < 50; i++) residualForward(rt, i % 2 ? x : y, i % 2 ? y : x, ones, n);
+    const got = await rt.readF32(y, 0, n); // the 50th dispatch (i = 49) wrote x; y holds 49
+    expect(rt.submitCount - submitsBefore).toBe(1);
+    expect(rt.pipelineCount).toBe(pipelinesBefore);
+    expect([...got].every((v) => v === 49)).toBe(true);
+  });
+
+  it('reuses pooled buffers of the same size', async () => {
+    const rt = await testRuntime();
+    const a = rt.acquire(1234);
+    rt.release(a);
+    expect(rt.acquire(1234)).toBe(a);
+  });
+
+  it('times a pass with GPU timestamps where the adapter has them', async () => {
+    const rt = await testRuntime();
+    const n = 4096;
+    const a = rt.upload(randn(n, 3));
+    const out = rt.acquire(n * 4);
+    const t = await rt.time(() => residualForward(rt, out, a, a, n));
+    expect(t.source).toBe(rt.gpu.hasTimestamps ? 'timestamp' : 'wall');
+    expect(t.ms).toBeGreaterThanOrEqual(0);
+  });
+});
