@@ -1,0 +1,34 @@
+// A small, strict argument parser for the subcommands: `--name value`, `--flag`, nothing else.
+
+export interface ArgSpec {
+  [name: string]: 'string' | 'number' | 'boolean';
+}
+
+export type ParsedArgs<S extends ArgSpec> = {
+  [K in keyof S]?: S[K] extends 'number' ? number : S[K] extends 'boolean' ? boolean : string;
+};
+
+export function parseArgs<S extends ArgSpec>(argv: string[], spec: S): ParsedArgs<S> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) throw new Error(`unexpected argument '${arg}'; options are ${Object.keys(spec).map((k) => `--${k}`).join(', ')}`);
+    const name = arg.slice(2);
+    const kind = spec[name];
+    if (!kind) throw new Error(`unknown option '--${name}'; options are ${Object.keys(spec).map((k) => `--${k}`).join(', ')}`);
+    if (kind === 'boolean') {
+      out[name] = true;
+      continue;
+    }
+    const value = argv[++i];
+    if (value === undefined) throw new Error(`option '--${name}' needs a value`);
+    if (kind === 'number') {
+      const n = Number(value);
+      if (!Number.isFinite(n)) throw new Error(`option '--${name}' needs a number, got '${value}'`);
+      out[name] = n;
+    } else {
+      out[name] = value;
+    }
+  }
+  return out as ParsedArgs<S>;
+}

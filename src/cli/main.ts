@@ -1,0 +1,34 @@
+// `webloco <command>`: one entry point for every Node-side job. Each command lives in its own
+// module, loaded only when it runs, and exports `run(argv)`.
+
+type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<void> }> };
+
+const COMMANDS: Record<string, Command> = {
+  'gpu-info': { summary: 'print the WebGPU adapter, features and limits as JSON', load: () => import('./gpu-info.ts') },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  return ['usage: webloco <command> [options]', '', ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)].join('\n');
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`webloco: unknown command '${name}'\n\n${usage()}`);
+    process.exitCode = 2;
+    return;
+  }
+  try {
+    await (await command.load()).run(rest);
+  } catch (err) {
+    console.error(`webloco ${name}: ${err instanceof Error ? err.message : String(err)}`);
+    if (process.env.WEBLOCO_DEBUG) console.error(err);
+    process.exitCode = 1;
+  }
+}
