@@ -1,0 +1,20 @@
+// How the e2e suite starts Chromium: the system binary, WebGPU on (SwiftShader where there is no
+// GPU, the real GPU otherwise), and no background traffic to Google's services.
+import { existsSync } from 'node:fs';
+import type { LaunchOptions } from '@playwright/test';
+
+export function chromiumPath(): string {
+  const candidates = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
+  const found = candidates.find((p): p is string => !!p && existsSync(p));
+  if (!found) throw new Error('No Chromium found: install it (apt-get install chromium) or set CHROMIUM_PATH');
+  return found;
+}
+
+export function chromiumLaunchOptions({ webgpu }: { webgpu: boolean }): LaunchOptions {
+  const quiet = ['--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--no-sandbox'];
+  // WEBLOCO_REAL_GPU=1 uses the machine's GPU driver instead of SwiftShader.
+  const gpuFlags = webgpu
+    ? ['--enable-unsafe-webgpu', ...(process.env.WEBLOCO_REAL_GPU ? ['--enable-features=Vulkan', '--use-angle=vulkan'] : ['--enable-unsafe-swiftshader'])]
+    : ['--disable-webgpu', '--disable-gpu'];
+  return { executablePath: chromiumPath(), args: [...quiet, ...gpuFlags] };
+}

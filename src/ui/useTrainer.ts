@@ -1,0 +1,39 @@
+// React hook around the training worker: starts it once, exposes the adapter or the reason
+// WebGPU is unavailable.
+import { useEffect, useState } from 'react';
+import type { AdapterReport } from '../gpu/device.ts';
+import { startTrainerWorker, type TrainerWorker } from '../client/trainer-client.ts';
+
+export type GpuState =
+  | { status: 'starting' }
+  | { status: 'ready'; adapter: AdapterReport & { hasTimestamps: boolean } }
+  | { status: 'unavailable'; message: string };
+
+const NO_WEBGPU =
+  'WebGPU is not available in this browser: try Chrome or Edge 113+, or enable chrome://flags/#enable-unsafe-webgpu. ' +
+  'You can still watch the swarm, but this tab cannot train.';
+
+export function useTrainer(): { gpu: GpuState; worker: TrainerWorker | null } {
+  const [gpu, setGpu] = useState<GpuState>({ status: 'starting' });
+  const [worker, setWorker] = useState<TrainerWorker | null>(null);
+
+  useEffect(() => {
+    if (!('gpu' in navigator)) {
+      setGpu({ status: 'unavailable', message: NO_WEBGPU });
+      return;
+    }
+    const w = startTrainerWorker();
+    setWorker(w);
+    let cancelled = false;
+    w.api.adapter().then(
+      (adapter) => !cancelled && setGpu({ status: 'ready', adapter }),
+      (err: unknown) => !cancelled && setGpu({ status: 'unavailable', message: err instanceof Error ? err.message : NO_WEBGPU }),
+    );
+    return () => {
+      cancelled = true;
+      w.terminate();
+    };
+  }, []);
+
+  return { gpu, worker };
+}
