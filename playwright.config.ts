@@ -1,7 +1,7 @@
 // Playwright drives the system Chromium (never a downloaded browser) against the built app,
 // served on localhost inside the private network namespace made by e2e/netns.sh.
 import { defineConfig } from '@playwright/test';
-import { chromiumLaunchOptions } from './e2e/chromium.ts';
+import { chromiumLaunchOptions } from './src/cli/chromium.ts';
 
 const PORT = 4317;
 

@@ -1,7 +1,7 @@
 // The app shell in real Chromium: the worker reports its WebGPU adapter and runs a WGSL kernel;
 // with WebGPU off the page explains what to do and nothing crashes.
 import { chromium, expect, test } from '@playwright/test';
-import { chromiumLaunchOptions } from './chromium.ts';
+import { chromiumLaunchOptions } from '../src/cli/chromium.ts';
 
 test('the page shows the adapter the training worker got', async ({ page }) => {
   const errors: string[] = [];

@@ -5,6 +5,8 @@ type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Pro
 
 const COMMANDS: Record<string, Command> = {
   'gpu-info': { summary: 'print the WebGPU adapter, features and limits as JSON', load: () => import('./gpu-info.ts') },
+  data: { summary: 'tokenize the Brown corpus into verified shards under public/data/ (--tokenizer bytes|gpt2|all, --out DIR)', load: () => import('./data.ts') },
+  bench: { summary: 'benchmarks: kernels (JSON lines and a table)', load: () => import('./bench.ts') },
 };
 
 function usage(): string {

@@ -1,7 +1,8 @@
-// How the e2e suite starts Chromium: the system binary, WebGPU on (SwiftShader where there is no
-// GPU, the real GPU otherwise), and no background traffic to Google's services.
+// How WebLoCo starts Chromium (e2e tests, benchmarks): the system binary, WebGPU on
+// (SwiftShader where there is no GPU, the real GPU with WEBLOCO_REAL_GPU=1), and no background
+// traffic to Google's services.
 import { existsSync } from 'node:fs';
-import type { LaunchOptions } from '@playwright/test';
+import type { LaunchOptions } from 'playwright-core';
 
 export function chromiumPath(): string {
   const candidates = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];

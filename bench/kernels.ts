@@ -1,0 +1,86 @@
+// `webloco bench kernels`: GFLOP/s of every matmul shape in each preset's training step, ours
+// beside tfjs-backend-webgpu's matMul in the same headless Chromium; JSON lines on stdout, a
+// table on stderr. `--node` measures ours alone on Dawn in Node (machines without a browser).
+import { parseArgs } from '../src/cli/args.ts';
+import { preset, type PresetName } from '../src/model/config.ts';
+import { openBenchPage, printTable } from './browser.ts';
+import type { MatmulResult } from './kernels-page.ts';
+import { matmulFlopsOf, trainingStepMatmuls, type MatmulShape } from './shapes.ts';
+
+/** Tokens per step: realistic on a real GPU, cut down on a software one. */
+const TOKENS: Record<PresetName, { gpu: number; software: number }> = {
+  tiny: { gpu: 4096, software: 256 },
+  small: { gpu: 4096, software: 256 },
+  base: { gpu: 8192, software: 128 },
+};
+
+export async function run(argv: string[]): Promise<void> {
+  const args = parseArgs(argv, { presets: 'string', tokens: 'number', 'budget-ms': 'number', node: 'boolean' });
+  const presets = (args.presets ?? 'tiny,small,base').split(',') as PresetName[];
+  const budgetMs = args['budget-ms'] ?? 300;
+  if (args.node) return runNode(presets, args.tokens, budgetMs);
+
+  const bench = await openBenchPage('/bench/kernels.html');
+  try {
+    const adapter = await bench.page.evaluate(() => (window as any).webloco.adapter());
+    console.log(JSON.stringify({ kind: 'adapter', ...adapter, features: undefined }));
+    const software = adapter.isFallbackAdapter || adapter.architecture === 'swiftshader';
+    const table: Record<string, string | number>[] = [];
+    for (const name of presets) {
+      const tokens = args.tokens ?? TOKENS[name][software ? 'software' : 'gpu'];
+      const shapes = trainingStepMatmuls(preset(name), tokens);
+      const results: MatmulResult[] = await bench.page.evaluate(
+        ([s, b]) => (window as any).webloco.benchMatmuls(s, b),
+        [shapes, budgetMs] as [MatmulShape[], number],
+      );
+      let oursMs = 0;
+      let tfjsMs = 0;
+      for (const r of results) {
+        console.log(JSON.stringify({ kind: 'matmul', preset: name, tokens, ...r }));
+        table.push({ preset: name, shape: r.name, M: r.M, N: r.N, K: r.K, ours: r.oursGflops, tfjs: r.tfjsGflops, ratio: r.ratio });
+        const f = matmulFlopsOf(r) * r.count;
+        oursMs += f / r.oursGflops / 1e6;
+        tfjsMs += f / r.tfjsGflops / 1e6;
+      }
+      const summary = { kind: 'step-matmuls', preset: name, tokens, oursMs, tfjsMs, ratio: tfjsMs / oursMs };
+      console.log(JSON.stringify(summary));
+      table.push({ preset: name, shape: 'ALL (step, weighted)', M: '', N: '', K: '', ours: '', tfjs: '', ratio: summary.ratio });
+    }
+    printTable(table);
+  } finally {
+    await bench.close();
+  }
+}
+
+async function runNode(presets: PresetName[], tokensArg: number | undefined, budgetMs: number): Promise<void> {
+  const { nodeGpuDevice } = await import('../src/gpu/node.ts');
+  const { GpuRuntime } = await import('../src/gpu/runtime.ts');
+  const { matmul } = await import('../src/kernels/matmul.ts');
+  const rt = new GpuRuntime(await nodeGpuDevice());
+  const adapter = rt.gpu.adapter;
+  console.log(JSON.stringify({ kind: 'adapter', ...adapter, features: undefined }));
+  const software = adapter.isFallbackAdapter || adapter.architecture === 'swiftshader';
+  const table: Record<string, string | number>[] = [];
+  for (const name of presets) {
+    const tokens = tokensArg ?? TOKENS[name][software ? 'software' : 'gpu'];
+    for (const s of trainingStepMatmuls(preset(name), tokens)) {
+      const a = rt.upload(new Float32Array(s.M * s.K).fill(0.5));
+      const b = rt.upload(new Float32Array(s.K * s.N).fill(0.25));
+      const out = rt.acquire(s.M * s.N * 4);
+      const record = () => matmul(rt, { out, a, b, M: s.M, N: s.N, K: s.K, transA: s.transA, transB: s.transB });
+      await rt.time(record); // warm-up
+      const once = (await rt.time(record)).ms;
+      const reps = Math.max(1, Math.min(100, Math.floor(budgetMs / Math.max(once, 0.01))));
+      const { ms, source } = await rt.time(() => {
+        for (let i = 0; i < reps; i++) record();
+      });
+      const gflops = (matmulFlopsOf(s) * reps) / ms / 1e6;
+      console.log(JSON.stringify({ kind: 'matmul', preset: name, tokens, ...s, oursGflops: gflops, timer: source }));
+      table.push({ preset: name, shape: s.name, M: s.M, N: s.N, K: s.K, gflops });
+      for (const buf of [a, b, out]) rt.release(buf);
+      rt.trimPool();
+    }
+  }
+  printTable(table);
+  rt.destroy();
+}
