@@ -113,6 +113,12 @@ export class GpuRuntime {
     this.ensureEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, byteLength);
   }
 
+  /** Zero-fills `byteLength` bytes (a multiple of 4) in queue order with the dispatches around it. */
+  clear(buffer: GPUBuffer, byteOffset = 0, byteLength = buffer.size - byteOffset): void {
+    this.endPass();
+    this.ensureEncoder().clearBuffer(buffer, byteOffset, byteLength);
+  }
+
   /** Reads a buffer back after all work issued so far. */
   async read(buffer: GPUBuffer, byteOffset = 0, byteLength = buffer.size - byteOffset): Promise<ArrayBuffer> {
     const staging = this.acquire(byteLength, 'readback', MAP_READ | COPY_DST);

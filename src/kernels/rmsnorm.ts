@@ -1,0 +1,101 @@
+// Launchers for shaders/rmsnorm.wgsl: Hugging Face LlamaRMSNorm forward (saving rstd) and its
+// backward, which accumulates into dx and into dWeight through a deterministic two-pass reduction.
+import code from '../../shaders/rmsnorm.wgsl?raw';
+import { refBytes, type BufferRef, type GpuRuntime, type Program } from '../gpu/runtime.ts';
+import { grid1d } from './grid.ts';
+
+/**
+ * Threads per row (forward, dx) and per channel block (dWeight); a power of two for the tree
+ * reduction. 64 keeps C = 768 at 12 channels per thread on real GPUs, and SwiftShader ran a
+ * 64-wide row 5-14× faster than a 256-wide one here (its barriers switch every invocation).
+ */
+const WG = 64;
+/**
+ * Rows summed by one thread in the first dWeight pass. 32 keeps the partials small (T/32 rows of
+ * C) while giving T = 8192, C = 768 some 3,000 workgroups; it grows only when T/32 chunks would
+ * exceed the dispatch limit.
+ */
+const ROWS_PER_CHUNK = 32;
+
+function program(entryPoint: string, bindings: Program['bindings']): Program {
+  return { name: entryPoint, code, entryPoint, bindings, constants: { WG } };
+}
+
+export const RMSNORM_FORWARD = program('rmsnorm_forward', ['read', 'read', 'write', 'write', 'uniform']);
+export const RMSNORM_BACKWARD_DX = program('rmsnorm_backward_dx', ['read', 'read', 'read', 'read', 'write', 'uniform']);
+export const RMSNORM_BACKWARD_DWEIGHT_PARTIAL = program('rmsnorm_backward_dweight_partial', ['read', 'read', 'read', 'write', 'uniform']);
+export const RMSNORM_BACKWARD_DWEIGHT_REDUCE = program('rmsnorm_backward_dweight_reduce', ['read', 'write', 'uniform']);
+
+export const RMSNORM_PROGRAMS: readonly Program[] = [
+  RMSNORM_FORWARD,
+  RMSNORM_BACKWARD_DX,
+  RMSNORM_BACKWARD_DWEIGHT_PARTIAL,
+  RMSNORM_BACKWARD_DWEIGHT_REDUCE,
+];
+
+function requireBytes(op: string, name: string, ref: BufferRef, bytes: number, what: string): void {
+  if (refBytes(ref) < bytes) {
+    throw new Error(`${op}: ${name} holds ${refBytes(ref)} bytes but ${what} needs ${bytes}; allocate it with the model's shapes.`);
+  }
+}
+
+function requirePositiveInt(op: string, name: string, value: number): void {
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${op}: ${name} must be a positive integer, got ${value}`);
+}
+
+/** The shader's Params block {T, C, eps, rowsPerChunk}: u32s with one f32 in the middle. */
+function params(T: number, C: number, eps: number, rowsPerChunk: number): Uint32Array {
+  const words = new Uint32Array([T, C, 0, rowsPerChunk]);
+  new Float32Array(words.buffer)[2] = eps;
+  return words;
+}
+
+/** One workgroup per row, folded into a 2-D grid when T exceeds the per-dimension limit. */
+function rowGrid(rt: GpuRuntime, T: number): [number, number] {
+  return grid1d(rt, T, 1);
+}
+
+/** rstd[t] = 1/sqrt(mean(x[t]²) + eps); out[t, c] = x[t, c]·rstd[t]·weight[c]. x, out: [T, C]. */
+export function rmsnormForward(
+  rt: GpuRuntime,
+  args: { out: BufferRef; rstd: BufferRef; x: BufferRef; weight: BufferRef; T: number; C: number; eps: number },
+): void {
+  const { out, rstd, x, weight, T, C, eps } = args;
+  const op = 'rmsnormForward';
+  requirePositiveInt(op, 'T', T);
+  requirePositiveInt(op, 'C', C);
+  if (!(eps > 0)) throw new Error(`${op}: eps must be positive (LLaMA uses 1e-5 or 1e-6), got ${eps}`);
+  requireBytes(op, 'x', x, T * C * 4, `[T=${T}, C=${C}] f32`);
+  requireBytes(op, 'out', out, T * C * 4, `[T=${T}, C=${C}] f32`);
+  requireBytes(op, 'weight', weight, C * 4, `C=${C} f32`);
+  requireBytes(op, 'rstd', rstd, T * 4, `T=${T} f32`);
+  rt.dispatch(RMSNORM_FORWARD, [x, weight, out, rstd], params(T, C, eps, 0), rowGrid(rt, T));
+}
+
+/**
+ * dx += ∂L/∂x and dWeight += ∂L/∂weight for out = x·rstd·weight, given dOut and the forward's
+ * saved rstd. Both gradients accumulate; dWeight is reduced over T in two passes (no atomics).
+ */
+export function rmsnormBackward(
+  rt: GpuRuntime,
+  args: { dx: BufferRef; dWeight: BufferRef; dOut: BufferRef; x: BufferRef; weight: BufferRef; rstd: BufferRef; T: number; C: number },
+): void {
+  const { dx, dWeight, dOut, x, weight, rstd, T, C } = args;
+  const op = 'rmsnormBackward';
+  requirePositiveInt(op, 'T', T);
+  requirePositiveInt(op, 'C', C);
+  for (const [name, ref] of [['dx', dx], ['dOut', dOut], ['x', x]] as const) requireBytes(op, name, ref, T * C * 4, `[T=${T}, C=${C}] f32`);
+  requireBytes(op, 'weight', weight, C * 4, `C=${C} f32`);
+  requireBytes(op, 'dWeight', dWeight, C * 4, `C=${C} f32`);
+  requireBytes(op, 'rstd', rstd, T * 4, `T=${T} f32`);
+
+  rt.dispatch(RMSNORM_BACKWARD_DX, [dOut, x, weight, rstd, dx], params(T, C, 0, 0), rowGrid(rt, T));
+
+  const rowsPerChunk = Math.max(ROWS_PER_CHUNK, Math.ceil(T / rt.limits.maxComputeWorkgroupsPerDimension));
+  const chunks = Math.ceil(T / rowsPerChunk);
+  const partials = rt.acquire(chunks * C * 4, 'rmsnorm-dweight-partials');
+  rt.dispatch(RMSNORM_BACKWARD_DWEIGHT_PARTIAL, [dOut, x, rstd, partials], params(T, C, 0, rowsPerChunk), [Math.ceil(C / WG), chunks]);
+  rt.dispatch(RMSNORM_BACKWARD_DWEIGHT_REDUCE, [partials, dWeight], [C, chunks], [Math.ceil(C / WG)]);
+  // Queue order makes the pool's reuse of this scratch by later work safe.
+  rt.release(partials);
+}
