@@ -1,0 +1,119 @@
+// Launchers for shaders/crossentropy.wgsl: the fused softmax + cross-entropy loss (and its
+// backward, in place over the logits) and the mean loss, kept on the GPU until someone reads it.
+import code from '../../shaders/crossentropy.wgsl?raw';
+import type { BufferRef, GpuRuntime, Program } from '../gpu/runtime.ts';
+import { grid1d } from './grid.ts';
+
+/** A target equal to this marks a position that does not count: loss 0, gradient 0. */
+export const IGNORE_INDEX = 0xffffffff;
+
+/**
+ * The softmax_crossentropy variant with `threads` threads a row (a power of two, 32..256; the
+ * tree reduction needs a power of two).
+ */
+export function softmaxCrossEntropyProgram(threads: number): Program {
+  return {
+    name: 'softmax_crossentropy',
+    code,
+    entryPoint: 'softmax_crossentropy',
+    bindings: ['write', 'read', 'write', 'uniform'],
+    constants: { WG: threads },
+  };
+}
+
+/**
+ * Threads a row for a vocabulary of V: enough for ~64 logits each, between 32 and 256. A mostly
+ * idle 256-thread workgroup with its eight barriers costs far more than a short row itself on
+ * software adapters (measured on SwiftShader on a busy 2-core machine, T = 256: V = 256 in 39 ms with 32 threads versus
+ * 1354 ms with 256), while V ≥ 16384 (GPT-2's 50257) still gets 256 threads a row.
+ */
+export function threadsPerRow(V: number): number {
+  let threads = 32;
+  while (threads < 256 && threads * 64 < V) threads *= 2;
+  return threads;
+}
+
+/** The 256-thread variant, the one vocabularies of 16384 and more use. */
+export const SOFTMAX_CROSSENTROPY: Program = softmaxCrossEntropyProgram(256);
+
+export const MEAN_LOSS: Program = {
+  name: 'mean_loss',
+  code,
+  entryPoint: 'mean_loss',
+  bindings: ['read', 'read', 'write', 'uniform'],
+  constants: { WG: 256 },
+};
+
+export interface SoftmaxCrossEntropyArgs {
+  /** [T, V] f32. Overwritten with dlogits when gradScale is given, left untouched otherwise. */
+  logits: BufferRef;
+  /** [T] u32 token ids; IGNORE_INDEX skips a position. */
+  targets: BufferRef;
+  /** [T] f32, written: logsumexp(logits[t]) − logits[t, targets[t]] (0 where ignored). */
+  losses: BufferRef;
+  T: number;
+  V: number;
+  /**
+   * When given, logits[t] becomes (softmax(logits[t]) − onehot(targets[t]))·gradScale: the
+   * gradient of gradScale·Σ losses. Use 1 / (number of non-ignored positions) for a mean loss.
+   */
+  gradScale?: number;
+}
+
+/**
+ * Per-row cross-entropy of softmax(logits) against targets, optionally fused with its backward.
+ * A target ≥ V that is not IGNORE_INDEX gives a NaN loss and a zero gradient row.
+ */
+export function softmaxCrossEntropy(rt: GpuRuntime, args: SoftmaxCrossEntropyArgs): void {
+  const { logits, targets, losses, T, V, gradScale } = args;
+  checkCount('softmaxCrossEntropy', 'T', T);
+  checkCount('softmaxCrossEntropy', 'V', V);
+  if (T * V >= 2 ** 32) {
+    throw new Error(`softmaxCrossEntropy: T·V = ${T * V} logits do not fit 32-bit indexing; split the rows into several calls.`);
+  }
+  if (gradScale !== undefined && !Number.isFinite(gradScale)) {
+    throw new Error(`softmaxCrossEntropy: gradScale must be a finite number, got ${gradScale}`);
+  }
+  checkElements('softmaxCrossEntropy', 'logits', logits, T * V);
+  checkElements('softmaxCrossEntropy', 'targets', targets, T);
+  checkElements('softmaxCrossEntropy', 'losses', losses, T);
+  const uniforms = new ArrayBuffer(16);
+  new Uint32Array(uniforms, 0, 2).set([T, V]);
+  new Float32Array(uniforms, 8, 1)[0] = gradScale ?? 0;
+  new Uint32Array(uniforms, 12, 1)[0] = gradScale === undefined ? 0 : 1;
+  rt.dispatch(softmaxCrossEntropyProgram(threadsPerRow(V)), [logits, targets, losses], new Uint8Array(uniforms), grid1d(rt, T, 1));
+}
+
+export interface MeanLossArgs {
+  /** [1] f32, written: the mean of losses over non-ignored positions (0 if all are ignored). */
+  out: BufferRef;
+  losses: BufferRef;
+  targets: BufferRef;
+  T: number;
+}
+
+/** Every pipeline softmaxCrossEntropy and meanLoss use for a vocabulary of V, for rt.compileAll. */
+export function crossEntropyPrograms(V: number): Program[] {
+  return [softmaxCrossEntropyProgram(threadsPerRow(V)), MEAN_LOSS];
+}
+
+/** Averages the per-row losses on the GPU, so logging the loss reads back one float, not T. */
+export function meanLoss(rt: GpuRuntime, args: MeanLossArgs): void {
+  const { out, losses, targets, T } = args;
+  checkCount('meanLoss', 'T', T);
+  checkElements('meanLoss', 'out', out, 1);
+  checkElements('meanLoss', 'losses', losses, T);
+  checkElements('meanLoss', 'targets', targets, T);
+  rt.dispatch(MEAN_LOSS, [losses, targets, out], [T], [1]);
+}
+
+function checkCount(launcher: string, name: string, value: number): void {
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${launcher}: ${name} must be a positive integer, got ${value}`);
+}
+
+/** Every binding here holds 4-byte elements (f32 or u32). */
+function checkElements(launcher: string, name: string, ref: BufferRef, count: number): void {
+  if (ref.size < count * 4) {
+    throw new Error(`${launcher}: ${name} holds ${Math.floor(ref.size / 4)} elements, needs ${count}`);
+  }
+}
