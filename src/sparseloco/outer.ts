@@ -1,0 +1,25 @@
+// The outer step every peer applies after a decision: θ ← θ − lr·aggregate (plain SGD, no
+// momentum, lr 1.0 by default and stepped down later in a run). It runs on the CPU in f32
+// semantics (each product and difference rounded to f32, no fused multiply-add) so that every
+// peer, and any later GPU port that avoids FMA, lands on the same bits and the same model hash.
+
+export const DEFAULT_OUTER_LR = 1.0;
+
+/**
+ * In place, for every tensor t and element i:
+ *   θ[t][i] = f32(θ[t][i] − f32(f32(lr) · aggregate[t][i])).
+ * Float64 products and differences of f32 values rounded once to f32 are exactly the f32
+ * operations (float64 carries more than twice f32's 24 bits), so this is IEEE f32 arithmetic.
+ */
+export function outerStep(params: readonly Float32Array[], aggregate: readonly Float32Array[], lr: number = DEFAULT_OUTER_LR): void {
+  if (!Number.isFinite(lr)) throw new RangeError(`outerStep: learning rate ${lr} is not finite`);
+  if (params.length !== aggregate.length) throw new RangeError(`outerStep: ${params.length} parameter tensors but ${aggregate.length} aggregate tensors`);
+  params.forEach((p, t) => {
+    if (p.length !== aggregate[t]!.length) throw new RangeError(`outerStep: tensor ${t} has ${p.length} parameters but ${aggregate[t]!.length} aggregate values`);
+  });
+  const lr32 = Math.fround(lr);
+  params.forEach((theta, t) => {
+    const update = aggregate[t]!;
+    for (let i = 0; i < theta.length; i++) theta[i] = theta[i]! - Math.fround(lr32 * update[i]!);
+  });
+}
