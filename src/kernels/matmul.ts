@@ -1,0 +1,198 @@
+// Launcher for shaders/matmul.wgsl: out[M,N] (+)= op(a)·op(b), the NN / NT / TN products of the
+// model's linear layers. Picks the tile size and the bounds-check-free fast path from the shape,
+// checks shapes and buffer sizes, and splits grids larger than the device allows.
+import code from '../../shaders/matmul.wgsl?raw';
+import { GpuLimitError } from '../gpu/errors.ts';
+import { refBytes, type BufferRef, type GpuRuntime, type Program } from '../gpu/runtime.ts';
+import { ceilDiv } from './grid.ts';
+
+export interface MatmulArgs {
+  out: BufferRef;
+  a: BufferRef;
+  b: BufferRef;
+  M: number;
+  N: number;
+  K: number;
+  /** `a` is stored [K,M] and used transposed. */
+  transA?: boolean;
+  /** `b` is stored [N,K] and used transposed (y = x·Wᵀ with W [out,in]). */
+  transB?: boolean;
+  /** out += product instead of out = product. */
+  accumulate?: boolean;
+}
+
+/**
+ * Workgroup tile configurations: `side`×`side` threads, each computing 8×8 outputs, so the
+ * output tile is 8·side square and K advances `side` at a time.
+ * - large: 128×128 tiles, 256 threads; the faster one once there are enough tiles to fill a
+ *   big GPU (32–33 TFLOP/s on an H100 for 8192×3072×768 and 4096³, about half its FP32 peak).
+ * - small: 64×64 tiles, 64 threads; four times the workgroups for the small shapes of the tiny
+ *   presets, and 4 KiB of workgroup memory instead of 16 KiB.
+ */
+export const MATMUL_TILES = {
+  small: { side: 8, tile: 64, k: 8 },
+  large: { side: 16, tile: 128, k: 16 },
+} as const;
+export type MatmulTile = keyof typeof MATMUL_TILES;
+
+/**
+ * Below this many 128×128 output tiles the small tile's extra parallelism wins: on an H100
+ * (132 SMs) the 3072×768 weight gradient (144 large tiles, one ragged wave) ran at 22 TFLOP/s
+ * with small tiles against 19 with large, while 8192×768 (384 large tiles) ran at 31 against 29.
+ */
+const LARGE_TILE_MIN_TILES = 256;
+
+export interface MatmulVariant {
+  tile: MatmulTile;
+  transA: boolean;
+  transB: boolean;
+  /** Bounds checks on every load and store; false only when the tile divides M, N and K. */
+  checked: boolean;
+}
+
+/** The pipeline for one variant (all variants share one WGSL entry point; override constants differ). */
+export function matmulProgram(v: MatmulVariant): Program {
+  return {
+    name: 'matmul',
+    code,
+    entryPoint: 'matmul',
+    bindings: ['read', 'read', 'write', 'uniform'],
+    constants: {
+      S: MATMUL_TILES[v.tile].side,
+      TRANS_A: v.transA ? 1 : 0,
+      TRANS_B: v.transB ? 1 : 0,
+      CHECKED: v.checked ? 1 : 0,
+    },
+  };
+}
+
+/** Every variant, for `rt.compileAll` ahead of a hot loop (16 pipelines). */
+export function matmulPrograms(): Program[] {
+  const programs: Program[] = [];
+  for (const tile of Object.keys(MATMUL_TILES) as MatmulTile[]) {
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        for (const checked of [false, true]) programs.push(matmulProgram({ tile, transA, transB, checked }));
+      }
+    }
+  }
+  return programs;
+}
+
+/** One dispatch of a plan: a block of the tile grid starting at (rowTile, colTile). */
+export interface MatmulDispatch {
+  rowTileOffset: number;
+  colTileOffset: number;
+  rowTiles: number;
+  colTiles: number;
+}
+
+export interface MatmulPlan {
+  /** The product this plan was made for. */
+  shape: { M: number; N: number; K: number };
+  variant: MatmulVariant;
+  dispatches: MatmulDispatch[];
+}
+
+/** Floating-point operations of one M×N×K product (one multiply and one add per term). */
+export function matmulFlops(M: number, N: number, K: number): number {
+  return 2 * M * N * K;
+}
+
+/** The tile the launcher uses for a shape (exposed so tests and benchmarks can force the other). */
+export function chooseMatmulTile(M: number, N: number): MatmulTile {
+  const large = MATMUL_TILES.large.tile;
+  return ceilDiv(M, large) * ceilDiv(N, large) >= LARGE_TILE_MIN_TILES ? 'large' : 'small';
+}
+
+/**
+ * The variant and dispatches for a product. Grids wider or taller than
+ * `maxWorkgroupsPerDimension` become several dispatches, each shifted by a tile offset.
+ */
+export function planMatmul(
+  shape: { M: number; N: number; K: number; transA?: boolean; transB?: boolean },
+  maxWorkgroupsPerDimension: number,
+  tile: MatmulTile = chooseMatmulTile(shape.M, shape.N),
+): MatmulPlan {
+  const { M, N, K } = shape;
+  for (const [name, value] of [['M', M], ['N', N], ['K', K]] as const) {
+    if (!Number.isInteger(value) || value < 1) throw new Error(`matmul: ${name} must be a positive integer, got ${value}`);
+  }
+  const { tile: size, k: kStep } = MATMUL_TILES[tile];
+  const checked = M % size !== 0 || N % size !== 0 || K % kStep !== 0;
+  const rowTiles = ceilDiv(M, size);
+  const colTiles = ceilDiv(N, size);
+  const dispatches: MatmulDispatch[] = [];
+  for (let r = 0; r < rowTiles; r += maxWorkgroupsPerDimension) {
+    for (let c = 0; c < colTiles; c += maxWorkgroupsPerDimension) {
+      dispatches.push({
+        rowTileOffset: r,
+        colTileOffset: c,
+        rowTiles: Math.min(maxWorkgroupsPerDimension, rowTiles - r),
+        colTiles: Math.min(maxWorkgroupsPerDimension, colTiles - c),
+      });
+    }
+  }
+  return { shape: { M, N, K }, variant: { tile, transA: shape.transA ?? false, transB: shape.transB ?? false, checked }, dispatches };
+}
+
+function bufferOf(ref: BufferRef): GPUBuffer {
+  return 'buffer' in ref ? ref.buffer : ref;
+}
+
+function offsetOf(ref: BufferRef): number {
+  return 'buffer' in ref ? ref.offset : 0;
+}
+
+function checkOperands(rt: GpuRuntime, args: MatmulArgs): void {
+  const { M, N, K } = args;
+  const needs: [string, BufferRef, number, string][] = [
+    ['out', args.out, M * N, `[${M},${N}]`],
+    ['a', args.a, M * K, args.transA ? `[${K},${M}] (transA)` : `[${M},${K}]`],
+    ['b', args.b, K * N, args.transB ? `[${N},${K}] (transB)` : `[${K},${N}]`],
+  ];
+  const maxBinding = rt.limits.maxStorageBufferBindingSize;
+  for (const [name, ref, floats, shape] of needs) {
+    const bytes = refBytes(ref);
+    if (bytes < floats * 4) {
+      throw new Error(`matmul: ${name} is ${shape}, ${floats} floats, but its buffer holds only ${Math.floor(bytes / 4)}; pass a larger buffer or fix M/N/K.`);
+    }
+    if (bytes > maxBinding) {
+      throw new GpuLimitError(
+        `matmul: ${name} binds ${bytes} bytes, over this GPU's maxStorageBufferBindingSize ${maxBinding}; bind a slice of at most that size or split the product.`,
+      );
+    }
+    if (offsetOf(ref) % 256 !== 0) throw new Error(`matmul: ${name} slice offset ${offsetOf(ref)} is not a multiple of 256 bytes.`);
+  }
+  for (const [name, ref] of [['a', args.a], ['b', args.b]] as const) {
+    if (bufferOf(ref) === bufferOf(args.out)) {
+      // WebGPU validates usage per buffer, not per range: even disjoint slices conflict.
+      throw new Error(`matmul: out and ${name} are slices of the same GPUBuffer, which WebGPU forbids in one dispatch (writable and read-only); put the output in a separate buffer.`);
+    }
+  }
+}
+
+/** Records a planned product (see planMatmul); matmul() is this with the default plan. */
+export function runMatmulPlan(rt: GpuRuntime, plan: MatmulPlan, args: MatmulArgs): void {
+  const { shape, variant } = plan;
+  if (shape.M !== args.M || shape.N !== args.N || shape.K !== args.K || variant.transA !== (args.transA ?? false) || variant.transB !== (args.transB ?? false)) {
+    throw new Error(
+      `matmul: plan made for ${shape.M}x${shape.N}x${shape.K} (transA ${variant.transA}, transB ${variant.transB}) used for ${args.M}x${args.N}x${args.K} (transA ${args.transA ?? false}, transB ${args.transB ?? false}); call planMatmul with these arguments.`,
+    );
+  }
+  checkOperands(rt, args);
+  const program = matmulProgram(plan.variant);
+  const accumulate = args.accumulate ? 1 : 0;
+  for (const d of plan.dispatches) {
+    rt.dispatch(program, [args.a, args.b, args.out], [args.M, args.N, args.K, accumulate, d.rowTileOffset, d.colTileOffset], [d.colTiles, d.rowTiles]);
+  }
+}
+
+/**
+ * out[M,N] = op(a)·op(b), or out += op(a)·op(b) with `accumulate`. `a` is [M,K] ([K,M] with
+ * transA), `b` is [K,N] ([N,K] with transB), all row-major f32. `out` must be a different
+ * GPUBuffer from `a` and `b`.
+ */
+export function matmul(rt: GpuRuntime, args: MatmulArgs): void {
+  runMatmulPlan(rt, planMatmul(args, rt.limits.maxComputeWorkgroupsPerDimension), args);
+}
