@@ -32,5 +32,6 @@ xz -T2 -3 -c node_modules/node/bin/node > "$out/node.xz"
 mkdir -p "$out/deb" /tmp/amd64/partial
 o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
 [ -n "$(ls /tmp/amd64/*Packages* 2>/dev/null)" ] || apt-get $o update -qq
-(cd "$out/deb" && apt-get $o download libvulkan1 >/dev/null)
+# The NVIDIA driver's Vulkan ICD needs the GL vendor-neutral dispatch libraries too.
+(cd "$out/deb" && apt-get $o download libvulkan1 libglvnd0 libglx0 libegl1 libgl1 libopengl0 libgles2 >/dev/null)
 du -sh "$out"/*

@@ -37,6 +37,8 @@ export interface GpuDevice {
   hasSubgroups: boolean;
   /** Resolves when the device is lost, with an error that says what to do. */
   lost: Promise<GpuDeviceLostError>;
+  /** Uncaptured WebGPU errors since the last `takeErrors()`. */
+  takeErrors(): string[];
 }
 
 export function describeAdapter(adapter: GPUAdapter, limits: GPUSupportedLimits): AdapterReport {
@@ -74,7 +76,18 @@ export async function openDevice(adapter: GPUAdapter): Promise<GpuDevice> {
   for (const f of ['timestamp-query', 'subgroups'] as GPUFeatureName[]) if (adapter.features.has(f)) features.push(f);
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures: features });
   const lost = device.lost.then((info) => new GpuDeviceLostError(info.reason, info.message));
+  // Without a handler a rejected dispatch is only a console warning and its output reads as
+  // zeros; collect them so the runtime can fail loudly at the next readback.
+  let errors: string[] = [];
+  device.addEventListener('uncapturederror', (event) => {
+    if (errors.length < 100) errors.push((event as GPUUncapturedErrorEvent).error.message);
+  });
   return {
+    takeErrors: () => {
+      const taken = errors;
+      errors = [];
+      return taken;
+    },
     device,
     adapter: describeAdapter(adapter, device.limits),
     hasTimestamps: device.features.has('timestamp-query'),

@@ -23,3 +23,11 @@ export class GpuDeviceLostError extends Error {
     );
   }
 }
+
+/** WebGPU rejected a command (a validation or out-of-memory error); its result is garbage. */
+export class GpuCommandError extends Error {
+  override name = 'GpuCommandError';
+  constructor(messages: string[]) {
+    super(`WebGPU rejected ${messages.length} command(s), so results read back may be wrong: ${messages.slice(0, 3).join(' | ')}`);
+  }
+}

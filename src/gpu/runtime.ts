@@ -1,7 +1,7 @@
 // The GPU runtime every kernel runs on: buffer pool, pipeline cache, batched dispatch, readback
 // and GPU timestamps. Environment-free: give it a GpuDevice from browser.ts or node.ts.
 import type { GpuDevice } from './device.ts';
-import { GpuLimitError } from './errors.ts';
+import { GpuCommandError, GpuLimitError } from './errors.ts';
 
 /** How a kernel sees each binding, in binding order; uniforms come last. */
 export type BindingKind = 'read' | 'write' | 'uniform';
@@ -128,6 +128,7 @@ export class GpuRuntime {
     const out = staging.getMappedRange(0, alignTo(byteLength, 4)).slice(0, byteLength);
     staging.unmap();
     this.release(staging);
+    this.throwIfRejected();
     return out;
   }
 
@@ -294,6 +295,13 @@ export class GpuRuntime {
   async sync(): Promise<void> {
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
+    this.throwIfRejected();
+  }
+
+  /** Throws if WebGPU rejected any command since the last check (errors arrive asynchronously). */
+  throwIfRejected(): void {
+    const errors = this.gpu.takeErrors();
+    if (errors.length > 0) throw new GpuCommandError(errors);
   }
 
   /**

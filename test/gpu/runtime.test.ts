@@ -63,3 +63,19 @@ describe('GpuRuntime on Dawn', () => {
     expect(t.ms).toBeGreaterThanOrEqual(0);
   });
 });
+
+describe('rejected commands', () => {
+  it('surface as a GpuCommandError at the next readback instead of silent zeros', async () => {
+    const rt = await testRuntime();
+    const n = 64;
+    const shared = rt.acquire(n * 4 * 2);
+    // The same buffer bound read-only and writable in one dispatch: WebGPU rejects it.
+    residualForward(rt, shared, shared, shared, n);
+    await expect(rt.readF32(shared, 0, n)).rejects.toThrow(/WebGPU rejected/);
+    // The error is reported once; the runtime keeps working.
+    const ok = rt.upload(new Float32Array(n).fill(2));
+    const out = rt.acquire(n * 4);
+    residualForward(rt, out, ok, ok, n);
+    expect((await rt.readF32(out, 0, n))[0]).toBe(4);
+  });
+});
