@@ -6,6 +6,9 @@ type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Pro
 const COMMANDS: Record<string, Command> = {
   'gpu-info': { summary: 'print the WebGPU adapter, features and limits as JSON', load: () => import('./gpu-info.ts') },
   data: { summary: 'tokenize the Brown corpus into verified shards under public/data/ (--tokenizer bytes|gpt2|all, --out DIR)', load: () => import('./data.ts') },
+  train: { summary: 'centralized training on this machine (the baseline); JSON lines with --json', load: () => import('./train.ts') },
+  eval: { summary: 'held-out loss and model hash of a checkpoint (folder or .safetensors file)', load: () => import('./eval.ts') },
+  grads: { summary: 'gradient of the mean next-token loss of a batch (--config, --weights, --tokens, --out safetensors); prints {"loss"}', load: () => import('./grads.ts') },
   bench: { summary: 'benchmarks: kernels (JSON lines and a table)', load: () => import('./bench.ts') },
 };
 

@@ -1,6 +1,7 @@
 // The page a volunteer opens: what WebLoCo is, and what their GPU can do for the swarm.
 import { AdapterCard } from './AdapterCard.tsx';
 import { SelfTest } from './SelfTest.tsx';
+import { TrainingPanel } from './TrainingPanel.tsx';
 import { useTrainer } from './useTrainer.ts';
 
 export function App() {
@@ -13,6 +14,7 @@ export function App() {
       </header>
       <AdapterCard gpu={gpu} />
       {gpu.status === 'ready' && worker && <SelfTest worker={worker} />}
+      {gpu.status === 'ready' && worker && <TrainingPanel worker={worker} />}
     </main>
   );
 }

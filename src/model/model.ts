@@ -1,0 +1,203 @@
+// LlamaModel: parameters, gradients and activations of one model on one GpuRuntime, for a fixed
+// batch shape, with the forward and backward passes of forward.ts / backward.ts.
+import type { GpuRuntime, Program } from '../gpu/runtime.ts';
+import { ADAMW_STEP, NORM_FINAL, NORM_PARTIAL } from '../kernels/adamw.ts';
+import { attentionPrograms } from '../kernels/attention.ts';
+import { MEAN_LOSS, SOFTMAX_CROSSENTROPY } from '../kernels/crossentropy.ts';
+import { buildTokenIndex, EMBEDDING_PROGRAMS, type TokenIndex } from '../kernels/embedding.ts';
+import { matmulProgram, planMatmul } from '../kernels/matmul.ts';
+import { RMSNORM_PROGRAMS } from '../kernels/rmsnorm.ts';
+import { ROPE_PROGRAMS } from '../kernels/rope.ts';
+import { SWIGLU_PROGRAMS } from '../kernels/swiglu.ts';
+import { allocateActivations, destroyActivations, type ActivationShape, type Activations } from './activations.ts';
+import { llamaBackward } from './backward.ts';
+import { headDim, validateConfig, type LlamaConfig } from './config.ts';
+import { llamaForward, type ModelTensors } from './forward.ts';
+import { parameterLayout, type ParameterLayout } from './layout.ts';
+import {
+  allocateParameterBuffers,
+  clearParameterBuffers,
+  destroyParameterBuffers,
+  downloadFlat,
+  uploadFlat,
+  type ParameterBuffers,
+} from './parameters.ts';
+
+/**
+ * The matrix products of forward.ts and backward.ts as [M, N, K, transA, transB]. Only the
+ * pipeline variants these need are compiled up front (a software GPU spends seconds on each); a
+ * product missing here still runs, compiled synchronously on first use.
+ */
+function matmulShapes(config: LlamaConfig, T: number, logitsBlockTokens: number): [number, number, number, boolean, boolean][] {
+  const C = config.hidden_size;
+  const I = config.intermediate_size;
+  const V = config.vocab_size;
+  const kv = config.num_key_value_heads * headDim(config);
+  const shapes: [number, number, number, boolean, boolean][] = [
+    // forward: y = x·Wᵀ
+    [T, C, C, false, true],
+    [T, kv, C, false, true],
+    [T, I, C, false, true],
+    [T, C, I, false, true],
+    // backward: dx = dy·W and dW += dyᵀ·x
+    [T, I, C, false, false],
+    [T, C, I, false, false],
+    [T, C, C, false, false],
+    [T, C, kv, false, false],
+    [C, I, T, true, false],
+    [I, C, T, true, false],
+    [C, C, T, true, false],
+    [kv, C, T, true, false],
+  ];
+  const blockRows = new Set([logitsBlockTokens, T % logitsBlockTokens || logitsBlockTokens]);
+  for (const rows of blockRows) shapes.push([rows, V, C, false, true], [rows, C, V, false, false], [V, C, rows, true, false]);
+  return shapes;
+}
+
+/** Every pipeline the forward and backward passes use, for rt.compileAll. */
+export function modelPrograms(rt: GpuRuntime, config: LlamaConfig, acts: Pick<Activations, 'T' | 'logitsBlockTokens'>): Program[] {
+  const matmuls = new Map<string, Program>();
+  for (const [M, N, K, transA, transB] of matmulShapes(config, acts.T, acts.logitsBlockTokens)) {
+    const program = matmulProgram(planMatmul({ M, N, K, transA, transB }, rt.limits.maxComputeWorkgroupsPerDimension).variant);
+    matmuls.set(JSON.stringify(program.constants), program);
+  }
+  return [
+    ...matmuls.values(),
+    ...EMBEDDING_PROGRAMS,
+    ...RMSNORM_PROGRAMS,
+    ...ROPE_PROGRAMS,
+    ...attentionPrograms(rt, headDim(config)),
+    ...SWIGLU_PROGRAMS,
+    SOFTMAX_CROSSENTROPY,
+    MEAN_LOSS,
+    // The optimizer's (src/train/optimizer.ts): a training step compiles nothing in its loop.
+    NORM_PARTIAL,
+    NORM_FINAL,
+    ADAMW_STEP,
+  ];
+}
+
+export class LlamaModel {
+  readonly layout: ParameterLayout;
+  readonly params: ParameterBuffers;
+  readonly grads: ParameterBuffers;
+  readonly acts: Activations;
+  private readonly tensors: ModelTensors;
+  /** The token index of the last forward with gradient, consumed by backward. */
+  private pendingIndex: TokenIndex | null = null;
+
+  private constructor(
+    readonly rt: GpuRuntime,
+    readonly config: LlamaConfig,
+    shape: ActivationShape,
+  ) {
+    validateConfig(config);
+    this.layout = parameterLayout(config, rt.limits);
+    this.params = allocateParameterBuffers(rt, this.layout, 'params');
+    this.grads = allocateParameterBuffers(rt, this.layout, 'grads');
+    this.acts = allocateActivations(rt, config, shape);
+    this.tensors = { config, params: this.params.weights, grads: this.grads.weights, acts: this.acts };
+    clearParameterBuffers(rt, this.params);
+    clearParameterBuffers(rt, this.grads);
+  }
+
+  /** Allocates everything for batches of [batch, seqLen] and compiles every pipeline. */
+  static async create(rt: GpuRuntime, config: LlamaConfig, shape: ActivationShape): Promise<LlamaModel> {
+    const model = new LlamaModel(rt, config, shape);
+    await rt.compileAll(modelPrograms(rt, config, model.acts));
+    return model;
+  }
+
+  get batch(): number {
+    return this.acts.B;
+  }
+
+  get seqLen(): number {
+    return this.acts.S;
+  }
+
+  /** Sets every parameter from a flat vector in the layout's order (layout.totalFloats long). */
+  setParameters(flat: Float32Array): void {
+    uploadFlat(this.rt, this.params, flat);
+  }
+
+  getParameters(): Promise<Float32Array> {
+    return downloadFlat(this.rt, this.params);
+  }
+
+  zeroGrad(): void {
+    clearParameterBuffers(this.rt, this.grads);
+  }
+
+  /**
+   * Records the forward pass on `tokens` and `targets` ([batch·seqLen] ids each, row-major).
+   * With `withGradient` (the default) it also starts the backward (the fused head), so that
+   * `backward()` can follow; the loss is read with readLoss(). Gradients are of
+   * gradScale·Σ losses, 1/(batch·seqLen) by default (the mean); pass 1/(tokens of all
+   * micro-batches) to accumulate several batches into one step.
+   */
+  forward(tokens: Uint32Array | Int32Array, targets: Uint32Array | Int32Array, withGradient = true, gradScale = 1 / this.acts.T): void {
+    const { T } = this.acts;
+    const V = this.config.vocab_size;
+    if (tokens.length !== T || targets.length !== T) {
+      throw new Error(`forward: expected ${T} tokens and targets (batch ${this.batch} × seqLen ${this.seqLen}), got ${tokens.length} and ${targets.length}`);
+    }
+    for (let t = 0; t < T; t++) {
+      if (!(targets[t]! >= 0 && targets[t]! < V)) throw new Error(`forward: target ${t} is ${targets[t]}, outside the vocabulary [0, ${V})`);
+    }
+    this.pendingIndex?.release(this.rt);
+    // Built first: it also checks that every token id is inside the vocabulary.
+    const index = buildTokenIndex(this.rt, tokens, V);
+    this.rt.write(this.acts.tokens.buffer, new Uint32Array(tokens.buffer, tokens.byteOffset, T), this.acts.tokens.offset);
+    this.rt.write(this.acts.targets.buffer, new Uint32Array(targets.buffer, targets.byteOffset, T), this.acts.targets.offset);
+    if (!Number.isFinite(gradScale)) throw new Error(`forward: gradScale must be a finite number, got ${gradScale}`);
+    llamaForward(this.rt, this.tensors, withGradient ? gradScale : null);
+    if (withGradient) {
+      this.pendingIndex = index;
+    } else {
+      index.release(this.rt);
+      this.pendingIndex = null;
+    }
+  }
+
+  /** Records the backward pass of the last forward (which must have been run with gradient). */
+  backward(): void {
+    if (!this.pendingIndex) throw new Error('backward: call forward(tokens, targets) with gradient first');
+    llamaBackward(this.rt, this.tensors, this.pendingIndex);
+    this.pendingIndex.release(this.rt);
+    this.pendingIndex = null;
+  }
+
+  /** One training step's gradient: zeroGrad, forward, backward (recorded; read the results when needed). */
+  step(tokens: Uint32Array | Int32Array, targets: Uint32Array | Int32Array): void {
+    this.zeroGrad();
+    this.forward(tokens, targets, true);
+    this.backward();
+  }
+
+  /** Mean cross-entropy of the last forward. */
+  async readLoss(): Promise<number> {
+    const { meanLoss } = this.acts;
+    return (await this.rt.readF32(meanLoss.buffer, meanLoss.offset / 4, 1))[0]!;
+  }
+
+  /** Per-token losses [batch·seqLen] of the last forward. */
+  readLosses(): Promise<Float32Array> {
+    const { losses } = this.acts;
+    return this.rt.readF32(losses.buffer, losses.offset / 4, this.acts.T);
+  }
+
+  /** Gradients as a flat vector in the layout's order. */
+  readGradients(): Promise<Float32Array> {
+    return downloadFlat(this.rt, this.grads);
+  }
+
+  destroy(): void {
+    this.rt.flush();
+    this.pendingIndex?.release(this.rt);
+    this.pendingIndex = null;
+    destroyParameterBuffers(this.params);
+    destroyParameterBuffers(this.grads);
+    destroyActivations(this.acts);
+  }
+}
