@@ -1,0 +1,183 @@
+// The environment-free half of `webloco bench train`: the request, the synthetic batch, and the
+// timing of OUR training step on any GpuRuntime (Chromium's WebGPU in bench/train-page.ts, Dawn
+// in Node for `--node`). The tfjs half needs tfjs and lives in the page.
+import type { GpuRuntime } from '../src/gpu/runtime.ts';
+import { OPTIMIZER_PROGRAMS } from '../src/kernels/adamw.ts';
+import { preset, type PresetName } from '../src/model/config.ts';
+import { initParameters } from '../src/model/init.ts';
+import type { ParameterLayout } from '../src/model/layout.ts';
+import { LlamaModel } from '../src/model/model.ts';
+import { ADAMW_DEFAULTS, AdamW } from '../src/train/optimizer.ts';
+
+export interface TrainBenchRequest {
+  preset: PresetName;
+  batch: number;
+  seqLen: number;
+  warmupSteps: number;
+  timedSteps: number;
+  seed: number;
+  lr: number;
+}
+
+/** One implementation's run: every step's loss and wall time, and the initial gradients. */
+export interface TrainStepTimings {
+  /** Loss of each step, taken before that step's update; [0] is on the initial weights. */
+  losses: number[];
+  /** Wall time of each timed step (warm-up steps excluded). */
+  stepsMs: number[];
+  /** Gradients of the first step (the initial weights), flat in the layout's order. */
+  initialGradients: Float32Array;
+}
+
+/** The weights, batch and step count both implementations start from. */
+export interface TrainBenchSetup {
+  config: ReturnType<typeof preset>;
+  tokens: Int32Array;
+  targets: Int32Array;
+  steps: number;
+}
+
+export function trainBenchSetup(req: TrainBenchRequest): TrainBenchSetup {
+  const config = preset(req.preset);
+  if (!(req.seqLen >= 1 && req.seqLen <= config.max_position_embeddings)) {
+    throw new Error(`seqLen ${req.seqLen} is outside [1, ${config.max_position_embeddings}] (${req.preset}'s max_position_embeddings); pass another --seq-len`);
+  }
+  if (!(req.batch >= 1)) throw new Error(`batch must be at least 1, got ${req.batch}`);
+  if (!(req.warmupSteps >= 1 && req.timedSteps >= 1)) {
+    throw new Error(`bench train needs at least one warm-up step (it compiles pipelines and checks the gradients) and one timed step; got --warmup ${req.warmupSteps} --steps ${req.timedSteps}`);
+  }
+  const { tokens, targets } = syntheticBatch(req.batch, req.seqLen, config.vocab_size, req.seed);
+  return { config, tokens, targets, steps: req.warmupSteps + req.timedSteps };
+}
+
+/** Seeded token ids in [0, V): a window of S + 1 per row gives inputs and next-token targets. */
+export function syntheticBatch(B: number, S: number, V: number, seed: number): { tokens: Int32Array; targets: Int32Array } {
+  const tokens = new Int32Array(B * S);
+  const targets = new Int32Array(B * S);
+  let s = seed >>> 0;
+  const next = () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return Math.floor((s / 2 ** 32) * V);
+  };
+  for (let b = 0; b < B; b++) {
+    let current = next();
+    for (let t = 0; t < S; t++) {
+      const following = next();
+      tokens[b * S + t] = current;
+      targets[b * S + t] = following;
+      current = following;
+    }
+  }
+  return { tokens, targets };
+}
+
+/**
+ * Trains our LlamaModel with AdamW (src/train/optimizer.ts defaults) on the same batch for
+ * req.warmupSteps + req.timedSteps steps from initParameters(seed). A step's wall time runs from
+ * recording it (forward, backward, clipped AdamW update) to its loss read back and the queue
+ * drained. Returns the layout and initial weights too, for the tfjs side to start from.
+ */
+export async function timeOurTrainingStep(
+  rt: GpuRuntime,
+  req: TrainBenchRequest,
+  log: (line: string) => void,
+): Promise<TrainStepTimings & { layout: ParameterLayout; initial: Float32Array }> {
+  const { config, tokens, targets, steps } = trainBenchSetup(req);
+  const model = await LlamaModel.create(rt, config, { batch: req.batch, seqLen: req.seqLen });
+  const optimizer = new AdamW(model, ADAMW_DEFAULTS);
+  await rt.compileAll(OPTIMIZER_PROGRAMS);
+  try {
+    const initial = initParameters(model.layout, { seed: req.seed });
+    model.setParameters(initial);
+    const losses: number[] = [];
+    const stepsMs: number[] = [];
+    let initialGradients: Float32Array | undefined;
+    for (let i = 0; i < steps; i++) {
+      const t0 = performance.now();
+      model.step(tokens, targets);
+      if (i === 0) initialGradients = await model.readGradients(); // a warm-up step: not timed
+      optimizer.step(req.lr);
+      losses.push(await model.readLoss());
+      await rt.sync();
+      const ms = performance.now() - t0;
+      if (i >= req.warmupSteps) stepsMs.push(ms);
+      log(`ours ${req.preset} step ${i}: ${ms.toFixed(1)} ms, loss ${losses[i]}`);
+    }
+    return { layout: model.layout, initial, losses, stepsMs, initialGradients: initialGradients! };
+  } finally {
+    optimizer.destroy();
+    model.destroy();
+  }
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** The parameter whose gradient differs most, relatively: ‖a − b‖ / ‖b‖ per tensor. */
+export function worstGradientDiff(layout: ParameterLayout, a: Float32Array, b: Float32Array): { tensor: string; relativeDiff: number } {
+  let worst = { tensor: '', relativeDiff: -1 };
+  for (const t of layout.tensors) {
+    let diff = 0;
+    let norm = 0;
+    for (let i = t.offset; i < t.offset + t.size; i++) {
+      diff += (a[i]! - b[i]!) ** 2;
+      norm += b[i]! ** 2;
+    }
+    const relativeDiff = norm > 0 ? Math.sqrt(diff / norm) : Math.sqrt(diff);
+    if (!(relativeDiff <= worst.relativeDiff)) worst = { tensor: t.name, relativeDiff }; // a NaN wins
+  }
+  return worst;
+}
+
+/** What one preset's run reports; `tfjs` is absent where only ours ran (`--node`). */
+export interface TrainBenchResult {
+  preset: PresetName;
+  batch: number;
+  seqLen: number;
+  tokens: number;
+  parameterCount: number;
+  /** Median wall time of the timed steps. */
+  oursMs: number;
+  oursStepsMs: number[];
+  /** Loss on the initial weights, and of the last step (after the same updates on the same batch). */
+  lossOurs: number;
+  lastLossOurs: number;
+  tfjs?: {
+    ms: number;
+    stepsMs: number[];
+    loss: number;
+    lastLoss: number;
+    /** The largest ‖g_ours − g_tfjs‖ / ‖g_tfjs‖ of any parameter at the initial weights, and which. */
+    gradRelativeDiff: number;
+    gradWorstTensor: string;
+  };
+}
+
+export function trainBenchResult(req: TrainBenchRequest, layout: ParameterLayout, ours: TrainStepTimings, tfjs?: TrainStepTimings): TrainBenchResult {
+  const result: TrainBenchResult = {
+    preset: req.preset,
+    batch: req.batch,
+    seqLen: req.seqLen,
+    tokens: req.batch * req.seqLen,
+    parameterCount: layout.parameterCount,
+    oursMs: median(ours.stepsMs),
+    oursStepsMs: ours.stepsMs,
+    lossOurs: ours.losses[0]!,
+    lastLossOurs: ours.losses.at(-1)!,
+  };
+  if (tfjs) {
+    const worst = worstGradientDiff(layout, ours.initialGradients, tfjs.initialGradients);
+    result.tfjs = {
+      ms: median(tfjs.stepsMs),
+      stepsMs: tfjs.stepsMs,
+      loss: tfjs.losses[0]!,
+      lastLoss: tfjs.losses.at(-1)!,
+      gradRelativeDiff: worst.relativeDiff,
+      gradWorstTensor: worst.tensor,
+    };
+  }
+  return result;
+}

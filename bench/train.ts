@@ -1,0 +1,197 @@
+// `webloco bench train`: tokens/s and model-FLOPs utilisation of one training step per preset,
+// ours (src/model + src/train/optimizer.ts) beside the same model trained by tfjs's autodiff on
+// tfjs-backend-webgpu (bench/tfjs-llama.ts) in the same headless Chromium, on the same initial
+// weights and batch. JSON lines on stdout, a table on stderr; exits non-zero when the two
+// disagree on the initial loss or gradients (the timings would compare different computations).
+// `--node` times ours alone on Dawn in Node (machines without a browser).
+import type { Page } from 'playwright-core';
+import { parseArgs } from '../src/cli/args.ts';
+import type { AdapterReport } from '../src/gpu/device.ts';
+import { preset, type LlamaConfig, type PresetName } from '../src/model/config.ts';
+import { openBenchPage, printTable } from './browser.ts';
+import type { TrainBenchRequest, TrainBenchResult } from './train-step.ts';
+
+interface RunShape {
+  batch: number;
+  seqLen: number;
+  /** Timed steps after the one warm-up step. */
+  steps: number;
+}
+
+/**
+ * Batch shape and timed steps per preset: realistic on a real GPU, cut down on a software one,
+ * where one `small` step of 128 tokens takes about a minute for ours and four for tfjs.
+ */
+const SHAPES: Record<PresetName, { gpu: RunShape; software: RunShape }> = {
+  tiny: { gpu: { batch: 32, seqLen: 64, steps: 10 }, software: { batch: 2, seqLen: 64, steps: 3 } },
+  small: { gpu: { batch: 16, seqLen: 256, steps: 10 }, software: { batch: 2, seqLen: 64, steps: 1 } },
+  base: { gpu: { batch: 8, seqLen: 512, steps: 10 }, software: { batch: 1, seqLen: 64, steps: 1 } },
+};
+
+/**
+ * Both sides compute in f32 from the same f32 weights and batch and differ only in summation
+ * order (tiled matmuls, two-pass reductions): a few ulps per op, about 1e-7 relative on the loss
+ * and 1e-6 on a gradient tensor after a dozen layers (measured on tiny: equal losses, 5e-7 on the
+ * worst tensor). The tolerances leave two orders of magnitude for deeper models, while a
+ * difference in the math shows as an O(1) relative error in some tensor's gradient (a
+ * rotate_half with swapped signs in the tfjs model gave 0.86 on k_proj).
+ */
+const LOSS_RELATIVE_TOLERANCE = 1e-5;
+const GRAD_RELATIVE_TOLERANCE = 1e-4;
+
+/**
+ * Model FLOPs per trained token, as in PaLM (appendix B) and nanoGPT's estimate_mfu: 6 per
+ * parameter (forward 2, backward 4; the tied embedding counts once, as the head's matmul) plus
+ * 12·L·S·C for the attention scores and values (forward and backward, causal mask not discounted).
+ */
+export function modelFlopsPerToken(config: LlamaConfig, parameterCount: number, seqLen: number): number {
+  return 6 * parameterCount + 12 * config.num_hidden_layers * seqLen * config.hidden_size;
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const args = parseArgs(argv, {
+    presets: 'string',
+    batch: 'number',
+    'seq-len': 'number',
+    warmup: 'number',
+    steps: 'number',
+    seed: 'number',
+    lr: 'number',
+    'peak-tflops': 'number',
+    node: 'boolean',
+  });
+  const peakTflops = args['peak-tflops'];
+  if (peakTflops !== undefined && !(peakTflops > 0)) throw new Error(`--peak-tflops must be > 0 (the device's peak fp32 TFLOP/s), got ${peakTflops}`);
+  const requests = (adapter: AdapterReport): TrainBenchRequest[] => {
+    const software = adapter.isFallbackAdapter || adapter.architecture === 'swiftshader';
+    const presets = (args.presets ?? (software ? 'tiny,small' : 'tiny,small,base')).split(',');
+    return presets.map((name) => {
+      const config = preset(name);
+      const shape = SHAPES[name as PresetName][software ? 'software' : 'gpu'];
+      return {
+        preset: name as PresetName,
+        batch: args.batch ?? shape.batch,
+        seqLen: Math.min(args['seq-len'] ?? shape.seqLen, config.max_position_embeddings),
+        warmupSteps: args.warmup ?? 1,
+        timedSteps: args.steps ?? shape.steps,
+        seed: args.seed ?? 1,
+        lr: args.lr ?? 1e-3,
+      };
+    });
+  };
+
+  const table: Record<string, string | number>[] = [];
+  let disagreements = 0;
+  const report = (r: TrainBenchResult) => {
+    const { line, row, agrees } = describe(r, peakTflops);
+    console.log(JSON.stringify(line));
+    table.push(row);
+    if (!agrees) disagreements++;
+  };
+  if (args.node) {
+    await runNode(requests, report);
+  } else {
+    const bench = await openBenchPage('/bench/train.html');
+    bench.page.on('console', (message) => console.error(`[page] ${message.text()}`));
+    try {
+      const adapter: AdapterReport = await evaluateSurvivingReload(bench.page, () => bench.page.evaluate(() => (window as any).webloco.adapter()));
+      console.log(JSON.stringify({ kind: 'adapter', ...adapter, features: undefined }));
+      for (const request of requests(adapter)) {
+        report(await evaluateSurvivingReload(bench.page, () => bench.page.evaluate((req) => (window as any).webloco.benchTrain(req), request)));
+      }
+    } finally {
+      await bench.close();
+    }
+  }
+  printTable(table);
+  if (disagreements > 0) {
+    console.error(
+      `bench train: our model and the tfjs model disagree on the initial loss or gradients in ${disagreements} preset(s) ` +
+        `(relative tolerances ${LOSS_RELATIVE_TOLERANCE} and ${GRAD_RELATIVE_TOLERANCE}; see lossOurs, lossTfjs, gradRelativeDiff and gradWorstTensor above): ` +
+        'the timings compare different computations. Check bench/tfjs-llama.ts against src/model.',
+    );
+    process.exitCode = 1;
+  }
+}
+
+/** Ours alone on Dawn, one runtime for every preset. */
+async function runNode(requests: (adapter: AdapterReport) => TrainBenchRequest[], report: (r: TrainBenchResult) => void): Promise<void> {
+  const { nodeGpuDevice } = await import('../src/gpu/node.ts');
+  const { GpuRuntime } = await import('../src/gpu/runtime.ts');
+  const { timeOurTrainingStep, trainBenchResult } = await import('./train-step.ts');
+  const rt = new GpuRuntime(await nodeGpuDevice());
+  try {
+    console.log(JSON.stringify({ kind: 'adapter', ...rt.gpu.adapter, features: undefined }));
+    for (const request of requests(rt.gpu.adapter)) {
+      const ours = await timeOurTrainingStep(rt, request, (line) => console.error(line));
+      report(trainBenchResult(request, ours.layout, ours));
+      rt.trimPool();
+    }
+  } finally {
+    rt.destroy();
+  }
+}
+
+/** The JSON line, the table row and the agreement verdict of one preset's result. */
+function describe(r: TrainBenchResult, peakTflops: number | undefined) {
+  const flopsPerToken = modelFlopsPerToken(preset(r.preset), r.parameterCount, r.seqLen);
+  const perSecond = (ms: number) => r.tokens / (ms / 1000);
+  const tflops = (ms: number) => (flopsPerToken * perSecond(ms)) / 1e12;
+  const oursTflops = tflops(r.oursMs);
+  const t = r.tfjs;
+  const agrees = !t || (Math.abs(r.lossOurs - t.loss) <= LOSS_RELATIVE_TOLERANCE * Math.abs(t.loss) && t.gradRelativeDiff <= GRAD_RELATIVE_TOLERANCE);
+  const line = {
+    kind: 'train-step',
+    preset: r.preset,
+    batch: r.batch,
+    seqLen: r.seqLen,
+    tokens: r.tokens,
+    parameterCount: r.parameterCount,
+    timedSteps: r.oursStepsMs.length,
+    oursMs: r.oursMs,
+    // As in bench kernels: ratio = tfjs time / our time, so above 1 means ours is faster.
+    ...(t ? { tfjsMs: t.ms, ratio: t.ms / r.oursMs } : {}),
+    oursTokensPerSecond: perSecond(r.oursMs),
+    ...(t ? { tfjsTokensPerSecond: perSecond(t.ms) } : {}),
+    modelFlopsPerToken: flopsPerToken,
+    oursTflops,
+    ...(t ? { tfjsTflops: tflops(t.ms) } : {}),
+    ...(peakTflops !== undefined ? { mfu: oursTflops / peakTflops, ...(t ? { tfjsMfu: tflops(t.ms) / peakTflops } : {}) } : {}),
+    lossOurs: r.lossOurs,
+    ...(t ? { lossTfjs: t.loss, gradRelativeDiff: t.gradRelativeDiff, gradWorstTensor: t.gradWorstTensor, agrees } : {}),
+    lastLossOurs: r.lastLossOurs,
+    ...(t ? { lastLossTfjs: t.lastLoss } : {}),
+    oursStepsMs: r.oursStepsMs,
+    ...(t ? { tfjsStepsMs: t.stepsMs } : {}),
+  };
+  const row: Record<string, string | number> = {
+    preset: r.preset,
+    tokens: r.tokens,
+    'ours ms': r.oursMs,
+    'tfjs ms': t?.ms ?? '',
+    ratio: t ? t.ms / r.oursMs : '',
+    'ours tok/s': perSecond(r.oursMs),
+    'tfjs tok/s': t ? perSecond(t.ms) : '',
+    'ours TFLOP/s': oursTflops.toExponential(3),
+    'tfjs TFLOP/s': t ? tflops(t.ms).toExponential(3) : '',
+    ...(peakTflops !== undefined ? { 'ours MFU': oursTflops / peakTflops, 'tfjs MFU': t ? tflops(t.ms) / peakTflops : '' } : {}),
+    'loss ours': r.lossOurs,
+    'loss tfjs': t?.loss ?? '',
+  };
+  return { line, row, agrees };
+}
+
+/**
+ * Runs `call` once more if Vite reloaded the page under it: the dev server reloads a page when it
+ * discovers a dependency to pre-bundle (the first run on a fresh checkout), which destroys the
+ * page's context mid-evaluate.
+ */
+async function evaluateSurvivingReload<T>(page: Page, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (!String(err).includes('Execution context was destroyed')) throw err;
+    await page.waitForFunction(() => document.getElementById('log')?.textContent?.startsWith('ready'), null, { timeout: 120_000 });
+    return call();
+  }
+}
