@@ -5,6 +5,7 @@
 import code from '../../shaders/adamw.wgsl?raw';
 import type { BufferRef, GpuRuntime, Program } from '../gpu/runtime.ts';
 import { ceilDiv, grid1d } from './grid.ts';
+import { requireCount, requireFloats } from './checks.ts';
 
 const WG = 256;
 /** Gradients summed by one norm_partial workgroup (one partial float each). */
@@ -58,12 +59,12 @@ export interface GlobalNormSquaredArgs {
 export function globalNormSquared(rt: GpuRuntime, args: GlobalNormSquaredArgs): void {
   const { out, parts } = args;
   if (parts.length === 0) throw new Error('globalNormSquared: no gradient parts given; pass every gradient tensor of the model.');
-  checkElements('globalNormSquared', 'out', out, 1);
+  requireFloats('globalNormSquared', 'out', out, 1);
   const offsets: number[] = [];
   let partialCount = 0;
   parts.forEach(({ grad, n }, index) => {
-    checkCount('globalNormSquared', `parts[${index}].n`, n);
-    checkElements('globalNormSquared', `parts[${index}].grad`, grad, n);
+    requireCount('globalNormSquared', `parts[${index}].n`, n);
+    requireFloats('globalNormSquared', `parts[${index}].grad`, grad, n);
     offsets.push(partialCount);
     partialCount += ceilDiv(n, NORM_CHUNK);
   });
@@ -118,10 +119,10 @@ export interface AdamWArgs {
 export function adamw(rt: GpuRuntime, args: AdamWArgs): void {
   const { params, grads, m, v, n, normSquared, lr, beta1, beta2, eps, weightDecay, step } = args;
   const maxNorm = args.maxNorm ?? Infinity;
-  checkCount('adamw', 'n', n);
-  checkCount('adamw', 'step', step);
+  requireCount('adamw', 'n', n);
+  requireCount('adamw', 'step', step);
   for (const [name, ref] of [['params', params], ['grads', grads], ['m', m], ['v', v]] as const) {
-    checkElements('adamw', name, ref, n);
+    requireFloats('adamw', name, ref, n);
   }
   for (const [name, value] of [['lr', lr], ['eps', eps], ['weightDecay', weightDecay]] as const) {
     if (!(Number.isFinite(value) && value >= 0)) throw new Error(`adamw: ${name} must be a finite number ≥ 0, got ${value}`);
@@ -132,7 +133,7 @@ export function adamw(rt: GpuRuntime, args: AdamWArgs): void {
   if (!(maxNorm > 0)) throw new Error(`adamw: maxNorm must be > 0 (Infinity turns clipping off), got ${maxNorm}`);
   const clip = Number.isFinite(maxNorm);
   if (clip && !normSquared) throw new Error('adamw: clipping (finite maxNorm) needs normSquared from globalNormSquared over all gradients.');
-  if (normSquared) checkElements('adamw', 'normSquared', normSquared, 1);
+  if (normSquared) requireFloats('adamw', 'normSquared', normSquared, 1);
 
   const uniforms = new ArrayBuffer(40);
   new Uint32Array(uniforms, 0, 2).set([n, clip ? 1 : 0]);
@@ -150,12 +151,3 @@ export function adamw(rt: GpuRuntime, args: AdamWArgs): void {
   rt.dispatch(ADAMW_STEP, [params, grads, m, v, normSquared ?? grads], new Uint8Array(uniforms), grid1d(rt, n, WG));
 }
 
-function checkCount(launcher: string, name: string, value: number): void {
-  if (!Number.isInteger(value) || value < 1 || value >= 2 ** 32) {
-    throw new Error(`${launcher}: ${name} must be a positive 32-bit integer, got ${value}`);
-  }
-}
-
-function checkElements(launcher: string, name: string, ref: BufferRef, count: number): void {
-  if (ref.size < count * 4) throw new Error(`${launcher}: ${name} holds ${Math.floor(ref.size / 4)} floats, needs ${count}`);
-}

@@ -2,8 +2,9 @@
 // flash-attention style forward and FlashAttention-2 style backward (no S×S matrix, no atomics).
 import code from '../../shaders/attention.wgsl?raw';
 import { GpuLimitError } from '../gpu/errors.ts';
-import { refBytes, type BufferRef, type GpuRuntime, type Program } from '../gpu/runtime.ts';
+import type { BufferRef, GpuRuntime, Program } from '../gpu/runtime.ts';
 import { ceilDiv, grid1d } from './grid.ts';
+import { requireFloats } from './checks.ts';
 
 /** Query and key block sizes of one kernel (rows staged in workgroup memory per step). */
 export interface AttentionTiles {
@@ -168,10 +169,6 @@ function checkShape(op: string, s: AttentionShape): void {
   threadsPerRow(s.headDim);
 }
 
-function checkSize(op: string, name: string, ref: BufferRef, floats: number): void {
-  if (refBytes(ref) < floats * 4) throw new Error(`${op}: ${name} holds ${Math.floor(refBytes(ref) / 4)} floats, needs ${floats}`);
-}
-
 function params(s: AttentionShape): number[] {
   return [s.S, s.nHeads, s.nKvHeads, s.nHeads / s.nKvHeads, s.B * s.S * s.nHeads];
 }
@@ -185,11 +182,11 @@ export function attentionForward(rt: GpuRuntime, args: AttentionForwardArgs): vo
   checkShape(op, args);
   const { B, S, nHeads, nKvHeads, headDim } = args;
   const T = B * S;
-  checkSize(op, 'q', args.q, T * nHeads * headDim);
-  checkSize(op, 'out', args.out, T * nHeads * headDim);
-  checkSize(op, 'k', args.k, T * nKvHeads * headDim);
-  checkSize(op, 'v', args.v, T * nKvHeads * headDim);
-  checkSize(op, 'lse', args.lse, B * nHeads * S);
+  requireFloats(op, 'q', args.q, T * nHeads * headDim);
+  requireFloats(op, 'out', args.out, T * nHeads * headDim);
+  requireFloats(op, 'k', args.k, T * nKvHeads * headDim);
+  requireFloats(op, 'v', args.v, T * nKvHeads * headDim);
+  requireFloats(op, 'lse', args.lse, B * nHeads * S);
   const tiles = resolveTiles(rt, 'forward', headDim, args.tiles);
   rt.dispatch(program('forward', headDim, tiles), [args.q, args.k, args.v, args.out, args.lse], params(args), [ceilDiv(S, tiles.blockQ), nHeads, B]);
 }
@@ -204,9 +201,9 @@ export function attentionBackward(rt: GpuRuntime, args: AttentionBackwardArgs): 
   checkShape(op, args);
   const { B, S, nHeads, nKvHeads, headDim } = args;
   const T = B * S;
-  for (const name of ['dq', 'dOut', 'q', 'out'] as const) checkSize(op, name, args[name], T * nHeads * headDim);
-  for (const name of ['dk', 'dv', 'k', 'v'] as const) checkSize(op, name, args[name], T * nKvHeads * headDim);
-  checkSize(op, 'lse', args.lse, B * nHeads * S);
+  for (const name of ['dq', 'dOut', 'q', 'out'] as const) requireFloats(op, name, args[name], T * nHeads * headDim);
+  for (const name of ['dk', 'dv', 'k', 'v'] as const) requireFloats(op, name, args[name], T * nKvHeads * headDim);
+  requireFloats(op, 'lse', args.lse, B * nHeads * S);
   const dkdvTiles = resolveTiles(rt, 'dkdv', headDim, args.tiles?.dkdv);
   const dqTiles = resolveTiles(rt, 'dq', headDim, args.tiles?.dq);
 

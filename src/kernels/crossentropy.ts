@@ -3,6 +3,7 @@
 import code from '../../shaders/crossentropy.wgsl?raw';
 import type { BufferRef, GpuRuntime, Program } from '../gpu/runtime.ts';
 import { grid1d } from './grid.ts';
+import { requireCount, requireFloats } from './checks.ts';
 
 /** A target equal to this marks a position that does not count: loss 0, gradient 0. */
 export const IGNORE_INDEX = 0xffffffff;
@@ -66,17 +67,17 @@ export interface SoftmaxCrossEntropyArgs {
  */
 export function softmaxCrossEntropy(rt: GpuRuntime, args: SoftmaxCrossEntropyArgs): void {
   const { logits, targets, losses, T, V, gradScale } = args;
-  checkCount('softmaxCrossEntropy', 'T', T);
-  checkCount('softmaxCrossEntropy', 'V', V);
+  requireCount('softmaxCrossEntropy', 'T', T);
+  requireCount('softmaxCrossEntropy', 'V', V);
   if (T * V >= 2 ** 32) {
     throw new Error(`softmaxCrossEntropy: T·V = ${T * V} logits do not fit 32-bit indexing; split the rows into several calls.`);
   }
   if (gradScale !== undefined && !Number.isFinite(gradScale)) {
     throw new Error(`softmaxCrossEntropy: gradScale must be a finite number, got ${gradScale}`);
   }
-  checkElements('softmaxCrossEntropy', 'logits', logits, T * V);
-  checkElements('softmaxCrossEntropy', 'targets', targets, T);
-  checkElements('softmaxCrossEntropy', 'losses', losses, T);
+  requireFloats('softmaxCrossEntropy', 'logits', logits, T * V);
+  requireFloats('softmaxCrossEntropy', 'targets', targets, T);
+  requireFloats('softmaxCrossEntropy', 'losses', losses, T);
   const uniforms = new ArrayBuffer(16);
   new Uint32Array(uniforms, 0, 2).set([T, V]);
   new Float32Array(uniforms, 8, 1)[0] = gradScale ?? 0;
@@ -100,20 +101,10 @@ export function crossEntropyPrograms(V: number): Program[] {
 /** Averages the per-row losses on the GPU, so logging the loss reads back one float, not T. */
 export function meanLoss(rt: GpuRuntime, args: MeanLossArgs): void {
   const { out, losses, targets, T } = args;
-  checkCount('meanLoss', 'T', T);
-  checkElements('meanLoss', 'out', out, 1);
-  checkElements('meanLoss', 'losses', losses, T);
-  checkElements('meanLoss', 'targets', targets, T);
+  requireCount('meanLoss', 'T', T);
+  requireFloats('meanLoss', 'out', out, 1);
+  requireFloats('meanLoss', 'losses', losses, T);
+  requireFloats('meanLoss', 'targets', targets, T);
   rt.dispatch(MEAN_LOSS, [losses, targets, out], [T], [1]);
 }
 
-function checkCount(launcher: string, name: string, value: number): void {
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${launcher}: ${name} must be a positive integer, got ${value}`);
-}
-
-/** Every binding here holds 4-byte elements (f32 or u32). */
-function checkElements(launcher: string, name: string, ref: BufferRef, count: number): void {
-  if (ref.size < count * 4) {
-    throw new Error(`${launcher}: ${name} holds ${Math.floor(ref.size / 4)} elements, needs ${count}`);
-  }
-}

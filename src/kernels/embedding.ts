@@ -3,6 +3,7 @@
 import code from '../../shaders/embedding.wgsl?raw';
 import { refBytes, type BufferRef, type GpuRuntime, type Program } from '../gpu/runtime.ts';
 import { grid1d } from './grid.ts';
+import { requireBytes, requireCount } from './checks.ts';
 
 const WG = 256;
 
@@ -40,16 +41,6 @@ export interface TokenIndex {
   release(rt: GpuRuntime): void;
 }
 
-function requireBytes(op: string, name: string, ref: BufferRef, bytes: number, what: string): void {
-  if (refBytes(ref) < bytes) {
-    throw new Error(`${op}: ${name} holds ${refBytes(ref)} bytes but ${what} needs ${bytes}; allocate it with the model's shapes.`);
-  }
-}
-
-function requirePositiveInt(op: string, name: string, value: number): void {
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${op}: ${name} must be a positive integer, got ${value}`);
-}
-
 /** out[t, :] = table[tokens[t], :] for t < T; table is [V, C], tokens are u32 (an id ≥ V gives a NaN row). */
 export function embeddingForward(
   rt: GpuRuntime,
@@ -57,8 +48,8 @@ export function embeddingForward(
 ): void {
   const { out, table, tokens, T, C } = args;
   const op = 'embeddingForward';
-  requirePositiveInt(op, 'T', T);
-  requirePositiveInt(op, 'C', C);
+  requireCount(op, 'T', T);
+  requireCount(op, 'C', C);
   requireBytes(op, 'out', out, T * C * 4, `[T=${T}, C=${C}] f32`);
   requireBytes(op, 'tokens', tokens, T * 4, `T=${T} u32 ids`);
   const vocabSize = Math.floor(refBytes(table) / (C * 4));
@@ -71,7 +62,7 @@ export function embeddingForward(
  * the CSR arrays for embeddingBackward. Throws if an id is not an integer in [0, vocabSize).
  */
 export function buildTokenIndex(rt: GpuRuntime, tokens: Uint32Array | Int32Array, vocabSize: number): TokenIndex {
-  requirePositiveInt('buildTokenIndex', 'vocabSize', vocabSize);
+  requireCount('buildTokenIndex', 'vocabSize', vocabSize);
   const T = tokens.length;
   const counts = new Uint32Array(vocabSize);
   for (let t = 0; t < T; t++) {
@@ -124,7 +115,7 @@ export function buildTokenIndex(rt: GpuRuntime, tokens: Uint32Array | Int32Array
 export function embeddingBackward(rt: GpuRuntime, args: { dTable: BufferRef; dOut: BufferRef; index: TokenIndex; C: number }): void {
   const { dTable, dOut, index, C } = args;
   const op = 'embeddingBackward';
-  requirePositiveInt(op, 'C', C);
+  requireCount(op, 'C', C);
   requireBytes(op, 'dTable', dTable, index.vocabSize * C * 4, `[V=${index.vocabSize}, C=${C}] f32`);
   requireBytes(op, 'dOut', dOut, index.tokenCount * C * 4, `[T=${index.tokenCount}, C=${C}] f32`);
   const offsetsStart = index.uniqueCount;

@@ -1,8 +1,9 @@
 // Launchers for shaders/rmsnorm.wgsl: Hugging Face LlamaRMSNorm forward (saving rstd) and its
 // backward, which accumulates into dx and into dWeight through a deterministic two-pass reduction.
 import code from '../../shaders/rmsnorm.wgsl?raw';
-import { refBytes, type BufferRef, type GpuRuntime, type Program } from '../gpu/runtime.ts';
+import type { BufferRef, GpuRuntime, Program } from '../gpu/runtime.ts';
 import { grid1d } from './grid.ts';
+import { requireBytes, requireCount } from './checks.ts';
 
 /**
  * Threads per row (forward, dx) and per channel block (dWeight); a power of two for the tree
@@ -33,16 +34,6 @@ export const RMSNORM_PROGRAMS: readonly Program[] = [
   RMSNORM_BACKWARD_DWEIGHT_REDUCE,
 ];
 
-function requireBytes(op: string, name: string, ref: BufferRef, bytes: number, what: string): void {
-  if (refBytes(ref) < bytes) {
-    throw new Error(`${op}: ${name} holds ${refBytes(ref)} bytes but ${what} needs ${bytes}; allocate it with the model's shapes.`);
-  }
-}
-
-function requirePositiveInt(op: string, name: string, value: number): void {
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${op}: ${name} must be a positive integer, got ${value}`);
-}
-
 /** The shader's Params block {T, C, eps, rowsPerChunk}: u32s with one f32 in the middle. */
 function params(T: number, C: number, eps: number, rowsPerChunk: number): Uint32Array {
   const words = new Uint32Array([T, C, 0, rowsPerChunk]);
@@ -62,8 +53,8 @@ export function rmsnormForward(
 ): void {
   const { out, rstd, x, weight, T, C, eps } = args;
   const op = 'rmsnormForward';
-  requirePositiveInt(op, 'T', T);
-  requirePositiveInt(op, 'C', C);
+  requireCount(op, 'T', T);
+  requireCount(op, 'C', C);
   if (!(eps > 0)) throw new Error(`${op}: eps must be positive (LLaMA uses 1e-5 or 1e-6), got ${eps}`);
   requireBytes(op, 'x', x, T * C * 4, `[T=${T}, C=${C}] f32`);
   requireBytes(op, 'out', out, T * C * 4, `[T=${T}, C=${C}] f32`);
@@ -82,8 +73,8 @@ export function rmsnormBackward(
 ): void {
   const { dx, dWeight, dOut, x, weight, rstd, T, C } = args;
   const op = 'rmsnormBackward';
-  requirePositiveInt(op, 'T', T);
-  requirePositiveInt(op, 'C', C);
+  requireCount(op, 'T', T);
+  requireCount(op, 'C', C);
   for (const [name, ref] of [['dx', dx], ['dOut', dOut], ['x', x]] as const) requireBytes(op, name, ref, T * C * 4, `[T=${T}, C=${C}] f32`);
   requireBytes(op, 'weight', weight, C * 4, `C=${C} f32`);
   requireBytes(op, 'dWeight', dWeight, C * 4, `C=${C} f32`);
