@@ -6,6 +6,7 @@ import '@tensorflow/tfjs-backend-webgpu';
 import { browserGpuDevice } from '../src/gpu/browser.ts';
 import { GpuRuntime } from '../src/gpu/runtime.ts';
 import { matmul } from '../src/kernels/matmul.ts';
+import { exposeBenchApi, logLine } from './page.ts';
 import { matmulFlopsOf, type MatmulShape } from './shapes.ts';
 
 export interface MatmulResult extends MatmulShape {
@@ -121,15 +122,6 @@ async function benchMatmuls(shapes: MatmulShape[], budgetMs: number, log: (s: st
   return results;
 }
 
-const logEl = document.getElementById('log')!;
-const api = {
-  adapter: async () => {
-    const gpu = await browserGpuDevice();
-    const report = gpu.adapter;
-    gpu.device.destroy();
-    return report;
-  },
-  benchMatmuls: (shapes: MatmulShape[], budgetMs: number) => benchMatmuls(shapes, budgetMs, (line) => (logEl.textContent += `\n${line}`)),
-};
-(window as unknown as { webloco: typeof api }).webloco = api;
-logEl.textContent = 'ready';
+exposeBenchApi({
+  benchMatmuls: (shapes: MatmulShape[], budgetMs: number) => benchMatmuls(shapes, budgetMs, logLine),
+});

@@ -11,6 +11,7 @@ import { GpuRuntime } from '../src/gpu/runtime.ts';
 import type { ParameterLayout } from '../src/model/layout.ts';
 import { ADAMW_DEFAULTS } from '../src/train/optimizer.ts';
 import { TfjsLlama } from './tfjs-llama.ts';
+import { exposeBenchApi, logLine } from './page.ts';
 import {
   timeOurTrainingStep,
   trainBenchResult,
@@ -80,19 +81,10 @@ async function benchTrain(req: TrainBenchRequest, log: (line: string) => void): 
   return trainBenchResult(req, ours.layout, ours, tfjs);
 }
 
-const logEl = document.getElementById('log')!;
-const api = {
-  adapter: async () => {
-    const gpu = await browserGpuDevice();
-    const report = gpu.adapter;
-    gpu.device.destroy();
-    return report;
-  },
+exposeBenchApi({
   benchTrain: (req: TrainBenchRequest) =>
     benchTrain(req, (line) => {
-      logEl.textContent += `\n${line}`;
+      logLine(line);
       console.log(line); // bench/train.ts shows it on stderr as progress
     }),
-};
-(window as unknown as { webloco: typeof api }).webloco = api;
-logEl.textContent = 'ready';
+});

@@ -1,0 +1,24 @@
+// What every bench page exposes to its Node driver (bench/browser.ts): `window.webloco` with the
+// adapter report and the page's own benchmarks, a log line sink, and 'ready' once loaded.
+import { browserGpuDevice } from '../src/gpu/browser.ts';
+
+const logEl = document.getElementById('log')!;
+
+/** Appends a line to the page's log (what a person watching the page sees). */
+export function logLine(line: string): void {
+  logEl.textContent += `\n${line}`;
+}
+
+export function exposeBenchApi<T extends object>(benches: T): void {
+  const api = {
+    adapter: async () => {
+      const gpu = await browserGpuDevice();
+      const report = gpu.adapter;
+      gpu.device.destroy();
+      return report;
+    },
+    ...benches,
+  };
+  (window as unknown as { webloco: typeof api }).webloco = api;
+  logEl.textContent = 'ready';
+}
