@@ -37,16 +37,14 @@ describe('simulate', () => {
     const { reports, ...summary } = result;
     console.log(JSON.stringify(summary));
 
-    // It learned: from ln(256) = 5.55 (uniform over bytes) down to the byte unigram entropy
-    // (≈ 3.1 nats), which only a working loop reaches: a wrong sign, a lost aggregate or a peer
-    // update that never arrives leaves θ far above it. Going clearly *below* it (using context)
-    // takes this model a few hundred steps, beyond a CI budget on a software GPU; at 80 steps both
-    // runs sit on that plateau (measured: swarm 3.130, baseline 3.115 nats). Past it the swarm
-    // lags: 120 rounds (240 steps) gave swarm 2.855 vs baseline 2.575 nats, ratio 1.11 (open issue).
-    expect(result.initialHeldOutLoss).toBeGreaterThan(Math.log(256) - 0.1);
-    expect(result.heldOutLoss).toBeLessThan(result.initialHeldOutLoss - 2);
-    expect(result.heldOutLoss).toBeLessThan(unigramEntropy + 0.1);
-    expect(result.baselineHeldOutLoss).toBeLessThan(unigramEntropy + 0.1);
+    // It learned, and used context: from ln(256) = 5.55 (uniform over bytes) to well below the
+    // byte unigram entropy (≈ 3.08 nats), which no model that ignores the previous bytes can
+    // pass. A wrong sign, a lost aggregate or an update that never arrives stays far above it.
+    // Measured (`webloco simulate --peers 4 --rounds 30 --inner-steps 8 --preset tiny --json`):
+    // swarm 2.604, baseline 2.563 nats, ratio 1.016, 153.9x less than dense fp32.
+    expect(result.initialHeldOutLoss).toBeGreaterThan(Math.log(256) - 0.2);
+    expect(result.heldOutLoss).toBeLessThan(unigramEntropy - 0.3);
+    expect(result.baselineHeldOutLoss).toBeLessThan(unigramEntropy - 0.3);
     // The claim: within 5 % of the baseline, at ≥ 146× less than dense fp32 a peer a round.
     expect(result.lossRatio).toBeLessThanOrEqual(1.05);
     expect(result.compressionRatio).toBeGreaterThanOrEqual(146);
