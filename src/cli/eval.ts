@@ -7,7 +7,7 @@ import { nodeGpuDevice } from '../gpu/node.ts';
 import { GpuRuntime } from '../gpu/runtime.ts';
 import { LlamaModel } from '../model/model.ts';
 import { heldOutBatches } from '../train/batches.ts';
-import { checkpointHash, decodeCheckpoint, MODEL_FILE } from '../train/checkpoint.ts';
+import { decodeCheckpoint, MODEL_FILE } from '../train/checkpoint.ts';
 import { InnerLoop } from '../train/inner-loop.ts';
 import { AdamW } from '../train/optimizer.ts';
 import { parseArgs } from './args.ts';
@@ -27,7 +27,7 @@ export async function run(argv: string[]): Promise<void> {
   model.setParameters(ckpt.params);
   const loop = new InnerLoop(model, new AdamW(model));
   const heldOutLoss = await loop.evaluate(heldOutBatches(data.heldout.tokens, args.batches ?? 2, batch, seqLen));
-  console.log(JSON.stringify({ heldOutLoss, modelHash: checkpointHash(model.layout, ckpt.params), step: ckpt.step }));
+  console.log(JSON.stringify({ heldOutLoss, modelHash: ckpt.modelHash, step: ckpt.step }));
   model.destroy();
   rt.destroy();
 }

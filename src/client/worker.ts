@@ -152,8 +152,9 @@ class Session {
 
   async checkpoint(): Promise<CheckpointSummary> {
     const params = await this.model.getParameters();
-    const files = encodeCheckpoint({ config: this.model.config, params, step: this.optimizer.stepCount, optimizer: await this.optimizer.getState() });
-    return { step: this.optimizer.stepCount, modelHash: checkpointHash(this.model.layout, params), heldOutLoss: await this.loop.evaluate(this.heldOut), files };
+    const modelHash = checkpointHash(this.model.layout, params);
+    const files = encodeCheckpoint({ config: this.model.config, params, step: this.optimizer.stepCount, optimizer: await this.optimizer.getState(), modelHash });
+    return { step: this.optimizer.stepCount, modelHash, heldOutLoss: await this.loop.evaluate(this.heldOut), files };
   }
 
   async load(files: CheckpointFiles): Promise<SessionInfo> {

@@ -14,6 +14,8 @@ export interface Checkpoint {
   /** Optimizer steps taken so far. */
   step: number;
   optimizer?: AdamWState;
+  /** checkpointHash of `params`, when the caller already has it (hashing base takes seconds). */
+  modelHash?: string;
 }
 
 export type CheckpointFiles = Record<string, Uint8Array>;
@@ -58,7 +60,7 @@ function flatTensors(layout: ParameterLayout, flat: Float32Array): Record<string
 
 export function encodeCheckpoint(ckpt: Checkpoint): CheckpointFiles {
   const layout = parameterLayout(ckpt.config);
-  const hash = checkpointHash(layout, ckpt.params);
+  const hash = ckpt.modelHash ?? checkpointHash(layout, ckpt.params);
   const metadata = { format: 'pt', webloco_model_hash: hash, webloco_step: String(ckpt.step), webloco_config: JSON.stringify(ckpt.config) };
   const files: CheckpointFiles = {
     [MODEL_FILE]: writeSafetensors(flatTensors(layout, ckpt.params), metadata),
@@ -106,12 +108,13 @@ export function decodeCheckpoint(files: CheckpointFiles): Checkpoint {
   const config = parseLlamaConfig(configJson);
   const layout = parameterLayout(config);
   const params = unflatten(layout, model.tensors, '', MODEL_FILE);
+  const modelHash = checkpointHash(layout, params);
   const expectedHash = model.metadata.webloco_model_hash;
-  if (expectedHash && expectedHash !== checkpointHash(layout, params)) {
+  if (expectedHash && expectedHash !== modelHash) {
     throw new Error(`${MODEL_FILE} is corrupt: its parameters do not match the model hash in its metadata`);
   }
   const step = Number(model.metadata.webloco_step ?? 0);
-  const ckpt: Checkpoint = { config, params, step: Number.isFinite(step) ? step : 0 };
+  const ckpt: Checkpoint = { config, params, step: Number.isFinite(step) ? step : 0, modelHash };
   const optBytes = files[OPTIMIZER_FILE];
   if (optBytes) {
     const opt = readSafetensors(optBytes);
