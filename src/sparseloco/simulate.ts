@@ -164,6 +164,8 @@ interface Peer {
   compressor: PeerCompressor;
   /** This peer's copy of the global θ (flat, layout order). */
   theta: Float32Array;
+  /** Model hash of `theta`, kept with it so each θ is hashed once (blake3 over θ is not cheap). */
+  thetaHash: Uint8Array;
 }
 
 /** Rows of several batches of the same seqLen stacked into one batch. */
@@ -233,6 +235,7 @@ export async function simulate(rt: GpuRuntime, options: SimulateOptions): Promis
     const wire: WireLayout = wireLayoutOf(layout.tensors);
     const denseBytes = layout.parameterCount * 4;
     const theta0 = initParameters(layout, { seed: options.seed ?? 0 });
+    const theta0Hash = modelHashBytes(layout.tensors, tensorViews(layout, theta0));
     const onGpu = (options.compressor ?? 'gpu') === 'gpu';
     if (onGpu) {
       await rt.compileAll(COMPRESS_PROGRAMS);
@@ -242,7 +245,7 @@ export async function simulate(rt: GpuRuntime, options: SimulateOptions): Promis
       const model = await LlamaModel.create(rt, config, { batch, seqLen });
       const optimizer = new AdamW(model);
       const compressor = onGpu ? gpuCompressor(rt, layout, beta, nullRounds, deltas) : cpuCompressor(layout, beta, nullRounds);
-      peers.push({ hotkey: `peer-${p}`, model, optimizer, loop: new InnerLoop(model, optimizer), compressor, theta: theta0.slice() });
+      peers.push({ hotkey: `peer-${p}`, model, optimizer, loop: new InnerLoop(model, optimizer), compressor, theta: theta0.slice(), thetaHash: theta0Hash });
     }
 
     const evaluator = peers[0]!.loop;
@@ -259,7 +262,6 @@ export async function simulate(rt: GpuRuntime, options: SimulateOptions): Promis
 
     const reports: RoundReport[] = [];
     for (let round = 0; round < rounds; round++) {
-      const baseHash = modelHashBytes(layout.tensors, tensorViews(layout, peers[0]!.theta));
       // Each peer trains from its θ and sends its compressed, encoded pseudo-gradient.
       const payloads: Uint8Array[] = [];
       const innerLosses: number[] = [];
@@ -268,15 +270,15 @@ export async function simulate(rt: GpuRuntime, options: SimulateOptions): Promis
         const inner = await peer.loop.innerRound(peer.theta, { steps: innerSteps, batch: batches, schedule });
         innerLosses.push(mean(inner.losses));
         const update = await peer.compressor.compress(round, inner.pseudoGradient);
-        if (update) payloads.push(encodeUpdate({ runId, round, baseModelHash: baseHash }, update, wire));
+        if (update) payloads.push(encodeUpdate({ runId, round, baseModelHash: peer.thetaHash }, update, wire));
       }
       // Each peer decodes every payload from its bytes, aggregates in the same order and steps θ.
       const peerModelHashes = peers.map((peer) => {
         const views = tensorViews(layout, peer.theta);
-        const ownBase = modelHashBytes(layout.tensors, views);
-        const updates = payloads.map((bytes) => decodeUpdate(bytes, wire, { expect: { runId, round, baseModelHash: ownBase } }).update);
+        const updates = payloads.map((bytes) => decodeUpdate(bytes, wire, { expect: { runId, round, baseModelHash: peer.thetaHash } }).update);
         if (updates.length > 0) outerStep(views, aggregateUpdates(updates, layout.tensors).tensors, outerLr);
-        return checkpointHash(layout, peer.theta);
+        peer.thetaHash = modelHashBytes(layout.tensors, views);
+        return bytesToHex(peer.thetaHash);
       });
       if (new Set(peerModelHashes).size !== 1) {
         throw new Error(`simulate: after round ${round} the peers disagree on θ (model hashes ${peerModelHashes.join(', ')}); the outer step is not deterministic`);
@@ -326,7 +328,7 @@ export async function simulate(rt: GpuRuntime, options: SimulateOptions): Promis
       bytesPerPeerPerRound,
       denseBytes,
       compressionRatio: bytesPerPeerPerRound > 0 ? denseBytes / bytesPerPeerPerRound : 0,
-      modelHash: checkpointHash(layout, theta),
+      modelHash: bytesToHex(peers[0]!.thetaHash),
       baselineModelHash,
       tokens: peerCount * totalSteps * batch * seqLen,
       reports,
