@@ -1,0 +1,42 @@
+// A participant's session: a session key made here from a random seed, the binding the hotkey
+// signed for it (the one wallet prompt of the session), and the next announcement nonce.
+import { bindingId, signBinding, type HotkeySigner, type SignedBinding } from './binding.ts';
+import { ANNOUNCEMENT_KIND, signAnnouncement, type SignedAnnouncement } from './announcement.ts';
+import type { Hex } from './fields.ts';
+import { cryptoReady, SigningKey, type KeyType } from './keys.ts';
+
+export class Session {
+  readonly key: SigningKey;
+  readonly signed: SignedBinding;
+  readonly id: Hex;
+  #nextNonce = 0;
+
+  private constructor(key: SigningKey, signed: SignedBinding) {
+    this.key = key;
+    this.signed = signed;
+    this.id = bindingId(signed.binding);
+  }
+
+  /** Makes a session key and asks `hotkey` to sign its binding (the wallet prompts once). */
+  static async start(
+    hotkey: HotkeySigner,
+    options: { run: string; peerId: string; keyType?: KeyType; expiresAt?: number; now?: number },
+  ): Promise<Session> {
+    await cryptoReady();
+    const key = SigningKey.generate(options.keyType ?? 'sr25519');
+    const signed = await signBinding(hotkey, { ...options, sessionKey: key });
+    return new Session(key, signed);
+  }
+
+  get burner(): boolean {
+    return this.signed.binding.burner;
+  }
+
+  /** Signs the announcement of this round's payload with the session key (no wallet prompt). */
+  announce(fields: { round: number; baseModelHash: Hex; payloadHash: Hex; bytes: number }): SignedAnnouncement {
+    const { run } = this.signed.binding;
+    const signed = signAnnouncement(this.key, { kind: ANNOUNCEMENT_KIND, run, binding: this.id, nonce: this.#nextNonce, ...fields });
+    this.#nextNonce++;
+    return signed;
+  }
+}
