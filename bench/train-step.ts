@@ -2,7 +2,6 @@
 // timing of OUR training step on any GpuRuntime (Chromium's WebGPU in bench/train-page.ts, Dawn
 // in Node for `--node`). The tfjs half needs tfjs and lives in the page.
 import type { GpuRuntime } from '../src/gpu/runtime.ts';
-import { OPTIMIZER_PROGRAMS } from '../src/kernels/adamw.ts';
 import { preset, type PresetName } from '../src/model/config.ts';
 import { initParameters } from '../src/model/init.ts';
 import type { ParameterLayout } from '../src/model/layout.ts';
@@ -84,8 +83,7 @@ export async function timeOurTrainingStep(
 ): Promise<TrainStepTimings & { layout: ParameterLayout; initial: Float32Array }> {
   const { config, tokens, targets, steps } = trainBenchSetup(req);
   const model = await LlamaModel.create(rt, config, { batch: req.batch, seqLen: req.seqLen });
-  const optimizer = new AdamW(model, ADAMW_DEFAULTS);
-  await rt.compileAll(OPTIMIZER_PROGRAMS);
+  const optimizer = await AdamW.create(model, ADAMW_DEFAULTS);
   try {
     const initial = initParameters(model.layout, { seed: req.seed });
     model.setParameters(initial);

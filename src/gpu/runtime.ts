@@ -32,6 +32,8 @@ export class GpuRuntime {
   readonly gpu: GpuDevice;
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly compiling = new Map<string, Promise<GPUComputePipeline>>();
+  /** While collectPrograms runs: the programs its dispatches would have used, by cache key. */
+  private collecting: Map<string, Program> | null = null;
   private readonly layouts = new Map<string, GPUBindGroupLayout>();
   private readonly pool = new Map<string, GPUBuffer[]>();
   private encoder: GPUCommandEncoder | null = null;
@@ -195,8 +197,29 @@ export class GpuRuntime {
     await Promise.all(programs.map((p) => this.compile(p)));
   }
 
+  /**
+   * The distinct programs `record` dispatches, for compileAll before a hot loop. `record` runs as
+   * usual (its writes, copies and clears happen) except that each dispatch is only noted: nothing
+   * is compiled, recorded or run for it. Warming up by running the real calls this way keeps the
+   * list from drifting away from what they dispatch.
+   */
+  collectPrograms(record: () => void): Program[] {
+    if (this.collecting) throw new Error('collectPrograms: already collecting; call it once around all the work to warm up.');
+    const collected = new Map<string, Program>();
+    this.collecting = collected;
+    try {
+      record();
+    } finally {
+      this.collecting = null;
+    }
+    return [...collected.values()];
+  }
+
+  /** Pipelines compiled or being compiled: unchanged by a warmed-up hot loop. */
   get pipelineCount(): number {
-    return this.pipelines.size;
+    let count = this.pipelines.size;
+    for (const key of this.compiling.keys()) if (!this.pipelines.has(key)) count++;
+    return count;
   }
 
   private pipeline(p: Program): GPUComputePipeline {
@@ -227,6 +250,10 @@ export class GpuRuntime {
       throw new GpuLimitError(`${p.name}: dispatch ${gx}x${gy}x${gz} exceeds maxComputeWorkgroupsPerDimension ${maxGroups}`);
     }
     if (gx === 0 || gy === 0 || gz === 0) return;
+    if (this.collecting) {
+      this.collecting.set(this.key(p), p);
+      return;
+    }
     const pipeline = this.pipeline(p);
     const entries: GPUBindGroupEntry[] = buffers.map((b, binding) =>
       'buffer' in b ? { binding, resource: { buffer: b.buffer, offset: b.offset, size: b.size } } : { binding, resource: { buffer: b } },

@@ -36,9 +36,6 @@ export const ADAMW_STEP: Program = {
   constants: { WG },
 };
 
-/** Every pipeline of the optimizer step, for rt.compileAll. */
-export const OPTIMIZER_PROGRAMS: readonly Program[] = [NORM_PARTIAL, NORM_FINAL, ADAMW_STEP];
-
 /** One gradient tensor: `n` floats at the start of `grad` (a whole buffer or a slice). */
 export interface GradientPart {
   grad: BufferRef;

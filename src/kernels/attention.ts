@@ -217,13 +217,3 @@ export function attentionBackward(rt: GpuRuntime, args: AttentionBackwardArgs): 
   // Queue order keeps the reads above ahead of any later reuse of the pooled scratch buffer.
   rt.release(delta);
 }
-
-/** Every pipeline these launchers use for one head size (for GpuRuntime.compileAll). */
-export function attentionPrograms(rt: GpuRuntime, headDim: number): Program[] {
-  return [
-    program('forward', headDim, chooseTiles('forward', headDim, rt.limits)),
-    program('dkdv', headDim, chooseTiles('dkdv', headDim, rt.limits)),
-    program('dq', headDim, chooseTiles('dq', headDim, rt.limits)),
-    DELTA_PROGRAM(headDim),
-  ];
-}

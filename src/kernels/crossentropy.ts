@@ -34,9 +34,6 @@ export function threadsPerRow(V: number): number {
   return threads;
 }
 
-/** The 256-thread variant, the one vocabularies of 16384 and more use. */
-export const SOFTMAX_CROSSENTROPY: Program = softmaxCrossEntropyProgram(256);
-
 export const MEAN_LOSS: Program = {
   name: 'mean_loss',
   code,
@@ -91,11 +88,6 @@ export interface MeanLossArgs {
   losses: BufferRef;
   targets: BufferRef;
   T: number;
-}
-
-/** Every pipeline softmaxCrossEntropy and meanLoss use for a vocabulary of V, for rt.compileAll. */
-export function crossEntropyPrograms(V: number): Program[] {
-  return [softmaxCrossEntropyProgram(threadsPerRow(V)), MEAN_LOSS];
 }
 
 /** Averages the per-row losses on the GPU, so logging the loss reads back one float, not T. */

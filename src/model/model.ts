@@ -1,17 +1,10 @@
 // LlamaModel: parameters, gradients and activations of one model on one GpuRuntime, for a fixed
 // batch shape, with the forward and backward passes of forward.ts / backward.ts.
 import type { GpuRuntime, Program } from '../gpu/runtime.ts';
-import { ADAMW_STEP, NORM_FINAL, NORM_PARTIAL } from '../kernels/adamw.ts';
-import { attentionPrograms } from '../kernels/attention.ts';
-import { MEAN_LOSS, SOFTMAX_CROSSENTROPY } from '../kernels/crossentropy.ts';
-import { buildTokenIndex, EMBEDDING_PROGRAMS, type TokenIndex } from '../kernels/embedding.ts';
-import { matmulProgram, planMatmul } from '../kernels/matmul.ts';
-import { RMSNORM_PROGRAMS } from '../kernels/rmsnorm.ts';
-import { ROPE_PROGRAMS } from '../kernels/rope.ts';
-import { SWIGLU_PROGRAMS } from '../kernels/swiglu.ts';
+import { buildTokenIndex, type TokenIndex } from '../kernels/embedding.ts';
 import { allocateActivations, destroyActivations, type ActivationShape, type Activations } from './activations.ts';
 import { llamaBackward } from './backward.ts';
-import { headDim, validateConfig, type LlamaConfig } from './config.ts';
+import { validateConfig, type LlamaConfig } from './config.ts';
 import { llamaForward, type ModelTensors } from './forward.ts';
 import { parameterLayout, type ParameterLayout } from './layout.ts';
 import {
@@ -22,60 +15,6 @@ import {
   uploadFlat,
   type ParameterBuffers,
 } from './parameters.ts';
-
-/**
- * The matrix products of forward.ts and backward.ts as [M, N, K, transA, transB]. Only the
- * pipeline variants these need are compiled up front (a software GPU spends seconds on each); a
- * product missing here still runs, compiled synchronously on first use.
- */
-function matmulShapes(config: LlamaConfig, T: number, logitsBlockTokens: number): [number, number, number, boolean, boolean][] {
-  const C = config.hidden_size;
-  const I = config.intermediate_size;
-  const V = config.vocab_size;
-  const kv = config.num_key_value_heads * headDim(config);
-  const shapes: [number, number, number, boolean, boolean][] = [
-    // forward: y = x·Wᵀ
-    [T, C, C, false, true],
-    [T, kv, C, false, true],
-    [T, I, C, false, true],
-    [T, C, I, false, true],
-    // backward: dx = dy·W and dW += dyᵀ·x
-    [T, I, C, false, false],
-    [T, C, I, false, false],
-    [T, C, C, false, false],
-    [T, C, kv, false, false],
-    [C, I, T, true, false],
-    [I, C, T, true, false],
-    [C, C, T, true, false],
-    [kv, C, T, true, false],
-  ];
-  const blockRows = new Set([logitsBlockTokens, T % logitsBlockTokens || logitsBlockTokens]);
-  for (const rows of blockRows) shapes.push([rows, V, C, false, true], [rows, C, V, false, false], [V, C, rows, true, false]);
-  return shapes;
-}
-
-/** Every pipeline the forward and backward passes use, for rt.compileAll. */
-export function modelPrograms(rt: GpuRuntime, config: LlamaConfig, acts: Pick<Activations, 'T' | 'logitsBlockTokens'>): Program[] {
-  const matmuls = new Map<string, Program>();
-  for (const [M, N, K, transA, transB] of matmulShapes(config, acts.T, acts.logitsBlockTokens)) {
-    const program = matmulProgram(planMatmul({ M, N, K, transA, transB }, rt.limits.maxComputeWorkgroupsPerDimension).variant);
-    matmuls.set(JSON.stringify(program.constants), program);
-  }
-  return [
-    ...matmuls.values(),
-    ...EMBEDDING_PROGRAMS,
-    ...RMSNORM_PROGRAMS,
-    ...ROPE_PROGRAMS,
-    ...attentionPrograms(rt, headDim(config)),
-    ...SWIGLU_PROGRAMS,
-    SOFTMAX_CROSSENTROPY,
-    MEAN_LOSS,
-    // The optimizer's (src/train/optimizer.ts): a training step compiles nothing in its loop.
-    NORM_PARTIAL,
-    NORM_FINAL,
-    ADAMW_STEP,
-  ];
-}
 
 export class LlamaModel {
   readonly layout: ParameterLayout;
@@ -101,11 +40,24 @@ export class LlamaModel {
     clearParameterBuffers(rt, this.grads);
   }
 
-  /** Allocates everything for batches of [batch, seqLen] and compiles every pipeline. */
+  /** Allocates everything for batches of [batch, seqLen] and compiles every pipeline it uses. */
   static async create(rt: GpuRuntime, config: LlamaConfig, shape: ActivationShape): Promise<LlamaModel> {
     const model = new LlamaModel(rt, config, shape);
-    await rt.compileAll(modelPrograms(rt, config, model.acts));
+    await rt.compileAll(model.programs());
     return model;
+  }
+
+  /**
+   * Every pipeline a training step and an evaluation use: the two themselves, run on a batch of
+   * token 0 with the dispatches only noted (rt.collectPrograms). Their writes, copies and clears
+   * do happen, so this belongs before the first real batch.
+   */
+  private programs(): Program[] {
+    const zeros = new Uint32Array(this.acts.T);
+    return this.rt.collectPrograms(() => {
+      this.step(zeros, zeros);
+      this.forward(zeros, zeros, false);
+    });
   }
 
   get batch(): number {

@@ -54,7 +54,7 @@ export interface AdamWState {
   v: Float32Array;
 }
 
-/** AdamW for one model; its pipelines are compiled by LlamaModel.create with the model's. */
+/** AdamW for one model: create it with AdamW.create, which compiles the step's pipelines. */
 export class AdamW {
   readonly rt: GpuRuntime;
   readonly hyper: AdamWHyperparameters;
@@ -65,7 +65,7 @@ export class AdamW {
   private readonly groups: ParameterGroup[];
   private readonly normSquared: GPUBuffer;
 
-  constructor(
+  private constructor(
     readonly model: LlamaModel,
     hyper: Partial<AdamWHyperparameters> = {},
   ) {
@@ -79,6 +79,14 @@ export class AdamW {
     this.reset();
   }
 
+  /** Allocates the moments and compiles every pipeline a step uses (found by recording one, see rt.collectPrograms). */
+  static async create(model: LlamaModel, hyper: Partial<AdamWHyperparameters> = {}): Promise<AdamW> {
+    const optimizer = new AdamW(model, hyper);
+    const { rt } = optimizer;
+    await rt.compileAll(rt.collectPrograms(() => optimizer.record(0, 1)));
+    return optimizer;
+  }
+
   /** Zeroes both moments and the step count (a fresh optimizer, e.g. at the start of a round). */
   reset(): void {
     clearParameterBuffers(this.rt, this.m);
@@ -89,9 +97,14 @@ export class AdamW {
 
   /** Records one AdamW step at learning rate `lr` from the model's current gradients. */
   step(lr: number): void {
+    this.stepCount++;
+    this.record(lr, this.stepCount);
+  }
+
+  /** Records the dispatches of step number `step` (1-based; bias correction uses it). */
+  private record(lr: number, step: number): void {
     const { rt, model, hyper } = this;
     const clip = Number.isFinite(hyper.maxGradNorm);
-    this.stepCount++;
     // The padding between tensors is zero, so whole arenas give the exact norm in few dispatches.
     globalNormSquared(rt, { out: this.normSquared, parts: model.grads.arenas.map((grad, i) => ({ grad, n: model.layout.arenaFloats[i]! })) });
     for (const g of this.groups) {
@@ -108,7 +121,7 @@ export class AdamW {
         beta2: hyper.beta2,
         eps: hyper.eps,
         weightDecay: g.weightDecay ? hyper.weightDecay : 0,
-        step: this.stepCount,
+        step,
         maxNorm: hyper.maxGradNorm,
       });
     }

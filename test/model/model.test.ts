@@ -84,7 +84,7 @@ describe('AdamW on the GPU model', () => {
     const layout = model.layout;
     const start = packParameters(layout, randomParams(config, 5, 0.2));
     model.setParameters(start);
-    const optimizer = new AdamW(model);
+    const optimizer = await AdamW.create(model);
     const hyper = { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, maxNorm: 1 };
     const states = layout.tensors.map((t) => ({
       params: Float64Array.from(start.subarray(t.offset, t.offset + t.size)),
@@ -126,7 +126,7 @@ describe('AdamW on the GPU model', () => {
     const model = await LlamaModel.create(rt, config, shape);
     models.push(model);
     model.setParameters(initParameters(model.layout, { seed: 1 }));
-    const optimizer = new AdamW(model);
+    const optimizer = await AdamW.create(model);
     const { tokens, targets } = randomTokens(config.vocab_size, shape.batch, shape.seqLen, 11);
     const initial: number[] = [];
     let loss = Infinity;
