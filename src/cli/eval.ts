@@ -25,7 +25,7 @@ export async function run(argv: string[]): Promise<void> {
   const rt = new GpuRuntime(await nodeGpuDevice());
   const model = await LlamaModel.create(rt, ckpt.config, { batch, seqLen });
   model.setParameters(ckpt.params);
-  const loop = new InnerLoop(model, new AdamW(model));
+  const loop = new InnerLoop(model, await AdamW.create(model));
   const heldOutLoss = await loop.evaluate(heldOutBatches(data.heldout.tokens, args.batches ?? 2, batch, seqLen));
   console.log(JSON.stringify({ heldOutLoss, modelHash: ckpt.modelHash, step: ckpt.step }));
   model.destroy();

@@ -75,7 +75,7 @@ export async function trainCentralized(rt: GpuRuntime, o: CentralizedOptions, re
   const evalEvery = o.evalEvery ?? 25;
   const data = await ensureShards(tokenizerFor(o.config.vocab_size));
   const model = await LlamaModel.create(rt, o.config, { batch: o.batch, seqLen: o.seqLen });
-  const optimizer = new AdamW(model);
+  const optimizer = await AdamW.create(model);
   try {
     model.setParameters(o.resume?.params ?? initParameters(model.layout, { seed: o.seed ?? 0 }));
     if (o.resume?.optimizer) optimizer.setState(o.resume.optimizer);

@@ -209,7 +209,7 @@ const api = {
     const [train, heldout] = await Promise.all([fetchSplit(url, 'train'), fetchSplit(url, 'heldout')]);
     const model = await LlamaModel.create(rt, config, { batch: opts.batch, seqLen: opts.seqLen });
     model.setParameters(initParameters(model.layout, { seed: opts.seed }));
-    const optimizer = new AdamW(model);
+    const optimizer = await AdamW.create(model);
     session = new Session(model, optimizer, new InnerLoop(model, optimizer), train, heldOutBatches(heldout.tokens, 2, opts.batch, opts.seqLen), opts);
     return session.info();
   },
