@@ -4,7 +4,18 @@
 // little-endian bytes, defined byte by byte in docs/PROTOCOL.md.
 import { blake3 } from '@noble/hashes/blake3.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
-import type { TensorSpecs } from './types.ts';
+
+/** One named parameter tensor; the model's layout entries carry more fields and still fit. */
+export interface TensorSpec {
+  name: string;
+  shape: readonly number[];
+}
+
+/**
+ * The model's parameter tensors in their canonical order: `parameterLayout(config).tensors`
+ * (layout.ts) can be passed as is.
+ */
+export type TensorSpecs = readonly TensorSpec[];
 
 const MODEL_DOMAIN = new TextEncoder().encode('WLCO model v1');
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -15,7 +26,7 @@ export function elementCount(shape: readonly number[]): number {
 
 /**
  * blake3 of the UTF-8 JSON `[[name, [dims…]], …]` in layout order (JSON.stringify, no spaces),
- * 32 bytes. The same definition as `ParameterLayout.hash` in src/model/layout.ts (which is its hex
+ * 32 bytes. The same definition as `ParameterLayout.hash` in layout.ts (which is its hex
  * form), so a checkpoint's layout and a payload's header name a shape the same way.
  */
 export function layoutHash(layout: TensorSpecs): Uint8Array {

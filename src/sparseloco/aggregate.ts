@@ -9,7 +9,7 @@
 // every engine and CPU. docs/PROTOCOL.md states the exact sequence.
 import { chunkFlatIndices, chunkGeometry } from './chunking.ts';
 import { decodeValue } from './compress.ts';
-import { elementCount } from './hash.ts';
+import { elementCount } from '../model/hash.ts';
 import type { CompressedTensor, CompressedUpdate, TensorSpec } from './types.ts';
 
 /**

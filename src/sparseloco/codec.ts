@@ -9,7 +9,7 @@
 // allocates exactly what the layout says a valid payload needs, and reports every defect as a
 // CodecError with a machine-readable code.
 import { MAX_CHUNK_SIDE, NOMINAL_K, chunkGeometry } from './chunking.ts';
-import { layoutHash } from './hash.ts';
+import { layoutHash } from '../model/hash.ts';
 import type { CompressedTensor, CompressedUpdate, TensorSpecs, PayloadHeader, TensorChunking, WireLayout } from './types.ts';
 
 export const WIRE_MAGIC = 'WLCO';

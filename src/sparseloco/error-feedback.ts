@@ -5,7 +5,7 @@
 // keeps e = 0 ("null rounds", as in the Covenant run): its first pseudo-gradients are computed
 // while it is still settling in, and must reach neither the model nor its error buffer.
 import { ERROR_FEEDBACK_BETA, compressLayout } from './compress.ts';
-import { elementCount } from './hash.ts';
+import { elementCount } from '../model/hash.ts';
 import type { CompressedUpdate, TensorSpec, TensorSpecs } from './types.ts';
 
 export const DEFAULT_NULL_ROUNDS = 2;

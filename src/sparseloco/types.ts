@@ -36,24 +36,15 @@ export interface TensorChunking {
   k: number;
 }
 
-/** One named parameter tensor; the model's layout entries carry more fields and still fit. */
-export interface TensorSpec {
-  name: string;
-  shape: readonly number[];
-}
-
-/**
- * The model's parameter tensors in their canonical order: `parameterLayout(config).tensors`
- * (src/model/layout.ts) can be passed as is.
- */
-export type TensorSpecs = readonly TensorSpec[];
+/** The parameter tensors' names and shapes, defined with the model hash that commits to them. */
+export type { TensorSpec, TensorSpecs } from '../model/hash.ts';
 
 /**
  * Everything a decoder must know in advance to accept a payload: the parameter layout's hash,
  * the run's nominal chunk shape and k (echoed in the header), and each tensor's chunking.
  */
 export interface WireLayout {
-  /** 32-byte blake3 layout hash (hash.ts `layoutHash`). */
+  /** 32-byte blake3 layout hash (src/model/hash.ts `layoutHash`). */
   layoutHash: Uint8Array;
   chunkRows: number;
   chunkCols: number;
@@ -65,7 +56,7 @@ export interface WireLayout {
 export interface PayloadHeader {
   runId: string;
   round: number;
-  /** 32-byte hash of θ the update was computed against (hash.ts `modelHash`, as bytes). */
+  /** 32-byte hash of θ the update was computed against (src/model/hash.ts `modelHash`, as bytes). */
   baseModelHash: Uint8Array;
   layoutHash: Uint8Array;
   chunkRows: number;

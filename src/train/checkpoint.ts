@@ -4,7 +4,7 @@
 import { parseLlamaConfig, type LlamaConfig } from '../model/config.ts';
 import { parameterLayout, type ParameterLayout } from '../model/layout.ts';
 import { readSafetensors, writeSafetensors, type Tensor } from '../model/safetensors.ts';
-import { modelHash } from '../sparseloco/hash.ts';
+import { modelHash } from '../model/hash.ts';
 import type { AdamWState } from './optimizer.ts';
 
 export interface Checkpoint {

@@ -5,8 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { blake3 } from '@noble/hashes/blake3.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { randn } from '../helpers/random.ts';
-import { layoutHash, modelHash, modelHashBytes } from '../../src/sparseloco/hash.ts';
-import type { TensorSpecs } from '../../src/sparseloco/types.ts';
+import { layoutHash, modelHash, modelHashBytes, type TensorSpecs } from '../../src/model/hash.ts';
 import { preset } from '../../src/model/config.ts';
 import { parameterLayout } from '../../src/model/layout.ts';
 

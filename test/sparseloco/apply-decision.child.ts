@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { randn } from '../helpers/random.ts';
 import { aggregateUpdates } from '../../src/sparseloco/aggregate.ts';
 import { decodeUpdate, wireLayoutOf } from '../../src/sparseloco/codec.ts';
-import { elementCount, modelHash } from '../../src/sparseloco/hash.ts';
+import { elementCount, modelHash } from '../../src/model/hash.ts';
 import { outerStep } from '../../src/sparseloco/outer.ts';
 import type { TensorSpecs } from '../../src/sparseloco/types.ts';
 

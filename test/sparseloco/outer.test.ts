@@ -12,7 +12,7 @@ import { applyDecision, replayTheta, type DecisionReplay } from './apply-decisio
 import { CodecError, encodeUpdate, wireLayoutOf } from '../../src/sparseloco/codec.ts';
 import { decompressTensor } from '../../src/sparseloco/compress.ts';
 import { ErrorFeedback, packedSlots } from '../../src/sparseloco/error-feedback.ts';
-import { modelHash } from '../../src/sparseloco/hash.ts';
+import { modelHash } from '../../src/model/hash.ts';
 import { outerStep } from '../../src/sparseloco/outer.ts';
 import type { CompressedUpdate, TensorSpecs } from '../../src/sparseloco/types.ts';
 import { preset } from '../../src/model/config.ts';
