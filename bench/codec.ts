@@ -75,7 +75,8 @@ function cpuCompressor(layout: ParameterLayout, delta: Float32Array): Compressor
 
 async function gpuCompressor(rt: GpuRuntime, layout: ParameterLayout, delta: Float32Array): Promise<Compressor> {
   const { STORAGE_USAGE } = await import('../src/gpu/runtime.ts');
-  const { arenaGroups, compressBatchOnGpu, COMPRESS_PROGRAMS } = await import('../src/kernels/compress.ts');
+  const { COMPRESS_PROGRAMS } = await import('../src/kernels/compress.ts');
+  const { arenaGroups, compressBatchOnGpu } = await import('../src/sparseloco/gpu-compress.ts');
   await rt.compileAll(COMPRESS_PROGRAMS);
   const arena = (floats: number, label: string) => rt.device.createBuffer({ label, size: Math.max(floats, 4) * 4, usage: STORAGE_USAGE });
   const errors = layout.arenaFloats.map((floats, i) => arena(floats, `bench-error-${i}`));

@@ -1,45 +1,83 @@
 // Launcher for shaders/compress.wgsl: SparseLoCo's compressor on the GPU, bit-identical to the CPU
-// compressor in src/sparseloco/compress.ts. A whole parameter layout (several arenas, each a
-// buffer holding many tensors) is compressed in one submit: ef_select (a workgroup per chunk),
-// quantize (a workgroup per tensor), pack; then one readback of only the selected entries (2-byte
-// index + 1-byte code each, k/chunkSize of the tensor) and 6 floats of parameters per tensor. The
-// dense error tensor never leaves the GPU; it is updated in place (e ← β·e + Δ − decoded).
+// compressor in src/sparseloco/compress.ts. Many tensors, in one or more buffers (e.g. parameter
+// arenas), are compressed in one submit: ef_select (a workgroup per chunk), quantize (a workgroup
+// per tensor), pack; then one readback of only the selected entries (2-byte index + 1-byte code
+// each, k per chunk) and 6 floats of parameters per tensor. The dense error tensor never leaves
+// the GPU; it is updated in place (e ← β·e + Δ − decoded). How a tensor is cut into chunks is the
+// caller's (src/sparseloco/chunking.ts); this launcher takes the cut as numbers, and
+// src/sparseloco/gpu-compress.ts adapts it to shapes and layouts.
 import code from '../../shaders/compress.wgsl?raw';
 import { GpuLimitError } from '../gpu/errors.ts';
 import { alignTo, type BufferRef, type GpuRuntime, type Program } from '../gpu/runtime.ts';
-import { chunkGeometry, NOMINAL_CHUNK_SIZE, type ChunkGeometry } from '../sparseloco/chunking.ts';
-import type { TensorSlot } from '../sparseloco/compress.ts';
-import type { CompressedTensor } from '../sparseloco/types.ts';
 import { grid1d } from './grid.ts';
 
 const BINDINGS = ['read', 'read', 'write', 'write', 'write', 'write', 'write', 'uniform'] as const;
 const WORKGROUP = 256;
 const TABLE_STRIDE = 10;
 const PARAM_WORDS = 6;
+/** The largest chunk a workgroup selects from: WG · PER_THREAD in shaders/compress.wgsl (a 64 × 64 tile). */
+const MAX_GPU_CHUNK_SIZE = 4096;
 
 export const COMPRESS_EF_SELECT: Program = { name: 'compress', code, entryPoint: 'ef_select', bindings: BINDINGS };
 export const COMPRESS_QUANTIZE: Program = { name: 'compress', code, entryPoint: 'quantize', bindings: BINDINGS };
 export const COMPRESS_PACK: Program = { name: 'compress', code, entryPoint: 'pack', bindings: BINDINGS };
-/** Everything compressBatchOnGpu dispatches (for rt.compileAll before a round). */
+/** Everything compressChunksOnGpu dispatches (for rt.compileAll before a round). */
 export const COMPRESS_PROGRAMS: readonly Program[] = [COMPRESS_EF_SELECT, COMPRESS_QUANTIZE, COMPRESS_PACK];
 
+/**
+ * How a tensor is cut into chunks: the tensor as a rows × cols matrix tiled into
+ * chunkRows × chunkCols blocks numbered row-major, k entries kept per chunk.
+ * src/sparseloco/chunking.ts's ChunkGeometry fits as is.
+ */
+export interface ChunkTiling {
+  rows: number;
+  cols: number;
+  chunkRows: number;
+  chunkCols: number;
+  /** cols / chunkCols. */
+  blocksPerRow: number;
+  numChunks: number;
+  /** chunkRows · chunkCols. */
+  chunkSize: number;
+  k: number;
+}
+
+/** One tensor of a group: where it starts (in floats, relative to the bound ranges) and how it is cut. */
+export interface TiledTensor {
+  offset: number;
+  tiling: ChunkTiling;
+}
+
 /** One buffer of error-feedback state (e.g. a parameter arena) and the tensors in it. */
-export interface GpuCompressGroup {
+export interface TiledCompressGroup {
   /** f32 error feedback, updated in place. */
   error: BufferRef;
   /** f32 pseudo-gradient Δ laid out like `error` (a different buffer), or null for Δ = 0. */
   delta: BufferRef | null;
-  /** Shapes and offsets (in floats, relative to the bound ranges) of the tensors to compress. */
-  tensors: readonly TensorSlot[];
+  tensors: readonly TiledTensor[];
 }
 
-export interface GpuCompressBatch {
-  beta: number;
-  groups: readonly GpuCompressGroup[];
+/**
+ * One tensor's selection as the GPU returns it: the same fields as src/sparseloco/types.ts's
+ * CompressedTensor, so the result can be passed on as one.
+ */
+export interface GpuCompressedTensor {
+  numChunks: number;
+  chunkSize: number;
+  k: number;
+  /** numChunks·k in-chunk indices, ascending within each chunk. */
+  indices: Uint16Array;
+  /** numChunks·k 2-bit codes 0..3, aligned with `indices`. */
+  codes: Uint8Array;
+  /** f32 quantization parameters: shift = mean, scale = 6·std/4. */
+  shift: number;
+  scale: number;
+  /** 4 entries: the mean of the centred values that fell in each bin. */
+  lookup: Float32Array;
 }
 
 interface PlannedTensor {
-  geometry: ChunkGeometry;
+  tiling: ChunkTiling;
   selBase: number;
 }
 
@@ -51,36 +89,48 @@ function underlyingBuffer(ref: BufferRef): GPUBuffer {
   return 'buffer' in ref ? ref.buffer : ref;
 }
 
+/** Why a tiling cannot be what the shader expects, or null when it can. */
+function tilingError(t: ChunkTiling): string | null {
+  const positive = [t.rows, t.cols, t.chunkRows, t.chunkCols, t.k].every((n) => Number.isInteger(n) && n > 0);
+  if (!positive) return 'sides and k must be positive integers';
+  if (t.rows % t.chunkRows !== 0 || t.cols % t.chunkCols !== 0) return 'the chunks must tile the tensor exactly';
+  if (t.blocksPerRow !== t.cols / t.chunkCols || t.numChunks !== (t.rows / t.chunkRows) * t.blocksPerRow) return 'blocksPerRow / numChunks do not match the sides';
+  if (t.chunkSize !== t.chunkRows * t.chunkCols) return 'chunkSize is not chunkRows · chunkCols';
+  if (t.chunkSize > MAX_GPU_CHUNK_SIZE) return `chunk size above the shader's ${MAX_GPU_CHUNK_SIZE}`;
+  if (t.k > t.chunkSize) return 'k above the chunk size';
+  return null;
+}
+
 /**
  * Compresses every tensor of every group in one submit and one readback; returns the
- * CompressedTensors in group order, then tensor order.
+ * selections in group order, then tensor order.
  */
-export async function compressBatchOnGpu(rt: GpuRuntime, batch: GpuCompressBatch): Promise<CompressedTensor[]> {
+export async function compressChunksOnGpu(rt: GpuRuntime, batch: { beta: number; groups: readonly TiledCompressGroup[] }): Promise<GpuCompressedTensor[]> {
   const maxBinding = rt.limits.maxStorageBufferBindingSize;
   const planned: PlannedTensor[][] = [];
   let totalSelected = 0;
   for (const [g, group] of batch.groups.entries()) {
     if (group.delta && underlyingBuffer(group.delta) === underlyingBuffer(group.error)) {
-      throw new Error(`compressBatchOnGpu: group ${g} passes the same buffer as error and delta; Δ must live in its own buffer`);
+      throw new Error(`compressChunksOnGpu: group ${g} passes the same buffer as error and delta; Δ must live in its own buffer`);
     }
     for (const [name, ref] of [['error', group.error], ['delta', group.delta]] as const) {
       if (ref && bindingBytes(ref) > maxBinding) {
         throw new GpuLimitError(
-          `compressBatchOnGpu: group ${g}'s ${name} binding is ${bindingBytes(ref)} bytes, above this GPU's maxStorageBufferBindingSize ` +
+          `compressChunksOnGpu: group ${g}'s ${name} binding is ${bindingBytes(ref)} bytes, above this GPU's maxStorageBufferBindingSize ` +
             `${maxBinding}; split the layout into more groups (one per arena).`,
         );
       }
     }
     const tensors: PlannedTensor[] = [];
-    for (const slot of group.tensors) {
-      const geometry = chunkGeometry(slot.shape);
-      if (geometry.chunkSize > NOMINAL_CHUNK_SIZE) throw new Error(`compressBatchOnGpu: chunk size ${geometry.chunkSize} above ${NOMINAL_CHUNK_SIZE}`);
-      const end = (slot.offset + geometry.rows * geometry.cols) * 4;
-      if (!Number.isInteger(slot.offset) || slot.offset < 0 || end > bindingBytes(group.error) || (group.delta && end > bindingBytes(group.delta))) {
-        throw new Error(`compressBatchOnGpu: tensor [${slot.shape.join(', ')}] at float offset ${slot.offset} runs past group ${g}'s error/delta binding`);
+    for (const { offset, tiling } of group.tensors) {
+      const invalid = tilingError(tiling);
+      if (invalid) throw new Error(`compressChunksOnGpu: group ${g}'s tensor at float offset ${offset} has an invalid tiling (${invalid}): ${JSON.stringify(tiling)}`);
+      const end = (offset + tiling.rows * tiling.cols) * 4;
+      if (!Number.isInteger(offset) || offset < 0 || end > bindingBytes(group.error) || (group.delta && end > bindingBytes(group.delta))) {
+        throw new Error(`compressChunksOnGpu: a ${tiling.rows}×${tiling.cols} tensor at float offset ${offset} runs past group ${g}'s error/delta binding`);
       }
-      tensors.push({ geometry, selBase: totalSelected });
-      totalSelected += geometry.numChunks * geometry.k;
+      tensors.push({ tiling, selBase: totalSelected });
+      totalSelected += tiling.numChunks * tiling.k;
     }
     planned.push(tensors);
   }
@@ -101,7 +151,7 @@ export async function compressBatchOnGpu(rt: GpuRuntime, batch: GpuCompressBatch
   const tables = planned.map((tensors, g) => {
     const table = new Uint32Array(Math.max(1, tensors.length) * TABLE_STRIDE);
     let chunkBase = 0;
-    tensors.forEach(({ geometry: geo, selBase }, i) => {
+    tensors.forEach(({ tiling: geo, selBase }, i) => {
       const slot = batch.groups[g]!.tensors[i]!;
       table.set([slot.offset, geo.cols, geo.chunkRows, geo.chunkCols, geo.blocksPerRow, geo.k, geo.numChunks, chunkBase, selBase, paramIndex++], i * TABLE_STRIDE);
       chunkBase += geo.numChunks;
@@ -134,8 +184,8 @@ export async function compressBatchOnGpu(rt: GpuRuntime, batch: GpuCompressBatch
   const allIndices = new Uint16Array(words.buffer, 0, padded);
   const allCodes = new Uint8Array(words.buffer, (padded / 2) * 4, padded);
   const paramValues = new Float32Array(words.buffer, paramsBase * 4, PARAM_WORDS * numTensors);
-  const out: CompressedTensor[] = [];
-  for (const { geometry: g, selBase } of planned.flat()) {
+  const out: GpuCompressedTensor[] = [];
+  for (const { tiling: g, selBase } of planned.flat()) {
     const p = out.length * PARAM_WORDS;
     const n = g.numChunks * g.k;
     out.push({
@@ -150,55 +200,4 @@ export async function compressBatchOnGpu(rt: GpuRuntime, batch: GpuCompressBatch
     });
   }
   return out;
-}
-
-/** A tensor placed in one of several buffers (the model layout's ParameterTensor fits). */
-export interface ArenaTensor {
-  shape: readonly number[];
-  /** Which buffer of `errors` / `deltas` holds it. */
-  arena: number;
-  /** Offset in floats in that buffer, a multiple of 64 (256 bytes, so it can start a binding). */
-  arenaOffset: number;
-}
-
-/**
- * Groups for compressBatchOnGpu from tensors spread over arenas: consecutive tensors of an arena
- * share a binding until it would exceed `maxBindingBytes` (maxStorageBufferBindingSize), so an
- * arena larger than one binding is still compressed in the same submit.
- */
-export function arenaGroups(tensors: readonly ArenaTensor[], errors: readonly GPUBuffer[], deltas: readonly GPUBuffer[] | null, maxBindingBytes: number): GpuCompressGroup[] {
-  const groups: GpuCompressGroup[] = [];
-  let current: { arena: number; start: number; end: number; slots: { shape: readonly number[]; at: number }[] } | null = null;
-  const close = (): void => {
-    if (!current) return;
-    const { arena, start, end, slots } = current;
-    const range = (buffer: GPUBuffer): BufferRef => ({ buffer, offset: start * 4, size: alignTo((end - start) * 4, 4) });
-    groups.push({
-      error: range(errors[arena]!),
-      delta: deltas ? range(deltas[arena]!) : null,
-      tensors: slots.map(({ shape, at }) => ({ shape, offset: at - start })),
-    });
-    current = null;
-  };
-  for (const t of tensors) {
-    if (t.arenaOffset % 64 !== 0) throw new Error(`arenaGroups: tensor at float ${t.arenaOffset} of arena ${t.arena} is not 256-byte aligned`);
-    if (!errors[t.arena] || (deltas && !deltas[t.arena])) throw new Error(`arenaGroups: no error/delta buffer for arena ${t.arena}`);
-    const end = t.arenaOffset + t.shape.reduce((a, b) => a * b, 1);
-    if ((end - t.arenaOffset) * 4 > maxBindingBytes) throw new GpuLimitError(`arenaGroups: a tensor of ${(end - t.arenaOffset) * 4} bytes exceeds one binding (${maxBindingBytes})`);
-    if (current && (current.arena !== t.arena || t.arenaOffset < current.end || (end - current.start) * 4 > maxBindingBytes)) close();
-    current ??= { arena: t.arena, start: t.arenaOffset, end, slots: [] };
-    current.slots.push({ shape: t.shape, at: t.arenaOffset });
-    current.end = end;
-  }
-  close();
-  return groups;
-}
-
-/** Compresses one tensor held at the start of `error` (updated in place). */
-export async function compressOnGpu(
-  rt: GpuRuntime,
-  { error, delta, beta, shape }: { error: BufferRef; delta: BufferRef | null; beta: number; shape: readonly number[] },
-): Promise<CompressedTensor> {
-  const [compressed] = await compressBatchOnGpu(rt, { beta, groups: [{ error, delta, tensors: [{ shape, offset: 0 }] }] });
-  return compressed!;
 }

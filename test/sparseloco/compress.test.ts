@@ -3,7 +3,8 @@
 // lookup and the updated error tensor, on preset shapes and odd ones, ties, zeros, a constant
 // tensor, non-finite input, fma-sensitive input and three rounds of error feedback.
 import { describe, expect, it } from 'vitest';
-import { arenaGroups, compressBatchOnGpu, compressOnGpu, COMPRESS_PACK } from '../../src/kernels/compress.ts';
+import { COMPRESS_PACK } from '../../src/kernels/compress.ts';
+import { arenaGroups, compressBatchOnGpu, compressOnGpu } from '../../src/sparseloco/gpu-compress.ts';
 import { chunkFlatIndices, chunkGeometry } from '../../src/sparseloco/chunking.ts';
 import { compressLayout, compressTensor, decodeValue, ERROR_FEEDBACK_BETA, type TensorSlot } from '../../src/sparseloco/compress.ts';
 import type { CompressedTensor } from '../../src/sparseloco/types.ts';
