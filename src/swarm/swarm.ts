@@ -1,0 +1,241 @@
+// A peer's view of the swarm, the same in a browser tab, a headless Node peer and a hub: the
+// run's gossip topics with strict codecs, the transfer protocols served from a ContentStore,
+// direct WebRTC links to discovered peers, and hubs kept connected with backoff. It wraps a
+// libp2p node made by createBrowserPeer / createNodePeer (or the hub) and owns it: stop() stops it.
+import { TopicValidatorResult, type Message } from '@libp2p/gossipsub';
+import { TypedEventEmitter, type Connection, type PeerId, type Stream } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
+import type { Multiaddr } from '@multiformats/multiaddr';
+import type { ContentStore } from './content.ts';
+import { DEFAULT_DIRECT_LINK_OPTIONS, DirectLinks, isDirectWebRTC, type DialFailure, type DirectLinkOptions } from './direct-links.ts';
+import { decodeAnnouncement, decodeDecision, encodeAnnouncement, encodeDecision, type Announcement, type Decision } from './messages.ts';
+import type { SwarmNode } from './node-config.ts';
+import { CHECKPOINT_PROTOCOL, DEFAULT_REQUEST_RATE, MAX_OBJECT_BYTES, PAYLOAD_PROTOCOL, announceTopic, assertRunId, decisionTopic, type TransferProtocol } from './protocol.ts';
+import { PeerRateLimiter, type RateLimit } from './rate-limit.ts';
+import { fetchObject, serveObject } from './transfer.ts';
+
+export interface SwarmOptions {
+  node: SwarmNode;
+  runId: string;
+  /** What this node serves on /webloco/payload/1 and /webloco/checkpoint/1. */
+  store: ContentStore;
+  /** Hubs (or any peers) to stay connected to; redialed with backoff when the link drops. */
+  keepConnected?: Multiaddr[];
+  /** Dial discovered peers' /webrtc addresses (browsers, headless peers with WebRTC). */
+  directLinks?: boolean | Partial<DirectLinkOptions>;
+  /** Per-peer limit on inbound requests, per transfer protocol. */
+  requestRate?: RateLimit;
+  /** Largest object served or fetched, per protocol (defaults: MAX_OBJECT_BYTES). */
+  maxObjectBytes?: Partial<Record<TransferProtocol, number>>;
+  /** Inbound requests must arrive within this time (ms). */
+  requestTimeoutMs?: number;
+  /** The longest pause between redials of a kept connection (ms). */
+  maxRedialDelayMs?: number;
+}
+
+/** One open connection, as seen from this node. */
+export interface PeerLink {
+  peer: string;
+  /** `webrtc`: a direct browser-style link; `relayed`: through a circuit relay; else the transport. */
+  kind: 'webrtc' | 'relayed' | 'websockets' | 'other';
+  direct: boolean;
+  remoteAddr: string;
+  direction: 'inbound' | 'outbound';
+}
+
+export interface SwarmEvents {
+  announcement: CustomEvent<{ from: string; message: Announcement }>;
+  decision: CustomEvent<{ from: string; message: Decision }>;
+  /** A gossip message failed its topic's codec and was dropped (not delivered, not forwarded). */
+  'invalid-message': CustomEvent<{ from: string; topic: string; reason: string }>;
+  'dial-failed': CustomEvent<DialFailure>;
+}
+
+export class Swarm extends TypedEventEmitter<SwarmEvents> {
+  readonly node: SwarmNode;
+  readonly runId: string;
+  readonly store: ContentStore;
+  private readonly topics: { announce: string; decision: string };
+  private readonly maxObjectBytes: Record<TransferProtocol, number>;
+  private readonly limiters: Record<TransferProtocol, PeerRateLimiter>;
+  private readonly requestTimeoutMs: number;
+  private readonly directLinks?: DirectLinks;
+  private readonly keepConnected: Multiaddr[];
+  private readonly maxRedialDelayMs: number;
+  private readonly redialAttempts = new Map<string, number>();
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  private readonly decoded = new WeakMap<Message, Announcement | Decision>();
+  private stopped = false;
+
+  constructor(options: SwarmOptions) {
+    super();
+    this.node = options.node;
+    this.runId = assertRunId(options.runId);
+    this.store = options.store;
+    this.topics = { announce: announceTopic(this.runId), decision: decisionTopic(this.runId) };
+    this.maxObjectBytes = { ...MAX_OBJECT_BYTES, ...options.maxObjectBytes };
+    const rate = options.requestRate ?? DEFAULT_REQUEST_RATE;
+    this.limiters = { [PAYLOAD_PROTOCOL]: new PeerRateLimiter(rate), [CHECKPOINT_PROTOCOL]: new PeerRateLimiter(rate) };
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+    this.keepConnected = options.keepConnected ?? [];
+    this.maxRedialDelayMs = options.maxRedialDelayMs ?? 30_000;
+    if (options.directLinks) {
+      const linkOptions = { ...DEFAULT_DIRECT_LINK_OPTIONS, ...(options.directLinks === true ? {} : options.directLinks) };
+      this.directLinks = new DirectLinks(this.node, linkOptions, (failure) => this.safeDispatch('dial-failed', failure));
+    }
+  }
+
+  get peerId(): string {
+    return this.node.peerId.toString();
+  }
+
+  /** Registers the protocols and topics, then connects to the kept peers (hubs). */
+  async start(): Promise<void> {
+    for (const protocol of [PAYLOAD_PROTOCOL, CHECKPOINT_PROTOCOL] as const) {
+      await this.node.handle(
+        protocol,
+        (stream: Stream, connection: Connection) =>
+          serveObject(stream, connection.remotePeer.toString(), {
+            store: this.store,
+            limiter: this.limiters[protocol],
+            maxBytes: this.maxObjectBytes[protocol],
+            requestTimeoutMs: this.requestTimeoutMs,
+          }),
+        { maxInboundStreams: 8, maxOutboundStreams: 8 },
+      );
+    }
+    const pubsub = this.node.services.pubsub;
+    pubsub.topicValidators.set(this.topics.announce, (peer, message) => this.validate(peer, message, decodeAnnouncement));
+    pubsub.topicValidators.set(this.topics.decision, (peer, message) => this.validate(peer, message, decodeDecision));
+    pubsub.addEventListener('message', this.onGossip);
+    pubsub.subscribe(this.topics.announce);
+    pubsub.subscribe(this.topics.decision);
+    this.node.addEventListener('peer:discovery', this.onDiscovery);
+    this.node.addEventListener('connection:close', this.onConnectionClose);
+    await Promise.all(this.keepConnected.map((address) => this.connectKept(address)));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.directLinks?.stop();
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    this.node.removeEventListener('peer:discovery', this.onDiscovery);
+    this.node.removeEventListener('connection:close', this.onConnectionClose);
+    this.node.services.pubsub.removeEventListener('message', this.onGossip);
+    await this.node.stop();
+  }
+
+  /** Tells the swarm this node holds an object; returns how many peers it was sent to. */
+  async announce(message: Announcement): Promise<number> {
+    const result = await this.node.services.pubsub.publish(this.topics.announce, encodeAnnouncement(message));
+    return result.recipients.length;
+  }
+
+  async publishDecision(message: Decision): Promise<number> {
+    const result = await this.node.services.pubsub.publish(this.topics.decision, encodeDecision(message));
+    return result.recipients.length;
+  }
+
+  /**
+   * Fetches an object by hash from `peer` and returns its verified bytes. Uses the direct link
+   * when there is one. `maxBytes` (default: the protocol's maximum) is checked before allocating;
+   * pass the announced size to refuse anything bigger.
+   */
+  async fetch(protocol: TransferProtocol, peer: PeerId | string, hash: string, options: { maxBytes?: number; signal?: AbortSignal; timeoutMs?: number } = {}): Promise<Uint8Array> {
+    const peerId = typeof peer === 'string' ? peerIdFromString(peer) : peer;
+    const signal = AbortSignal.any([AbortSignal.timeout(options.timeoutMs ?? 120_000), ...(options.signal ? [options.signal] : [])]);
+    const stream = await this.openStream(peerId, protocol, signal);
+    return fetchObject(stream, hash, { maxBytes: Math.min(options.maxBytes ?? Infinity, this.maxObjectBytes[protocol]), signal });
+  }
+
+  /** Every open connection, with whether it is a direct WebRTC link, relayed, or a WebSocket. */
+  links(): PeerLink[] {
+    return this.node.getConnections().map((c) => {
+      const address = c.remoteAddr.toString();
+      const kind = isDirectWebRTC(c) ? 'webrtc' : !c.direct || address.includes('/p2p-circuit') ? 'relayed' : /\/wss?(\/|$)/.test(address) ? 'websockets' : 'other';
+      return { peer: c.remotePeer.toString(), kind, direct: c.direct, remoteAddr: address, direction: c.direction };
+    });
+  }
+
+  /** Peers this node holds a direct WebRTC link with. */
+  directPeers(): string[] {
+    return [...new Set(this.links().filter((l) => l.kind === 'webrtc').map((l) => l.peer))];
+  }
+
+  private async openStream(peer: PeerId, protocol: TransferProtocol, signal: AbortSignal): Promise<Stream> {
+    const open = this.node.getConnections(peer).filter((c) => c.status === 'open' && !c.limits);
+    const best = open.find(isDirectWebRTC) ?? open[0];
+    if (best) return best.newStream(protocol, { signal });
+    return this.node.dialProtocol(peer, protocol, { signal });
+  }
+
+  private validate(peer: PeerId, message: Message, decode: (data: Uint8Array) => Announcement | Decision): TopicValidatorResult {
+    try {
+      this.decoded.set(message, decode(message.data));
+      return TopicValidatorResult.Accept;
+    } catch (err) {
+      this.safeDispatch('invalid-message', { from: peer.toString(), topic: message.topic, reason: err instanceof Error ? err.message : String(err) });
+      return TopicValidatorResult.Reject;
+    }
+  }
+
+  private readonly onGossip = (event: CustomEvent<Message>): void => {
+    const message = event.detail;
+    if (message.topic !== this.topics.announce && message.topic !== this.topics.decision) return;
+    if (message.type !== 'signed') {
+      this.safeDispatch('invalid-message', { from: 'unknown', topic: message.topic, reason: 'unsigned message: the run requires signed gossip' });
+      return;
+    }
+    const decoded = this.decoded.get(message);
+    if (!decoded) return; // only validated messages are delivered; this guards a changed validator map
+    const from = message.from.toString();
+    if (message.topic === this.topics.announce) this.safeDispatch('announcement', { from, message: decoded as Announcement });
+    else this.safeDispatch('decision', { from, message: decoded as Decision });
+  };
+
+  private readonly onDiscovery = (event: CustomEvent<{ id: PeerId; multiaddrs: Multiaddr[] }>): void => {
+    this.directLinks?.consider(event.detail.id, event.detail.multiaddrs);
+  };
+
+  private readonly onConnectionClose = (event: CustomEvent<Connection>): void => {
+    if (this.stopped) return;
+    const connection = event.detail;
+    const peer = connection.remotePeer.toString();
+    if (this.directLinks && connection.direct && connection.remoteAddr.getComponents().some((c) => c.name === 'webrtc')) this.directLinks.linkLost(peer);
+    const kept = this.keepConnected.find((a) => a.getComponents().at(-1)?.value === peer);
+    if (kept && this.node.getConnections(connection.remotePeer).length === 0) this.scheduleRedial(kept);
+  };
+
+  private async connectKept(address: Multiaddr): Promise<void> {
+    try {
+      await this.node.dial(address, { signal: AbortSignal.timeout(10_000) });
+      this.redialAttempts.delete(address.toString());
+    } catch {
+      this.scheduleRedial(address);
+    }
+  }
+
+  private scheduleRedial(address: Multiaddr): void {
+    if (this.stopped) return;
+    const key = address.toString();
+    const attempt = (this.redialAttempts.get(key) ?? 0) + 1;
+    this.redialAttempts.set(key, attempt);
+    const delay = Math.min(this.maxRedialDelayMs, 500 * 2 ** (attempt - 1));
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (!this.stopped) void this.connectKept(address);
+    }, delay);
+    this.timers.add(timer);
+  }
+
+  private safeDispatch<K extends keyof SwarmEvents>(type: K, detail: SwarmEvents[K]['detail']): void {
+    // A listener that throws must not break libp2p's event loop (validators, discovery).
+    try {
+      this.safeDispatchEvent(type, { detail });
+    } catch (err) {
+      console.error(`swarm: a '${type}' listener threw`, err);
+    }
+  }
+}
+

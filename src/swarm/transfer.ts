@@ -1,0 +1,136 @@
+// /webloco/payload/1 and /webloco/checkpoint/1: fetch an object by its blake3 hash.
+//
+//   request:  32 bytes, the raw digest; then the requester closes its writable end.
+//   response: status u8; if ok: total u32 LE, then frames (length u32 LE, 1..1 MiB, then that
+//             many bytes) whose lengths add up to total, then the responder closes.
+//             Otherwise: message length u16 LE (<= 1024) and a UTF-8 message.
+//
+// The requester checks `total` against its limit before allocating anything, checks every frame
+// length, and verifies the hash of what arrived. Layout and limits: docs/PROTOCOL.md, "Swarm".
+import type { Stream } from '@libp2p/interface';
+import { bytesToHex, createContentHasher, hexToBytes, assertContentHash, type ContentStore } from './content.ts';
+import { HASH_BYTES, MAX_ERROR_MESSAGE_BYTES, MAX_FRAME_BYTES, Status, type StatusCode } from './protocol.ts';
+import type { PeerRateLimiter } from './rate-limit.ts';
+import { ProtocolError, StreamReader, readU32le, sendAll, u32le } from './stream-bytes.ts';
+
+const STATUS_NAMES: Record<number, string> = Object.fromEntries(Object.entries(Status).map(([name, code]) => [code, name]));
+
+/** The remote answered with an error status (not found, rate limited, ...), or sent too much. */
+export class TransferError extends Error {
+  override name = 'TransferError';
+  constructor(
+    readonly status: StatusCode,
+    message: string,
+  ) {
+    super(message);
+  }
+  get statusName(): string {
+    return STATUS_NAMES[this.status] ?? `status ${this.status}`;
+  }
+}
+
+export interface ServeOptions {
+  store: ContentStore;
+  limiter: PeerRateLimiter;
+  /** Largest object this protocol sends. */
+  maxBytes: number;
+  /** How long a requester may take to send its 32 bytes and close. */
+  requestTimeoutMs: number;
+}
+
+/** Answers one inbound request from `remotePeer` on `stream`. Never throws. */
+export async function serveObject(stream: Stream, remotePeer: string, options: ServeOptions): Promise<void> {
+  const timeout = setTimeout(() => stream.abort(new ProtocolError(`request not received within ${options.requestTimeoutMs} ms`)), options.requestTimeoutMs);
+  try {
+    if (!options.limiter.take(remotePeer)) {
+      return await refuse(stream, Status.rateLimited, 'too many requests from this peer: slow down and retry in a few seconds');
+    }
+    const reader = new StreamReader(stream);
+    let digest: Uint8Array;
+    try {
+      digest = await reader.read(HASH_BYTES, 'the requested hash');
+      if (!(await reader.atEnd())) throw new ProtocolError(`the request is longer than ${HASH_BYTES} bytes`);
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      return await refuse(stream, Status.badRequest, `malformed request: ${err.message}; send exactly the 32-byte blake3 digest, then close`);
+    }
+    clearTimeout(timeout);
+    const hash = bytesToHex(digest);
+    const bytes = await options.store.get(hash);
+    if (!bytes) return await refuse(stream, Status.notFound, `object ${hash} is not held here`);
+    if (bytes.byteLength > options.maxBytes) return await refuse(stream, Status.tooLarge, `object ${hash} has ${bytes.byteLength} bytes, more than this protocol's ${options.maxBytes}`);
+    await sendAll(stream, Uint8Array.of(Status.ok));
+    await sendAll(stream, u32le(bytes.byteLength));
+    for (let offset = 0; offset < bytes.byteLength; offset += MAX_FRAME_BYTES) {
+      const frame = bytes.subarray(offset, Math.min(bytes.byteLength, offset + MAX_FRAME_BYTES));
+      await sendAll(stream, u32le(frame.byteLength));
+      await sendAll(stream, frame);
+    }
+    await stream.close();
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)));
+  } finally {
+    clearTimeout(timeout);
+  }
+}
+
+async function refuse(stream: Stream, status: StatusCode, message: string): Promise<void> {
+  const text = new TextEncoder().encode(message).subarray(0, MAX_ERROR_MESSAGE_BYTES);
+  const header = new Uint8Array(3);
+  header[0] = status;
+  new DataView(header.buffer).setUint16(1, text.byteLength, true);
+  await sendAll(stream, header);
+  await sendAll(stream, text);
+  await stream.close();
+}
+
+export interface FetchOptions {
+  /** Refuse (before allocating) any object larger than this. */
+  maxBytes: number;
+  signal?: AbortSignal;
+}
+
+/** Requests `hash` on a fresh stream and returns its verified bytes. Aborts the stream on any error. */
+export async function fetchObject(stream: Stream, hash: string, options: FetchOptions): Promise<Uint8Array> {
+  assertContentHash(hash, 'requested hash');
+  const onAbort = () => stream.abort(options.signal?.reason instanceof Error ? options.signal.reason : new Error('fetch aborted'));
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    options.signal?.throwIfAborted();
+    await sendAll(stream, hexToBytes(hash), options.signal);
+    await stream.close({ signal: options.signal });
+    const reader = new StreamReader(stream);
+    const [status] = await reader.read(1, 'the response status');
+    if (status !== Status.ok) {
+      const length = new DataView((await reader.read(2, 'the error length')).buffer).getUint16(0, true);
+      if (length > MAX_ERROR_MESSAGE_BYTES) throw new ProtocolError(`error message of ${length} bytes exceeds ${MAX_ERROR_MESSAGE_BYTES}`);
+      const message = new TextDecoder().decode(await reader.read(length, 'the error message'));
+      throw new TransferError(status as StatusCode, `peer refused ${hash}: ${STATUS_NAMES[status!] ?? `status ${status}`}: ${message}`);
+    }
+    const total = readU32le(await reader.read(4, 'the object size'));
+    if (total > options.maxBytes) {
+      throw new TransferError(Status.tooLarge, `peer announced ${total} bytes for ${hash}, more than the ${options.maxBytes} allowed; not downloading it`);
+    }
+    const bytes = new Uint8Array(total);
+    const hasher = await createContentHasher();
+    let filled = 0;
+    while (filled < total) {
+      const length = readU32le(await reader.read(4, 'a frame length'));
+      if (length === 0 || length > MAX_FRAME_BYTES) throw new ProtocolError(`frame of ${length} bytes: frames carry 1 to ${MAX_FRAME_BYTES} bytes`);
+      if (filled + length > total) throw new ProtocolError(`frames exceed the announced ${total} bytes`);
+      const frame = bytes.subarray(filled, filled + length);
+      await reader.readInto(frame, 'a frame');
+      hasher.update(frame);
+      filled += length;
+    }
+    if (!(await reader.atEnd())) throw new ProtocolError(`bytes after the announced ${total} bytes`);
+    const received = hasher.digestHex();
+    if (received !== hash) throw new ProtocolError(`hash mismatch: asked for ${hash}, received bytes hashing to ${received}; the peer is faulty or malicious`);
+    return bytes;
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)));
+    throw err;
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+}

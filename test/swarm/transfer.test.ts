@@ -1,0 +1,176 @@
+// The transfer protocols between two Node peers over loopback WebSockets: a fetch by hash
+// verifies, and every way a peer can misbehave (wrong bytes, an oversized or malformed response,
+// a malformed request, too many requests) ends in a clear error while both nodes keep serving.
+import type { Stream } from '@libp2p/interface';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryContentStore, bytesToHex, contentHash, hexToBytes, type ContentStore } from '../../src/swarm/content.ts';
+import { createNodePeer } from '../../src/swarm/node-peer.ts';
+import { HASH_BYTES, MAX_FRAME_BYTES, PAYLOAD_PROTOCOL, Status } from '../../src/swarm/protocol.ts';
+import { StreamReader, u32le } from '../../src/swarm/stream-bytes.ts';
+import { Swarm } from '../../src/swarm/swarm.ts';
+import { TransferError } from '../../src/swarm/transfer.ts';
+
+const RUN = 'test-transfer';
+const ADVERSARY_PROTOCOL = '/test/adversary/1';
+
+async function makePeer(store: ContentStore, options: Partial<ConstructorParameters<typeof Swarm>[0]> = {}): Promise<Swarm> {
+  const node = await createNodePeer({ runId: RUN, webrtc: false, dialPrivateAddresses: true, listen: ['/ip4/127.0.0.1/tcp/0/ws'] });
+  const swarm = new Swarm({ node, runId: RUN, store, ...options });
+  await swarm.start();
+  return swarm;
+}
+
+function randomBytes(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/** A store that answers every hash with the same wrong bytes: a lying peer. */
+class LyingStore implements ContentStore {
+  async get(): Promise<Uint8Array> {
+    return new TextEncoder().encode('not what you asked for');
+  }
+  async put(bytes: Uint8Array): Promise<string> {
+    return contentHash(bytes);
+  }
+  async has(): Promise<boolean> {
+    return true;
+  }
+}
+
+describe('/webloco/payload/1 between two Node peers', () => {
+  let server: Swarm;
+  let client: Swarm;
+  let liar: Swarm;
+  let strict: Swarm;
+  let payload: Uint8Array;
+  let payloadHash: string;
+
+  beforeAll(async () => {
+    payload = randomBytes(2.5 * MAX_FRAME_BYTES, 7); // three frames, the last one partial
+    const store = new MemoryContentStore();
+    payloadHash = await store.put(payload);
+    server = await makePeer(store);
+    client = await makePeer(new MemoryContentStore());
+    liar = await makePeer(new LyingStore());
+    strict = await makePeer(store, { requestRate: { burst: 2, perSecond: 0.01 } });
+    for (const peer of [server, liar, strict]) await client.node.dial(peer.node.getMultiaddrs()[0]!);
+  });
+
+  afterAll(async () => {
+    await Promise.all([server, client, liar, strict].map((s) => s?.stop()));
+  });
+
+  it('fetches an object by hash, in frames, and verifies it', async () => {
+    const bytes = await client.fetch(PAYLOAD_PROTOCOL, server.peerId, payloadHash);
+    expect(bytes.byteLength).toBe(payload.byteLength);
+    expect(await contentHash(bytes)).toBe(payloadHash);
+  });
+
+  it('reports an object the peer does not hold', async () => {
+    const missing = 'ab'.repeat(32);
+    await expect(client.fetch(PAYLOAD_PROTOCOL, server.peerId, missing)).rejects.toThrow(/notFound.*not held/);
+  });
+
+  it('rejects bytes whose hash is not the requested one', async () => {
+    await expect(client.fetch(PAYLOAD_PROTOCOL, liar.peerId, payloadHash)).rejects.toThrow(/hash mismatch/);
+  });
+
+  it('refuses an object larger than the caller allows, before downloading it', async () => {
+    const err = await client.fetch(PAYLOAD_PROTOCOL, server.peerId, payloadHash, { maxBytes: 1000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransferError);
+    expect((err as TransferError).status).toBe(Status.tooLarge);
+    expect((err as Error).message).toMatch(/announced 2621440 bytes.*more than the 1000 allowed/);
+  });
+
+  it('rejects a malformed hash before sending anything', async () => {
+    await expect(client.fetch(PAYLOAD_PROTOCOL, server.peerId, 'xyz')).rejects.toThrow(/64 lowercase hex/);
+  });
+
+  it('answers a short or long request with badRequest and keeps serving', async () => {
+    for (const length of [5, HASH_BYTES + 8]) {
+      const stream = await client.node.dialProtocol(server.node.peerId, PAYLOAD_PROTOCOL);
+      stream.send(new Uint8Array(length));
+      await stream.close();
+      const reader = new StreamReader(stream);
+      const [status] = await reader.read(1, 'status');
+      expect(status).toBe(Status.badRequest);
+      const messageLength = new DataView((await reader.read(2, 'length')).buffer).getUint16(0, true);
+      expect(new TextDecoder().decode(await reader.read(messageLength, 'message'))).toMatch(/malformed request/);
+    }
+    expect((await client.fetch(PAYLOAD_PROTOCOL, server.peerId, payloadHash)).byteLength).toBe(payload.byteLength);
+  });
+
+  it('trips the per-peer rate limit and says so', async () => {
+    await client.fetch(PAYLOAD_PROTOCOL, strict.peerId, payloadHash);
+    await client.fetch(PAYLOAD_PROTOCOL, strict.peerId, payloadHash);
+    const err = await client.fetch(PAYLOAD_PROTOCOL, strict.peerId, payloadHash).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransferError);
+    expect((err as TransferError).status).toBe(Status.rateLimited);
+    // Another peer still has its own budget.
+    await server.node.dial(strict.node.getMultiaddrs()[0]!);
+    expect((await server.fetch(PAYLOAD_PROTOCOL, strict.peerId, payloadHash)).byteLength).toBe(payload.byteLength);
+  });
+});
+
+describe('a malicious responder', () => {
+  // A bare protocol handler that answers every request with the given bytes, whatever they are.
+  let adversary: Swarm;
+  let client: Swarm;
+  let respond: (stream: Stream) => Promise<void>;
+  const hash = 'cd'.repeat(32);
+
+  beforeAll(async () => {
+    adversary = await makePeer(new MemoryContentStore());
+    await adversary.node.unhandle(PAYLOAD_PROTOCOL);
+    await adversary.node.handle(PAYLOAD_PROTOCOL, async (stream) => {
+      const reader = new StreamReader(stream);
+      await reader.read(HASH_BYTES, 'request');
+      await respond(stream);
+    });
+    client = await makePeer(new MemoryContentStore());
+    await client.node.dial(adversary.node.getMultiaddrs()[0]!);
+  });
+
+  afterAll(async () => {
+    await Promise.all([adversary, client].map((s) => s?.stop()));
+  });
+
+  const cases: [string, () => Uint8Array[], RegExp][] = [
+    ['announces 4 GiB (refused before allocating)', () => [Uint8Array.of(Status.ok), u32le(0xfffffff0)], /announced 4294967280 bytes.*not downloading/],
+    ['sends an empty frame', () => [Uint8Array.of(Status.ok), u32le(10), u32le(0)], /frame of 0 bytes/],
+    ['sends a frame over 1 MiB', () => [Uint8Array.of(Status.ok), u32le(10), u32le(MAX_FRAME_BYTES + 1)], /frame of 1048577 bytes/],
+    ['sends frames beyond the total', () => [Uint8Array.of(Status.ok), u32le(4), u32le(8), new Uint8Array(8)], /exceed the announced 4 bytes/],
+    ['stops in the middle', () => [Uint8Array.of(Status.ok), u32le(100), u32le(100), new Uint8Array(10)], /stream ended after 10 of 100 bytes/],
+    ['sends bytes after the object', () => [Uint8Array.of(Status.ok), u32le(4), u32le(4), new Uint8Array(4), new Uint8Array(3)], /bytes after the announced/],
+    ['sends an overlong error message', () => [Uint8Array.of(Status.notFound), new Uint8Array([0xff, 0xff])], /error message of 65535 bytes/],
+  ];
+
+  for (const [what, response, error] of cases) {
+    it(`gets an error when the peer ${what}`, async () => {
+      respond = async (stream) => {
+        for (const part of response()) stream.send(part);
+        await stream.close();
+      };
+      await expect(client.fetch(PAYLOAD_PROTOCOL, adversary.peerId, hash, { timeoutMs: 5_000 })).rejects.toThrow(error);
+    });
+  }
+
+  it('keeps both nodes running afterwards', async () => {
+    const good = new TextEncoder().encode('hello');
+    const goodHash = await contentHash(good);
+    respond = async (stream) => {
+      for (const part of [Uint8Array.of(Status.ok), u32le(good.byteLength), u32le(good.byteLength), good]) stream.send(part);
+      await stream.close();
+    };
+    expect(bytesToHex(hexToBytes(goodHash))).toBe(goodHash);
+    expect(new TextDecoder().decode(await client.fetch(PAYLOAD_PROTOCOL, adversary.peerId, goodHash))).toBe('hello');
+  });
+});
