@@ -2,6 +2,9 @@
 import * as Comlink from 'comlink';
 import type { WorkerApi } from './worker.ts';
 
+/** What the worker reports about its GPU; the UI takes the type from here, never from src/gpu. */
+export type { AdapterReport } from '../gpu/device.ts';
+
 export interface TrainerWorker {
   api: Comlink.Remote<WorkerApi>;
   terminate(): void;

@@ -1,8 +1,7 @@
 // React hook around the training worker: starts it once, exposes the adapter or the reason
 // WebGPU is unavailable.
 import { useEffect, useState } from 'react';
-import type { AdapterReport } from '../gpu/device.ts';
-import { startTrainerWorker, type TrainerWorker } from '../client/trainer-client.ts';
+import { startTrainerWorker, type AdapterReport, type TrainerWorker } from '../client/trainer-client.ts';
 
 export type GpuState =
   | { status: 'starting' }
