@@ -8,7 +8,15 @@
 // payload before allocating anything (a first pass that walks every field without storing it),
 // allocates exactly what the layout says a valid payload needs, and reports every defect as a
 // CodecError with a machine-readable code.
+//
+// The encoding is canonical: every choice the format leaves open (the Rice parameter, padding,
+// the lookup value of a bin no entry uses, ±0 and subnormal floats) is fixed by a rule, and the
+// decoder accepts a payload only if encodeUpdate(decodeUpdate(payload)) gives back the same
+// bytes. So equal updates have equal bytes and a payload's hash names one update. The encoder
+// refuses whatever the decoder would reject, so an honest peer never publishes a payload that
+// the swarm drops.
 import { MAX_CHUNK_SIDE, NOMINAL_K, chunkGeometry } from './chunking.ts';
+import { ftz } from './compress.ts';
 import { layoutHash } from '../model/hash.ts';
 import type { CompressedTensor, CompressedUpdate, TensorSpecs, PayloadHeader, TensorChunking, WireLayout } from './types.ts';
 
@@ -22,11 +30,18 @@ export const MAX_RUN_ID_BYTES = 64;
 export const HASH_BYTES = 32;
 /**
  * Quantization scales outside this range are rejected (the Gauntlet's sanity rule), except exactly
- * 0: the compressor's output when every selected value of a tensor is equal (all codes 2, each
- * decoding to the shift), which Adam's first steps produce on norm gains.
+ * +0: the compressor's output when every selected value of a tensor is equal (all codes 2, each
+ * decoding to the shift), which Adam's first steps produce on norm gains. The compressor's scale
+ * is 1.5·std, never negative.
  */
 export const MIN_ABS_SCALE = 1e-12;
 export const MAX_ABS_SCALE = 1e4;
+/**
+ * The largest magnitude of a shift or of a value a payload decodes to (lookup[code] + shift for
+ * every code it uses). The Templar reference skips a peer whose dequantized values exceed 1e3;
+ * here such a payload is not a valid payload at all (VALUE_TOO_LARGE), and the encoder refuses it.
+ */
+export const MAX_ABS_VALUE = 1e3;
 /** Indices travel as Uint16, so a chunk holds at most 65536 elements and gaps need ≤ 15 remainder bits. */
 export const MAX_CHUNK_SIZE = 65536;
 export const MAX_RICE_PARAMETER = 15;
@@ -41,12 +56,13 @@ export type CodecErrorCode =
   | 'BAD_HEADER' // a header field the encoder was given is out of range
   | 'LAYOUT_MISMATCH' // layout hash, chunk shape, k, tensor count or a tensor's geometry differs
   | 'HEADER_MISMATCH' // run id, round or base model hash differs from the expected one
-  | 'BAD_RICE_PARAMETER'
-  | 'BAD_QUANTIZATION' // shift, scale or lookup not finite, or scale ≠ 0 with |scale| outside [1e-12, 1e4]
+  | 'BAD_RICE_PARAMETER' // above 15, or not the canonical one (the shortest stream, the smallest on a tie)
+  | 'BAD_QUANTIZATION' // shift, scale or lookup not finite, −0 or subnormal; scale negative or outside {0} ∪ [1e-12, 1e4]; an unused bin's lookup not +0
+  | 'VALUE_TOO_LARGE' // |shift| or a decoded value |lookup[code] + shift| above 1e3
   | 'BAD_INDEX_STREAM' // the index stream is shorter or longer than its contents
   | 'INDEX_OUT_OF_RANGE' // an index at or past the chunk size
   | 'BAD_INDICES' // (encoder) indices not strictly ascending within a chunk, or wrong count
-  | 'BAD_CODES' // (encoder) a code above 3, or wrong count
+  | 'BAD_CODES' // (encoder) a code above 3, or wrong count; (both) scale 0 with a code other than 2
   | 'BAD_PADDING' // the bits after the last index or code are not zero
   | 'TRAILING_BYTES';
 
@@ -159,13 +175,50 @@ function fail(code: CodecErrorCode, detail: string): never {
   throw new CodecError(code, detail);
 }
 
+const MIN_NORMAL_F32 = 2 ** -126;
+
+/**
+ * An f32 the compressor can produce: finite, and neither −0 nor subnormal (it flushes both to +0
+ * with `ftz`), so each value it carries has one bit pattern.
+ */
+function checkCanonicalFloat(where: string, what: string, value: number): void {
+  if (!Number.isFinite(value)) fail('BAD_QUANTIZATION', `${where}: ${what} ${value} is not finite`);
+  if (Object.is(value, -0)) fail('BAD_QUANTIZATION', `${where}: ${what} is −0; the compressor writes +0`);
+  if (value !== 0 && Math.abs(value) < MIN_NORMAL_F32) fail('BAD_QUANTIZATION', `${where}: ${what} ${value} is subnormal; the compressor flushes subnormals to +0`);
+}
+
+/** The rules on shift, scale and lookup that do not depend on the codes. */
 function checkQuantization(where: string, shift: number, scale: number, lookup: ArrayLike<number>): void {
-  if (!Number.isFinite(shift)) fail('BAD_QUANTIZATION', `${where}: shift ${shift} is not finite`);
-  if (!Number.isFinite(scale) || (scale !== 0 && (Math.abs(scale) < MIN_ABS_SCALE || Math.abs(scale) > MAX_ABS_SCALE))) {
-    fail('BAD_QUANTIZATION', `${where}: scale ${scale} is neither 0 nor inside ±[${MIN_ABS_SCALE}, ${MAX_ABS_SCALE}]`);
+  checkCanonicalFloat(where, 'shift', shift);
+  if (Math.abs(shift) > MAX_ABS_VALUE) fail('VALUE_TOO_LARGE', `${where}: shift ${shift} exceeds ±${MAX_ABS_VALUE}`);
+  checkCanonicalFloat(where, 'scale', scale);
+  if (scale !== 0 && (scale < MIN_ABS_SCALE || scale > MAX_ABS_SCALE)) {
+    fail('BAD_QUANTIZATION', `${where}: scale ${scale} is neither +0 nor inside [${MIN_ABS_SCALE}, ${MAX_ABS_SCALE}] (the compressor's scale is 1.5·std ≥ 0)`);
   }
+  for (let b = 0; b < 4; b++) checkCanonicalFloat(where, `lookup[${b}]`, lookup[b]!);
+}
+
+/** Bit b set when some entry has code b. */
+function binsUsed(codeAt: (j: number) => number, n: number): number {
+  let used = 0;
+  for (let j = 0; j < n && used !== 15; j++) used |= 1 << codeAt(j);
+  return used;
+}
+
+/**
+ * The rules that tie the quantization to the codes: with scale 0 every code is 2; a bin no entry
+ * uses has lookup +0 (the compressor's value, and the only one, since nothing decodes through it);
+ * every value the tensor decodes to is within ±MAX_ABS_VALUE.
+ */
+function checkBins(where: string, shift: number, scale: number, lookup: ArrayLike<number>, used: number): void {
+  if (scale === 0 && used !== 1 << 2) fail('BAD_CODES', `${where}: scale is 0 but some code is not 2 (with scale 0 the compressor codes every entry 2)`);
   for (let b = 0; b < 4; b++) {
-    if (!Number.isFinite(lookup[b]!)) fail('BAD_QUANTIZATION', `${where}: lookup[${b}] ${lookup[b]} is not finite`);
+    if ((used >>> b) & 1) {
+      const value = ftz(Math.fround(lookup[b]! + shift));
+      if (Math.abs(value) > MAX_ABS_VALUE) fail('VALUE_TOO_LARGE', `${where}: code ${b} decodes to ${value}, beyond ±${MAX_ABS_VALUE}`);
+    } else if (!Object.is(lookup[b], 0)) {
+      fail('BAD_QUANTIZATION', `${where}: lookup[${b}] is ${lookup[b]} but no entry has code ${b}; an unused bin's lookup must be +0`);
+    }
   }
 }
 
@@ -195,6 +248,7 @@ function checkTensorForEncoding(i: number, tensor: CompressedTensor, expected: T
   for (let j = 0; j < n; j++) {
     if (tensor.codes[j]! > 3) fail('BAD_CODES', `${where}: code ${tensor.codes[j]} at entry ${j} does not fit in 2 bits`);
   }
+  checkBins(where, Math.fround(tensor.shift), Math.fround(tensor.scale), tensor.lookup, binsUsed((j) => tensor.codes[j]!, n));
 }
 
 /** Gaps between consecutive selected indices: the first index itself, then (next − previous − 1). */
@@ -202,7 +256,10 @@ function gapAt(indices: Uint16Array, k: number, j: number): number {
   return j % k === 0 ? indices[j]! : indices[j]! - indices[j - 1]! - 1;
 }
 
-/** The Rice parameter with the shortest stream for these indices (the smallest on a tie), and its bit count. */
+/**
+ * The canonical Rice parameter: the one with the shortest stream for these indices (the smallest
+ * on a tie), and its bit count. The only one the decoder accepts.
+ */
 export function bestRiceParameter(tensor: CompressedTensor): { riceParameter: number; bits: number } {
   const n = tensor.indices.length;
   const quotientSums = new Float64Array(MAX_RICE_PARAMETER + 1);
@@ -240,6 +297,9 @@ export function encodeUpdate(origin: PayloadOrigin, update: CompressedUpdate, la
   const runIdBytes = utf8Encoder.encode(origin.runId);
   if (runIdBytes.length < 1 || runIdBytes.length > MAX_RUN_ID_BYTES) {
     fail('BAD_RUN_ID', `run id '${origin.runId}' is ${runIdBytes.length} UTF-8 bytes; it must be 1 to ${MAX_RUN_ID_BYTES}`);
+  }
+  if (utf8Decoder.decode(runIdBytes) !== origin.runId) {
+    fail('BAD_RUN_ID', `run id '${origin.runId}' holds a lone UTF-16 surrogate, which UTF-8 cannot carry: receivers would read another run id`);
   }
   if (!Number.isInteger(origin.round) || origin.round < 0 || origin.round > 0xffffffff) {
     fail('BAD_HEADER', `round ${origin.round} must be an integer in [0, 2^32)`);
@@ -355,8 +415,14 @@ function parseHeader(payload: Uint8Array, view: DataView): ParsedHeader {
 
 /**
  * Walks one tensor's Rice-coded index stream, checking every index; writes them to `out` when
- * given. Gap coding cannot express a duplicate or a descending index, so range and exact length
- * are what is left to check.
+ * given. Gap coding cannot express a duplicate or a descending index, so range, exact length,
+ * zero padding and the canonical Rice parameter are what is left to check.
+ *
+ * The canonical parameter minimises bits(r) = n·(r+1) + Σ (g >> r) over the gaps g. bits is
+ * convex in r: bits(r+1) − bits(r) = n − Σ ⌈(g >> r) / 2⌉, and ⌈(g >> r)/2⌉ does not grow with r.
+ * So r is the canonical choice exactly when bits(r−1) > bits(r) ≤ bits(r+1), and the two
+ * neighbours' sums come from this stream's quotients q = g >> r: Σ (g >> (r+1)) = Σ ⌊q/2⌋ and
+ * Σ (g >> (r−1)) = Σ 2q + (the remainders' top bits).
  */
 function walkIndexStream(
   payload: Uint8Array,
@@ -374,6 +440,9 @@ function walkIndexStream(
   // Bytes a remainder may touch; reading past the payload would leave V8's fast path, so the last
   // few remainders take the bounds-checked branch below.
   const lastFullWindowByte = payload.length - 3;
+  let quotientSum = 0;
+  let halfQuotientSum = 0;
+  let topRemainderBits = 0;
   let bit = start * 8;
   for (let c = 0; c < numChunks; c++) {
     let prev = -1;
@@ -398,6 +467,9 @@ function walkIndexStream(
           : (payload[at] ?? 0) | ((payload[at + 1] ?? 0) << 8) | ((payload[at + 2] ?? 0) << 16);
       const remainder = (window >>> (bit & 7)) & remainderMask;
       bit += r;
+      quotientSum += quotient;
+      halfQuotientSum += quotient >>> 1;
+      if (r > 0) topRemainderBits += remainder >>> (r - 1);
       const index = prev + 1 + (quotient << r) + remainder;
       if (index >= chunkSize) fail('INDEX_OUT_OF_RANGE', `${where} chunk ${c}: index ${index} ≥ chunk size ${chunkSize}`);
       if (out) out[j] = index;
@@ -408,6 +480,18 @@ function walkIndexStream(
   if (usedBytes !== streamBytes) fail('BAD_INDEX_STREAM', `${where}: index stream declares ${streamBytes} bytes but its indices end after ${usedBytes}`);
   for (; bit < endBit; bit++) {
     if ((payload[bit >>> 3]! >>> (bit & 7)) & 1) fail('BAD_PADDING', `${where}: index stream padding bit ${bit - start * 8} is set`);
+  }
+  const n = numChunks * k;
+  const bits = n * (r + 1) + quotientSum;
+  const bitsBelow = r > 0 ? n * r + 2 * quotientSum + topRemainderBits : Infinity;
+  const bitsAbove = r < MAX_RICE_PARAMETER ? n * (r + 2) + halfQuotientSum : Infinity;
+  if (bitsBelow <= bits || bitsAbove < bits) {
+    const [better, betterBits] = bitsBelow <= bits ? [r - 1, bitsBelow] : [r + 1, bitsAbove];
+    fail(
+      'BAD_RICE_PARAMETER',
+      `${where}: Rice parameter ${r} codes the indices in ${bits} bits, parameter ${better} in ${betterBits}; ` +
+        'the canonical parameter gives the shortest stream (the smallest on a tie)',
+    );
   }
 }
 
@@ -468,6 +552,8 @@ function walkTensors(
     if (n % 4 !== 0 && payload[offset + packedBytes - 1]! >>> ((n % 4) * 2) !== 0) {
       fail('BAD_PADDING', `${where}: the unused bits of the last code byte are set`);
     }
+    const codesAt = offset;
+    checkBins(where, shift, scale, lookup, binsUsed((j) => (payload[codesAt + (j >>> 2)]! >>> ((j & 3) * 2)) & 3, n));
     if (target) {
       const codes = target.codes;
       for (let j = 0; j < n; j++) codes[j] = (payload[offset + (j >>> 2)]! >>> ((j & 3) * 2)) & 3;

@@ -1,14 +1,21 @@
 // The wire codec: exact round trips over several chunk geometries, precise rejection of every
-// malformed field, a 10,000-case fuzz (nothing but CodecError escapes, nothing is allocated for a
-// rejected payload, never more than the layout's bound for an accepted one), and the measured
-// compression ratio against dense fp32.
+// malformed field, canonicality (every other encoding of a valid update, one free choice at a
+// time, is rejected; encode(decode(x)) is x byte for byte), a 10,000-case fuzz (nothing but
+// CodecError escapes, nothing is allocated for a rejected payload, never more than the layout's
+// bound for an accepted one, every accepted payload is canonical), and the measured compression
+// ratio against dense fp32.
 import { describe, expect, it } from 'vitest';
 import { rng, randn } from '../helpers/random.ts';
 import { randomCompressedTensor, randomUpdate } from './random-update.ts';
-import { compressTensor } from '../../src/sparseloco/compress.ts';
+import { ERROR_FEEDBACK_BETA, compressLayout, compressTensor } from '../../src/sparseloco/compress.ts';
+import { packedSlots } from '../../src/sparseloco/error-feedback.ts';
 import {
   CodecError,
   HEADER_FIXED_BYTES,
+  MAX_ABS_VALUE,
+  MAX_RICE_PARAMETER,
+  TENSOR_FIXED_BYTES,
+  bestRiceParameter,
   decodeUpdate,
   decodedBytesBound,
   encodeUpdate,
@@ -58,6 +65,10 @@ function sameUpdate(a: CompressedUpdate, b: CompressedUpdate): boolean {
   );
 }
 
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
 function codecErrorCode(run: () => unknown): CodecErrorCode | 'no error' {
   try {
     run();
@@ -87,6 +98,7 @@ describe('wire codec round trip', () => {
       let allocated = 0;
       const { header, update: decoded } = decodeUpdate(payload, WIRE, { expect: ORIGIN, onAllocate: (b) => (allocated += b) });
       expectSameUpdate(decoded, update);
+      expect(encodeUpdate(header, decoded, WIRE)).toEqual(payload);
       expect(header).toMatchObject({ runId: ORIGIN.runId, round: ORIGIN.round, chunkRows: 64, chunkCols: 64, k: 64 });
       expect(header.baseModelHash).toEqual(ORIGIN.baseModelHash);
       expect(header.layoutHash).toEqual(WIRE.layoutHash);
@@ -102,7 +114,7 @@ describe('wire codec round trip', () => {
     const update: CompressedUpdate = {
       tensors: [
         { ...randomCompressedTensor(wire.tensors[0]!, 1), indices: ends, codes: Uint8Array.from({ length: 64 }, (_, i) => i % 4) },
-        { ...randomCompressedTensor(wire.tensors[1]!, 2), indices: Uint16Array.of(0, 1, 2, 3), codes: Uint8Array.of(3, 3, 3, 3) },
+        { ...randomCompressedTensor(wire.tensors[1]!, 2), indices: Uint16Array.of(0, 1, 2, 3), codes: Uint8Array.of(3, 3, 3, 3), lookup: Float32Array.of(0, 0, 0, 0.02) },
       ],
     };
     expectSameUpdate(decodeUpdate(encodeUpdate(ORIGIN, update, wire), wire).update, update);
@@ -188,10 +200,213 @@ describe('wire codec rejects', () => {
     expect(decode(new Uint8Array(maxPayloadBytes(WIRE) + 1))).toBe('TOO_LARGE');
   });
 
-  it('set padding bits (so every update has one byte string per Rice parameter)', () => {
+  it('set padding bits (so every update has one byte string)', () => {
     // 67 one-element chunks with k = 1 hold 67 codes: the last code byte uses 3 of its 4 slots.
     const lastByte = payload.length - 1;
     expect(codecErrorCode(() => decodeUpdate(edited((b) => (b[lastByte] |= 0xc0)), WIRE))).toBe('BAD_PADDING');
+  });
+});
+
+/**
+ * The compressor's output for LAYOUT from e = 0 and a random Δ, except that 'norm' gets a constant
+ * Δ: every selected value equal, so scale 0, every code 2 and three unused bins.
+ */
+function compressedUpdate(seed: number): CompressedUpdate {
+  const { tensors, flatLength } = packedSlots(LAYOUT);
+  const delta = randn(flatLength, seed, 1e-3);
+  const norm = tensors[2]!;
+  delta.fill(0.25, norm.offset, norm.offset + 70);
+  return compressLayout(new Float32Array(flatLength), delta, ERROR_FEEDBACK_BETA, tensors);
+}
+
+/** A tensor's index stream Rice-coded with parameter r, written from PROTOCOL.md §2 apart from codec.ts. */
+function riceStream(tensor: CompressedTensor, r: number): { bytes: Uint8Array; bits: number } {
+  const bits: number[] = [];
+  for (let c = 0; c < tensor.numChunks; c++) {
+    let previous = -1;
+    for (let s = 0; s < tensor.k; s++) {
+      const index = tensor.indices[c * tensor.k + s]!;
+      const gap = index - previous - 1;
+      previous = index;
+      for (let q = Math.floor(gap / 2 ** r); q > 0; q--) bits.push(1);
+      bits.push(0);
+      for (let b = 0; b < r; b++) bits.push(Math.floor(gap / 2 ** b) % 2);
+    }
+  }
+  const bytes = new Uint8Array(Math.ceil(bits.length / 8));
+  bits.forEach((bit, i) => (bytes[i >>> 3]! |= bit << (i & 7)));
+  return { bytes, bits: bits.length };
+}
+
+/** `payload` with one tensor's Rice parameter and index stream (and the stream's length field) replaced. */
+function withIndexStream(payload: Uint8Array, section: Section, riceParameter: number, stream: Uint8Array): Uint8Array {
+  const out = new Uint8Array(payload.length - section.streamBytes + stream.length);
+  out.set(payload.subarray(0, section.streamAt));
+  out[section.at + 10] = riceParameter;
+  new DataView(out.buffer).setUint32(section.at + 36, stream.length, true);
+  out.set(stream, section.streamAt);
+  out.set(payload.subarray(section.codesAt), section.streamAt + stream.length);
+  return out;
+}
+
+describe('canonical payloads', () => {
+  const payloads = [
+    { name: 'random', payload: encodeUpdate(ORIGIN, randomUpdate(LAYOUT, 7), WIRE) },
+    { name: 'compressed', payload: encodeUpdate(ORIGIN, compressedUpdate(5), WIRE) },
+  ];
+  const compressed = payloads[1]!.payload;
+  const decode = (bytes: Uint8Array) => codecErrorCode(() => decodeUpdate(bytes, WIRE));
+  const edited = (payload: Uint8Array, edit: (bytes: Uint8Array, view: DataView) => void): Uint8Array => {
+    const copy = payload.slice();
+    edit(copy, new DataView(copy.buffer));
+    return copy;
+  };
+  const usedBins = (tensor: CompressedTensor) => [0, 1, 2, 3].filter((b) => tensor.codes.includes(b));
+
+  it('re-encodes a decoded payload to the same bytes; the compressor’s scale 0 is valid', () => {
+    for (const { payload } of payloads) {
+      const { header, update } = decodeUpdate(payload, WIRE);
+      expect(encodeUpdate(header, update, WIRE)).toEqual(payload);
+    }
+    const norm = decodeUpdate(compressed, WIRE).update.tensors[2]!;
+    expect([norm.shift, norm.scale, [...norm.lookup], new Set(norm.codes)]).toEqual([0.25, 0, [0, 0, 0, 0], new Set([2])]);
+  });
+
+  it('rejects every Rice parameter but the canonical one (the shortest stream, the smallest on a tie), in every tensor', () => {
+    const parameters = new Set<number>();
+    for (const { name, payload } of payloads) {
+      const { update } = decodeUpdate(payload, WIRE);
+      sectionsOf(payload, LAYOUT.length).forEach((section, t) => {
+        const tensor = update.tensors[t]!;
+        const canonical = section.riceParameter;
+        parameters.add(canonical);
+        const streams = Array.from({ length: MAX_RICE_PARAMETER + 1 }, (_, r) => riceStream(tensor, r));
+        // Brute force over all 16 parameters agrees with the encoder's choice.
+        expect(canonical).toBe(bestRiceParameter(tensor).riceParameter);
+        streams.forEach(({ bits }, r) => expect(bits).toBeGreaterThanOrEqual(r < canonical ? streams[canonical]!.bits + 1 : streams[canonical]!.bits));
+        streams.forEach(({ bytes }, r) => {
+          const variant = withIndexStream(payload, section, r, bytes);
+          if (r === canonical) expect(variant).toEqual(payload);
+          else expect(decode(variant), `${name} tensor ${t}, Rice parameter ${r} (canonical ${canonical})`).toBe('BAD_RICE_PARAMETER');
+        });
+      });
+    }
+    expect(parameters.size).toBeGreaterThanOrEqual(3); // 0 for single-element chunks, 5 to 7 for the tiles
+  });
+
+  it('rejects a set padding bit, a zero byte more of index stream, a set reserved bit and a trailing byte', () => {
+    for (const { name, payload } of payloads) {
+      const { update } = decodeUpdate(payload, WIRE);
+      sectionsOf(payload, LAYOUT.length).forEach((section, t) => {
+        const { bits } = riceStream(update.tensors[t]!, section.riceParameter);
+        const where = `${name} tensor ${t}`;
+        for (let bit = bits; bit < section.streamBytes * 8; bit++) {
+          const at = section.streamAt + (bit >>> 3);
+          expect(decode(edited(payload, (b) => (b[at]! |= 1 << (bit & 7)))), `${where} stream padding bit ${bit}`).toBe('BAD_PADDING');
+        }
+        const lastCodeByte = section.codesAt + Math.ceil(section.n / 4) - 1;
+        for (let bit = 2 * (section.n % 4 || 4); bit < 8; bit++) {
+          expect(decode(edited(payload, (b) => (b[lastCodeByte]! |= 1 << bit))), `${where} code padding bit ${bit}`).toBe('BAD_PADDING');
+        }
+        const longer = new Uint8Array(section.streamBytes + 1);
+        longer.set(payload.subarray(section.streamAt, section.codesAt));
+        expect(decode(withIndexStream(payload, section, section.riceParameter, longer)), where).toBe('BAD_INDEX_STREAM');
+        for (const value of [1, 0x80, 0xff]) expect(decode(edited(payload, (b) => (b[section.at + 11] = value))), where).toBe('BAD_RESERVED');
+      });
+      for (let bit = 0; bit < 16; bit++) expect(decode(edited(payload, (_, v) => v.setUint16(6, 1 << bit, true)))).toBe('BAD_RESERVED');
+      const extended = new Uint8Array(payload.length + 1);
+      extended.set(payload);
+      expect(decode(extended)).toBe('TRAILING_BYTES');
+    }
+  });
+
+  it('rejects a run id in overlong UTF-8', () => {
+    const payload = encodeUpdate({ ...ORIGIN, runId: 'a-run' }, randomUpdate(LAYOUT, 8), WIRE);
+    // 'a' (61) written as the overlong two-byte sequence C1 A1.
+    const overlong = new Uint8Array(payload.length + 1);
+    overlong.set(payload.subarray(0, HEADER_FIXED_BYTES));
+    overlong[86] = 6;
+    overlong.set([0xc1, 0xa1], HEADER_FIXED_BYTES);
+    overlong.set(payload.subarray(HEADER_FIXED_BYTES + 1), HEADER_FIXED_BYTES + 2);
+    expect(decode(overlong)).toBe('BAD_RUN_ID');
+  });
+
+  it('rejects −0, subnormals, every NaN, infinities, a negative scale and a non-zero lookup in an unused bin', () => {
+    const { update } = decodeUpdate(compressed, WIRE);
+    const sections = sectionsOf(compressed, LAYOUT.length);
+    const first = sections[0]!.at;
+    // Top-k keeps the largest |e|, so no selected value sits near the mean: bins 0 and 2 stay empty.
+    expect(usedBins(update.tensors[0]!)).toEqual([1, 3]);
+    const scale = update.tensors[0]!.scale;
+    const nonCanonical = [-0, 1e-40, -1e-40, 2 ** -127, NaN, Infinity, -Infinity];
+    const nanPatterns = [0x7fc00000, 0x7f800001, 0xffc00000, 0x7fffffff, 0xffffffff];
+    for (const field of [12, 16, 20, 24, 28, 32]) {
+      for (const value of nonCanonical) expect(decode(edited(compressed, (_, v) => v.setFloat32(first + field, value, true))), `field ${field} = ${value}`).toBe('BAD_QUANTIZATION');
+      for (const bits of nanPatterns) expect(decode(edited(compressed, (_, v) => v.setUint32(first + field, bits, true))), `field ${field} = NaN ${bits.toString(16)}`).toBe('BAD_QUANTIZATION');
+    }
+    for (const value of [-scale, -1e-3, -1, -2e4]) expect(decode(edited(compressed, (_, v) => v.setFloat32(first + 16, value, true))), `scale ${value}`).toBe('BAD_QUANTIZATION');
+    // Every unused bin of every tensor, in both payloads: any lookup value but +0 is rejected.
+    let unusedBins = 0;
+    for (const { payload } of payloads) {
+      const decoded = decodeUpdate(payload, WIRE).update;
+      sectionsOf(payload, LAYOUT.length).forEach((section, t) => {
+        for (let b = 0; b < 4; b++) {
+          if (usedBins(decoded.tensors[t]!).includes(b)) continue;
+          unusedBins++;
+          for (const value of [1e-3, -1e-3, -0, 1e-40]) {
+            expect(decode(edited(payload, (_, v) => v.setFloat32(section.at + 20 + 4 * b, value, true))), `tensor ${t} unused bin ${b} = ${value}`).toBe('BAD_QUANTIZATION');
+          }
+        }
+      });
+    }
+    expect(unusedBins).toBeGreaterThanOrEqual(3);
+    // Scale 0 means every selected value was equal, so every code is 2.
+    expect(decode(edited(compressed, (_, v) => v.setFloat32(first + 16, 0, true)))).toBe('BAD_CODES');
+  });
+
+  it(`rejects a shift or a decoded value beyond ±${MAX_ABS_VALUE}, and accepts ±${MAX_ABS_VALUE} itself`, () => {
+    const first = sectionsOf(compressed, LAYOUT.length)[0]!.at;
+    const withQuantization = (shift: number, lookup3: number) =>
+      decode(
+        edited(compressed, (_, v) => {
+          v.setFloat32(first + 12, shift, true);
+          v.setFloat32(first + 32, lookup3, true);
+        }),
+      );
+    const lookup3 = decodeUpdate(compressed, WIRE).update.tensors[0]!.lookup[3]!;
+    expect(withQuantization(0, 1000)).toBe('no error');
+    expect(withQuantization(0, -1000)).toBe('no error');
+    expect(withQuantization(1000, 0)).toBe('no error');
+    expect(withQuantization(0, 1000.0625)).toBe('VALUE_TOO_LARGE');
+    expect(withQuantization(0, -3e38)).toBe('VALUE_TOO_LARGE');
+    expect(withQuantization(1000.0625, lookup3)).toBe('VALUE_TOO_LARGE');
+    expect(withQuantization(3e38, lookup3)).toBe('VALUE_TOO_LARGE');
+    expect(withQuantization(600, 500)).toBe('VALUE_TOO_LARGE'); // each within the bound, their sum not
+  });
+
+  it('is refused by the encoder wherever the decoder would reject it', () => {
+    const update = compressedUpdate(5);
+    const first = update.tensors[0]!;
+    const lookupWith = (b: number, value: number) => first.lookup.map((x, i) => (i === b ? value : x));
+    const cases: [CodecErrorCode, CompressedUpdate | (() => unknown)][] = [
+      ['BAD_QUANTIZATION', withTensor(update, 0, { scale: -first.scale })],
+      ['BAD_QUANTIZATION', withTensor(update, 0, { scale: -0 })],
+      ['BAD_QUANTIZATION', withTensor(update, 0, { scale: NaN })],
+      ['BAD_QUANTIZATION', withTensor(update, 0, { scale: Infinity })],
+      ['BAD_QUANTIZATION', withTensor(update, 0, { shift: -0 })],
+      ['BAD_QUANTIZATION', withTensor(update, 0, { shift: 1e-40 })],
+      ['BAD_QUANTIZATION', withTensor(update, 0, { lookup: lookupWith(1, -0) })],
+      ['BAD_QUANTIZATION', withTensor(update, 2, { lookup: Float32Array.of(1e-3, 0, 0, 0) })],
+      ['BAD_CODES', withTensor(update, 0, { scale: 0 })],
+      ['BAD_CODES', withTensor(update, 2, { codes: update.tensors[2]!.codes.map((c, j) => (j === 0 ? 1 : c)) })],
+      ['VALUE_TOO_LARGE', withTensor(update, 0, { shift: 1000.5 })],
+      ['VALUE_TOO_LARGE', withTensor(update, 0, { lookup: lookupWith(3, 3e38) })],
+      ['BAD_RUN_ID', () => encodeUpdate({ ...ORIGIN, runId: 'run-\ud800' }, update, WIRE)],
+    ];
+    for (const [code, input] of cases) {
+      expect(codecErrorCode(typeof input === 'function' ? input : () => encodeUpdate(ORIGIN, input, WIRE))).toBe(code);
+    }
+    expect(codecErrorCode(() => encodeUpdate(ORIGIN, update, WIRE))).toBe('no error');
   });
 });
 
@@ -244,8 +459,10 @@ describe('wire codec fuzz', () => {
         const { header, update } = decodeUpdate(bytes, WIRE, { onAllocate: (b) => (allocated += b) });
         if (allocated > bound) throw new Error(`trial ${trial}: decoding allocated ${allocated} bytes, above the bound ${bound}`);
         // A mutation can be valid (a flipped code bit, a changed lookup value): it must then be an
-        // update the encoder accepts and reproduces.
-        if (!sameUpdate(decodeUpdate(encodeUpdate(header, update, WIRE), WIRE).update, update)) throw new Error(`trial ${trial}: re-encoding a decoded update changed it`);
+        // update the encoder accepts and reproduces, and the canonical encoding of that update.
+        const reencoded = encodeUpdate(header, update, WIRE);
+        if (!sameUpdate(decodeUpdate(reencoded, WIRE).update, update)) throw new Error(`trial ${trial}: re-encoding a decoded update changed it`);
+        if (!sameBytes(reencoded, bytes)) throw new Error(`trial ${trial}: an accepted payload is not the canonical encoding of its update`);
         accepted++;
         outcomes.set('valid', (outcomes.get('valid') ?? 0) + 1);
       } catch (error) {
@@ -292,7 +509,7 @@ describe('compression ratio', () => {
     const measure = (update: CompressedUpdate) => {
       const payload = encodeUpdate(ORIGIN, update, wire);
       expectSameUpdate(decodeUpdate(payload, wire).update, update);
-      const indexBits = update.tensors.reduce((n, _, i) => n + 8 * streamBytesOf(payload, i, wire.tensors.length), 0);
+      const indexBits = sectionsOf(payload, wire.tensors.length).reduce((n, section) => n + 8 * section.streamBytes, 0);
       return { payloadBytes: payload.length, ratio: denseBytes / payload.length, indexBitsPerChunk: indexBits / chunks };
     };
     const uniform = measure(randomUpdate(layout, 11));
@@ -309,20 +526,32 @@ describe('compression ratio', () => {
     );
     expect(uniform.ratio).toBeGreaterThanOrEqual(200);
     expect(structured.ratio).toBeGreaterThanOrEqual(200);
-    // Rice coding of the gaps is within 3 % of log2 C(4096, 64) ≈ 474 bits on uniform selections.
+    // Rice coding of the gaps is within 3 % of ⌈log2 C(4096, 64)⌉ = 472 bits (log2 C = 471.3) on uniform selections.
     expect(uniform.indexBitsPerChunk).toBeLessThan(1.03 * (enumerativeBits / chunks));
   });
 });
 
-/** The declared index stream length of tensor `index` (walking the tensor sections' length fields). */
-function streamBytesOf(payload: Uint8Array, index: number, tensorCount: number): number {
+/** Where a tensor section of a payload lies, read from its length fields (PROTOCOL.md §2). */
+interface Section {
+  at: number;
+  riceParameter: number;
+  streamAt: number;
+  streamBytes: number;
+  codesAt: number;
+  /** Entries (numChunks·k), so codes. */
+  n: number;
+}
+
+function sectionsOf(payload: Uint8Array, tensorCount: number): Section[] {
   const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
-  let offset = HEADER_FIXED_BYTES + payload[86]!;
+  const sections: Section[] = [];
+  let at = HEADER_FIXED_BYTES + payload[86]!;
   for (let t = 0; t < tensorCount; t++) {
-    const n = view.getUint32(offset, true) * view.getUint16(offset + 8, true);
-    const stream = view.getUint32(offset + 36, true);
-    if (t === index) return stream;
-    offset += 40 + stream + Math.ceil(n / 4);
+    const n = view.getUint32(at, true) * view.getUint16(at + 8, true);
+    const streamAt = at + TENSOR_FIXED_BYTES;
+    const streamBytes = view.getUint32(at + 36, true);
+    sections.push({ at, riceParameter: payload[at + 10]!, streamAt, streamBytes, codesAt: streamAt + streamBytes, n });
+    at = streamAt + streamBytes + Math.ceil(n / 4);
   }
-  throw new Error(`no tensor ${index}`);
+  return sections;
 }

@@ -16,7 +16,7 @@ function randomSubset(chunkSize: number, k: number, random: () => number, scratc
   return scratch.slice(0, k).sort();
 }
 
-/** A valid compressed tensor: uniform random selections, random codes, a lookup table around `magnitude`. */
+/** A valid compressed tensor: uniform random selections, random codes, a lookup table around `magnitude` (+0 for unused bins). */
 export function randomCompressedTensor(chunking: TensorChunking, seed: number, magnitude = 1e-2): CompressedTensor {
   const random = rng(seed);
   const { numChunks, chunkSize, k } = chunking;
@@ -27,6 +27,8 @@ export function randomCompressedTensor(chunking: TensorChunking, seed: number, m
   for (let j = 0; j < codes.length; j++) codes[j] = Math.floor(random() * 4);
   const scale = Math.fround(magnitude * (0.5 + random()));
   const lookup = Float32Array.from([-1.6, -0.55, 0.55, 1.6], (centre) => scale * (centre + 0.1 * (random() - 0.5)));
+  // A bin no entry uses has lookup +0, as the compressor writes it (the codec rejects anything else).
+  for (let bin = 0; bin < 4; bin++) if (!codes.includes(bin)) lookup[bin] = 0;
   return { numChunks, chunkSize, k, indices, codes, shift: Math.fround(magnitude * 0.1 * (random() - 0.5)), scale, lookup };
 }
 
