@@ -11,7 +11,6 @@ import { Swarm } from '../../src/swarm/swarm.ts';
 import { TransferError } from '../../src/swarm/transfer.ts';
 
 const RUN = 'test-transfer';
-const ADVERSARY_PROTOCOL = '/test/adversary/1';
 
 async function makePeer(store: ContentStore, options: Partial<ConstructorParameters<typeof Swarm>[0]> = {}): Promise<Swarm> {
   const node = await createNodePeer({ runId: RUN, webrtc: false, dialPrivateAddresses: true, listen: ['/ip4/127.0.0.1/tcp/0/ws'] });
