@@ -1,4 +1,4 @@
-// `webloco bench codec`: SparseLoCo's compression on each preset's full parameter set: the wire
+// `npm run bench:codec`: SparseLoCo's compression on each preset's full parameter set: the wire
 // ratio against dense fp32, and the throughput of compress (error feedback + top-k + 2-bit
 // quantization), encode and decode, on the GPU compressor (Dawn) and the CPU one. JSON lines on
 // stdout, a table on stderr. Both compressors start from e = 0 on the same Δ, so their first

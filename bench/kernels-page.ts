@@ -1,4 +1,4 @@
-// Runs in headless Chromium (driven by `webloco bench kernels`): times our WGSL matmul and
+// Runs in headless Chromium (driven by `npm run bench:kernels`): times our WGSL matmul and
 // tfjs-backend-webgpu's matMul on the same shapes, same browser, same device, same method
 // (wall time from the first dispatch to the last product read back, after a warm-up).
 import * as tf from '@tensorflow/tfjs-core';

@@ -1,4 +1,4 @@
-// `webloco bench kernels`: GFLOP/s of every matmul shape in each preset's training step, ours
+// `npm run bench:kernels`: GFLOP/s of every matmul shape in each preset's training step, ours
 // beside tfjs-backend-webgpu's matMul in the same headless Chromium; JSON lines on stdout, a
 // table on stderr. `--node` measures ours alone on Dawn in Node (machines without a browser).
 import { parseArgs } from '../src/cli/args.ts';

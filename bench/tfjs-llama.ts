@@ -1,5 +1,5 @@
 // The same LLaMA as src/model, written with tfjs ops and trained by tfjs's autodiff: the peer
-// implementation that `webloco bench train` times ours against. Same math as ours and as
+// implementation that `npm run bench:train` times ours against. Same math as ours and as
 // test/reference/llama.ts (HF RMSNorm, rotate_half RoPE, causal attention with repeat_kv, SwiGLU,
 // tied head, mean cross-entropy over all B·S targets) and the same AdamW (PyTorch's order, global
 // grad-norm clipping as torch.nn.utils.clip_grad_norm_), so the two do the same work per step.

@@ -1,4 +1,4 @@
-// Runs in headless Chromium (driven by `webloco bench train`): times one training step of our
+// Runs in headless Chromium (driven by `npm run bench:train`): times one training step of our
 // LlamaModel (bench/train-step.ts) and of the same model in tfjs (bench/tfjs-llama.ts,
 // tfjs-backend-webgpu autodiff) on the same weights and batch, same browser, same device, same
 // method: wall time from recording the step (forward, backward, clipped AdamW update with

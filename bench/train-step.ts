@@ -1,4 +1,4 @@
-// The environment-free half of `webloco bench train`: the request, the synthetic batch, and the
+// The environment-free half of `npm run bench:train`: the request, the synthetic batch, and the
 // timing of OUR training step on any GpuRuntime (Chromium's WebGPU in bench/train-page.ts, Dawn
 // in Node for `--node`). The tfjs half needs tfjs and lives in the page.
 import type { GpuRuntime } from '../src/gpu/runtime.ts';

@@ -1,4 +1,4 @@
-// `webloco bench train`: tokens/s and model-FLOPs utilisation of one training step per preset,
+// `npm run bench:train`: tokens/s and model-FLOPs utilisation of one training step per preset,
 // ours (src/model + src/train/optimizer.ts) beside the same model trained by tfjs's autodiff on
 // tfjs-backend-webgpu (bench/tfjs-llama.ts) in the same headless Chromium, on the same initial
 // weights and batch. JSON lines on stdout, a table on stderr; exits non-zero when the two

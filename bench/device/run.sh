@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine: unpack Node and the Vulkan loader carried in .device/, then run webloco.
 #   bash bench/device/run.sh gpu-info
+#   bash bench/device/run.sh bench kernels --node   (a benchmark: bench/main.ts)
 set -euo pipefail
 d=.device
 [ -x /tmp/node ] || xz -dc "$d/node.xz" > /tmp/node && chmod +x /tmp/node

@@ -10,7 +10,6 @@ const COMMANDS: Record<string, Command> = {
   eval: { summary: 'held-out loss and model hash of a checkpoint (folder or .safetensors file)', load: () => import('./eval.ts') },
   simulate: { summary: 'a SparseLoCo swarm of N peers in this process vs the centralized baseline at equal tokens (--peers, --rounds, --preset, --json)', load: () => import('./simulate.ts') },
   grads: { summary: 'gradient of the mean next-token loss of a batch (--config, --weights, --tokens, --out safetensors); prints {"loss"}', load: () => import('./grads.ts') },
-  bench: { summary: 'benchmarks: kernels (JSON lines and a table)', load: () => import('./bench.ts') },
 };
 
 function usage(): string {
