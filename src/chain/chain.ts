@@ -1,0 +1,62 @@
+// The Chain interface: what a participant, the validator and the hub need from a chain, whichever
+// chain it is. The embedded dev chain (dev-chain.ts) implements it on this machine; a Subtensor
+// adapter will implement it over Bittensor (register → burnedRegister + setCommitment of the
+// binding, commit → setCommitment, weights → setWeights, metagraph → its storage).
+import type { SignedAnnouncement } from '../identity/announcement.ts';
+import type { SignedBinding, VerifiedBinding } from '../identity/binding.ts';
+import type { Hex } from '../identity/fields.ts';
+import type { SignedDecision, SignedWeights } from './extrinsics.ts';
+import type { RoundClock } from './round-clock.ts';
+import type { Neuron } from './state.ts';
+
+export interface ChainHead {
+  height: number;
+  hash: Hex;
+  /** Milliseconds since the Unix epoch. */
+  timestamp: number;
+}
+
+/** Where a submitted extrinsic landed. */
+export interface Inclusion {
+  height: number;
+  blockHash: Hex;
+  /** Its position among the block's extrinsics. */
+  index: number;
+}
+
+export interface Metagraph {
+  run: string;
+  /** The height this view was read at. */
+  height: number;
+  /** Registered hotkeys by uid, each with its latest session binding. */
+  neurons: Neuron[];
+  validators: string[];
+  /** Each validator's latest weights. */
+  weights: SignedWeights[];
+}
+
+export interface Chain {
+  readonly run: string;
+  /** Rounds and deadlines from block heights. */
+  readonly clock: RoundClock;
+  head(): Promise<ChainHead>;
+  /** Called with each new head once it is final; returns the function that stops it. */
+  onHead(listener: (head: ChainHead) => void): () => void;
+
+  /**
+   * Each submission is checked at once (a ChainError says what is wrong) and resolves when its
+   * block is final, or rejects with a ChainError if it became invalid before it was included.
+   */
+  register(binding: SignedBinding): Promise<Inclusion>;
+  commit(announcement: SignedAnnouncement): Promise<Inclusion>;
+  decide(decision: SignedDecision): Promise<Inclusion>;
+  setWeights(weights: SignedWeights): Promise<Inclusion>;
+
+  /** The round's commits in inclusion order. */
+  commits(round: number): Promise<SignedAnnouncement[]>;
+  decision(round: number): Promise<SignedDecision | undefined>;
+  binding(id: Hex): Promise<VerifiedBinding | undefined>;
+  /** The nonce a signer's next commit (binding) or decision/weights (validator) must exceed the last of: the smallest one accepted. */
+  nextNonce(signer: { binding: Hex } | { validator: string }): Promise<number>;
+  metagraph(): Promise<Metagraph>;
+}

@@ -1,0 +1,227 @@
+// What the chain records: extrinsics (register a session binding, commit a payload, a validator's
+// decision, a validator's weights) and the genesis spec. Each arrives as untrusted JSON; parse*
+// functions check its shape and the signed statements are checked by signature here. The rules
+// that need chain state (nonces, rounds, registrations) live in state.ts. docs/PROTOCOL.md
+// ("Identity and chain") is the reference for every field.
+import { decodeAddress } from '@polkadot/util-crypto';
+import type { SignedAnnouncement } from '../identity/announcement.ts';
+import { MAX_U32 } from '../identity/announcement.ts';
+import type { SignedBinding } from '../identity/binding.ts';
+import { RUN_ID_PATTERN } from '../identity/binding.ts';
+import { canonicalBytes, canonicalJson } from '../identity/canonical.ts';
+import { IdentityError } from '../identity/errors.ts';
+import { expectAddress, expectHex, expectInteger, expectLiteral, expectRecord, expectString, type Hex } from '../identity/fields.ts';
+import { verifySignature, type SigningKey } from '../identity/keys.ts';
+
+export type ChainErrorCode =
+  | 'unknown-call' // the extrinsic's `call` is not one the chain knows
+  | 'malformed' // a field is missing, mistyped or out of range
+  | 'oversized' // the extrinsic (or the pool) is larger than the chain accepts
+  | 'bad-signature'
+  | 'bad-address'
+  | 'wrong-nonce' // a nonce that is not above the signer's last one, or a binding nonce already used
+  | 'wrong-run'
+  | 'wrong-round' // a commit outside its round, weights for a future round
+  | 'expired' // the session binding has expired
+  | 'not-registered' // a commit from a binding, or weights for a hotkey, never registered
+  | 'already-registered'
+  | 'duplicate' // a second commit of one binding in a round, a second decision for a round
+  | 'not-validator' // a decision or weights signed by a key that is not one of the run's validators
+  | 'too-early' // a decision before its round's deadline has passed
+  | 'unknown-payload' // a decision names a payload hash that was not committed in its round
+  | 'stopped'; // the chain is not producing blocks (closed, or its store failed)
+
+export class ChainError extends Error {
+  override name = 'ChainError';
+  readonly code: ChainErrorCode;
+  constructor(code: ChainErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** Runs `check`, turning an IdentityError into the ChainError with the matching code. */
+export function asChainError<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (!(error instanceof IdentityError)) throw error;
+    const code: ChainErrorCode = error.code === 'replay' ? 'wrong-nonce' : error.code === 'unknown-binding' ? 'not-registered' : error.code;
+    throw new ChainError(code, error.message);
+  }
+}
+
+/** Largest extrinsic (canonical JSON bytes) the chain accepts. */
+export const MAX_EXTRINSIC_BYTES = 64 * 1024;
+export const MAX_DECISION_PAYLOADS = 256;
+export const MAX_WEIGHTS = 4096;
+export const MAX_WEIGHT = 0xffff;
+
+export const GENESIS_KIND = 'webloco/genesis/v1';
+export const DECISION_KIND = 'webloco/decision/v1';
+export const WEIGHTS_KIND = 'webloco/weights/v1';
+
+/** Fixed at genesis: which run, the clock, who seals blocks and who may decide and set weights. */
+export interface GenesisSpec {
+  kind: typeof GENESIS_KIND;
+  run: string;
+  blocksPerRound: number;
+  blockTimeMs: number;
+  /** The authority that signs every block: SS58, prefix 42, sr25519. */
+  authority: string;
+  /** Validators: SS58, prefix 42, sr25519. */
+  validators: string[];
+}
+
+/** The validator's statement that θ_{w+1} is θ_w plus exactly these payloads, and has this hash. */
+export interface Decision {
+  kind: typeof DECISION_KIND;
+  run: string;
+  round: number;
+  /** The gather set, in aggregation order: blake3 hashes of committed payloads of `round`. */
+  payloadHashes: Hex[];
+  /** H_{w+1}: the model hash after applying them. */
+  modelHash: Hex;
+  validator: string;
+  /** Above the validator's previous nonce (decisions and weights share the sequence). */
+  nonce: number;
+}
+
+export interface WeightEntry {
+  hotkey: string;
+  /** 0..65535, as Subtensor's u16 weights. */
+  weight: number;
+}
+
+export interface Weights {
+  kind: typeof WEIGHTS_KIND;
+  run: string;
+  /** The round whose scores these weights reflect. */
+  round: number;
+  weights: WeightEntry[];
+  validator: string;
+  nonce: number;
+}
+
+export interface SignedDecision {
+  decision: Decision;
+  signature: Hex;
+}
+
+export interface SignedWeights {
+  weights: Weights;
+  signature: Hex;
+}
+
+export type Extrinsic =
+  | { call: 'genesis'; spec: GenesisSpec }
+  | { call: 'register'; binding: SignedBinding }
+  | { call: 'commit'; commit: SignedAnnouncement }
+  | { call: 'decision'; decision: SignedDecision }
+  | { call: 'weights'; weights: SignedWeights };
+
+export type Call = Extrinsic['call'];
+/** The calls anyone may submit; 'genesis' exists only in block 0. */
+export const SUBMITTABLE_CALLS = ['register', 'commit', 'decision', 'weights'] as const;
+const FIELD_OF_CALL = { genesis: 'spec', register: 'binding', commit: 'commit', decision: 'decision', weights: 'weights' } as const;
+
+/**
+ * Checks an untrusted extrinsic's envelope: a known call, at most MAX_EXTRINSIC_BYTES, exactly the
+ * call's field. The call's content is checked when it is applied (state.ts).
+ */
+export function parseExtrinsic(value: unknown): Extrinsic {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ChainError('malformed', 'an extrinsic must be a JSON object {call, …}');
+  const call = (value as { call?: unknown }).call;
+  if (typeof call !== 'string' || !Object.hasOwn(FIELD_OF_CALL, call)) {
+    throw new ChainError('unknown-call', `unknown call ${JSON.stringify(call)?.slice(0, 40)}: the chain accepts ${SUBMITTABLE_CALLS.join(', ')}`);
+  }
+  const size = asChainError(() => canonicalJson(value)).length;
+  if (size > MAX_EXTRINSIC_BYTES) throw new ChainError('oversized', `the ${call} extrinsic is ${size} bytes; the chain accepts at most ${MAX_EXTRINSIC_BYTES}`);
+  asChainError(() => expectRecord(value, `${call} extrinsic`, ['call', FIELD_OF_CALL[call as Call]]));
+  return value as Extrinsic;
+}
+
+export function parseGenesisSpec(value: unknown): GenesisSpec {
+  return asChainError(() => {
+    const s = expectRecord(value, 'genesis spec', ['kind', 'run', 'blocksPerRound', 'blockTimeMs', 'authority', 'validators']);
+    if (!Array.isArray(s.validators) || s.validators.length > 64) throw new IdentityError('malformed', 'genesis spec.validators must be a list of at most 64 addresses');
+    return {
+      kind: expectLiteral(s.kind, 'genesis spec.kind', GENESIS_KIND),
+      run: expectString(s.run, 'genesis spec.run', 64, RUN_ID_PATTERN),
+      blocksPerRound: expectInteger(s.blocksPerRound, 'genesis spec.blocksPerRound', 1, 1_000_000),
+      blockTimeMs: expectInteger(s.blockTimeMs, 'genesis spec.blockTimeMs', 1, 3_600_000),
+      authority: expectAddress(s.authority, 'genesis spec.authority'),
+      validators: s.validators.map((v, i) => expectAddress(v, `genesis spec.validators[${i}]`)),
+    };
+  });
+}
+
+function expectHashList(value: unknown, what: string, max: number): Hex[] {
+  if (!Array.isArray(value) || value.length > max) throw new IdentityError('malformed', `${what} must be a list of at most ${max} hashes`);
+  const hashes = value.map((h, i) => expectHex(h, `${what}[${i}]`, 32));
+  if (new Set(hashes).size !== hashes.length) throw new IdentityError('malformed', `${what} lists a hash twice`);
+  return hashes;
+}
+
+export function parseDecision(value: unknown): Decision {
+  return asChainError(() => {
+    const d = expectRecord(value, 'decision', ['kind', 'run', 'round', 'payloadHashes', 'modelHash', 'validator', 'nonce']);
+    return {
+      kind: expectLiteral(d.kind, 'decision.kind', DECISION_KIND),
+      run: expectString(d.run, 'decision.run', 64, RUN_ID_PATTERN),
+      round: expectInteger(d.round, 'decision.round', 0, MAX_U32),
+      payloadHashes: expectHashList(d.payloadHashes, 'decision.payloadHashes', MAX_DECISION_PAYLOADS),
+      modelHash: expectHex(d.modelHash, 'decision.modelHash', 32),
+      validator: expectAddress(d.validator, 'decision.validator'),
+      nonce: expectInteger(d.nonce, 'decision.nonce', 0, MAX_U32),
+    };
+  });
+}
+
+export function parseWeights(value: unknown): Weights {
+  return asChainError(() => {
+    const w = expectRecord(value, 'weights', ['kind', 'run', 'round', 'weights', 'validator', 'nonce']);
+    if (!Array.isArray(w.weights) || w.weights.length > MAX_WEIGHTS) throw new IdentityError('malformed', `weights.weights must be a list of at most ${MAX_WEIGHTS} entries`);
+    const entries = w.weights.map((entry, i) => {
+      const e = expectRecord(entry, `weights.weights[${i}]`, ['hotkey', 'weight']);
+      return { hotkey: expectAddress(e.hotkey, `weights.weights[${i}].hotkey`), weight: expectInteger(e.weight, `weights.weights[${i}].weight`, 0, MAX_WEIGHT) };
+    });
+    if (new Set(entries.map((e) => e.hotkey)).size !== entries.length) throw new IdentityError('malformed', 'weights.weights lists a hotkey twice');
+    return {
+      kind: expectLiteral(w.kind, 'weights.kind', WEIGHTS_KIND),
+      run: expectString(w.run, 'weights.run', 64, RUN_ID_PATTERN),
+      round: expectInteger(w.round, 'weights.round', 0, MAX_U32),
+      weights: entries,
+      validator: expectAddress(w.validator, 'weights.validator'),
+      nonce: expectInteger(w.nonce, 'weights.nonce', 0, MAX_U32),
+    };
+  });
+}
+
+/** Checks a validator statement's shape and sr25519 signature; returns it parsed. */
+export function verifyValidatorStatement<T extends Decision | Weights>(
+  value: unknown,
+  field: 'decision' | 'weights',
+  parse: (v: unknown) => T,
+): { statement: T; signature: Hex } {
+  const signed = asChainError(() => expectRecord(value, `signed ${field}`, [field, 'signature']));
+  const statement = parse(signed[field]);
+  const signature = asChainError(() => expectHex(signed.signature, `signed ${field}.signature`, 64));
+  if (!verifySignature('sr25519', canonicalBytes(statement), signature, decodeAddress(statement.validator))) {
+    throw new ChainError('bad-signature', `the ${field} is not signed by its validator ${statement.validator}`);
+  }
+  return { statement, signature };
+}
+
+/** Signs a decision with the validator's sr25519 key (whose address must be decision.validator). */
+export function signDecision(key: SigningKey, decision: Omit<Decision, 'kind' | 'validator'>): SignedDecision {
+  if (key.type !== 'sr25519') throw new RangeError(`validators sign with sr25519 keys, this one is ${key.type}`);
+  const full: Decision = { kind: DECISION_KIND, ...decision, validator: key.address };
+  return { decision: full, signature: key.sign(canonicalBytes(full)) };
+}
+
+export function signWeights(key: SigningKey, weights: Omit<Weights, 'kind' | 'validator'>): SignedWeights {
+  if (key.type !== 'sr25519') throw new RangeError(`validators sign with sr25519 keys, this one is ${key.type}`);
+  const full: Weights = { kind: WEIGHTS_KIND, ...weights, validator: key.address };
+  return { weights: full, signature: key.sign(canonicalBytes(full)) };
+}

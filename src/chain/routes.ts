@@ -1,0 +1,101 @@
+// The dev chain's HTTP API, for the hub to mount on its server (JSON in and out):
+//   GET  /api/chain/head               the head, the run's clock and authority
+//   GET  /api/chain/blocks?from=N[&limit=M]   stored blocks from height N (at most 1000)
+//   GET  /api/chain/metagraph          registered hotkeys with their bindings, validators, weights
+//   POST /api/chain/extrinsics         submit {call, …}; answers once it is in a stored block
+// Browsers verify what they read with verify.ts. `handleChainRequest` is the whole logic as a
+// function of (method, url, body); `chainRoutes` adapts it to node:http.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ChainError, MAX_EXTRINSIC_BYTES } from './extrinsics.ts';
+import type { DevChain } from './dev-chain.ts';
+
+export const CHAIN_API_PREFIX = '/api/chain/';
+export const MAX_BLOCKS_PER_REQUEST = 1000;
+
+export interface ChainResponse {
+  status: number;
+  json: unknown;
+}
+
+function error(status: number, code: string, message: string): ChainResponse {
+  return { status, json: { error: { code, message } } };
+}
+
+/** Answers a request under /api/chain/, or returns undefined for any other path. */
+export async function handleChainRequest(chain: DevChain, method: string, url: string, body?: string): Promise<ChainResponse | undefined> {
+  const { pathname, searchParams } = new URL(url, 'http://hub.invalid');
+  if (!pathname.startsWith(CHAIN_API_PREFIX)) return undefined;
+  const route = pathname.slice(CHAIN_API_PREFIX.length);
+  const allowed = { head: 'GET', blocks: 'GET', metagraph: 'GET', extrinsics: 'POST' }[route];
+  if (!allowed) return error(404, 'not-found', `no chain endpoint ${pathname}: use /api/chain/head, /api/chain/blocks?from=N, /api/chain/metagraph or POST /api/chain/extrinsics`);
+  if (method !== allowed) return error(405, 'method-not-allowed', `${pathname} answers ${allowed}, not ${method}`);
+
+  switch (route) {
+    case 'head': {
+      const head = chain.headBlock();
+      const { run, blocksPerRound, blockTimeMs, authority, validators } = chain.spec;
+      return { status: 200, json: { run, height: head.height, hash: head.hash, timestamp: head.timestamp, round: chain.clock.roundAt(head.height), blocksPerRound, blockTimeMs, authority, validators } };
+    }
+    case 'blocks': {
+      const from = Number(searchParams.get('from'));
+      const limit = searchParams.has('limit') ? Number(searchParams.get('limit')) : 100;
+      if (!searchParams.has('from') || !Number.isSafeInteger(from) || from < 0) return error(400, 'malformed', 'blocks needs ?from=N, a height ≥ 0');
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_BLOCKS_PER_REQUEST) return error(400, 'malformed', `limit must be 1..${MAX_BLOCKS_PER_REQUEST}`);
+      return { status: 200, json: { blocks: chain.blocks(from, limit) } };
+    }
+    case 'metagraph': {
+      const metagraph = await chain.metagraph();
+      const neurons = metagraph.neurons.map(({ uid, hotkey, registeredAt, binding }) => ({
+        uid,
+        hotkey,
+        registeredAt,
+        bindingId: binding.id,
+        binding: { binding: binding.binding, signature: binding.signature },
+      }));
+      return { status: 200, json: { ...metagraph, neurons } };
+    }
+    default: {
+      if (body === undefined || body.length === 0) return error(400, 'malformed', 'POST /api/chain/extrinsics needs a JSON body {call, …}');
+      if (body.length > 2 * MAX_EXTRINSIC_BYTES) return error(413, 'oversized', `the body is ${body.length} bytes; an extrinsic is at most ${MAX_EXTRINSIC_BYTES}`);
+      let extrinsic: unknown;
+      try {
+        extrinsic = JSON.parse(body);
+      } catch (parseError) {
+        return error(400, 'malformed', `the body is not JSON: ${(parseError as Error).message}`);
+      }
+      try {
+        return { status: 200, json: await chain.submit(extrinsic) };
+      } catch (submitError) {
+        if (!(submitError instanceof ChainError)) throw submitError;
+        return error(submitError.code === 'stopped' ? 503 : submitError.code === 'oversized' ? 413 : 400, submitError.code, submitError.message);
+      }
+    }
+  }
+}
+
+/**
+ * A node:http handler for the chain API: answers and returns true for /api/chain/… requests,
+ * returns false (and leaves `res` alone) for any other path.
+ */
+export function chainRoutes(chain: DevChain): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
+  return async (req, res) => {
+    const url = req.url ?? '/';
+    if (!url.startsWith(CHAIN_API_PREFIX)) return false;
+    let body = '';
+    if (req.method === 'POST') {
+      const chunks: Buffer[] = [];
+      let length = 0;
+      for await (const chunk of req as AsyncIterable<Buffer>) {
+        chunks.push(chunk);
+        length += chunk.length;
+        if (length > 2 * MAX_EXTRINSIC_BYTES) break; // handleChainRequest refuses it as oversized
+      }
+      body = Buffer.concat(chunks).toString('utf8');
+    }
+    const response = (await handleChainRequest(chain, req.method ?? 'GET', url, body)) ?? error(404, 'not-found', `no chain endpoint ${url}`);
+    const text = JSON.stringify(response.json);
+    res.writeHead(response.status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+    res.end(text);
+    return true;
+  };
+}
