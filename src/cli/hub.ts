@@ -1,0 +1,57 @@
+// `webloco hub`: starts a hub (relay, gossip, object store, the app and the HTTP API; src/hub).
+// Its first line on stdout is one JSON object {"http", "multiaddrs", "runId"} for scripts and
+// tests; human-readable lines follow. SIGINT / SIGTERM stop it cleanly.
+import { startHub } from '../hub/hub.ts';
+import { parseArgs } from './args.ts';
+
+export async function run(argv: string[]): Promise<void> {
+  const args = parseArgs(argv, {
+    port: 'number',
+    'p2p-port': 'number',
+    host: 'string',
+    'data-dir': 'string',
+    'app-dir': 'string',
+    bootstrap: 'string',
+    'run-id': 'string',
+    preset: 'string',
+    help: 'boolean',
+  });
+  if (args.help) {
+    console.log(
+      [
+        'usage: webloco hub [--port 8080] [--p2p-port PORT+1] [--host 127.0.0.1] [--data-dir .webloco/hub]',
+        '                   [--app-dir dist] [--bootstrap ADDR[,ADDR...]] [--run-id ID] [--preset tiny]',
+        '',
+        'Prints {"http", "multiaddrs", "runId"} as the first line; browsers load the app from "http",',
+        'other hubs of the run pass one of "multiaddrs" to --bootstrap.',
+      ].join('\n'),
+    );
+    return;
+  }
+  const hub = await startHub({
+    port: args.port ?? 8080,
+    p2pPort: args['p2p-port'],
+    host: args.host,
+    dataDir: args['data-dir'] ?? '.webloco/hub',
+    appDir: args['app-dir'],
+    bootstrap: args.bootstrap?.split(',').map((a) => a.trim()).filter(Boolean),
+    runId: args['run-id'],
+    preset: args.preset,
+  });
+  console.log(JSON.stringify({ http: hub.http, multiaddrs: hub.multiaddrs, runId: hub.runId }));
+  console.log(`hub for run '${hub.runId}' (preset ${hub.preset}): open ${hub.http} in a browser; other hubs can --bootstrap ${hub.multiaddrs[0]}`);
+
+  await new Promise<void>((done) => {
+    const shutdown = (signal: string) => {
+      console.log(`hub: ${signal}, stopping`);
+      process.off('SIGINT', onInt).off('SIGTERM', onTerm);
+      hub.stop().then(done, (err) => {
+        console.error(`hub: error while stopping: ${err instanceof Error ? err.message : String(err)}`);
+        done();
+      });
+    };
+    const onInt = () => shutdown('SIGINT');
+    const onTerm = () => shutdown('SIGTERM');
+    process.on('SIGINT', onInt).on('SIGTERM', onTerm);
+  });
+}

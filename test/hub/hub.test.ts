@@ -1,0 +1,172 @@
+// A hub and two Node peers on loopback: gossip crosses the hub, an announced payload is copied
+// into the hub's store and fetched from there by another peer, malformed gossip is rejected and
+// reported while the nodes keep working; the HTTP side serves the app and the API and answers
+// bad requests with JSON errors; the hub keeps its peer id and run id across restarts.
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { multiaddr } from '@multiformats/multiaddr';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHub, type Hub } from '../../src/hub/hub.ts';
+import { MemoryContentStore, contentHash } from '../../src/swarm/content.ts';
+import type { Announcement } from '../../src/swarm/messages.ts';
+import { createNodePeer } from '../../src/swarm/node-peer.ts';
+import { PAYLOAD_PROTOCOL, announceTopic } from '../../src/swarm/protocol.ts';
+import { Swarm } from '../../src/swarm/swarm.ts';
+
+const RUN = 'test-hub';
+
+function tempDir(name: string): string {
+  return mkdtempSync(join(tmpdir(), `webloco-${name}-`));
+}
+
+function appDir(): string {
+  const dir = tempDir('app');
+  writeFileSync(join(dir, 'index.html'), '<!doctype html><title>WebLoCo</title>');
+  mkdirSync(join(dir, 'assets'));
+  writeFileSync(join(dir, 'assets', 'app.js'), 'console.log(1)');
+  return dir;
+}
+
+async function peerOf(hub: Hub): Promise<Swarm> {
+  const node = await createNodePeer({ runId: hub.runId, webrtc: false, dialPrivateAddresses: true, discoveryIntervalMs: 500 });
+  const swarm = new Swarm({ node, runId: hub.runId, store: new MemoryContentStore(), keepConnected: hub.multiaddrs.map((a) => multiaddr(a)) });
+  await swarm.start();
+  return swarm;
+}
+
+async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A raw GET, so that the path reaches the server exactly as written (fetch() normalizes it). */
+function get(base: string, path: string, method = 'GET'): Promise<{ status: number; type: string; body: string }> {
+  const { hostname, port } = new URL(base);
+  return new Promise((done, fail) => {
+    const req = request({ hostname, port, path, method }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c) => (body += c)).on('end', () => done({ status: res.statusCode!, type: String(res.headers['content-type']), body }));
+    });
+    req.on('error', fail).end();
+  });
+}
+
+describe('hub with two Node peers', () => {
+  let hub: Hub;
+  let alice: Swarm;
+  let bob: Swarm;
+
+  beforeAll(async () => {
+    hub = await startHub({ port: 0, dataDir: tempDir('hub'), appDir: appDir(), runId: RUN, discoveryIntervalMs: 500 });
+    alice = await peerOf(hub);
+    bob = await peerOf(hub);
+  });
+
+  afterAll(async () => {
+    await Promise.all([alice?.stop(), bob?.stop()]);
+    await hub?.stop();
+  });
+
+  it('carries an announcement from one peer to the other', async () => {
+    const received = new Promise<{ from: string; message: Announcement }>((done) => bob.addEventListener('announcement', (e) => done(e.detail), { once: true }));
+    const message: Announcement = { v: 1, kind: 'payload', round: 1, hash: 'e'.repeat(64), bytes: 10, modelHash: 'f'.repeat(64) };
+    // Gossipsub builds its mesh on heartbeats: publish until the message gets through.
+    const got = await until('the announcement at bob', async () => {
+      await alice.announce(message);
+      return Promise.race([received, new Promise<undefined>((r) => setTimeout(r, 300))]);
+    });
+    expect(got).toEqual({ from: alice.peerId, message });
+  });
+
+  it('copies an announced payload into the hub store; another peer fetches it from the hub', async () => {
+    const payload = new TextEncoder().encode('a payload for round 2 '.repeat(1000));
+    const hash = await alice.store.put(payload);
+    await alice.announce({ v: 1, kind: 'payload', round: 2, hash, bytes: payload.byteLength, modelHash: 'f'.repeat(64) });
+    await until('the hub to hold the payload', () => hub.store.has(hash));
+    const bytes = await bob.fetch(PAYLOAD_PROTOCOL, hub.swarm.peerId, hash);
+    expect(await contentHash(bytes)).toBe(hash);
+    const viaHttp = await fetch(`${hub.http}/api/objects/${hash}`);
+    expect(viaHttp.status).toBe(200);
+    expect(new Uint8Array(await viaHttp.arrayBuffer())).toEqual(payload);
+  });
+
+  it('rejects malformed and oversized gossip, reports it, and keeps delivering good messages', async () => {
+    const reasons: string[] = [];
+    hub.swarm.addEventListener('invalid-message', (e) => reasons.push(e.detail.reason));
+    const pubsub = alice.node.services.pubsub;
+    const topic = announceTopic(RUN);
+    await pubsub.publish(topic, new TextEncoder().encode('{"v":1, not json'));
+    await pubsub.publish(topic, new TextEncoder().encode(JSON.stringify({ v: 1, kind: 'payload', round: 1, hash: 'nope', bytes: 1, modelHash: 'f'.repeat(64) })));
+    await pubsub.publish(topic, new Uint8Array(5000).fill(0x20));
+    await until('three rejections at the hub', () => reasons.length >= 3 || undefined);
+    expect(reasons.join('\n')).toMatch(/not UTF-8 JSON/);
+    expect(reasons.join('\n')).toMatch(/hash must be 64 lowercase hex/);
+    expect(reasons.join('\n')).toMatch(/exceeds the 4096-byte limit/);
+    // A topic outside the run's is not delivered anywhere; the nodes carry on.
+    await pubsub.publish('/webloco/other-run/announce/1', new TextEncoder().encode('{}')).catch(() => undefined);
+    const good: Announcement = { v: 1, kind: 'checkpoint', round: 4, hash: '1'.repeat(64), bytes: 99, modelHash: '2'.repeat(64) };
+    const received = new Promise<Announcement>((done) =>
+      bob.addEventListener('announcement', (e) => e.detail.message.round === 4 && done(e.detail.message)),
+    );
+    await alice.announce(good);
+    expect(await received).toEqual(good);
+  });
+
+  it('lists its peers and their links in GET /api/run', async () => {
+    const res = await fetch(`${hub.http}/api/run`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/application\/json/);
+    const run = (await res.json()) as { runId: string; preset: string; round: number; modelHash: null; peers: { peerId: string; links: { kind: string }[] }[] };
+    expect(run).toMatchObject({ runId: RUN, preset: 'tiny', round: 0, modelHash: null });
+    const ids = run.peers.map((p) => p.peerId);
+    expect(ids).toEqual(expect.arrayContaining([alice.peerId, bob.peerId]));
+    expect(run.peers.find((p) => p.peerId === alice.peerId)!.links[0]!.kind).toBe('websockets');
+  });
+
+  it('serves the app, falls back to index.html for routes, and answers bad requests with JSON errors', async () => {
+    const index = await get(hub.http, '/');
+    expect([index.status, index.type]).toEqual([200, 'text/html; charset=utf-8']);
+    expect((await get(hub.http, '/assets/app.js')).type).toBe('text/javascript; charset=utf-8');
+    expect((await get(hub.http, '/dashboard/wall')).body).toContain('<title>WebLoCo</title>');
+    const cases: [string, number, RegExp, string?][] = [
+      ['/assets/missing.js', 404, /no file/],
+      ['/api/nothing', 404, /no API route/],
+      ['/api/objects/zz', 400, /64 lowercase hex/],
+      [`/api/objects/${'0'.repeat(64)}`, 404, /not in this hub's store/],
+      ['/%E0%A4%A', 400, /malformed URL/],
+      ['/..%2f..%2f..%2fetc%2fpasswd', 400, /outside the app/],
+      ['/assets/..%2f..%2f..%2fetc%2fpasswd', 400, /outside the app/],
+      ['/api/run', 405, /not allowed/, 'POST'],
+      [`/${'a'.repeat(3000)}`, 414, /URL longer/],
+    ];
+    for (const [path, status, error, method] of cases) {
+      const res = await get(hub.http, path, method);
+      expect([path, res.status, res.type]).toEqual([path, status, 'application/json; charset=utf-8']);
+      expect(JSON.parse(res.body).error).toMatch(error);
+    }
+    // Dot segments written literally are resolved by URL parsing, so they stay inside the app.
+    const dotted = await get(hub.http, '/../../etc/passwd');
+    expect(dotted.body).not.toMatch(/root:/);
+    expect((await get(hub.http, '/api/run')).status).toBe(200);
+  });
+});
+
+describe('hub restarts', () => {
+  it('keeps its peer id and run id in its data dir, and refuses another run id there', async () => {
+    const dataDir = tempDir('hub-restart');
+    const first = await startHub({ port: 0, dataDir, appDir: appDir(), runId: 'restart-run' });
+    const { peerId } = first.swarm;
+    await first.stop();
+    const second = await startHub({ port: 0, dataDir, appDir: appDir() });
+    expect([second.swarm.peerId, second.runId]).toEqual([peerId, 'restart-run']);
+    await second.stop();
+    await expect(startHub({ port: 0, dataDir, runId: 'another-run' })).rejects.toThrow(/belongs to run 'restart-run'/);
+  });
+});
