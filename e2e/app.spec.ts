@@ -1,4 +1,4 @@
-// The app shell in real Chromium: the worker reports its WebGPU adapter and runs a WGSL kernel;
+// The app shell in real Chromium: the worker reports its WebGPU adapter and runs the model's matmul kernel;
 // with WebGPU off the page explains what to do and nothing crashes.
 import { chromium, expect, test } from '@playwright/test';
 import { chromiumLaunchOptions } from '../src/cli/chromium.ts';
@@ -18,7 +18,7 @@ test('the worker runs a compute shader and its output matches the CPU', async ({
   await page.getByRole('button', { name: 'Check the GPU' }).click();
   const result = page.getByTestId('self-test');
   await expect(result).toHaveAttribute('data-ok', 'true');
-  await expect(result).toContainText('4099 values');
+  await expect(result).toContainText('4107 values');
   await expect(result).toContainText('max error 0');
 });
 

@@ -32,3 +32,9 @@ export function parseArgs<S extends ArgSpec>(argv: string[], spec: S): ParsedArg
   }
   return out as ParsedArgs<S>;
 }
+
+/** Prints a report line: one JSON object with `json`, else `key value` pairs for people. */
+export function printer(json: boolean | undefined): (line: Record<string, unknown>) => void {
+  return (line) =>
+    console.log(json ? JSON.stringify(line) : Object.entries(line).map(([k, v]) => `${k} ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(4) : v}`).join('  '));
+}

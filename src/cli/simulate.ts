@@ -1,30 +1,14 @@
 // `webloco simulate`: a SparseLoCo swarm of N peers in this one Node process (Dawn), against the
-// centralized baseline on the same tokens (src/sparseloco/simulate.ts). One line per round
-// {round, heldOutLoss, bytesPerPeer, compressionRatio}, then a final summary line; JSON with --json.
+// centralized baseline on the same tokens (src/engine/simulate.ts). One line per round
+// {round, heldOutLoss, bytesPerPeer, compressionRatio, payloadHashes, modelHash}, then a final
+// summary line; JSON with --json.
+import { ensureShards } from '../data/node.ts';
+import { tokenizerFor } from '../engine/policy.ts';
+import { SIMULATE_DEFAULTS, simulate } from '../engine/simulate.ts';
 import { nodeGpuDevice } from '../gpu/node.ts';
 import { GpuRuntime } from '../gpu/runtime.ts';
 import { preset } from '../model/config.ts';
-import { simulate, type CompressorKind } from '../sparseloco/simulate.ts';
-import { parseArgs } from './args.ts';
-import { ensureShards, tokenizerFor } from './train.ts';
-
-/**
- * Defaults for the tiny preset that show the claim on a software GPU in minutes. Short rounds
- * (H = 2) give error feedback many chances to deliver what top-k held back: with H = 4 or 5 the
- * swarm lagged and oscillated at the same token budget (measured, see the simulate test).
- */
-export const SIMULATE_DEFAULTS = {
-  peers: 4,
-  // H = 8: with fewer inner steps Adam's early updates are nearly uniform in size, so top-k has
-  // little to choose by; 30 × 8 = 240 steps gets past the unigram plateau (docs/BENCHMARKS.md).
-  rounds: 30,
-  innerSteps: 8,
-  batch: 2,
-  seqLen: 32,
-  innerLr: 3e-3,
-  evalBatches: 2,
-  finalEvalBatches: 16,
-} as const;
+import { parseArgs, printer } from './args.ts';
 
 export async function run(argv: string[]): Promise<void> {
   const args = parseArgs(argv, {
@@ -48,12 +32,10 @@ export async function run(argv: string[]): Promise<void> {
     json: 'boolean',
   });
   const config = preset(args.preset ?? 'tiny');
-  const compressor = (args.compressor ?? 'gpu') as CompressorKind;
-  if (compressor !== 'gpu' && compressor !== 'cpu') throw new Error(`--compressor must be 'gpu' or 'cpu', got '${args.compressor}'`);
-  const print = (o: Record<string, unknown>) =>
-    console.log(args.json ? JSON.stringify(o) : Object.entries(o).map(([k, v]) => `${k} ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(4) : v}`).join('  '));
-
-  const data = await ensureShards(tokenizerFor(config.vocab_size));
+  const compressor = args.compressor ?? 'gpu';
+  if (compressor !== 'gpu' && compressor !== 'cpu') throw new Error(`--compressor must be 'gpu' or 'cpu', got '${compressor}'`);
+  const print = printer(args.json);
+  const data = await ensureShards(tokenizerFor(config));
   const rt = new GpuRuntime(await nodeGpuDevice());
   try {
     const result = await simulate(rt, {
@@ -65,7 +47,7 @@ export async function run(argv: string[]): Promise<void> {
       innerSteps: args['inner-steps'] ?? SIMULATE_DEFAULTS.innerSteps,
       batch: args.batch ?? SIMULATE_DEFAULTS.batch,
       seqLen: args['seq-len'] ?? Math.min(SIMULATE_DEFAULTS.seqLen, config.max_position_embeddings),
-      innerLr: args.lr ?? SIMULATE_DEFAULTS.innerLr,
+      innerLr: args.lr,
       warmupSteps: args.warmup,
       outerLr: args['outer-lr'],
       beta: args.beta,
@@ -73,10 +55,17 @@ export async function run(argv: string[]): Promise<void> {
       compressor,
       seed: args.seed,
       runId: args['run-id'],
-      evalBatches: args['eval-batches'] ?? SIMULATE_DEFAULTS.evalBatches,
-      finalEvalBatches: args['final-eval-batches'] ?? SIMULATE_DEFAULTS.finalEvalBatches,
+      evalBatches: args['eval-batches'],
+      finalEvalBatches: args['final-eval-batches'],
       baseline: !args['skip-baseline'],
-      onRound: (r) => print({ round: r.round, heldOutLoss: r.heldOutLoss, bytesPerPeer: r.bytesPerPeer, compressionRatio: r.compressionRatio }),
+      onRound: (r) =>
+        print({
+          round: r.round,
+          heldOutLoss: r.heldOutLoss,
+          bytesPerPeer: r.bytesPerPeer,
+          compressionRatio: r.compressionRatio,
+          ...(args.json ? { payloadHashes: r.payloadHashes, modelHash: r.peerModelHashes[0] } : {}),
+        }),
     });
     print({
       final: true,
@@ -85,6 +74,7 @@ export async function run(argv: string[]): Promise<void> {
       heldOutLoss: result.heldOutLoss,
       baselineHeldOutLoss: result.baselineHeldOutLoss,
       lossRatio: result.lossRatio,
+      finalEvalTokens: result.finalEvalTokens,
       bytesPerPeerPerRound: result.bytesPerPeerPerRound,
       denseBytes: result.denseBytes,
       compressionRatio: result.compressionRatio,

@@ -1,21 +1,23 @@
-// The training worker: owns the GPU device, the model and the inner loop; the main thread talks
-// to it through Comlink (RTCPeerConnection does not exist in workers, so networking stays on
-// the main thread). Large arrays cross with Comlink.transfer, never by copy.
+// The training worker: owns the GPU device and one peer of the engine (src/engine/peer.ts); the
+// main thread talks to it through Comlink (RTCPeerConnection does not exist in workers, so
+// networking stays on the main thread). Until the tab joins a swarm it runs SparseLoCo rounds on
+// its own: H inner steps, error feedback and compression on the GPU, encode, then the outer step
+// from its own payload. Large arrays cross with Comlink.transfer, never by copy.
 import * as Comlink from 'comlink';
 import { dataUrl, fetchSplit } from '../data/browser.ts';
-import type { TokenSplit } from '../data/shards.ts';
+import { initialModel, Peer, type PeerOptions } from '../engine/peer.ts';
+import { tokenizerFor } from '../engine/policy.ts';
+import { gpuSelfTest, type SelfTestResult } from '../engine/self-test.ts';
 import { browserGpuDevice } from '../gpu/browser.ts';
 import type { AdapterReport } from '../gpu/device.ts';
 import { GpuRuntime } from '../gpu/runtime.ts';
-import { residualForward } from '../kernels/residual.ts';
 import { preset, type LlamaConfig } from '../model/config.ts';
-import { initParameters } from '../model/init.ts';
-import { LlamaModel } from '../model/model.ts';
-import { heldOutBatches, roundBatches, type Batch } from '../train/batches.ts';
-import { checkpointHash, decodeCheckpoint, encodeCheckpoint, type CheckpointFiles } from '../train/checkpoint.ts';
+import { parameterLayout } from '../model/layout.ts';
+import { decodeCheckpoint, type CheckpointFiles } from '../train/checkpoint.ts';
 import { TrainingControl } from '../train/control.ts';
-import { InnerLoop, type StepProgress } from '../train/inner-loop.ts';
-import { AdamW } from '../train/optimizer.ts';
+import type { StepProgress } from '../train/inner-loop.ts';
+
+export type { SelfTestResult };
 
 let runtime: Promise<GpuRuntime> | undefined;
 
@@ -32,19 +34,19 @@ function getRuntime(): Promise<GpuRuntime> {
   return runtime;
 }
 
-export interface SelfTestResult {
-  n: number;
-  maxAbsError: number;
-  ok: boolean;
-}
-
+/** A solo run: the tab is a swarm of one, with the same round as every peer. */
 export interface SessionOptions {
   preset: string;
-  /** Rows per batch and tokens per row. */
+  /** Rows per inner step and tokens per row. */
   batch: number;
   seqLen?: number;
+  /** H: inner steps per round. */
+  innerSteps: number;
+  /** Rounds in the run (the inner schedule spans rounds × H steps). */
+  rounds: number;
+  /** Seed of θ_0. */
   seed?: number;
-  /** Run identity for sample assignment (a solo tab uses its own). */
+  /** Identity for sample assignment: `runId` and `hotkey` seed the samples (the simulator names its peers peer-0, peer-1, …). */
   runId?: string;
   hotkey?: string;
 }
@@ -54,87 +56,113 @@ export interface SessionInfo {
   parameterCount: number;
   batch: number;
   seqLen: number;
+  innerSteps: number;
+  rounds: number;
+  runId: string;
+  hotkey: string;
   trainTokens: number;
   modelHash: string;
+  /** The next round to run. */
+  round: number;
 }
 
-export interface TrainOptions {
-  steps: number;
-  lr?: number;
-  warmup?: number;
-  /** Evaluate held-out loss every this many steps (0: never). */
-  evalEvery?: number;
+/** One finished round, as the page shows it. */
+export interface RoundSummary {
+  round: number;
+  payloadBytes: number;
+  denseBytes: number;
+  compressionRatio: number;
+  payloadHash: string;
+  /** H_{w+1} after the outer step. */
+  modelHash: string;
+  heldOutLoss: number;
+  meanInnerLoss: number;
 }
 
-export type TrainEvent = ({ kind: 'step' } & StepProgress) | { kind: 'heldout'; step: number; loss: number };
+export type TrainEvent = ({ kind: 'step' } & StepProgress) | ({ kind: 'round' } & RoundSummary);
+
+export interface RunResult {
+  cancelled: boolean;
+  /** Rounds completed by this call. */
+  rounds: number;
+  /** Every round of the run is done. */
+  runComplete: boolean;
+}
 
 export interface CheckpointSummary {
   step: number;
   modelHash: string;
-  /** Held-out loss on the fixed evaluation batches, for comparing with another loader. */
+  /** Held-out loss on the round's evaluation batches, for comparing with another loader. */
   heldOutLoss: number;
   files: CheckpointFiles;
 }
 
-/** Everything a tab's training needs, created by init(). */
+/** The tab's peer and where it is in its run. */
 class Session {
-  private readonly control = new TrainingControl();
+  private control = new TrainingControl();
   private running = false;
+  /** Settles when the rounds in progress stop; close() waits for it before freeing the GPU. */
+  private active: Promise<unknown> = Promise.resolve();
   round = 0;
 
   constructor(
-    readonly model: LlamaModel,
-    readonly optimizer: AdamW,
-    readonly loop: InnerLoop,
-    readonly train: TokenSplit,
-    readonly heldOut: Batch[],
-    readonly opts: Required<SessionOptions>,
+    readonly peer: Peer,
+    private readonly trainTokens: number,
   ) {}
 
-  async info(): Promise<SessionInfo> {
+  info(): SessionInfo {
+    const o = this.peer.options;
     return {
-      config: this.model.config,
-      parameterCount: this.model.layout.parameterCount,
-      batch: this.model.batch,
-      seqLen: this.model.seqLen,
-      trainTokens: this.train.tokens.length,
-      modelHash: checkpointHash(this.model.layout, await this.model.getParameters()),
+      config: o.config,
+      parameterCount: this.peer.layout.parameterCount,
+      batch: o.batch,
+      seqLen: o.seqLen,
+      innerSteps: o.innerSteps,
+      rounds: o.rounds,
+      ...o.identity,
+      trainTokens: this.trainTokens,
+      modelHash: this.peer.modelHash,
+      round: this.round,
     };
   }
 
-  async run(o: TrainOptions, onEvent: (e: TrainEvent) => void): Promise<{ cancelled: boolean; steps: number }> {
-    if (this.running) throw new Error('training is already running in this tab');
+  /** Runs rounds until `rounds` more are done, the run ends, or it is cancelled. */
+  runRounds(rounds: number, onEvent: (e: TrainEvent) => void): Promise<RunResult> {
+    if (this.running) return Promise.reject(new Error('training is already running in this tab'));
     this.running = true;
-    this.control.cancelled = false;
+    const run = this.rounds(rounds, onEvent);
+    this.active = run.catch(() => {});
+    return run;
+  }
+
+  private async rounds(rounds: number, onEvent: (e: TrainEvent) => void): Promise<RunResult> {
+    this.control = new TrainingControl();
+    const control = this.control;
     try {
-      const first = this.optimizer.stepCount;
-      const schedule = { peak: o.lr ?? 3e-3, warmupSteps: o.warmup ?? Math.min(20, Math.ceil(o.steps / 10)), totalSteps: first + o.steps, minRatio: 0.1 };
-      const batches = roundBatches(this.train.tokens, {
-        runId: this.opts.runId,
-        round: this.round++,
-        hotkey: this.opts.hotkey,
-        steps: o.steps,
-        microBatches: 1,
-        rows: this.model.batch,
-        seqLen: this.model.seqLen,
-      });
-      const evalEvery = o.evalEvery ?? 0;
       let done = 0;
-      while (done < o.steps) {
-        const chunk = evalEvery > 0 ? Math.min(evalEvery, o.steps - done) : o.steps - done;
-        const offset = done;
-        const r = await this.loop.trainSteps({
-          steps: chunk,
-          batch: (s) => batches(offset + s, 0),
-          schedule,
-          control: this.control,
-          onStep: (p) => onEvent({ kind: 'step', ...p }),
+      while (done < rounds && this.round < this.peer.options.rounds) {
+        const round = this.round;
+        const result = await this.peer.contribute(round, { control, onStep: (p) => onEvent({ kind: 'step', ...p }) });
+        // A round stopped halfway sends nothing; θ and the error feedback stay as they were.
+        if (result.cancelled) return { cancelled: true, rounds: done, runComplete: false };
+        const payloads = result.contribution ? [result.contribution.payload] : [];
+        const modelHash = this.peer.applyDecision(round, payloads);
+        const payloadBytes = result.contribution?.payload.length ?? 0;
+        this.round++;
+        done++;
+        onEvent({
+          kind: 'round',
+          round,
+          payloadBytes,
+          denseBytes: this.peer.denseBytes,
+          compressionRatio: payloadBytes > 0 ? this.peer.denseBytes / payloadBytes : 0,
+          payloadHash: result.contribution?.payloadHash ?? '',
+          modelHash,
+          heldOutLoss: await this.peer.evaluate(),
+          meanInnerLoss: result.losses.reduce((a, b) => a + b, 0) / result.losses.length,
         });
-        done += r.stepsDone;
-        if (r.cancelled) return { cancelled: true, steps: done };
-        if (evalEvery > 0) onEvent({ kind: 'heldout', step: this.optimizer.stepCount, loss: await this.loop.evaluate(this.heldOut) });
       }
-      return { cancelled: false, steps: done };
+      return { cancelled: false, rounds: done, runComplete: this.round >= this.peer.options.rounds };
     } finally {
       this.running = false;
     }
@@ -151,18 +179,22 @@ class Session {
   }
 
   async checkpoint(): Promise<CheckpointSummary> {
-    const params = await this.model.getParameters();
-    const modelHash = checkpointHash(this.model.layout, params);
-    const files = encodeCheckpoint({ config: this.model.config, params, step: this.optimizer.stepCount, optimizer: await this.optimizer.getState(), modelHash });
-    return { step: this.optimizer.stepCount, modelHash, heldOutLoss: await this.loop.evaluate(this.heldOut), files };
+    return { step: this.peer.optimizer.stepCount, modelHash: this.peer.modelHash, heldOutLoss: await this.peer.evaluate(), files: await this.peer.checkpoint() };
   }
 
-  async load(files: CheckpointFiles): Promise<SessionInfo> {
+  load(files: CheckpointFiles): SessionInfo {
     const ckpt = decodeCheckpoint(files);
-    if (JSON.stringify(ckpt.config) !== JSON.stringify(this.model.config)) throw new Error('this checkpoint is for a different model shape than the one this tab is training');
-    this.model.setParameters(ckpt.params);
-    if (ckpt.optimizer) this.optimizer.setState(ckpt.optimizer);
+    if (JSON.stringify(ckpt.config) !== JSON.stringify(this.peer.options.config)) throw new Error('this checkpoint is for a different model shape than the one this tab is training');
+    this.peer.setGlobalModel(ckpt.params);
+    if (ckpt.optimizer) this.peer.optimizer.setState(ckpt.optimizer);
     return this.info();
+  }
+
+  /** Stops any rounds in progress (between steps), then frees every GPU buffer the peer holds. */
+  async close(): Promise<void> {
+    this.cancel();
+    await this.active;
+    this.peer.destroy();
   }
 }
 
@@ -180,49 +212,45 @@ const api = {
     return { ...rt.gpu.adapter, hasTimestamps: rt.gpu.hasTimestamps };
   },
 
-  /** Runs a WGSL kernel on deterministic data and compares it with the CPU result. */
-  async selfTest(n = 4099): Promise<SelfTestResult> {
-    const rt = await getRuntime();
-    const a = Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 3);
-    const b = Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.7));
-    const ga = rt.upload(a);
-    const gb = rt.upload(b);
-    const out = rt.acquire(n * 4);
-    residualForward(rt, out, ga, gb, n);
-    const got = await rt.readF32(out, 0, n);
-    for (const buf of [ga, gb, out]) rt.release(buf);
-    let maxAbsError = 0;
-    for (let i = 0; i < n; i++) maxAbsError = Math.max(maxAbsError, Math.abs(got[i]! - Math.fround(a[i]! + b[i]!)));
-    return { n, maxAbsError, ok: maxAbsError === 0 };
+  /** Runs the model's matmul kernel on exact integer data and compares it with the CPU. */
+  async selfTest(): Promise<SelfTestResult> {
+    return gpuSelfTest(await getRuntime());
   },
 
-  /** Builds the model, its optimizer and the data for this tab. */
+  /** Builds this tab's peer (model, optimizer, error feedback) and loads the data; frees any previous one. */
   async init(options: SessionOptions): Promise<SessionInfo> {
-    session?.cancel();
-    session?.model.destroy();
+    const previous = session;
     session = undefined;
-    const opts: Required<SessionOptions> = { seqLen: 0, seed: 0, runId: 'solo', hotkey: 'this-tab', ...options };
-    const config = preset(opts.preset);
-    opts.seqLen ||= config.max_position_embeddings;
+    await previous?.close();
+    const config = preset(options.preset);
     const rt = await getRuntime();
-    const url = dataUrl(config.vocab_size === 256 ? 'bytes' : 'gpt2');
-    const [train, heldout] = await Promise.all([fetchSplit(url, 'train'), fetchSplit(url, 'heldout')]);
-    const model = await LlamaModel.create(rt, config, { batch: opts.batch, seqLen: opts.seqLen });
-    model.setParameters(initParameters(model.layout, { seed: opts.seed }));
-    const optimizer = await AdamW.create(model);
-    session = new Session(model, optimizer, new InnerLoop(model, optimizer), train, heldOutBatches(heldout.tokens, 2, opts.batch, opts.seqLen), opts);
+    const url = dataUrl(tokenizerFor(config));
+    const [train, heldOut] = await Promise.all([fetchSplit(url, 'train'), fetchSplit(url, 'heldout')]);
+    const peerOptions: PeerOptions = {
+      config,
+      identity: { runId: options.runId ?? 'solo', hotkey: options.hotkey ?? 'peer-0' },
+      batch: options.batch,
+      seqLen: options.seqLen ?? config.max_position_embeddings,
+      innerSteps: options.innerSteps,
+      rounds: options.rounds,
+      // The tab starts with its run, from θ_0: no null rounds.
+      nullRounds: 0,
+    };
+    const start = initialModel(parameterLayout(config, rt.limits), options.seed ?? 0);
+    const peer = await Peer.create(rt, peerOptions, { train: train.tokens, heldOut: heldOut.tokens }, start);
+    session = new Session(peer, train.tokens.length);
     return session.info();
   },
 
-  /** Trains; `onEvent` (a Comlink.proxy) hears every step. Resolves when done or cancelled. */
-  train(options: TrainOptions, onEvent: (e: TrainEvent) => void) {
-    return requireSession().run(options, onEvent);
+  /** Runs up to `rounds` rounds; `onEvent` (a Comlink.proxy) hears every step and round. */
+  train(rounds: number, onEvent: (e: TrainEvent) => void) {
+    return requireSession().runRounds(rounds, onEvent);
   },
   pause: () => requireSession().pause(),
   resume: () => requireSession().resume(),
   cancel: () => requireSession().cancel(),
 
-  /** The current model as checkpoint files (transferred, not copied). */
+  /** θ_w as checkpoint files (transferred, not copied). */
   async checkpoint(): Promise<CheckpointSummary> {
     const summary = await requireSession().checkpoint();
     return Comlink.transfer(summary, Object.values(summary.files).map((f) => f.buffer as ArrayBuffer));

@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { BROWN_DESCRIPTION, BROWN_FILE, brownToText } from './brown.ts';
 import { blake3Hex, buildShards, loadSplit, parseManifest, recipeKey, shardRecipe, ShardsUnavailableError, type ShardManifest, type SplitName, type TokenSplit } from './shards.ts';
 import type { TextDocument, TextSource } from './text-source.ts';
-import type { Tokenizer } from './tokenizer.ts';
+import { loadTokenizer, type Tokenizer, type TokenizerName } from './tokenizer.ts';
 
 /** public/data at the repository root: Vite serves it as /data/. */
 export const DEFAULT_DATA_DIR = resolve(import.meta.dirname, '../../public/data');
@@ -99,4 +99,11 @@ export async function writeTokenShards(
   await writeFile(`${manifestPath}.tmp`, `${JSON.stringify(manifest, null, 2)}\n`);
   await rename(`${manifestPath}.tmp`, manifestPath);
   return { manifest, written: true };
+}
+
+/** The train and held-out splits of `name`'s Brown shards, building them first when missing or stale. */
+export async function ensureShards(name: TokenizerName, dataDir = DEFAULT_DATA_DIR): Promise<{ train: TokenSplit; heldout: TokenSplit }> {
+  const directory = join(dataDir, name);
+  await writeTokenShards(directory, brownCorpus(), await loadTokenizer(name));
+  return { train: await loadSplitFromDirectory(directory, 'train'), heldout: await loadSplitFromDirectory(directory, 'heldout') };
 }

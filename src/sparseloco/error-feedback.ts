@@ -10,6 +10,14 @@ import type { CompressedUpdate, TensorSpec, TensorSpecs } from './types.ts';
 
 export const DEFAULT_NULL_ROUNDS = 2;
 
+/**
+ * The null-round rule, for every error-feedback store (this CPU one and the GPU one in
+ * src/engine): in its first `nullRounds` rounds from `joinedRound` a peer sends nothing and keeps e = 0.
+ */
+export function isNullRound(round: number, joinedRound: number, nullRounds: number): boolean {
+  return round < joinedRound + nullRounds;
+}
+
 export interface ErrorFeedbackOptions {
   /** Decay β of the carried error (0.95). */
   beta?: number;
@@ -70,7 +78,7 @@ export class ErrorFeedback {
 
   /** True in the first `nullRounds` rounds after joining: send nothing, keep e = 0. */
   isNullRound(round: number): boolean {
-    return round < this.joinedRound + this.nullRounds;
+    return isNullRound(round, this.joinedRound, this.nullRounds);
   }
 
   /**

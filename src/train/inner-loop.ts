@@ -33,6 +33,16 @@ export interface TrainStepsResult {
   cancelled: boolean;
 }
 
+/** Mean loss of the model's current parameters over `batches` (forward only). */
+export async function evaluateLoss(model: LlamaModel, batches: readonly Batch[]): Promise<number> {
+  let sum = 0;
+  for (const b of batches) {
+    model.forward(b.inputs, b.targets, false);
+    sum += await model.readLoss();
+  }
+  return sum / batches.length;
+}
+
 export class InnerLoop {
   constructor(
     readonly model: LlamaModel,
@@ -69,13 +79,8 @@ export class InnerLoop {
   }
 
   /** Mean loss over `batches` without touching gradients or optimizer state. */
-  async evaluate(batches: readonly Batch[]): Promise<number> {
-    let sum = 0;
-    for (const b of batches) {
-      this.model.forward(b.inputs, b.targets, false);
-      sum += await this.model.readLoss();
-    }
-    return sum / batches.length;
+  evaluate(batches: readonly Batch[]): Promise<number> {
+    return evaluateLoss(this.model, batches);
   }
 
   /**

@@ -1,7 +1,7 @@
 // The tab's training lifecycle as one reducer: every button and label derives from it.
-import type { SessionInfo, TrainEvent } from '../client/worker.ts';
+import type { RoundSummary, SessionInfo, TrainEvent } from '../client/worker.ts';
 
-export type Phase = 'idle' | 'loading' | 'ready' | 'training' | 'paused' | 'stopping' | 'error';
+export type Phase = 'idle' | 'loading' | 'ready' | 'training' | 'paused' | 'stopping' | 'finished' | 'error';
 
 export interface LossPoint {
   step: number;
@@ -11,8 +11,11 @@ export interface LossPoint {
 export interface TrainingState {
   phase: Phase;
   info: SessionInfo | null;
+  /** Inner training loss at every step. */
   losses: LossPoint[];
+  /** Held-out loss of the model after each round's outer step, at the step the round ended. */
   heldOut: LossPoint[];
+  rounds: RoundSummary[];
   tokensPerSecond: number;
   error: string | null;
   checkpoint: { step: number; modelHash: string; heldOutLoss: number; url: string } | null;
@@ -26,33 +29,34 @@ export type TrainingAction =
   | { type: 'pause' }
   | { type: 'resume' }
   | { type: 'stop' }
-  | { type: 'finished' }
+  | { type: 'stopped'; runComplete: boolean }
   | { type: 'checkpoint'; checkpoint: NonNullable<TrainingState['checkpoint']> }
   | { type: 'failed'; message: string };
 
-export const initialTraining: TrainingState = { phase: 'idle', info: null, losses: [], heldOut: [], tokensPerSecond: 0, error: null, checkpoint: null };
+export const initialTraining: TrainingState = { phase: 'idle', info: null, losses: [], heldOut: [], rounds: [], tokensPerSecond: 0, error: null, checkpoint: null };
 
 export function trainingReducer(s: TrainingState, a: TrainingAction): TrainingState {
   switch (a.type) {
     case 'load':
-      return { ...s, phase: 'loading', error: null };
+      return { ...initialTraining, phase: 'loading' };
     case 'loaded':
       return { ...s, phase: 'ready', info: a.info };
     case 'start':
       return s.phase === 'ready' ? { ...s, phase: 'training' } : s;
-    case 'event':
-      if (a.event.kind === 'step') {
-        return { ...s, losses: [...s.losses, { step: a.event.step, loss: a.event.loss }], tokensPerSecond: a.event.tokensPerSecond };
-      }
-      return { ...s, heldOut: [...s.heldOut, { step: a.event.step, loss: a.event.loss }] };
+    case 'event': {
+      const e = a.event;
+      if (e.kind === 'step') return { ...s, losses: [...s.losses, { step: e.step, loss: e.loss }], tokensPerSecond: e.tokensPerSecond };
+      const step = s.info ? (e.round + 1) * s.info.innerSteps : s.losses.at(-1)?.step ?? 0;
+      return { ...s, rounds: [...s.rounds, e], heldOut: [...s.heldOut, { step, loss: e.heldOutLoss }] };
+    }
     case 'pause':
       return s.phase === 'training' ? { ...s, phase: 'paused' } : s;
     case 'resume':
       return s.phase === 'paused' ? { ...s, phase: 'training' } : s;
     case 'stop':
       return s.phase === 'training' || s.phase === 'paused' ? { ...s, phase: 'stopping' } : s;
-    case 'finished':
-      return { ...s, phase: 'ready' };
+    case 'stopped':
+      return { ...s, phase: a.runComplete ? 'finished' : 'ready' };
     case 'checkpoint':
       return { ...s, checkpoint: a.checkpoint };
     case 'failed':

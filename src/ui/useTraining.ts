@@ -1,45 +1,40 @@
-// React hook around the worker's training session: init, train with live progress,
-// pause/resume/stop, and checkpoints as downloads.
+// React hook around the worker's peer: a solo SparseLoCo run with live progress, pause/resume/
+// stop, and checkpoints as downloads.
 import * as Comlink from 'comlink';
 import { useCallback, useReducer } from 'react';
 import type { TrainerWorker } from '../client/trainer-client.ts';
-import type { TrainEvent } from '../client/worker.ts';
+import type { SessionOptions, TrainEvent } from '../client/worker.ts';
 import { initialTraining, trainingReducer } from './training-state.ts';
 
-export const TAB_PRESET = { preset: 'tiny', batch: 4, seqLen: 64 } as const;
-
-/** The whole loss curve, for tests and the console (the chart keeps its own copy in state). */
-function recordLoss(loss: number): void {
-  const w = window as unknown as { __trainingLosses?: number[] };
-  (w.__trainingLosses ??= []).push(loss);
-}
+/** The tab's run: the tiny preset, 4×64 tokens a step, H = 10 inner steps a round. */
+export const TAB_RUN: Omit<SessionOptions, 'rounds'> = { preset: 'tiny', batch: 4, seqLen: 64, innerSteps: 10 };
 
 export function useTraining(worker: TrainerWorker | null) {
   const [state, dispatch] = useReducer(trainingReducer, initialTraining);
   const fail = (err: unknown) => dispatch({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
 
+  /** Runs the rest of the current run, or starts a new run of `rounds` rounds. */
   const start = useCallback(
-    async (steps: number) => {
+    async (rounds: number) => {
       if (!worker) return;
       try {
-        if (!state.info) {
+        let info = state.info;
+        if (!info || state.phase === 'finished' || info.rounds !== rounds) {
           dispatch({ type: 'load' });
-          dispatch({ type: 'loaded', info: await worker.api.init({ ...TAB_PRESET }) });
+          info = await worker.api.init({ ...TAB_RUN, rounds });
+          dispatch({ type: 'loaded', info });
         }
         dispatch({ type: 'start' });
-        await worker.api.train(
-          { steps, evalEvery: 10 },
-          Comlink.proxy((event: TrainEvent) => {
-            if (event.kind === 'step') recordLoss(event.loss);
-            dispatch({ type: 'event', event });
-          }),
+        const result = await worker.api.train(
+          rounds,
+          Comlink.proxy((event: TrainEvent) => dispatch({ type: 'event', event })),
         );
-        dispatch({ type: 'finished' });
+        dispatch({ type: 'stopped', runComplete: result.runComplete });
       } catch (err) {
         fail(err);
       }
     },
-    [worker, state.info],
+    [worker, state.info, state.phase],
   );
 
   const pause = useCallback(() => {

@@ -1,0 +1,249 @@
+// A whole SparseLoCo swarm in one process, on one GPU runtime: N peers (src/engine/peer.ts), each
+// with its own replica, AdamW state, error feedback and assigned samples, run the real round
+// (inner steps, error feedback + compression on the GPU or CPU, encode, decode, aggregate, outer
+// step), and a centralized baseline trains on exactly the same tokens (R·H steps of the peers'
+// N·B rows stacked) so the two held-out losses compare at equal tokens. `webloco simulate`
+// prints its reports; test/engine/simulate.test.ts checks the claim.
+//
+// Every peer decodes every payload from its bytes and applies the outer step itself; the
+// simulator stops when the peers' model hashes differ: the protocol's "every honest peer arrives
+// at a bit-identical θ" made executable.
+import type { GpuRuntime } from '../gpu/runtime.ts';
+import type { LlamaConfig } from '../model/config.ts';
+import { parameterLayout } from '../model/layout.ts';
+import type { Batch } from '../train/batches.ts';
+import { trainCentralized } from './centralized.ts';
+import type { CompressorKind } from './error-feedback.ts';
+import { initialModel, Peer } from './peer.ts';
+
+/** The final comparison of swarm and baseline reads at least this many held-out tokens. */
+export const FINAL_EVAL_TOKENS = 16_384;
+
+/**
+ * Defaults for the tiny preset that show the claim on a software GPU in minutes. H = 8: with fewer
+ * inner steps Adam's early updates are nearly uniform in size, so top-k has little to choose by;
+ * 30 × 8 = 240 steps gets past the unigram plateau (docs/BENCHMARKS.md).
+ */
+export const SIMULATE_DEFAULTS = {
+  peers: 4,
+  rounds: 30,
+  innerSteps: 8,
+  batch: 2,
+  seqLen: 32,
+  evalBatches: 2,
+} as const;
+
+export interface SimulateOptions {
+  config: LlamaConfig;
+  /** The train split's tokens (peers' assigned samples come from here) and the held-out split's. */
+  trainTokens: Uint16Array;
+  heldOutTokens: Uint16Array;
+  peers: number;
+  rounds: number;
+  /** H: inner AdamW steps per round. */
+  innerSteps: number;
+  /** Rows (sequences) per inner step of one peer; the baseline's batch is peers × batch rows. */
+  batch: number;
+  seqLen: number;
+  /** Peak inner learning rate; warmup then cosine over all rounds·H steps (engine/policy.ts). */
+  innerLr?: number;
+  warmupSteps?: number;
+  minLrRatio?: number;
+  /** Outer SGD learning rate (1.0). */
+  outerLr?: number;
+  /** Error-feedback decay β (0.95). */
+  beta?: number;
+  /**
+   * Null rounds after joining. The protocol uses 2 for a peer joining a run in progress; here
+   * every peer starts with the run, from θ_0, so 0 is the default.
+   */
+  nullRounds?: number;
+  /** Where error feedback and top-k/quantization run: 'gpu' (the worker's path) or 'cpu'. */
+  compressor?: CompressorKind;
+  /** Seed of θ_0 (model/init.ts). */
+  seed?: number;
+  runId?: string;
+  /** Held-out batches of `batch` rows evaluated after every round (ROUND_EVAL_BATCHES). */
+  evalBatches?: number;
+  /** Held-out batches for the final comparison (enough for FINAL_EVAL_TOKENS tokens by default). */
+  finalEvalBatches?: number;
+  /** Train the centralized baseline on the same tokens (default true). */
+  baseline?: boolean;
+  onRound?: (report: RoundReport) => void;
+}
+
+export interface RoundReport {
+  round: number;
+  heldOutLoss: number;
+  /** Mean payload size over the peers this round (0 in a null round). */
+  bytesPerPeer: number;
+  /** Dense fp32 bytes over bytesPerPeer (0 in a null round). */
+  compressionRatio: number;
+  /** blake3 of each peer's payload, in peer order (empty in a null round). */
+  payloadHashes: string[];
+  /** θ_{r+1}'s model hash as each peer computed it (all equal, or the simulation throws). */
+  peerModelHashes: string[];
+  /** Each peer's mean inner training loss this round. */
+  innerLosses: number[];
+}
+
+export interface SimulationResult {
+  peers: number;
+  rounds: number;
+  /** θ_0's loss on the final held-out set. */
+  initialHeldOutLoss: number;
+  /** The swarm's final θ on the final held-out set. */
+  heldOutLoss: number;
+  /** The baseline's final θ on the same set; NaN when the baseline was not run. */
+  baselineHeldOutLoss: number;
+  /** Held-out tokens the final comparison read. */
+  finalEvalTokens: number;
+  lossRatio: number;
+  /** Mean payload bytes per peer per round, over the rounds that sent payloads. */
+  bytesPerPeerPerRound: number;
+  /** The model as dense fp32: parameterCount × 4 bytes. */
+  denseBytes: number;
+  compressionRatio: number;
+  modelHash: string;
+  baselineModelHash: string;
+  /** Tokens each side trained on: peers × rounds × H × batch × seqLen. */
+  tokens: number;
+  reports: RoundReport[];
+}
+
+/** Rows of several batches of the same seqLen stacked into one batch. */
+export function concatBatches(batches: readonly Batch[]): Batch {
+  const seqLen = batches[0]!.seqLen;
+  const rows = batches.reduce((n, b) => n + b.rows, 0);
+  const inputs = new Uint32Array(rows * seqLen);
+  const targets = new Uint32Array(rows * seqLen);
+  let at = 0;
+  for (const b of batches) {
+    if (b.seqLen !== seqLen) throw new Error(`concatBatches: seqLen ${b.seqLen} differs from ${seqLen}`);
+    inputs.set(b.inputs, at);
+    targets.set(b.targets, at);
+    at += b.inputs.length;
+  }
+  return { inputs, targets, rows, seqLen };
+}
+
+function mean(values: readonly number[]): number {
+  return values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+function checkOptions(o: SimulateOptions): void {
+  for (const [name, v] of [['peers', o.peers], ['evalBatches', o.evalBatches ?? 1], ['finalEvalBatches', o.finalEvalBatches ?? 1]] as const) {
+    if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`simulate: ${name} must be a positive integer, got ${v}`);
+  }
+}
+
+/** Runs the swarm (and, unless told not to, the centralized baseline) and reports every round. */
+export async function simulate(rt: GpuRuntime, options: SimulateOptions): Promise<SimulationResult> {
+  checkOptions(options);
+  const { config, peers: peerCount, rounds, innerSteps, batch, seqLen } = options;
+  const runId = options.runId ?? 'simulate';
+  const schedule = { lr: options.innerLr, warmup: options.warmupSteps, minRatio: options.minLrRatio };
+  const data = { train: options.trainTokens, heldOut: options.heldOutTokens };
+
+  const peers: Peer[] = [];
+  try {
+    // θ_0, seeded and portable, computed once: every peer starts from the same bits. The layout is
+    // the one LlamaModel.create computes (the GPU's limits decide the arenas).
+    const theta0 = initialModel(parameterLayout(config, rt.limits), options.seed ?? 0);
+    for (let p = 0; p < peerCount; p++) {
+      const peerOptions = {
+        config,
+        identity: { runId, hotkey: `peer-${p}` },
+        batch,
+        seqLen,
+        innerSteps,
+        rounds,
+        schedule,
+        compressor: options.compressor,
+        beta: options.beta,
+        nullRounds: options.nullRounds ?? 0,
+        outerLr: options.outerLr,
+        evalBatches: options.evalBatches,
+      };
+      peers.push(await Peer.create(rt, peerOptions, data, { theta: theta0.theta.slice(), hash: theta0.hash }));
+    }
+    const evaluator = peers[0]!;
+    const finalEvalBatches = options.finalEvalBatches ?? Math.ceil(FINAL_EVAL_TOKENS / (batch * seqLen));
+    const finalHeldOut = evaluator.heldOutBatches(finalEvalBatches);
+    const initialHeldOutLoss = await evaluator.evaluate(finalHeldOut);
+
+    const reports: RoundReport[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const payloads: Uint8Array[] = [];
+      const payloadHashes: string[] = [];
+      const innerLosses: number[] = [];
+      for (const peer of peers) {
+        const { losses, contribution } = await peer.contribute(round);
+        innerLosses.push(mean(losses));
+        if (contribution) {
+          payloads.push(contribution.payload);
+          payloadHashes.push(contribution.payloadHash);
+        }
+      }
+      // The take-everything decision, in peer order; each peer decodes the bytes itself.
+      const peerModelHashes = peers.map((peer) => peer.applyDecision(round, payloads));
+      if (new Set(peerModelHashes).size !== 1) {
+        throw new Error(`simulate: after round ${round} the peers disagree on θ (model hashes ${peerModelHashes.join(', ')}); the outer step is not deterministic`);
+      }
+      const bytesPerPeer = payloads.length > 0 ? mean(payloads.map((b) => b.length)) : 0;
+      const report: RoundReport = {
+        round,
+        heldOutLoss: await evaluator.evaluate(),
+        bytesPerPeer,
+        compressionRatio: bytesPerPeer > 0 ? evaluator.denseBytes / bytesPerPeer : 0,
+        payloadHashes,
+        peerModelHashes,
+        innerLosses,
+      };
+      reports.push(report);
+      options.onRound?.(report);
+    }
+    const heldOutLoss = await evaluator.evaluate(finalHeldOut);
+
+    // The baseline: one replica, R·H steps, each on the N peers' batches of that step stacked.
+    let baselineHeldOutLoss = NaN;
+    let baselineModelHash = '';
+    if (options.baseline ?? true) {
+      const assigned = Array.from({ length: rounds }, (_, round) => peers.map((peer) => peer.assignedBatches(round)));
+      const baseline = await trainCentralized(rt, {
+        config,
+        steps: rounds * innerSteps,
+        batch: batch * peerCount,
+        seqLen,
+        schedule,
+        evalEvery: rounds * innerSteps,
+        heldOut: [],
+        theta: theta0.theta,
+        batches: (step) => concatBatches(assigned[Math.floor(step / innerSteps)]!.map((b) => b(step % innerSteps, 0))),
+      });
+      baselineModelHash = baseline.modelHash;
+      baselineHeldOutLoss = await evaluator.evaluate(finalHeldOut, baseline.params);
+    }
+
+    const sent = reports.filter((r) => r.bytesPerPeer > 0);
+    const bytesPerPeerPerRound = sent.length > 0 ? mean(sent.map((r) => r.bytesPerPeer)) : 0;
+    return {
+      peers: peerCount,
+      rounds,
+      initialHeldOutLoss,
+      heldOutLoss,
+      baselineHeldOutLoss,
+      finalEvalTokens: finalEvalBatches * batch * seqLen,
+      lossRatio: heldOutLoss / baselineHeldOutLoss,
+      bytesPerPeerPerRound,
+      denseBytes: evaluator.denseBytes,
+      compressionRatio: bytesPerPeerPerRound > 0 ? evaluator.denseBytes / bytesPerPeerPerRound : 0,
+      modelHash: evaluator.modelHash,
+      baselineModelHash,
+      tokens: peerCount * rounds * innerSteps * batch * seqLen,
+      reports,
+    };
+  } finally {
+    for (const peer of peers) peer.destroy();
+  }
+}
