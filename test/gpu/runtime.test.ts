@@ -1,10 +1,35 @@
 // The GPU runtime on Dawn in Node: a real WGSL kernel against its CPU reference, batching,
 // the pipeline cache, the buffer pool and timestamps.
 import { describe, expect, it } from 'vitest';
-import { residualForward, RESIDUAL_FORWARD } from '../../src/kernels/residual.ts';
+import type { GpuRuntime, Program } from '../../src/gpu/runtime.ts';
+import { grid1d } from '../../src/kernels/grid.ts';
 import { expectAllClose } from '../helpers/allclose.ts';
 import { testRuntime } from '../helpers/gpu.ts';
 import { randn } from '../helpers/random.ts';
+
+// The smallest kernel that exercises the runtime: two inputs, an output and a uniform, on the
+// 2-D grid that grid1d gives large tensors.
+const ADD: Program = {
+  name: 'test_add',
+  code: `
+struct Params { n: u32 }
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<uniform> params: Params;
+@compute @workgroup_size(256)
+fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  if (i < params.n) { out[i] = a[i] + b[i]; }
+}`,
+  entryPoint: 'add',
+  bindings: ['read', 'read', 'write', 'uniform'],
+};
+
+/** out[i] = a[i] + b[i] for i < n. */
+function add(rt: GpuRuntime, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, n: number): void {
+  rt.dispatch(ADD, [a, b, out], [n], grid1d(rt, n, 256));
+}
 
 describe('GpuRuntime on Dawn', () => {
   it('finds an adapter and reports the limits the model needs', async () => {
@@ -15,7 +40,7 @@ describe('GpuRuntime on Dawn', () => {
     expect(rt.limits.maxStorageBufferBindingSize).toBe(report.limits.maxStorageBufferBindingSize);
   });
 
-  it('runs residual_forward and matches the CPU reference exactly, on an odd size', async () => {
+  it('runs a WGSL kernel and matches the CPU reference exactly, on an odd size', async () => {
     const rt = await testRuntime();
     const n = 1000 + 37;
     const a = randn(n, 1);
@@ -23,7 +48,7 @@ describe('GpuRuntime on Dawn', () => {
     const ga = rt.upload(a);
     const gb = rt.upload(b);
     const out = rt.acquire(n * 4);
-    residualForward(rt, out, ga, gb, n);
+    add(rt, out, ga, gb, n);
     const got = await rt.readF32(out, 0, n);
     const expected = Float64Array.from(a, (x, i) => x + b[i]!);
     // One f32 addition: correctly rounded, so within half an ulp of the float64 sum.
@@ -32,14 +57,14 @@ describe('GpuRuntime on Dawn', () => {
 
   it('batches many dispatches into one submit and caches the pipeline', async () => {
     const rt = await testRuntime();
-    await rt.compileAll([RESIDUAL_FORWARD, RESIDUAL_FORWARD]);
+    await rt.compileAll([ADD, ADD]);
     const pipelinesBefore = rt.pipelineCount;
     const n = 64;
     const ones = rt.upload(new Float32Array(n).fill(1));
     const x = rt.upload(new Float32Array(n));
     const y = rt.acquire(n * 4);
     const submitsBefore = rt.submitCount;
-    for (let i = 0; i < 50; i++) residualForward(rt, i % 2 ? x : y, i % 2 ? y : x, ones, n);
+    for (let i = 0; i < 50; i++) add(rt, i % 2 ? x : y, i % 2 ? y : x, ones, n);
     const got = await rt.readF32(y, 0, n); // the 50th dispatch (i = 49) wrote x; y holds 49
     expect(rt.submitCount - submitsBefore).toBe(1);
     expect(rt.pipelineCount).toBe(pipelinesBefore);
@@ -58,7 +83,7 @@ describe('GpuRuntime on Dawn', () => {
     const n = 4096;
     const a = rt.upload(randn(n, 3));
     const out = rt.acquire(n * 4);
-    const t = await rt.time(() => residualForward(rt, out, a, a, n));
+    const t = await rt.time(() => add(rt, out, a, a, n));
     expect(t.source).toBe(rt.gpu.hasTimestamps ? 'timestamp' : 'wall');
     expect(t.ms).toBeGreaterThanOrEqual(0);
   });
@@ -70,12 +95,12 @@ describe('rejected commands', () => {
     const n = 64;
     const shared = rt.acquire(n * 4 * 2);
     // The same buffer bound read-only and writable in one dispatch: WebGPU rejects it.
-    residualForward(rt, shared, shared, shared, n);
+    add(rt, shared, shared, shared, n);
     await expect(rt.readF32(shared, 0, n)).rejects.toThrow(/WebGPU rejected/);
     // The error is reported once; the runtime keeps working.
     const ok = rt.upload(new Float32Array(n).fill(2));
     const out = rt.acquire(n * 4);
-    residualForward(rt, out, ok, ok, n);
+    add(rt, out, ok, ok, n);
     expect((await rt.readF32(out, 0, n))[0]).toBe(4);
   });
 });
