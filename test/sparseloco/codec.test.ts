@@ -5,6 +5,8 @@
 // bound for an accepted one, every accepted payload is canonical), and the measured compression
 // ratio against dense fp32.
 import { describe, expect, it } from 'vitest';
+import { blake3 } from '@noble/hashes/blake3.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
 import { rng, randn } from '../helpers/random.ts';
 import { randomCompressedTensor, randomUpdate } from './random-update.ts';
 import { ERROR_FEEDBACK_BETA, compressLayout, compressTensor } from '../../src/sparseloco/compress.ts';
@@ -118,6 +120,39 @@ describe('wire codec round trip', () => {
       ],
     };
     expectSameUpdate(decodeUpdate(encodeUpdate(ORIGIN, update, wire), wire).update, update);
+  });
+});
+
+describe('pinned encodings', () => {
+  // blake3 of payloads the encoder wrote before it was rewritten for speed (commit f0850ea's
+  // encoder): a faster encoder must write the very same bytes, for Rice parameters from 0 to 14.
+  const PINNED_LAYOUT: TensorSpecs = [{ name: 'w', shape: [8, 4096] }];
+  const pinnedWire = {
+    ...wireLayoutOf(PINNED_LAYOUT),
+    tensors: [
+      { numChunks: 3, chunkSize: 65536, k: 2 }, // gaps of ~2^14: the largest Rice parameters
+      { numChunks: 2, chunkSize: 4096, k: 4096 }, // every index: Rice parameter 0
+      { numChunks: 5, chunkSize: 4096, k: 64 }, // the nominal chunk
+      { numChunks: 7, chunkSize: 999, k: 17 }, // codes not a multiple of 4
+      { numChunks: 4, chunkSize: 300, k: 100 },
+    ],
+  };
+  const pinnedUpdate = (seed: number): CompressedUpdate => ({ tensors: pinnedWire.tensors.map((t, i) => randomCompressedTensor(t, seed * 100 + i)) });
+
+  it('writes the same bytes as the reference encoder', () => {
+    const digests = [1, 2, 3].map((seed) => bytesToHex(blake3(encodeUpdate(ORIGIN, randomUpdate(LAYOUT, seed), WIRE))));
+    const wide = [1, 2].map((seed) => bytesToHex(blake3(encodeUpdate(ORIGIN, pinnedUpdate(seed), pinnedWire))));
+    const delta = randn(128 * 192 + 100 * 48 + 70 + 1000 + 67, 9, 1e-3);
+    const slots = LAYOUT.map(({ shape }, i) => ({ shape, offset: LAYOUT.slice(0, i).reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0) }));
+    const compressed = bytesToHex(blake3(encodeUpdate(ORIGIN, compressLayout(new Float32Array(delta.length), delta, ERROR_FEEDBACK_BETA, slots), WIRE)));
+    expect(digests).toEqual([
+      'f5effeb64701c5424b22ce595d50b24b51cead3fd232c93779306069591476a2',
+      'ece2268511c259d96bca69199e52bb5e531fce203ceadd2b6619339245cf6e1e',
+      'cd538bdeee2e1870d69332579802075a338e64a51fdbff2eed09d0af6dccd5d6',
+    ]);
+    expect(wide).toEqual(['42f871984d4de0e54256923cfadb9c934f17b8a690e4451ee728f355e275860a', '7bfa52b4b2c8e789a2e11e5d6c37da8b9d74abbc191bfebb4971465130ea7515']);
+    expect(sectionsOf(encodeUpdate(ORIGIN, pinnedUpdate(1), pinnedWire), 5).map((s) => s.riceParameter)).toEqual([14, 0, 5, 5, 1]);
+    expect(compressed).toBe('eddb3e7300ed73e1de64dbb56d494ba6f74c319d11eff603f4759ba526c05346');
   });
 });
 
