@@ -195,13 +195,13 @@ export class ChainState {
   #decide(value: unknown, at: BlockContext): void {
     const { statement: decision, signature } = verifyValidatorStatement(value, 'decision', parseDecision);
     this.#checkValidator(decision.validator, decision.run);
+    this.#checkNonce(`validator:${decision.validator}`, decision.nonce);
     const deadline = this.clock.lastBlock(decision.round);
     if (at.height <= deadline) throw new ChainError('too-early', `round ${decision.round} ends at block ${deadline}; its decision can come from block ${deadline + 1} on, this is block ${at.height}`);
     if (this.#decisions.has(decision.round)) throw new ChainError('duplicate', `round ${decision.round} is already decided`);
     for (const hash of decision.payloadHashes) {
       if (!this.#committedPayloads.has(`${decision.round}/${hash}`)) throw new ChainError('unknown-payload', `the decision names payload ${hash}, which was not committed in round ${decision.round}`);
     }
-    this.#checkNonce(`validator:${decision.validator}`, decision.nonce);
     this.#nonces.set(`validator:${decision.validator}`, decision.nonce);
     this.#decisions.set(decision.round, { decision, signature });
   }
@@ -209,12 +209,12 @@ export class ChainState {
   #setWeights(value: unknown, at: BlockContext): void {
     const { statement: weights, signature } = verifyValidatorStatement(value, 'weights', parseWeights);
     this.#checkValidator(weights.validator, weights.run);
+    this.#checkNonce(`validator:${weights.validator}`, weights.nonce);
     const round = this.clock.roundAt(at.height);
     if (weights.round > round) throw new ChainError('wrong-round', `weights for round ${weights.round} arrived in round ${round}: they can only reflect rounds that have begun`);
     for (const { hotkey } of weights.weights) {
       if (!this.#neurons.has(hotkey)) throw new ChainError('not-registered', `the weights name hotkey ${hotkey}, which never registered in this run`);
     }
-    this.#checkNonce(`validator:${weights.validator}`, weights.nonce);
     this.#nonces.set(`validator:${weights.validator}`, weights.nonce);
     this.#weights.set(weights.validator, { weights, signature });
   }
