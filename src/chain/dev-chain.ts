@@ -222,7 +222,7 @@ export class DevChain implements Chain {
       try {
         this.#produce();
       } catch (error) {
-        const failure = new ChainError('stopped', `the dev chain stopped: block ${this.#head.height + 1} could not be stored (${(error as Error).message})`);
+        const failure = new ChainError('stopped', `the dev chain stopped: block ${this.#head.height + 1} could not be made or stored (${(error as Error).message}); restart it on the same data directory to continue`);
         this.#stop(failure);
         this.#onFailure(failure);
         return;
@@ -257,7 +257,13 @@ export class DevChain implements Chain {
     this.#head = block;
     this.#pending = this.#state.fork();
     included.forEach((item, index) => item.resolve({ height: block.height, blockHash: block.hash, index }));
-    for (const listener of this.#listeners) listener(block);
+    for (const listener of this.#listeners) {
+      try {
+        listener(block);
+      } catch (error) {
+        console.error(`a listener of the dev chain threw on block ${block.height} (the chain goes on):`, error);
+      }
+    }
   }
 
   #stop(reason: ChainError): void {
