@@ -2,8 +2,15 @@
 // payload is for) and the model hash H_w (which θ it is; the validator's decision publishes
 // H_{w+1}, and a peer whose θ hashes differently resyncs). Both are blake3 over canonical
 // little-endian bytes, defined byte by byte in docs/PROTOCOL.md.
+//
+// θ is hundreds of MB (base: 494 MB), hashed every round, so the model hash runs on hash-wasm's
+// BLAKE3 (WASM, ~20× the pure-JS @noble/hashes here; same digest, test/model/hash.test.ts checks
+// it). WASM loads asynchronously, so loading starts when this module is imported and the API stays
+// synchronous: until it has loaded (or where WASM cannot run) the same digest comes from @noble.
+// `await hashReady()` once at startup makes sure the first large hash is a fast one.
 import { blake3 } from '@noble/hashes/blake3.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import { createBLAKE3, type IHasher } from 'hash-wasm';
 
 /** One named parameter tensor; the model's layout entries carry more fields and still fit. */
 export interface TensorSpec {
@@ -19,6 +26,37 @@ export type TensorSpecs = readonly TensorSpec[];
 
 const MODEL_DOMAIN = new TextEncoder().encode('WLCO model v1');
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** hash-wasm's BLAKE3 once its WASM has loaded; null before, or where WASM cannot run. */
+let wasmBlake3: IHasher | null = null;
+const wasmLoaded: Promise<'wasm' | 'js'> = createBLAKE3().then(
+  (hasher) => {
+    wasmBlake3 = hasher;
+    return 'wasm';
+  },
+  // No WASM (a CSP without 'wasm-unsafe-eval', an old engine): @noble gives the same digests, slower.
+  () => 'js',
+);
+
+/**
+ * Resolves when the fast (WASM) model hash is ready, with the implementation the model hash now
+ * uses: 'wasm', or 'js' where WASM could not load. Await it once before hashing a large model;
+ * hashing before it resolves is correct, only slower.
+ */
+export function hashReady(): Promise<'wasm' | 'js'> {
+  return wasmLoaded;
+}
+
+/** A streaming BLAKE3-256: the WASM one when loaded, else @noble's. Used synchronously, start to digest. */
+function blake3Stream(): { update(bytes: Uint8Array): void; digest(): Uint8Array } {
+  const wasm = wasmBlake3;
+  if (!wasm) return blake3.create();
+  wasm.init();
+  return {
+    update: (bytes) => void wasm.update(bytes),
+    digest: () => wasm.digest('binary'),
+  };
+}
 
 export function elementCount(shape: readonly number[]): number {
   return shape.reduce((n, d) => n * d, 1);
@@ -54,7 +92,7 @@ function littleEndianBytes(values: Float32Array): Uint8Array {
  */
 export function modelHashBytes(layout: TensorSpecs, params: readonly Float32Array[]): Uint8Array {
   if (params.length !== layout.length) throw new RangeError(`modelHash: ${params.length} parameter arrays for a layout of ${layout.length} tensors`);
-  const hasher = blake3.create();
+  const hasher = blake3Stream();
   hasher.update(MODEL_DOMAIN);
   hasher.update(layoutHash(layout));
   layout.forEach(({ name, shape }, i) => {

@@ -1,11 +1,13 @@
 // The layout and model hashes: equal to blake3 over the byte string docs/PROTOCOL.md defines
 // (rebuilt here independently), sensitive to every bit of θ and of the layout, and pinned to test
-// vectors so that a change to the definition cannot slip through unnoticed.
+// vectors so that a change to the definition cannot slip through unnoticed. The model hash runs on
+// hash-wasm's BLAKE3 once it has loaded: its digests must equal @noble's, byte for byte.
 import { describe, expect, it } from 'vitest';
 import { blake3 } from '@noble/hashes/blake3.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { randn } from '../helpers/random.ts';
-import { layoutHash, modelHash, modelHashBytes, type TensorSpecs } from '../../src/model/hash.ts';
+import { createBLAKE3 } from 'hash-wasm';
+import { rng, randn } from '../helpers/random.ts';
+import { hashReady, layoutHash, modelHash, modelHashBytes, type TensorSpecs } from '../../src/model/hash.ts';
 import { preset } from '../../src/model/config.ts';
 import { parameterLayout } from '../../src/model/layout.ts';
 
@@ -95,5 +97,35 @@ describe('model hash', () => {
   it('says what is wrong when θ does not fit the layout', () => {
     expect(() => modelHash(LAYOUT, [randn(15, 1)])).toThrow(/1 parameter arrays for a layout of 2/);
     expect(() => modelHash(LAYOUT, [randn(15, 1), randn(4, 1)])).toThrow(/'model.norm.weight' has 4 values, its shape \[3\] needs 3/);
+  });
+});
+
+describe('the fast (WASM) BLAKE3', () => {
+  it('loads in Node, and gives @noble\'s digests on random data across chunk and tree boundaries', async () => {
+    expect(await hashReady()).toBe('wasm');
+    const wasm = await createBLAKE3();
+    const random = rng(7);
+    // BLAKE3 works in 64-byte blocks and 1024-byte chunks merged in a binary tree: lengths around
+    // each boundary, several tree depths, and one input fed in uneven pieces as the model hash does.
+    const lengths = [0, 1, 63, 64, 65, 1023, 1024, 1025, 2048, 2049, 3072, 4097, 8192 + 7, 65536, 1 << 20, (1 << 20) + 4093];
+    for (const length of lengths) {
+      const data = Uint8Array.from({ length }, () => Math.floor(random() * 256));
+      const expected = bytesToHex(blake3(data));
+      expect(bytesToHex(wasm.init().update(data).digest('binary')), `${length} bytes`).toBe(expected);
+      const pieces = wasm.init();
+      for (let at = 0; at < length; at += 1 + at % 5000) pieces.update(data.subarray(at, Math.min(length, at + 1 + (at % 5000))));
+      expect(bytesToHex(pieces.digest('binary')), `${length} bytes in pieces`).toBe(expected);
+    }
+  });
+
+  it('gives the model hash @noble gives, on a model of several MB', async () => {
+    await hashReady();
+    const layout: TensorSpecs = [
+      { name: 'a', shape: [1000, 777] },
+      { name: 'b', shape: [3] },
+      { name: 'c', shape: [512, 1024] },
+    ];
+    const theta = layout.map(({ shape }, i) => randn(shape.reduce((n, d) => n * d, 1), 40 + i));
+    expect(modelHash(layout, theta)).toBe(bytesToHex(blake3(modelBytes(layout, theta))));
   });
 });
