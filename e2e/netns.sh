@@ -19,4 +19,7 @@ ip addr add 10.99.0.1/24 dev wl0
 ip addr add 10.99.0.2/24 dev wl1
 ip link set wl0 up
 ip link set wl1 up
+# Chromium gathers no ICE candidates without a default route (WebRTC then fails); the namespace
+# has no other interface, so this route still leads nowhere outside it.
+ip route add default via 10.99.0.2 dev wl0
 exec "$@"

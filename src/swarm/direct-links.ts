@@ -42,6 +42,8 @@ export class DirectLinks {
   private readonly addresses = new Map<string, Multiaddr>();
   private readonly attempts = new Map<string, number>();
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  /** Peers whose relayed inbound connection (the start of their WebRTC dial to us) opened at this time. */
+  private readonly inboundSetups = new Map<string, number>();
   private totalAttempts = 0;
   private draining = false;
   private stopped = false;
@@ -67,6 +69,17 @@ export class DirectLinks {
   /** A direct link closed while the peer is still around: dial again after a pause. */
   linkLost(peer: string): void {
     if (this.addresses.has(peer) && this.node.peerId.toString() < peer) this.retryLater(peer);
+  }
+
+  /**
+   * Every new connection: a relayed inbound one is most likely a peer starting its WebRTC dial to
+   * us, and our own dials wait until that link is up (or `dialTimeoutMs` passed), because two
+   * WebRTC setups at once on one node are what hangs.
+   */
+  connectionOpened(connection: Connection): void {
+    const peer = connection.remotePeer.toString();
+    if (isDirectWebRTC(connection)) this.inboundSetups.delete(peer);
+    else if (connection.direction === 'inbound' && connection.remoteAddr.getComponents().some((c) => c.name === 'p2p-circuit')) this.inboundSetups.set(peer, Date.now());
   }
 
   hasDirectLink(peer: string): boolean {
@@ -102,11 +115,21 @@ export class DirectLinks {
     try {
       while (!this.stopped && this.queue.length > 0) {
         const peer = this.queue.shift()!;
-        if (this.hasDirectLink(peer) || this.totalAttempts >= this.options.maxAttemptsTotal) continue;
+        await this.untilNoInboundSetup();
+        if (this.stopped || this.hasDirectLink(peer) || this.totalAttempts >= this.options.maxAttemptsTotal) continue;
         await this.dial(peer);
       }
     } finally {
       this.draining = false;
+    }
+  }
+
+  private async untilNoInboundSetup(): Promise<void> {
+    for (;;) {
+      const now = Date.now();
+      for (const [peer, since] of this.inboundSetups) if (now - since > this.options.dialTimeoutMs || this.hasDirectLink(peer)) this.inboundSetups.delete(peer);
+      if (this.stopped || this.inboundSetups.size === 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
 

@@ -112,6 +112,7 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     pubsub.subscribe(this.topics.decision);
     this.node.addEventListener('peer:discovery', this.onDiscovery);
     this.node.addEventListener('connection:close', this.onConnectionClose);
+    this.node.addEventListener('connection:open', this.onConnectionOpen);
     await Promise.all(this.keepConnected.map((address) => this.connectKept(address)));
   }
 
@@ -122,6 +123,7 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     this.timers.clear();
     this.node.removeEventListener('peer:discovery', this.onDiscovery);
     this.node.removeEventListener('connection:close', this.onConnectionClose);
+    this.node.removeEventListener('connection:open', this.onConnectionOpen);
     this.node.services.pubsub.removeEventListener('message', this.onGossip);
     await this.node.stop();
   }
@@ -165,7 +167,8 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
 
   private async openStream(peer: PeerId, protocol: TransferProtocol, signal: AbortSignal): Promise<Stream> {
     const open = this.node.getConnections(peer).filter((c) => c.status === 'open' && !c.limits);
-    const best = open.find(isDirectWebRTC) ?? open[0];
+    // The newest direct link: an older one to the same peer may be left over from a failed dial.
+    const best = open.filter(isDirectWebRTC).sort((a, b) => b.timeline.open - a.timeline.open)[0] ?? open[0];
     if (best) return best.newStream(protocol, { signal });
     return this.node.dialProtocol(peer, protocol, { signal });
   }
@@ -196,6 +199,19 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
 
   private readonly onDiscovery = (event: CustomEvent<{ id: PeerId; multiaddrs: Multiaddr[] }>): void => {
     this.directLinks?.consider(event.detail.id, event.detail.multiaddrs);
+  };
+
+  private readonly onConnectionOpen = (event: CustomEvent<Connection>): void => {
+    const connection = event.detail;
+    this.directLinks?.connectionOpened(connection);
+    if (!isDirectWebRTC(connection)) return;
+    // A dial that timed out on the dialer can leave a connection that looks open on the
+    // listener and breaks streams later: a newer direct link to the same peer replaces it.
+    for (const older of this.node.getConnections(connection.remotePeer)) {
+      if (older !== connection && isDirectWebRTC(older) && older.timeline.open <= connection.timeline.open) {
+        older.close().catch((err: unknown) => older.abort(err instanceof Error ? err : new Error(String(err))));
+      }
+    }
   };
 
   private readonly onConnectionClose = (event: CustomEvent<Connection>): void => {
