@@ -5,7 +5,8 @@
 // from its own payload. Large arrays cross with Comlink.transfer, never by copy.
 import * as Comlink from 'comlink';
 import { dataUrl, fetchSplit } from '../data/browser.ts';
-import { initialModel, Peer, type PeerOptions } from '../engine/peer.ts';
+import { initialModel } from '../engine/global-model.ts';
+import { Peer, type PeerOptions } from '../engine/peer.ts';
 import { tokenizerFor } from '../engine/policy.ts';
 import { gpuSelfTest, type SelfTestResult } from '../engine/self-test.ts';
 import { browserGpuDevice } from '../gpu/browser.ts';

@@ -12,20 +12,17 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import { COMPRESS_PROGRAMS } from '../kernels/compress.ts';
 import type { LlamaConfig } from '../model/config.ts';
-import { modelHashBytes } from '../model/hash.ts';
-import { initParameters } from '../model/init.ts';
 import type { ParameterLayout } from '../model/layout.ts';
 import { LlamaModel } from '../model/model.ts';
-import { aggregateUpdates } from '../sparseloco/aggregate.ts';
-import { CodecError, decodeUpdate, encodeUpdate, wireLayoutOf } from '../sparseloco/codec.ts';
-import { DEFAULT_OUTER_LR, outerStep } from '../sparseloco/outer.ts';
+import { CodecError, encodeUpdate, wireLayoutOf } from '../sparseloco/codec.ts';
 import type { CompressedUpdate, WireLayout } from '../sparseloco/types.ts';
 import { heldOutBatches, roundBatches, type Batch } from '../train/batches.ts';
-import { encodeCheckpoint, tensorViews, type CheckpointFiles } from '../train/checkpoint.ts';
+import { encodeCheckpoint, type CheckpointFiles } from '../train/checkpoint.ts';
 import type { TrainingControl } from '../train/control.ts';
 import { InnerLoop, type StepProgress } from '../train/inner-loop.ts';
 import { AdamW } from '../train/optimizer.ts';
 import type { LrSchedule } from '../train/schedule.ts';
+import { applyDecision, initialModel, withHash, type GlobalModel } from './global-model.ts';
 import { createErrorFeedback, type CompressorKind, type ErrorFeedbackCompressor } from './error-feedback.ts';
 import { innerSchedule, ROUND_EVAL_BATCHES, type ScheduleOptions } from './policy.ts';
 
@@ -67,12 +64,6 @@ export interface PeerData {
   heldOut: Uint16Array;
 }
 
-/** The global model θ_w, as every peer holds it, with its model hash. */
-export interface GlobalModel {
-  theta: Float32Array;
-  hash: Uint8Array;
-}
-
 /** What a peer sends for a round. */
 export interface Contribution {
   round: number;
@@ -103,19 +94,8 @@ export interface ContributeResult {
   skipped?: string;
 }
 
-/** Thrown when the decision's payloads do not decode against this peer's θ: it must resync. */
-export class DecisionError extends Error {
-  override name = 'DecisionError';
-}
-
 export function payloadHash(payload: Uint8Array): string {
   return bytesToHex(blake3(payload));
-}
-
-/** θ_0 of a run: the portable seeded init (src/model/init.ts) and its hash. */
-export function initialModel(layout: ParameterLayout, seed: number): GlobalModel {
-  const theta = initParameters(layout, { seed });
-  return { theta, hash: modelHashBytes(layout.tensors, tensorViews(layout, theta)) };
 }
 
 export class Peer {
@@ -203,8 +183,7 @@ export class Peer {
 
   /** Replaces θ (a joining peer's checkpoint, or a resync); the hash is computed when not given. */
   setGlobalModel(theta: Float32Array, hash?: Uint8Array): void {
-    if (theta.length !== this.layout.totalFloats) throw new RangeError(`the model holds ${theta.length} floats, this layout ${this.layout.totalFloats}`);
-    this.global = { theta, hash: hash ?? modelHashBytes(this.layout.tensors, tensorViews(this.layout, theta)) };
+    this.global = hash ? { theta, hash } : withHash(this.layout, theta);
   }
 
   /** This peer's batches for `round`: samples(runId, round, hotkey), which any validator can recompute. */
@@ -246,26 +225,13 @@ export class Peer {
   }
 
   /**
-   * Applies a round's decision: every payload decoded from its bytes against θ_w's hash, aggregated
-   * in the given order, and θ_{w+1} = θ_w − lr·aggregate on the CPU, bit-identical on every peer.
-   * Returns H_{w+1}. An empty decision leaves θ as it is. A payload that does not decode (another
-   * run, round or base model: this peer is out of sync) throws DecisionError and θ is unchanged.
+   * Applies a round's decision (global-model.ts): every payload decoded from its bytes against H_w,
+   * aggregated in the given order, θ_{w+1} = θ_w − lr·aggregate on the CPU, bit-identical on every
+   * peer. Returns H_{w+1}. An empty decision leaves θ as it is. A payload that does not decode
+   * (another run, round or base model: this peer is out of sync) throws DecisionError, θ unchanged.
    */
   applyDecision(round: number, payloads: readonly Uint8Array[]): string {
-    const expect = { runId: this.identity.runId, round, baseModelHash: this.global.hash };
-    const updates = payloads.map((bytes, i) => {
-      try {
-        return decodeUpdate(bytes, this.wire, { expect }).update;
-      } catch (err) {
-        throw new DecisionError(`payload ${i} of round ${round}'s decision does not apply to this peer's model ${this.modelHash.slice(0, 16)}…: ${(err as Error).message}`);
-      }
-    });
-    if (updates.length > 0) {
-      const theta = this.global.theta.slice();
-      const views = tensorViews(this.layout, theta);
-      outerStep(views, aggregateUpdates(updates, this.layout.tensors).tensors, this.options.outerLr ?? DEFAULT_OUTER_LR);
-      this.global = { theta, hash: modelHashBytes(this.layout.tensors, views) };
-    }
+    this.global = applyDecision(this.layout, this.wire, this.global, { runId: this.identity.runId, round }, payloads, this.options.outerLr);
     return this.modelHash;
   }
 

@@ -14,7 +14,8 @@ import { parameterLayout } from '../model/layout.ts';
 import type { Batch } from '../train/batches.ts';
 import { trainCentralized } from './centralized.ts';
 import type { CompressorKind } from './error-feedback.ts';
-import { initialModel, Peer } from './peer.ts';
+import { initialModel } from './global-model.ts';
+import { Peer } from './peer.ts';
 
 /** The final comparison of swarm and baseline reads at least this many held-out tokens. */
 export const FINAL_EVAL_TOKENS = 16_384;

@@ -3,7 +3,8 @@
 // without touching it, and two peers fed the same decision land on the same model hash.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureShards } from '../../src/data/node.ts';
-import { DecisionError, initialModel, Peer, type PeerData, type PeerOptions } from '../../src/engine/peer.ts';
+import { DecisionError, initialModel } from '../../src/engine/global-model.ts';
+import { Peer, type PeerData, type PeerOptions } from '../../src/engine/peer.ts';
 import { preset } from '../../src/model/config.ts';
 import { parameterLayout } from '../../src/model/layout.ts';
 import { testRuntime } from '../helpers/gpu.ts';

@@ -1,0 +1,68 @@
+// The global model θ_w and the step every participant takes from it: a round's decision lists
+// payloads; each is decoded against H_w, they are aggregated in the listed order, and
+// θ_{w+1} = θ_w − lr·aggregate on the CPU in f32, so a peer, a hub and an auditor that apply the
+// same decision hold the same bits and the same model hash. No GPU is involved.
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { modelHashBytes } from '../model/hash.ts';
+import { initParameters } from '../model/init.ts';
+import type { ParameterLayout } from '../model/layout.ts';
+import { aggregateUpdates } from '../sparseloco/aggregate.ts';
+import { decodeUpdate } from '../sparseloco/codec.ts';
+import { DEFAULT_OUTER_LR, outerStep } from '../sparseloco/outer.ts';
+import type { CompressedUpdate, WireLayout } from '../sparseloco/types.ts';
+import { tensorViews } from '../train/checkpoint.ts';
+
+/** θ_w, flat in its layout, with its model hash. */
+export interface GlobalModel {
+  theta: Float32Array;
+  hash: Uint8Array;
+}
+
+/** Thrown when a decision's payloads do not decode against θ_w: the holder is out of sync. */
+export class DecisionError extends Error {
+  override name = 'DecisionError';
+}
+
+/** θ_0 of a run: the portable seeded init (src/model/init.ts) and its hash. */
+export function initialModel(layout: ParameterLayout, seed: number): GlobalModel {
+  return withHash(layout, initParameters(layout, { seed }));
+}
+
+/** θ with its model hash computed. */
+export function withHash(layout: ParameterLayout, theta: Float32Array): GlobalModel {
+  if (theta.length !== layout.totalFloats) throw new RangeError(`the model holds ${theta.length} floats, its layout ${layout.totalFloats}`);
+  return { theta, hash: modelHashBytes(layout.tensors, tensorViews(layout, theta)) };
+}
+
+export function hashHex(model: GlobalModel): string {
+  return bytesToHex(model.hash);
+}
+
+export interface RoundOrigin {
+  runId: string;
+  round: number;
+}
+
+/** Decodes one payload as a contribution to `round` of `runId` computed against `base`; throws CodecError. */
+export function decodeContribution(wire: WireLayout, base: GlobalModel, origin: RoundOrigin, payload: Uint8Array): CompressedUpdate {
+  return decodeUpdate(payload, wire, { expect: { runId: origin.runId, round: origin.round, baseModelHash: base.hash } }).update;
+}
+
+/**
+ * θ_{w+1} from θ_w and a decision's payloads, in the decision's order. An empty decision returns
+ * θ_w itself. A payload that does not decode throws DecisionError; `base` is never modified.
+ */
+export function applyDecision(layout: ParameterLayout, wire: WireLayout, base: GlobalModel, origin: RoundOrigin, payloads: readonly Uint8Array[], outerLr = DEFAULT_OUTER_LR): GlobalModel {
+  const updates = payloads.map((bytes, i) => {
+    try {
+      return decodeContribution(wire, base, origin, bytes);
+    } catch (err) {
+      throw new DecisionError(`payload ${i} of round ${origin.round}'s decision does not apply to model ${bytesToHex(base.hash).slice(0, 16)}…: ${(err as Error).message}`);
+    }
+  });
+  if (updates.length === 0) return base;
+  const theta = base.theta.slice();
+  const views = tensorViews(layout, theta);
+  outerStep(views, aggregateUpdates(updates, layout.tensors).tensors, outerLr);
+  return { theta, hash: modelHashBytes(layout.tensors, views) };
+}
