@@ -5,7 +5,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { extname, join, resolve, sep } from 'node:path';
-import { isContentHash } from '../swarm/content.ts';
+import { toContentHash } from '../swarm/content.ts';
 import type { DiskContentStore } from './object-store.ts';
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -61,8 +61,12 @@ async function handle(req: IncomingMessage, res: ServerResponse, appDir: string,
 
   if (path === '/api/run') return sendJson(res, 200, options.runInfo());
   if (path.startsWith('/api/objects/')) {
-    const hash = path.slice('/api/objects/'.length);
-    if (!isContentHash(hash)) return sendJson(res, 400, { error: 'an object is named by its blake3 hash: 64 lowercase hex characters' });
+    let hash: string;
+    try {
+      hash = toContentHash(path.slice('/api/objects/'.length), 'an object name');
+    } catch (err) {
+      return sendJson(res, 400, { error: `${(err as Error).message}: objects are named by their blake3 hash` });
+    }
     const bytes = await options.store.get(hash);
     if (!bytes) return sendJson(res, 404, { error: `object ${hash} is not in this hub's store` });
     res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': bytes.byteLength, 'Cache-Control': 'public, max-age=31536000, immutable' });

@@ -11,9 +11,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import type { Announcement } from '../swarm/messages.ts';
+import type { SignedAnnouncement } from '../identity/announcement.ts';
+import { toContentHash } from '../swarm/content.ts';
 import { commonNodeOptions, type SwarmServices } from '../swarm/node-config.ts';
-import { CHECKPOINT_PROTOCOL, PAYLOAD_PROTOCOL, assertRunId } from '../swarm/protocol.ts';
+import { PAYLOAD_PROTOCOL, assertRunId } from '../swarm/protocol.ts';
 import { Swarm } from '../swarm/swarm.ts';
 import { createHubHttpServer } from './http.ts';
 import { DiskContentStore } from './object-store.ts';
@@ -112,7 +113,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     keepConnected: (options.bootstrap ?? []).map((a) => multiaddr(a)),
   });
   await swarm.start();
-  const stopCopying = copyAnnouncedObjects(swarm, store);
+  const stopCopying = copyAnnouncedPayloads(swarm, store);
 
   const state: RunState = { round: 0, modelHash: null };
   const server = createHubHttpServer({
@@ -157,37 +158,37 @@ function peersOf(swarm: Swarm): { peerId: string; links: { kind: string; remoteA
 }
 
 /**
- * Keeps a copy of every announced object: fetches it from the announcer (at most two at a time,
+ * Keeps a copy of every announced payload: fetches it from the announcer (at most two at a time,
  * no more than the announced size) so it stays available after the announcer leaves.
  */
-function copyAnnouncedObjects(swarm: Swarm, store: DiskContentStore): () => void {
-  const queue: { from: string; message: Announcement }[] = [];
+function copyAnnouncedPayloads(swarm: Swarm, store: DiskContentStore): () => void {
+  const queue: { from: string; hash: string; bytes: number }[] = [];
   const queued = new Set<string>();
   let active = 0;
   const pump = (): void => {
     while (active < 2 && queue.length > 0) {
-      const { from, message } = queue.shift()!;
+      const { from, hash, bytes } = queue.shift()!;
       active++;
-      const protocol = message.kind === 'payload' ? PAYLOAD_PROTOCOL : CHECKPOINT_PROTOCOL;
       swarm
-        .fetch(protocol, from, message.hash, { maxBytes: message.bytes })
-        .then((bytes) => store.put(bytes))
-        .catch((err) => console.error(`hub: could not copy ${message.kind} ${message.hash} from ${from}: ${err instanceof Error ? err.message : String(err)}`))
+        .fetch(PAYLOAD_PROTOCOL, from, hash, { maxBytes: bytes })
+        .then((payload) => store.put(payload))
+        .catch((err) => console.error(`hub: could not copy payload ${hash} from ${from}: ${err instanceof Error ? err.message : String(err)}`))
         .finally(() => {
           active--;
-          queued.delete(message.hash);
+          queued.delete(hash);
           pump();
         });
     }
   };
-  const onAnnouncement = (event: CustomEvent<{ from: string; message: Announcement }>): void => {
-    const { message } = event.detail;
-    if (queued.has(message.hash) || queue.length >= 256) return;
-    queued.add(message.hash);
-    void store.has(message.hash).then((held) => {
-      if (held) queued.delete(message.hash);
+  const onAnnouncement = (event: CustomEvent<{ from: string; message: SignedAnnouncement }>): void => {
+    const { from, message } = event.detail;
+    const hash = toContentHash(message.announcement.payloadHash);
+    if (queued.has(hash) || queue.length >= 256) return;
+    queued.add(hash);
+    void store.has(hash).then((held) => {
+      if (held) queued.delete(hash);
       else {
-        queue.push(event.detail);
+        queue.push({ from, hash, bytes: message.announcement.bytes });
         pump();
       }
     });

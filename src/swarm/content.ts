@@ -10,9 +10,14 @@ export function isContentHash(value: unknown): value is string {
   return typeof value === 'string' && CONTENT_HASH.test(value);
 }
 
-export function assertContentHash(value: unknown, what = 'content hash'): string {
-  if (!isContentHash(value)) throw new Error(`${what} must be 64 lowercase hex characters (a blake3 digest), got ${JSON.stringify(String(value).slice(0, 80))}`);
-  return value;
+/**
+ * The swarm's spelling of a hash (64 lowercase hex) from either it or identity's `0x` spelling
+ * (announcements and decisions name payloads as 0x + hex); throws for anything else.
+ */
+export function toContentHash(value: unknown, what = 'content hash'): string {
+  const plain = typeof value === 'string' && value.startsWith('0x') ? value.slice(2) : value;
+  if (!isContentHash(plain)) throw new Error(`${what} must be 64 lowercase hex characters, optionally after 0x (a blake3 digest), got ${JSON.stringify(String(value).slice(0, 80))}`);
+  return plain;
 }
 
 /** An incremental blake3: feed frames as they arrive, read the hex digest at the end. */

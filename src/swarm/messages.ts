@@ -1,110 +1,58 @@
-// Gossip messages of a run, as strict UTF-8 JSON: an object with exactly the listed keys, each of
-// the stated type, no more than the topic's byte limit. Anything else is rejected by the topic
-// validator before the message reaches the application or is forwarded. Schemas:
-// docs/PROTOCOL.md, "Swarm".
-import { isContentHash } from './content.ts';
-import { MAX_ANNOUNCE_BYTES, MAX_DECISION_BYTES, MAX_DECISION_PAYLOADS } from './protocol.ts';
-
-/** "I hold this object": a peer's update for a round, or a checkpoint of the model. */
-export interface Announcement {
-  v: 1;
-  kind: 'payload' | 'checkpoint';
-  /** The round (window) the payload was trained in, or the round the checkpoint's θ starts. */
-  round: number;
-  /** blake3 of the object's bytes: what to request over the transfer protocol. */
-  hash: string;
-  /** Exact size of the object in bytes. */
-  bytes: number;
-  /** The model hash: θ the payload was computed against, or θ the checkpoint holds. */
-  modelHash: string;
-}
-
-/** The payloads that make the next model, published when a round closes. */
-export interface Decision {
-  v: 1;
-  round: number;
-  /** θ_round, which the payloads were computed against. */
-  modelHash: string;
-  /** The payloads to aggregate, in the order they are applied; unique. */
-  payloads: string[];
-  /** θ_{round+1}'s hash after applying them. */
-  nextModelHash: string;
-}
+// Gossip messages of a run: the canonical JSON (src/identity/canonical.ts) of the signed objects
+// that identity and the chain define, so the bytes gossiped are the bytes signed and committed.
+//   announce topic: a SignedAnnouncement {announcement, signature} (src/identity/announcement.ts)
+//   decision topic: a SignedDecision {decision, signature} (src/chain/extrinsics.ts)
+// Decoding checks the size limit, UTF-8 JSON, every field, the run, and (for a decision, which
+// names its signer) the validator's signature. An announcement's signature needs its session
+// binding from the chain, so the Swarm's `acceptGossip` hook verifies it. docs/PROTOCOL.md, "Swarm".
+import { parseDecision, verifyValidatorStatement, type SignedDecision } from '../chain/extrinsics.ts';
+import { parseAnnouncement, type SignedAnnouncement } from '../identity/announcement.ts';
+import { canonicalBytes } from '../identity/canonical.ts';
+import { expectHex, expectRecord } from '../identity/fields.ts';
+import { MAX_ANNOUNCE_BYTES, MAX_DECISION_BYTES } from './protocol.ts';
 
 export class MessageError extends Error {
   override name = 'MessageError';
 }
 
-export function encodeAnnouncement(message: Announcement): Uint8Array {
-  return encode(checkAnnouncement(message), MAX_ANNOUNCE_BYTES, 'announcement');
+export function encodeAnnouncementMessage(signed: SignedAnnouncement): Uint8Array {
+  parseSignedAnnouncement(signed);
+  return sized(canonicalBytes(signed), MAX_ANNOUNCE_BYTES, 'announcement');
 }
 
-export function decodeAnnouncement(data: Uint8Array): Announcement {
-  return checkAnnouncement(decode(data, MAX_ANNOUNCE_BYTES, 'announcement'));
+export function decodeAnnouncementMessage(data: Uint8Array, runId: string): SignedAnnouncement {
+  const signed = parseSignedAnnouncement(parseJson(data, MAX_ANNOUNCE_BYTES, 'announcement'));
+  if (signed.announcement.run !== runId) throw new MessageError(`announcement for run '${signed.announcement.run}' on run '${runId}''s topic`);
+  return signed;
 }
 
-export function encodeDecision(message: Decision): Uint8Array {
-  return encode(checkDecision(message), MAX_DECISION_BYTES, 'decision');
+export function encodeDecisionMessage(signed: SignedDecision): Uint8Array {
+  verifyValidatorStatement(signed, 'decision', parseDecision);
+  return sized(canonicalBytes(signed), MAX_DECISION_BYTES, 'decision');
 }
 
-export function decodeDecision(data: Uint8Array): Decision {
-  return checkDecision(decode(data, MAX_DECISION_BYTES, 'decision'));
+/** Parses a gossiped decision and checks that its `validator` signed it (not that it may decide). */
+export function decodeDecisionMessage(data: Uint8Array, runId: string): SignedDecision {
+  const { statement, signature } = verifyValidatorStatement(parseJson(data, MAX_DECISION_BYTES, 'decision'), 'decision', parseDecision);
+  if (statement.run !== runId) throw new MessageError(`decision for run '${statement.run}' on run '${runId}''s topic`);
+  return { decision: statement, signature };
 }
 
-function encode(message: object, maxBytes: number, what: string): Uint8Array {
-  const bytes = new TextEncoder().encode(JSON.stringify(message));
+function parseSignedAnnouncement(value: unknown): SignedAnnouncement {
+  const signed = expectRecord(value, 'signed announcement', ['announcement', 'signature']);
+  return { announcement: parseAnnouncement(signed.announcement), signature: expectHex(signed.signature, 'signed announcement.signature', 64) };
+}
+
+function sized(bytes: Uint8Array, maxBytes: number, what: string): Uint8Array {
   if (bytes.byteLength > maxBytes) throw new MessageError(`${what} of ${bytes.byteLength} bytes exceeds the ${maxBytes}-byte limit`);
   return bytes;
 }
 
-function decode(data: Uint8Array, maxBytes: number, what: string): Record<string, unknown> {
-  if (data.byteLength > maxBytes) throw new MessageError(`${what} of ${data.byteLength} bytes exceeds the ${maxBytes}-byte limit`);
-  let value: unknown;
+function parseJson(data: Uint8Array, maxBytes: number, what: string): unknown {
+  sized(data, maxBytes, what);
   try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data));
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data));
   } catch (err) {
     throw new MessageError(`${what} is not UTF-8 JSON: ${err instanceof Error ? err.message : String(err)}`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new MessageError(`${what} must be a JSON object`);
-  return value as Record<string, unknown>;
-}
-
-function exactKeys(value: object, keys: string[], what: string): void {
-  const actual = Object.keys(value);
-  const missing = keys.filter((k) => !actual.includes(k));
-  const extra = actual.filter((k) => !keys.includes(k));
-  if (missing.length || extra.length) throw new MessageError(`${what} must have exactly the keys ${keys.join(', ')}${missing.length ? `; missing ${missing.join(', ')}` : ''}${extra.length ? `; unexpected ${extra.join(', ')}` : ''}`);
-}
-
-function checkRound(value: unknown, what: string): void {
-  if (!Number.isSafeInteger(value) || (value as number) < 0 || (value as number) > 0xffffffff) throw new MessageError(`${what}.round must be an integer in [0, 2^32)`);
-}
-
-function checkHash(value: unknown, field: string): void {
-  if (!isContentHash(value)) throw new MessageError(`${field} must be 64 lowercase hex characters`);
-}
-
-function checkAnnouncement(value: unknown): Announcement {
-  const m = value as Record<string, unknown>;
-  exactKeys(m, ['v', 'kind', 'round', 'hash', 'bytes', 'modelHash'], 'announcement');
-  if (m.v !== 1) throw new MessageError(`announcement.v must be 1, got ${JSON.stringify(m.v)}`);
-  if (m.kind !== 'payload' && m.kind !== 'checkpoint') throw new MessageError(`announcement.kind must be 'payload' or 'checkpoint'`);
-  checkRound(m.round, 'announcement');
-  checkHash(m.hash, 'announcement.hash');
-  if (!Number.isSafeInteger(m.bytes) || (m.bytes as number) < 1 || (m.bytes as number) > 0xffffffff) throw new MessageError('announcement.bytes must be an integer in [1, 2^32)');
-  checkHash(m.modelHash, 'announcement.modelHash');
-  return m as unknown as Announcement;
-}
-
-function checkDecision(value: unknown): Decision {
-  const m = value as Record<string, unknown>;
-  exactKeys(m, ['v', 'round', 'modelHash', 'payloads', 'nextModelHash'], 'decision');
-  if (m.v !== 1) throw new MessageError(`decision.v must be 1, got ${JSON.stringify(m.v)}`);
-  checkRound(m.round, 'decision');
-  checkHash(m.modelHash, 'decision.modelHash');
-  checkHash(m.nextModelHash, 'decision.nextModelHash');
-  if (!Array.isArray(m.payloads) || m.payloads.length > MAX_DECISION_PAYLOADS) throw new MessageError(`decision.payloads must be an array of at most ${MAX_DECISION_PAYLOADS} hashes`);
-  m.payloads.forEach((h, i) => checkHash(h, `decision.payloads[${i}]`));
-  if (new Set(m.payloads).size !== m.payloads.length) throw new MessageError('decision.payloads must not repeat a hash');
-  return m as unknown as Decision;
 }

@@ -47,11 +47,10 @@ export function discoveryTopic(runId: string): string {
 
 /** Largest gossip message body per topic kind (gossipsub drops >4 MiB silently; ours are small). */
 export const MAX_ANNOUNCE_BYTES = 4 * 1024;
-export const MAX_DECISION_BYTES = 128 * 1024;
+/** A decision lists at most 256 payload hashes (src/chain): about 18 KB of JSON. */
+export const MAX_DECISION_BYTES = 64 * 1024;
 /** Gossipsub refuses to decode any message whose data exceeds this (a hard cap under ours). */
 export const MAX_GOSSIP_DATA_BYTES = 256 * 1024;
-/** At most this many payload hashes in one decision. */
-export const MAX_DECISION_PAYLOADS = 1024;
 
 /** Default per-peer token bucket for inbound requests on each transfer protocol. */
 export const DEFAULT_REQUEST_RATE = { burst: 32, perSecond: 4 };

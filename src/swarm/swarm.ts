@@ -8,7 +8,10 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import type { ContentStore } from './content.ts';
 import { DEFAULT_DIRECT_LINK_OPTIONS, DirectLinks, isDirectWebRTC, type DialFailure, type DirectLinkOptions } from './direct-links.ts';
-import { decodeAnnouncement, decodeDecision, encodeAnnouncement, encodeDecision, type Announcement, type Decision } from './messages.ts';
+import type { SignedDecision } from '../chain/extrinsics.ts';
+import type { SignedAnnouncement } from '../identity/announcement.ts';
+import { cryptoReady } from '../identity/keys.ts';
+import { decodeAnnouncementMessage, decodeDecisionMessage, encodeAnnouncementMessage, encodeDecisionMessage } from './messages.ts';
 import type { SwarmNode } from './node-config.ts';
 import { CHECKPOINT_PROTOCOL, DEFAULT_REQUEST_RATE, MAX_OBJECT_BYTES, PAYLOAD_PROTOCOL, announceTopic, assertRunId, decisionTopic, type TransferProtocol } from './protocol.ts';
 import { PeerRateLimiter, type RateLimit } from './rate-limit.ts';
@@ -31,6 +34,15 @@ export interface SwarmOptions {
   requestTimeoutMs?: number;
   /** The longest pause between redials of a kept connection (ms). */
   maxRedialDelayMs?: number;
+  /**
+   * Checks that need the run's state, run on every well-formed gossip message before it is
+   * delivered or forwarded; throw to reject it. The round logic passes identity's
+   * verifyAnnouncement (session binding, signature, round, replay) and the validator set here.
+   */
+  acceptGossip?: {
+    announcement?: (signed: SignedAnnouncement, from: string) => void | Promise<void>;
+    decision?: (signed: SignedDecision, from: string) => void | Promise<void>;
+  };
 }
 
 /** One open connection, as seen from this node. */
@@ -44,8 +56,8 @@ export interface PeerLink {
 }
 
 export interface SwarmEvents {
-  announcement: CustomEvent<{ from: string; message: Announcement }>;
-  decision: CustomEvent<{ from: string; message: Decision }>;
+  announcement: CustomEvent<{ from: string; message: SignedAnnouncement }>;
+  decision: CustomEvent<{ from: string; message: SignedDecision }>;
   /** A gossip message failed its topic's codec and was dropped (not delivered, not forwarded). */
   'invalid-message': CustomEvent<{ from: string; topic: string; reason: string }>;
   'dial-failed': CustomEvent<DialFailure>;
@@ -64,7 +76,8 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
   private readonly maxRedialDelayMs: number;
   private readonly redialAttempts = new Map<string, number>();
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
-  private readonly decoded = new WeakMap<Message, Announcement | Decision>();
+  private readonly decoded = new WeakMap<Message, SignedAnnouncement | SignedDecision>();
+  private readonly acceptGossip: NonNullable<SwarmOptions['acceptGossip']>;
   private stopped = false;
 
   constructor(options: SwarmOptions) {
@@ -79,6 +92,7 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
     this.keepConnected = options.keepConnected ?? [];
     this.maxRedialDelayMs = options.maxRedialDelayMs ?? 30_000;
+    this.acceptGossip = options.acceptGossip ?? {};
     if (options.directLinks) {
       const linkOptions = { ...DEFAULT_DIRECT_LINK_OPTIONS, ...(options.directLinks === true ? {} : options.directLinks) };
       this.directLinks = new DirectLinks(this.node, linkOptions, (failure) => this.safeDispatch('dial-failed', failure));
@@ -91,6 +105,7 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
 
   /** Registers the protocols and topics, then connects to the kept peers (hubs). */
   async start(): Promise<void> {
+    await cryptoReady(); // decisions carry sr25519 signatures, checked by WASM
     for (const protocol of [PAYLOAD_PROTOCOL, CHECKPOINT_PROTOCOL] as const) {
       await this.node.handle(
         protocol,
@@ -105,8 +120,20 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
       );
     }
     const pubsub = this.node.services.pubsub;
-    pubsub.topicValidators.set(this.topics.announce, (peer, message) => this.validate(peer, message, decodeAnnouncement));
-    pubsub.topicValidators.set(this.topics.decision, (peer, message) => this.validate(peer, message, decodeDecision));
+    pubsub.topicValidators.set(this.topics.announce, (peer, message) =>
+      this.validate(peer, message, async (data, from) => {
+        const signed = decodeAnnouncementMessage(data, this.runId);
+        await this.acceptGossip.announcement?.(signed, from);
+        return signed;
+      }),
+    );
+    pubsub.topicValidators.set(this.topics.decision, (peer, message) =>
+      this.validate(peer, message, async (data, from) => {
+        const signed = decodeDecisionMessage(data, this.runId);
+        await this.acceptGossip.decision?.(signed, from);
+        return signed;
+      }),
+    );
     pubsub.addEventListener('message', this.onGossip);
     pubsub.subscribe(this.topics.announce);
     pubsub.subscribe(this.topics.decision);
@@ -128,14 +155,14 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     await this.node.stop();
   }
 
-  /** Tells the swarm this node holds an object; returns how many peers it was sent to. */
-  async announce(message: Announcement): Promise<number> {
-    const result = await this.node.services.pubsub.publish(this.topics.announce, encodeAnnouncement(message));
+  /** Gossips a signed announcement (this node serves its payload); returns how many peers it was sent to. */
+  async announce(signed: SignedAnnouncement): Promise<number> {
+    const result = await this.node.services.pubsub.publish(this.topics.announce, encodeAnnouncementMessage(signed));
     return result.recipients.length;
   }
 
-  async publishDecision(message: Decision): Promise<number> {
-    const result = await this.node.services.pubsub.publish(this.topics.decision, encodeDecision(message));
+  async publishDecision(signed: SignedDecision): Promise<number> {
+    const result = await this.node.services.pubsub.publish(this.topics.decision, encodeDecisionMessage(signed));
     return result.recipients.length;
   }
 
@@ -173,9 +200,10 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     return this.node.dialProtocol(peer, protocol, { signal });
   }
 
-  private validate(peer: PeerId, message: Message, decode: (data: Uint8Array) => Announcement | Decision): TopicValidatorResult {
+  private async validate(peer: PeerId, message: Message, decode: (data: Uint8Array, from: string) => Promise<SignedAnnouncement | SignedDecision>): Promise<TopicValidatorResult> {
     try {
-      this.decoded.set(message, decode(message.data));
+      if (message.type !== 'signed') throw new Error('unsigned gossip: the run requires messages signed by their libp2p peer');
+      this.decoded.set(message, await decode(message.data, message.from.toString()));
       return TopicValidatorResult.Accept;
     } catch (err) {
       this.safeDispatch('invalid-message', { from: peer.toString(), topic: message.topic, reason: err instanceof Error ? err.message : String(err) });
@@ -193,8 +221,8 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     const decoded = this.decoded.get(message);
     if (!decoded) return; // only validated messages are delivered; this guards a changed validator map
     const from = message.from.toString();
-    if (message.topic === this.topics.announce) this.safeDispatch('announcement', { from, message: decoded as Announcement });
-    else this.safeDispatch('decision', { from, message: decoded as Decision });
+    if (message.topic === this.topics.announce) this.safeDispatch('announcement', { from, message: decoded as SignedAnnouncement });
+    else this.safeDispatch('decision', { from, message: decoded as SignedDecision });
   };
 
   private readonly onDiscovery = (event: CustomEvent<{ id: PeerId; multiaddrs: Multiaddr[] }>): void => {

@@ -8,7 +8,7 @@
 // The requester checks `total` against its limit before allocating anything, checks every frame
 // length, and verifies the hash of what arrived. Layout and limits: docs/PROTOCOL.md, "Swarm".
 import type { Stream } from '@libp2p/interface';
-import { bytesToHex, createContentHasher, hexToBytes, assertContentHash, type ContentStore } from './content.ts';
+import { bytesToHex, createContentHasher, hexToBytes, toContentHash, type ContentStore } from './content.ts';
 import { HASH_BYTES, MAX_ERROR_MESSAGE_BYTES, MAX_FRAME_BYTES, Status, type StatusCode } from './protocol.ts';
 import type { PeerRateLimiter } from './rate-limit.ts';
 import { ProtocolError, StreamReader, readU32le, sendAll, u32le } from './stream-bytes.ts';
@@ -92,7 +92,7 @@ export interface FetchOptions {
 
 /** Requests `hash` on a fresh stream and returns its verified bytes. Aborts the stream on any error. */
 export async function fetchObject(stream: Stream, hash: string, options: FetchOptions): Promise<Uint8Array> {
-  assertContentHash(hash, 'requested hash');
+  hash = toContentHash(hash, 'requested hash');
   const onAbort = () => stream.abort(options.signal?.reason instanceof Error ? options.signal.reason : new Error('fetch aborted'));
   options.signal?.addEventListener('abort', onAbort, { once: true });
   try {

@@ -10,12 +10,20 @@ import { multiaddr } from '@multiformats/multiaddr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHub, type Hub } from '../../src/hub/hub.ts';
 import { MemoryContentStore, contentHash } from '../../src/swarm/content.ts';
-import type { Announcement } from '../../src/swarm/messages.ts';
+import { signAnnouncement, type Announcement, type SignedAnnouncement } from '../../src/identity/announcement.ts';
+import type { Hex } from '../../src/identity/fields.ts';
+import { SigningKey, cryptoReady } from '../../src/identity/keys.ts';
 import { createNodePeer } from '../../src/swarm/node-peer.ts';
 import { PAYLOAD_PROTOCOL, announceTopic } from '../../src/swarm/protocol.ts';
 import { Swarm } from '../../src/swarm/swarm.ts';
 
 const RUN = 'test-hub';
+const hex = (byte: string): Hex => `0x${byte.repeat(32)}` as Hex;
+
+/** A session key's signed announcement of `payloadHash` (the binding is not checked at this layer). */
+function announcementOf(key: SigningKey, fields: Partial<Announcement>): SignedAnnouncement {
+  return signAnnouncement(key, { kind: 'webloco/announcement/v1', run: RUN, round: 1, binding: hex('01'), baseModelHash: hex('02'), payloadHash: hex('0e'), bytes: 10, nonce: 0, ...fields });
+}
 
 function tempDir(name: string): string {
   return mkdtempSync(join(tmpdir(), `webloco-${name}-`));
@@ -29,9 +37,9 @@ function appDir(): string {
   return dir;
 }
 
-async function peerOf(hub: Hub): Promise<Swarm> {
+async function peerOf(hub: Hub, acceptGossip?: ConstructorParameters<typeof Swarm>[0]['acceptGossip']): Promise<Swarm> {
   const node = await createNodePeer({ runId: hub.runId, webrtc: false, dialPrivateAddresses: true, discoveryIntervalMs: 500 });
-  const swarm = new Swarm({ node, runId: hub.runId, store: new MemoryContentStore(), keepConnected: hub.multiaddrs.map((a) => multiaddr(a)) });
+  const swarm = new Swarm({ node, runId: hub.runId, store: new MemoryContentStore(), keepConnected: hub.multiaddrs.map((a) => multiaddr(a)), acceptGossip });
   await swarm.start();
   return swarm;
 }
@@ -62,11 +70,19 @@ describe('hub with two Node peers', () => {
   let hub: Hub;
   let alice: Swarm;
   let bob: Swarm;
+  let sessionKey: SigningKey;
 
   beforeAll(async () => {
+    await cryptoReady();
+    sessionKey = SigningKey.generate('ed25519');
     hub = await startHub({ port: 0, dataDir: tempDir('hub'), appDir: appDir(), runId: RUN, discoveryIntervalMs: 500 });
     alice = await peerOf(hub);
-    bob = await peerOf(hub);
+    // Bob's round logic refuses nonce 99 (standing in for identity's full verification).
+    bob = await peerOf(hub, {
+      announcement: (signed) => {
+        if (signed.announcement.nonce === 99) throw new Error('replayed nonce');
+      },
+    });
   });
 
   afterAll(async () => {
@@ -75,8 +91,8 @@ describe('hub with two Node peers', () => {
   });
 
   it('carries an announcement from one peer to the other', async () => {
-    const received = new Promise<{ from: string; message: Announcement }>((done) => bob.addEventListener('announcement', (e) => done(e.detail), { once: true }));
-    const message: Announcement = { v: 1, kind: 'payload', round: 1, hash: 'e'.repeat(64), bytes: 10, modelHash: 'f'.repeat(64) };
+    const received = new Promise<{ from: string; message: SignedAnnouncement }>((done) => bob.addEventListener('announcement', (e) => done(e.detail), { once: true }));
+    const message = announcementOf(sessionKey, {});
     // Gossipsub builds its mesh on heartbeats: publish until the message gets through.
     const got = await until('the announcement at bob', async () => {
       await alice.announce(message);
@@ -88,7 +104,7 @@ describe('hub with two Node peers', () => {
   it('copies an announced payload into the hub store; another peer fetches it from the hub', async () => {
     const payload = new TextEncoder().encode('a payload for round 2 '.repeat(1000));
     const hash = await alice.store.put(payload);
-    await alice.announce({ v: 1, kind: 'payload', round: 2, hash, bytes: payload.byteLength, modelHash: 'f'.repeat(64) });
+    await alice.announce(announcementOf(sessionKey, { round: 2, payloadHash: `0x${hash}` as Hex, bytes: payload.byteLength, nonce: 1 }));
     await until('the hub to hold the payload', () => hub.store.has(hash));
     const bytes = await bob.fetch(PAYLOAD_PROTOCOL, hub.swarm.peerId, hash);
     expect(await contentHash(bytes)).toBe(hash);
@@ -97,23 +113,29 @@ describe('hub with two Node peers', () => {
     expect(new Uint8Array(await viaHttp.arrayBuffer())).toEqual(payload);
   });
 
-  it('rejects malformed and oversized gossip, reports it, and keeps delivering good messages', async () => {
+  it('rejects malformed, oversized and refused gossip, reports it, and keeps delivering good messages', async () => {
     const reasons: string[] = [];
     hub.swarm.addEventListener('invalid-message', (e) => reasons.push(e.detail.reason));
+    const refusedByBob: string[] = [];
+    bob.addEventListener('invalid-message', (e) => refusedByBob.push(e.detail.reason));
     const pubsub = alice.node.services.pubsub;
     const topic = announceTopic(RUN);
-    await pubsub.publish(topic, new TextEncoder().encode('{"v":1, not json'));
-    await pubsub.publish(topic, new TextEncoder().encode(JSON.stringify({ v: 1, kind: 'payload', round: 1, hash: 'nope', bytes: 1, modelHash: 'f'.repeat(64) })));
+    await pubsub.publish(topic, new TextEncoder().encode('{"announcement": not json'));
+    const badHash = announcementOf(sessionKey, { nonce: 2 });
+    await pubsub.publish(topic, new TextEncoder().encode(JSON.stringify({ ...badHash, announcement: { ...badHash.announcement, payloadHash: 'nope' } })));
     await pubsub.publish(topic, new Uint8Array(5000).fill(0x20));
     await until('three rejections at the hub', () => reasons.length >= 3 || undefined);
     expect(reasons.join('\n')).toMatch(/not UTF-8 JSON/);
-    expect(reasons.join('\n')).toMatch(/hash must be 64 lowercase hex/);
+    expect(reasons.join('\n')).toMatch(/payloadHash must be 0x/);
     expect(reasons.join('\n')).toMatch(/exceeds the 4096-byte limit/);
+    // Well-formed, but Bob's own check refuses it: he reports it and does not deliver it.
+    await alice.announce(announcementOf(sessionKey, { nonce: 99 }));
+    await until('bob to refuse nonce 99', () => refusedByBob.some((r) => r.includes('replayed nonce')) || undefined);
     // A topic outside the run's is not delivered anywhere; the nodes carry on.
     await pubsub.publish('/webloco/other-run/announce/1', new TextEncoder().encode('{}')).catch(() => undefined);
-    const good: Announcement = { v: 1, kind: 'checkpoint', round: 4, hash: '1'.repeat(64), bytes: 99, modelHash: '2'.repeat(64) };
-    const received = new Promise<Announcement>((done) =>
-      bob.addEventListener('announcement', (e) => e.detail.message.round === 4 && done(e.detail.message)),
+    const good = announcementOf(sessionKey, { round: 4, nonce: 3 });
+    const received = new Promise<SignedAnnouncement>((done) =>
+      bob.addEventListener('announcement', (e) => e.detail.message.announcement.round === 4 && done(e.detail.message)),
     );
     await alice.announce(good);
     expect(await received).toEqual(good);
@@ -139,6 +161,7 @@ describe('hub with two Node peers', () => {
       ['/assets/missing.js', 404, /no file/],
       ['/api/nothing', 404, /no API route/],
       ['/api/objects/zz', 400, /64 lowercase hex/],
+      ['/api/objects/0xzz', 400, /64 lowercase hex/],
       [`/api/objects/${'0'.repeat(64)}`, 404, /not in this hub's store/],
       ['/%E0%A4%A', 400, /malformed URL/],
       ['/..%2f..%2f..%2fetc%2fpasswd', 400, /outside the app/],

@@ -1,62 +1,77 @@
-// The gossip codecs accept exactly the documented schemas and reject everything else with a
-// message that names the problem; the per-peer rate limiter refills at its stated rate.
-import { describe, expect, it } from 'vitest';
-import { MessageError, decodeAnnouncement, decodeDecision, encodeAnnouncement, encodeDecision, type Announcement, type Decision } from '../../src/swarm/messages.ts';
-import { MAX_ANNOUNCE_BYTES, MAX_DECISION_PAYLOADS } from '../../src/swarm/protocol.ts';
+// The gossip codecs carry identity's signed announcement and the chain's signed decision as
+// canonical JSON: they round-trip, and anything malformed, oversized, for another run or (for a
+// decision) not signed by its validator is rejected with a message that names the problem. The
+// per-peer rate limiter refills at its stated rate.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { signDecision, type SignedDecision } from '../../src/chain/extrinsics.ts';
+import { signAnnouncement, type SignedAnnouncement } from '../../src/identity/announcement.ts';
+import type { Hex } from '../../src/identity/fields.ts';
+import { SigningKey, cryptoReady } from '../../src/identity/keys.ts';
+import { decodeAnnouncementMessage, decodeDecisionMessage, encodeAnnouncementMessage, encodeDecisionMessage } from '../../src/swarm/messages.ts';
+import { MAX_ANNOUNCE_BYTES } from '../../src/swarm/protocol.ts';
 import { PeerRateLimiter } from '../../src/swarm/rate-limit.ts';
 
-const H = (c: string) => c.repeat(64);
-const announcement: Announcement = { v: 1, kind: 'payload', round: 3, hash: H('a'), bytes: 12345, modelHash: H('b') };
-const decision: Decision = { v: 1, round: 3, modelHash: H('b'), payloads: [H('a'), H('c')], nextModelHash: H('d') };
+const RUN = 'test-messages';
+const hex = (byte: string): Hex => `0x${byte.repeat(32)}` as Hex;
 const utf8 = (value: unknown) => new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value));
 
-describe('announcement codec', () => {
-  it('round-trips', () => {
-    expect(decodeAnnouncement(encodeAnnouncement(announcement))).toEqual(announcement);
+let announcement: SignedAnnouncement;
+let decision: SignedDecision;
+
+beforeAll(async () => {
+  await cryptoReady();
+  announcement = signAnnouncement(SigningKey.generate('ed25519'), {
+    kind: 'webloco/announcement/v1', run: RUN, round: 3, binding: hex('01'), baseModelHash: hex('02'), payloadHash: hex('03'), bytes: 12345, nonce: 0,
+  });
+  decision = signDecision(SigningKey.generate('sr25519'), { run: RUN, round: 3, payloadHashes: [hex('03'), hex('04')], modelHash: hex('05'), nonce: 1 });
+});
+
+describe('announcement messages', () => {
+  it('round-trip as canonical JSON', () => {
+    const bytes = encodeAnnouncementMessage(announcement);
+    expect(new TextDecoder().decode(bytes).startsWith('{"announcement":{"baseModelHash"')).toBe(true);
+    expect(decodeAnnouncementMessage(bytes, RUN)).toEqual(announcement);
   });
 
-  const bad: [string, unknown, RegExp][] = [
-    ['an array', [announcement], /JSON object/],
-    ['an extra key', { ...announcement, extra: 1 }, /unexpected extra/],
-    ['a missing key', { ...announcement, modelHash: undefined }, /missing modelHash/],
-    ['another version', { ...announcement, v: 2 }, /v must be 1/],
-    ['an unknown kind', { ...announcement, kind: 'gradient' }, /kind must be/],
-    ['a fractional round', { ...announcement, round: 1.5 }, /round must be an integer/],
-    ['a negative round', { ...announcement, round: -1 }, /round must be an integer/],
-    ['an uppercase hash', { ...announcement, hash: H('A') }, /hash must be 64 lowercase hex/],
-    ['a short hash', { ...announcement, hash: 'abc' }, /hash must be 64 lowercase hex/],
-    ['zero bytes', { ...announcement, bytes: 0 }, /bytes must be an integer/],
-    ['bytes as a string', { ...announcement, bytes: '5' }, /bytes must be an integer/],
+  const bad: [string, () => unknown, RegExp][] = [
+    ['an array', () => [announcement], /signed announcement/],
+    ['an extra key', () => ({ ...announcement, extra: 1 }), /signed announcement/],
+    ['a missing signature', () => ({ announcement: announcement.announcement }), /signed announcement/],
+    ['a short signature', () => ({ ...announcement, signature: '0x1234' }), /signature must be 0x followed by 128/],
+    ['another kind', () => ({ ...announcement, announcement: { ...announcement.announcement, kind: 'x' } }), /announcement.kind/],
+    ['a fractional round', () => ({ ...announcement, announcement: { ...announcement.announcement, round: 1.5 } }), /announcement.round/],
+    ['an uppercase hash', () => ({ ...announcement, announcement: { ...announcement.announcement, payloadHash: hex('AB') } }), /payloadHash must be 0x/],
+    ['zero bytes', () => ({ ...announcement, announcement: { ...announcement.announcement, bytes: 0 } }), /announcement.bytes/],
+    ['another run', () => ({ ...announcement, announcement: { ...announcement.announcement, run: 'other' } }), /for run 'other'/],
   ];
   for (const [what, value, error] of bad) {
     it(`rejects ${what}`, () => {
-      expect(() => decodeAnnouncement(utf8(value))).toThrow(error);
-      expect(() => decodeAnnouncement(utf8(value))).toThrow(MessageError);
+      expect(() => decodeAnnouncementMessage(utf8(value()), RUN)).toThrow(error);
     });
   }
 
   it('rejects non-JSON, invalid UTF-8 and oversized messages', () => {
-    expect(() => decodeAnnouncement(utf8('{"v":1,'))).toThrow(/not UTF-8 JSON/);
-    expect(() => decodeAnnouncement(new Uint8Array([0x7b, 0xff, 0x7d]))).toThrow(/not UTF-8 JSON/);
-    expect(() => decodeAnnouncement(new Uint8Array(MAX_ANNOUNCE_BYTES + 1))).toThrow(/exceeds the 4096-byte limit/);
+    expect(() => decodeAnnouncementMessage(utf8('{"announcement":'), RUN)).toThrow(/not UTF-8 JSON/);
+    expect(() => decodeAnnouncementMessage(new Uint8Array([0x7b, 0xff, 0x7d]), RUN)).toThrow(/not UTF-8 JSON/);
+    expect(() => decodeAnnouncementMessage(new Uint8Array(MAX_ANNOUNCE_BYTES + 1), RUN)).toThrow(/exceeds the 4096-byte limit/);
   });
 });
 
-describe('decision codec', () => {
-  it('round-trips', () => {
-    expect(decodeDecision(encodeDecision(decision))).toEqual(decision);
+describe('decision messages', () => {
+  it('round-trip, with the validator signature checked', () => {
+    expect(decodeDecisionMessage(encodeDecisionMessage(decision), RUN)).toEqual(decision);
   });
 
-  it('rejects repeated, malformed or too many payload hashes', () => {
-    expect(() => decodeDecision(utf8({ ...decision, payloads: [H('a'), H('a')] }))).toThrow(/must not repeat/);
-    expect(() => decodeDecision(utf8({ ...decision, payloads: [H('a'), 7] }))).toThrow(/payloads\[1\] must be/);
-    expect(() => decodeDecision(utf8({ ...decision, payloads: H('a') }))).toThrow(/must be an array/);
-    const many = Array.from({ length: MAX_DECISION_PAYLOADS + 1 }, (_, i) => i.toString(16).padStart(64, '0'));
-    expect(() => encodeDecision({ ...decision, payloads: many })).toThrow(/at most 1024|exceeds/);
+  it('reject a decision altered after signing, repeated hashes, and another run', () => {
+    const altered = { ...decision, decision: { ...decision.decision, modelHash: hex('06') } };
+    expect(() => decodeDecisionMessage(utf8(altered), RUN)).toThrow(/not signed by its validator/);
+    const repeated = { ...decision, decision: { ...decision.decision, payloadHashes: [hex('03'), hex('03')] } };
+    expect(() => decodeDecisionMessage(utf8(repeated), RUN)).toThrow(/lists a hash twice/);
+    expect(() => decodeDecisionMessage(encodeDecisionMessage(decision), 'other-run')).toThrow(/for run 'test-messages'/);
   });
 
-  it('refuses to encode an invalid message', () => {
-    expect(() => encodeDecision({ ...decision, nextModelHash: 'nope' })).toThrow(/nextModelHash must be/);
+  it('refuses to encode a decision its validator did not sign', () => {
+    expect(() => encodeDecisionMessage({ ...decision, decision: { ...decision.decision, round: 4 } })).toThrow(/not signed by its validator/);
   });
 });
 
