@@ -32,7 +32,11 @@ export interface HubHttpOptions {
   store: DiskContentStore;
   /** GET /api/run's body. */
   runInfo: () => unknown;
+  /** Route handlers mounted before the hub's own (e.g. src/chain's chainRoutes); true = handled. */
+  routes?: HubRoute[];
 }
+
+export type HubRoute = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 
 export function createHubHttpServer(options: HubHttpOptions): Server {
   const appDir = resolve(options.appDir);
@@ -47,6 +51,7 @@ export function createHubHttpServer(options: HubHttpOptions): Server {
 async function handle(req: IncomingMessage, res: ServerResponse, appDir: string, options: HubHttpOptions): Promise<void> {
   const rawUrl = req.url ?? '/';
   if (rawUrl.length > MAX_URL_LENGTH) return sendJson(res, 414, { error: `URL longer than ${MAX_URL_LENGTH} characters` });
+  for (const route of options.routes ?? []) if (await route(req, res)) return;
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('Allow', 'GET, HEAD');
     return sendJson(res, 405, { error: `method ${req.method} is not allowed: the hub's HTTP routes are read-only (GET)` });

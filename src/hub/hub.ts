@@ -16,7 +16,7 @@ import { toContentHash } from '../swarm/content.ts';
 import { commonNodeOptions, type SwarmServices } from '../swarm/node-config.ts';
 import { PAYLOAD_PROTOCOL, assertRunId } from '../swarm/protocol.ts';
 import { Swarm } from '../swarm/swarm.ts';
-import { createHubHttpServer } from './http.ts';
+import { createHubHttpServer, type HubRoute } from './http.ts';
 import { DiskContentStore } from './object-store.ts';
 import { loadOrCreatePeerKey } from './peer-key.ts';
 
@@ -40,6 +40,8 @@ export interface HubOptions {
   maxReservations?: number;
   /** Discovery republish interval (ms). */
   discoveryIntervalMs?: number;
+  /** More HTTP routes, tried before the hub's own (the dev chain's API, for one). */
+  routes?: HubRoute[];
 }
 
 export interface RunState {
@@ -119,6 +121,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   const server = createHubHttpServer({
     appDir: options.appDir ?? 'dist',
     store,
+    routes: options.routes,
     runInfo: () => ({
       runId: settings.runId,
       preset: settings.preset,

@@ -3,7 +3,7 @@
 // reported while the nodes keep working; the HTTP side serves the app and the API and answers
 // bad requests with JSON errors; the hub keeps its peer id and run id across restarts.
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { multiaddr } from '@multiformats/multiaddr';
@@ -75,7 +75,15 @@ describe('hub with two Node peers', () => {
   beforeAll(async () => {
     await cryptoReady();
     sessionKey = SigningKey.generate('ed25519');
-    hub = await startHub({ port: 0, dataDir: tempDir('hub'), appDir: appDir(), runId: RUN, discoveryIntervalMs: 500 });
+    // A mounted route (as the dev chain's API is mounted) answers before the hub's own.
+    const routes = [
+      async (req: IncomingMessage, res: ServerResponse) => {
+        if (!req.url?.startsWith('/api/mounted')) return false;
+        res.writeHead(201).end('mounted');
+        return true;
+      },
+    ];
+    hub = await startHub({ port: 0, dataDir: tempDir('hub'), appDir: appDir(), runId: RUN, discoveryIntervalMs: 500, routes });
     alice = await peerOf(hub);
     // Bob's round logic refuses nonce 99 (standing in for identity's full verification).
     bob = await peerOf(hub, {
@@ -157,6 +165,7 @@ describe('hub with two Node peers', () => {
     expect([index.status, index.type]).toEqual([200, 'text/html; charset=utf-8']);
     expect((await get(hub.http, '/assets/app.js')).type).toBe('text/javascript; charset=utf-8');
     expect((await get(hub.http, '/dashboard/wall')).body).toContain('<title>WebLoCo</title>');
+    expect(await get(hub.http, '/api/mounted', 'POST')).toMatchObject({ status: 201, body: 'mounted' });
     const cases: [string, number, RegExp, string?][] = [
       ['/assets/missing.js', 404, /no file/],
       ['/api/nothing', 404, /no API route/],
