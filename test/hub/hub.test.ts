@@ -191,6 +191,28 @@ describe('hub with two Node peers', () => {
 });
 
 describe('hub restarts', () => {
+  it('a peer redials its hub with backoff after the hub comes back', async () => {
+    const dataDir = tempDir('hub-redial');
+    const first = await startHub({ port: 0, dataDir, appDir: appDir(), runId: 'redial-run' });
+    const p2pPort = Number(multiaddr(first.multiaddrs[0]!).getComponents().find((c) => c.name === 'tcp')!.value);
+    const node = await createNodePeer({ runId: first.runId, webrtc: false, dialPrivateAddresses: true });
+    const peer = new Swarm({ node, runId: first.runId, store: new MemoryContentStore(), keepConnected: first.multiaddrs.map((a) => multiaddr(a)), maxRedialDelayMs: 1_000 });
+    await peer.start();
+    try {
+      await until('the first link', () => first.swarm.links().some((l) => l.peer === peer.peerId) || undefined);
+      await first.stop();
+      await until('the peer to notice', () => peer.links().length === 0 || undefined);
+      const second = await startHub({ port: 0, p2pPort, dataDir, appDir: appDir() });
+      try {
+        await until('the peer to redial', () => second.swarm.links().some((l) => l.peer === peer.peerId) || undefined, 15_000);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await peer.stop();
+    }
+  });
+
   it('keeps its peer id and run id in its data dir, and refuses another run id there', async () => {
     const dataDir = tempDir('hub-restart');
     const first = await startHub({ port: 0, dataDir, appDir: appDir(), runId: 'restart-run' });
