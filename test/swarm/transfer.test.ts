@@ -5,7 +5,7 @@ import type { Stream } from '@libp2p/interface';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryContentStore, bytesToHex, contentHash, hexToBytes, type ContentStore } from '../../src/swarm/content.ts';
 import { createNodePeer } from '../../src/swarm/node-peer.ts';
-import { HASH_BYTES, MAX_FRAME_BYTES, PAYLOAD_PROTOCOL, Status } from '../../src/swarm/protocol.ts';
+import { CHECKPOINT_PROTOCOL, HASH_BYTES, MAX_FRAME_BYTES, PAYLOAD_PROTOCOL, Status } from '../../src/swarm/protocol.ts';
 import { StreamReader, u32le } from '../../src/swarm/stream-bytes.ts';
 import { Swarm } from '../../src/swarm/swarm.ts';
 import { TransferError } from '../../src/swarm/transfer.ts';
@@ -71,6 +71,18 @@ describe('/webloco/payload/1 between two Node peers', () => {
     const bytes = await client.fetch(PAYLOAD_PROTOCOL, server.peerId, payloadHash);
     expect(bytes.byteLength).toBe(payload.byteLength);
     expect(await contentHash(bytes)).toBe(payloadHash);
+  });
+
+  it('serves the same store on /webloco/checkpoint/1, under that protocol\'s own size limit', async () => {
+    expect(await contentHash(await client.fetch(CHECKPOINT_PROTOCOL, server.peerId, `0x${payloadHash}`))).toBe(payloadHash);
+    const small = await makePeer(server.store, { maxObjectBytes: { [CHECKPOINT_PROTOCOL]: 1024 } });
+    try {
+      await client.node.dial(small.node.getMultiaddrs()[0]!);
+      await expect(client.fetch(CHECKPOINT_PROTOCOL, small.peerId, payloadHash)).rejects.toThrow(/tooLarge.*more than this protocol's 1024/);
+      expect((await client.fetch(PAYLOAD_PROTOCOL, small.peerId, payloadHash)).byteLength).toBe(payload.byteLength);
+    } finally {
+      await small.stop();
+    }
   });
 
   it('reports an object the peer does not hold', async () => {
