@@ -15,7 +15,7 @@ import type { SignedAnnouncement } from '../identity/announcement.ts';
 import { toContentHash } from '../swarm/content.ts';
 import { commonNodeOptions, type SwarmServices } from '../swarm/node-config.ts';
 import { PAYLOAD_PROTOCOL, assertRunId } from '../swarm/protocol.ts';
-import { Swarm } from '../swarm/swarm.ts';
+import { Swarm, type SwarmOptions } from '../swarm/swarm.ts';
 import { createHubHttpServer, type HubRoute } from './http.ts';
 import { DiskContentStore } from './object-store.ts';
 import { loadOrCreatePeerKey } from './peer-key.ts';
@@ -42,6 +42,8 @@ export interface HubOptions {
   discoveryIntervalMs?: number;
   /** More HTTP routes, tried before the hub's own (the dev chain's API, for one). */
   routes?: HubRoute[];
+  /** The run's gossip checks (see SwarmOptions.acceptGossip); the hub copies only accepted payloads. */
+  acceptGossip?: SwarmOptions['acceptGossip'];
 }
 
 export interface RunState {
@@ -113,6 +115,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     runId: settings.runId,
     store,
     keepConnected: (options.bootstrap ?? []).map((a) => multiaddr(a)),
+    acceptGossip: options.acceptGossip,
   });
   await swarm.start();
   const stopCopying = copyAnnouncedPayloads(swarm, store);
