@@ -39,7 +39,7 @@ export async function run(argv: string[]): Promise<void> {
     preset: args.preset,
   });
   console.log(JSON.stringify({ http: hub.http, multiaddrs: hub.multiaddrs, runId: hub.runId }));
-  console.log(`hub for run '${hub.runId}' (preset ${hub.preset}): open ${hub.http} in a browser; other hubs can --bootstrap ${hub.multiaddrs[0]}`);
+  console.log(`hub for run '${hub.runId}' (preset ${hub.settings.preset}): open ${hub.http} in a browser; other hubs can --bootstrap ${hub.multiaddrs[0]}`);
 
   await new Promise<void>((done) => {
     const shutdown = (signal: string) => {

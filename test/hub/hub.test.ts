@@ -1,7 +1,8 @@
 // A hub and two Node peers on loopback: gossip crosses the hub, an announced payload is copied
-// into the hub's store and fetched from there by another peer, malformed gossip is rejected and
-// reported while the nodes keep working; the HTTP side serves the app and the API and answers
-// bad requests with JSON errors; the hub keeps its peer id and run id across restarts.
+// into the hub's store and fetched from there by another peer, malformed gossip and announcements
+// without a registered session binding are rejected and reported while the nodes keep working;
+// the HTTP side serves the app and the API and answers bad requests with JSON errors; the hub
+// keeps its peer id and run id across restarts.
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -11,8 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHub, type Hub } from '../../src/hub/hub.ts';
 import { MemoryContentStore, contentHash } from '../../src/swarm/content.ts';
 import { signAnnouncement, type Announcement, type SignedAnnouncement } from '../../src/identity/announcement.ts';
+import { createBurnerSigner } from '../../src/identity/burner.ts';
 import type { Hex } from '../../src/identity/fields.ts';
 import { SigningKey, cryptoReady } from '../../src/identity/keys.ts';
+import { Session } from '../../src/identity/session.ts';
 import { createNodePeer } from '../../src/swarm/node-peer.ts';
 import { PAYLOAD_PROTOCOL, announceTopic } from '../../src/swarm/protocol.ts';
 import { Swarm } from '../../src/swarm/swarm.ts';
@@ -20,9 +23,9 @@ import { Swarm } from '../../src/swarm/swarm.ts';
 const RUN = 'test-hub';
 const hex = (byte: string): Hex => `0x${byte.repeat(32)}` as Hex;
 
-/** A session key's signed announcement of `payloadHash` (the binding is not checked at this layer). */
-function announcementOf(key: SigningKey, fields: Partial<Announcement>): SignedAnnouncement {
-  return signAnnouncement(key, { kind: 'webloco/announcement/v1', run: RUN, round: 1, binding: hex('01'), baseModelHash: hex('02'), payloadHash: hex('0e'), bytes: 10, nonce: 0, ...fields });
+/** A session's signed announcement of `payloadHash` for round 0 (the round the test chain stays in). */
+function announcementOf(session: Session, fields: Partial<Announcement>): SignedAnnouncement {
+  return signAnnouncement(session.key, { kind: 'webloco/announcement/v1', run: RUN, round: 0, binding: session.id, baseModelHash: hex('02'), payloadHash: hex('0e'), bytes: 10, nonce: 0, ...fields });
 }
 
 function tempDir(name: string): string {
@@ -70,11 +73,10 @@ describe('hub with two Node peers', () => {
   let hub: Hub;
   let alice: Swarm;
   let bob: Swarm;
-  let sessionKey: SigningKey;
+  let session: Session;
 
   beforeAll(async () => {
     await cryptoReady();
-    sessionKey = SigningKey.generate('ed25519');
     // A mounted route (as the dev chain's API is mounted) answers before the hub's own.
     const routes = [
       async (req: IncomingMessage, res: ServerResponse) => {
@@ -83,8 +85,12 @@ describe('hub with two Node peers', () => {
         return true;
       },
     ];
-    hub = await startHub({ port: 0, dataDir: tempDir('hub'), appDir: appDir(), runId: RUN, discoveryIntervalMs: 500, routes });
+    // Fast blocks, long rounds: the whole test runs inside round 0.
+    hub = await startHub({ port: 0, dataDir: tempDir('hub'), appDir: appDir(), runId: RUN, discoveryIntervalMs: 500, routes, run: { blockTimeMs: 100, blocksPerRound: 10_000 } });
     alice = await peerOf(hub);
+    // The hub accepts announcements signed by a session whose binding is registered on its chain.
+    session = await Session.start(await createBurnerSigner(), { run: RUN, peerId: alice.peerId });
+    await hub.chain!.register(session.signed);
     // Bob's round logic refuses nonce 99 (standing in for identity's full verification).
     bob = await peerOf(hub, {
       announcement: (signed) => {
@@ -100,19 +106,21 @@ describe('hub with two Node peers', () => {
 
   it('carries an announcement from one peer to the other', async () => {
     const received = new Promise<{ from: string; message: SignedAnnouncement }>((done) => bob.addEventListener('announcement', (e) => done(e.detail), { once: true }));
-    const message = announcementOf(sessionKey, {});
-    // Gossipsub builds its mesh on heartbeats: publish until the message gets through.
+    // Gossipsub builds its mesh on heartbeats: publish until a message gets through (each with
+    // its own nonce: the hub refuses a replayed one).
+    let nonce = 100;
     const got = await until('the announcement at bob', async () => {
-      await alice.announce(message);
+      await alice.announce(announcementOf(session, { nonce: nonce++ }));
       return Promise.race([received, new Promise<undefined>((r) => setTimeout(r, 300))]);
     });
-    expect(got).toEqual({ from: alice.peerId, message });
+    expect(got.from).toBe(alice.peerId);
+    expect(got.message.announcement.binding).toBe(session.id);
   });
 
   it('copies an announced payload into the hub store; another peer fetches it from the hub', async () => {
     const payload = new TextEncoder().encode('a payload for round 2 '.repeat(1000));
     const hash = await alice.store.put(payload);
-    await alice.announce(announcementOf(sessionKey, { round: 2, payloadHash: `0x${hash}` as Hex, bytes: payload.byteLength, nonce: 1 }));
+    await alice.announce(announcementOf(session, { payloadHash: `0x${hash}` as Hex, bytes: payload.byteLength, nonce: 1 }));
     await until('the hub to hold the payload', () => hub.store.has(hash));
     const bytes = await bob.fetch(PAYLOAD_PROTOCOL, hub.swarm.peerId, hash);
     expect(await contentHash(bytes)).toBe(hash);
@@ -129,21 +137,24 @@ describe('hub with two Node peers', () => {
     const pubsub = alice.node.services.pubsub;
     const topic = announceTopic(RUN);
     await pubsub.publish(topic, new TextEncoder().encode('{"announcement": not json'));
-    const badHash = announcementOf(sessionKey, { nonce: 2 });
+    const badHash = announcementOf(session, { nonce: 2 });
     await pubsub.publish(topic, new TextEncoder().encode(JSON.stringify({ ...badHash, announcement: { ...badHash.announcement, payloadHash: 'nope' } })));
     await pubsub.publish(topic, new Uint8Array(5000).fill(0x20));
-    await until('three rejections at the hub', () => reasons.length >= 3 || undefined);
+    // Well-formed and signed, but by a session key whose binding the chain has never seen.
+    await alice.announce(signAnnouncement(SigningKey.generate('ed25519'), { ...announcementOf(session, { nonce: 3 }).announcement, binding: hex('01') }));
+    await until('four rejections at the hub', () => reasons.length >= 4 || undefined);
     expect(reasons.join('\n')).toMatch(/not UTF-8 JSON/);
     expect(reasons.join('\n')).toMatch(/payloadHash must be 0x/);
     expect(reasons.join('\n')).toMatch(/exceeds the 4096-byte limit/);
+    expect(reasons.join('\n')).toMatch(/binding .* is not known here/);
     // Well-formed, but Bob's own check refuses it: he reports it and does not deliver it.
-    await alice.announce(announcementOf(sessionKey, { nonce: 99 }));
+    await alice.announce(announcementOf(session, { nonce: 99 }));
     await until('bob to refuse nonce 99', () => refusedByBob.some((r) => r.includes('replayed nonce')) || undefined);
     // A topic outside the run's is not delivered anywhere; the nodes carry on.
     await pubsub.publish('/webloco/other-run/announce/1', new TextEncoder().encode('{}')).catch(() => undefined);
-    const good = announcementOf(sessionKey, { round: 4, nonce: 3 });
+    const good = announcementOf(session, { nonce: 4 });
     const received = new Promise<SignedAnnouncement>((done) =>
-      bob.addEventListener('announcement', (e) => e.detail.message.announcement.round === 4 && done(e.detail.message)),
+      bob.addEventListener('announcement', (e) => e.detail.message.announcement.nonce === 4 && done(e.detail.message)),
     );
     await alice.announce(good);
     expect(await received).toEqual(good);
@@ -153,8 +164,9 @@ describe('hub with two Node peers', () => {
     const res = await fetch(`${hub.http}/api/run`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/application\/json/);
-    const run = (await res.json()) as { runId: string; preset: string; round: number; modelHash: null; peers: { peerId: string; links: { kind: string }[] }[] };
-    expect(run).toMatchObject({ runId: RUN, preset: 'tiny', round: 0, modelHash: null });
+    const run = (await res.json()) as { runId: string; preset: string; round: number; modelHash: string; checkpoint: { round: number }; peers: { peerId: string; links: { kind: string }[] }[] };
+    expect(run).toMatchObject({ runId: RUN, preset: 'tiny', round: 0, checkpoint: { round: 0 } });
+    expect(run.modelHash).toMatch(/^[0-9a-f]{64}$/); // H of θ_0
     const ids = run.peers.map((p) => p.peerId);
     expect(ids).toEqual(expect.arrayContaining([alice.peerId, bob.peerId]));
     expect(run.peers.find((p) => p.peerId === alice.peerId)!.links[0]!.kind).toBe('websockets');

@@ -1,0 +1,157 @@
+// The hub's round keeper until the Gauntlet scores contributions: when the chain's head enters
+// round w+1, round w is closed; every payload committed on chain in round w's blocks whose bytes
+// the hub holds (it copies each announced payload) and that decodes against H_w goes into the
+// decision, ordered by payload hash; the hub computes θ_{w+1} exactly as every peer will
+// (src/engine/global-model.ts), signs the decision with the chain's validator key, submits it to
+// the chain and gossips it. A peer that committed late is simply not in the list: no round ever
+// waits for anyone. Every `checkpointEvery` rounds θ is written as a checkpoint into the object
+// store, so a joining peer downloads it and replays the decisions since.
+import { bytesToHex } from '@noble/hashes/utils.js';
+import type { DevChain } from '../chain/dev-chain.ts';
+import { signDecision, type SignedDecision } from '../chain/extrinsics.ts';
+import { applyDecision, decodeContribution, hashHex, withHash, type GlobalModel } from '../engine/global-model.ts';
+import type { SigningKey } from '../identity/keys.ts';
+import type { LlamaConfig } from '../model/config.ts';
+import type { ParameterLayout } from '../model/layout.ts';
+import type { WireLayout } from '../sparseloco/types.ts';
+import { toContentHash } from '../swarm/content.ts';
+import { PAYLOAD_PROTOCOL } from '../swarm/protocol.ts';
+import type { Swarm } from '../swarm/swarm.ts';
+import { decodeCheckpoint, encodeCheckpoint, MODEL_FILE } from '../train/checkpoint.ts';
+import type { DiskContentStore } from './object-store.ts';
+
+/** θ at the start of `round`, stored as a model.safetensors object. */
+export interface CheckpointRef {
+  round: number;
+  /** blake3 of the model.safetensors bytes (its name in the object store). */
+  objectHash: string;
+  modelHash: string;
+  bytes: number;
+}
+
+/** Why a committed payload was left out of a decision. */
+export interface Exclusion {
+  payloadHash: string;
+  reason: string;
+}
+
+export interface RoundDecided {
+  round: number;
+  decision: SignedDecision;
+  excluded: Exclusion[];
+  checkpoint: CheckpointRef | null;
+}
+
+export interface CoordinatorOptions {
+  chain: DevChain;
+  swarm: Swarm;
+  store: DiskContentStore;
+  config: LlamaConfig;
+  layout: ParameterLayout;
+  wire: WireLayout;
+  /** Signs decisions: a validator of the chain's genesis. */
+  validator: SigningKey;
+  /** θ at the start of `round` (θ_0, or a stored checkpoint with the decisions since replayed). */
+  model: GlobalModel;
+  round: number;
+  checkpointEvery: number;
+  /** The newest checkpoint, or null before the first. */
+  checkpoint: CheckpointRef | null;
+  onDecided?: (event: RoundDecided) => void | Promise<void>;
+  /** How long to try fetching a committed payload the hub does not hold (ms). */
+  fetchTimeoutMs?: number;
+}
+
+export class RoundCoordinator {
+  private model: GlobalModel;
+  private nextRound: number;
+  private latest: CheckpointRef | null;
+  private stopHead: (() => void) | null = null;
+  private deciding: Promise<void> = Promise.resolve();
+
+  constructor(private readonly o: CoordinatorOptions) {
+    this.model = o.model;
+    this.nextRound = o.round;
+    this.latest = o.checkpoint;
+  }
+
+  /** The round being trained now (the next to decide) and H of its θ. */
+  get state(): { round: number; modelHash: string; checkpoint: CheckpointRef | null } {
+    return { round: this.nextRound, modelHash: hashHex(this.model), checkpoint: this.latest };
+  }
+
+  /** Writes the first checkpoint when there is none, then decides each round as the chain closes it. */
+  async start(): Promise<void> {
+    if (!this.latest) this.latest = await this.writeCheckpoint(this.nextRound);
+    this.stopHead = this.o.chain.onHead((head) => {
+      const current = this.o.chain.clock.roundAt(head.height);
+      if (current > this.nextRound) this.deciding = this.deciding.then(() => this.decideClosedRounds(current)).catch((err) => console.error(`hub: deciding failed: ${(err as Error).message}`));
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopHead?.();
+    this.stopHead = null;
+    await this.deciding;
+  }
+
+  private async decideClosedRounds(current: number): Promise<void> {
+    while (this.nextRound < current) await this.decide(this.nextRound);
+  }
+
+  private async decide(round: number): Promise<void> {
+    const { chain, swarm, layout, wire, validator } = this.o;
+    const origin = { runId: chain.run, round };
+    const accepted = new Map<string, Uint8Array>();
+    const excluded: Exclusion[] = [];
+    for (const { announcement } of await chain.commits(round)) {
+      const hash = toContentHash(announcement.payloadHash);
+      if (accepted.has(hash)) continue; // the same bytes committed twice count once
+      try {
+        const bytes = await this.payload(hash, announcement.bytes, announcement.binding);
+        decodeContribution(wire, this.model, origin, bytes);
+        accepted.set(hash, bytes);
+      } catch (err) {
+        excluded.push({ payloadHash: hash, reason: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    const payloadHashes = [...accepted.keys()].sort();
+    const next = applyDecision(layout, wire, this.model, origin, payloadHashes.map((h) => accepted.get(h)!));
+    const nonce = await chain.nextNonce({ validator: validator.address });
+    const decision = signDecision(validator, { run: chain.run, round, payloadHashes: payloadHashes.map((h) => `0x${h}` as const), modelHash: `0x${hashHex(next)}`, nonce });
+    await chain.decide(decision);
+    this.model = next;
+    this.nextRound = round + 1;
+    await swarm.publishDecision(decision).catch(() => 0); // peers also read decisions from the chain
+    const checkpoint = (round + 1) % this.o.checkpointEvery === 0 ? await this.writeCheckpoint(round + 1) : null;
+    if (checkpoint) this.latest = checkpoint;
+    await this.o.onDecided?.({ round, decision, excluded, checkpoint });
+  }
+
+  /** The payload's bytes from the store, or fetched from the peer whose binding committed it. */
+  private async payload(hash: string, bytes: number, binding: `0x${string}`): Promise<Uint8Array> {
+    const held = await this.o.store.get(hash);
+    if (held) return held;
+    const signer = await this.o.chain.binding(binding);
+    if (!signer) throw new Error(`payload ${hash} is not held here and binding ${binding} is unknown`);
+    const fetched = await this.o.swarm.fetch(PAYLOAD_PROTOCOL, signer.binding.peerId, hash, { maxBytes: bytes, timeoutMs: this.o.fetchTimeoutMs ?? 5_000 });
+    await this.o.store.put(fetched);
+    return fetched;
+  }
+
+  private async writeCheckpoint(round: number): Promise<CheckpointRef> {
+    const modelHash = hashHex(this.model);
+    const files = encodeCheckpoint({ config: this.o.config, params: this.model.theta, step: round, modelHash });
+    const model = files[MODEL_FILE]!;
+    const objectHash = await this.o.store.put(model);
+    return { round, objectHash, modelHash, bytes: model.length };
+  }
+}
+
+/** θ from a stored checkpoint object, checked against the model hash it records. */
+export function modelFromCheckpoint(layout: ParameterLayout, bytes: Uint8Array): GlobalModel {
+  const ckpt = decodeCheckpoint({ [MODEL_FILE]: bytes });
+  const model = withHash(layout, ckpt.params);
+  if (ckpt.modelHash && ckpt.modelHash !== bytesToHex(model.hash)) throw new Error(`checkpoint records model hash ${ckpt.modelHash}, its parameters hash to ${bytesToHex(model.hash)}`);
+  return model;
+}
