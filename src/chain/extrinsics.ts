@@ -29,7 +29,8 @@ export type ChainErrorCode =
   | 'not-validator' // a decision or weights signed by a key that is not one of the run's validators
   | 'too-early' // a decision before its round's deadline has passed
   | 'unknown-payload' // a decision names a payload hash that was not committed in its round
-  | 'stopped'; // the chain is not producing blocks (closed, or its store failed)
+  | 'stopped' // the chain is not producing blocks (closed, or its store failed)
+  | 'refused'; // an external chain's runtime or transaction pool refused the call (Subtensor: the message names its error)
 
 export class ChainError extends Error {
   override name = 'ChainError';
