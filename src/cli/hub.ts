@@ -14,6 +14,14 @@ export async function run(argv: string[]): Promise<void> {
     bootstrap: 'string',
     'run-id': 'string',
     preset: 'string',
+    seed: 'number',
+    batch: 'number',
+    'seq-len': 'number',
+    'inner-steps': 'number',
+    rounds: 'number',
+    'blocks-per-round': 'number',
+    'block-time-ms': 'number',
+    'checkpoint-every': 'number',
     help: 'boolean',
   });
   if (args.help) {
@@ -21,6 +29,12 @@ export async function run(argv: string[]): Promise<void> {
       [
         'usage: webloco hub [--port 8080] [--p2p-port PORT+1] [--host 127.0.0.1] [--data-dir .webloco/hub]',
         '                   [--app-dir dist] [--bootstrap ADDR[,ADDR...]] [--run-id ID] [--preset tiny]',
+        '                   [--seed 0] [--batch 4] [--seq-len 64] [--inner-steps 10] [--rounds 1000]',
+        '                   [--blocks-per-round 30] [--block-time-ms 1000] [--checkpoint-every 1]',
+        '',
+        'A new run takes its settings from these options (defaults above); a data dir that holds a run',
+        'keeps the settings it was created with. The first hub of a run hosts its chain and decides its',
+        'rounds; hubs started with --bootstrap relay, carry gossip and keep objects.',
         '',
         'Prints {"http", "multiaddrs", "runId"} as the first line; browsers load the app from "http",',
         'other hubs of the run pass one of "multiaddrs" to --bootstrap.',
@@ -36,7 +50,17 @@ export async function run(argv: string[]): Promise<void> {
     appDir: args['app-dir'],
     bootstrap: args.bootstrap?.split(',').map((a) => a.trim()).filter(Boolean),
     runId: args['run-id'],
-    preset: args.preset,
+    run: definedOnly({
+      preset: args.preset,
+      seed: args.seed,
+      batch: args.batch,
+      seqLen: args['seq-len'],
+      innerSteps: args['inner-steps'],
+      rounds: args.rounds,
+      blocksPerRound: args['blocks-per-round'],
+      blockTimeMs: args['block-time-ms'],
+      checkpointEvery: args['checkpoint-every'],
+    }),
   });
   console.log(JSON.stringify({ http: hub.http, multiaddrs: hub.multiaddrs, runId: hub.runId }));
   console.log(`hub for run '${hub.runId}' (preset ${hub.settings.preset}): open ${hub.http} in a browser; other hubs can --bootstrap ${hub.multiaddrs[0]}`);
@@ -54,4 +78,9 @@ export async function run(argv: string[]): Promise<void> {
     const onTerm = () => shutdown('SIGTERM');
     process.on('SIGINT', onInt).on('SIGTERM', onTerm);
   });
+}
+
+/** The options that were given, so that defaults and a stored run fill the rest. */
+function definedOnly<T extends Record<string, unknown>>(values: T): Partial<T> {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

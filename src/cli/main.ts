@@ -10,6 +10,7 @@ const COMMANDS: Record<string, Command> = {
   eval: { summary: 'held-out loss and model hash of a checkpoint (folder or .safetensors file)', load: () => import('./eval.ts') },
   simulate: { summary: 'a SparseLoCo swarm of N peers in this process vs the centralized baseline at equal tokens (--peers, --rounds, --preset, --json)', load: () => import('./simulate.ts') },
   hub: { summary: 'a hub for a run: relay, gossip, object store, the app and GET /api/run (--port, --data-dir, --bootstrap, --run-id, --preset); first line JSON', load: () => import('./hub.ts') },
+  peer: { summary: 'a headless participant: joins the run of the hub at --hub, trains and submits N rounds (--rounds N --json)', load: () => import('./peer.ts') },
   grads: { summary: 'gradient of the mean next-token loss of a batch (--config, --weights, --tokens, --out safetensors); prints {"loss"}', load: () => import('./grads.ts') },
 };
 

@@ -47,7 +47,6 @@ export interface HubOptions {
   bootstrap?: string[];
   /** Run id; default the one stored in dataDir, else a new one. */
   runId?: string;
-  preset?: string;
   /** Circuit-relay reservations this hub grants at once. */
   maxReservations?: number;
   /** Discovery republish interval (ms). */

@@ -1,0 +1,107 @@
+// `webloco peer --hub URL`: a headless participant on the same engine as a browser tab. It reads
+// the run from the hub (GET /api/run), joins its libp2p swarm (WebSockets to the hub, WebRTC to
+// other peers through the hub's relay), starts a session with a burner hotkey, registers it on
+// the run's chain, loads the newest checkpoint and replays the decisions since, then takes part in
+// N rounds, printing one line per round:
+//   {"round","modelHash","bytesUp","bytesDown","peers","direct",...}
+// and exits 0.
+import { multiaddr } from '@multiformats/multiaddr';
+import { HttpChain } from '../chain/http-chain.ts';
+import { Participant, type CheckpointRef, type RoundBackend } from '../client/participant.ts';
+import { ensureShards } from '../data/node.ts';
+import { Peer } from '../engine/peer.ts';
+import { tokenizerFor } from '../engine/policy.ts';
+import { nodeGpuDevice } from '../gpu/node.ts';
+import { GpuRuntime } from '../gpu/runtime.ts';
+import { createBurnerSigner } from '../identity/burner.ts';
+import { Session } from '../identity/session.ts';
+import { preset } from '../model/config.ts';
+import { DEFAULT_NULL_ROUNDS } from '../sparseloco/error-feedback.ts';
+import { MemoryContentStore } from '../swarm/content.ts';
+import { createNodePeer } from '../swarm/node-peer.ts';
+import { Swarm } from '../swarm/swarm.ts';
+import { decodeCheckpoint } from '../train/checkpoint.ts';
+import { parseArgs, printer } from './args.ts';
+
+/** What GET /api/run tells a peer (src/hub/hub.ts). */
+interface RunInfo {
+  runId: string;
+  settings: { preset: string; batch: number; seqLen: number; innerSteps: number; rounds: number };
+  round: number | null;
+  checkpoint: CheckpointRef | null;
+  hub: { peerId: string; multiaddrs: string[] };
+}
+
+async function runInfo(hub: string): Promise<RunInfo> {
+  const res = await fetch(new URL('/api/run', hub));
+  if (!res.ok) throw new Error(`${hub}/api/run answered ${res.status}: is --hub the http address a hub printed?`);
+  const info = (await res.json()) as RunInfo;
+  if (info.round === null || !info.checkpoint) throw new Error(`${hub} does not host its run's chain: point --hub at the run's first hub`);
+  return info;
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const args = parseArgs(argv, { hub: 'string', rounds: 'number', preset: 'string', webrtc: 'boolean', json: 'boolean' });
+  if (!args.hub) throw new Error('usage: webloco peer --hub http://HOST:PORT [--rounds N] [--preset tiny] [--webrtc] [--json]');
+  const print = printer(args.json);
+  const info = await runInfo(args.hub);
+  if (args.preset && args.preset !== info.settings.preset) throw new Error(`the run at ${args.hub} trains preset '${info.settings.preset}', not '${args.preset}'`);
+  const config = preset(info.settings.preset);
+  const rounds = args.rounds ?? 1;
+
+  const node = await createNodePeer({ runId: info.runId, dialPrivateAddresses: true, webrtc: args.webrtc ?? false });
+  const swarm = new Swarm({ node, runId: info.runId, store: new MemoryContentStore(), keepConnected: info.hub.multiaddrs.map((a) => multiaddr(a)), directLinks: args.webrtc ?? false });
+  const rt = new GpuRuntime(await nodeGpuDevice());
+  let peer: Peer | undefined;
+  try {
+    await swarm.start();
+    const chain = await HttpChain.connect(args.hub);
+    const session = await Session.start(await createBurnerSigner(), { run: info.runId, peerId: swarm.peerId });
+    const data = await ensureShards(tokenizerFor(config));
+    const joinedRound = info.round!;
+    const engine = await Peer.create(
+      rt,
+      {
+        config,
+        identity: { runId: info.runId, hotkey: session.signed.binding.hotkey },
+        batch: info.settings.batch,
+        seqLen: info.settings.seqLen,
+        innerSteps: info.settings.innerSteps,
+        rounds: info.settings.rounds,
+        joinedRound,
+        // A peer that starts with the run has nothing to settle; one that joins later sends nothing for its first rounds.
+        nullRounds: joinedRound === 0 ? 0 : DEFAULT_NULL_ROUNDS,
+      },
+      { train: data.train.tokens, heldOut: data.heldout.tokens },
+    );
+    peer = engine;
+    const backend: RoundBackend = {
+      async load(files) {
+        engine.setGlobalModel(decodeCheckpoint(files).params);
+        return engine.modelHash;
+      },
+      async contribute(round) {
+        const result = await engine.contribute(round);
+        return { payload: result.contribution?.payload ?? null, cancelled: result.cancelled, skipped: result.skipped };
+      },
+      async applyDecision(round, payloads) {
+        return engine.applyDecision(round, payloads);
+      },
+    };
+    const participant = new Participant({
+      swarm,
+      chain,
+      session,
+      backend,
+      hubPeerId: info.hub.peerId,
+      latestCheckpoint: async () => (await runInfo(args.hub!)).checkpoint!,
+    });
+    participant.addEventListener('round', (e) => print({ ...e.detail }));
+    await participant.join();
+    await participant.run(rounds);
+  } finally {
+    peer?.destroy();
+    rt.destroy();
+    await swarm.stop();
+  }
+}

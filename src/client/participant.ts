@@ -1,0 +1,235 @@
+// A participant's rounds in a swarm, the same for a browser tab (its engine peer lives in the
+// training worker) and a headless `webloco peer` (its engine peer in the same process):
+//   join:  download the hub's newest checkpoint by hash, replay the chain's decisions since, and
+//          check the model hash each decision names;
+//   round: if the chain is still in round w, train and compress (RoundBackend.contribute), keep
+//          the payload in the local store, announce it (gossip, signed by the session key) and
+//          commit it on chain; a commit that lands after round w's last block is refused as late;
+//          then wait for round w's decision, fetch its payloads (from whoever announced them,
+//          else the hub), apply it, and compare the model hash with the decision's. A mismatch
+//          means this peer is out of sync: it joins again from the newest checkpoint.
+// Nothing here waits for other peers: the chain's clock closes rounds, the hub decides them.
+import type { Chain } from '../chain/chain.ts';
+import { ChainError, type SignedDecision } from '../chain/extrinsics.ts';
+import type { Session } from '../identity/session.ts';
+import { contentHash, toContentHash } from '../swarm/content.ts';
+import { CHECKPOINT_PROTOCOL, MAX_OBJECT_BYTES, PAYLOAD_PROTOCOL } from '../swarm/protocol.ts';
+import type { Swarm } from '../swarm/swarm.ts';
+import { MODEL_FILE, type CheckpointFiles } from '../train/checkpoint.ts';
+import { TypedEventEmitter } from '@libp2p/interface';
+
+/** The engine peer behind a participant: in this process, or in the tab's worker. */
+export interface RoundBackend {
+  /** Sets θ from a checkpoint as the model at the start of `round`; returns its model hash. */
+  load(files: CheckpointFiles, round: number): Promise<string>;
+  /** This peer's payload for `round` (null in a null round or when the wire format refused it). */
+  contribute(round: number): Promise<{ payload: Uint8Array | null; cancelled: boolean; skipped?: string }>;
+  /** θ_{w+1} from the decision's payloads, in order; returns its model hash. */
+  applyDecision(round: number, payloads: Uint8Array[]): Promise<string>;
+}
+
+/** The hub's newest checkpoint, as GET /api/run reports it. */
+export interface CheckpointRef {
+  round: number;
+  objectHash: string;
+  modelHash: string;
+  bytes: number;
+}
+
+export interface ParticipantOptions {
+  swarm: Swarm;
+  chain: Chain;
+  session: Session;
+  backend: RoundBackend;
+  /** The hub's peer id: it holds every payload that made a decision, and the checkpoints. */
+  hubPeerId: string;
+  /** Reads the hub's newest checkpoint (GET /api/run), for joining and resyncing. */
+  latestCheckpoint: () => Promise<CheckpointRef>;
+}
+
+/** One finished round, as `webloco peer --json` prints it and the page shows it. */
+export interface ParticipantRound {
+  round: number;
+  /** H_{w+1}, which the decision named and this peer reached. */
+  modelHash: string;
+  /** Bytes this peer offered (its payload) and fetched (others' payloads, checkpoints) this round. */
+  bytesUp: number;
+  bytesDown: number;
+  /** Peers connected now, and those over a direct WebRTC link. */
+  peers: number;
+  direct: number;
+  /** Its payload's hash, when it committed one in time. */
+  payloadHash: string | null;
+  /** Whether the decision included it. */
+  included: boolean;
+  /** Payloads in the decision. */
+  decisionSize: number;
+  /** Why it sent nothing or was not included, when it was not. */
+  note?: string;
+}
+
+export interface ParticipantEvents {
+  round: CustomEvent<ParticipantRound>;
+  status: CustomEvent<{ phase: 'joining' | 'training' | 'submitting' | 'waiting' | 'applying' | 'resyncing'; round: number }>;
+}
+
+export class Participant extends TypedEventEmitter<ParticipantEvents> {
+  /** The round whose θ the backend holds (the next to train), or -1 before joining. */
+  round = -1;
+  private modelHash = '';
+  private bytesDown = 0;
+  /** Who announced each payload: fetch from them first, the hub second. */
+  private readonly announcers = new Map<string, string>();
+
+  constructor(private readonly o: ParticipantOptions) {
+    super();
+    o.swarm.addEventListener('announcement', (e) => {
+      if (this.announcers.size > 4096) this.announcers.clear();
+      this.announcers.set(toContentHash(e.detail.message.announcement.payloadHash), e.detail.from);
+    });
+  }
+
+  /** Registers the session's binding on chain (once) and loads the run's current model. */
+  async join(): Promise<void> {
+    const { chain, session } = this.o;
+    if (!(await chain.binding(session.id))) await chain.register(session.signed);
+    await this.syncFromCheckpoint();
+  }
+
+  /** Takes part in `rounds` rounds (or until `signal` aborts) and reports each. */
+  async run(rounds: number, signal?: AbortSignal): Promise<void> {
+    for (let done = 0; done < rounds && !signal?.aborted; done++) {
+      const report = await this.oneRound();
+      this.safeDispatchEvent('round', { detail: report });
+    }
+  }
+
+  private async oneRound(): Promise<ParticipantRound> {
+    const { chain, backend } = this.o;
+    const round = this.round;
+    const downBefore = this.bytesDown;
+    let payloadHash: string | null = null;
+    let bytesUp = 0;
+    let note: string | undefined;
+    const current = chain.clock.roundAt((await chain.head()).height);
+    if (current === round) {
+      this.status('training', round);
+      const result = await backend.contribute(round);
+      if (result.payload) {
+        this.status('submitting', round);
+        payloadHash = await contentHash(result.payload);
+        bytesUp = result.payload.byteLength;
+        note = await this.submit(round, result.payload, payloadHash);
+      } else {
+        note = result.skipped ?? (result.cancelled ? 'training was stopped' : 'a null round after joining: nothing to send yet');
+      }
+    } else {
+      note = `the chain is already in round ${current}: catching up without training`;
+    }
+    this.status('waiting', round);
+    const decision = await this.waitForDecision(round);
+    const hashes = decision.decision.payloadHashes.map((h) => toContentHash(h));
+    await this.apply(round, decision);
+    const included = payloadHash !== null && hashes.includes(payloadHash);
+    if (payloadHash && !included && !note) note = 'the decision did not include this payload';
+    const links = this.o.swarm.links();
+    return {
+      round,
+      modelHash: this.modelHash,
+      bytesUp,
+      bytesDown: this.bytesDown - downBefore,
+      peers: new Set(links.map((l) => l.peer)).size,
+      direct: this.o.swarm.directPeers().length,
+      payloadHash,
+      included,
+      decisionSize: hashes.length,
+      ...(note ? { note } : {}),
+    };
+  }
+
+  /** Keeps the payload where others can fetch it, announces it, and commits it on chain. */
+  private async submit(round: number, payload: Uint8Array, payloadHash: string): Promise<string | undefined> {
+    const { swarm, chain, session } = this.o;
+    await swarm.store.put(payload);
+    const signed = session.announce({ round, baseModelHash: `0x${this.modelHash}`, payloadHash: `0x${payloadHash}`, bytes: payload.byteLength });
+    await swarm.announce(signed).catch(() => 0); // no gossip peers yet: the chain commit still stands
+    try {
+      await chain.commit(signed);
+      return undefined;
+    } catch (err) {
+      if (err instanceof ChainError && err.code === 'wrong-round') return `committed too late: round ${round} had closed`;
+      return `the chain refused the commit: ${(err as Error).message}`;
+    }
+  }
+
+  /** Polls the chain (each block time) until round `round` is decided. */
+  private async waitForDecision(round: number): Promise<SignedDecision> {
+    const { chain } = this.o;
+    for (;;) {
+      const decision = await chain.decision(round);
+      if (decision) return decision;
+      await new Promise((wake) => setTimeout(wake, Math.max(100, chain.clock.blockTimeMs / 2)));
+    }
+  }
+
+  /** Fetches the decision's payloads, applies it, and resyncs when the model hash disagrees. */
+  private async apply(round: number, signed: SignedDecision): Promise<void> {
+    this.status('applying', round);
+    const expected = toContentHash(signed.decision.modelHash);
+    try {
+      const payloads: Uint8Array[] = [];
+      for (const hash of signed.decision.payloadHashes.map((h) => toContentHash(h))) payloads.push(await this.payload(hash));
+      this.modelHash = await this.o.backend.applyDecision(round, payloads);
+      this.round = round + 1;
+    } catch (err) {
+      console.warn(`round ${round}: could not apply the decision (${(err as Error).message}); resyncing from the newest checkpoint`);
+    }
+    if (this.round !== round + 1 || this.modelHash !== expected) {
+      this.status('resyncing', round);
+      await this.syncFromCheckpoint();
+    }
+  }
+
+  private async payload(hash: string): Promise<Uint8Array> {
+    const { swarm, hubPeerId } = this.o;
+    const own = await swarm.store.get(hash);
+    if (own) return own;
+    const sources = [...new Set([this.announcers.get(hash), hubPeerId].filter((p): p is string => p !== undefined && p !== swarm.peerId))];
+    let lastError: unknown;
+    for (const peer of sources) {
+      try {
+        const bytes = await swarm.fetch(PAYLOAD_PROTOCOL, peer, hash, { maxBytes: MAX_OBJECT_BYTES[PAYLOAD_PROTOCOL], timeoutMs: 30_000 });
+        this.bytesDown += bytes.byteLength;
+        await swarm.store.put(bytes);
+        return bytes;
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    throw new Error(`payload ${hash} could not be fetched from ${sources.join(' or ')}: ${(lastError as Error)?.message}`);
+  }
+
+  /** Loads the hub's newest checkpoint, then applies every decision the chain holds after it. */
+  private async syncFromCheckpoint(): Promise<void> {
+    const { swarm, hubPeerId, backend, chain } = this.o;
+    this.status('joining', this.round);
+    const checkpoint = await this.o.latestCheckpoint();
+    const bytes = await swarm.fetch(CHECKPOINT_PROTOCOL, hubPeerId, checkpoint.objectHash, { maxBytes: checkpoint.bytes });
+    this.bytesDown += bytes.byteLength;
+    this.modelHash = await backend.load({ [MODEL_FILE]: bytes }, checkpoint.round);
+    if (this.modelHash !== checkpoint.modelHash) throw new Error(`the hub's checkpoint hashes to ${this.modelHash}, not the ${checkpoint.modelHash} it claims`);
+    this.round = checkpoint.round;
+    for (let decision = await chain.decision(this.round); decision; decision = await chain.decision(this.round)) {
+      const round = this.round;
+      const payloads: Uint8Array[] = [];
+      for (const hash of decision.decision.payloadHashes.map((h) => toContentHash(h))) payloads.push(await this.payload(hash));
+      this.modelHash = await backend.applyDecision(round, payloads);
+      if (this.modelHash !== toContentHash(decision.decision.modelHash)) throw new Error(`replaying round ${round} gave model ${this.modelHash}, its decision says ${decision.decision.modelHash}`);
+      this.round = round + 1;
+    }
+  }
+
+  private status(phase: ParticipantEvents['status']['detail']['phase'], round: number): void {
+    this.safeDispatchEvent('status', { detail: { phase, round } });
+  }
+}
