@@ -1,8 +1,13 @@
 // `npm run bench:codec`: SparseLoCo's compression on each preset's full parameter set: the wire
 // ratio against dense fp32, and the throughput of compress (error feedback + top-k + 2-bit
-// quantization), encode and decode, on the GPU compressor (Dawn) and the CPU one. JSON lines on
-// stdout, a table on stderr. Both compressors start from e = 0 on the same Δ, so their first
-// payloads must be byte-identical; the bench checks it and says so (`identical`).
+// quantization), encode and decode, on the GPU compressor (Dawn) and the CPU one; and the model
+// hash H_w over the preset's θ (the other host work of a round). JSON lines on stdout, tables on
+// stderr. Both compressors start from e = 0 on the same Δ, so their first payloads must be
+// byte-identical; the bench checks it and says so (`identical`). `--hash-js` also times the
+// pure-JS blake3 (@noble/hashes) that the model hash falls back to, on the same bytes.
+//
+// Times are wall-clock means; encode and decode also give the process's CPU time per call
+// (`encodeCpuMs`, `decodeCpuMs`), which other jobs on a shared machine inflate less.
 //
 // Δ is seeded uniform noise (xoshiro128**), not a real pseudo-gradient: top-k and the codec cost
 // the same whatever the values, and uniform positions are the codec's worst case for the index
@@ -13,6 +18,7 @@ import { parseArgs } from '../src/cli/args.ts';
 import type { GpuRuntime } from '../src/gpu/runtime.ts';
 import { preset, PRESETS, type PresetName } from '../src/model/config.ts';
 import { Xoshiro128 } from '../src/model/init.ts';
+import { hashReady, modelHashBytes } from '../src/model/hash.ts';
 import { parameterLayout, type ParameterLayout } from '../src/model/layout.ts';
 import { decodeUpdate, encodeUpdate, wireLayoutOf } from '../src/sparseloco/codec.ts';
 import { compressLayout, ERROR_FEEDBACK_BETA } from '../src/sparseloco/compress.ts';
@@ -24,7 +30,14 @@ type Path = 'gpu' | 'cpu';
 interface Timing {
   /** Mean milliseconds of one call. */
   ms: number;
+  /** Mean milliseconds of this process's CPU time (user + system) per call. */
+  cpuMs: number;
   reps: number;
+}
+
+function cpuMsSince(start: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1000;
 }
 
 /**
@@ -32,19 +45,21 @@ interface Timing {
  * already made (it compiled and warmed everything up); when it alone exceeds the budget it is the
  * measurement, so a slow path costs two calls, not more.
  */
-async function timeIt(fn: () => unknown, firstMs: number, budgetMs: number): Promise<Timing> {
-  if (firstMs >= budgetMs) return { ms: firstMs, reps: 1 };
-  const reps = Math.max(1, Math.min(20, Math.floor(budgetMs / Math.max(firstMs, 0.01))));
+async function timeIt(fn: () => unknown, first: { ms: number; cpuMs: number }, budgetMs: number): Promise<Timing> {
+  if (first.ms >= budgetMs) return { ...first, reps: 1 };
+  const reps = Math.max(1, Math.min(20, Math.floor(budgetMs / Math.max(first.ms, 0.01))));
+  const cpu = process.cpuUsage();
   const started = performance.now();
   for (let i = 0; i < reps; i++) await fn();
-  return { ms: (performance.now() - started) / reps, reps };
+  return { ms: (performance.now() - started) / reps, cpuMs: cpuMsSince(cpu) / reps, reps };
 }
 
-/** Milliseconds of one call of `fn`, and its result. */
-async function once<T>(fn: () => T | Promise<T>): Promise<{ ms: number; result: T }> {
+/** Milliseconds (wall and CPU) of one call of `fn`, and its result. */
+async function once<T>(fn: () => T | Promise<T>): Promise<{ ms: number; cpuMs: number; result: T }> {
+  const cpu = process.cpuUsage();
   const started = performance.now();
   const result = await fn();
-  return { ms: performance.now() - started, result };
+  return { ms: performance.now() - started, cpuMs: cpuMsSince(cpu), result };
 }
 
 /** A seeded Δ of uniform values in (−1e-3, 1e-3), laid out like the parameters (padding 0). */
@@ -95,7 +110,7 @@ async function gpuCompressor(rt: GpuRuntime, layout: ParameterLayout, delta: Flo
 }
 
 export async function run(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, { presets: 'string', paths: 'string', 'budget-ms': 'number', seed: 'number' });
+  const args = parseArgs(argv, { presets: 'string', paths: 'string', 'budget-ms': 'number', seed: 'number', 'hash-js': 'boolean' });
   const presets = (args.presets ?? 'tiny,small,base').split(',') as PresetName[];
   for (const name of presets) if (!(name in PRESETS)) throw new Error(`--presets: unknown preset '${name}'; choose from ${Object.keys(PRESETS).join(', ')}`);
   const paths = (args.paths ?? 'gpu,cpu').split(',') as Path[];
@@ -114,6 +129,7 @@ export async function run(argv: string[]): Promise<void> {
   }
 
   const table: Record<string, string | number>[] = [];
+  const hashTable: Record<string, string | number>[] = [];
   try {
     for (const name of presets) {
       const config = preset(name);
@@ -139,12 +155,12 @@ export async function run(argv: string[]): Promise<void> {
           firstPayloads.set(path, bytesToHex(blake3(payload)));
           const second = await once(() => compressor.compress());
           let update = second.result;
-          const compress = await timeIt(async () => (update = await compressor.compress()), second.ms, budgetMs);
+          const compress = await timeIt(async () => (update = await compressor.compress()), second, budgetMs);
           const firstEncode = await once(() => encodeUpdate(origin, update, wire));
           const encoded = firstEncode.result;
-          const encode = await timeIt(() => encodeUpdate(origin, update, wire), firstEncode.ms, budgetMs);
+          const encode = await timeIt(() => encodeUpdate(origin, update, wire), firstEncode, budgetMs);
           const firstDecode = await once(() => decodeUpdate(encoded, wire, { expect: origin }));
-          const decode = await timeIt(() => decodeUpdate(encoded, wire, { expect: origin }), firstDecode.ms, budgetMs);
+          const decode = await timeIt(() => decodeUpdate(encoded, wire, { expect: origin }), firstDecode, budgetMs);
           const mParams = (t: Timing) => layout.parameterCount / t.ms / 1e3;
           const row = {
             kind: 'codec',
@@ -157,6 +173,8 @@ export async function run(argv: string[]): Promise<void> {
             compressMs: compress.ms,
             encodeMs: encode.ms,
             decodeMs: decode.ms,
+            encodeCpuMs: encode.cpuMs,
+            decodeCpuMs: decode.cpuMs,
             compressMParamsPerS: mParams(compress),
             encodeMParamsPerS: mParams(encode),
             decodeMParamsPerS: mParams(decode),
@@ -172,6 +190,8 @@ export async function run(argv: string[]): Promise<void> {
             'compress ms': compress.ms,
             'encode ms': encode.ms,
             'decode ms': decode.ms,
+            'enc+dec ms': encode.ms + decode.ms,
+            'enc+dec cpu ms': encode.cpuMs + decode.cpuMs,
             'compress Mp/s': row.compressMParamsPerS,
             'encode Mp/s': row.encodeMParamsPerS,
             'decode Mp/s': row.decodeMParamsPerS,
@@ -185,10 +205,42 @@ export async function run(argv: string[]): Promise<void> {
         console.log(JSON.stringify({ kind: 'gpu-cpu-agreement', preset: name, identical, payloadHash: firstPayloads.get('cpu') }));
         if (!identical) process.exitCode = 1;
       }
+      hashTable.push(...(await timeModelHash(name, layout, delta, budgetMs, args['hash-js'] ?? false)));
       rt?.trimPool();
     }
     printTable(table);
+    printTable(hashTable);
   } finally {
     rt?.destroy();
   }
+}
+
+/**
+ * The model hash H_w (src/model/hash.ts) over the preset's θ (Δ's values stand in for it: the hash
+ * costs the same whatever the floats), as a round computes it; with `withJs`, @noble's blake3 over
+ * the same bytes too (what the model hash falls back to where WASM cannot load).
+ */
+async function timeModelHash(name: PresetName, layout: ParameterLayout, theta: Float32Array, budgetMs: number, withJs: boolean): Promise<Record<string, string | number>[]> {
+  const implementation = await hashReady();
+  const views = layout.tensors.map((t) => theta.subarray(t.offset, t.offset + t.size));
+  const bytes = layout.parameterCount * 4;
+  const first = await once(() => modelHashBytes(layout.tensors, views));
+  const timing = await timeIt(() => modelHashBytes(layout.tensors, views), first, budgetMs);
+  const runs: { implementation: string; timing: Timing; hash: string }[] = [{ implementation: `${implementation} (modelHash)`, timing, hash: bytesToHex(first.result) }];
+  if (withJs) {
+    // The same byte string as modelHashBytes hashes (docs/PROTOCOL.md), fed to @noble tensor by tensor.
+    const js = await once(() => {
+      const hasher = blake3.create();
+      hasher.update(new TextEncoder().encode('WLCO model v1'));
+      hasher.update(blake3(utf8ToBytes(JSON.stringify(layout.tensors.map(({ name, shape }) => [name, [...shape]])))));
+      for (const v of views) hasher.update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+      return hasher.digest();
+    });
+    runs.push({ implementation: 'js (@noble/hashes)', timing: { ...js, reps: 1 }, hash: bytesToHex(js.result) });
+  }
+  return runs.map(({ implementation, timing, hash }) => {
+    const row = { kind: 'model-hash', preset: name, implementation, parameters: layout.parameterCount, bytes, ms: timing.ms, mbPerS: bytes / 1e6 / (timing.ms / 1e3), reps: timing.reps, hash };
+    console.log(JSON.stringify(row));
+    return { preset: name, 'model hash': implementation, params: layout.parameterCount, MB: bytes / 1e6, ms: timing.ms, 'MB/s': row.mbPerS };
+  });
 }
