@@ -12,6 +12,7 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import { COMPRESS_PROGRAMS } from '../kernels/compress.ts';
 import type { LlamaConfig } from '../model/config.ts';
+import { hashReady } from '../model/hash.ts';
 import type { ParameterLayout } from '../model/layout.ts';
 import { LlamaModel } from '../model/model.ts';
 import { CodecError, encodeUpdate, wireLayoutOf } from '../sparseloco/codec.ts';
@@ -137,7 +138,8 @@ export class Peer {
     if (options.seqLen > options.config.max_position_embeddings) {
       throw new RangeError(`peer: seqLen ${options.seqLen} exceeds the model's max_position_embeddings ${options.config.max_position_embeddings}`);
     }
-    const model = await LlamaModel.create(rt, options.config, { batch: options.batch, seqLen: options.seqLen });
+    // The model hash runs on WASM BLAKE3 once it has loaded (tens of times faster than JavaScript).
+    const [model] = await Promise.all([LlamaModel.create(rt, options.config, { batch: options.batch, seqLen: options.seqLen }), hashReady()]);
     let optimizer: AdamW | undefined;
     let errorFeedback: ErrorFeedbackCompressor | undefined;
     try {
