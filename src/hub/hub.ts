@@ -12,6 +12,7 @@ import { applyDecision, hashHex, initialModel } from '../engine/global-model.ts'
 import { ReplayGuard, verifyAnnouncement } from '../identity/announcement.ts';
 import type { VerifiedBinding } from '../identity/binding.ts';
 import { preset } from '../model/config.ts';
+import { hashReady } from '../model/hash.ts';
 import { parameterLayout, type ParameterLayout } from '../model/layout.ts';
 import { wireLayoutOf } from '../sparseloco/codec.ts';
 import type { WireLayout } from '../sparseloco/types.ts';
@@ -212,6 +213,7 @@ async function startHubWith(options: HubOptions, dataDir: string, settings: RunS
 
   let coordinator: RoundCoordinator | null = null;
   if (chain) {
+    await hashReady(); // θ is hashed at every decision: on WASM BLAKE3, not JavaScript
     const restored = await restoreModel(dataDir, settings, chain, store, layout, wire);
     coordinator = new RoundCoordinator({
       chain,
