@@ -27,7 +27,7 @@ export const COMPRESS_PROGRAMS: readonly Program[] = [COMPRESS_EF_SELECT, COMPRE
 /**
  * How a tensor is cut into chunks: the tensor as a rows × cols matrix tiled into
  * chunkRows × chunkCols blocks numbered row-major, k entries kept per chunk.
- * src/sparseloco/chunking.ts's ChunkGeometry fits as is.
+ * src/sparseloco/chunking.ts's ChunkGeometry extends it.
  */
 export interface ChunkTiling {
   rows: number;
@@ -57,10 +57,7 @@ export interface TiledCompressGroup {
   tensors: readonly TiledTensor[];
 }
 
-/**
- * One tensor's selection as the GPU returns it: the same fields as src/sparseloco/types.ts's
- * CompressedTensor, so the result can be passed on as one.
- */
+/** One tensor's selection as the GPU returns it (src/sparseloco names it CompressedTensor). */
 export interface GpuCompressedTensor {
   numChunks: number;
   chunkSize: number;

@@ -2,6 +2,7 @@
 // chunkRows × chunkCols blocks (each side the largest divisor ≤ 64), a 1-D tensor of n elements
 // is a single row cut the same way. The CPU compressor, the GPU compressor and the codec all read
 // the geometry from here, so they can never disagree about which element an index names.
+import type { ChunkTiling } from '../kernels/compress.ts';
 import type { TensorChunking } from './types.ts';
 
 /** The nominal tile side (the Covenant run's 64 × 64 chunks). */
@@ -10,18 +11,8 @@ export const MAX_CHUNK_SIDE = 64;
 export const NOMINAL_K = 64;
 export const NOMINAL_CHUNK_SIZE = MAX_CHUNK_SIDE * MAX_CHUNK_SIDE;
 
-export interface ChunkGeometry extends TensorChunking {
-  /** The tensor seen as a matrix: [R, C] as is, a 1-D tensor as [1, n]. */
-  rows: number;
-  cols: number;
-  chunkRows: number;
-  chunkCols: number;
-  /** Blocks along a row of blocks (cols / chunkCols). */
-  blocksPerRow: number;
-  numChunks: number;
-  chunkSize: number;
-  k: number;
-}
+/** A tensor's tiling (the kernel's ChunkTiling: rows, cols, chunk sides, blocks per row, chunks, k). */
+export interface ChunkGeometry extends TensorChunking, ChunkTiling {}
 
 /** The largest divisor of n that is at most `limit` (1 for a prime above the limit). */
 export function largestDivisorAtMost(n: number, limit: number): number {

@@ -2,24 +2,15 @@
 // CompressedUpdate, produced by compress.ts, consumed by the codec, aggregation and error
 // feedback), a tensor's chunk geometry as the codec sees it, and the parameter layout that the
 // model hash and the wire header commit to.
+import type { GpuCompressedTensor } from '../kernels/compress.ts';
 
-/** One tensor's top-k selection, quantized to 2 bits. */
-export interface CompressedTensor {
-  numChunks: number;
-  /** Elements per chunk (4096 for a 64×64 tile). */
-  chunkSize: number;
-  /** Entries selected per chunk (even). */
-  k: number;
-  /** numChunks·k in-chunk indices, strictly ascending within each chunk. */
-  indices: Uint16Array;
-  /** numChunks·k 2-bit codes 0..3, aligned with `indices`. */
-  codes: Uint8Array;
-  /** f32 quantization parameters: shift = mean, scale = 6·std/4. */
-  shift: number;
-  scale: number;
-  /** 4 entries: the mean of the centred values that fell in each bin. */
-  lookup: Float32Array;
-}
+/**
+ * One tensor's top-k selection, quantized to 2 bits: numChunks·k in-chunk indices (strictly
+ * ascending within each chunk; k even, 64 of a 64×64 chunk's 4096), their 2-bit codes, and the
+ * f32 quantization parameters (shift = mean, scale = 6·std/4, the 4 bins' lookup means). The GPU
+ * compressor (src/kernels/compress.ts) returns exactly this structure, so it is defined there once.
+ */
+export type CompressedTensor = GpuCompressedTensor;
 
 /** One peer's payload: a CompressedTensor per tensor of the layout, in layout order. */
 export interface CompressedUpdate {
