@@ -50,6 +50,9 @@ export interface SessionOptions {
   /** Identity for sample assignment: `runId` and `hotkey` seed the samples (the simulator names its peers peer-0, peer-1, …). */
   runId?: string;
   hotkey?: string;
+  /** A peer joining a swarm's run in progress: its first round and null rounds (none for a solo run). */
+  joinedRound?: number;
+  nullRounds?: number;
 }
 
 export interface SessionInfo {
@@ -90,6 +93,16 @@ export interface RunResult {
   runComplete: boolean;
 }
 
+/** What the tab offers the swarm for a round (the payload crosses to the main thread, not copied). */
+export interface SwarmContribution {
+  round: number;
+  cancelled: boolean;
+  losses: number[];
+  skipped?: string;
+  payload: Uint8Array | null;
+  payloadHash: string | null;
+}
+
 export interface CheckpointSummary {
   step: number;
   modelHash: string;
@@ -127,46 +140,63 @@ class Session {
     };
   }
 
-  /** Runs rounds until `rounds` more are done, the run ends, or it is cancelled. */
-  runRounds(rounds: number, onEvent: (e: TrainEvent) => void): Promise<RunResult> {
+  /** Runs one GPU task at a time; close() waits for the one in progress. */
+  private exclusive<T>(task: () => Promise<T>): Promise<T> {
     if (this.running) return Promise.reject(new Error('training is already running in this tab'));
     this.running = true;
-    const run = this.rounds(rounds, onEvent);
+    this.control = new TrainingControl();
+    const run = task().finally(() => (this.running = false));
     this.active = run.catch(() => {});
     return run;
   }
 
+  /** Solo: runs rounds until `rounds` more are done, the run ends, or it is cancelled. */
+  runRounds(rounds: number, onEvent: (e: TrainEvent) => void): Promise<RunResult> {
+    return this.exclusive(() => this.rounds(rounds, onEvent));
+  }
+
+  /** In a swarm: this peer's contribution to `round` (H steps, error feedback, compression, encoding). */
+  contribute(round: number, onEvent: (e: TrainEvent) => void): Promise<SwarmContribution> {
+    return this.exclusive(async () => {
+      const result = await this.peer.contribute(round, { control: this.control, onStep: (p) => onEvent({ kind: 'step', ...p }) });
+      const c = result.contribution;
+      return { round, cancelled: result.cancelled, losses: result.losses, skipped: result.skipped, payload: c?.payload ?? null, payloadHash: c?.payloadHash ?? null };
+    });
+  }
+
+  /** In a swarm: applies a round's decision; returns H_{w+1}. */
+  applyDecision(round: number, payloads: Uint8Array[]): string {
+    const modelHash = this.peer.applyDecision(round, payloads);
+    this.round = round + 1;
+    return modelHash;
+  }
+
   private async rounds(rounds: number, onEvent: (e: TrainEvent) => void): Promise<RunResult> {
-    this.control = new TrainingControl();
     const control = this.control;
-    try {
-      let done = 0;
-      while (done < rounds && this.round < this.peer.options.rounds) {
-        const round = this.round;
-        const result = await this.peer.contribute(round, { control, onStep: (p) => onEvent({ kind: 'step', ...p }) });
-        // A round stopped halfway sends nothing; θ and the error feedback stay as they were.
-        if (result.cancelled) return { cancelled: true, rounds: done, runComplete: false };
-        const payloads = result.contribution ? [result.contribution.payload] : [];
-        const modelHash = this.peer.applyDecision(round, payloads);
-        const payloadBytes = result.contribution?.payload.length ?? 0;
-        this.round++;
-        done++;
-        onEvent({
-          kind: 'round',
-          round,
-          payloadBytes,
-          denseBytes: this.peer.denseBytes,
-          compressionRatio: payloadBytes > 0 ? this.peer.denseBytes / payloadBytes : 0,
-          payloadHash: result.contribution?.payloadHash ?? '',
-          modelHash,
-          heldOutLoss: await this.peer.evaluate(),
-          meanInnerLoss: result.losses.reduce((a, b) => a + b, 0) / result.losses.length,
-        });
-      }
-      return { cancelled: false, rounds: done, runComplete: this.round >= this.peer.options.rounds };
-    } finally {
-      this.running = false;
+    let done = 0;
+    while (done < rounds && this.round < this.peer.options.rounds) {
+      const round = this.round;
+      const result = await this.peer.contribute(round, { control, onStep: (p) => onEvent({ kind: 'step', ...p }) });
+      // A round stopped halfway sends nothing; θ and the error feedback stay as they were.
+      if (result.cancelled) return { cancelled: true, rounds: done, runComplete: false };
+      const payloads = result.contribution ? [result.contribution.payload] : [];
+      const modelHash = this.peer.applyDecision(round, payloads);
+      const payloadBytes = result.contribution?.payload.length ?? 0;
+      this.round++;
+      done++;
+      onEvent({
+        kind: 'round',
+        round,
+        payloadBytes,
+        denseBytes: this.peer.denseBytes,
+        compressionRatio: payloadBytes > 0 ? this.peer.denseBytes / payloadBytes : 0,
+        payloadHash: result.contribution?.payloadHash ?? '',
+        modelHash,
+        heldOutLoss: await this.peer.evaluate(),
+        meanInnerLoss: result.losses.reduce((a, b) => a + b, 0) / result.losses.length,
+      });
     }
+    return { cancelled: false, rounds: done, runComplete: this.round >= this.peer.options.rounds };
   }
 
   pause() {
@@ -183,11 +213,13 @@ class Session {
     return { step: this.peer.optimizer.stepCount, modelHash: this.peer.modelHash, heldOutLoss: await this.peer.evaluate(), files: await this.peer.checkpoint() };
   }
 
-  load(files: CheckpointFiles): SessionInfo {
+  /** Sets θ from checkpoint files (a swarm's checkpoint when joining, or a saved one) at `round`. */
+  load(files: CheckpointFiles, round = this.round): SessionInfo {
     const ckpt = decodeCheckpoint(files);
     if (JSON.stringify(ckpt.config) !== JSON.stringify(this.peer.options.config)) throw new Error('this checkpoint is for a different model shape than the one this tab is training');
     this.peer.setGlobalModel(ckpt.params);
     if (ckpt.optimizer) this.peer.optimizer.setState(ckpt.optimizer);
+    this.round = round;
     return this.info();
   }
 
@@ -234,12 +266,14 @@ const api = {
       seqLen: options.seqLen ?? config.max_position_embeddings,
       innerSteps: options.innerSteps,
       rounds: options.rounds,
-      // The tab starts with its run, from θ_0: no null rounds.
-      nullRounds: 0,
+      // A solo tab starts with its run, from θ_0: no null rounds.
+      nullRounds: options.nullRounds ?? 0,
+      joinedRound: options.joinedRound,
     };
     const start = initialModel(parameterLayout(config, rt.limits), options.seed ?? 0);
     const peer = await Peer.create(rt, peerOptions, { train: train.tokens, heldOut: heldOut.tokens }, start);
     session = new Session(peer, train.tokens.length);
+    session.round = options.joinedRound ?? 0;
     return session.info();
   },
 
@@ -257,7 +291,16 @@ const api = {
     return Comlink.transfer(summary, Object.values(summary.files).map((f) => f.buffer as ArrayBuffer));
   },
 
-  loadCheckpoint: (files: CheckpointFiles) => requireSession().load(files),
+  /** θ from checkpoint files, as the model of `round` (a swarm's checkpoint when joining). */
+  loadCheckpoint: (files: CheckpointFiles, round?: number) => requireSession().load(files, round),
+
+  /** Swarm rounds: the main thread's participant decides when; the payload is transferred. */
+  async contribute(round: number, onEvent: (e: TrainEvent) => void): Promise<SwarmContribution> {
+    const c = await requireSession().contribute(round, onEvent);
+    return c.payload ? Comlink.transfer(c, [c.payload.buffer as ArrayBuffer]) : c;
+  },
+  applyDecision: (round: number, payloads: Uint8Array[]) => requireSession().applyDecision(round, payloads),
+  modelHash: () => requireSession().peer.modelHash,
 };
 
 export type WorkerApi = typeof api;
