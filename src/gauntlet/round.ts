@@ -1,0 +1,257 @@
+// One round of the Gauntlet, from the payloads at the deadline to the decision record:
+//   1. integrity of every submission (integrity.ts), in upload order, then each sound payload's
+//      norm against the round's median; the reasons are recorded;
+//   2. index overlap of every accepted payload with the earlier uploads (the later one copied);
+//   3. the gather set from the standings before this round: peers ranked by final score, the
+//      first `gatherSize` of them with a sound payload, reaching at most `gatherReserves` further
+//      down the ranking for stand-ins; never a peer excluded, a copier, or one whose payload failed;
+//      and H_{w+1}, computed with the decision step every peer runs (engine/global-model.ts);
+//   4. scoring (DESIGN.md step 7: it feeds later rounds' gather sets): up to `maxEvaluated` peers
+//      chosen by sampling.ts, each update applied alone at lr × 0.2 (each tensor clipped to the
+//      round's median norm, as the aggregate clips it) and the loss measured before
+//      and after on its own assigned sequences and on the round's random ones; then
+//      standings.ts moves every standing.
+// `judgeRound` is a function of (evaluator, context, previous state, round input, evaluation
+// seed): the validator calls it with a fresh seed, the audit (audit.ts) with the recorded one.
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { applyDecision, hashHex, type GlobalModel } from '../engine/global-model.ts';
+import { payloadHash } from '../engine/peer.ts';
+import type { ParameterLayout } from '../model/layout.ts';
+import type { CompressedUpdate, WireLayout } from '../sparseloco/types.ts';
+import type { GauntletConfig } from './config.ts';
+import { applyAlone, windowBatches, type LossEvaluator } from './evaluator.ts';
+import { decodedNorm, lowerMedian } from '../sparseloco/aggregate.ts';
+import { checkIntegrity, indexOverlap, updateNorm, type IntegrityReason } from './integrity.ts';
+import { assignedWindows, chooseForEvaluation, randomWindows } from './sampling.ts';
+import {
+  chainWeights,
+  compareStandings,
+  isExcluded,
+  isNewcomer,
+  newStanding,
+  updateStandings,
+  type GauntletState,
+  type Measurement,
+  type PeerScore,
+} from './standings.ts';
+
+export const DECISION_RECORD_KIND = 'webloco/gauntlet-decision/v1';
+
+/** What a run's validator and auditor both know. */
+export interface GauntletContext {
+  runId: string;
+  config: GauntletConfig;
+  layout: ParameterLayout;
+  wire: WireLayout;
+  /** The train split: peers' assigned samples and the random evaluation sequences come from it. */
+  trainTokens: Uint16Array;
+  seqLen: number;
+  /** The run's outer learning rate (the evaluation uses evaluationLrScale of it). */
+  outerLr: number;
+}
+
+/** One payload as it reached the validator. */
+export interface Submission {
+  /** The hotkey the announcement names. */
+  hotkey: string;
+  payload: Uint8Array;
+  /** Checks the announcement's signature and session binding: null when they hold, else what is wrong. */
+  verify?: () => string | null;
+}
+
+export interface RoundInput {
+  round: number;
+  /** θ_w and H_w. */
+  base: GlobalModel;
+  /** In upload order (what decides who copied whom). */
+  submissions: readonly Submission[];
+  /** Model hashes (hex) of recent rounds → round, for the sync score of payloads computed on an older θ. */
+  recentModels?: ReadonlyMap<string, number>;
+}
+
+export interface Rejection {
+  peer: string;
+  payloadHash: string;
+  reason: IntegrityReason;
+  detail: string;
+}
+
+/** Everything the validator decided and measured in a round. Plain JSON. */
+export interface DecisionRecord {
+  kind: typeof DECISION_RECORD_KIND;
+  run: string;
+  round: number;
+  /** H_w. */
+  baseModelHash: string;
+  /** The seed that chose the evaluated peers and the random sequences, revealed with the record. */
+  evaluationSeed: string;
+  /** The gather set's payloads, in aggregation order. */
+  payloadHashes: string[];
+  /** Their peers, in the same order. */
+  gathered: string[];
+  /** How many of them stood in from past the first `gatherSize` places of the ranking. */
+  reservesUsed: number;
+  /** H_{w+1} = the model hash after applying exactly `payloadHashes` to θ_w. */
+  nextModelHash: string;
+  rejected: Rejection[];
+  /** Peers evaluated on the GPU this round, and what was measured. */
+  measurements: Measurement[];
+  scores: PeerScore[];
+  /** Set every `weightsInterval` rounds: normalised positive final scores. */
+  weights?: { hotkey: string; weight: number }[];
+}
+
+interface Accepted {
+  hotkey: string;
+  payload: Uint8Array;
+  payloadHash: string;
+  update: CompressedUpdate;
+}
+
+/** The peer's standing (a fresh one for a peer never seen), for ranking. */
+function standingOf(state: GauntletState, hotkey: string) {
+  return state.peers[hotkey] ?? newStanding(hotkey);
+}
+
+/** Whether the standings allow `hotkey` into a gather set (its payload this round aside). */
+export function mayBeGathered(state: GauntletState, hotkey: string, config: GauntletConfig): boolean {
+  const s = state.peers[hotkey];
+  if (s && isExcluded(s, config)) return false;
+  if (s && s.final > 0) return true;
+  return config.admitNewcomers && isNewcomer(s);
+}
+
+/**
+ * The gather set: candidates ranked as standings.ts's `ranking` ranks them; walking down the
+ * ranking, each peer that may be gathered and has a sound payload is taken, until `gatherSize`
+ * are taken or `gatherSize + gatherReserves` places have been looked at.
+ */
+export function gatherSet(state: GauntletState, sound: ReadonlySet<string>, candidates: readonly string[], config: GauntletConfig): { gathered: string[]; reservesUsed: number } {
+  const ranked = [...new Set(candidates)]
+    .filter((h) => mayBeGathered(state, h, config))
+    .map((h) => standingOf(state, h))
+    .sort(compareStandings);
+  const gathered: string[] = [];
+  let reservesUsed = 0;
+  for (let place = 0; place < ranked.length && place < config.gatherSize + config.gatherReserves && gathered.length < config.gatherSize; place++) {
+    const hotkey = ranked[place]!.hotkey;
+    if (!sound.has(hotkey)) continue;
+    gathered.push(hotkey);
+    if (place >= config.gatherSize) reservesUsed++;
+  }
+  return { gathered, reservesUsed };
+}
+
+/** Judges one round. `state` is the standings before it; the returned state is after it. */
+export async function judgeRound(
+  evaluator: LossEvaluator,
+  context: GauntletContext,
+  state: GauntletState,
+  input: RoundInput,
+  seed: string,
+): Promise<{ record: DecisionRecord; state: GauntletState }> {
+  const { config, runId, wire } = context;
+  const layout = evaluator.layout;
+  const { round, base } = input;
+  if (state.round !== round) throw new RangeError(`gauntlet: the standings are ready for round ${state.round}, not round ${round}`);
+
+  // 1. Integrity, in upload order; one payload per hotkey.
+  const accepted = new Map<string, Accepted>();
+  const rejected: Rejection[] = [];
+  const failures: { hotkey: string; reason: IntegrityReason; roundsBehind?: number }[] = [];
+  const active = new Set<string>();
+  for (const submission of input.submissions) {
+    const hash = payloadHash(submission.payload);
+    const result = checkIntegrity(submission.payload, { wire, runId, round, baseModelHash: base.hash, recentModels: input.recentModels, verify: submission.verify });
+    if (!result.ok && result.reason === 'forged') {
+      // Not the named peer's doing: nothing is held against it.
+      rejected.push({ peer: submission.hotkey, payloadHash: hash, reason: 'forged', detail: result.detail });
+      continue;
+    }
+    if (active.has(submission.hotkey)) {
+      rejected.push({ peer: submission.hotkey, payloadHash: hash, reason: 'duplicate', detail: 'a second payload from this peer in the round; the first counts' });
+      continue;
+    }
+    active.add(submission.hotkey);
+    if (result.ok) {
+      accepted.set(submission.hotkey, { hotkey: submission.hotkey, payload: submission.payload, payloadHash: hash, update: result.update });
+    } else {
+      rejected.push({ peer: submission.hotkey, payloadHash: hash, reason: result.reason, detail: result.detail });
+      failures.push({ hotkey: submission.hotkey, reason: result.reason, ...(result.roundsBehind !== undefined ? { roundsBehind: result.roundsBehind } : {}) });
+    }
+  }
+
+  // 1b. Norms against the round's median: a gross outlier is refused like a malformed payload.
+  const norms = new Map([...accepted.values()].map((a) => [a.hotkey, updateNorm(a.update)]));
+  if (accepted.size > 0) {
+    const median = lowerMedian([...norms.values()]);
+    for (const a of [...accepted.values()]) {
+      const norm = norms.get(a.hotkey)!;
+      if (norm > config.maxNormRatio * median) {
+        accepted.delete(a.hotkey);
+        const detail = `norm ${norm.toPrecision(4)} is ${(norm / median).toPrecision(3)}× the round's median ${median.toPrecision(4)} (limit ${config.maxNormRatio}×)`;
+        rejected.push({ peer: a.hotkey, payloadHash: a.payloadHash, reason: 'norm-outlier', detail });
+        failures.push({ hotkey: a.hotkey, reason: 'norm-outlier' });
+      }
+    }
+  }
+
+  // 2. Index overlap with every earlier sound upload.
+  const overlaps = new Map<string, number>();
+  const inOrder = [...accepted.values()];
+  inOrder.forEach((later, j) => {
+    let highest = 0;
+    for (let i = 0; i < j; i++) highest = Math.max(highest, indexOverlap(later.update, inOrder[i]!.update));
+    if (j > 0) overlaps.set(later.hotkey, highest);
+  });
+  const copiers = new Set([...overlaps].filter(([, o]) => o >= config.overlapResetThreshold).map(([h]) => h));
+
+  // 3. The gather set and H_{w+1}.
+  const sound = new Set([...accepted.keys()].filter((h) => !copiers.has(h)));
+  const { gathered, reservesUsed } = gatherSet(state, sound, [...active], config);
+  const payloads = gathered.map((h) => accepted.get(h)!.payload);
+  const next = applyDecision(layout, wire, base, { runId, round }, payloads, context.outerLr);
+
+  // 4. Scoring.
+  const chosen = chooseForEvaluation([...sound], state, seed, config);
+  const measurements: Measurement[] = [];
+  if (chosen.length > 0) {
+    const trainTokens = context.trainTokens.length;
+    const rows = evaluator.rows;
+    const randomBatches = windowBatches(context.trainTokens, randomWindows(seed, config.randomSequences, context.seqLen, trainTokens), rows, context.seqLen);
+    const lossBeforeRandom = await evaluator.loss(base.theta, randomBatches);
+    const lr = context.outerLr * config.evaluationLrScale;
+    const soundUpdates = [...sound].map((h) => accepted.get(h)!.update);
+    const medianNorms = layout.tensors.map((_, t) => lowerMedian(soundUpdates.map((u) => decodedNorm(u.tensors[t]!))));
+    for (const hotkey of chosen) {
+      const assigned = windowBatches(context.trainTokens, assignedWindows(runId, round, hotkey, config.assignedSequences, context.seqLen, trainTokens), rows, context.seqLen);
+      const lossBeforeAssigned = await evaluator.loss(base.theta, assigned);
+      const stepped = applyAlone(layout, base.theta, accepted.get(hotkey)!.update, lr, medianNorms);
+      measurements.push({
+        hotkey,
+        lossBeforeAssigned,
+        lossAfterAssigned: await evaluator.loss(stepped, assigned),
+        lossBeforeRandom,
+        lossAfterRandom: await evaluator.loss(stepped, randomBatches),
+      });
+    }
+  }
+  const updated = updateStandings(state, { round, active: [...active], measurements, failures, overlaps }, config);
+
+  const record: DecisionRecord = {
+    kind: DECISION_RECORD_KIND,
+    run: runId,
+    round,
+    baseModelHash: bytesToHex(base.hash),
+    evaluationSeed: seed,
+    payloadHashes: gathered.map((h) => accepted.get(h)!.payloadHash),
+    gathered,
+    reservesUsed,
+    nextModelHash: hashHex(next),
+    rejected,
+    measurements,
+    scores: updated.scores,
+    ...((round + 1) % config.weightsInterval === 0 ? { weights: chainWeights(updated.state) } : {}),
+  };
+  return { record, state: updated.state };
+}

@@ -1,0 +1,111 @@
+// The Gauntlet validator of a run: its GPU evaluator, the standings, the model hashes of recent
+// rounds (for the sync score), and the secret its evaluation seeds come from. `judge(input)` turns
+// one round's payloads into a decision record (round.ts); `signDecision` makes the chain statement
+// of it. It replaces the hub's take-everything rule: a hub or the simulator applies exactly the
+// record's payloads, in order, and must arrive at its nextModelHash.
+import { bytesToHex } from '@noble/hashes/utils.js';
+import type { GpuRuntime } from '../gpu/runtime.ts';
+import type { LlamaConfig } from '../model/config.ts';
+import { signDecision, type SignedDecision } from '../chain/extrinsics.ts';
+import type { Hex } from '../identity/fields.ts';
+import type { SigningKey } from '../identity/keys.ts';
+import { wireLayoutOf } from '../sparseloco/codec.ts';
+import { DEFAULT_OUTER_LR } from '../sparseloco/outer.ts';
+import { gauntletConfig, type GauntletConfig } from './config.ts';
+import { evaluationRows, LossEvaluator } from './evaluator.ts';
+import { judgeRound, type DecisionRecord, type GauntletContext, type RoundInput } from './round.ts';
+import { evaluationSeed } from './sampling.ts';
+import { emptyState, ranking, type GauntletState, type PeerStanding } from './standings.ts';
+
+export interface ValidatorOptions {
+  runId: string;
+  config: LlamaConfig;
+  trainTokens: Uint16Array;
+  seqLen: number;
+  outerLr?: number;
+  gauntlet?: Partial<GauntletConfig>;
+  /** The validator's secret: evaluation seeds derive from it and are revealed round by round. */
+  secret: string;
+  /** Standings to continue from (a restarted validator). */
+  state?: GauntletState;
+}
+
+export interface JudgedRound {
+  record: DecisionRecord;
+  /** The standings before the round. */
+  previous: GauntletState;
+  input: RoundInput;
+}
+
+/** How many past model hashes the validator remembers to measure how far behind a payload is. */
+const REMEMBERED_MODELS = 8;
+
+export class Validator {
+  private standings: GauntletState;
+  private readonly recentModels = new Map<string, number>();
+
+  private constructor(
+    readonly context: GauntletContext,
+    readonly evaluator: LossEvaluator,
+    private readonly secret: string,
+    state: GauntletState,
+  ) {
+    this.standings = state;
+  }
+
+  static async create(rt: GpuRuntime, options: ValidatorOptions): Promise<Validator> {
+    const config = gauntletConfig(options.gauntlet);
+    const evaluator = await LossEvaluator.create(rt, options.config, evaluationRows(config.assignedSequences, config.randomSequences), options.seqLen);
+    const context: GauntletContext = {
+      runId: options.runId,
+      config,
+      layout: evaluator.layout,
+      wire: wireLayoutOf(evaluator.layout.tensors),
+      trainTokens: options.trainTokens,
+      seqLen: options.seqLen,
+      outerLr: options.outerLr ?? DEFAULT_OUTER_LR,
+    };
+    return new Validator(context, evaluator, options.secret, options.state ?? emptyState());
+  }
+
+  /** The standings (copy them before keeping: the next round replaces this object). */
+  get state(): GauntletState {
+    return this.standings;
+  }
+
+  /**
+   * Judges round `input.round` (the next one: rounds are judged in order). Returns the record with
+   * what an auditor needs besides θ_w and the payloads: the standings before the round and the
+   * model hashes it knew.
+   */
+  async judge(input: Omit<RoundInput, 'recentModels'>): Promise<JudgedRound> {
+    this.recentModels.set(bytesToHex(input.base.hash), input.round);
+    const seed = evaluationSeed(this.secret, this.context.runId, input.round);
+    const previous = this.standings;
+    const full: RoundInput = { ...input, recentModels: new Map(this.recentModels) };
+    const { record, state } = await judgeRound(this.evaluator, this.context, previous, full, seed);
+    this.standings = state;
+    for (const [hash, round] of this.recentModels) if (round <= input.round - REMEMBERED_MODELS) this.recentModels.delete(hash);
+    return { record, previous, input: full };
+  }
+
+  /** Peers best first. */
+  ranking(): PeerStanding[] {
+    return ranking(this.standings);
+  }
+
+  destroy(): void {
+    this.evaluator.destroy();
+  }
+}
+
+/** The chain statement of a record: run, round, the exact payload list and H_{w+1}, signed. */
+export function signDecisionRecord(key: SigningKey, record: DecisionRecord, nonce: number): SignedDecision {
+  return signDecision(key, {
+    run: record.run,
+    round: record.round,
+    payloadHashes: record.payloadHashes.map((h) => `0x${h}` as Hex),
+    modelHash: `0x${record.nextModelHash}` as Hex,
+    nonce,
+  });
+}
