@@ -8,14 +8,25 @@
 // Every peer decodes every payload from its bytes and applies the outer step itself; the
 // simulator stops when the peers' model hashes differ: the protocol's "every honest peer arrives
 // at a bit-identical θ" made executable.
+//
+// With `adversaries` (engine/adversary.ts) one cheating peer per listed behaviour joins the honest
+// ones, and a `judge` decides each round which payloads make θ_{w+1} (the Gauntlet validator,
+// src/gauntlet/simulation.ts, supplies one; the simulator sits below it and only knows the
+// interface). Without a judge the decision takes every payload, as a hub without a validator does.
+// The result then also says how often each peer was gathered, the judge's final ranking, and the
+// held-out loss of the same honest peers run alone (take-everything), the loss the adversaries
+// must not cost.
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import type { LlamaConfig } from '../model/config.ts';
 import { parameterLayout } from '../model/layout.ts';
+import { wireLayoutOf } from '../sparseloco/codec.ts';
+import type { CompressedUpdate } from '../sparseloco/types.ts';
 import type { Batch } from '../train/batches.ts';
+import { adversarialPayload, trains, type Behavior } from './adversary.ts';
 import { trainCentralized } from './centralized.ts';
 import type { CompressorKind } from './error-feedback.ts';
-import { initialModel } from './global-model.ts';
-import { Peer } from './peer.ts';
+import { initialModel, type GlobalModel } from './global-model.ts';
+import { Peer, payloadHash } from './peer.ts';
 
 /** The final comparison of swarm and baseline reads at least this many held-out tokens. */
 export const FINAL_EVAL_TOKENS = 16_384;
@@ -70,7 +81,31 @@ export interface SimulateOptions {
   finalEvalBatches?: number;
   /** Train the centralized baseline on the same tokens (default true). */
   baseline?: boolean;
+  /** One adversarial peer per entry joins the honest ones (hotkey `adversary-<i>-<behaviour>`). */
+  adversaries?: readonly Behavior[];
+  /** Decides each round's payloads (required with adversaries); take-everything without one. */
+  judge?: RoundJudge;
+  /** Also run the honest peers alone, take-everything, for `honestOnlyHeldOutLoss` (default: with adversaries). */
+  honestOnlyReference?: boolean;
   onRound?: (report: RoundReport) => void;
+}
+
+/** A payload as the judge receives it. */
+export interface SimulatedSubmission {
+  /** The hotkey its announcement names (a `forged` peer names another peer's). */
+  hotkey: string;
+  /** The peer that really sent it: the simulator knows; a judge must not trust it beyond signing for it. */
+  sender: string;
+  payload: Uint8Array;
+  payloadHash: string;
+}
+
+/** Whoever decides a round's payloads: the Gauntlet validator in a gauntlet simulation. */
+export interface RoundJudge {
+  /** The gather set (payload hashes in aggregation order) and, when it computed one, the H_{w+1} it expects. */
+  decide(round: number, base: GlobalModel, submissions: readonly SimulatedSubmission[]): Promise<{ payloadHashes: readonly string[]; nextModelHash?: string }>;
+  /** Hotkeys best first, after the last round. */
+  ranking(): readonly string[];
 }
 
 export interface RoundReport {
@@ -86,6 +121,8 @@ export interface RoundReport {
   peerModelHashes: string[];
   /** Each peer's mean inner training loss this round. */
   innerLosses: number[];
+  /** Senders whose payload is in the decision. */
+  gathered: string[];
 }
 
 export interface SimulationResult {
@@ -110,6 +147,14 @@ export interface SimulationResult {
   /** Tokens each side trained on: peers × rounds × H × batch × seqLen. */
   tokens: number;
   reports: RoundReport[];
+  /** Each peer's behaviour, by hotkey ('honest' for the N honest peers). */
+  behaviors: Record<string, Behavior>;
+  /** Per peer: the rounds its payload was in the decision. */
+  gathered: Record<string, number>;
+  /** The judge's final order, best first, then the peers it never ranked (absent without a judge). */
+  rank?: { hotkey: string; behavior: Behavior }[];
+  /** The same honest peers alone, take-everything, on the final held-out set (absent unless run). */
+  honestOnlyHeldOutLoss?: number;
 }
 
 /** Rows of several batches of the same seqLen stacked into one batch. */
@@ -136,6 +181,26 @@ function checkOptions(o: SimulateOptions): void {
   for (const [name, v] of [['peers', o.peers], ['evalBatches', o.evalBatches ?? 1], ['finalEvalBatches', o.finalEvalBatches ?? 1]] as const) {
     if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`simulate: ${name} must be a positive integer, got ${v}`);
   }
+  if ((o.adversaries?.length ?? 0) > 0 && !o.judge) {
+    throw new RangeError('simulate: adversaries need a judge (the Gauntlet: `webloco simulate --gauntlet`); take-everything would apply their payloads or fail on them');
+  }
+}
+
+/** A simulated peer: its hotkey, behaviour, and the replica it trains on (none for peers that do not train). */
+interface SimulatedPeer {
+  hotkey: string;
+  behavior: Behavior;
+  peer: Peer | null;
+  /** What it sent last round (a stale peer resends it). */
+  previous: Uint8Array | null;
+}
+
+/** The judge's order, then the peers it never ranked (it never saw them under their own name), in roster order. */
+function finalRank(judged: readonly string[], members: readonly SimulatedPeer[]): { hotkey: string; behavior: Behavior }[] {
+  const behaviorOf = new Map(members.map((m) => [m.hotkey, m.behavior]));
+  const ranked = judged.filter((h) => behaviorOf.has(h));
+  const unranked = members.map((m) => m.hotkey).filter((h) => !ranked.includes(h));
+  return [...ranked, ...unranked].map((hotkey) => ({ hotkey, behavior: behaviorOf.get(hotkey)! }));
 }
 
 /** Runs the swarm (and, unless told not to, the centralized baseline) and reports every round. */
@@ -146,15 +211,26 @@ export async function simulate(rt: GpuRuntime, options: SimulateOptions): Promis
   const schedule = { lr: options.innerLr, warmup: options.warmupSteps, minRatio: options.minLrRatio };
   const data = { train: options.trainTokens, heldOut: options.heldOutTokens };
 
+  const adversaries = options.adversaries ?? [];
+  const members: SimulatedPeer[] = [];
   const peers: Peer[] = [];
+  let result: SimulationResult;
   try {
     // θ_0, seeded and portable, computed once: every peer starts from the same bits. The layout is
     // the one LlamaModel.create computes (the GPU's limits decide the arenas).
     const theta0 = initialModel(parameterLayout(config, rt.limits), options.seed ?? 0);
-    for (let p = 0; p < peerCount; p++) {
+    const roster: { hotkey: string; behavior: Behavior }[] = [
+      ...Array.from({ length: peerCount }, (_, p) => ({ hotkey: `peer-${p}`, behavior: 'honest' as const })),
+      ...adversaries.map((behavior, i) => ({ hotkey: `adversary-${i}-${behavior}`, behavior })),
+    ];
+    for (const { hotkey, behavior } of roster) {
+      if (!trains(behavior)) {
+        members.push({ hotkey, behavior, peer: null, previous: null });
+        continue;
+      }
       const peerOptions = {
         config,
-        identity: { runId, hotkey: `peer-${p}` },
+        identity: { runId, hotkey },
         batch,
         seqLen,
         innerSteps,
@@ -166,32 +242,68 @@ export async function simulate(rt: GpuRuntime, options: SimulateOptions): Promis
         outerLr: options.outerLr,
         evalBatches: options.evalBatches,
       };
-      peers.push(await Peer.create(rt, peerOptions, data, { theta: theta0.theta.slice(), hash: theta0.hash }));
+      const peer = await Peer.create(rt, peerOptions, data, { theta: theta0.theta.slice(), hash: theta0.hash });
+      peers.push(peer);
+      members.push({ hotkey, behavior, peer, previous: null });
     }
+    const honestPeers = members.filter((m) => m.behavior === 'honest').map((m) => m.peer!);
     const evaluator = peers[0]!;
+    const wire = wireLayoutOf(evaluator.layout.tensors);
+    const gathered: Record<string, number> = Object.fromEntries(members.map((m) => [m.hotkey, 0]));
     const finalEvalBatches = options.finalEvalBatches ?? Math.ceil(FINAL_EVAL_TOKENS / (batch * seqLen));
     const finalHeldOut = evaluator.heldOutBatches(finalEvalBatches);
     const initialHeldOutLoss = await evaluator.evaluate(finalHeldOut);
 
     const reports: RoundReport[] = [];
     for (let round = 0; round < rounds; round++) {
-      const payloads: Uint8Array[] = [];
-      const payloadHashes: string[] = [];
+      const base: GlobalModel = { theta: evaluator.theta, hash: evaluator.modelHashBytes };
+      const submissions: SimulatedSubmission[] = [];
       const innerLosses: number[] = [];
-      for (const peer of peers) {
-        const { losses, contribution } = await peer.contribute(round);
-        innerLosses.push(mean(losses));
-        if (contribution) {
-          payloads.push(contribution.payload);
-          payloadHashes.push(contribution.payloadHash);
+      for (const [index, member] of members.entries()) {
+        let honest: { payload: Uint8Array; update: CompressedUpdate } | null = null;
+        if (member.peer) {
+          const { losses, contribution } = await member.peer.contribute(round);
+          if (member.behavior === 'honest') innerLosses.push(mean(losses));
+          honest = contribution;
         }
+        const payload =
+          member.behavior === 'honest'
+            ? (honest?.payload ?? null)
+            : adversarialPayload(member.behavior, {
+                origin: { runId, round, baseModelHash: base.hash },
+                wire,
+                layout: evaluator.layout.tensors,
+                honest,
+                previous: member.previous,
+                earlier: submissions.map((s) => s.payload),
+                seed: (round * 7919 + index * 104729 + (options.seed ?? 0)) >>> 0,
+              });
+        if (member.behavior === 'stale') member.previous = honest?.payload ?? null;
+        else member.previous = payload;
+        if (!payload) continue;
+        // A forger names the honest peer of its own index as the sender.
+        const hotkey = member.behavior === 'forged' ? `peer-${index % peerCount}` : member.hotkey;
+        submissions.push({ hotkey, sender: member.hotkey, payload, payloadHash: payloadHash(payload) });
       }
-      // The take-everything decision, in peer order; each peer decodes the bytes itself.
+      // The decision: the judge's, or take-everything in upload order; each peer decodes the bytes itself.
+      const decision = options.judge ? await options.judge.decide(round, base, submissions) : { payloadHashes: submissions.map((s) => s.payloadHash) };
+      const decided = decision.payloadHashes.map((hash) => {
+        const submission = submissions.find((s) => s.payloadHash === hash);
+        if (!submission) throw new Error(`simulate: round ${round}'s decision names payload ${hash}, which nobody sent`);
+        return submission;
+      });
+      const payloads = decided.map((s) => s.payload);
+      const gatheredSenders = submissions.filter((s) => decision.payloadHashes.includes(s.payloadHash)).map((s) => s.sender);
+      for (const sender of new Set(gatheredSenders)) gathered[sender]!++;
       const peerModelHashes = peers.map((peer) => peer.applyDecision(round, payloads));
       if (new Set(peerModelHashes).size !== 1) {
         throw new Error(`simulate: after round ${round} the peers disagree on θ (model hashes ${peerModelHashes.join(', ')}); the outer step is not deterministic`);
       }
-      const bytesPerPeer = payloads.length > 0 ? mean(payloads.map((b) => b.length)) : 0;
+      if (decision.nextModelHash !== undefined && decision.nextModelHash !== peerModelHashes[0]) {
+        throw new Error(`simulate: round ${round}'s decision expects model ${decision.nextModelHash}, the peers computed ${peerModelHashes[0]}`);
+      }
+      const payloadHashes = submissions.map((s) => s.payloadHash);
+      const bytesPerPeer = payloadHashes.length > 0 ? mean(submissions.map((s) => s.payload.length)) : 0;
       const report: RoundReport = {
         round,
         heldOutLoss: await evaluator.evaluate(),
@@ -200,6 +312,7 @@ export async function simulate(rt: GpuRuntime, options: SimulateOptions): Promis
         payloadHashes,
         peerModelHashes,
         innerLosses,
+        gathered: gatheredSenders,
       };
       reports.push(report);
       options.onRound?.(report);
@@ -210,7 +323,7 @@ export async function simulate(rt: GpuRuntime, options: SimulateOptions): Promis
     let baselineHeldOutLoss = NaN;
     let baselineModelHash = '';
     if (options.baseline ?? true) {
-      const assigned = Array.from({ length: rounds }, (_, round) => peers.map((peer) => peer.assignedBatches(round)));
+      const assigned = Array.from({ length: rounds }, (_, round) => honestPeers.map((peer) => peer.assignedBatches(round)));
       const baseline = await trainCentralized(rt, {
         config,
         steps: rounds * innerSteps,
@@ -228,7 +341,8 @@ export async function simulate(rt: GpuRuntime, options: SimulateOptions): Promis
 
     const sent = reports.filter((r) => r.bytesPerPeer > 0);
     const bytesPerPeerPerRound = sent.length > 0 ? mean(sent.map((r) => r.bytesPerPeer)) : 0;
-    return {
+    const behaviors: Record<string, Behavior> = Object.fromEntries(members.map((m) => [m.hotkey, m.behavior]));
+    result = {
       peers: peerCount,
       rounds,
       initialHeldOutLoss,
@@ -243,8 +357,16 @@ export async function simulate(rt: GpuRuntime, options: SimulateOptions): Promis
       baselineModelHash,
       tokens: peerCount * rounds * innerSteps * batch * seqLen,
       reports,
+      behaviors,
+      gathered,
+      ...(options.judge ? { rank: finalRank(options.judge.ranking(), members) } : {}),
     };
   } finally {
     for (const peer of peers) peer.destroy();
   }
+  if (options.honestOnlyReference ?? adversaries.length > 0) {
+    const alone = await simulate(rt, { ...options, adversaries: [], judge: undefined, baseline: false, honestOnlyReference: false, onRound: undefined });
+    result.honestOnlyHeldOutLoss = alone.heldOutLoss;
+  }
+  return result;
 }
