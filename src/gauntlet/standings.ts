@@ -192,7 +192,7 @@ export function updateStandings(state: GauntletState, outcome: RoundOutcome, con
       final *= config.overlapPenalty;
       penalties.push('overlap');
     }
-    s.final = final;
+    s.final = final || 0; // no −0 (a negative ordinal times a zero average)
     scores.push({
       hotkey: s.hotkey,
       evaluated: true,
@@ -223,7 +223,7 @@ export function updateStandings(state: GauntletState, outcome: RoundOutcome, con
       final *= config.outOfSyncPenalty;
       penalties.push('out-of-sync');
     }
-    s.final = final;
+    s.final = final || 0;
     scores.push({ hotkey: s.hotkey, evaluated: false, failure: f.reason, penalties, reset: false, binaryMA: s.binaryMA, ordinal: ordinalOf(s), sync: s.sync, final: s.final });
   }
   // 4. Copiers start over.
