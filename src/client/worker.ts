@@ -216,7 +216,10 @@ class Session {
   /** Sets θ from checkpoint files (a swarm's checkpoint when joining, or a saved one) at `round`. */
   load(files: CheckpointFiles, round = this.round): SessionInfo {
     const ckpt = decodeCheckpoint(files);
-    if (JSON.stringify(ckpt.config) !== JSON.stringify(this.peer.options.config)) throw new Error('this checkpoint is for a different model shape than the one this tab is training');
+    // Field by field: a config parsed from a checkpoint lists its fields in another order than a preset.
+    const ours = this.peer.options.config;
+    const differs = (Object.keys(ours) as (keyof LlamaConfig)[]).filter((k) => ckpt.config[k] !== ours[k]);
+    if (differs.length > 0) throw new Error(`this checkpoint is for a different model shape than the one this tab is training (${differs.join(', ')} differ)`);
     this.peer.setGlobalModel(ckpt.params);
     if (ckpt.optimizer) this.peer.optimizer.setState(ckpt.optimizer);
     this.round = round;
