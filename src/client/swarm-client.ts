@@ -1,0 +1,248 @@
+// The tab's side of a swarm: joins the run of the hub that served the page. It reads the run
+// (GET /api/run), starts the tab's libp2p node (WebSockets to the hub, direct WebRTC to other
+// peers through the hub's relay), verifies the hub's chain (HttpChain), has the hotkey (wallet
+// account or burner key) sign the session binding once, registers it on chain, and builds the
+// worker's engine peer with the run's settings. Then src/client/participant.ts runs the rounds,
+// with the worker as its RoundBackend: the worker trains and compresses, the main thread
+// announces, commits, fetches and hands the decision's payloads back. Same round logic as
+// `webloco peer` (src/cli/peer.ts), which has its engine peer in the same process.
+import * as Comlink from 'comlink';
+import { multiaddr } from '@multiformats/multiaddr';
+import { HttpChain } from '../chain/http-chain.ts';
+import { ChainError } from '../chain/extrinsics.ts';
+import type { HotkeySigner } from '../identity/binding.ts';
+import { Session } from '../identity/session.ts';
+import { DEFAULT_NULL_ROUNDS } from '../sparseloco/error-feedback.ts';
+import { createBrowserPeer } from '../swarm/browser-peer.ts';
+import { MemoryContentStore } from '../swarm/content.ts';
+import { Swarm, type PeerLink } from '../swarm/swarm.ts';
+import type { CheckpointFiles } from '../train/checkpoint.ts';
+import { Participant, type CheckpointRef, type ParticipantEvents, type ParticipantRound, type RoundBackend } from './participant.ts';
+import type { TrainerWorker } from './trainer-client.ts';
+import type { TrainEvent } from './worker.ts';
+
+/** What GET /api/run answers (src/hub/hub.ts): the run, where it stands, and how to reach the hub. */
+export interface HubRunInfo {
+  runId: string;
+  settings: { preset: string; batch: number; seqLen: number; innerSteps: number; rounds: number; blocksPerRound: number; blockTimeMs: number };
+  /** The round being trained; null on a hub that does not host the run's chain. */
+  round: number | null;
+  modelHash: string | null;
+  checkpoint: CheckpointRef | null;
+  hub: { peerId: string; multiaddrs: string[] };
+}
+
+/**
+ * The run of the hub at `hubUrl`, or null when nothing there answers /api/run as a hub does (the
+ * page was served by a plain static server or a dev server: the tab then trains on its own).
+ */
+export async function fetchRunInfo(hubUrl: string, signal?: AbortSignal): Promise<HubRunInfo | null> {
+  let response: Response;
+  try {
+    response = await fetch(new URL('/api/run', hubUrl), { signal, headers: { accept: 'application/json' } });
+  } catch {
+    return null;
+  }
+  if (!response.ok || !(response.headers.get('content-type') ?? '').startsWith('application/json')) return null;
+  const info = (await response.json().catch(() => null)) as HubRunInfo | null;
+  return info && typeof info.runId === 'string' && info.hub && Array.isArray(info.hub.multiaddrs) ? info : null;
+}
+
+/**
+ * True when `hubUrl` names this machine or a private network (loopback, RFC 1918, link-local,
+ * .local): the tab may then dial private addresses and plain ws://, which browsers' libp2p
+ * refuses by default, and needs no STUN server to find its peers.
+ */
+export function isPrivateHub(hubUrl: string): boolean {
+  const host = new URL(hubUrl).hostname.replace(/^\[|\]$/g, '');
+  if (host === 'localhost' || host.endsWith('.localhost') || host.endsWith('.local') || host === '::1') return true;
+  const v4 = host.match(/^(\d+)\.(\d+)\.(\d+)\.(\d+)$/);
+  if (v4) {
+    const [a, b] = [Number(v4[1]), Number(v4[2])];
+    return a === 127 || a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254);
+  }
+  return /^f[cd][0-9a-f]{2}:/i.test(host) || /^fe80:/i.test(host);
+}
+
+/** The session, as the page shows it. */
+export interface SessionSummary {
+  /** The binding's id on chain. */
+  bindingId: string;
+  hotkey: string;
+  label: string;
+  burner: boolean;
+  expiresAt: number;
+}
+
+export type ParticipantStatus = ParticipantEvents['status']['detail'];
+
+export interface JoinSwarmOptions {
+  hubUrl: string;
+  worker: TrainerWorker;
+  signer: HotkeySigner;
+  /** Rounds to take part in; default the rest of the run. */
+  rounds?: number;
+  onRound?: (round: ParticipantRound) => void;
+  onStatus?: (status: ParticipantStatus) => void;
+  /** The tab's connections, about once a second and on every change. */
+  onLinks?: (links: PeerLink[]) => void;
+  /** Each inner step the worker takes. */
+  onStep?: (event: TrainEvent) => void;
+  /** Progress of the join itself, for the page to say what it is waiting for. */
+  onProgress?: (step: string) => void;
+}
+
+export interface JoinedSwarm {
+  info: HubRunInfo;
+  peerId: string;
+  session: SessionSummary;
+  /** The hub's peer id, to tell its link from other peers'. */
+  hubPeerId: string;
+  /** Settles when the rounds are done, the tab left, or a round failed (rejects with why). */
+  done: Promise<void>;
+  links(): PeerLink[];
+  /** Stops after the current step: cancels training, stops the swarm node and the chain's polling. */
+  leave(): Promise<void>;
+}
+
+/** Says which of the chain's refusals the participant can act on, in words. */
+export function registrationMessage(err: unknown): string {
+  if (err instanceof ChainError) {
+    const hint = err.code === 'expired' || (err.code === 'malformed' && /expires/.test(err.message)) ? ' (check that this computer\'s clock is right)' : '';
+    return `The run's chain refused this session (${err.code}): ${err.message}${hint}`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Joins the swarm of the hub at `hubUrl`; resolves once registered and holding the run's current model. */
+export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
+  const progress = (step: string) => o.onProgress?.(step);
+  progress('reading the run from the hub');
+  const info = await fetchRunInfo(o.hubUrl);
+  if (!info) throw new Error(`${o.hubUrl} is not a WebLoCo hub (GET /api/run did not answer with a run): open the address a hub printed`);
+  if (info.round === null || !info.checkpoint) throw new Error(`the hub at ${o.hubUrl} relays run '${info.runId}' but does not host its chain: open the run's first hub`);
+
+  const local = isPrivateHub(o.hubUrl);
+  const node = await createBrowserPeer({ runId: info.runId, dialPrivateAddresses: local, ...(local ? { iceServers: [] } : {}) });
+  const swarm = new Swarm({ node, runId: info.runId, store: new MemoryContentStore(), keepConnected: info.hub.multiaddrs.map((a) => multiaddr(a)), directLinks: true });
+  let chain: HttpChain | undefined;
+  const abort = new AbortController();
+  let stopLinks = () => {};
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      abort.abort();
+      stopLinks();
+      chain?.close();
+      await o.worker.api.cancel().catch(() => {});
+      await swarm.stop().catch(() => {});
+    })());
+  try {
+    progress('connecting to the hub');
+    await swarm.start();
+    stopLinks = watchLinks(swarm, (links) => o.onLinks?.(links));
+    progress('verifying the run\'s chain');
+    chain = await HttpChain.connect(o.hubUrl);
+    progress('waiting for the hotkey to sign the session binding');
+    const session = await Session.start(o.signer, { run: info.runId, peerId: swarm.peerId });
+    progress('registering the session on the run\'s chain');
+    // Registered before the worker loads, so a refusal shows at once, not after compiling kernels.
+    try {
+      await chain.register(session.signed);
+    } catch (err) {
+      throw new Error(registrationMessage(err), { cause: err });
+    }
+
+    progress('loading data and compiling kernels');
+    const joinedRound = info.round;
+    await o.worker.api.init({
+      preset: info.settings.preset,
+      batch: info.settings.batch,
+      seqLen: info.settings.seqLen,
+      innerSteps: info.settings.innerSteps,
+      rounds: info.settings.rounds,
+      runId: info.runId,
+      hotkey: session.signed.binding.hotkey,
+      joinedRound,
+      // A peer that starts with the run has nothing to settle; one that joins later sends nothing for its first rounds.
+      nullRounds: joinedRound === 0 ? 0 : DEFAULT_NULL_ROUNDS,
+    });
+    const participant = new Participant({
+      swarm,
+      chain,
+      session,
+      backend: workerBackend(o.worker, (e) => o.onStep?.(e)),
+      hubPeerId: info.hub.peerId,
+      latestCheckpoint: async () => {
+        const latest = await fetchRunInfo(o.hubUrl);
+        if (!latest?.checkpoint) throw new Error(`the hub at ${o.hubUrl} no longer reports a checkpoint`);
+        return latest.checkpoint;
+      },
+    });
+    participant.addEventListener('round', (e) => o.onRound?.(e.detail));
+    participant.addEventListener('status', (e) => o.onStatus?.(e.detail));
+    progress('downloading the run\'s checkpoint and replaying its decisions');
+    await participant.join();
+
+    const rounds = o.rounds ?? Math.max(1, info.settings.rounds - participant.round);
+    const done = participant.run(rounds, abort.signal).then(
+      () => stop(),
+      async (err: unknown) => {
+        // After leave() the round in flight fails on the stopped node: that is no error to report.
+        const left = abort.signal.aborted;
+        await stop();
+        if (!left) throw err;
+      },
+    );
+    return {
+      info,
+      peerId: swarm.peerId,
+      hubPeerId: info.hub.peerId,
+      session: {
+        bindingId: session.id,
+        hotkey: session.signed.binding.hotkey,
+        label: o.signer.label,
+        burner: session.burner,
+        expiresAt: session.signed.binding.expiresAt,
+      },
+      done,
+      links: () => swarm.links(),
+      leave: stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** The worker's engine peer as the participant's backend; large arrays cross without copies where they can. */
+function workerBackend(worker: TrainerWorker, onStep: (e: TrainEvent) => void): RoundBackend {
+  return {
+    async load(files: CheckpointFiles, round: number) {
+      // Transferred when each file owns its whole buffer (a view into a shared one must be copied).
+      const buffers = Object.values(files).map((f) => f.buffer as ArrayBuffer);
+      const whole = Object.values(files).every((f) => f.byteOffset === 0 && f.byteLength === f.buffer.byteLength);
+      const info = await worker.api.loadCheckpoint(whole ? Comlink.transfer(files, buffers) : files, round);
+      return info.modelHash;
+    },
+    async contribute(round: number) {
+      const c = await worker.api.contribute(round, Comlink.proxy(onStep));
+      return { payload: c.payload, cancelled: c.cancelled, ...(c.skipped ? { skipped: c.skipped } : {}) };
+    },
+    // Payloads are copied: the participant keeps them in its store to serve other peers.
+    applyDecision: (round: number, payloads: Uint8Array[]) => worker.api.applyDecision(round, payloads),
+  };
+}
+
+/** Reports the swarm's links on every connection change and once a second; returns the stop function. */
+function watchLinks(swarm: Swarm, report: (links: PeerLink[]) => void): () => void {
+  const send = () => report(swarm.links());
+  const events = ['connection:open', 'connection:close'] as const;
+  for (const event of events) swarm.node.addEventListener(event, send);
+  const timer = setInterval(send, 1000);
+  send();
+  return () => {
+    clearInterval(timer);
+    for (const event of events) swarm.node.removeEventListener(event, send);
+  };
+}
