@@ -1,11 +1,16 @@
-// The page a volunteer opens: what WebLoCo is, and what their GPU can do for the swarm.
+// The page a volunteer opens: what WebLoCo is, and what their GPU can do for the swarm. Served by
+// a hub, the tab joins that hub's swarm; served by anything else, it trains on its own.
 import { AdapterCard } from './AdapterCard.tsx';
 import { SelfTest } from './SelfTest.tsx';
+import { SwarmPanel } from './SwarmPanel.tsx';
 import { TrainingPanel } from './TrainingPanel.tsx';
+import { useHubRun } from './useHubRun.ts';
 import { useTrainer } from './useTrainer.ts';
 
 export function App() {
   const { gpu, worker } = useTrainer();
+  const hub = useHubRun();
+  const gpuReady = gpu.status === 'ready' && worker !== null;
   return (
     <main>
       <header>
@@ -13,8 +18,9 @@ export function App() {
         <p>Pre-train a language model together with strangers, from this tab. Your GPU trains a small LLaMA-style model; SparseLoCo sends what it learned in a few kilobytes.</p>
       </header>
       <AdapterCard gpu={gpu} />
-      {gpu.status === 'ready' && worker && <SelfTest worker={worker} />}
-      {gpu.status === 'ready' && worker && <TrainingPanel worker={worker} />}
+      {gpuReady && <SelfTest worker={worker} />}
+      {hub.status === 'hub' && <SwarmPanel run={hub.run} worker={gpuReady ? worker : null} hubUrl={window.location.origin} />}
+      {hub.status === 'solo' && gpuReady && <TrainingPanel worker={worker} />}
     </main>
   );
 }
