@@ -75,4 +75,9 @@ describe('simulate', () => {
     expect(nulled.reports[0]!.payloadHashes).toEqual([]);
     expect(nulled.reports[0]!.bytesPerPeer).toBe(0);
   }, 600_000);
+
+  it('refuses adversaries without a judge (take-everything would apply their payloads)', async () => {
+    const rt = await testRuntime();
+    await expect(simulate(rt, options({ peers: 2, rounds: 1, adversaries: ['nan'] }))).rejects.toThrow(/adversaries need a judge/);
+  });
 });
