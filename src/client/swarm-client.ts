@@ -106,7 +106,7 @@ export interface JoinedSwarm {
 }
 
 /** Says which of the chain's refusals the participant can act on, in words. */
-export function registrationMessage(err: unknown): string {
+function registrationMessage(err: unknown): string {
   if (err instanceof ChainError) {
     const hint = err.code === 'expired' || (err.code === 'malformed' && /expires/.test(err.message)) ? ' (check that this computer\'s clock is right)' : '';
     return `The run's chain refused this session (${err.code}): ${err.message}${hint}`;
