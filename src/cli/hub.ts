@@ -1,7 +1,14 @@
 // `webloco hub`: starts a hub (relay, gossip, object store, the app and the HTTP API; src/hub).
 // Its first line on stdout is one JSON object {"http", "multiaddrs", "runId"} for scripts and
 // tests; human-readable lines follow. SIGINT / SIGTERM stop it cleanly.
-import { startHub } from '../hub/hub.ts';
+import { randomBytes } from 'node:crypto';
+import { ensureShards } from '../data/node.ts';
+import { tokenizerFor } from '../engine/policy.ts';
+import { Validator } from '../gauntlet/validator.ts';
+import { nodeGpuDevice } from '../gpu/node.ts';
+import { GpuRuntime } from '../gpu/runtime.ts';
+import { runSettings, startHub, type Hub } from '../hub/hub.ts';
+import { preset } from '../model/config.ts';
 import { parseArgs } from './args.ts';
 
 export async function run(argv: string[]): Promise<void> {
@@ -22,6 +29,7 @@ export async function run(argv: string[]): Promise<void> {
     'blocks-per-round': 'number',
     'block-time-ms': 'number',
     'checkpoint-every': 'number',
+    'take-all': 'boolean',
     help: 'boolean',
   });
   if (args.help) {
@@ -30,11 +38,12 @@ export async function run(argv: string[]): Promise<void> {
         'usage: webloco hub [--port 8080] [--p2p-port PORT+1] [--host 127.0.0.1] [--data-dir .webloco/hub]',
         '                   [--app-dir dist] [--bootstrap ADDR[,ADDR...]] [--run-id ID] [--preset tiny]',
         '                   [--seed 0] [--batch 4] [--seq-len 64] [--inner-steps 10] [--rounds 1000]',
-        '                   [--blocks-per-round 30] [--block-time-ms 1000] [--checkpoint-every 1]',
+        '                   [--blocks-per-round 30] [--block-time-ms 1000] [--checkpoint-every 1] [--take-all]',
         '',
         'A new run takes its settings from these options (defaults above); a data dir that holds a run',
         'keeps the settings it was created with. The first hub of a run hosts its chain and decides its',
-        'rounds; hubs started with --bootstrap relay, carry gossip and keep objects.',
+        'rounds with the Gauntlet (on this machine\'s GPU; --take-all instead takes every payload that',
+        'decodes); hubs started with --bootstrap relay, carry gossip and keep objects.',
         '',
         'Prints {"http", "multiaddrs", "runId"} as the first line; browsers load the app from "http",',
         'other hubs of the run pass one of "multiaddrs" to --bootstrap.',
@@ -42,26 +51,46 @@ export async function run(argv: string[]): Promise<void> {
     );
     return;
   }
-  const hub = await startHub({
-    port: args.port ?? 8080,
-    p2pPort: args['p2p-port'],
-    host: args.host,
-    dataDir: args['data-dir'] ?? '.webloco/hub',
-    appDir: args['app-dir'],
-    bootstrap: args.bootstrap?.split(',').map((a) => a.trim()).filter(Boolean),
-    runId: args['run-id'],
-    run: definedOnly({
-      preset: args.preset,
-      seed: args.seed,
-      batch: args.batch,
-      seqLen: args['seq-len'],
-      innerSteps: args['inner-steps'],
-      rounds: args.rounds,
-      blocksPerRound: args['blocks-per-round'],
-      blockTimeMs: args['block-time-ms'],
-      checkpointEvery: args['checkpoint-every'],
-    }),
+  const run = definedOnly({
+    preset: args.preset,
+    seed: args.seed,
+    batch: args.batch,
+    seqLen: args['seq-len'],
+    innerSteps: args['inner-steps'],
+    rounds: args.rounds,
+    blocksPerRound: args['blocks-per-round'],
+    blockTimeMs: args['block-time-ms'],
+    checkpointEvery: args['checkpoint-every'],
   });
+  const dataDir = args['data-dir'] ?? '.webloco/hub';
+  // The run's first hub decides rounds with the Gauntlet, which scores payloads on this machine's GPU.
+  const judges = !args.bootstrap && !args['take-all'];
+  const rt = judges ? new GpuRuntime(await nodeGpuDevice()) : null;
+  let gauntlet: Validator | undefined;
+  let hub: Hub;
+  try {
+    const settings = await runSettings(dataDir, args['run-id'], run);
+    if (rt) {
+      const config = preset(settings.preset);
+      const data = await ensureShards(tokenizerFor(config));
+      gauntlet = await Validator.create(rt, { runId: settings.runId, config, trainTokens: data.train.tokens, seqLen: settings.seqLen, secret: randomBytes(32).toString('hex') });
+    }
+    hub = await startHub({
+      port: args.port ?? 8080,
+      p2pPort: args['p2p-port'],
+      host: args.host,
+      dataDir,
+      appDir: args['app-dir'],
+      bootstrap: args.bootstrap?.split(',').map((a) => a.trim()).filter(Boolean),
+      runId: settings.runId,
+      run,
+      gauntlet,
+    });
+  } catch (err) {
+    gauntlet?.destroy();
+    rt?.destroy();
+    throw err;
+  }
   console.log(JSON.stringify({ http: hub.http, multiaddrs: hub.multiaddrs, runId: hub.runId }));
   console.log(`hub for run '${hub.runId}' (preset ${hub.settings.preset}): open ${hub.http} in a browser; other hubs can --bootstrap ${hub.multiaddrs[0]}`);
 
@@ -69,7 +98,10 @@ export async function run(argv: string[]): Promise<void> {
     const shutdown = (signal: string) => {
       console.log(`hub: ${signal}, stopping`);
       process.off('SIGINT', onInt).off('SIGTERM', onTerm);
-      hub.stop().then(done, (err) => {
+      hub.stop().finally(() => {
+        gauntlet?.destroy();
+        rt?.destroy();
+      }).then(done, (err) => {
         console.error(`hub: error while stopping: ${err instanceof Error ? err.message : String(err)}`);
         done();
       });

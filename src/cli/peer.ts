@@ -4,11 +4,14 @@
 // the run's chain, loads the newest checkpoint and replays the decisions since, then takes part in
 // N rounds, printing one line per round:
 //   {"round","modelHash","bytesUp","bytesDown","peers","direct",...}
-// and exits 0.
+// and exits 0. `--behavior` makes it one of the adversaries the Gauntlet must keep out
+// (src/engine/adversary.ts): nan, scaled, signflip, noise, copycat, stale, forged, oversized, lazy.
 import { multiaddr } from '@multiformats/multiaddr';
 import { HttpChain } from '../chain/http-chain.ts';
 import { Participant, type CheckpointRef, type RoundBackend } from '../client/participant.ts';
 import { ensureShards } from '../data/node.ts';
+import { Adversary, forgedAnnouncement } from '../client/adversary.ts';
+import { BEHAVIORS, parseBehaviors } from '../engine/adversary.ts';
 import { Peer } from '../engine/peer.ts';
 import { tokenizerFor } from '../engine/policy.ts';
 import { nodeGpuDevice } from '../gpu/node.ts';
@@ -41,8 +44,9 @@ async function runInfo(hub: string): Promise<RunInfo> {
 }
 
 export async function run(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, { hub: 'string', rounds: 'number', preset: 'string', webrtc: 'boolean', json: 'boolean' });
-  if (!args.hub) throw new Error('usage: webloco peer --hub http://HOST:PORT [--rounds N] [--preset tiny] [--webrtc] [--json]');
+  const args = parseArgs(argv, { hub: 'string', rounds: 'number', preset: 'string', behavior: 'string', webrtc: 'boolean', json: 'boolean' });
+  if (!args.hub) throw new Error(`usage: webloco peer --hub http://HOST:PORT [--rounds N] [--preset tiny] [--behavior ${BEHAVIORS.join('|')}] [--webrtc] [--json]`);
+  const [behavior = 'honest'] = parseBehaviors(args.behavior ?? 'honest');
   const print = printer(args.json);
   const info = await runInfo(args.hub);
   if (args.preset && args.preset !== info.settings.preset) throw new Error(`the run at ${args.hub} trains preset '${info.settings.preset}', not '${args.preset}'`);
@@ -75,12 +79,14 @@ export async function run(argv: string[]): Promise<void> {
       { train: data.train.tokens, heldOut: data.heldout.tokens },
     );
     peer = engine;
+    const adversary = behavior === 'honest' ? null : new Adversary(behavior, engine, swarm, info.hub.peerId);
     const backend: RoundBackend = {
       async load(files) {
         engine.setGlobalModel(decodeCheckpoint(files).params);
         return engine.modelHash;
       },
       async contribute(round) {
+        if (adversary) return adversary.contribute(round);
         const result = await engine.contribute(round);
         return { payload: result.contribution?.payload ?? null, cancelled: result.cancelled, skipped: result.skipped };
       },
@@ -95,6 +101,8 @@ export async function run(argv: string[]): Promise<void> {
       backend,
       hubPeerId: info.hub.peerId,
       latestCheckpoint: async () => (await runInfo(args.hub!)).checkpoint!,
+      // A forger names another peer's session binding, signing with its own key: the chain refuses it.
+      ...(behavior === 'forged' ? { announce: (fields) => forgedAnnouncement(chain, session, fields) } : {}),
     });
     participant.addEventListener('round', (e) => print({ ...e.detail }));
     await participant.join();

@@ -11,6 +11,8 @@
 // Nothing here waits for other peers: the chain's clock closes rounds, the hub decides them.
 import type { Chain } from '../chain/chain.ts';
 import { ChainError, type SignedDecision } from '../chain/extrinsics.ts';
+import type { SignedAnnouncement } from '../identity/announcement.ts';
+import type { Hex } from '../identity/fields.ts';
 import type { Session } from '../identity/session.ts';
 import { contentHash, toContentHash } from '../swarm/content.ts';
 import { CHECKPOINT_PROTOCOL, MAX_OBJECT_BYTES, PAYLOAD_PROTOCOL } from '../swarm/protocol.ts';
@@ -45,6 +47,11 @@ export interface ParticipantOptions {
   hubPeerId: string;
   /** Reads the hub's newest checkpoint (GET /api/run), for joining and resyncing. */
   latestCheckpoint: () => Promise<CheckpointRef>;
+  /**
+   * Signs the round's announcement: the session's own (the default). A `webloco peer --behavior
+   * forged` signs one naming another peer's binding, which the chain refuses.
+   */
+  announce?: (fields: { round: number; baseModelHash: Hex; payloadHash: Hex; bytes: number }) => Promise<SignedAnnouncement>;
 }
 
 /** One finished round, as `webloco peer --json` prints it and the page shows it. */
@@ -151,7 +158,8 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
   private async submit(round: number, payload: Uint8Array, payloadHash: string): Promise<string | undefined> {
     const { swarm, chain, session } = this.o;
     await swarm.store.put(payload);
-    const signed = session.announce({ round, baseModelHash: `0x${this.modelHash}`, payloadHash: `0x${payloadHash}`, bytes: payload.byteLength });
+    const fields = { round, baseModelHash: `0x${this.modelHash}`, payloadHash: `0x${payloadHash}`, bytes: payload.byteLength } as const;
+    const signed = this.o.announce ? await this.o.announce(fields) : session.announce(fields);
     await swarm.announce(signed).catch(() => 0); // no gossip peers yet: the chain commit still stands
     try {
       await chain.commit(signed);

@@ -1,15 +1,20 @@
-// The hub's round keeper until the Gauntlet scores contributions: when the chain's head enters
-// round w+1, round w is closed; every payload committed on chain in round w's blocks whose bytes
-// the hub holds (it copies each announced payload) and that decodes against H_w goes into the
-// decision, ordered by payload hash; the hub computes θ_{w+1} exactly as every peer will
-// (src/engine/global-model.ts), signs the decision with the chain's validator key, submits it to
-// the chain and gossips it. A peer that committed late is simply not in the list: no round ever
-// waits for anyone. Every `checkpointEvery` rounds θ is written as a checkpoint into the object
-// store, so a joining peer downloads it and replays the decisions since.
+// The hub's round keeper: when the chain's head enters round w+1, round w is closed and decided
+// from the payloads committed on chain in round w's blocks (the hub copies each announced payload;
+// one it lacks is fetched from the committing peer). With the Gauntlet (a Validator, the default
+// of `webloco hub`), the validator's gather set is the decision and its record is published; without
+// one, every payload that decodes against H_w goes in, ordered by payload hash. Either way the hub
+// computes θ_{w+1} exactly as every peer will (src/engine/global-model.ts), signs the decision with
+// the chain's validator key, submits it to the chain and gossips it. A peer that committed late is
+// simply not in the list: no round ever waits for anyone. Every `checkpointEvery` rounds θ is
+// written as a checkpoint into the object store, so a joining peer downloads it and replays the
+// decisions since.
 import { bytesToHex } from '@noble/hashes/utils.js';
 import type { DevChain } from '../chain/dev-chain.ts';
 import { signDecision, type SignedDecision } from '../chain/extrinsics.ts';
 import { applyDecision, decodeContribution, hashHex, withHash, type GlobalModel } from '../engine/global-model.ts';
+import type { DecisionRecord, Submission } from '../gauntlet/round.ts';
+import type { GauntletState } from '../gauntlet/standings.ts';
+import { signDecisionRecord, type Validator } from '../gauntlet/validator.ts';
 import type { SigningKey } from '../identity/keys.ts';
 import type { LlamaConfig } from '../model/config.ts';
 import type { ParameterLayout } from '../model/layout.ts';
@@ -35,11 +40,22 @@ export interface Exclusion {
   reason: string;
 }
 
+/** What the Gauntlet decided a round from: enough for anyone to audit it (src/gauntlet/audit.ts). */
+export interface JudgedRoundRecord {
+  record: DecisionRecord;
+  /** The standings before the round. */
+  previous: GauntletState;
+  /** The submissions in upload (chain) order. */
+  submissions: { hotkey: string; payloadHash: string }[];
+}
+
 export interface RoundDecided {
   round: number;
   decision: SignedDecision;
   excluded: Exclusion[];
   checkpoint: CheckpointRef | null;
+  /** Present when the Gauntlet decided the round. */
+  judged?: JudgedRoundRecord;
 }
 
 export interface CoordinatorOptions {
@@ -50,7 +66,9 @@ export interface CoordinatorOptions {
   layout: ParameterLayout;
   wire: WireLayout;
   /** Signs decisions: a validator of the chain's genesis. */
-  validator: SigningKey;
+  decisionKey: SigningKey;
+  /** The Gauntlet; without it every payload that decodes is taken. */
+  gauntlet?: Validator;
   /** θ at the start of `round` (θ_0, or a stored checkpoint with the decisions since replayed). */
   model: GlobalModel;
   round: number;
@@ -100,41 +118,64 @@ export class RoundCoordinator {
   }
 
   private async decide(round: number): Promise<void> {
-    const { chain, swarm, layout, wire, validator } = this.o;
+    const { chain, swarm, layout, wire, decisionKey, gauntlet } = this.o;
     const origin = { runId: chain.run, round };
-    const accepted = new Map<string, Uint8Array>();
+    const received = new Map<string, Uint8Array>();
+    const uploads: (Submission & { payloadHash: string })[] = [];
     const excluded: Exclusion[] = [];
     for (const { announcement } of await chain.commits(round)) {
       const hash = toContentHash(announcement.payloadHash);
-      if (accepted.has(hash)) continue; // the same bytes committed twice count once
       try {
-        const bytes = await this.payload(hash, announcement.bytes, announcement.binding);
-        decodeContribution(wire, this.model, origin, bytes);
-        accepted.set(hash, bytes);
+        const signer = await chain.binding(announcement.binding);
+        if (!signer) throw new Error(`binding ${announcement.binding} is not registered`);
+        const bytes = received.get(hash) ?? (await this.payload(hash, announcement.bytes, signer.binding.peerId));
+        received.set(hash, bytes);
+        // The chain checked the announcement's session signature when it took the commit.
+        uploads.push({ hotkey: signer.binding.hotkey, payload: bytes, payloadHash: hash });
       } catch (err) {
         excluded.push({ payloadHash: hash, reason: err instanceof Error ? err.message : String(err) });
       }
     }
-    const payloadHashes = [...accepted.keys()].sort();
-    const next = applyDecision(layout, wire, this.model, origin, payloadHashes.map((h) => accepted.get(h)!));
-    const nonce = await chain.nextNonce({ validator: validator.address });
-    const decision = signDecision(validator, { run: chain.run, round, payloadHashes: payloadHashes.map((h) => `0x${h}` as const), modelHash: `0x${hashHex(next)}`, nonce });
+    let payloadHashes: string[];
+    let judged: JudgedRoundRecord | undefined;
+    if (gauntlet) {
+      const result = await gauntlet.judge({ round, base: this.model, submissions: uploads.map(({ hotkey, payload }) => ({ hotkey, payload })) });
+      payloadHashes = result.record.payloadHashes;
+      for (const r of result.record.rejected) excluded.push({ payloadHash: r.payloadHash, reason: `${r.reason}: ${r.detail}` });
+      judged = { record: result.record, previous: result.previous, submissions: uploads.map(({ hotkey, payloadHash }) => ({ hotkey, payloadHash })) };
+    } else {
+      // Until scores exist: every payload that decodes against H_w, each counted once.
+      const accepted = new Set<string>();
+      for (const [hash, bytes] of received) {
+        try {
+          decodeContribution(wire, this.model, origin, bytes);
+          accepted.add(hash);
+        } catch (err) {
+          excluded.push({ payloadHash: hash, reason: err instanceof Error ? err.message : String(err) });
+        }
+      }
+      payloadHashes = [...accepted].sort();
+    }
+    const next = applyDecision(layout, wire, this.model, origin, payloadHashes.map((h) => received.get(h)!));
+    if (judged && hashHex(next) !== judged.record.nextModelHash) throw new Error(`round ${round}: the Gauntlet expects model ${judged.record.nextModelHash}, its gather set gives ${hashHex(next)}`);
+    const nonce = await chain.nextNonce({ validator: decisionKey.address });
+    const decision = judged
+      ? signDecisionRecord(decisionKey, judged.record, nonce)
+      : signDecision(decisionKey, { run: chain.run, round, payloadHashes: payloadHashes.map((h) => `0x${h}` as const), modelHash: `0x${hashHex(next)}`, nonce });
     await chain.decide(decision);
     this.model = next;
     this.nextRound = round + 1;
     await swarm.publishDecision(decision).catch(() => 0); // peers also read decisions from the chain
     const checkpoint = (round + 1) % this.o.checkpointEvery === 0 ? await this.writeCheckpoint(round + 1) : null;
     if (checkpoint) this.latest = checkpoint;
-    await this.o.onDecided?.({ round, decision, excluded, checkpoint });
+    await this.o.onDecided?.({ round, decision, excluded, checkpoint, ...(judged ? { judged } : {}) });
   }
 
-  /** The payload's bytes from the store, or fetched from the peer whose binding committed it. */
-  private async payload(hash: string, bytes: number, binding: `0x${string}`): Promise<Uint8Array> {
+  /** The payload's bytes from the store, or fetched from the peer that committed it. */
+  private async payload(hash: string, bytes: number, peerId: string): Promise<Uint8Array> {
     const held = await this.o.store.get(hash);
     if (held) return held;
-    const signer = await this.o.chain.binding(binding);
-    if (!signer) throw new Error(`payload ${hash} is not held here and binding ${binding} is unknown`);
-    const fetched = await this.o.swarm.fetch(PAYLOAD_PROTOCOL, signer.binding.peerId, hash, { maxBytes: bytes, timeoutMs: this.o.fetchTimeoutMs ?? 5_000 });
+    const fetched = await this.o.swarm.fetch(PAYLOAD_PROTOCOL, peerId, hash, { maxBytes: bytes, timeoutMs: this.o.fetchTimeoutMs ?? 5_000 });
     await this.o.store.put(fetched);
     return fetched;
   }
@@ -155,3 +196,4 @@ export function modelFromCheckpoint(layout: ParameterLayout, bytes: Uint8Array):
   if (ckpt.modelHash && ckpt.modelHash !== bytesToHex(model.hash)) throw new Error(`checkpoint records model hash ${ckpt.modelHash}, its parameters hash to ${bytesToHex(model.hash)}`);
   return model;
 }
+

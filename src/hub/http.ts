@@ -32,6 +32,11 @@ export interface HubHttpOptions {
   store: DiskContentStore;
   /** GET /api/run's body. */
   runInfo: () => unknown;
+  /** The Gauntlet's public record: a round's judgement (for audits) and the standings; absent without it. */
+  gauntlet?: {
+    round(round: number): Promise<unknown | undefined>;
+    standings(): unknown;
+  };
   /** Route handlers mounted before the hub's own (e.g. src/chain's chainRoutes); true = handled. */
   routes?: HubRoute[];
 }
@@ -77,6 +82,14 @@ async function handle(req: IncomingMessage, res: ServerResponse, appDir: string,
     res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': bytes.byteLength, 'Cache-Control': 'public, max-age=31536000, immutable' });
     res.end(req.method === 'HEAD' ? undefined : bytes);
     return;
+  }
+  if (path.startsWith('/api/gauntlet/') && options.gauntlet) {
+    if (path === '/api/gauntlet/standings') return sendJson(res, 200, options.gauntlet.standings());
+    const round = /^\/api\/gauntlet\/rounds\/(\d{1,10})$/.exec(path);
+    if (!round) return sendJson(res, 404, { error: `no Gauntlet route ${path}: GET /api/gauntlet/standings or /api/gauntlet/rounds/<round>` });
+    const judged = await options.gauntlet.round(Number(round[1]));
+    if (judged === undefined) return sendJson(res, 404, { error: `round ${round[1]} has not been judged by this hub's Gauntlet` });
+    return sendJson(res, 200, judged);
   }
   if (path === '/api' || path.startsWith('/api/')) return sendJson(res, 404, { error: `no API route ${path}; see docs/PROTOCOL.md for the routes` });
   return serveApp(req, res, appDir, path);

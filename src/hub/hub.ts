@@ -10,6 +10,7 @@ import { DevChain } from '../chain/dev-chain.ts';
 import { chainRoutes } from '../chain/routes.ts';
 import { applyDecision, hashHex, initialModel } from '../engine/global-model.ts';
 import { ReplayGuard, verifyAnnouncement } from '../identity/announcement.ts';
+import type { Validator } from '../gauntlet/validator.ts';
 import type { VerifiedBinding } from '../identity/binding.ts';
 import { preset } from '../model/config.ts';
 import { hashReady } from '../model/hash.ts';
@@ -22,7 +23,7 @@ import { createLibp2p } from 'libp2p';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { SignedAnnouncement } from '../identity/announcement.ts';
 import { toContentHash } from '../swarm/content.ts';
 import { commonNodeOptions, type SwarmServices } from '../swarm/node-config.ts';
@@ -54,6 +55,11 @@ export interface HubOptions {
   discoveryIntervalMs?: number;
   /** More HTTP routes, tried before the hub's own (the dev chain's API, for one). */
   routes?: HubRoute[];
+  /**
+   * The Gauntlet that decides rounds on the run's first hub (`webloco hub` makes one on the GPU);
+   * without it every payload that decodes against H_w is taken.
+   */
+  gauntlet?: Validator;
   /** The run's settings when it is created (later starts keep the stored ones). */
   run?: Partial<Omit<RunSettings, 'runId'>>;
 }
@@ -112,6 +118,12 @@ export const DEFAULT_RUN: Omit<RunSettings, 'runId'> = {
   blockTimeMs: 1000,
   checkpointEvery: 1,
 };
+
+/** The run's settings in `dataDir` (run.json), created from `asked` and the defaults for a new run. */
+export async function runSettings(dataDir: string, runId: string | undefined, asked: Partial<Omit<RunSettings, 'runId'>>): Promise<RunSettings> {
+  await mkdir(resolve(dataDir), { recursive: true });
+  return loadRunSettings(resolve(dataDir), runId, asked);
+}
 
 async function loadRunSettings(dataDir: string, runId: string | undefined, asked: Partial<Omit<RunSettings, 'runId'>>): Promise<RunSettings> {
   const path = join(dataDir, 'run.json');
@@ -222,16 +234,16 @@ async function startHubWith(options: HubOptions, dataDir: string, settings: RunS
       config,
       layout,
       wire,
-      validator: chain.authority,
+      decisionKey: chain.authority,
       model: restored.model,
       round: restored.round,
       checkpoint: restored.checkpoint,
       checkpointEvery: settings.checkpointEvery,
-      onDecided: async ({ checkpoint }) => {
-        if (!checkpoint) return;
-        const path = join(dataDir, 'state.json');
-        await writeFile(`${path}.tmp`, JSON.stringify({ checkpoint }, null, 2) + '\n');
-        await rename(`${path}.tmp`, path);
+      gauntlet: options.gauntlet,
+      onDecided: async ({ round, checkpoint, judged }) => {
+        // The Gauntlet's judgement of the round, public so that anyone can audit it.
+        if (judged) await writeJsonAtomically(join(dataDir, 'gauntlet', `${round}.json`), judged);
+        if (checkpoint) await writeJsonAtomically(join(dataDir, 'state.json'), { checkpoint });
       },
     });
     await coordinator.start();
@@ -243,6 +255,10 @@ async function startHubWith(options: HubOptions, dataDir: string, settings: RunS
     appDir: options.appDir ?? 'dist',
     store,
     routes: [...(chain ? [chainRoutes(chain)] : []), ...(options.routes ?? [])],
+    gauntlet: options.gauntlet && {
+      round: (round) => readFile(join(dataDir, 'gauntlet', `${round}.json`), 'utf8').then((text) => JSON.parse(text) as unknown, () => undefined),
+      standings: () => ({ ranking: options.gauntlet!.ranking() }),
+    },
     runInfo: () => ({
       runId: settings.runId,
       preset: settings.preset,
@@ -345,4 +361,10 @@ function copyAnnouncedPayloads(swarm: Swarm, store: DiskContentStore): () => voi
   };
   swarm.addEventListener('announcement', onAnnouncement);
   return () => swarm.removeEventListener('announcement', onAnnouncement);
+}
+
+async function writeJsonAtomically(path: string, value: unknown): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(`${path}.tmp`, JSON.stringify(value, null, 2) + '\n');
+  await rename(`${path}.tmp`, path);
 }
