@@ -105,7 +105,16 @@ export async function run(argv: string[]): Promise<void> {
       denseBytes: result.denseBytes,
       compressionRatio: result.compressionRatio,
       modelHash: result.modelHash,
-      ...(judge ? { gathered: result.gathered, rank: result.rank } : {}),
+      ...(judge
+        ? args.json
+          ? { gathered: result.gathered, rank: result.rank }
+          : {
+              gathered: Object.entries(result.gathered)
+                .map(([hotkey, rounds]) => `${hotkey}:${rounds}`)
+                .join(' '),
+              rank: result.rank!.map((r) => (r.behavior === 'honest' ? r.hotkey : `${r.hotkey}(${r.behavior})`)).join(' '),
+            }
+        : {}),
       ...(result.honestOnlyHeldOutLoss !== undefined ? { honestOnlyHeldOutLoss: result.honestOnlyHeldOutLoss } : {}),
     });
   } finally {
