@@ -62,7 +62,6 @@ export async function run(argv: string[]): Promise<void> {
     const chain = await HttpChain.connect(args.hub);
     const session = await Session.start(await createBurnerSigner(), { run: info.runId, peerId: swarm.peerId });
     const data = await ensureShards(tokenizerFor(config));
-    const joinedRound = info.round!;
     const engine = await Peer.create(
       rt,
       {
@@ -72,9 +71,8 @@ export async function run(argv: string[]): Promise<void> {
         seqLen: info.settings.seqLen,
         innerSteps: info.settings.innerSteps,
         rounds: info.settings.rounds,
-        joinedRound,
-        // A peer that starts with the run has nothing to settle; one that joins later sends nothing for its first rounds.
-        nullRounds: joinedRound === 0 ? 0 : DEFAULT_NULL_ROUNDS,
+        // Null rounds count from the first round it contributes to (none if that is the run's first).
+        nullRounds: DEFAULT_NULL_ROUNDS,
       },
       { train: data.train.tokens, heldOut: data.heldout.tokens },
     );

@@ -154,7 +154,6 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
     }
 
     progress('loading data and compiling kernels');
-    const joinedRound = info.round;
     await o.worker.api.init({
       preset: info.settings.preset,
       batch: info.settings.batch,
@@ -163,9 +162,8 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
       rounds: info.settings.rounds,
       runId: info.runId,
       hotkey: session.signed.binding.hotkey,
-      joinedRound,
-      // A peer that starts with the run has nothing to settle; one that joins later sends nothing for its first rounds.
-      nullRounds: joinedRound === 0 ? 0 : DEFAULT_NULL_ROUNDS,
+      // Null rounds count from the first round it contributes to (none if that is the run's first).
+      nullRounds: DEFAULT_NULL_ROUNDS,
     });
     const participant = new Participant({
       swarm,

@@ -276,7 +276,7 @@ const api = {
     const start = initialModel(parameterLayout(config, rt.limits), options.seed ?? 0);
     const peer = await Peer.create(rt, peerOptions, { train: train.tokens, heldOut: heldOut.tokens }, start);
     session = new Session(peer, train.tokens.length);
-    session.round = options.joinedRound ?? 0;
+    session.round = options.joinedRound ?? 0; // a swarm's participant sets the round when it loads the checkpoint
     return session.info();
   },
 

@@ -18,8 +18,21 @@ export interface ErrorFeedbackOptions {
   beta?: number;
   /** Rounds from `joinedRound` in which nothing is sent and e stays 0 (2). */
   nullRounds?: number;
-  /** The first round this peer takes part in (0). */
+  /**
+   * The first round this peer takes part in. Default: the first round it compresses for, except
+   * that a peer whose first round is the run's first (0) starts with the run and has no null rounds.
+   */
   joinedRound?: number;
+}
+
+/** The null-round rule; without a joined round, the first round seen fixes it (none when that is round 0). */
+function nullRoundRule(nullRounds: number, joinedRound: number | undefined): (round: number) => boolean {
+  if (joinedRound !== undefined) return (round) => isNullRound(round, joinedRound, nullRounds);
+  let joined: number | undefined;
+  return (round) => {
+    joined ??= round;
+    return joined > 0 && isNullRound(round, joined, nullRounds);
+  };
 }
 
 /** e ← β·e + Δ; payload = compress(e); e ← e − decompress(payload). */
@@ -37,17 +50,24 @@ export function createErrorFeedback(rt: GpuRuntime, layout: ParameterLayout, opt
   if (kind !== 'gpu' && kind !== 'cpu') throw new RangeError(`the compressor runs on 'gpu' or 'cpu', not '${String(kind)}'`);
   const beta = options.beta ?? ERROR_FEEDBACK_BETA;
   const nullRounds = options.nullRounds ?? DEFAULT_NULL_ROUNDS;
-  const joinedRound = options.joinedRound ?? 0;
+  const isNull = nullRoundRule(nullRounds, options.joinedRound);
   if (kind === 'cpu') {
-    const feedback = new ErrorFeedback(layout.tensors, layout.totalFloats, joinedRound, { beta, nullRounds });
+    // The rule above decides null rounds; the CPU store itself is given none.
+    const feedback = new ErrorFeedback(layout.tensors, layout.totalFloats, 0, { beta, nullRounds: 0 });
     return {
       kind,
-      compress: async (round, pseudoGradient) => feedback.compress(round, pseudoGradient),
+      compress: async (round, pseudoGradient) => {
+        if (isNull(round)) {
+          feedback.reset();
+          return null;
+        }
+        return feedback.compress(round, pseudoGradient);
+      },
       reset: () => feedback.reset(),
       destroy() {},
     };
   }
-  return new GpuErrorFeedback(rt, layout, beta, nullRounds, joinedRound);
+  return new GpuErrorFeedback(rt, layout, beta, isNull);
 }
 
 /**
@@ -64,8 +84,7 @@ class GpuErrorFeedback implements ErrorFeedbackCompressor {
     private readonly rt: GpuRuntime,
     private readonly layout: ParameterLayout,
     private readonly beta: number,
-    private readonly nullRounds: number,
-    private readonly joinedRound: number,
+    private readonly isNull: (round: number) => boolean,
   ) {
     if (!(beta >= 0 && beta <= 1)) throw new RangeError(`error feedback: beta ${beta} must be in [0, 1]`);
     // WebGPU zero-fills new buffers, so e starts at 0.
@@ -79,7 +98,7 @@ class GpuErrorFeedback implements ErrorFeedbackCompressor {
     if (pseudoGradient.length !== this.layout.totalFloats) {
       throw new RangeError(`error feedback: the pseudo-gradient holds ${pseudoGradient.length} values, the layout ${this.layout.totalFloats}`);
     }
-    if (isNullRound(round, this.joinedRound, this.nullRounds)) {
+    if (this.isNull(round)) {
       this.reset();
       return null;
     }

@@ -51,7 +51,10 @@ export interface PeerOptions {
   beta?: number;
   /** Null rounds after joining (2 for a peer joining a run in progress; 0 when it starts with the run). */
   nullRounds?: number;
-  /** The first round this peer takes part in (0). */
+  /**
+   * The first round this peer takes part in. Default: the first round it contributes to (a peer
+   * that starts in round 0 starts with the run: no null rounds).
+   */
   joinedRound?: number;
   /** Outer SGD learning rate (1.0). */
   outerLr?: number;

@@ -238,6 +238,8 @@ export async function simulate(rt: GpuRuntime, options: SimulateOptions): Promis
         schedule,
         compressor: options.compressor,
         beta: options.beta,
+        // Every peer starts with the run, from θ_0.
+        joinedRound: 0,
         nullRounds: options.nullRounds ?? 0,
         outerLr: options.outerLr,
         evalBatches: options.evalBatches,

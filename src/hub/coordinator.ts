@@ -47,6 +47,8 @@ export interface JudgedRoundRecord {
   previous: GauntletState;
   /** The submissions in upload (chain) order. */
   submissions: { hotkey: string; payloadHash: string }[];
+  /** The recent model hashes the validator knew (hash → round), for the sync score. */
+  recentModels: [string, number][];
 }
 
 export interface RoundDecided {
@@ -142,7 +144,7 @@ export class RoundCoordinator {
       const result = await gauntlet.judge({ round, base: this.model, submissions: uploads.map(({ hotkey, payload }) => ({ hotkey, payload })) });
       payloadHashes = result.record.payloadHashes;
       for (const r of result.record.rejected) excluded.push({ payloadHash: r.payloadHash, reason: `${r.reason}: ${r.detail}` });
-      judged = { record: result.record, previous: result.previous, submissions: uploads.map(({ hotkey, payloadHash }) => ({ hotkey, payloadHash })) };
+      judged = { record: result.record, previous: result.previous, submissions: uploads.map(({ hotkey, payloadHash }) => ({ hotkey, payloadHash })), recentModels: [...(result.input.recentModels ?? [])] };
     } else {
       // Until scores exist: every payload that decodes against H_w, each counted once.
       const accepted = new Set<string>();

@@ -6,83 +6,24 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { multiaddr } from '@multiformats/multiaddr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HttpChain } from '../../src/chain/http-chain.ts';
-import { Participant, type CheckpointRef, type ParticipantRound, type RoundBackend } from '../../src/client/participant.ts';
 import { ensureShards } from '../../src/data/node.ts';
-import { Peer } from '../../src/engine/peer.ts';
 import type { GpuRuntime } from '../../src/gpu/runtime.ts';
 import { startHub, type Hub } from '../../src/hub/hub.ts';
-import { createBurnerSigner } from '../../src/identity/burner.ts';
-import { Session } from '../../src/identity/session.ts';
-import { preset } from '../../src/model/config.ts';
-import { MemoryContentStore, toContentHash } from '../../src/swarm/content.ts';
-import { createNodePeer } from '../../src/swarm/node-peer.ts';
-import { Swarm } from '../../src/swarm/swarm.ts';
-import { decodeCheckpoint } from '../../src/train/checkpoint.ts';
+import { toContentHash } from '../../src/swarm/content.ts';
 import { testRuntime } from '../helpers/gpu.ts';
+import { swarmMember } from '../helpers/swarm-member.ts';
 
 // 5 s rounds: a member trains 2 steps of 2×16 tokens and commits well inside one, even on a busy software GPU.
 const RUN = { innerSteps: 2, batch: 2, seqLen: 16, blocksPerRound: 20, blockTimeMs: 250, checkpointEvery: 1 };
 
 let rt: GpuRuntime;
+const member = () => swarmMember(rt, hub, data, RUN);
 let hub: Hub;
 let data: { train: Uint16Array; heldOut: Uint16Array };
 
 function tempDir(name: string): string {
   return mkdtempSync(join(tmpdir(), `webloco-${name}-`));
-}
-
-interface Member {
-  participant: Participant;
-  swarm: Swarm;
-  peer: Peer;
-  reports: ParticipantRound[];
-  stop(): Promise<void>;
-}
-
-async function checkpointOf(h: Hub): Promise<CheckpointRef> {
-  return ((await (await fetch(`${h.http}/api/run`)).json()) as { checkpoint: CheckpointRef }).checkpoint;
-}
-
-/** A participant as `webloco peer` builds one, on the shared runtime. */
-async function member(): Promise<Member> {
-  const info = (await (await fetch(`${hub.http}/api/run`)).json()) as { runId: string; round: number; hub: { peerId: string; multiaddrs: string[] } };
-  const node = await createNodePeer({ runId: info.runId, webrtc: false, dialPrivateAddresses: true, discoveryIntervalMs: 500 });
-  const swarm = new Swarm({ node, runId: info.runId, store: new MemoryContentStore(), keepConnected: info.hub.multiaddrs.map((a) => multiaddr(a)) });
-  await swarm.start();
-  const chain = await HttpChain.connect(hub.http);
-  const session = await Session.start(await createBurnerSigner(), { run: info.runId, peerId: swarm.peerId });
-  const peer = await Peer.create(
-    rt,
-    { config: preset('tiny'), identity: { runId: info.runId, hotkey: session.signed.binding.hotkey }, ...RUN, rounds: 100, joinedRound: info.round, nullRounds: 0 },
-    data,
-  );
-  const backend: RoundBackend = {
-    load: async (files) => {
-      peer.setGlobalModel(decodeCheckpoint(files).params);
-      return peer.modelHash;
-    },
-    contribute: async (round) => {
-      const r = await peer.contribute(round);
-      return { payload: r.contribution?.payload ?? null, cancelled: r.cancelled, skipped: r.skipped };
-    },
-    applyDecision: async (round, payloads) => peer.applyDecision(round, payloads),
-  };
-  const participant = new Participant({ swarm, chain, session, backend, hubPeerId: info.hub.peerId, latestCheckpoint: () => checkpointOf(hub) });
-  const reports: ParticipantRound[] = [];
-  participant.addEventListener('round', (e) => reports.push(e.detail));
-  return {
-    participant,
-    swarm,
-    peer,
-    reports,
-    async stop() {
-      await swarm.stop();
-      peer.destroy();
-    },
-  };
 }
 
 beforeAll(async () => {

@@ -1,0 +1,84 @@
+// A swarm member as `webloco peer` assembles one, in the test's process: its own libp2p node,
+// burner session, verifying chain client and engine peer (on a shared GPU runtime), optionally
+// one of the adversaries (src/client/adversary.ts).
+import { multiaddr } from '@multiformats/multiaddr';
+import { HttpChain } from '../../src/chain/http-chain.ts';
+import { Adversary, forgedAnnouncement } from '../../src/client/adversary.ts';
+import { Participant, type CheckpointRef, type ParticipantRound, type RoundBackend } from '../../src/client/participant.ts';
+import type { Behavior } from '../../src/engine/adversary.ts';
+import { Peer, type PeerData } from '../../src/engine/peer.ts';
+import type { GpuRuntime } from '../../src/gpu/runtime.ts';
+import type { Hub } from '../../src/hub/hub.ts';
+import { createBurnerSigner } from '../../src/identity/burner.ts';
+import { Session } from '../../src/identity/session.ts';
+import { preset } from '../../src/model/config.ts';
+import { MemoryContentStore } from '../../src/swarm/content.ts';
+import { createNodePeer } from '../../src/swarm/node-peer.ts';
+import { Swarm } from '../../src/swarm/swarm.ts';
+import { decodeCheckpoint } from '../../src/train/checkpoint.ts';
+
+export interface Member {
+  participant: Participant;
+  swarm: Swarm;
+  peer: Peer;
+  reports: ParticipantRound[];
+  stop(): Promise<void>;
+}
+
+export interface RunShape {
+  innerSteps: number;
+  batch: number;
+  seqLen: number;
+}
+
+async function checkpointOf(hub: Hub): Promise<CheckpointRef> {
+  return ((await (await fetch(`${hub.http}/api/run`)).json()) as { checkpoint: CheckpointRef }).checkpoint;
+}
+
+export async function swarmMember(rt: GpuRuntime, hub: Hub, data: PeerData, run: RunShape, behavior: Behavior = 'honest'): Promise<Member> {
+  const info = (await (await fetch(`${hub.http}/api/run`)).json()) as { runId: string; hub: { peerId: string; multiaddrs: string[] } };
+  const node = await createNodePeer({ runId: info.runId, webrtc: false, dialPrivateAddresses: true, discoveryIntervalMs: 500 });
+  const swarm = new Swarm({ node, runId: info.runId, store: new MemoryContentStore(), keepConnected: info.hub.multiaddrs.map((a) => multiaddr(a)) });
+  await swarm.start();
+  const chain = await HttpChain.connect(hub.http);
+  const session = await Session.start(await createBurnerSigner(), { run: info.runId, peerId: swarm.peerId });
+  const peer = await Peer.create(
+    rt,
+    { config: preset('tiny'), identity: { runId: info.runId, hotkey: session.signed.binding.hotkey }, ...run, rounds: 100, nullRounds: 0 },
+    data,
+  );
+  const adversary = behavior === 'honest' ? null : new Adversary(behavior, peer, swarm, info.hub.peerId);
+  const backend: RoundBackend = {
+    load: async (files) => {
+      peer.setGlobalModel(decodeCheckpoint(files).params);
+      return peer.modelHash;
+    },
+    contribute: async (round) => {
+      if (adversary) return adversary.contribute(round);
+      const r = await peer.contribute(round);
+      return { payload: r.contribution?.payload ?? null, cancelled: r.cancelled, skipped: r.skipped };
+    },
+    applyDecision: async (round, payloads) => peer.applyDecision(round, payloads),
+  };
+  const participant = new Participant({
+    swarm,
+    chain,
+    session,
+    backend,
+    hubPeerId: info.hub.peerId,
+    latestCheckpoint: () => checkpointOf(hub),
+    ...(behavior === 'forged' ? { announce: (fields) => forgedAnnouncement(chain, session, fields) } : {}),
+  });
+  const reports: ParticipantRound[] = [];
+  participant.addEventListener('round', (e) => reports.push(e.detail));
+  return {
+    participant,
+    swarm,
+    peer,
+    reports,
+    async stop() {
+      await swarm.stop();
+      peer.destroy();
+    },
+  };
+}
