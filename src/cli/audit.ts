@@ -5,6 +5,7 @@
 // the record with its revealed evaluation seed) from GET /api/gauntlet/rounds/R. Prints one JSON
 // line {round, ok, maxDifference, problems}; exits 1 when the published round does not reproduce.
 import { HttpChain } from '../chain/http-chain.ts';
+import { fetchHubJson, fetchHubObject, requireRunInfo } from '../client/hub-api.ts';
 import { ensureShards } from '../data/node.ts';
 import { applyDecision, hashHex, initialModel } from '../engine/global-model.ts';
 import { tokenizerFor } from '../engine/policy.ts';
@@ -16,7 +17,7 @@ import { nodeGpuDevice } from '../gpu/node.ts';
 import { GpuRuntime } from '../gpu/runtime.ts';
 import { preset } from '../model/config.ts';
 import { hashReady } from '../model/hash.ts';
-import { contentHash, toContentHash } from '../swarm/content.ts';
+import { toContentHash } from '../swarm/content.ts';
 import { parseArgs } from './args.ts';
 
 interface PublishedRound {
@@ -26,29 +27,13 @@ interface PublishedRound {
   recentModels: [string, number][];
 }
 
-async function getJson<T>(url: URL): Promise<T> {
-  const res = await fetch(url);
-  const body = (await res.json()) as T & { error?: string };
-  if (!res.ok) throw new Error(`${url} answered ${res.status}: ${body.error ?? 'no reason given'}`);
-  return body;
-}
-
-/** An object from the hub's store, checked against its hash. */
-async function object(hub: string, hash: string): Promise<Uint8Array> {
-  const res = await fetch(new URL(`/api/objects/${hash}`, hub));
-  if (!res.ok) throw new Error(`object ${hash}: the hub answered ${res.status}`);
-  const bytes = new Uint8Array(await res.arrayBuffer());
-  if ((await contentHash(bytes)) !== hash) throw new Error(`object ${hash}: the hub's bytes hash to something else`);
-  return bytes;
-}
-
 export async function run(argv: string[]): Promise<void> {
   const args = parseArgs(argv, { hub: 'string', round: 'number' });
   if (!args.hub || args.round === undefined) throw new Error('usage: webloco audit --hub http://HOST:PORT --round R');
   const hub = args.hub;
   const round = args.round;
-  const info = await getJson<{ runId: string; settings: { preset: string; seed: number; seqLen: number } }>(new URL('/api/run', hub));
-  const published = await getJson<PublishedRound>(new URL(`/api/gauntlet/rounds/${round}`, hub));
+  const info = await requireRunInfo(hub);
+  const published = await fetchHubJson<PublishedRound>(hub, `/api/gauntlet/rounds/${round}`);
   const config = preset(info.settings.preset);
   const data = await ensureShards(tokenizerFor(config));
   await hashReady();
@@ -62,11 +47,11 @@ export async function run(argv: string[]): Promise<void> {
     for (let r = 0; r < round; r++) {
       const decision = await chain.decision(r);
       if (!decision) throw new Error(`the chain has no decision for round ${r}`);
-      const payloads = await Promise.all(decision.decision.payloadHashes.map((h) => object(hub, toContentHash(h))));
+      const payloads = await Promise.all(decision.decision.payloadHashes.map((h) => fetchHubObject(hub, toContentHash(h))));
       model = applyDecision(layout, wire, model, { runId: info.runId, round: r }, payloads);
       if (hashHex(model) !== toContentHash(decision.decision.modelHash)) throw new Error(`round ${r}'s decision names model ${decision.decision.modelHash}, its payloads give ${hashHex(model)}`);
     }
-    const submissions = await Promise.all(published.submissions.map(async (s) => ({ hotkey: s.hotkey, payload: await object(hub, s.payloadHash) })));
+    const submissions = await Promise.all(published.submissions.map(async (s) => ({ hotkey: s.hotkey, payload: await fetchHubObject(hub, s.payloadHash) })));
     const result = await auditRound(validator.evaluator, validator.context, published.previous, { round, base: model, submissions, recentModels: new Map(published.recentModels) }, published.record);
     console.log(JSON.stringify({ round, ok: result.ok, maxDifference: result.maxDifference, problems: result.problems }));
     if (!result.ok) process.exitCode = 1;

@@ -8,7 +8,8 @@
 // (src/engine/adversary.ts): nan, scaled, signflip, noise, copycat, stale, forged, oversized, lazy.
 import { multiaddr } from '@multiformats/multiaddr';
 import { HttpChain } from '../chain/http-chain.ts';
-import { Participant, type CheckpointRef, type RoundBackend } from '../client/participant.ts';
+import { requireRunInfo } from '../client/hub-api.ts';
+import { Participant, type RoundBackend } from '../client/participant.ts';
 import { ensureShards } from '../data/node.ts';
 import { Adversary, forgedAnnouncement } from '../client/adversary.ts';
 import { BEHAVIORS, parseBehaviors } from '../engine/adversary.ts';
@@ -26,29 +27,12 @@ import { Swarm } from '../swarm/swarm.ts';
 import { decodeCheckpoint } from '../train/checkpoint.ts';
 import { parseArgs, printer } from './args.ts';
 
-/** What GET /api/run tells a peer (src/hub/hub.ts). */
-interface RunInfo {
-  runId: string;
-  settings: { preset: string; batch: number; seqLen: number; innerSteps: number; rounds: number };
-  round: number | null;
-  checkpoint: CheckpointRef | null;
-  hub: { peerId: string; multiaddrs: string[] };
-}
-
-async function runInfo(hub: string): Promise<RunInfo> {
-  const res = await fetch(new URL('/api/run', hub));
-  if (!res.ok) throw new Error(`${hub}/api/run answered ${res.status}: is --hub the http address a hub printed?`);
-  const info = (await res.json()) as RunInfo;
-  if (info.round === null || !info.checkpoint) throw new Error(`${hub} does not host its run's chain: point --hub at the run's first hub`);
-  return info;
-}
-
 export async function run(argv: string[]): Promise<void> {
   const args = parseArgs(argv, { hub: 'string', rounds: 'number', preset: 'string', behavior: 'string', webrtc: 'boolean', json: 'boolean' });
   if (!args.hub) throw new Error(`usage: webloco peer --hub http://HOST:PORT [--rounds N] [--preset tiny] [--behavior ${BEHAVIORS.join('|')}] [--webrtc] [--json]`);
   const [behavior = 'honest'] = parseBehaviors(args.behavior ?? 'honest');
   const print = printer(args.json);
-  const info = await runInfo(args.hub);
+  const info = await requireRunInfo(args.hub);
   if (args.preset && args.preset !== info.settings.preset) throw new Error(`the run at ${args.hub} trains preset '${info.settings.preset}', not '${args.preset}'`);
   const config = preset(info.settings.preset);
   const rounds = args.rounds ?? 1;
@@ -98,7 +82,7 @@ export async function run(argv: string[]): Promise<void> {
       session,
       backend,
       hubPeerId: info.hub.peerId,
-      latestCheckpoint: async () => (await runInfo(args.hub!)).checkpoint!,
+      latestCheckpoint: async () => (await requireRunInfo(args.hub!)).checkpoint,
       // A forger names another peer's session binding, signing with its own key: the chain refuses it.
       ...(behavior === 'forged' ? { announce: (fields) => forgedAnnouncement(chain, session, fields) } : {}),
     });

@@ -17,42 +17,12 @@ import { createBrowserPeer } from '../swarm/browser-peer.ts';
 import { MemoryContentStore } from '../swarm/content.ts';
 import { Swarm, type PeerLink } from '../swarm/swarm.ts';
 import type { CheckpointFiles } from '../train/checkpoint.ts';
-import { Participant, type CheckpointRef, type ParticipantEvents, type ParticipantRound, type RoundBackend } from './participant.ts';
+import { fetchRunInfo, type HubRunInfo } from './hub-api.ts';
+import { Participant, type ParticipantEvents, type ParticipantRound, type RoundBackend } from './participant.ts';
 import type { TrainerWorker } from './trainer-client.ts';
 import type { TrainEvent } from './worker.ts';
 
 /** What GET /api/run answers (src/hub/hub.ts): the run, where it stands, and how to reach the hub. */
-export interface HubRunInfo {
-  runId: string;
-  settings: { preset: string; batch: number; seqLen: number; innerSteps: number; rounds: number; blocksPerRound: number; blockTimeMs: number };
-  /** The round being trained; null on a hub that does not host the run's chain. */
-  round: number | null;
-  modelHash: string | null;
-  checkpoint: CheckpointRef | null;
-  hub: { peerId: string; multiaddrs: string[] };
-}
-
-/**
- * The run of the hub at `hubUrl`, or null when nothing there answers /api/run as a hub does (the
- * page was served by a plain static server or a dev server: the tab then trains on its own).
- */
-export async function fetchRunInfo(hubUrl: string, signal?: AbortSignal): Promise<HubRunInfo | null> {
-  let response: Response;
-  try {
-    response = await fetch(new URL('/api/run', hubUrl), { signal, headers: { accept: 'application/json' } });
-  } catch {
-    return null;
-  }
-  if (!response.ok || !(response.headers.get('content-type') ?? '').startsWith('application/json')) return null;
-  const info = (await response.json().catch(() => null)) as HubRunInfo | null;
-  return info && typeof info.runId === 'string' && info.hub && Array.isArray(info.hub.multiaddrs) ? info : null;
-}
-
-/**
- * True when `hubUrl` names this machine or a private network (loopback, RFC 1918, link-local,
- * .local): the tab may then dial private addresses and plain ws://, which browsers' libp2p
- * refuses by default, and needs no STUN server to find its peers.
- */
 export function isPrivateHub(hubUrl: string): boolean {
   const host = new URL(hubUrl).hostname.replace(/^\[|\]$/g, '');
   if (host === 'localhost' || host.endsWith('.localhost') || host.endsWith('.local') || host === '::1') return true;

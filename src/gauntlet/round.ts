@@ -122,13 +122,31 @@ export function mayBeGathered(state: GauntletState, hotkey: string, config: Gaun
 }
 
 /**
+ * Whether a peer's own record vouches for it although its final score is not positive: evaluated,
+ * its last evaluation lowered the loss, and its binary average is positive. Only consulted for a
+ * round nobody with a positive final score could join (see gatherSet).
+ */
+function vouchedFor(state: GauntletState, hotkey: string, config: GauntletConfig): boolean {
+  const s = state.peers[hotkey];
+  return s !== undefined && !isExcluded(s, config) && s.evaluations > 0 && s.recent.at(-1) === false && s.binaryMA > 0;
+}
+
+/**
  * The gather set: candidates ranked as standings.ts's `ranking` ranks them; walking down the
  * ranking, each peer that may be gathered and has a sound payload is taken, until `gatherSize`
- * are taken or `gatherSize + gatherReserves` places have been looked at.
+ * are taken or `gatherSize + gatherReserves` places have been looked at. A round that would
+ * gather nobody takes the peers whose last evaluation vouches for them instead: a lone peer plays
+ * no rating game, so its conservative ordinal (μ − 3σ) stays at 0 and its final score with it,
+ * and without this a swarm of one would stop learning after the first evaluation.
  */
 export function gatherSet(state: GauntletState, sound: ReadonlySet<string>, candidates: readonly string[], config: GauntletConfig): { gathered: string[]; reservesUsed: number } {
+  const chosen = walkRanking(state, sound, candidates, config, (h) => mayBeGathered(state, h, config));
+  return chosen.gathered.length > 0 ? chosen : walkRanking(state, sound, candidates, config, (h) => vouchedFor(state, h, config));
+}
+
+function walkRanking(state: GauntletState, sound: ReadonlySet<string>, candidates: readonly string[], config: GauntletConfig, eligible: (hotkey: string) => boolean): { gathered: string[]; reservesUsed: number } {
   const ranked = [...new Set(candidates)]
-    .filter((h) => mayBeGathered(state, h, config))
+    .filter(eligible)
     .map((h) => standingOf(state, h))
     .sort(compareStandings);
   const gathered: string[] = [];

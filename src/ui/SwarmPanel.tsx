@@ -2,7 +2,7 @@
 // burner key for a demo), join, and watch the rounds: the model hash the swarm agreed on, what
 // this tab sent and whether the decision took it, and the peers it is linked to and how.
 import { useState } from 'react';
-import type { HubRunInfo } from '../client/swarm-client.ts';
+import type { HubRunInfo } from '../client/hub-api.ts';
 import type { TrainerWorker } from '../client/trainer-client.ts';
 import { BURNER_LABEL } from '../identity/burner.ts';
 import type { WalletAccount } from '../identity/wallet.ts';

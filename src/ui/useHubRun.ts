@@ -1,7 +1,7 @@
 // Whether the page was served by a hub: asks its own origin for GET /api/run once. A hub's page
 // joins its swarm; any other server (vite, a static host) leaves the tab training on its own.
 import { useEffect, useState } from 'react';
-import { fetchRunInfo, type HubRunInfo } from '../client/swarm-client.ts';
+import { fetchRunInfo, type HubRunInfo } from '../client/hub-api.ts';
 
 export type HubRunState = { status: 'checking' } | { status: 'hub'; run: HubRunInfo } | { status: 'solo' };
 
