@@ -8,6 +8,7 @@
 // `webloco peer` (src/cli/peer.ts), which has its engine peer in the same process.
 import * as Comlink from 'comlink';
 import { multiaddr } from '@multiformats/multiaddr';
+import { BlockVerificationError } from '../chain/block.ts';
 import { HttpChain } from '../chain/http-chain.ts';
 import { ChainError } from '../chain/extrinsics.ts';
 import type { HotkeySigner } from '../identity/binding.ts';
@@ -112,7 +113,12 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
     await swarm.start();
     stopLinks = watchLinks(swarm, (links) => o.onLinks?.(links));
     progress('verifying the run\'s chain');
-    chain = await HttpChain.connect(o.hubUrl);
+    try {
+      chain = await HttpChain.connect(o.hubUrl);
+    } catch (err) {
+      if (err instanceof BlockVerificationError) throw new Error(`The run's chain failed verification at block ${err.height}: ${err.message}. This hub serves a chain that was altered; do not join it.`, { cause: err });
+      throw err;
+    }
     progress('waiting for the hotkey to sign the session binding');
     const session = await Session.start(o.signer, { run: info.runId, peerId: swarm.peerId });
     progress('registering the session on the run\'s chain');
