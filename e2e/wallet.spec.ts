@@ -23,7 +23,7 @@ import { installTestWallet, TEST_WALLET_NAME } from './fixtures/test-wallet.ts';
 let hub: HubProcess;
 
 test.beforeAll(async () => {
-  hub = await startHub({ args: FAST_RUN });
+  hub = await startHub({ args: [...FAST_RUN, '--take-all'] }); // identity, not scoring, is under test
 });
 test.afterAll(() => hub?.stop());
 
