@@ -8,12 +8,11 @@
 import { HttpChain } from '../chain/http-chain.ts';
 import { fetchHubObject, requireRunInfo } from '../client/hub-api.ts';
 import { ensureShards } from '../data/node.ts';
-import { applyDecision, hashHex, type GlobalModel } from '../engine/global-model.ts';
+import { applyDecision, hashHex, modelFromCheckpoint, type GlobalModel } from '../engine/global-model.ts';
 import { tokenizerFor } from '../engine/policy.ts';
 import { Validator } from '../gauntlet/validator.ts';
 import { nodeGpuDevice } from '../gpu/node.ts';
 import { GpuRuntime } from '../gpu/runtime.ts';
-import { modelFromCheckpoint } from '../hub/coordinator.ts';
 import { preset } from '../model/config.ts';
 import { hashReady } from '../model/hash.ts';
 import { toContentHash } from '../swarm/content.ts';

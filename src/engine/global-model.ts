@@ -10,7 +10,7 @@ import { aggregateUpdates } from '../sparseloco/aggregate.ts';
 import { decodeUpdate } from '../sparseloco/codec.ts';
 import { DEFAULT_OUTER_LR, outerStep } from '../sparseloco/outer.ts';
 import type { CompressedUpdate, WireLayout } from '../sparseloco/types.ts';
-import { tensorViews } from '../train/checkpoint.ts';
+import { decodeCheckpoint, MODEL_FILE, tensorViews } from '../train/checkpoint.ts';
 
 /** θ_w, flat in its layout, with its model hash. */
 export interface GlobalModel {
@@ -65,4 +65,12 @@ export function applyDecision(layout: ParameterLayout, wire: WireLayout, base: G
   const views = tensorViews(layout, theta);
   outerStep(views, aggregateUpdates(updates, layout.tensors).tensors, outerLr);
   return { theta, hash: modelHashBytes(layout.tensors, views) };
+}
+
+/** θ from a stored checkpoint object, checked against the model hash it records. */
+export function modelFromCheckpoint(layout: ParameterLayout, bytes: Uint8Array): GlobalModel {
+  const ckpt = decodeCheckpoint({ [MODEL_FILE]: bytes });
+  const model = withHash(layout, ckpt.params);
+  if (ckpt.modelHash && ckpt.modelHash !== bytesToHex(model.hash)) throw new Error(`checkpoint records model hash ${ckpt.modelHash}, its parameters hash to ${bytesToHex(model.hash)}`);
+  return model;
 }

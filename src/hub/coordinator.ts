@@ -8,10 +8,9 @@
 // simply not in the list: no round ever waits for anyone. Every `checkpointEvery` rounds θ is
 // written as a checkpoint into the object store, so a joining peer downloads it and replays the
 // decisions since.
-import { bytesToHex } from '@noble/hashes/utils.js';
 import type { DevChain } from '../chain/dev-chain.ts';
 import { signDecision, type SignedDecision } from '../chain/extrinsics.ts';
-import { applyDecision, decodeContribution, hashHex, withHash, type GlobalModel } from '../engine/global-model.ts';
+import { applyDecision, decodeContribution, hashHex, type GlobalModel } from '../engine/global-model.ts';
 import type { DecisionRecord, Submission } from '../gauntlet/round.ts';
 import type { GauntletState } from '../gauntlet/standings.ts';
 import { signDecisionRecord, type Validator } from '../gauntlet/validator.ts';
@@ -22,7 +21,7 @@ import type { WireLayout } from '../sparseloco/types.ts';
 import { toContentHash } from '../swarm/content.ts';
 import { PAYLOAD_PROTOCOL } from '../swarm/protocol.ts';
 import type { Swarm } from '../swarm/swarm.ts';
-import { decodeCheckpoint, encodeCheckpoint, MODEL_FILE } from '../train/checkpoint.ts';
+import { encodeCheckpoint, MODEL_FILE } from '../train/checkpoint.ts';
 import type { DiskContentStore } from './object-store.ts';
 
 /** θ at the start of `round`, stored as a model.safetensors object. */
@@ -189,13 +188,5 @@ export class RoundCoordinator {
     const objectHash = await this.o.store.put(model);
     return { round, objectHash, modelHash, bytes: model.length };
   }
-}
-
-/** θ from a stored checkpoint object, checked against the model hash it records. */
-export function modelFromCheckpoint(layout: ParameterLayout, bytes: Uint8Array): GlobalModel {
-  const ckpt = decodeCheckpoint({ [MODEL_FILE]: bytes });
-  const model = withHash(layout, ckpt.params);
-  if (ckpt.modelHash && ckpt.modelHash !== bytesToHex(model.hash)) throw new Error(`checkpoint records model hash ${ckpt.modelHash}, its parameters hash to ${bytesToHex(model.hash)}`);
-  return model;
 }
 

@@ -8,7 +8,7 @@
 import { circuitRelayServer, type CircuitRelayService } from '@libp2p/circuit-relay-v2';
 import { DevChain } from '../chain/dev-chain.ts';
 import { chainRoutes } from '../chain/routes.ts';
-import { applyDecision, hashHex, initialModel } from '../engine/global-model.ts';
+import { applyDecision, hashHex, initialModel, modelFromCheckpoint } from '../engine/global-model.ts';
 import { ReplayGuard, verifyAnnouncement } from '../identity/announcement.ts';
 import type { Validator } from '../gauntlet/validator.ts';
 import type { VerifiedBinding } from '../identity/binding.ts';
@@ -29,7 +29,7 @@ import { toContentHash } from '../swarm/content.ts';
 import { commonNodeOptions, type SwarmServices } from '../swarm/node-config.ts';
 import { PAYLOAD_PROTOCOL, assertRunId } from '../swarm/protocol.ts';
 import { Swarm, type SwarmOptions } from '../swarm/swarm.ts';
-import { modelFromCheckpoint, RoundCoordinator, type CheckpointRef } from './coordinator.ts';
+import { RoundCoordinator, type CheckpointRef } from './coordinator.ts';
 import { createHubHttpServer, type HubRoute } from './http.ts';
 import { DiskContentStore } from './object-store.ts';
 import { loadOrCreatePeerKey } from './peer-key.ts';
