@@ -3,16 +3,21 @@
 // networking stays on the main thread). Until the tab joins a swarm it runs SparseLoCo rounds on
 // its own: H inner steps, error feedback and compression on the GPU, encode, then the outer step
 // from its own payload. Large arrays cross with Comlink.transfer, never by copy.
+// A tab can instead be a Gauntlet validator of its hub's run (src/client/validator-client.ts): the
+// worker then holds a Validator and θ_w instead of a peer, judges each round's committed payloads
+// on the GPU and follows the chain's decision. A tab is a participant or a validator, not both.
 import * as Comlink from 'comlink';
 import { dataUrl, fetchSplit } from '../data/browser.ts';
-import { initialModel } from '../engine/global-model.ts';
+import { applyDecision, hashHex, initialModel, modelFromCheckpoint, type GlobalModel } from '../engine/global-model.ts';
 import { Peer, type PeerOptions } from '../engine/peer.ts';
 import { tokenizerFor } from '../engine/policy.ts';
+import { Validator } from '../gauntlet/validator.ts';
 import { gpuSelfTest, type SelfTestResult } from '../engine/self-test.ts';
 import { browserGpuDevice } from '../gpu/browser.ts';
 import type { AdapterReport } from '../gpu/device.ts';
 import { GpuRuntime } from '../gpu/runtime.ts';
 import { preset, type LlamaConfig } from '../model/config.ts';
+import { hashReady } from '../model/hash.ts';
 import { parameterLayout } from '../model/layout.ts';
 import { decodeCheckpoint, type CheckpointFiles } from '../train/checkpoint.ts';
 import { TrainingControl } from '../train/control.ts';
@@ -111,6 +116,81 @@ export interface CheckpointSummary {
   files: CheckpointFiles;
 }
 
+/** A tab validating its hub's run: where it starts (the hub's checkpoint) and with which settings. */
+export interface ValidatorStart {
+  runId: string;
+  preset: string;
+  seqLen: number;
+  /** The round the checkpoint is θ of: the first round it judges. */
+  round: number;
+  /** The checkpoint's model.safetensors bytes (transferred). */
+  checkpoint: Uint8Array;
+}
+
+/** What the chain decided a round: the payloads in aggregation order (hashes and bytes) and H_{w+1}. */
+export interface ChainDecision {
+  payloadHashes: string[];
+  payloads: Uint8Array[];
+  modelHash: string;
+}
+
+/** One round as this tab's Gauntlet judged it, next to the chain's decision. */
+export interface JudgedRoundSummary {
+  round: number;
+  /** The payloads this tab would gather, in aggregation order. */
+  gathered: string[];
+  /** Its gather set is exactly the decision's payload list, in the same order. */
+  agrees: boolean;
+  /** The decision's payloads of the chain's decision that this tab also gathered. */
+  decidedAlsoGathered: number;
+  rejected: { peer: string; payloadHash: string; reason: string }[];
+  /** This tab's standings, best first (at most five). */
+  top: { hotkey: string; final: number }[];
+  /** H_{w+1} after applying the chain's decision to this tab's θ_w. */
+  modelHash: string;
+  /** That hash is the one the decision names. */
+  modelHashMatches: boolean;
+}
+
+/** The tab's Gauntlet: a Validator on the worker's GPU and θ_w of the round it judges next. */
+class ValidatorSession {
+  constructor(
+    readonly validator: Validator,
+    readonly runId: string,
+    public model: GlobalModel,
+    public round: number,
+  ) {}
+
+  async judge(round: number, submissions: { hotkey: string; payload: Uint8Array }[], decision: ChainDecision): Promise<JudgedRoundSummary> {
+    if (round !== this.round) throw new Error(`this tab's validator holds θ of round ${this.round}, not ${round}: rounds are judged in order`);
+    const { record } = await this.validator.judge({ round, base: this.model, submissions });
+    const { layout, wire } = this.validator.context;
+    // Whatever this tab thinks, the run goes on with the chain's decision: follow it.
+    const next = applyDecision(layout, wire, this.model, { runId: this.runId, round }, decision.payloads);
+    const modelHash = hashHex(next);
+    const modelHashMatches = modelHash === decision.modelHash;
+    if (modelHashMatches) {
+      this.model = next;
+      this.round = round + 1;
+    }
+    const decided = new Set(decision.payloadHashes);
+    return {
+      round,
+      gathered: record.payloadHashes,
+      agrees: record.payloadHashes.length === decision.payloadHashes.length && record.payloadHashes.every((h, i) => h === decision.payloadHashes[i]),
+      decidedAlsoGathered: record.payloadHashes.filter((h) => decided.has(h)).length,
+      rejected: record.rejected.map((r) => ({ peer: r.peer, payloadHash: r.payloadHash, reason: r.reason })),
+      top: this.validator.ranking().slice(0, 5).map((s) => ({ hotkey: s.hotkey, final: s.final })),
+      modelHash,
+      modelHashMatches,
+    };
+  }
+
+  destroy(): void {
+    this.validator.destroy();
+  }
+}
+
 /** The tab's peer and where it is in its run. */
 class Session {
   private control = new TrainingControl();
@@ -141,6 +221,11 @@ class Session {
   }
 
   /** Runs one GPU task at a time; close() waits for the one in progress. */
+  /** Rounds are being trained right now. */
+  get busy(): boolean {
+    return this.running;
+  }
+
   private exclusive<T>(task: () => Promise<T>): Promise<T> {
     if (this.running) return Promise.reject(new Error('training is already running in this tab'));
     this.running = true;
@@ -235,6 +320,14 @@ class Session {
 }
 
 let session: Session | undefined;
+let validatorSession: ValidatorSession | undefined;
+/** Settles when a validator being started is ready (or failed): starting twice at once must not leak one. */
+let validatorStarting: Promise<unknown> = Promise.resolve();
+
+function requireValidator(): ValidatorSession {
+  if (!validatorSession) throw new Error('this tab is not validating: call startValidator() first');
+  return validatorSession;
+}
 
 function requireSession(): Session {
   if (!session) throw new Error('call init() first');
@@ -255,6 +348,7 @@ const api = {
 
   /** Builds this tab's peer (model, optimizer, error feedback) and loads the data; frees any previous one. */
   async init(options: SessionOptions): Promise<SessionInfo> {
+    if (validatorSession) throw new Error('this tab is validating the run: stop validating before training (a tab is a participant or a validator)');
     const previous = session;
     session = undefined;
     await previous?.close();
@@ -304,6 +398,47 @@ const api = {
   },
   applyDecision: (round: number, payloads: Uint8Array[]) => requireSession().applyDecision(round, payloads),
   modelHash: () => requireSession().peer.modelHash,
+
+  /**
+   * Makes this tab a Gauntlet validator of a run, from the hub's checkpoint: the evaluator on this
+   * worker's GPU, standings that start empty (it has seen nobody yet) and a secret of its own for
+   * its evaluation seeds. Refused while rounds are being trained; an idle peer is freed.
+   */
+  async startValidator(start: ValidatorStart): Promise<{ round: number; modelHash: string }> {
+    await validatorStarting;
+    if (session?.busy) throw new Error('this tab is training with the swarm: leave the swarm before validating (a tab is a participant or a validator)');
+    const starting = (async () => {
+      const previousPeer = session;
+      session = undefined;
+      await previousPeer?.close();
+      validatorSession?.destroy();
+      validatorSession = undefined;
+      const config = preset(start.preset);
+      const rt = await getRuntime();
+      const [train] = await Promise.all([fetchSplit(dataUrl(tokenizerFor(config)), 'train'), hashReady()]);
+      const secret = Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) => b.toString(16).padStart(2, '0')).join('');
+      const validator = await Validator.create(rt, { runId: start.runId, config, trainTokens: train.tokens, seqLen: start.seqLen, secret, state: { round: start.round, peers: {} } });
+      try {
+        const model = modelFromCheckpoint(validator.context.layout, start.checkpoint);
+        validatorSession = new ValidatorSession(validator, start.runId, model, start.round);
+        return { round: start.round, modelHash: hashHex(model) };
+      } catch (err) {
+        validator.destroy();
+        throw err;
+      }
+    })();
+    validatorStarting = starting.catch(() => {});
+    return starting;
+  },
+
+  /** Judges `round` from its committed submissions, then follows the chain's decision (payloads transferred). */
+  judgeRound: (round: number, submissions: { hotkey: string; payload: Uint8Array }[], decision: ChainDecision) => requireValidator().judge(round, submissions, decision),
+
+  /** Frees the validator's GPU buffers; the tab may then train. */
+  stopValidator(): void {
+    validatorSession?.destroy();
+    validatorSession = undefined;
+  },
 };
 
 export type WorkerApi = typeof api;

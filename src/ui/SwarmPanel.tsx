@@ -1,6 +1,7 @@
 // Train with the swarm of the hub that served this page: pick a hotkey (a wallet account, or a
 // burner key for a demo), join, and watch the rounds: the model hash the swarm agreed on, what
-// this tab sent and whether the decision took it, and the peers it is linked to and how.
+// this tab sent and whether the decision took it, and the peers it is linked to and how. Or, instead
+// of joining, validate the run (ValidatorPanel): a tab is a participant or a validator.
 import { useState } from 'react';
 import type { HubRunInfo } from '../client/hub-api.ts';
 import type { TrainerWorker } from '../client/trainer-client.ts';
@@ -9,6 +10,8 @@ import type { WalletAccount } from '../identity/wallet.ts';
 import { PeerList } from './PeerList.tsx';
 import { SwarmRoundTable } from './SwarmRoundTable.tsx';
 import { useSwarm } from './useSwarm.ts';
+import { useValidator } from './useValidator.ts';
+import { ValidatorPanel } from './ValidatorPanel.tsx';
 import { useWallet } from './useWallet.ts';
 
 const PHASES: Record<string, string> = {
@@ -26,8 +29,10 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: HubRunInfo; worker: T
   const [account, setAccount] = useState<string>('');
   const left = run.round === null ? 0 : Math.max(1, run.settings.rounds - run.round);
   const [rounds, setRounds] = useState(left);
+  const validating = useValidator(worker, hubUrl);
   const busy = state.phase === 'joining' || state.phase === 'joined';
-  const canJoin = worker !== null && run.round !== null && !busy;
+  const validatorActive = validating.state.phase === 'starting' || validating.state.phase === 'validating';
+  const canJoin = worker !== null && run.round !== null && !busy && !validatorActive;
   const accounts = wallet.status === 'connected' ? wallet.connection.accounts : [];
   const chosen: WalletAccount | undefined = accounts.find((a) => a.address === account) ?? accounts[0];
   const s = run.settings;
@@ -46,6 +51,7 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: HubRunInfo; worker: T
           <p>
             To take part, this tab signs a session binding once with your hotkey; a session key made here then signs every payload it announces.
             {worker === null && ' Joining needs this tab\'s GPU worker (see above).'}
+            {validatorActive && ' This tab is validating the run: stop validating to join.'}
           </p>
           <p className="buttons">
             <label>
@@ -135,6 +141,15 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: HubRunInfo; worker: T
       )}
 
       <SwarmRoundTable rounds={state.rounds} />
+      {run.round !== null && (
+        <ValidatorPanel
+          state={validating.state}
+          canStart={worker !== null && !busy}
+          blockedBy={busy ? 'This tab is in the swarm: leave it to validate.' : worker === null ? 'Validating needs this tab\'s GPU worker (see above).' : null}
+          start={() => void validating.start()}
+          stop={() => void validating.stop()}
+        />
+      )}
       {(busy || state.links.length > 0) && <PeerList links={state.links} hubPeerId={state.identity?.hubPeerId ?? run.hub.peerId} />}
     </section>
   );

@@ -1,0 +1,130 @@
+// The tab as a Gauntlet validator of the run of the hub that served it, like `webloco validator
+// --hub URL` (src/cli/validator.ts) in Node. The main thread does the network: it reads the run
+// and the hub's newest checkpoint, verifies the hub's chain (HttpChain), and for every round the
+// chain decides it fetches the round's committed payloads and the decision's payloads by hash from
+// the hub. The worker does the GPU work: its Validator judges the committed payloads (with this
+// tab's own evaluation seeds), then it follows the chain's decision and checks the model hash.
+// One report a round: what was committed and decided, what this tab would have gathered, whether
+// that is the decision, what it rejected and why, and whom it ranks first.
+import * as Comlink from 'comlink';
+import { HttpChain } from '../chain/http-chain.ts';
+import { toContentHash } from '../swarm/content.ts';
+import { fetchHubObject, requireRunInfo, type HubRunInfo } from './hub-api.ts';
+import type { TrainerWorker } from './trainer-client.ts';
+import type { JudgedRoundSummary } from './worker.ts';
+
+/** One decided round, as this tab judged it. */
+export interface ValidatedRound extends JudgedRoundSummary {
+  /** Payloads committed on chain in the round. */
+  committed: number;
+  /** Payloads in the chain's decision. */
+  decided: number;
+  /** The decision's H_{w+1}. */
+  decidedModelHash: string;
+}
+
+export interface ValidateRunOptions {
+  hubUrl: string;
+  worker: TrainerWorker;
+  /** Rounds to judge; default until stopped. */
+  rounds?: number;
+  onRound?: (round: ValidatedRound) => void;
+  /** What it is doing, for the page to say. */
+  onProgress?: (step: string) => void;
+}
+
+export interface RunningValidator {
+  info: HubRunInfo;
+  /** The first round it judges (the hub checkpoint's). */
+  startRound: number;
+  /** Settles when the rounds are done or it was stopped; rejects with why it could not go on. */
+  done: Promise<void>;
+  /** Stops after the round being judged, then frees the worker's validator. */
+  stop(): Promise<void>;
+}
+
+/** Starts validating the run of the hub at `hubUrl`; resolves once the worker holds the checkpoint's θ. */
+export async function validateRun(o: ValidateRunOptions): Promise<RunningValidator> {
+  const progress = (step: string) => o.onProgress?.(step);
+  progress('reading the run from the hub');
+  const info = await requireRunInfo(o.hubUrl);
+  const abort = new AbortController();
+  let chain: HttpChain | undefined;
+  try {
+    progress('verifying the run\'s chain');
+    chain = await HttpChain.connect(o.hubUrl);
+    progress('downloading the run\'s checkpoint');
+    const checkpoint = await fetchHubObject(o.hubUrl, info.checkpoint.objectHash);
+    progress('loading data and compiling the evaluator');
+    const start = { runId: info.runId, preset: info.settings.preset, seqLen: info.settings.seqLen, round: info.checkpoint.round, checkpoint };
+    await o.worker.api.startValidator(Comlink.transfer(start, [checkpoint.buffer as ArrayBuffer]));
+  } catch (err) {
+    chain?.close();
+    await o.worker.api.stopValidator().catch(() => {});
+    throw err;
+  }
+  const following = chain;
+  const done = judgeRounds(o, info, following, abort.signal).finally(async () => {
+    following.close();
+    await o.worker.api.stopValidator().catch(() => {});
+  });
+  // stop() waits for `done`; a failure is reported there, not by stop().
+  const settled = done.catch(() => {});
+  return {
+    info,
+    startRound: info.checkpoint.round,
+    done,
+    async stop() {
+      abort.abort();
+      await settled;
+    },
+  };
+}
+
+async function judgeRounds(o: ValidateRunOptions, info: HubRunInfo & { checkpoint: { round: number } }, chain: HttpChain, signal: AbortSignal): Promise<void> {
+  let round = info.checkpoint.round;
+  const last = round + (o.rounds ?? Infinity);
+  while (round < last && !signal.aborted) {
+    o.onProgress?.(`waiting for the chain's decision of round ${round}`);
+    const decision = await waitForDecision(chain, round, signal);
+    if (!decision) return;
+    o.onProgress?.(`fetching round ${round}'s payloads`);
+    const commits = await chain.commits(round);
+    const submissions: { hotkey: string; payload: Uint8Array }[] = [];
+    for (const { announcement } of commits) {
+      const signer = await chain.binding(announcement.binding);
+      if (!signer) continue;
+      try {
+        submissions.push({ hotkey: signer.binding.hotkey, payload: await fetchHubObject(o.hubUrl, toContentHash(announcement.payloadHash)) });
+      } catch {
+        // The hub never got it: a missing payload, as it is for the run's validator.
+      }
+    }
+    const payloadHashes = decision.decision.payloadHashes.map((h) => toContentHash(h));
+    const payloads = await Promise.all(payloadHashes.map((h) => fetchHubObject(o.hubUrl, h)));
+    const decidedModelHash = toContentHash(decision.decision.modelHash);
+    if (signal.aborted) return;
+    o.onProgress?.(`judging round ${round} on this tab's GPU`);
+    // Every payload was fetched into a buffer of its own: they cross to the worker without copies.
+    const judged = await o.worker.api.judgeRound(
+      round,
+      Comlink.transfer(submissions, submissions.map((s) => s.payload.buffer as ArrayBuffer)),
+      Comlink.transfer({ payloadHashes, payloads, modelHash: decidedModelHash }, payloads.map((p) => p.buffer as ArrayBuffer)),
+    );
+    o.onRound?.({ ...judged, committed: commits.length, decided: payloadHashes.length, decidedModelHash });
+    if (!judged.modelHashMatches) {
+      throw new Error(`round ${round}: applying the decision's ${payloadHashes.length} payloads gives model ${judged.modelHash}, but the decision names ${decidedModelHash}; this tab cannot follow the run from here`);
+    }
+    round++;
+  }
+}
+
+/** The chain's decision of `round`, polled every half block; undefined once `signal` aborts. */
+async function waitForDecision(chain: HttpChain, round: number, signal: AbortSignal) {
+  while (!signal.aborted) {
+    const decision = await chain.decision(round);
+    if (decision) return decision;
+    await new Promise((wake) => setTimeout(wake, Math.max(100, chain.clock.blockTimeMs / 2)));
+  }
+  return undefined;
+}
