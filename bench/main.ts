@@ -1,5 +1,5 @@
-// `node bin/bench.mjs <kernels|train|codec> [options]` (`npm run bench:kernels`, `bench:train`,
-// `bench:codec`; `bench/device/run.sh bench <what>` on a GPU machine): benchmarks that print JSON
+// `node bin/bench.mjs <kernels|train|codec|swarm> [options]` (`npm run bench:kernels`, `bench:train`,
+// `bench:codec`, `bench:swarm`; `bench/device/run.sh bench <what>` on a GPU machine): benchmarks that print JSON
 // lines and a table, comparing side by side with a peer implementation in the same run. Each
 // lives in its own module, loaded only when it runs, and exports `run(argv)`.
 
@@ -7,6 +7,7 @@ const BENCHES: Record<string, () => Promise<{ run(argv: string[]): Promise<void>
   kernels: () => import('./kernels.ts'),
   train: () => import('./train.ts'),
   codec: () => import('./codec.ts'),
+  swarm: () => import('./swarm.ts'),
 };
 
 export async function main(argv: string[]): Promise<void> {
