@@ -99,7 +99,7 @@ export class HttpChain implements Chain {
 
   /** Submits an extrinsic; resolves once it is in a block that this client has verified. */
   async submit(extrinsic: unknown): Promise<Inclusion> {
-    const response = await this.#fetch(`${this.#base}/api/chain/extrinsics`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(extrinsic) });
+    const response = await this.#send(`${this.#base}/api/chain/extrinsics`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(extrinsic) });
     const json = (await response.json()) as Inclusion | { error: { code: ChainErrorCode; message: string } };
     if ('error' in json) throw new ChainError(json.error.code, json.error.message);
     await this.sync();
@@ -155,8 +155,23 @@ export class HttpChain implements Chain {
     this.#poll = undefined;
   }
 
+  /**
+   * One request, tried a second time when it fails before any answer: after a long pause (a peer
+   * training in the same process) the hub may have closed the kept-alive connection the request
+   * went out on. A resubmitted extrinsic that did arrive is refused by the chain as a duplicate.
+   */
+  async #send(url: string, init?: RequestInit): Promise<Response> {
+    try {
+      return await this.#fetch(url, init);
+    } catch (err) {
+      if (!(err instanceof TypeError)) throw err;
+      await new Promise((wake) => setTimeout(wake, 250));
+      return this.#fetch(url, init);
+    }
+  }
+
   async #get(path: string): Promise<unknown> {
-    const response = await this.#fetch(`${this.#base}${path}`);
+    const response = await this.#send(`${this.#base}${path}`);
     if (!response.ok) throw new Error(`The hub answered ${response.status} to GET ${path}: ${(await response.text()).slice(0, 200)}`);
     return response.json();
   }

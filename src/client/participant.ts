@@ -204,14 +204,18 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
     if (own) return own;
     const sources = [...new Set([this.announcers.get(hash), hubPeerId].filter((p): p is string => p !== undefined && p !== swarm.peerId))];
     let lastError: unknown;
-    for (const peer of sources) {
-      try {
-        const bytes = await swarm.fetch(PAYLOAD_PROTOCOL, peer, hash, { maxBytes: MAX_OBJECT_BYTES[PAYLOAD_PROTOCOL], timeoutMs: 30_000 });
-        this.bytesDown += bytes.byteLength;
-        await swarm.store.put(bytes);
-        return bytes;
-      } catch (err) {
-        lastError = err;
+    // Each source twice, a second apart: a busy hub answers "rate limited" to a burst of requests.
+    for (const attempt of [0, 1]) {
+      if (attempt > 0) await new Promise((wake) => setTimeout(wake, 1_000));
+      for (const peer of sources) {
+        try {
+          const bytes = await swarm.fetch(PAYLOAD_PROTOCOL, peer, hash, { maxBytes: MAX_OBJECT_BYTES[PAYLOAD_PROTOCOL], timeoutMs: 30_000 });
+          this.bytesDown += bytes.byteLength;
+          await swarm.store.put(bytes);
+          return bytes;
+        } catch (err) {
+          lastError = err;
+        }
       }
     }
     throw new Error(`payload ${hash} could not be fetched from ${sources.join(' or ')}: ${(lastError as Error)?.message}`);

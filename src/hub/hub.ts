@@ -205,7 +205,9 @@ async function startHubWith(options: HubOptions, dataDir: string, settings: RunS
     ...common,
     addresses: { listen: [`/ip4/${host}/tcp/${p2pPort}/ws`] },
     transports: [webSockets()],
-    connectionManager: { maxConnections: 2048 },
+    // libp2p refuses more than 5 new connections a second from one address by default: far too few
+    // for a hub that volunteers behind one NAT, or a local swarm, reach at once.
+    connectionManager: { maxConnections: 2048, inboundConnectionThreshold: 200 },
     services: {
       ...common.services,
       // No default data/duration limit: the relay then also carries traffic between peers that
