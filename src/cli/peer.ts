@@ -9,7 +9,8 @@
 import { multiaddr } from '@multiformats/multiaddr';
 import { HttpChain } from '../chain/http-chain.ts';
 import { requireRunInfo } from '../client/hub-api.ts';
-import { Participant, type RoundBackend } from '../client/participant.ts';
+import { engineBackend } from '../client/engine-backend.ts';
+import { Participant } from '../client/participant.ts';
 import { ensureShards } from '../data/node.ts';
 import { Adversary, forgedAnnouncement } from '../client/adversary.ts';
 import { BEHAVIORS, parseBehaviors } from '../engine/adversary.ts';
@@ -24,7 +25,6 @@ import { DEFAULT_NULL_ROUNDS } from '../sparseloco/error-feedback.ts';
 import { MemoryContentStore } from '../swarm/content.ts';
 import { createNodePeer } from '../swarm/node-peer.ts';
 import { Swarm } from '../swarm/swarm.ts';
-import { decodeCheckpoint } from '../train/checkpoint.ts';
 import { parseArgs, printer } from './args.ts';
 
 export async function run(argv: string[]): Promise<void> {
@@ -62,20 +62,7 @@ export async function run(argv: string[]): Promise<void> {
     );
     peer = engine;
     const adversary = behavior === 'honest' ? null : new Adversary(behavior, engine, swarm, info.hub.peerId);
-    const backend: RoundBackend = {
-      async load(files) {
-        engine.setGlobalModel(decodeCheckpoint(files).params);
-        return engine.modelHash;
-      },
-      async contribute(round) {
-        if (adversary) return adversary.contribute(round);
-        const result = await engine.contribute(round);
-        return { payload: result.contribution?.payload ?? null, cancelled: result.cancelled, skipped: result.skipped };
-      },
-      async applyDecision(round, payloads) {
-        return engine.applyDecision(round, payloads);
-      },
-    };
+    const backend = engineBackend(engine, adversary);
     const participant = new Participant({
       swarm,
       chain,

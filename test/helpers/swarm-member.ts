@@ -4,7 +4,8 @@
 import { multiaddr } from '@multiformats/multiaddr';
 import { HttpChain } from '../../src/chain/http-chain.ts';
 import { Adversary, forgedAnnouncement } from '../../src/client/adversary.ts';
-import { Participant, type CheckpointRef, type ParticipantRound, type RoundBackend } from '../../src/client/participant.ts';
+import { engineBackend } from '../../src/client/engine-backend.ts';
+import { Participant, type CheckpointRef, type ParticipantRound } from '../../src/client/participant.ts';
 import type { Behavior } from '../../src/engine/adversary.ts';
 import { Peer, type PeerData } from '../../src/engine/peer.ts';
 import type { GpuRuntime } from '../../src/gpu/runtime.ts';
@@ -15,7 +16,6 @@ import { preset } from '../../src/model/config.ts';
 import { MemoryContentStore } from '../../src/swarm/content.ts';
 import { createNodePeer } from '../../src/swarm/node-peer.ts';
 import { Swarm } from '../../src/swarm/swarm.ts';
-import { decodeCheckpoint } from '../../src/train/checkpoint.ts';
 
 export interface Member {
   participant: Participant;
@@ -48,18 +48,7 @@ export async function swarmMember(rt: GpuRuntime, hub: Hub, data: PeerData, run:
     data,
   );
   const adversary = behavior === 'honest' ? null : new Adversary(behavior, peer, swarm, info.hub.peerId);
-  const backend: RoundBackend = {
-    load: async (files) => {
-      peer.setGlobalModel(decodeCheckpoint(files).params);
-      return peer.modelHash;
-    },
-    contribute: async (round) => {
-      if (adversary) return adversary.contribute(round);
-      const r = await peer.contribute(round);
-      return { payload: r.contribution?.payload ?? null, cancelled: r.cancelled, skipped: r.skipped };
-    },
-    applyDecision: async (round, payloads) => peer.applyDecision(round, payloads),
-  };
+  const backend = engineBackend(peer, adversary);
   const participant = new Participant({
     swarm,
     chain,
