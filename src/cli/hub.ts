@@ -65,7 +65,7 @@ export async function run(argv: string[]): Promise<void> {
   const dataDir = args['data-dir'] ?? '.webloco/hub';
   // The run's first hub decides rounds with the Gauntlet, which scores payloads on this machine's GPU.
   const judges = !args.bootstrap && !args['take-all'];
-  const rt = judges ? new GpuRuntime(await nodeGpuDevice()) : null;
+  const rt = judges ? await gauntletRuntime() : null;
   let gauntlet: Validator | undefined;
   let hub: Hub;
   try {
@@ -115,4 +115,14 @@ export async function run(argv: string[]): Promise<void> {
 /** The options that were given, so that defaults and a stored run fill the rest. */
 function definedOnly<T extends Record<string, unknown>>(values: T): Partial<T> {
   return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The GPU the Gauntlet scores on; without one the hub still runs, taking every payload that decodes. */
+async function gauntletRuntime(): Promise<GpuRuntime | null> {
+  try {
+    return new GpuRuntime(await nodeGpuDevice());
+  } catch (err) {
+    console.error(`hub: no GPU for the Gauntlet (${err instanceof Error ? err.message : String(err)}); deciding rounds by taking every payload that decodes, as --take-all does`);
+    return null;
+  }
 }
