@@ -60,3 +60,16 @@ export interface Chain {
   nextNonce(signer: { binding: Hex } | { validator: string }): Promise<number>;
   metagraph(): Promise<Metagraph>;
 }
+
+/**
+ * Round `round`'s decision once the chain holds it, read every half block; undefined if `signal`
+ * aborts first. Participants, validators and auditors all wait for decisions this way.
+ */
+export async function waitForDecision(chain: Pick<Chain, 'decision' | 'clock'>, round: number, signal?: AbortSignal): Promise<SignedDecision | undefined> {
+  while (!signal?.aborted) {
+    const decision = await chain.decision(round);
+    if (decision) return decision;
+    await new Promise((wake) => setTimeout(wake, Math.max(100, chain.clock.blockTimeMs / 2)));
+  }
+  return undefined;
+}

@@ -9,10 +9,8 @@
 import { multiaddr } from '@multiformats/multiaddr';
 import { HttpChain } from '../chain/http-chain.ts';
 import { requireRunInfo } from '../client/hub-api.ts';
-import { engineBackend } from '../client/engine-backend.ts';
-import { Participant } from '../client/participant.ts';
+import { engineParticipant } from '../client/engine-backend.ts';
 import { ensureShards } from '../data/node.ts';
-import { Adversary, forgedAnnouncement } from '../client/adversary.ts';
 import { BEHAVIORS, parseBehaviors } from '../engine/adversary.ts';
 import { Peer } from '../engine/peer.ts';
 import { tokenizerFor } from '../engine/policy.ts';
@@ -61,17 +59,14 @@ export async function run(argv: string[]): Promise<void> {
       { train: data.train.tokens, heldOut: data.heldout.tokens },
     );
     peer = engine;
-    const adversary = behavior === 'honest' ? null : new Adversary(behavior, engine, swarm, info.hub.peerId);
-    const backend = engineBackend(engine, adversary);
-    const participant = new Participant({
+    const participant = engineParticipant({
       swarm,
       chain,
       session,
-      backend,
+      engine,
+      behavior,
       hubPeerId: info.hub.peerId,
       latestCheckpoint: async () => (await requireRunInfo(args.hub!)).checkpoint,
-      // A forger names another peer's session binding, signing with its own key: the chain refuses it.
-      ...(behavior === 'forged' ? { announce: (fields) => forgedAnnouncement(chain, session, fields) } : {}),
     });
     participant.addEventListener('round', (e) => print({ ...e.detail }));
     await participant.join();

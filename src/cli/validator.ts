@@ -5,6 +5,7 @@
 //   {"round","committed","decided","gathered","agrees","rejected","top"}
 // where `agrees` says whether its gather set is the decision's. Any stake-holder can run one to
 // check the run's validator; with a key among the chain's validators it would also set weights.
+import { waitForDecision } from '../chain/chain.ts';
 import { HttpChain } from '../chain/http-chain.ts';
 import { fetchHubObject, requireRunInfo } from '../client/hub-api.ts';
 import { ensureShards } from '../data/node.ts';
@@ -38,7 +39,7 @@ export async function run(argv: string[]): Promise<void> {
     let model: GlobalModel = modelFromCheckpoint(layout, await fetchHubObject(hub, info.checkpoint.objectHash));
     const last = round + (args.rounds ?? Infinity);
     while (round < last) {
-      const decision = await waitForDecision(chain, round);
+      const decision = (await waitForDecision(chain, round))!;
       const commits = await chain.commits(round);
       const submissions = [];
       for (const { announcement } of commits) {
@@ -71,13 +72,5 @@ export async function run(argv: string[]): Promise<void> {
   } finally {
     validator.destroy();
     rt.destroy();
-  }
-}
-
-async function waitForDecision(chain: HttpChain, round: number) {
-  for (;;) {
-    const decision = await chain.decision(round);
-    if (decision) return decision;
-    await new Promise((wake) => setTimeout(wake, Math.max(100, chain.clock.blockTimeMs / 2)));
   }
 }

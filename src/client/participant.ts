@@ -9,7 +9,7 @@
 //          else the hub), apply it, and compare the model hash with the decision's. A mismatch
 //          means this peer is out of sync: it joins again from the newest checkpoint.
 // Nothing here waits for other peers: the chain's clock closes rounds, the hub decides them.
-import type { Chain } from '../chain/chain.ts';
+import { waitForDecision, type Chain } from '../chain/chain.ts';
 import { ChainError, type SignedDecision } from '../chain/extrinsics.ts';
 import type { SignedAnnouncement } from '../identity/announcement.ts';
 import type { Hex } from '../identity/fields.ts';
@@ -134,7 +134,7 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
       note = `the chain is already in round ${current}: catching up without training`;
     }
     this.status('waiting', round);
-    const decision = await this.waitForDecision(round);
+    const decision = (await waitForDecision(this.o.chain, round))!;
     const hashes = decision.decision.payloadHashes.map((h) => toContentHash(h));
     await this.apply(round, decision);
     const included = payloadHash !== null && hashes.includes(payloadHash);
@@ -167,16 +167,6 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
     } catch (err) {
       if (err instanceof ChainError && err.code === 'wrong-round') return `committed too late: round ${round} had closed`;
       return `the chain refused the commit: ${(err as Error).message}`;
-    }
-  }
-
-  /** Polls the chain (each block time) until round `round` is decided. */
-  private async waitForDecision(round: number): Promise<SignedDecision> {
-    const { chain } = this.o;
-    for (;;) {
-      const decision = await chain.decision(round);
-      if (decision) return decision;
-      await new Promise((wake) => setTimeout(wake, Math.max(100, chain.clock.blockTimeMs / 2)));
     }
   }
 

@@ -7,6 +7,7 @@
 // One report a round: what was committed and decided, what this tab would have gathered, whether
 // that is the decision, what it rejected and why, and whom it ranks first.
 import * as Comlink from 'comlink';
+import { waitForDecision } from '../chain/chain.ts';
 import { HttpChain } from '../chain/http-chain.ts';
 import { toContentHash } from '../swarm/content.ts';
 import { fetchHubObject, requireRunInfo, type HubRunInfo } from './hub-api.ts';
@@ -117,14 +118,4 @@ async function judgeRounds(o: ValidateRunOptions, info: HubRunInfo & { checkpoin
     }
     round++;
   }
-}
-
-/** The chain's decision of `round`, polled every half block; undefined once `signal` aborts. */
-async function waitForDecision(chain: HttpChain, round: number, signal: AbortSignal) {
-  while (!signal.aborted) {
-    const decision = await chain.decision(round);
-    if (decision) return decision;
-    await new Promise((wake) => setTimeout(wake, Math.max(100, chain.clock.blockTimeMs / 2)));
-  }
-  return undefined;
 }

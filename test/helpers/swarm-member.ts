@@ -3,9 +3,8 @@
 // one of the adversaries (src/client/adversary.ts).
 import { multiaddr } from '@multiformats/multiaddr';
 import { HttpChain } from '../../src/chain/http-chain.ts';
-import { Adversary, forgedAnnouncement } from '../../src/client/adversary.ts';
-import { engineBackend } from '../../src/client/engine-backend.ts';
-import { Participant, type CheckpointRef, type ParticipantRound } from '../../src/client/participant.ts';
+import { engineParticipant } from '../../src/client/engine-backend.ts';
+import type { CheckpointRef, Participant, ParticipantRound } from '../../src/client/participant.ts';
 import type { Behavior } from '../../src/engine/adversary.ts';
 import { Peer, type PeerData } from '../../src/engine/peer.ts';
 import type { GpuRuntime } from '../../src/gpu/runtime.ts';
@@ -47,17 +46,7 @@ export async function swarmMember(rt: GpuRuntime, hub: Hub, data: PeerData, run:
     { config: preset('tiny'), identity: { runId: info.runId, hotkey: session.signed.binding.hotkey }, ...run, rounds: 100, nullRounds: 0 },
     data,
   );
-  const adversary = behavior === 'honest' ? null : new Adversary(behavior, peer, swarm, info.hub.peerId);
-  const backend = engineBackend(peer, adversary);
-  const participant = new Participant({
-    swarm,
-    chain,
-    session,
-    backend,
-    hubPeerId: info.hub.peerId,
-    latestCheckpoint: () => checkpointOf(hub),
-    ...(behavior === 'forged' ? { announce: (fields) => forgedAnnouncement(chain, session, fields) } : {}),
-  });
+  const participant = engineParticipant({ swarm, chain, session, engine: peer, behavior, hubPeerId: info.hub.peerId, latestCheckpoint: () => checkpointOf(hub) });
   const reports: ParticipantRound[] = [];
   participant.addEventListener('round', (e) => reports.push(e.detail));
   return {
