@@ -42,6 +42,10 @@ export interface ErrorFeedbackCompressor {
   compress(round: number, pseudoGradient: Float32Array): Promise<CompressedUpdate | null>;
   /** Forgets all carried error (after a resync). */
   reset(): void;
+  /** e, in layout order (what a tab saves to resume after a reload). */
+  state(): Promise<Float32Array>;
+  /** Sets e from `state()`'s output; the next compress carries it on. */
+  setState(e: Float32Array): void;
   destroy(): void;
 }
 
@@ -64,6 +68,11 @@ export function createErrorFeedback(rt: GpuRuntime, layout: ParameterLayout, opt
         return feedback.compress(round, pseudoGradient);
       },
       reset: () => feedback.reset(),
+      state: async () => feedback.error.slice(),
+      setState: (e) => {
+        checkLength(e, layout.totalFloats);
+        feedback.error.set(e);
+      },
       destroy() {},
     };
   }
@@ -113,8 +122,28 @@ class GpuErrorFeedback implements ErrorFeedbackCompressor {
     for (const e of this.errors) this.rt.clear(e);
   }
 
+  async state(): Promise<Float32Array> {
+    const e = new Float32Array(this.layout.totalFloats);
+    for (const [i, floats] of this.layout.arenaFloats.entries()) {
+      if (floats > 0) e.set(await this.rt.readF32(this.errors[i]!, 0, floats), this.layout.arenaStart[i]!);
+    }
+    return e;
+  }
+
+  setState(e: Float32Array): void {
+    checkLength(e, this.layout.totalFloats);
+    this.layout.arenaFloats.forEach((floats, i) => {
+      const start = this.layout.arenaStart[i]!;
+      this.rt.write(this.errors[i]!, e.subarray(start, start + floats));
+    });
+  }
+
   destroy(): void {
     this.rt.flush();
     for (const b of [...this.errors, ...this.deltas]) b.destroy();
   }
+}
+
+function checkLength(e: Float32Array, floats: number): void {
+  if (e.length !== floats) throw new RangeError(`error feedback: a saved state holds ${e.length} values, this model's layout ${floats}`);
 }

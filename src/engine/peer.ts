@@ -262,6 +262,16 @@ export class Peer {
     this.errorFeedback.reset();
   }
 
+  /** The carried error e, in layout order (saved by a tab to resume after a reload). */
+  errorFeedbackState(): Promise<Float32Array> {
+    return this.errorFeedback.state();
+  }
+
+  /** Restores e saved by errorFeedbackState() from a peer of the same model. */
+  setErrorFeedbackState(e: Float32Array): void {
+    this.errorFeedback.setState(e);
+  }
+
   /** Frees every GPU buffer this peer holds. */
   destroy(): void {
     this.errorFeedback.destroy();

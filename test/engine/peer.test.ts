@@ -109,6 +109,34 @@ describe('Peer', () => {
     }
   }, 300_000);
 
+  it('a peer rebuilt from saved error feedback and optimizer state sends exactly what the original would have', async () => {
+    const rt = await testRuntime();
+    const start = initialModel(parameterLayout(preset('tiny'), rt.limits), 5);
+    const make = () => Peer.create(rt, options(), data, { theta: start.theta.slice(), hash: start.hash });
+    const original = await make();
+    const rebuilt = await make();
+    const forgetful = await make();
+    try {
+      const first = (await original.contribute(0)).contribution!;
+      const e = await original.errorFeedbackState();
+      expect(e.some((v) => v !== 0)).toBe(true);
+      for (const peer of [original, rebuilt, forgetful]) peer.applyDecision(0, [first.payload]);
+      const optimizer = await original.optimizer.getState();
+      rebuilt.optimizer.setState(optimizer);
+      forgetful.optimizer.setState(optimizer);
+      rebuilt.setErrorFeedbackState(e);
+      expect(await rebuilt.errorFeedbackState()).toEqual(e);
+
+      const next = (await original.contribute(1)).contribution!;
+      expect((await rebuilt.contribute(1)).contribution!.payloadHash).toBe(next.payloadHash);
+      // Without the saved error feedback the same round sends something else.
+      expect((await forgetful.contribute(1)).contribution!.payloadHash).not.toBe(next.payloadHash);
+      expect(() => rebuilt.setErrorFeedbackState(new Float32Array(3))).toThrow(/saved state holds 3 values/);
+    } finally {
+      for (const peer of [original, rebuilt, forgetful]) peer.destroy();
+    }
+  }, 300_000);
+
   it('an update the wire format refuses is not sent: the round is skipped with a reason and the error feedback starts over', async () => {
     const rt = await testRuntime();
     // Adam moves each weight by about lr a step, so lr = 5000 makes pseudo-gradients far past ±1e3.
