@@ -37,6 +37,8 @@ export interface HubHttpOptions {
     round(round: number): Promise<unknown | undefined>;
     standings(): unknown;
   };
+  /** GET /api/wall's body (the swarm wall, wall.ts); absent on a hub without the run's chain. */
+  wall?: () => Promise<unknown>;
   /** Route handlers mounted before the hub's own (e.g. src/chain's chainRoutes); true = handled. */
   routes?: HubRoute[];
 }
@@ -70,6 +72,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, appDir: string,
   if (path.includes('\0')) return sendJson(res, 400, { error: 'malformed URL: the path contains a NUL byte' });
 
   if (path === '/api/run') return sendJson(res, 200, options.runInfo());
+  if (path === '/api/wall') {
+    if (!options.wall) return sendJson(res, 404, { error: 'this hub does not host its run\'s chain: open the wall on the run\'s first hub' });
+    return sendJson(res, 200, await options.wall());
+  }
   if (path.startsWith('/api/objects/')) {
     let hash: string;
     try {

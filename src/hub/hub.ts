@@ -29,10 +29,11 @@ import { toContentHash } from '../swarm/content.ts';
 import { commonNodeOptions, type SwarmServices } from '../swarm/node-config.ts';
 import { PAYLOAD_PROTOCOL, assertRunId } from '../swarm/protocol.ts';
 import { Swarm, type SwarmOptions } from '../swarm/swarm.ts';
-import { RoundCoordinator, type CheckpointRef } from './coordinator.ts';
+import { RoundCoordinator, type CheckpointRef, type JudgedRoundRecord } from './coordinator.ts';
 import { createHubHttpServer, type HubRoute } from './http.ts';
 import { DiskContentStore } from './object-store.ts';
 import { loadOrCreatePeerKey } from './peer-key.ts';
+import { Wall } from './wall.ts';
 
 export interface HubOptions {
   /** HTTP port (app + API); 0 picks a free one. */
@@ -253,12 +254,22 @@ async function startHubWith(options: HubOptions, dataDir: string, settings: RunS
   }
 
   const state = (): RunState | null => coordinator?.state ?? null;
+  const judgedRound = (round: number) => readFile(join(dataDir, 'gauntlet', `${round}.json`), 'utf8').then((text) => JSON.parse(text) as JudgedRoundRecord, () => undefined);
+  const wall =
+    chain &&
+    new Wall({
+      chain,
+      preset: settings.preset,
+      denseBytes: layout.parameterCount * 4,
+      connected: () => [...new Set(swarm.links().map((l) => l.peer))],
+      ...(options.gauntlet ? { judged: judgedRound, ranking: () => options.gauntlet!.ranking() } : {}),
+    });
   const server = createHubHttpServer({
     appDir: options.appDir ?? 'dist',
     store,
     routes: [...(chain ? [chainRoutes(chain)] : []), ...(options.routes ?? [])],
     gauntlet: options.gauntlet && {
-      round: (round) => readFile(join(dataDir, 'gauntlet', `${round}.json`), 'utf8').then((text) => JSON.parse(text) as unknown, () => undefined),
+      round: judgedRound,
       standings: () => ({ ranking: options.gauntlet!.ranking() }),
     },
     runInfo: () => ({
@@ -272,6 +283,7 @@ async function startHubWith(options: HubOptions, dataDir: string, settings: RunS
       hub: { peerId: swarm.peerId, multiaddrs: node.getMultiaddrs().map(String) },
       peers: peersOf(swarm),
     }),
+    ...(wall ? { wall: () => wall.view() } : {}),
   });
   await new Promise<void>((done, fail) => server.once('error', fail).listen(options.port, host, done));
   const { port } = server.address() as AddressInfo;
