@@ -80,6 +80,8 @@ export interface Contribution {
 export interface ContributeOptions {
   control?: TrainingControl;
   onStep?: (p: StepProgress) => void;
+  /** Called when the inner steps are done and error feedback, compression and encoding begin. */
+  onCompress?: () => void;
 }
 
 export interface ContributeResult {
@@ -216,6 +218,7 @@ export class Peer {
       onStep: options.onStep,
     });
     if (inner.cancelled) return { round, losses: inner.losses, cancelled: true, contribution: null };
+    options.onCompress?.();
     const update = await this.errorFeedback.compress(round, inner.pseudoGradient);
     if (!update) return { round, losses: inner.losses, cancelled: false, contribution: null };
     let payload: Uint8Array;

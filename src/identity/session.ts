@@ -5,6 +5,12 @@ import { ANNOUNCEMENT_KIND, signAnnouncement, type SignedAnnouncement } from './
 import type { Hex } from './fields.ts';
 import { cryptoReady, SigningKey, type KeyType } from './keys.ts';
 
+export interface SavedSession {
+  seed: Uint8Array;
+  keyType: KeyType;
+  signed: SignedBinding;
+}
+
 export class Session {
   readonly key: SigningKey;
   readonly signed: SignedBinding;
@@ -26,6 +32,23 @@ export class Session {
     const key = SigningKey.generate(options.keyType ?? 'sr25519');
     const signed = await signBinding(hotkey, { ...options, sessionKey: key });
     return new Session(key, signed);
+  }
+
+  /**
+   * A session saved by `saved()` (a tab reloading): the same key and binding, announcing from
+   * `nextNonce` on (the chain's Chain.nextNonce for this binding, so no nonce is reused).
+   */
+  static async restore(saved: SavedSession, nextNonce: number): Promise<Session> {
+    await cryptoReady();
+    const session = new Session(SigningKey.fromSeed(saved.seed, saved.keyType), saved.signed);
+    if (session.key.publicKeyHex !== saved.signed.binding.sessionKey) throw new Error('this saved session\'s key is not the one its binding names');
+    session.#nextNonce = nextNonce;
+    return session;
+  }
+
+  /** What a tab keeps to restore this session after a reload (the key's seed: keep it private). */
+  saved(): SavedSession {
+    return { seed: this.key.seed, keyType: this.key.type, signed: this.signed };
   }
 
   get burner(): boolean {

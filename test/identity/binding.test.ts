@@ -144,6 +144,21 @@ describe('announcements', () => {
     });
   }
 
+  it('a session restored after a reload signs for the same binding from the nonce it is given; a tampered save is refused', async () => {
+    const session = await Session.start(await createBurnerSigner(), { run: RUN, peerId: PEER, now: NOW });
+    const binding = verifyBinding(session.signed, { run: RUN, now: NOW });
+    const context = { run: RUN, acceptRound: () => true, bindingOf: () => binding, now: NOW, replay: new ReplayGuard() };
+    verifyAnnouncement(session.announce({ round: 1, baseModelHash: HASH_A, payloadHash: HASH_B, bytes: 1 }), context);
+    const saved = structuredClone(session.saved());
+    const restored = await Session.restore(saved, 1);
+    expect(restored.id).toBe(session.id);
+    const next = restored.announce({ round: 2, baseModelHash: HASH_A, payloadHash: HASH_B, bytes: 1 });
+    expect(next.announcement.nonce).toBe(1);
+    expect(verifyAnnouncement(next, context).signer.id).toBe(binding.id);
+    const otherSeed = { ...saved, seed: SigningKey.generate().seed };
+    await expect(Session.restore(otherSeed, 0)).rejects.toThrow(/not the one its binding names/);
+  });
+
   it('refuses an altered announcement and one signed by a key other than the binding\'s session key', async () => {
     const session = await Session.start(await createBurnerSigner(), { run: RUN, peerId: PEER, now: NOW });
     const binding = verifyBinding(session.signed, { run: RUN, now: NOW });
