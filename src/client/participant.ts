@@ -1,6 +1,7 @@
 // A participant's rounds in a swarm, the same for a browser tab (its engine peer lives in the
 // training worker) and a headless `webloco peer` (its engine peer in the same process):
-//   join:  download the hub's newest checkpoint by hash, replay the chain's decisions since, and
+//   join:  download the hub's newest checkpoint by hash (or take this peer's own saved θ when it
+//          is as new and the chain names its hash), replay the chain's decisions since, and
 //          check the model hash each decision names;
 //   round: if the chain is still in round w, train and compress (RoundBackend.contribute), keep
 //          the payload in the local store, announce it (gossip, signed by the session key) and
@@ -48,10 +49,31 @@ export interface ParticipantOptions {
   /** Reads the hub's newest checkpoint (GET /api/run), for joining and resyncing. */
   latestCheckpoint: () => Promise<CheckpointRef>;
   /**
+   * This peer's own saved θ (a tab reloading): joining starts from it instead of the hub's
+   * checkpoint when it is at least as new and the chain's decision of the round before names its
+   * model hash; otherwise it is ignored.
+   */
+  localCheckpoint?: () => Promise<LocalCheckpoint | null>;
+  /**
    * Signs the round's announcement: the session's own (the default). A `webloco peer --behavior
    * forged` signs one naming another peer's binding, which the chain refuses.
    */
   announce?: (fields: { round: number; baseModelHash: Hex; payloadHash: Hex; bytes: number }) => Promise<SignedAnnouncement>;
+}
+
+/** θ of `round` as this peer saved it. */
+export interface LocalCheckpoint {
+  round: number;
+  modelHash: string;
+  files: CheckpointFiles;
+}
+
+/** Where joining took θ from, and which round that was. */
+export interface JoinedFrom {
+  source: 'local' | 'hub';
+  round: number;
+  /** Decisions replayed after it. */
+  replayed: number;
 }
 
 /** One finished round, as `webloco peer --json` prints it and the page shows it. */
@@ -84,6 +106,8 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
   /** The round whose θ the backend holds (the next to train), or -1 before joining. */
   round = -1;
   private modelHash = '';
+  /** Where the last join or resync took θ from. */
+  joinedFrom: JoinedFrom | null = null;
   private bytesDown = 0;
   /** Who announced each payload: fetch from them first, the hub second. */
   private readonly announcers = new Map<string, string>();
@@ -100,7 +124,7 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
   async join(): Promise<void> {
     const { chain, session } = this.o;
     if (!(await chain.binding(session.id))) await chain.register(session.signed);
-    await this.syncFromCheckpoint();
+    await this.syncFromCheckpoint(true);
   }
 
   /** Takes part in `rounds` rounds (or until `signal` aborts) and reports each. */
@@ -211,16 +235,27 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
     throw new Error(`payload ${hash} could not be fetched from ${sources.join(' or ')}: ${(lastError as Error)?.message}`);
   }
 
-  /** Loads the hub's newest checkpoint, then applies every decision the chain holds after it. */
-  private async syncFromCheckpoint(): Promise<void> {
+  /**
+   * Loads the hub's newest checkpoint (or, when joining, this peer's own saved one if it is as new
+   * and the chain vouches for it), then applies every decision the chain holds after it.
+   */
+  private async syncFromCheckpoint(preferLocal = false): Promise<void> {
     const { swarm, hubPeerId, backend, chain } = this.o;
     this.status('joining', this.round);
     const checkpoint = await this.o.latestCheckpoint();
-    const bytes = await swarm.fetch(CHECKPOINT_PROTOCOL, hubPeerId, checkpoint.objectHash, { maxBytes: checkpoint.bytes });
-    this.bytesDown += bytes.byteLength;
-    this.modelHash = await backend.load({ [MODEL_FILE]: bytes }, checkpoint.round);
-    if (this.modelHash !== checkpoint.modelHash) throw new Error(`the hub's checkpoint hashes to ${this.modelHash}, not the ${checkpoint.modelHash} it claims`);
-    this.round = checkpoint.round;
+    const local = preferLocal ? await this.vouchedLocalCheckpoint(checkpoint) : null;
+    if (local) {
+      this.modelHash = await backend.load(local.files, local.round);
+      if (this.modelHash !== local.modelHash) throw new Error(`this peer's saved checkpoint hashes to ${this.modelHash}, not the ${local.modelHash} it was saved as`);
+      this.round = local.round;
+    } else {
+      const bytes = await swarm.fetch(CHECKPOINT_PROTOCOL, hubPeerId, checkpoint.objectHash, { maxBytes: checkpoint.bytes });
+      this.bytesDown += bytes.byteLength;
+      this.modelHash = await backend.load({ [MODEL_FILE]: bytes }, checkpoint.round);
+      if (this.modelHash !== checkpoint.modelHash) throw new Error(`the hub's checkpoint hashes to ${this.modelHash}, not the ${checkpoint.modelHash} it claims`);
+      this.round = checkpoint.round;
+    }
+    this.joinedFrom = { source: local ? 'local' : 'hub', round: this.round, replayed: 0 };
     for (let decision = await chain.decision(this.round); decision; decision = await chain.decision(this.round)) {
       const round = this.round;
       const payloads: Uint8Array[] = [];
@@ -228,7 +263,17 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
       this.modelHash = await backend.applyDecision(round, payloads);
       if (this.modelHash !== toContentHash(decision.decision.modelHash)) throw new Error(`replaying round ${round} gave model ${this.modelHash}, its decision says ${decision.decision.modelHash}`);
       this.round = round + 1;
+      this.joinedFrom.replayed++;
     }
+  }
+
+  /** The saved checkpoint, if it is at least as new as the hub's and the chain names its model hash. */
+  private async vouchedLocalCheckpoint(hub: CheckpointRef): Promise<LocalCheckpoint | null> {
+    const local = await this.o.localCheckpoint?.().catch(() => null);
+    if (!local || local.round < hub.round) return null;
+    // θ_w is vouched for by the hub's checkpoint of the same round, or by the decision of round w - 1.
+    const named = local.round === hub.round ? hub.modelHash : await this.o.chain.decision(local.round - 1).then((d) => (d ? toContentHash(d.decision.modelHash) : null));
+    return named === local.modelHash ? local : null;
   }
 
   private status(phase: ParticipantEvents['status']['detail']['phase'], round: number): void {

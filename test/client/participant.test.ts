@@ -2,7 +2,8 @@
 // participants, each with its own libp2p node, session, chain client and engine peer (sharing one
 // GPU runtime). Their payloads make every decision and they all reach the model hash the
 // decision names; when one leaves the rounds go on without it; a member that joins late loads the
-// checkpoint, replays the decisions since and holds the current model.
+// checkpoint (or its own saved θ, when the chain vouches for it), replays the decisions since and
+// holds the current model.
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,11 +15,11 @@ import { toContentHash } from '../../src/swarm/content.ts';
 import { testRuntime } from '../helpers/gpu.ts';
 import { swarmMember } from '../helpers/swarm-member.ts';
 
-// 5 s rounds: a member trains 2 steps of 2×16 tokens and commits well inside one, even on a busy software GPU.
-const RUN = { innerSteps: 2, batch: 2, seqLen: 16, blocksPerRound: 20, blockTimeMs: 250, checkpointEvery: 1 };
+// 8 s rounds: a member trains 2 steps of 2×16 tokens and commits well inside one, even on a busy software GPU.
+const RUN = { innerSteps: 2, batch: 2, seqLen: 16, blocksPerRound: 32, blockTimeMs: 250, checkpointEvery: 1 };
 
 let rt: GpuRuntime;
-const member = () => swarmMember(rt, hub, data, RUN);
+const member = (extra: Parameters<typeof swarmMember>[5] = {}) => swarmMember(rt, hub, data, RUN, 'honest', extra);
 let hub: Hub;
 let data: { train: Uint16Array; heldOut: Uint16Array };
 
@@ -63,10 +64,16 @@ describe('swarm rounds', () => {
       expect(a.reports.at(-1)).toMatchObject({ included: true, decisionSize: 1 });
 
       // A member joining now loads the newest checkpoint, replays what followed, and within one
-      // round holds the model the chain's decision names.
-      const late = await member();
+      // round holds the model the chain's decision names. Given a saved θ of its own (a reloaded
+      // tab), it starts from that instead, but only when the chain names its model hash.
+      const saved = { round: a.participant.round, modelHash: a.peer.modelHash, files: await a.peer.checkpoint() };
+      const offered = [{ ...saved, modelHash: 'ab'.repeat(32) }, saved];
+      const late = await member({ localCheckpoint: async () => offered.shift() ?? null });
       try {
         await late.participant.join();
+        expect(late.participant.joinedFrom?.source).toBe('hub');
+        await late.participant.join();
+        expect(late.participant.joinedFrom).toMatchObject({ source: 'local', round: saved.round });
         await late.participant.run(1);
         const reached = late.reports[0]!;
         const decision = await hub.chain!.decision(reached.round);

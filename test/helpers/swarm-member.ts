@@ -4,7 +4,7 @@
 import { multiaddr } from '@multiformats/multiaddr';
 import { HttpChain } from '../../src/chain/http-chain.ts';
 import { engineParticipant } from '../../src/client/engine-backend.ts';
-import type { CheckpointRef, Participant, ParticipantRound } from '../../src/client/participant.ts';
+import type { CheckpointRef, Participant, ParticipantOptions, ParticipantRound } from '../../src/client/participant.ts';
 import type { Behavior } from '../../src/engine/adversary.ts';
 import { Peer, type PeerData } from '../../src/engine/peer.ts';
 import type { GpuRuntime } from '../../src/gpu/runtime.ts';
@@ -34,7 +34,14 @@ async function checkpointOf(hub: Hub): Promise<CheckpointRef> {
   return ((await (await fetch(`${hub.http}/api/run`)).json()) as { checkpoint: CheckpointRef }).checkpoint;
 }
 
-export async function swarmMember(rt: GpuRuntime, hub: Hub, data: PeerData, run: RunShape, behavior: Behavior = 'honest'): Promise<Member> {
+export async function swarmMember(
+  rt: GpuRuntime,
+  hub: Hub,
+  data: PeerData,
+  run: RunShape,
+  behavior: Behavior = 'honest',
+  extra: Pick<ParticipantOptions, 'localCheckpoint'> = {},
+): Promise<Member> {
   const info = (await (await fetch(`${hub.http}/api/run`)).json()) as { runId: string; hub: { peerId: string; multiaddrs: string[] } };
   const node = await createNodePeer({ runId: info.runId, webrtc: false, dialPrivateAddresses: true, discoveryIntervalMs: 500 });
   const swarm = new Swarm({ node, runId: info.runId, store: new MemoryContentStore(), keepConnected: info.hub.multiaddrs.map((a) => multiaddr(a)) });
@@ -46,7 +53,7 @@ export async function swarmMember(rt: GpuRuntime, hub: Hub, data: PeerData, run:
     { config: preset('tiny'), identity: { runId: info.runId, hotkey: session.signed.binding.hotkey }, ...run, rounds: 100, nullRounds: 0 },
     data,
   );
-  const participant = engineParticipant({ swarm, chain, session, engine: peer, behavior, hubPeerId: info.hub.peerId, latestCheckpoint: () => checkpointOf(hub) });
+  const participant = engineParticipant({ swarm, chain, session, engine: peer, behavior, hubPeerId: info.hub.peerId, latestCheckpoint: () => checkpointOf(hub), ...extra });
   const reports: ParticipantRound[] = [];
   participant.addEventListener('round', (e) => reports.push(e.detail));
   return {
