@@ -1,7 +1,7 @@
 // The environment-free half of `npm run bench:train`: the request, the synthetic batch, and the
 // timing of OUR training step on any GpuRuntime (Chromium's WebGPU in bench/train-page.ts, Dawn
 // in Node for `--node`). The tfjs half needs tfjs and lives in the page.
-import type { GpuRuntime } from '../src/gpu/runtime.ts';
+import type { GpuRuntime, ProfiledDispatch } from '../src/gpu/runtime.ts';
 import { preset, type PresetName } from '../src/model/config.ts';
 import { initParameters } from '../src/model/init.ts';
 import type { ParameterLayout } from '../src/model/layout.ts';
@@ -16,6 +16,8 @@ export interface TrainBenchRequest {
   timedSteps: number;
   seed: number;
   lr: number;
+  /** After the timed steps, one more step with every dispatch timed on the GPU (`--profile`). */
+  profile?: boolean;
 }
 
 /** One implementation's run: every step's loss and wall time, and the initial gradients. */
@@ -26,6 +28,12 @@ export interface TrainStepTimings {
   stepsMs: number[];
   /** Gradients of the first step (the initial weights), flat in the layout's order. */
   initialGradients: Float32Array;
+}
+
+/** A profiled step: each dispatch's GPU time, and the step's wall time with profiling on. */
+export interface StepProfile {
+  dispatches: ProfiledDispatch[];
+  wallMs: number;
 }
 
 /** The weights, batch and step count both implementations start from. */
@@ -80,7 +88,7 @@ export async function timeOurTrainingStep(
   rt: GpuRuntime,
   req: TrainBenchRequest,
   log: (line: string) => void,
-): Promise<TrainStepTimings & { layout: ParameterLayout; initial: Float32Array }> {
+): Promise<TrainStepTimings & { layout: ParameterLayout; initial: Float32Array; profile?: StepProfile }> {
   const { config, tokens, targets, steps } = trainBenchSetup(req);
   const model = await LlamaModel.create(rt, config, { batch: req.batch, seqLen: req.seqLen });
   const optimizer = await AdamW.create(model, ADAMW_DEFAULTS);
@@ -101,7 +109,22 @@ export async function timeOurTrainingStep(
       if (i >= req.warmupSteps) stepsMs.push(ms);
       log(`ours ${req.preset} step ${i}: ${ms.toFixed(1)} ms, loss ${losses[i]}`);
     }
-    return { layout: model.layout, initial, losses, stepsMs, initialGradients: initialGradients! };
+    let profile: StepProfile | undefined;
+    if (req.profile) {
+      // The same step once more, each dispatch in its own timed pass (src/gpu/profile.ts sums them).
+      const t0 = performance.now();
+      rt.startProfile();
+      try {
+        model.step(tokens, targets);
+        optimizer.step(req.lr);
+        await model.readLoss();
+      } finally {
+        const dispatches = await rt.stopProfile();
+        profile = { dispatches, wallMs: performance.now() - t0 };
+      }
+      log(`ours ${req.preset} profiled step: ${profile.dispatches.length} dispatches, ${profile.wallMs.toFixed(1)} ms`);
+    }
+    return { layout: model.layout, initial, losses, stepsMs, initialGradients: initialGradients!, profile };
   } finally {
     optimizer.destroy();
     model.destroy();
@@ -143,6 +166,7 @@ export interface TrainBenchResult {
   /** Loss on the initial weights, and of the last step (after the same updates on the same batch). */
   lossOurs: number;
   lastLossOurs: number;
+  profile?: StepProfile;
   tfjs?: {
     ms: number;
     stepsMs: number[];
@@ -154,7 +178,12 @@ export interface TrainBenchResult {
   };
 }
 
-export function trainBenchResult(req: TrainBenchRequest, layout: ParameterLayout, ours: TrainStepTimings, tfjs?: TrainStepTimings): TrainBenchResult {
+export function trainBenchResult(
+  req: TrainBenchRequest,
+  layout: ParameterLayout,
+  ours: TrainStepTimings & { profile?: StepProfile },
+  tfjs?: TrainStepTimings,
+): TrainBenchResult {
   const result: TrainBenchResult = {
     preset: req.preset,
     batch: req.batch,
@@ -165,6 +194,7 @@ export function trainBenchResult(req: TrainBenchRequest, layout: ParameterLayout
     oursStepsMs: ours.stepsMs,
     lossOurs: ours.losses[0]!,
     lastLossOurs: ours.losses.at(-1)!,
+    ...(ours.profile ? { profile: ours.profile } : {}),
   };
   if (tfjs) {
     const worst = worstGradientDiff(layout, ours.initialGradients, tfjs.initialGradients);

@@ -3,13 +3,18 @@
 // tfjs-backend-webgpu (bench/tfjs-llama.ts) in the same headless Chromium, on the same initial
 // weights and batch. JSON lines on stdout, a table on stderr; exits non-zero when the two
 // disagree on the initial loss or gradients (the timings would compare different computations).
-// `--node` times ours alone on Dawn in Node (machines without a browser).
+// `--node` times ours alone on Dawn in Node (machines without a browser). `--profile` adds one
+// more step of ours with every dispatch timed by GPU timestamps (src/gpu/profile.ts): a table per
+// preset and `profile-kernel` JSON lines, kernel by kernel, with the throughput each achieved and,
+// given `--peak-tflops` / `--peak-gbps` (WebGPU cannot report them), the fraction of peak.
 import type { Page } from 'playwright-core';
 import { parseArgs } from '../src/cli/args.ts';
 import type { AdapterReport } from '../src/gpu/device.ts';
-import { preset, type LlamaConfig, type PresetName } from '../src/model/config.ts';
+import { summarizeProfile, type ProfilePeaks } from '../src/gpu/profile.ts';
+import { preset, type PresetName } from '../src/model/config.ts';
 import { openBenchPage, printTable } from './browser.ts';
 import type { TrainBenchRequest, TrainBenchResult } from './train-step.ts';
+import { modelFlopsPerToken } from '../src/model/flops.ts';
 
 interface RunShape {
   batch: number;
@@ -39,15 +44,6 @@ const SHAPES: Record<PresetName, { gpu: RunShape; software: RunShape }> = {
 const LOSS_RELATIVE_TOLERANCE = 1e-5;
 const GRAD_RELATIVE_TOLERANCE = 1e-4;
 
-/**
- * Model FLOPs per trained token, as in PaLM (appendix B) and nanoGPT's estimate_mfu: 6 per
- * parameter (forward 2, backward 4; the tied embedding counts once, as the head's matmul) plus
- * 12·L·S·C for the attention scores and values (forward and backward, causal mask not discounted).
- */
-export function modelFlopsPerToken(config: LlamaConfig, parameterCount: number, seqLen: number): number {
-  return 6 * parameterCount + 12 * config.num_hidden_layers * seqLen * config.hidden_size;
-}
-
 export async function run(argv: string[]): Promise<void> {
   const args = parseArgs(argv, {
     presets: 'string',
@@ -58,10 +54,15 @@ export async function run(argv: string[]): Promise<void> {
     seed: 'number',
     lr: 'number',
     'peak-tflops': 'number',
+    'peak-gbps': 'number',
     node: 'boolean',
+    profile: 'boolean',
   });
   const peakTflops = args['peak-tflops'];
   if (peakTflops !== undefined && !(peakTflops > 0)) throw new Error(`--peak-tflops must be > 0 (the device's peak fp32 TFLOP/s), got ${peakTflops}`);
+  const peakGbps = args['peak-gbps'];
+  if (peakGbps !== undefined && !(peakGbps > 0)) throw new Error(`--peak-gbps must be > 0 (the device's peak memory bandwidth in GB/s), got ${peakGbps}`);
+  const peaks: ProfilePeaks = { tflops: peakTflops, gbps: peakGbps };
   const requests = (adapter: AdapterReport): TrainBenchRequest[] => {
     const software = adapter.isFallbackAdapter || adapter.architecture === 'swiftshader';
     const presets = (args.presets ?? (software ? 'tiny,small' : 'tiny,small,base')).split(',');
@@ -76,6 +77,7 @@ export async function run(argv: string[]): Promise<void> {
         timedSteps: args.steps ?? shape.steps,
         seed: args.seed ?? 1,
         lr: args.lr ?? 1e-3,
+        profile: args.profile ?? false,
       };
     });
   };
@@ -87,6 +89,7 @@ export async function run(argv: string[]): Promise<void> {
     console.log(JSON.stringify(line));
     table.push(row);
     if (!agrees) disagreements++;
+    if (r.profile) printProfile(r, peaks);
   };
   if (args.node) {
     await runNode(requests, report);
@@ -130,6 +133,29 @@ async function runNode(requests: (adapter: AdapterReport) => TrainBenchRequest[]
   } finally {
     rt.destroy();
   }
+}
+
+/** One preset's profiled step: JSON lines (`profile`, then `profile-kernel` per kernel) and a table. */
+function printProfile(r: TrainBenchResult, peaks: ProfilePeaks): void {
+  const profile = summarizeProfile(r.profile!.dispatches, peaks);
+  console.log(
+    JSON.stringify({ kind: 'profile', preset: r.preset, tokens: r.tokens, dispatches: profile.dispatches, kernelMs: profile.totalMs, profiledStepWallMs: r.profile!.wallMs, stepMs: r.oursMs, ...peaks }),
+  );
+  const rows: Record<string, string | number>[] = [];
+  for (const k of profile.rows) {
+    console.log(JSON.stringify({ kind: 'profile-kernel', preset: r.preset, ...k }));
+    rows.push({
+      kernel: k.kernel,
+      calls: k.calls,
+      ms: k.ms,
+      'share %': 100 * k.share,
+      'GFLOP/s': k.flops > 0 ? k.gflops : '',
+      'GB/s': k.bytes > 0 ? k.gbps : '',
+      ...(peaks.tflops || peaks.gbps ? { '% of peak': k.ofPeak === null ? '' : 100 * k.ofPeak, bound: k.bound ?? '' } : {}),
+    });
+  }
+  rows.push({ kernel: `all (${r.preset}, ${r.tokens} tokens)`, calls: profile.dispatches, ms: profile.totalMs, 'share %': 100 });
+  printTable(rows);
 }
 
 /** The JSON line, the table row and the agreement verdict of one preset's result. */

@@ -27,6 +27,28 @@ const UNIFORM_ARENA_SLOTS = 1024;
 
 export type UniformData = ArrayBufferView | readonly number[];
 
+/**
+ * What one dispatch does, for the profile (`startProfile`): the kernel's name in the report
+ * (default: the program's name), its floating-point operations and the bytes it must move to and
+ * from memory at least (each operand read once, each result written once).
+ */
+export interface DispatchCost {
+  label?: string;
+  flops?: number;
+  bytes?: number;
+}
+
+/** One profiled dispatch: its label, cost and GPU time from its own pass's timestamps. */
+export interface ProfiledDispatch {
+  label: string;
+  flops: number;
+  bytes: number;
+  ms: number;
+}
+
+/** Timestamp queries per query set (WebGPU's maximum), two per profiled dispatch. */
+const PROFILE_QUERIES = 4096;
+
 export class GpuRuntime {
   readonly device: GPUDevice;
   readonly gpu: GpuDevice;
@@ -43,6 +65,14 @@ export class GpuRuntime {
   private uniformSlots = 0;
   private timestampQuery: GPUQuerySet | null = null;
   private timedPass = false;
+  /** While profiling: each dispatch's label and cost, its query set and slot. */
+  private profiling: {
+    dispatches: { label: string; flops: number; bytes: number; resolved: number; slot: number }[];
+    querySet: GPUQuerySet;
+    used: number;
+    /** Resolved query sets in order, each with its buffer of timestamps. */
+    resolved: { querySet: GPUQuerySet; buffer: GPUBuffer; count: number }[];
+  } | null = null;
   /** Dispatches issued since creation (for reports and tests). */
   dispatchCount = 0;
   submitCount = 0;
@@ -239,7 +269,7 @@ export class GpuRuntime {
    * Records one dispatch into the open batch. `buffers` follow `p.bindings` (without the
    * uniform); `uniforms` fills the trailing uniform binding. Nothing runs until flush/read.
    */
-  dispatch(p: Program, buffers: readonly BufferRef[], uniforms: UniformData | null, groups: readonly [number, number?, number?]): void {
+  dispatch(p: Program, buffers: readonly BufferRef[], uniforms: UniformData | null, groups: readonly [number, number?, number?], cost?: DispatchCost): void {
     const storageCount = p.bindings.filter((b) => b !== 'uniform').length;
     if (buffers.length !== storageCount) {
       throw new Error(`${p.name}: expected ${storageCount} buffers, got ${buffers.length}`);
@@ -263,11 +293,88 @@ export class GpuRuntime {
       entries.push({ binding: entries.length, resource: this.uniformSlot(uniforms) });
     }
     const bindGroup = this.device.createBindGroup({ layout: this.layout(p.bindings), entries });
+    if (this.profiling) {
+      this.profiledDispatch(pipeline, bindGroup, [gx, gy, gz], { label: cost?.label ?? p.name, flops: cost?.flops ?? 0, bytes: cost?.bytes ?? 0 });
+      return;
+    }
     const pass = this.ensurePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(gx, gy, gz);
     this.dispatchCount++;
+  }
+
+  // ---- profile -------------------------------------------------------------------------------
+
+  /**
+   * Until stopProfile: every dispatch runs in a compute pass of its own whose timestamps bracket
+   * it, so the profile gives each kernel's GPU time (the batching into one pass is given up while
+   * profiling, which adds a pass boundary per dispatch). Needs the timestamp-query feature.
+   */
+  startProfile(): void {
+    if (!this.gpu.hasTimestamps) {
+      throw new Error(
+        "profile: this adapter has no 'timestamp-query' feature, so dispatches cannot be timed on the GPU; " +
+          'in Chrome, timestamps need a recent version (or chrome://flags/#enable-webgpu-developer-features)',
+      );
+    }
+    if (this.profiling) throw new Error('profile: already profiling; call stopProfile() first');
+    this.flush();
+    this.profiling = { dispatches: [], querySet: this.device.createQuerySet({ type: 'timestamp', count: PROFILE_QUERIES }), used: 0, resolved: [] };
+  }
+
+  /** Ends the profile: every dispatch since startProfile with its GPU time, in issue order. */
+  async stopProfile(): Promise<ProfiledDispatch[]> {
+    const prof = this.profiling;
+    if (!prof) throw new Error('profile: not profiling; call startProfile() first');
+    this.resolveProfileQueries();
+    this.profiling = null;
+    const ticks: BigUint64Array[] = [];
+    for (const r of prof.resolved) {
+      ticks.push(new BigUint64Array(await this.read(r.buffer, 0, r.count * 8)));
+      this.release(r.buffer);
+      r.querySet.destroy();
+    }
+    prof.querySet.destroy();
+    return prof.dispatches.map((d) => {
+      const t = ticks[d.resolved]!;
+      const begin = t[d.slot]!;
+      const end = t[d.slot + 1]!;
+      // Timestamps may go backwards across passes on some drivers: clamp rather than report < 0.
+      const ms = end > begin ? Number(end - begin) / 1e6 : 0;
+      return { label: d.label, flops: d.flops, bytes: d.bytes, ms };
+    });
+  }
+
+  get isProfiling(): boolean {
+    return this.profiling !== null;
+  }
+
+  private profiledDispatch(pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, groups: [number, number, number], cost: Omit<ProfiledDispatch, 'ms'>): void {
+    const prof = this.profiling!;
+    if (prof.used + 2 > PROFILE_QUERIES) this.resolveProfileQueries();
+    const slot = prof.used;
+    prof.used += 2;
+    prof.dispatches.push({ ...cost, resolved: prof.resolved.length, slot });
+    this.endPass();
+    const pass = this.ensureEncoder().beginComputePass({ timestampWrites: { querySet: prof.querySet, beginningOfPassWriteIndex: slot, endOfPassWriteIndex: slot + 1 } });
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(...groups);
+    pass.end();
+    this.dispatchCount++;
+  }
+
+  /** Resolves the current query set's timestamps into a buffer and starts a fresh set. */
+  private resolveProfileQueries(): void {
+    const prof = this.profiling!;
+    if (prof.used === 0) return;
+    this.endPass();
+    const buffer = this.acquire(prof.used * 8, 'profile-timestamps', QUERY_RESOLVE | 0x4 /* COPY_SRC */);
+    this.ensureEncoder().resolveQuerySet(prof.querySet, 0, prof.used, buffer, 0);
+    prof.resolved.push({ querySet: prof.querySet, buffer, count: prof.used });
+    prof.querySet = this.device.createQuerySet({ type: 'timestamp', count: PROFILE_QUERIES });
+    prof.used = 0;
   }
 
   private uniformSlot(data: UniformData): GPUBufferBinding {

@@ -67,9 +67,9 @@ export function globalNormSquared(rt: GpuRuntime, args: GlobalNormSquaredArgs): 
   });
   const partials = rt.acquire(partialCount * 4, 'norm-partials');
   parts.forEach(({ grad, n }, index) => {
-    rt.dispatch(NORM_PARTIAL, [grad, partials], [n, offsets[index]!], grid1d(rt, ceilDiv(n, NORM_CHUNK), 1));
+    rt.dispatch(NORM_PARTIAL, [grad, partials], [n, offsets[index]!], grid1d(rt, ceilDiv(n, NORM_CHUNK), 1), { flops: 2 * n, bytes: 4 * n });
   });
-  rt.dispatch(NORM_FINAL, [partials, out], [partialCount], [1]);
+  rt.dispatch(NORM_FINAL, [partials, out], [partialCount], [1], { bytes: 4 * partialCount });
   // Safe to reuse at once: anything that acquires it later is recorded after these dispatches.
   rt.release(partials);
 }
@@ -145,6 +145,6 @@ export function adamw(rt: GpuRuntime, args: AdamWArgs): void {
     Math.sqrt(1 - beta2 ** step),
   ]);
   // With clipping off the shader never reads binding 4; grads stands in for it.
-  rt.dispatch(ADAMW_STEP, [params, grads, m, v, normSquared ?? grads], new Uint8Array(uniforms), grid1d(rt, n, WG));
+  rt.dispatch(ADAMW_STEP, [params, grads, m, v, normSquared ?? grads], new Uint8Array(uniforms), grid1d(rt, n, WG), { flops: 14 * n, bytes: 28 * n });
 }
 

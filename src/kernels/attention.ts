@@ -169,6 +169,12 @@ function checkShape(op: string, s: AttentionShape): void {
   threadsPerRow(s.headDim);
 }
 
+/** Query-key pairs under the causal mask, and the bytes of q (= out) and of k (= v). */
+function extent(s: AttentionShape) {
+  const T = s.B * s.S;
+  return { pairs: s.B * s.nHeads * ((s.S * (s.S + 1)) / 2), qBytes: 4 * T * s.nHeads * s.headDim, kBytes: 4 * T * s.nKvHeads * s.headDim, lseBytes: 4 * T * s.nHeads };
+}
+
 function params(s: AttentionShape): number[] {
   return [s.S, s.nHeads, s.nKvHeads, s.nHeads / s.nKvHeads, s.B * s.S * s.nHeads];
 }
@@ -188,7 +194,13 @@ export function attentionForward(rt: GpuRuntime, args: AttentionForwardArgs): vo
   requireFloats(op, 'v', args.v, T * nKvHeads * headDim);
   requireFloats(op, 'lse', args.lse, B * nHeads * S);
   const tiles = resolveTiles(rt, 'forward', headDim, args.tiles);
-  rt.dispatch(program('forward', headDim, tiles), [args.q, args.k, args.v, args.out, args.lse], params(args), [ceilDiv(S, tiles.blockQ), nHeads, B]);
+  const { pairs, qBytes, kBytes, lseBytes } = extent(args);
+  // Two products of headDim per pair (scores, values).
+  rt.dispatch(program('forward', headDim, tiles), [args.q, args.k, args.v, args.out, args.lse], params(args), [ceilDiv(S, tiles.blockQ), nHeads, B], {
+    label: 'attention forward',
+    flops: 4 * headDim * pairs,
+    bytes: 2 * qBytes + 2 * kBytes + lseBytes,
+  });
 }
 
 /**
@@ -209,11 +221,25 @@ export function attentionBackward(rt: GpuRuntime, args: AttentionBackwardArgs): 
 
   const delta = rt.acquire(B * nHeads * S * 4, 'attention-delta');
   const uniforms = params(args);
-  rt.dispatch(DELTA_PROGRAM(headDim), [args.dOut, args.out, delta], uniforms, grid1d(rt, T * nHeads, DELTA_WG));
+  const { pairs, qBytes, kBytes, lseBytes } = extent(args);
+  rt.dispatch(DELTA_PROGRAM(headDim), [args.dOut, args.out, delta], uniforms, grid1d(rt, T * nHeads, DELTA_WG), {
+    label: 'attention backward delta',
+    flops: 2 * T * nHeads * headDim,
+    bytes: 2 * qBytes + lseBytes,
+  });
   const inputs = [args.q, args.k, args.v, args.dOut, args.lse, delta];
-  rt.dispatch(program('dkdv', headDim, dkdvTiles), [...inputs, args.dk, args.dv], uniforms, [ceilDiv(S, dkdvTiles.blockK), nKvHeads, B]);
+  // dk/dv recomputes the scores and dP and forms dv and dk: four products of headDim per pair.
+  rt.dispatch(program('dkdv', headDim, dkdvTiles), [...inputs, args.dk, args.dv], uniforms, [ceilDiv(S, dkdvTiles.blockK), nKvHeads, B], {
+    label: 'attention backward dk dv',
+    flops: 8 * headDim * pairs,
+    bytes: 2 * qBytes + 4 * kBytes + 2 * lseBytes,
+  });
   // The dq kernel leaves its second gradient binding untouched; dv fills the shared layout.
-  rt.dispatch(program('dq', headDim, dqTiles), [...inputs, args.dq, args.dv], uniforms, [ceilDiv(S, dqTiles.blockQ), nHeads, B]);
+  rt.dispatch(program('dq', headDim, dqTiles), [...inputs, args.dq, args.dv], uniforms, [ceilDiv(S, dqTiles.blockQ), nHeads, B], {
+    label: 'attention backward dq',
+    flops: 6 * headDim * pairs,
+    bytes: 3 * qBytes + 2 * kBytes + 2 * lseBytes,
+  });
   // Queue order keeps the reads above ahead of any later reuse of the pooled scratch buffer.
   rt.release(delta);
 }

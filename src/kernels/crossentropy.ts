@@ -79,7 +79,10 @@ export function softmaxCrossEntropy(rt: GpuRuntime, args: SoftmaxCrossEntropyArg
   new Uint32Array(uniforms, 0, 2).set([T, V]);
   new Float32Array(uniforms, 8, 1)[0] = gradScale ?? 0;
   new Uint32Array(uniforms, 12, 1)[0] = gradScale === undefined ? 0 : 1;
-  rt.dispatch(softmaxCrossEntropyProgram(threadsPerRow(V)), [logits, targets, losses], new Uint8Array(uniforms), grid1d(rt, T, 1));
+  rt.dispatch(softmaxCrossEntropyProgram(threadsPerRow(V)), [logits, targets, losses], new Uint8Array(uniforms), grid1d(rt, T, 1), {
+    flops: (gradScale === undefined ? 3 : 6) * T * V,
+    bytes: 4 * ((gradScale === undefined ? 1 : 3) * T * V + 2 * T),
+  });
 }
 
 export interface MeanLossArgs {
@@ -97,6 +100,6 @@ export function meanLoss(rt: GpuRuntime, args: MeanLossArgs): void {
   requireFloats('meanLoss', 'out', out, 1);
   requireFloats('meanLoss', 'losses', losses, T);
   requireFloats('meanLoss', 'targets', targets, T);
-  rt.dispatch(MEAN_LOSS, [losses, targets, out], [T], [1]);
+  rt.dispatch(MEAN_LOSS, [losses, targets, out], [T], [1], { bytes: 8 * T });
 }
 

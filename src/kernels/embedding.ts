@@ -54,7 +54,7 @@ export function embeddingForward(
   requireBytes(op, 'tokens', tokens, T * 4, `T=${T} u32 ids`);
   const vocabSize = Math.floor(refBytes(table) / (C * 4));
   if (vocabSize < 1) throw new Error(`${op}: table holds ${refBytes(table)} bytes, less than one row of C=${C} floats`);
-  rt.dispatch(EMBEDDING_FORWARD, [table, tokens, out], [T, C, vocabSize], grid1d(rt, T * C, WG));
+  rt.dispatch(EMBEDDING_FORWARD, [table, tokens, out], [T, C, vocabSize], grid1d(rt, T * C, WG), { bytes: 4 * (2 * T * C + T) });
 }
 
 /**
@@ -125,5 +125,6 @@ export function embeddingBackward(rt: GpuRuntime, args: { dTable: BufferRef; dOu
     [dOut, index.buffer, dTable],
     [C, index.uniqueCount, offsetsStart, positionsStart],
     grid1d(rt, index.uniqueCount * C, WG),
+    { bytes: 4 * (index.tokenCount * C + 2 * index.uniqueCount * C + index.tokenCount) },
   );
 }

@@ -60,7 +60,7 @@ export function rmsnormForward(
   requireBytes(op, 'out', out, T * C * 4, `[T=${T}, C=${C}] f32`);
   requireBytes(op, 'weight', weight, C * 4, `C=${C} f32`);
   requireBytes(op, 'rstd', rstd, T * 4, `T=${T} f32`);
-  rt.dispatch(RMSNORM_FORWARD, [x, weight, out, rstd], params(T, C, eps, 0), rowGrid(rt, T));
+  rt.dispatch(RMSNORM_FORWARD, [x, weight, out, rstd], params(T, C, eps, 0), rowGrid(rt, T), { flops: 4 * T * C, bytes: 4 * (2 * T * C + C + T) });
 }
 
 /**
@@ -80,13 +80,16 @@ export function rmsnormBackward(
   requireBytes(op, 'dWeight', dWeight, C * 4, `C=${C} f32`);
   requireBytes(op, 'rstd', rstd, T * 4, `T=${T} f32`);
 
-  rt.dispatch(RMSNORM_BACKWARD_DX, [dOut, x, weight, rstd, dx], params(T, C, 0, 0), rowGrid(rt, T));
+  rt.dispatch(RMSNORM_BACKWARD_DX, [dOut, x, weight, rstd, dx], params(T, C, 0, 0), rowGrid(rt, T), { flops: 8 * T * C, bytes: 4 * (4 * T * C + C + T) });
 
   const rowsPerChunk = Math.max(ROWS_PER_CHUNK, Math.ceil(T / rt.limits.maxComputeWorkgroupsPerDimension));
   const chunks = Math.ceil(T / rowsPerChunk);
   const partials = rt.acquire(chunks * C * 4, 'rmsnorm-dweight-partials');
-  rt.dispatch(RMSNORM_BACKWARD_DWEIGHT_PARTIAL, [dOut, x, rstd, partials], params(T, C, 0, rowsPerChunk), [Math.ceil(C / WG), chunks]);
-  rt.dispatch(RMSNORM_BACKWARD_DWEIGHT_REDUCE, [partials, dWeight], [C, chunks], [Math.ceil(C / WG)]);
+  rt.dispatch(RMSNORM_BACKWARD_DWEIGHT_PARTIAL, [dOut, x, rstd, partials], params(T, C, 0, rowsPerChunk), [Math.ceil(C / WG), chunks], {
+    flops: 3 * T * C,
+    bytes: 4 * (2 * T * C + T + chunks * C),
+  });
+  rt.dispatch(RMSNORM_BACKWARD_DWEIGHT_REDUCE, [partials, dWeight], [C, chunks], [Math.ceil(C / WG)], { flops: chunks * C, bytes: 4 * (chunks * C + 2 * C) });
   // Queue order makes the pool's reuse of this scratch by later work safe.
   rt.release(partials);
 }

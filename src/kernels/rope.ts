@@ -72,7 +72,7 @@ function launch(rt: GpuRuntime, op: string, p: Program, x: BufferRef, shape: Rop
     throw new Error(`${op}: the tensor holds ${refBytes(x)} bytes but [B·S=${T}, nHeads·headDim=${nHeads * headDim}] f32 needs ${bytes}`);
   }
   const table = cosSinBuffer(rt, S, headDim, theta);
-  rt.dispatch(p, [table, x], [T, S, nHeads, headDim], grid1d(rt, (T * nHeads * headDim) / 2, WG));
+  rt.dispatch(p, [table, x], [T, S, nHeads, headDim], grid1d(rt, (T * nHeads * headDim) / 2, WG), { bytes: 4 * (2 * T * nHeads * headDim + S * headDim) });
 }
 
 /** In place on x[B·S, nHeads·headDim]: rotates each head by its token's position within the sequence. */

@@ -27,7 +27,7 @@ function requireFloats(op: string, n: number, buffers: Record<string, BufferRef>
 export function swigluForward(rt: GpuRuntime, args: { out: BufferRef; gate: BufferRef; up: BufferRef; n: number }): void {
   const { out, gate, up, n } = args;
   requireFloats('swigluForward', n, { out, gate, up });
-  rt.dispatch(SWIGLU_FORWARD, [gate, up, out], [n], grid1d(rt, n, WG));
+  rt.dispatch(SWIGLU_FORWARD, [gate, up, out], [n], grid1d(rt, n, WG), { bytes: 12 * n });
 }
 
 /** dGate = dOut·up·silu'(gate), dUp = dOut·silu(gate) for i < n; both overwritten. */
@@ -37,5 +37,5 @@ export function swigluBackward(
 ): void {
   const { dGate, dUp, dOut, gate, up, n } = args;
   requireFloats('swigluBackward', n, { dGate, dUp, dOut, gate, up });
-  rt.dispatch(SWIGLU_BACKWARD, [dOut, gate, up, dGate, dUp], [n], grid1d(rt, n, WG));
+  rt.dispatch(SWIGLU_BACKWARD, [dOut, gate, up, dGate, dUp], [n], grid1d(rt, n, WG), { bytes: 20 * n });
 }

@@ -1,7 +1,8 @@
 // The GPU runtime on Dawn in Node: a real WGSL kernel against its CPU reference, batching,
 // the pipeline cache, the buffer pool and timestamps.
 import { describe, expect, it } from 'vitest';
-import type { GpuRuntime, Program } from '../../src/gpu/runtime.ts';
+import type { DispatchCost, GpuRuntime, Program } from '../../src/gpu/runtime.ts';
+import { summarizeProfile } from '../../src/gpu/profile.ts';
 import { grid1d } from '../../src/kernels/grid.ts';
 import { expectAllClose } from '../helpers/allclose.ts';
 import { testRuntime } from '../helpers/gpu.ts';
@@ -27,8 +28,8 @@ fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
 };
 
 /** out[i] = a[i] + b[i] for i < n. */
-function add(rt: GpuRuntime, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, n: number): void {
-  rt.dispatch(ADD, [a, b, out], [n], grid1d(rt, n, 256));
+function add(rt: GpuRuntime, out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, n: number, cost?: DispatchCost): void {
+  rt.dispatch(ADD, [a, b, out], [n], grid1d(rt, n, 256), cost);
 }
 
 describe('GpuRuntime on Dawn', () => {
@@ -86,6 +87,75 @@ describe('GpuRuntime on Dawn', () => {
     const t = await rt.time(() => add(rt, out, a, a, n));
     expect(t.source).toBe(rt.gpu.hasTimestamps ? 'timestamp' : 'wall');
     expect(t.ms).toBeGreaterThanOrEqual(0);
+  });
+
+  it('profiles every dispatch in its own timed pass, with the same results as a batched run', async (ctx) => {
+    const rt = await testRuntime();
+    if (!rt.gpu.hasTimestamps) {
+      console.warn('profile test skipped: this adapter has no timestamp-query');
+      ctx.skip();
+    }
+    const n = 3000;
+    const a = rt.upload(randn(n, 4));
+    const b = rt.upload(randn(n, 5));
+    const batched = rt.acquire(n * 4);
+    const profiled = rt.acquire(n * 4);
+    const chain = (out: GPUBuffer, cost?: (i: number) => DispatchCost) => {
+      // out = a + b, then out2 = out + a twice: each dispatch reads the previous one's result.
+      const tmp = rt.acquire(n * 4);
+      add(rt, tmp, a, b, n, cost?.(0));
+      add(rt, out, tmp, a, n, cost?.(1));
+      add(rt, tmp, out, a, n, cost?.(2));
+      add(rt, out, tmp, b, n, cost?.(3));
+      rt.release(tmp);
+    };
+    chain(batched);
+    const expected = await rt.readF32(batched, 0, n);
+    const dispatchesBefore = rt.dispatchCount;
+    rt.startProfile();
+    chain(profiled, (i) => ({ label: i % 2 === 0 ? 'even' : 'odd', flops: n, bytes: 12 * n }));
+    const dispatches = await rt.stopProfile();
+    expect(rt.dispatchCount - dispatchesBefore).toBe(4);
+    expect(await rt.readF32(profiled, 0, n)).toEqual(expected);
+    expect(dispatches.map((d) => d.label)).toEqual(['even', 'odd', 'even', 'odd']);
+    for (const d of dispatches) expect(d.ms).toBeGreaterThanOrEqual(0);
+
+    const summary = summarizeProfile(dispatches, { tflops: 1, gbps: 100 });
+    expect(summary.dispatches).toBe(4);
+    expect(summary.rows.map((r) => r.calls)).toEqual([2, 2]);
+    expect(summary.rows.reduce((s, r) => s + r.share, 0)).toBeCloseTo(summary.totalMs > 0 ? 1 : 0, 9);
+    for (const r of summary.rows) {
+      expect(r.flops).toBe(2 * n);
+      expect(r.bytes).toBe(24 * n);
+      // An add moves 12 bytes per flop: bandwidth, not arithmetic, is the bound at these peaks.
+      if (r.ms > 0) expect(r.bound).toBe('memory');
+    }
+    // Profiling is over: the next dispatches batch into one pass again, and the untimed path is unaffected.
+    expect(rt.isProfiling).toBe(false);
+    await expect(rt.stopProfile()).rejects.toThrow(/not profiling/);
+  });
+
+  it('summarizes a profile by kernel, slowest first, against the peaks given', () => {
+    const summary = summarizeProfile(
+      [
+        { label: 'matmul', flops: 2e9, bytes: 1e6, ms: 2 },
+        { label: 'norm', flops: 1e6, bytes: 4e8, ms: 1 },
+        { label: 'matmul', flops: 2e9, bytes: 1e6, ms: 2 },
+      ],
+      { tflops: 2, gbps: 800 },
+    );
+    expect(summary.totalMs).toBe(5);
+    expect(summary.rows.map((r) => r.kernel)).toEqual(['matmul', 'norm']);
+    const [matmul, norm] = summary.rows;
+    expect(matmul!.calls).toBe(2);
+    expect(matmul!.share).toBeCloseTo(0.8, 12);
+    expect(matmul!.gflops).toBeCloseTo(1000, 9); // 4e9 flops in 4 ms
+    expect(matmul!.bound).toBe('compute');
+    expect(matmul!.ofPeak).toBeCloseTo(0.5, 12);
+    expect(norm!.gbps).toBeCloseTo(400, 9); // 4e8 bytes in 1 ms
+    expect(norm!.bound).toBe('memory');
+    expect(norm!.ofPeak).toBeCloseTo(0.5, 12);
+    expect(summarizeProfile([{ label: 'x', flops: 1, bytes: 1, ms: 1 }]).rows[0]!.ofPeak).toBeNull();
   });
 });
 
