@@ -17,6 +17,10 @@
 //   bounds-checks every load and store for odd shapes.
 // - Dispatch grid: x over column tiles, y over row tiles; the launcher splits grids larger than
 //   maxComputeWorkgroupsPerDimension into several dispatches shifted by the params' tile offsets.
+// - Split-K (weight gradients: K = tokens is large, the output small): grid z is a slice of
+//   kChunk along K; slice z writes its partial product to out + z·splitStride (never
+//   accumulating), and matmul_splitk_reduce sums the slices in order z = 0, 1, ... into the real
+//   output. A fixed order and no atomics, so the result is bit-reproducible.
 
 struct Params {
   M: u32,
@@ -26,6 +30,9 @@ struct Params {
   // (row tile, column tile) of this dispatch's workgroup (0, 0).
   rowTileOffset: u32,
   colTileOffset: u32,
+  // K per split-K slice (a multiple of BK; ≥ K when not split), and floats between slices' outputs.
+  kChunk: u32,
+  splitStride: u32,
 }
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
@@ -102,11 +109,11 @@ fn fetchB(index: u32, col0: u32, k0: u32) -> vec4<f32> {
   return vec4<f32>(loadB(col, k), loadB(col + 1u, k), loadB(col + 2u, k), loadB(col + 3u, k));
 }
 
-fn storeOut(row: u32, col: u32, value: vec4<f32>) {
+fn storeOut(row: u32, col: u32, slice: u32, value: vec4<f32>) {
   if (CHECKED && row >= params.M) {
     return;
   }
-  let base = row * params.N + col;
+  let base = slice * params.splitStride + row * params.N + col;
   let accumulate = params.accumulate != 0u;
   if (!CHECKED || col + 3u < params.N) {
     var v = value;
@@ -138,16 +145,18 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
   let row0 = (wid.y + params.rowTileOffset) * BM;
   let col0 = (wid.x + params.colTileOffset) * BM;
   let half = ROW_SLOTS / 2u;
-  let kSteps = (params.K + BK - 1u) / BK;
+  // This workgroup's slice of K: [kBegin, kBegin + kSteps·BK), clipped to K by the checked loads.
+  let kBegin = wid.z * params.kChunk;
+  let kSteps = (min(params.K - kBegin, params.kChunk) + BK - 1u) / BK;
 
   // acc[2i + h]: row i of this thread's 8 (i < 4: 4ty + i, else BM/2 + 4ty + i - 4), columns
   // 4tx..4tx+3 (h = 0) or BN/2 + 4tx.. (h = 1). Constant indices keep it in registers.
   var acc: array<vec4<f32>, 16>;
 
-  var nextA0 = fetchA(thread, row0, 0u);
-  var nextA1 = fetchA(thread + THREADS, row0, 0u);
-  var nextB0 = fetchB(thread, col0, 0u);
-  var nextB1 = fetchB(thread + THREADS, col0, 0u);
+  var nextA0 = fetchA(thread, row0, kBegin);
+  var nextA1 = fetchA(thread + THREADS, row0, kBegin);
+  var nextB0 = fetchB(thread, col0, kBegin);
+  var nextB1 = fetchB(thread + THREADS, col0, kBegin);
 
   for (var step = 0u; step < kSteps; step++) {
     workgroupBarrier(); // everyone is done reading the previous K-step
@@ -163,7 +172,7 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
 
     if (step + 1u < kSteps) {
       // Global loads for the next step fly while this step computes.
-      let k0 = (step + 1u) * BK;
+      let k0 = kBegin + (step + 1u) * BK;
       nextA0 = fetchA(thread, row0, k0);
       nextA1 = fetchA(thread + THREADS, row0, k0);
       nextB0 = fetchB(thread, col0, k0);
@@ -200,20 +209,50 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
   let rowHi = row0 + BM / 2u + 4u * ty;
   let colLo = col0 + 4u * tx;
   let colHi = col0 + BM / 2u + 4u * tx;
-  storeOut(rowLo, colLo, acc[0]);
-  storeOut(rowLo, colHi, acc[1]);
-  storeOut(rowLo + 1u, colLo, acc[2]);
-  storeOut(rowLo + 1u, colHi, acc[3]);
-  storeOut(rowLo + 2u, colLo, acc[4]);
-  storeOut(rowLo + 2u, colHi, acc[5]);
-  storeOut(rowLo + 3u, colLo, acc[6]);
-  storeOut(rowLo + 3u, colHi, acc[7]);
-  storeOut(rowHi, colLo, acc[8]);
-  storeOut(rowHi, colHi, acc[9]);
-  storeOut(rowHi + 1u, colLo, acc[10]);
-  storeOut(rowHi + 1u, colHi, acc[11]);
-  storeOut(rowHi + 2u, colLo, acc[12]);
-  storeOut(rowHi + 2u, colHi, acc[13]);
-  storeOut(rowHi + 3u, colLo, acc[14]);
-  storeOut(rowHi + 3u, colHi, acc[15]);
+  storeOut(rowLo, colLo, wid.z, acc[0]);
+  storeOut(rowLo, colHi, wid.z, acc[1]);
+  storeOut(rowLo + 1u, colLo, wid.z, acc[2]);
+  storeOut(rowLo + 1u, colHi, wid.z, acc[3]);
+  storeOut(rowLo + 2u, colLo, wid.z, acc[4]);
+  storeOut(rowLo + 2u, colHi, wid.z, acc[5]);
+  storeOut(rowLo + 3u, colLo, wid.z, acc[6]);
+  storeOut(rowLo + 3u, colHi, wid.z, acc[7]);
+  storeOut(rowHi, colLo, wid.z, acc[8]);
+  storeOut(rowHi, colHi, wid.z, acc[9]);
+  storeOut(rowHi + 1u, colLo, wid.z, acc[10]);
+  storeOut(rowHi + 1u, colHi, wid.z, acc[11]);
+  storeOut(rowHi + 2u, colLo, wid.z, acc[12]);
+  storeOut(rowHi + 2u, colHi, wid.z, acc[13]);
+  storeOut(rowHi + 3u, colLo, wid.z, acc[14]);
+  storeOut(rowHi + 3u, colHi, wid.z, acc[15]);
+}
+
+// Split-K reduction: out[i] (+)= Σ_z partials[z·n + i] for z = 0 .. splits−1, in that order.
+struct ReduceParams {
+  n: u32,
+  splits: u32,
+  accumulate: u32,
+}
+
+@group(0) @binding(0) var<storage, read> red_partials: array<f32>;
+@group(0) @binding(1) var<storage, read_write> red_out: array<f32>;
+@group(0) @binding(2) var<uniform> red_params: ReduceParams;
+
+override REDUCE_WG: u32 = 256u;
+
+@compute @workgroup_size(REDUCE_WG)
+fn matmul_splitk_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * REDUCE_WG;
+  let n = red_params.n;
+  if (i >= n) {
+    return;
+  }
+  var sum = red_partials[i];
+  for (var z = 1u; z < red_params.splits; z++) {
+    sum += red_partials[z * n + i];
+  }
+  if (red_params.accumulate != 0u) {
+    sum = red_out[i] + sum;
+  }
+  red_out[i] = sum;
 }

@@ -1,10 +1,12 @@
 // The matmul kernel family (shaders/matmul.wgsl) on Dawn against the float64 reference: every
 // transpose variant, both tile sizes, the fast and the bounds-checked path, accumulate, slices of
-// a flat buffer, grids split across dispatches, and the launcher's shape checks.
+// a flat buffer, grids split across dispatches, split-K, and the launcher's shape checks.
 import { describe, expect, it } from 'vitest';
 import type { GpuRuntime } from '../../src/gpu/runtime.ts';
 import {
+  MATMUL_SPLITK_REDUCE,
   MATMUL_TILES,
+  chooseSplitK,
   matmul,
   matmulFlops,
   matmulProgram,
@@ -98,7 +100,8 @@ describe('matmul on Dawn', () => {
     // tests below compile and run the variants themselves.
     const programs = matmulPrograms();
     const keys = new Set(programs.map((p) => JSON.stringify([p.name, p.entryPoint, p.constants])));
-    expect(keys.size).toBe(16);
+    expect(keys.size).toBe(17);
+    expect(programs).toContain(MATMUL_SPLITK_REDUCE);
     for (const tile of ['small', 'large'] as MatmulTile[]) {
       const plan = planMatmul({ M: 70, N: 70, K: 70, transB: true }, 65535, tile);
       expect(keys.has(JSON.stringify(['matmul', 'matmul', matmulProgram(plan.variant).constants]))).toBe(true);
@@ -228,6 +231,40 @@ describe('matmul on Dawn', () => {
     ]);
     const { got, expected } = await runCase(rt, c, 400, () => plan);
     expectWithinRoundoff(got, expected, c.K, 'split grid');
+  });
+
+  // Split-K sums the same K products in another order: the γ_{K+1} bound holds for any order.
+  it('split-K weight gradients match the reference, fast and bounds-checked, and repeat bit for bit', async () => {
+    const rt = await testRuntime();
+    const max = rt.limits.maxComputeWorkgroupsPerDimension;
+    const cases: [Case, number][] = [
+      [{ M: 64, N: 64, K: 256, transA: true, accumulate: true }, 4], // round: the fast path, 4 slices of 64
+      [{ M: 70, N: 33, K: 203, transA: true, accumulate: true }, 3], // ragged everywhere, last slice short
+      [{ M: 65, N: 64, K: 100, transA: true }, 7], // more slices asked than K steps allow: 7 of 16
+    ];
+    let seed = 300;
+    for (const [c, splitK] of cases) {
+      const plan = planMatmul(c, max, 'small', splitK);
+      expect(plan.splits, label(c)).toBeGreaterThan(1);
+      expect(plan.kChunk % MATMUL_TILES.small.k).toBe(0);
+      expect((plan.splits - 1) * plan.kChunk).toBeLessThan(c.K);
+      const s = (seed += 3);
+      const first = await runCase(rt, c, s, () => plan);
+      expectWithinRoundoff(first.got, first.expected, c.K, `split-K ${splitK} ${label(c)}`);
+      const again = await runCase(rt, c, s, () => plan);
+      expect(again.got, `split-K ${label(c)} repeats`).toEqual(first.got);
+    }
+  });
+
+  it('splits K only for long products with few output tiles (the weight gradients of base)', () => {
+    // 768×768 over 8192 tokens: 144 small tiles → 7 slices (1,008 workgroups) of 1,176.
+    const qkvo = planMatmul({ M: 768, N: 768, K: 8192, transA: true }, 65535);
+    expect([qkvo.splits, qkvo.kChunk]).toEqual([7, 1176]);
+    expect(chooseSplitK(2048, 768, 8192)).toBe(2);
+    expect(chooseSplitK(50257, 768, 8192)).toBe(1); // lm_head: tiles enough
+    expect(chooseSplitK(64, 192, 128)).toBe(1); // tiny: K too short to be worth it
+    expect(chooseSplitK(8192, 768, 768)).toBe(1); // forward products: many tiles
+    expect(() => planMatmul({ M: 4, N: 4, K: 4 }, 65535, 'small', 0)).toThrow(/splitK must be an integer/);
   });
 
   it('picks the large tile and the fast path for the model-sized product, the small tile for small ones', () => {
