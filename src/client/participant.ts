@@ -54,6 +54,8 @@ export interface ParticipantOptions {
    * model hash; otherwise it is ignored.
    */
   localCheckpoint?: () => Promise<LocalCheckpoint | null>;
+  /** Awaited after each round, before the next starts (a tab saves θ and e here). */
+  afterRound?: (report: ParticipantRound) => Promise<void>;
   /**
    * Signs the round's announcement: the session's own (the default). A `webloco peer --behavior
    * forged` signs one naming another peer's binding, which the chain refuses.
@@ -131,6 +133,7 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
   async run(rounds: number, signal?: AbortSignal): Promise<void> {
     for (let done = 0; done < rounds && !signal?.aborted; done++) {
       const report = await this.oneRound();
+      await this.o.afterRound?.(report);
       this.safeDispatchEvent('round', { detail: report });
     }
   }

@@ -7,11 +7,12 @@
 // announces, commits, fetches and hands the decision's payloads back. Same round logic as
 // `webloco peer` (src/cli/peer.ts), which has its engine peer in the same process.
 import * as Comlink from 'comlink';
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import { multiaddr } from '@multiformats/multiaddr';
 import { BlockVerificationError } from '../chain/block.ts';
 import { HttpChain } from '../chain/http-chain.ts';
 import { ChainError } from '../chain/extrinsics.ts';
-import type { HotkeySigner } from '../identity/binding.ts';
+import { bindingId, type HotkeySigner } from '../identity/binding.ts';
 import { Session } from '../identity/session.ts';
 import { DEFAULT_NULL_ROUNDS } from '../sparseloco/error-feedback.ts';
 import { createBrowserPeer } from '../swarm/browser-peer.ts';
@@ -19,9 +20,13 @@ import { MemoryContentStore } from '../swarm/content.ts';
 import { Swarm, type PeerLink } from '../swarm/swarm.ts';
 import type { CheckpointFiles } from '../train/checkpoint.ts';
 import { fetchRunInfo, type HubRunInfo } from './hub-api.ts';
-import { Participant, type ParticipantEvents, type ParticipantRound, type RoundBackend } from './participant.ts';
+import { Participant, type JoinedFrom, type ParticipantEvents, type ParticipantRound, type RoundBackend } from './participant.ts';
+import type { SavedProgress, SavedTab, TabStore } from './tab-store.ts';
 import type { TrainerWorker } from './trainer-client.ts';
 import type { TrainEvent } from './worker.ts';
+
+/** A resumed session must have at least this long to run, or the tab asks for a new one. */
+const RESUME_MARGIN_MS = 5 * 60_000;
 
 /** What GET /api/run answers (src/hub/hub.ts): the run, where it stands, and how to reach the hub. */
 export function isPrivateHub(hubUrl: string): boolean {
@@ -47,10 +52,26 @@ export interface SessionSummary {
 
 export type ParticipantStatus = ParticipantEvents['status']['detail'];
 
+/** What the tab saved after a round: the page shows it (and the e it carries). */
+export interface SavedRound {
+  round: number;
+  modelHash: string;
+  step: number;
+  heldOutLoss: number;
+  errorFeedbackHash: string;
+}
+
 export interface JoinSwarmOptions {
   hubUrl: string;
   worker: TrainerWorker;
-  signer: HotkeySigner;
+  /** Signs a new session's binding; unused when resuming a saved one. */
+  signer?: HotkeySigner;
+  /** Where the tab keeps its session and progress across reloads; without it nothing is saved. */
+  store?: TabStore;
+  /** Resume this saved membership (same session, θ and error feedback) instead of starting a new one. */
+  resume?: SavedTab;
+  /** After each round, once θ, AdamW state and e are saved (and evaluated). */
+  onSaved?: (saved: SavedRound) => void;
   /** Rounds to take part in; default the rest of the run. */
   rounds?: number;
   onRound?: (round: ParticipantRound) => void;
@@ -69,6 +90,9 @@ export interface JoinedSwarm {
   session: SessionSummary;
   /** The hub's peer id, to tell its link from other peers'. */
   hubPeerId: string;
+  /** Where θ came from when joining, and (resuming) the error feedback restored, by hash. */
+  joinedFrom: JoinedFrom | null;
+  restoredErrorFeedback: { round: number; hash: string } | null;
   /** Settles when the rounds are done, the tab left, or a round failed (rejects with why). */
   done: Promise<void>;
   links(): PeerLink[];
@@ -93,8 +117,12 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
   if (!info) throw new Error(`${o.hubUrl} is not a WebLoCo hub (GET /api/run did not answer with a run): open the address a hub printed`);
   if (info.round === null || !info.checkpoint) throw new Error(`the hub at ${o.hubUrl} relays run '${info.runId}' but does not host its chain: open the run's first hub`);
 
+  if (!o.signer && !o.resume) throw new Error('joining needs a hotkey to sign the session, or a saved session to resume');
+  if (o.resume) checkResumable(o.resume, info.runId);
   const local = isPrivateHub(o.hubUrl);
-  const node = await createBrowserPeer({ runId: info.runId, dialPrivateAddresses: local, ...(local ? { iceServers: [] } : {}) });
+  // A resumed session keeps its libp2p key: the binding names this peer id.
+  const peerKey = o.resume ? privateKeyFromProtobuf(o.resume.peerKey) : await generateKeyPair('Ed25519');
+  const node = await createBrowserPeer({ runId: info.runId, privateKey: peerKey, dialPrivateAddresses: local, ...(local ? { iceServers: [] } : {}) });
   const swarm = new Swarm({ node, runId: info.runId, store: new MemoryContentStore(), keepConnected: info.hub.multiaddrs.map((a) => multiaddr(a)), directLinks: true });
   let chain: HttpChain | undefined;
   const abort = new AbortController();
@@ -119,15 +147,28 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
       if (err instanceof BlockVerificationError) throw new Error(`The run's chain failed verification at block ${err.height}: ${err.message}. This hub serves a chain that was altered; do not join it.`, { cause: err });
       throw err;
     }
-    progress('waiting for the hotkey to sign the session binding');
-    const session = await Session.start(o.signer, { run: info.runId, peerId: swarm.peerId });
-    progress('registering the session on the run\'s chain');
-    // Registered before the worker loads, so a refusal shows at once, not after compiling kernels.
-    try {
-      await chain.register(session.signed);
-    } catch (err) {
-      throw new Error(registrationMessage(err), { cause: err });
+    let session: Session;
+    if (o.resume) {
+      progress('restoring the saved session');
+      const id = bindingId(o.resume.session.signed.binding);
+      session = await Session.restore(o.resume.session, await chain.nextNonce({ binding: id }));
+    } else {
+      progress('waiting for the hotkey to sign the session binding');
+      session = await Session.start(o.signer!, { run: info.runId, peerId: swarm.peerId });
     }
+    if (!(await chain.binding(session.id))) {
+      progress('registering the session on the run\'s chain');
+      // Registered before the worker loads, so a refusal shows at once, not after compiling kernels.
+      try {
+        await chain.register(session.signed);
+      } catch (err) {
+        throw new Error(registrationMessage(err), { cause: err });
+      }
+    }
+    const label = o.resume?.label ?? o.signer!.label;
+    const roundsAsked = o.rounds ?? o.resume?.roundsLeft;
+    const saved: SavedProgress | undefined = o.resume ? await o.store?.progress(info.runId, session.id) : undefined;
+    await o.store?.saveTab({ runId: info.runId, peerKey: privateKeyToProtobuf(peerKey), session: session.saved(), label, active: true, roundsLeft: roundsAsked ?? info.settings.rounds });
 
     progress('loading data and compiling kernels');
     await o.worker.api.init({
@@ -138,9 +179,11 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
       rounds: info.settings.rounds,
       runId: info.runId,
       hotkey: session.signed.binding.hotkey,
-      // Null rounds count from the first round it contributes to (none if that is the run's first).
-      nullRounds: DEFAULT_NULL_ROUNDS,
+      // Null rounds count from the first round it contributes to (none if that is the run's first);
+      // a session resumed with its error feedback has none.
+      nullRounds: saved ? 0 : DEFAULT_NULL_ROUNDS,
     });
+    let roundsLeft = roundsAsked ?? info.settings.rounds;
     const participant = new Participant({
       swarm,
       chain,
@@ -152,13 +195,35 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
         if (!latest?.checkpoint) throw new Error(`the hub at ${o.hubUrl} no longer reports a checkpoint`);
         return latest.checkpoint;
       },
+      ...(saved ? { localCheckpoint: async () => ({ round: saved.round, modelHash: saved.modelHash, files: saved.files }) } : {}),
+      afterRound: async () => {
+        roundsLeft = Math.max(0, roundsLeft - 1);
+        const snapshot = await o.worker.api.snapshot();
+        await o.store?.saveProgress(info.runId, session.id, {
+          round: snapshot.round,
+          modelHash: snapshot.modelHash,
+          files: snapshot.files,
+          errorFeedback: snapshot.errorFeedback,
+          errorFeedbackHash: snapshot.errorFeedbackHash,
+          savedAt: Date.now(),
+        });
+        await o.store?.setActive(info.runId, roundsLeft > 0, roundsLeft);
+        o.onSaved?.({ round: snapshot.round, modelHash: snapshot.modelHash, step: snapshot.step, heldOutLoss: snapshot.heldOutLoss, errorFeedbackHash: snapshot.errorFeedbackHash });
+      },
     });
     participant.addEventListener('round', (e) => o.onRound?.(e.detail));
     participant.addEventListener('status', (e) => o.onStatus?.(e.detail));
     progress('downloading the run\'s checkpoint and replaying its decisions');
     await participant.join();
+    let restoredErrorFeedback: JoinedSwarm['restoredErrorFeedback'] = null;
+    if (saved) {
+      progress('restoring the error feedback');
+      const hash = await o.worker.api.restoreErrorFeedback(saved.errorFeedback);
+      if (hash !== saved.errorFeedbackHash) throw new Error(`the restored error feedback hashes to ${hash}, it was saved as ${saved.errorFeedbackHash}`);
+      restoredErrorFeedback = { round: saved.round, hash };
+    }
 
-    const rounds = o.rounds ?? Math.max(1, info.settings.rounds - participant.round);
+    const rounds = roundsAsked ?? Math.max(1, info.settings.rounds - participant.round);
     const done = participant.run(rounds, abort.signal).then(
       () => stop(),
       async (err: unknown) => {
@@ -172,21 +237,33 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
       info,
       peerId: swarm.peerId,
       hubPeerId: info.hub.peerId,
+      joinedFrom: participant.joinedFrom,
+      restoredErrorFeedback,
       session: {
         bindingId: session.id,
         hotkey: session.signed.binding.hotkey,
-        label: o.signer.label,
+        label,
         burner: session.burner,
         expiresAt: session.signed.binding.expiresAt,
       },
       done,
       links: () => swarm.links(),
-      leave: stop,
+      leave: async () => {
+        await stop();
+        await o.store?.setActive(info.runId, false).catch(() => {});
+      },
     };
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+/** Refuses a saved session of another run or one about to expire, saying what to do. */
+function checkResumable(tab: SavedTab, runId: string): void {
+  const { binding } = tab.session.signed;
+  if (binding.run !== runId) throw new Error(`the saved session is for run '${binding.run}', this hub runs '${runId}': join again`);
+  if (binding.expiresAt <= Date.now() + RESUME_MARGIN_MS) throw new Error(`the saved session expired (${new Date(binding.expiresAt).toLocaleString()}): join again, the hotkey signs a new one`);
 }
 
 /** The worker's engine peer as the participant's backend; large arrays cross without copies where they can. */

@@ -12,18 +12,20 @@ import { applyDecision, hashHex, initialModel, modelFromCheckpoint, type GlobalM
 import { Peer, type PeerOptions } from '../engine/peer.ts';
 import { tokenizerFor } from '../engine/policy.ts';
 import { Validator } from '../gauntlet/validator.ts';
+import { checkCapability, type Capability } from '../engine/capability.ts';
 import { gpuSelfTest, type SelfTestResult } from '../engine/self-test.ts';
 import { browserGpuDevice } from '../gpu/browser.ts';
 import type { AdapterReport } from '../gpu/device.ts';
 import { GpuRuntime } from '../gpu/runtime.ts';
 import { preset, type LlamaConfig } from '../model/config.ts';
 import { hashReady } from '../model/hash.ts';
+import { contentHash } from '../swarm/content.ts';
 import { parameterLayout } from '../model/layout.ts';
 import { decodeCheckpoint, type CheckpointFiles } from '../train/checkpoint.ts';
 import { TrainingControl } from '../train/control.ts';
 import type { StepProgress } from '../train/inner-loop.ts';
 
-export type { SelfTestResult };
+export type { Capability, SelfTestResult };
 
 let runtime: Promise<GpuRuntime> | undefined;
 
@@ -88,7 +90,21 @@ export interface RoundSummary {
   meanInnerLoss: number;
 }
 
-export type TrainEvent = ({ kind: 'step' } & StepProgress) | ({ kind: 'round' } & RoundSummary);
+export type TrainEvent = ({ kind: 'step' } & StepProgress) | ({ kind: 'round' } & RoundSummary) | { kind: 'compress'; round: number };
+
+/** What a tab saves after each swarm round to resume after a reload: θ and AdamW state, and e. */
+export interface PeerSnapshot {
+  /** The round θ is the model of (the next to train). */
+  round: number;
+  modelHash: string;
+  step: number;
+  /** Held-out loss of θ on the round's evaluation batches. */
+  heldOutLoss: number;
+  files: CheckpointFiles;
+  errorFeedback: Float32Array;
+  /** blake3 of e's bytes: the page shows it so a resumed session can be seen to carry the same e. */
+  errorFeedbackHash: string;
+}
 
 export interface RunResult {
   cancelled: boolean;
@@ -195,6 +211,9 @@ class ValidatorSession {
 class Session {
   private control = new TrainingControl();
   private running = false;
+  /** Pause and throttle outlive each task's control: a paused tab stays paused into the next round. */
+  private paused = false;
+  private dutyCycle = 1;
   /** Settles when the rounds in progress stop; close() waits for it before freeing the GPU. */
   private active: Promise<unknown> = Promise.resolve();
   round = 0;
@@ -230,6 +249,8 @@ class Session {
     if (this.running) return Promise.reject(new Error('training is already running in this tab'));
     this.running = true;
     this.control = new TrainingControl();
+    this.control.setDutyCycle(this.dutyCycle);
+    if (this.paused) this.control.pause();
     const run = task().finally(() => (this.running = false));
     this.active = run.catch(() => {});
     return run;
@@ -243,7 +264,7 @@ class Session {
   /** In a swarm: this peer's contribution to `round` (H steps, error feedback, compression, encoding). */
   contribute(round: number, onEvent: (e: TrainEvent) => void): Promise<SwarmContribution> {
     return this.exclusive(async () => {
-      const result = await this.peer.contribute(round, { control: this.control, onStep: (p) => onEvent({ kind: 'step', ...p }) });
+      const result = await this.peer.contribute(round, { control: this.control, onStep: (p) => onEvent({ kind: 'step', ...p }), onCompress: () => onEvent({ kind: 'compress', round }) });
       const c = result.contribution;
       return { round, cancelled: result.cancelled, losses: result.losses, skipped: result.skipped, payload: c?.payload ?? null, payloadHash: c?.payloadHash ?? null };
     });
@@ -285,10 +306,30 @@ class Session {
   }
 
   pause() {
+    this.paused = true;
     this.control.pause();
   }
   resume() {
+    this.paused = false;
     this.control.resume();
+  }
+  setDutyCycle(duty: number) {
+    this.control.setDutyCycle(duty);
+    this.dutyCycle = duty;
+  }
+
+  /** θ, AdamW state and e as they stand between rounds (never while a round is being trained). */
+  async snapshot(): Promise<PeerSnapshot> {
+    if (this.running) throw new Error('a round is being trained: snapshots are taken between rounds');
+    const summary = await this.checkpoint();
+    const errorFeedback = await this.peer.errorFeedbackState();
+    return { round: this.round, modelHash: summary.modelHash, step: summary.step, heldOutLoss: summary.heldOutLoss, files: summary.files, errorFeedback, errorFeedbackHash: await contentHash(new Uint8Array(errorFeedback.buffer)) };
+  }
+
+  async restoreErrorFeedback(e: Float32Array): Promise<string> {
+    if (this.running) throw new Error('a round is being trained: error feedback is restored between rounds');
+    this.peer.setErrorFeedbackState(e);
+    return contentHash(new Uint8Array((await this.peer.errorFeedbackState()).buffer));
   }
   cancel() {
     this.control.cancel();
@@ -341,6 +382,11 @@ const api = {
     return { ...rt.gpu.adapter, hasTimestamps: rt.gpu.hasTimestamps };
   },
 
+  /** Which presets this adapter fits, a short matmul benchmark, and the preset to recommend. */
+  async capability(): Promise<Capability> {
+    return checkCapability(await getRuntime());
+  },
+
   /** Runs the model's matmul kernel on exact integer data and compares it with the CPU. */
   async selfTest(): Promise<SelfTestResult> {
     return gpuSelfTest(await getRuntime());
@@ -378,9 +424,20 @@ const api = {
   train(rounds: number, onEvent: (e: TrainEvent) => void) {
     return requireSession().runRounds(rounds, onEvent);
   },
+  /** Holds training before its next step (this round and later ones) until resume(); θ and e stay as they are. */
   pause: () => requireSession().pause(),
   resume: () => requireSession().resume(),
+  /** The share of time training may use the GPU, in [0.05, 1] (rests between steps). */
+  setDutyCycle: (duty: number) => requireSession().setDutyCycle(duty),
   cancel: () => requireSession().cancel(),
+
+  /** θ, AdamW state and e between rounds, for the tab to save (buffers transferred). */
+  async snapshot(): Promise<PeerSnapshot> {
+    const s = await requireSession().snapshot();
+    return Comlink.transfer(s, [...Object.values(s.files).map((f) => f.buffer as ArrayBuffer), s.errorFeedback.buffer as ArrayBuffer]);
+  },
+  /** Sets e from a snapshot of this run's peer; returns the hash of e as the GPU now holds it. */
+  restoreErrorFeedback: (e: Float32Array) => requireSession().restoreErrorFeedback(e),
 
   /** θ_w as checkpoint files (transferred, not copied). */
   async checkpoint(): Promise<CheckpointSummary> {

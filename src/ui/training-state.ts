@@ -46,6 +46,7 @@ export function trainingReducer(s: TrainingState, a: TrainingAction): TrainingSt
     case 'event': {
       const e = a.event;
       if (e.kind === 'step') return { ...s, losses: [...s.losses, { step: e.step, loss: e.loss }], tokensPerSecond: e.tokensPerSecond };
+      if (e.kind !== 'round') return s;
       const step = s.info ? (e.round + 1) * s.info.innerSteps : s.losses.at(-1)?.step ?? 0;
       return { ...s, rounds: [...s.rounds, e], heldOut: [...s.heldOut, { step, loss: e.heldOutLoss }] };
     }

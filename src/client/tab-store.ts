@@ -1,0 +1,104 @@
+// What a tab keeps across reloads, in the browser's IndexedDB (per origin, so per hub): the
+// tab's libp2p key and its session (key seed and signed binding) for each run, whether it was in
+// the swarm when it closed, and after every round θ, AdamW state and the error feedback. A reload
+// then resumes the same session with the same error feedback instead of starting over.
+import { bindingId } from '../identity/binding.ts';
+import type { SavedSession } from '../identity/session.ts';
+import type { CheckpointFiles } from '../train/checkpoint.ts';
+
+const DB_NAME = 'webloco';
+const DB_VERSION = 1;
+const TABS = 'tabs';
+const PROGRESS = 'progress';
+
+/** A tab's membership of one run. */
+export interface SavedTab {
+  runId: string;
+  /** The libp2p node's private key (protobuf), so the binding's peer id stays this tab's. */
+  peerKey: Uint8Array;
+  session: SavedSession;
+  /** How the hotkey was labelled (wallet account name, or the burner label). */
+  label: string;
+  /** The tab was in the swarm when it was last seen: a reload rejoins by itself. */
+  active: boolean;
+  /** Rounds still asked for when it last saved. */
+  roundsLeft: number;
+}
+
+/** θ, AdamW state and e after a round, as the worker's snapshot() gave them. */
+export interface SavedProgress {
+  round: number;
+  modelHash: string;
+  files: CheckpointFiles;
+  errorFeedback: Float32Array;
+  errorFeedbackHash: string;
+  savedAt: number;
+}
+
+export class TabStore {
+  private constructor(private readonly db: IDBDatabase) {}
+
+  /** Opens (creating on first use) this origin's store; throws where IndexedDB is unavailable. */
+  static open(name = DB_NAME): Promise<TabStore> {
+    if (typeof indexedDB === 'undefined') return Promise.reject(new Error('this browser has no IndexedDB: the tab cannot save its session'));
+    return new Promise((resolve, reject) => {
+      const request = indexedDB.open(name, DB_VERSION);
+      request.onupgradeneeded = () => {
+        const db = request.result;
+        if (!db.objectStoreNames.contains(TABS)) db.createObjectStore(TABS, { keyPath: 'runId' });
+        if (!db.objectStoreNames.contains(PROGRESS)) db.createObjectStore(PROGRESS);
+      };
+      request.onsuccess = () => resolve(new TabStore(request.result));
+      request.onerror = () => reject(new Error(`IndexedDB would not open: ${request.error?.message ?? 'no reason given'}`));
+      request.onblocked = () => reject(new Error('IndexedDB is blocked by another tab of this page holding an older version: close it and reload'));
+    });
+  }
+
+  tab(runId: string): Promise<SavedTab | undefined> {
+    return this.request(TABS, 'readonly', (s) => s.get(runId));
+  }
+
+  async saveTab(tab: SavedTab): Promise<void> {
+    await this.request(TABS, 'readwrite', (s) => s.put(tab));
+  }
+
+  /** Marks the run's tab as in the swarm or not (a reload resumes only an active one). */
+  async setActive(runId: string, active: boolean, roundsLeft?: number): Promise<void> {
+    const tab = await this.tab(runId);
+    if (tab) await this.saveTab({ ...tab, active, ...(roundsLeft !== undefined ? { roundsLeft } : {}) });
+  }
+
+  progress(runId: string, bindingId: string): Promise<SavedProgress | undefined> {
+    return this.request(PROGRESS, 'readonly', (s) => s.get(progressKey(runId, bindingId)));
+  }
+
+  async saveProgress(runId: string, bindingId: string, progress: SavedProgress): Promise<void> {
+    await this.request(PROGRESS, 'readwrite', (s) => s.put(progress, progressKey(runId, bindingId)));
+  }
+
+  /** Forgets the run's session and progress (the user chose to start over). */
+  async forget(runId: string): Promise<void> {
+    const tab = await this.tab(runId);
+    await this.request(TABS, 'readwrite', (s) => s.delete(runId));
+    if (tab) await this.request(PROGRESS, 'readwrite', (s) => s.delete(progressKey(runId, bindingId(tab.session.signed.binding))));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private request<T>(store: string, mode: IDBTransactionMode, op: (s: IDBObjectStore) => IDBRequest): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const tx = this.db.transaction(store, mode);
+      const request = op(tx.objectStore(store));
+      // Resolved when the transaction commits, so a write is durable before the caller goes on.
+      tx.oncomplete = () => resolve(request.result as T);
+      tx.onerror = () => reject(new Error(`IndexedDB ${store}: ${tx.error?.message ?? request.error?.message ?? 'failed'}`));
+      tx.onabort = () => reject(new Error(`IndexedDB ${store}: ${tx.error?.message ?? 'aborted (is the disk full?)'}`));
+    });
+  }
+}
+
+function progressKey(runId: string, bindingId: string): string {
+  return `${runId}/${bindingId}`;
+}
