@@ -6,8 +6,12 @@ import { SwarmPanel } from './SwarmPanel.tsx';
 import { TrainingPanel } from './TrainingPanel.tsx';
 import { useHubRun } from './useHubRun.ts';
 import { useTrainer } from './useTrainer.ts';
+import { useRoute } from './useRoute.ts';
+import { Wall } from './Wall.tsx';
 
 export function App() {
+  const route = useRoute();
+  if (route === 'wall') return <Wall />;
   const { gpu, worker } = useTrainer();
   const hub = useHubRun();
   const gpuReady = gpu.status === 'ready' && worker !== null;
