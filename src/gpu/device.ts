@@ -35,6 +35,10 @@ export interface GpuDevice {
   adapter: AdapterReport;
   hasTimestamps: boolean;
   hasSubgroups: boolean;
+  /** The adapter's smallest subgroup size (0 without subgroups): every subgroup has at least this many lanes. */
+  subgroupMinSize: number;
+  /** f16 in shaders (the `shader-f16` feature). */
+  hasF16: boolean;
   /** Resolves when the device is lost, with an error that says what to do. */
   lost: Promise<GpuDeviceLostError>;
   /** Uncaptured WebGPU errors since the last `takeErrors()`. */
@@ -73,7 +77,7 @@ export async function openDevice(adapter: GPUAdapter): Promise<GpuDevice> {
     requiredLimits[name] = have;
   }
   const features: GPUFeatureName[] = [];
-  for (const f of ['timestamp-query', 'subgroups'] as GPUFeatureName[]) if (adapter.features.has(f)) features.push(f);
+  for (const f of ['timestamp-query', 'subgroups', 'shader-f16'] as GPUFeatureName[]) if (adapter.features.has(f)) features.push(f);
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures: features });
   const lost = device.lost.then((info) => new GpuDeviceLostError(info.reason, info.message));
   // Without a handler a rejected dispatch is only a console warning and its output reads as
@@ -92,6 +96,8 @@ export async function openDevice(adapter: GPUAdapter): Promise<GpuDevice> {
     adapter: describeAdapter(adapter, device.limits),
     hasTimestamps: device.features.has('timestamp-query'),
     hasSubgroups: device.features.has('subgroups'),
+    subgroupMinSize: device.features.has('subgroups') ? Number((adapter.info as { subgroupMinSize?: number }).subgroupMinSize ?? 0) : 0,
+    hasF16: device.features.has('shader-f16'),
     lost,
   };
 }

@@ -49,9 +49,20 @@ export interface ProfiledDispatch {
 /** Timestamp queries per query set (WebGPU's maximum), two per profiled dispatch. */
 const PROFILE_QUERIES = 4096;
 
+/** Optional shader features the kernels use where the device has them; each can be forced off. */
+export interface RuntimeOptions {
+  /** Subgroup operations in reductions (default: where the device has `subgroups`). */
+  subgroups?: boolean;
+}
+
 export class GpuRuntime {
   readonly device: GPUDevice;
   readonly gpu: GpuDevice;
+  /**
+   * Whether kernels use subgroup operations: the device has them, with a power-of-two minimum
+   * size the reductions can rely on, and the options did not turn them off.
+   */
+  readonly subgroups: boolean;
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly compiling = new Map<string, Promise<GPUComputePipeline>>();
   /** While collectPrograms runs: the programs its dispatches would have used, by cache key. */
@@ -77,9 +88,14 @@ export class GpuRuntime {
   dispatchCount = 0;
   submitCount = 0;
 
-  constructor(gpu: GpuDevice) {
+  constructor(gpu: GpuDevice, options: RuntimeOptions = {}) {
     this.gpu = gpu;
     this.device = gpu.device;
+    const subgroupsUsable = gpu.hasSubgroups && gpu.subgroupMinSize >= 2 && (gpu.subgroupMinSize & (gpu.subgroupMinSize - 1)) === 0;
+    if (options.subgroups && !subgroupsUsable) {
+      throw new Error(`subgroups were asked for, but this device ${gpu.hasSubgroups ? `reports a minimum subgroup size of ${gpu.subgroupMinSize}` : "has no 'subgroups' feature"}`);
+    }
+    this.subgroups = options.subgroups ?? subgroupsUsable;
     this.uniformArena = this.device.createBuffer({
       label: 'uniform-arena',
       size: this.uniformStaging.byteLength,

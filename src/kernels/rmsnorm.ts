@@ -1,8 +1,11 @@
 // Launchers for shaders/rmsnorm.wgsl: Hugging Face LlamaRMSNorm forward (saving rstd) and its
-// backward, which accumulates into dx and into dWeight through a deterministic two-pass reduction.
+// backward, which accumulates into dx and into dWeight through a deterministic two-pass reduction
+// whose first pass is fused with dx (dOut and x are read once).
 import code from '../../shaders/rmsnorm.wgsl?raw';
+import { GpuLimitError } from '../gpu/errors.ts';
 import type { BufferRef, GpuRuntime, Program } from '../gpu/runtime.ts';
 import { grid1d } from './grid.ts';
+import { reducingProgram } from './reduce.ts';
 import { requireBytes, requireCount } from './checks.ts';
 
 /**
@@ -12,27 +15,34 @@ import { requireBytes, requireCount } from './checks.ts';
  */
 const WG = 64;
 /**
- * Rows summed by one thread in the first dWeight pass. 32 keeps the partials small (T/32 rows of
- * C) while giving T = 8192, C = 768 some 3,000 workgroups; it grows only when T/32 chunks would
- * exceed the dispatch limit.
+ * Rows of one backward workgroup (its dx rows and its dWeight partial). 16 keeps the partials small
+ * (T/16 rows of C: 1.5 MiB for T = 8192, C = 768, against 50 MiB of dOut and x) while giving that
+ * shape 512 workgroups; it grows only when T/16 chunks would exceed the dispatch limit.
  */
-const ROWS_PER_CHUNK = 32;
+const ROWS_PER_CHUNK = 16;
 
 function program(entryPoint: string, bindings: Program['bindings']): Program {
   return { name: entryPoint, code, entryPoint, bindings, constants: { WG } };
 }
 
-export const RMSNORM_FORWARD = program('rmsnorm_forward', ['read', 'read', 'write', 'write', 'uniform']);
-export const RMSNORM_BACKWARD_DX = program('rmsnorm_backward_dx', ['read', 'read', 'read', 'read', 'write', 'uniform']);
-export const RMSNORM_BACKWARD_DWEIGHT_PARTIAL = program('rmsnorm_backward_dweight_partial', ['read', 'read', 'read', 'write', 'uniform']);
-export const RMSNORM_BACKWARD_DWEIGHT_REDUCE = program('rmsnorm_backward_dweight_reduce', ['read', 'write', 'uniform']);
+/** The forward, its reduction in the variant `subgroups` picks (the runtime's by default). */
+export function rmsnormForwardProgram(rt: GpuRuntime, subgroups = rt.subgroups): Program {
+  return reducingProgram(rt, program('rmsnorm_forward', ['read', 'read', 'write', 'write', 'uniform']), subgroups);
+}
+/** The fused dx + dWeight-partial pass for C channels (its workgroup memory holds C sums). */
+export function rmsnormBackwardProgram(rt: GpuRuntime, C: number, subgroups = rt.subgroups): Program {
+  const base = program('rmsnorm_backward', ['read', 'read', 'read', 'read', 'write', 'write', 'uniform']);
+  return reducingProgram(rt, { ...base, constants: { WG, MAX_C: C } }, subgroups);
+}
+/** The second dWeight pass (no workgroup reduction: the plain variant of the module serves every runtime). */
+function dweightReduceProgram(rt: GpuRuntime): Program {
+  return reducingProgram(rt, program('rmsnorm_backward_dweight_reduce', ['read', 'write', 'uniform']), false);
+}
 
-export const RMSNORM_PROGRAMS: readonly Program[] = [
-  RMSNORM_FORWARD,
-  RMSNORM_BACKWARD_DX,
-  RMSNORM_BACKWARD_DWEIGHT_PARTIAL,
-  RMSNORM_BACKWARD_DWEIGHT_REDUCE,
-];
+/** The programs of a model with C channels. */
+export function rmsnormPrograms(rt: GpuRuntime, C: number, subgroups = rt.subgroups): Program[] {
+  return [rmsnormForwardProgram(rt, subgroups), rmsnormBackwardProgram(rt, C, subgroups), dweightReduceProgram(rt)];
+}
 
 /** The shader's Params block {T, C, eps, rowsPerChunk}: u32s with one f32 in the middle. */
 function params(T: number, C: number, eps: number, rowsPerChunk: number): Uint32Array {
@@ -60,7 +70,7 @@ export function rmsnormForward(
   requireBytes(op, 'out', out, T * C * 4, `[T=${T}, C=${C}] f32`);
   requireBytes(op, 'weight', weight, C * 4, `C=${C} f32`);
   requireBytes(op, 'rstd', rstd, T * 4, `T=${T} f32`);
-  rt.dispatch(RMSNORM_FORWARD, [x, weight, out, rstd], params(T, C, eps, 0), rowGrid(rt, T), { flops: 4 * T * C, bytes: 4 * (2 * T * C + C + T) });
+  rt.dispatch(rmsnormForwardProgram(rt), [x, weight, out, rstd], params(T, C, eps, 0), rowGrid(rt, T), { flops: 4 * T * C, bytes: 4 * (2 * T * C + C + T) });
 }
 
 /**
@@ -80,16 +90,18 @@ export function rmsnormBackward(
   requireBytes(op, 'dWeight', dWeight, C * 4, `C=${C} f32`);
   requireBytes(op, 'rstd', rstd, T * 4, `T=${T} f32`);
 
-  rt.dispatch(RMSNORM_BACKWARD_DX, [dOut, x, weight, rstd, dx], params(T, C, 0, 0), rowGrid(rt, T), { flops: 8 * T * C, bytes: 4 * (4 * T * C + C + T) });
-
+  const sharedBytes = 4 * (C + WG);
+  if (sharedBytes > rt.limits.maxComputeWorkgroupStorageSize) {
+    throw new GpuLimitError(`${op}: C = ${C} needs ${sharedBytes} bytes of workgroup memory; this GPU has ${rt.limits.maxComputeWorkgroupStorageSize}.`);
+  }
   const rowsPerChunk = Math.max(ROWS_PER_CHUNK, Math.ceil(T / rt.limits.maxComputeWorkgroupsPerDimension));
   const chunks = Math.ceil(T / rowsPerChunk);
   const partials = rt.acquire(chunks * C * 4, 'rmsnorm-dweight-partials');
-  rt.dispatch(RMSNORM_BACKWARD_DWEIGHT_PARTIAL, [dOut, x, rstd, partials], params(T, C, 0, rowsPerChunk), [Math.ceil(C / WG), chunks], {
-    flops: 3 * T * C,
-    bytes: 4 * (2 * T * C + T + chunks * C),
+  rt.dispatch(rmsnormBackwardProgram(rt, C), [dOut, x, weight, rstd, dx, partials], params(T, C, 0, rowsPerChunk), [chunks], {
+    flops: 11 * T * C,
+    bytes: 4 * (4 * T * C + C + T + chunks * C),
   });
-  rt.dispatch(RMSNORM_BACKWARD_DWEIGHT_REDUCE, [partials, dWeight], [C, chunks], [Math.ceil(C / WG)], { flops: chunks * C, bytes: 4 * (chunks * C + 2 * C) });
+  rt.dispatch(dweightReduceProgram(rt), [partials, dWeight], [C, chunks], [Math.ceil(C / WG)], { flops: chunks * C, bytes: 4 * (chunks * C + 2 * C) });
   // Queue order makes the pool's reuse of this scratch by later work safe.
   rt.release(partials);
 }

@@ -8,3 +8,14 @@ export function testRuntime(): Promise<GpuRuntime> {
   runtime ??= nodeGpuDevice().then((d) => new GpuRuntime(d));
   return runtime;
 }
+
+let plain: Promise<GpuRuntime> | undefined;
+
+/**
+ * A runtime on testRuntime()'s device with subgroup operations turned off: the kernels' plain
+ * path, for comparing with the subgroup path where the device has subgroups. Never destroy() it.
+ */
+export function plainRuntime(): Promise<GpuRuntime> {
+  plain ??= testRuntime().then((rt) => new GpuRuntime(rt.gpu, { subgroups: false }));
+  return plain;
+}

@@ -2,10 +2,10 @@
 // accumulating backward (dx and dWeight), on round and odd shapes, including C above the
 // workgroup size (several channels per thread) and T over several dWeight chunks.
 import { describe, expect, it } from 'vitest';
-import { rmsnormBackward, rmsnormForward, RMSNORM_PROGRAMS } from '../../src/kernels/rmsnorm.ts';
+import { rmsnormBackward, rmsnormForward, rmsnormPrograms } from '../../src/kernels/rmsnorm.ts';
 import type { GpuRuntime } from '../../src/gpu/runtime.ts';
 import { expectAllClose } from '../helpers/allclose.ts';
-import { testRuntime } from '../helpers/gpu.ts';
+import { plainRuntime, testRuntime } from '../helpers/gpu.ts';
 import { randn } from '../helpers/random.ts';
 import { smallGridRuntime } from '../helpers/small-grid.ts';
 import { rmsnormBackwardRef, rmsnormForwardRef } from '../reference/rmsnorm.ts';
@@ -66,7 +66,7 @@ function expectDWeightClose(
 describe('rmsnorm', () => {
   it('compiles', async () => {
     const rt = await testRuntime();
-    await rt.compileAll(RMSNORM_PROGRAMS);
+    await rt.compileAll([...rmsnormPrograms(rt, 64), ...(rt.subgroups ? rmsnormPrograms(rt, 64, false) : [])]);
   });
 
   for (const [T, C] of [
@@ -95,6 +95,20 @@ describe('rmsnorm', () => {
     });
   }
 
+  // The subgroup path does the last steps of the same reduction tree inside subgroups: same bits.
+  it('gives the same bits with and without subgroup operations', async (ctx) => {
+    const rt = await testRuntime();
+    if (!rt.subgroups) {
+      console.warn('rmsnorm subgroup path not tested: this device has no subgroups');
+      ctx.skip();
+    }
+    for (const [T, C] of [[130, 64], [33, 300]] as const) {
+      const withSubgroups = await run(T, C, 77, rt);
+      const plain = await run(T, C, 77, await plainRuntime());
+      for (const key of ['out', 'rstd', 'dx', 'dWeight'] as const) expect(withSubgroups[key], `${key} T=${T} C=${C}`).toEqual(plain[key]);
+    }
+  });
+
   it('is exact to the Hugging Face formula for a constant row: rstd = 1/sqrt(v² + eps)', async () => {
     const rt = await testRuntime();
     const C = 37;
@@ -108,9 +122,9 @@ describe('rmsnorm', () => {
     expectAllClose(await rt.readF32(out, 0, C), new Float64Array(C).fill(2 * r * 0.5), { atol: 0, rtol: 6 * 2 ** -24 }, 'out');
   });
 
-  it('folds rows past the per-dimension workgroup limit into a 2-D grid and widens dWeight chunks', async () => {
-    // With a reported limit of 40: 1301 rows fold into a 40×33 grid, and dWeight's chunks grow
-    // from 32 to 33 rows so that 40 chunks cover them (T/32 would need 41).
+  it('folds rows past the per-dimension workgroup limit into a 2-D grid and widens the backward\'s chunks', async () => {
+    // With a reported limit of 40: 1301 rows fold into a 40×33 grid, and the backward's chunks grow
+    // from 16 to 33 rows so that 40 chunks cover them (T/16 would need 82).
     const rt = await smallGridRuntime(40);
     const [T, C] = [1301, 37];
     const got = await run(T, C, 9, rt);
