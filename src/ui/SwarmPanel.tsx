@@ -1,16 +1,25 @@
 // Train with the swarm of the hub that served this page: pick a hotkey (a wallet account, or a
-// burner key for a demo), join, and watch the rounds: the model hash the swarm agreed on, what
-// this tab sent and whether the decision took it, and the peers it is linked to and how. Or, instead
-// of joining, validate the run (ValidatorPanel): a tab is a participant or a validator.
-import { useState } from 'react';
+// burner key for a demo), join, and watch the dashboard: the round's phases, the loss, tokens/s,
+// bytes and compression, peers and links, the Gauntlet's leaderboard and this tab's receipts.
+// Pause, throttle or leave at any time. The session, θ and the error feedback are saved after
+// every round; a reload resumes them. `?join=burner` joins with a burner key by itself (kiosks,
+// `webloco demo`). Or, instead of joining, validate the run (ValidatorPanel).
+import { useEffect, useMemo, useRef, useState } from 'react';
 import type { HubRunInfo } from '../client/hub-api.ts';
 import type { TrainerWorker } from '../client/trainer-client.ts';
 import { BURNER_LABEL } from '../identity/burner.ts';
 import type { WalletAccount } from '../identity/wallet.ts';
+import { formatRate } from './AdapterCard.tsx';
+import { Chart } from './Chart.tsx';
+import { Controls } from './Controls.tsx';
+import { Leaderboard } from './Leaderboard.tsx';
+import { lossSeries } from './loss-series.ts';
 import { PeerList } from './PeerList.tsx';
-import { SwarmRoundTable } from './SwarmRoundTable.tsx';
+import { RoundTimeline } from './RoundTimeline.tsx';
+import { kilobytes, SwarmRoundTable } from './SwarmRoundTable.tsx';
 import { useSwarm } from './useSwarm.ts';
 import { useValidator } from './useValidator.ts';
+import { useWall } from './useWall.ts';
 import { ValidatorPanel } from './ValidatorPanel.tsx';
 import { useWallet } from './useWallet.ts';
 
@@ -23,13 +32,24 @@ const PHASES: Record<string, string> = {
   resyncing: 'out of sync: reloading the newest checkpoint',
 };
 
+/** `?join=burner[&rounds=N]` in the page's address. */
+function autoJoin(): { rounds?: number } | null {
+  const query = new URLSearchParams(window.location.search);
+  if (query.get('join') !== 'burner') return null;
+  const rounds = Math.floor(Number(query.get('rounds')));
+  return rounds > 0 ? { rounds } : {};
+}
+
 export function SwarmPanel({ run, worker, hubUrl }: { run: HubRunInfo; worker: TrainerWorker | null; hubUrl: string }) {
-  const { state, join, leave } = useSwarm(worker, hubUrl);
+  const swarm = useSwarm(worker, hubUrl, run.runId);
+  const { state, saved } = swarm;
   const { wallet, connect, signerFor, burner } = useWallet();
   const [account, setAccount] = useState<string>('');
   const left = run.round === null ? 0 : Math.max(1, run.settings.rounds - run.round);
   const [rounds, setRounds] = useState(left);
   const validating = useValidator(worker, hubUrl);
+  const wall = useWall(hubUrl);
+  const view = wall.status === 'live' ? wall.view : null;
   const busy = state.phase === 'joining' || state.phase === 'joined';
   const validatorActive = validating.state.phase === 'starting' || validating.state.phase === 'validating';
   const canJoin = worker !== null && run.round !== null && !busy && !validatorActive;
@@ -37,14 +57,66 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: HubRunInfo; worker: T
   const chosen: WalletAccount | undefined = accounts.find((a) => a.address === account) ?? accounts[0];
   const s = run.settings;
   const session = state.identity?.session;
+  const savedTab = saved.status === 'saved' ? saved.tab : null;
+
+  // A tab that was in the swarm when it closed rejoins by itself; `?join=burner` joins a new one.
+  const started = useRef(false);
+  useEffect(() => {
+    if (started.current || !canJoin || saved.status === 'checking' || state.phase !== 'idle') return;
+    if (savedTab?.active) {
+      started.current = true;
+      void swarm.resumeSaved(savedTab);
+      return;
+    }
+    const auto = autoJoin();
+    if (auto) {
+      started.current = true;
+      void swarm.join(burner(), auto.rounds);
+    }
+  }, [canJoin, saved.status, savedTab, state.phase, swarm, burner]);
+
+  const series = useMemo(() => lossSeries(state.losses, state.heldOut), [state.losses, state.heldOut]);
+  const bytesUp = state.rounds.reduce((n, r) => n + r.bytesUp, 0);
+  const bytesDown = state.rounds.reduce((n, r) => n + r.bytesDown, 0);
+  const sent = state.rounds.filter((r) => r.bytesUp > 0);
+  const ratio = view && sent.length > 0 ? (view.denseBytes * sent.length) / sent.reduce((n, r) => n + r.bytesUp, 0) : null;
+  const direct = new Set(state.links.filter((l) => l.kind === 'webrtc').map((l) => l.peer)).size;
+  const blocks = view && state.participant?.round === view.round ? { done: view.blocksPerRound - view.blocksLeft, total: view.blocksPerRound } : null;
+
+  const download = async () => {
+    const bytes = await swarm.savedModel();
+    if (!bytes) return;
+    const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type: 'application/octet-stream' }));
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = `${run.runId}-round-${state.saved?.round ?? 0}.safetensors`;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  };
 
   return (
     <section className="card" data-testid="swarm" data-phase={state.phase} aria-labelledby="swarm-title">
       <h2 id="swarm-title">Train with the swarm</h2>
       <p>
         Run <code data-testid="run-id">{run.runId}</code>: the {s.preset} model, {s.batch}×{s.seqLen} tokens a step, {s.innerSteps} steps a round, a round every{' '}
-        {((s.blocksPerRound * s.blockTimeMs) / 1000).toFixed(0)} s. {run.round === null ? 'This hub relays the run but does not host its chain: open the run\'s first hub to join.' : `The swarm is in round ${run.round} of ${s.rounds}.`}
+        {((s.blocksPerRound * s.blockTimeMs) / 1000).toFixed(0)} s. {run.round === null ? 'This hub relays the run but does not host its chain: open the run\'s first hub to join.' : `The swarm is in round ${view?.round ?? run.round} of ${s.rounds}.`}
       </p>
+
+      {!busy && savedTab && (
+        <div className="join" data-testid="saved-session">
+          <p>
+            This tab has a saved session for this run: hotkey <code>{savedTab.session.signed.binding.hotkey}</code> ({savedTab.label}), valid until{' '}
+            {new Date(savedTab.session.signed.binding.expiresAt).toLocaleString()}. Resuming keeps its model, optimizer state and error feedback.
+          </p>
+          <p className="buttons">
+            <button onClick={() => void swarm.resumeSaved(savedTab)} disabled={!canJoin}>
+              Resume saved session
+            </button>
+            <button onClick={() => void swarm.forget()}>Forget it</button>
+          </p>
+        </div>
+      )}
+      {saved.status === 'unavailable' && <p className="hint">This browser will not keep the session across reloads: {saved.message}</p>}
 
       {!busy && (
         <div className="join" data-testid="join-card">
@@ -63,7 +135,7 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: HubRunInfo; worker: T
             <button onClick={connect} disabled={!canJoin || wallet.status === 'connecting'}>
               {wallet.status === 'connecting' ? 'Connecting to the wallet…' : 'Connect wallet'}
             </button>
-            <button onClick={() => join(burner(), rounds)} disabled={!canJoin} aria-describedby="burner-label">
+            <button onClick={() => void swarm.join(burner(), rounds)} disabled={!canJoin} aria-describedby="burner-label">
               Use a burner key
             </button>
           </p>
@@ -83,7 +155,7 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: HubRunInfo; worker: T
                   ))}
                 </select>
               </label>
-              <button onClick={() => chosen && join(signerFor(chosen), rounds)} disabled={!canJoin || !chosen}>
+              <button onClick={() => chosen && void swarm.join(signerFor(chosen), rounds)} disabled={!canJoin || !chosen}>
                 Join with this account
               </button>
             </p>
@@ -102,21 +174,37 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: HubRunInfo; worker: T
         </p>
       )}
 
-      <p data-testid="swarm-status" aria-live="polite">
+      <p data-testid="swarm-status" aria-live="polite" data-step={state.step?.step ?? ''} data-paused={String(state.paused)}>
         {state.phase === 'joining' && <>Joining: {state.progress ?? 'starting'}…</>}
         {state.phase === 'joined' && state.participant && (
           <>
-            Round <span data-testid="swarm-round">{state.participant.round}</span>: <span data-testid="swarm-phase">{PHASES[state.participant.phase] ?? state.participant.phase}</span>
-            {state.participant.phase === 'training' && state.step && ` · step ${state.step.step} · loss ${state.step.loss.toFixed(4)} · ${Math.round(state.step.tokensPerSecond).toLocaleString()} tokens/s`}
+            Round <span data-testid="swarm-round">{state.participant.round}</span>: <span data-testid="swarm-phase">{state.paused ? 'paused' : (PHASES[state.participant.phase] ?? state.participant.phase)}</span>
+            {state.participant.phase === 'training' && state.step && ` · step ${state.step.step} · loss ${state.step.loss.toFixed(4)}`}
           </>
         )}
         {state.phase === 'finished' && `Done: this tab took part in ${state.rounds.length} round${state.rounds.length === 1 ? '' : 's'}.`}
         {state.phase === 'left' && 'This tab left the swarm.'}
       </p>
-      {state.phase === 'joined' && (
-        <p className="buttons">
-          <button onClick={leave}>Leave the swarm</button>
-        </p>
+
+      {state.phase === 'joined' && <Controls paused={state.paused} setPaused={swarm.setPaused} setDutyCycle={swarm.setDutyCycle} leave={() => void swarm.leave()} />}
+
+      {busy && (
+        <RoundTimeline round={state.participant?.round ?? null} phase={state.roundPhase} paused={state.paused} stepsDone={state.stepsThisRound} innerSteps={s.innerSteps} blocks={blocks} />
+      )}
+
+      {(busy || state.rounds.length > 0) && (
+        <>
+          <div className="stats" data-testid="stats">
+            <Stat label="Tokens/s" value={state.step ? formatRate(state.step.tokensPerSecond) : '–'} testId="tokens-per-second" />
+            <Stat label="Last loss" value={state.step ? state.step.loss.toFixed(3) : '–'} testId="last-loss" />
+            <Stat label="Held-out loss" value={state.saved ? state.saved.heldOutLoss.toFixed(3) : '–'} testId="held-out-loss" />
+            <Stat label="Sent" value={kilobytes(bytesUp)} testId="bytes-up" />
+            <Stat label="Fetched" value={kilobytes(bytesDown)} testId="bytes-down" />
+            <Stat label="Compression" value={ratio ? `${ratio.toFixed(0)}×` : '–'} testId="compression" />
+            <Stat label="Peers (direct)" value={`${new Set(state.links.map((l) => l.peer)).size} (${direct})`} testId="peer-count" />
+          </div>
+          <Chart title="Loss: this tab's inner steps, and the swarm's model after each round" series={series} />
+        </>
       )}
 
       {state.identity && session && (
@@ -127,20 +215,40 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: HubRunInfo; worker: T
           </dd>
           <dt>Session</dt>
           <dd>
-            binding <code title={session.bindingId}>{session.bindingId.slice(0, 14)}…</code>, registered on the run's chain, valid until {new Date(session.expiresAt).toLocaleString()}
+            binding <code title={session.bindingId} data-testid="binding-id" data-binding-id={session.bindingId}>{session.bindingId.slice(0, 14)}…</code>, registered on the run's chain, valid until {new Date(session.expiresAt).toLocaleString()}
           </dd>
+          {state.resumed && (
+            <>
+              <dt>Resumed</dt>
+              <dd data-testid="resumed" data-source={state.resumed.joinedFrom?.source ?? ''} data-error-feedback-hash={state.resumed.errorFeedback?.hash ?? ''}>
+                from {state.resumed.joinedFrom?.source === 'local' ? 'this tab\'s saved model' : 'the hub\'s checkpoint'} of round {state.resumed.joinedFrom?.round}
+                {state.resumed.errorFeedback ? `, with the error feedback saved after round ${state.resumed.errorFeedback.round - 1}` : ', without saved error feedback'}
+              </dd>
+            </>
+          )}
           <dt>This tab's peer</dt>
           <dd>
             <code data-testid="peer-id">{state.identity.peerId}</code>
           </dd>
-          <dt>Model hash</dt>
+          <dt>Global model</dt>
           <dd>
             <code data-testid="swarm-model-hash">{state.modelHash}</code>
+            {state.saved && ` · step ${state.saved.step}`}
           </dd>
+          {state.saved && (
+            <>
+              <dt>Error feedback</dt>
+              <dd>
+                saved after round {state.saved.round - 1}: <code data-testid="error-feedback-hash" data-hash={state.saved.errorFeedbackHash}>{state.saved.errorFeedbackHash.slice(0, 16)}…</code>{' '}
+                <button onClick={() => void download()}>Download checkpoint</button>
+              </dd>
+            </>
+          )}
         </dl>
       )}
 
-      <SwarmRoundTable rounds={state.rounds} />
+      <SwarmRoundTable rounds={state.rounds} hubRounds={view?.rounds} hotkey={session?.hotkey ?? null} />
+      {view && view.peers.length > 0 && <Leaderboard peers={view.peers} validator={view.validator} you={session?.hotkey ?? null} />}
       {run.round !== null && (
         <ValidatorPanel
           state={validating.state}
@@ -152,5 +260,16 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: HubRunInfo; worker: T
       )}
       {(busy || state.links.length > 0) && <PeerList links={state.links} hubPeerId={state.identity?.hubPeerId ?? run.hub.peerId} />}
     </section>
+  );
+}
+
+function Stat({ label, value, testId }: { label: string; value: string; testId: string }) {
+  return (
+    <div className="stat">
+      <div className="stat-label">{label}</div>
+      <div className="stat-value" data-testid={testId}>
+        {value}
+      </div>
+    </div>
   );
 }

@@ -2,7 +2,8 @@
 // Start, pause, stop, watch the loss fall, see each round's payload and model hash, save a checkpoint.
 import { useState } from 'react';
 import type { TrainerWorker } from '../client/trainer-client.ts';
-import { LossChart } from './LossChart.tsx';
+import { Chart } from './Chart.tsx';
+import { lossSeries } from './loss-series.ts';
 import { RoundTable } from './RoundTable.tsx';
 import { useTraining } from './useTraining.ts';
 
@@ -76,7 +77,7 @@ export function TrainingPanel({ worker }: { worker: TrainerWorker }) {
           {state.error}
         </p>
       )}
-      <LossChart losses={state.losses} heldOut={state.heldOut} />
+      <Chart title="Loss of this tab's model" series={lossSeries(state.losses, state.heldOut)} />
       <RoundTable rounds={state.rounds} />
       {state.checkpoint && (
         <p data-testid="checkpoint" data-heldout-loss={state.checkpoint.heldOutLoss} data-model-hash={state.checkpoint.modelHash}>

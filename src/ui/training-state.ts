@@ -1,12 +1,10 @@
 // The tab's training lifecycle as one reducer: every button and label derives from it.
 import type { RoundSummary, SessionInfo, TrainEvent } from '../client/worker.ts';
+import type { LossPoint } from './loss-series.ts';
 
 export type Phase = 'idle' | 'loading' | 'ready' | 'training' | 'paused' | 'stopping' | 'finished' | 'error';
 
-export interface LossPoint {
-  step: number;
-  loss: number;
-}
+export type { LossPoint };
 
 export interface TrainingState {
   phase: Phase;

@@ -1,62 +1,142 @@
 // React hook around the tab's membership of its hub's swarm (src/client/swarm-client.ts): join
-// with a hotkey, follow the rounds, the links and the training, leave.
-import { useCallback, useEffect, useReducer, useRef } from 'react';
+// with a hotkey or resume the session this tab saved, follow the rounds, the links and the
+// training, pause and resume the GPU, set its duty cycle, leave. The session, θ and the error
+// feedback are saved in IndexedDB (TabStore) after every round; a tab that was in the swarm when
+// it was closed or reloaded rejoins by itself.
+import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
 import { joinSwarm, type JoinedSwarm } from '../client/swarm-client.ts';
+import { TabStore, type SavedTab } from '../client/tab-store.ts';
 import type { TrainerWorker } from '../client/trainer-client.ts';
 import type { HotkeySigner } from '../identity/binding.ts';
+import { MODEL_FILE } from '../train/checkpoint.ts';
 import { initialSwarm, swarmReducer } from './swarm-state.ts';
 
-export function useSwarm(worker: TrainerWorker | null, hubUrl: string) {
-  const [state, dispatch] = useReducer(swarmReducer, initialSwarm);
-  const joined = useRef<JoinedSwarm | null>(null);
+export type SavedSessionState = { status: 'checking' } | { status: 'none' } | { status: 'saved'; tab: SavedTab } | { status: 'unavailable'; message: string };
 
-  const join = useCallback(
-    async (signer: HotkeySigner | Promise<HotkeySigner>, rounds?: number) => {
+export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: string) {
+  const [state, dispatch] = useReducer(swarmReducer, initialSwarm);
+  const [saved, setSaved] = useState<SavedSessionState>({ status: 'checking' });
+  const joined = useRef<JoinedSwarm | null>(null);
+  const store = useRef<TabStore | null>(null);
+  const paused = useRef(false);
+
+  useEffect(() => {
+    let closed = false;
+    TabStore.open().then(
+      async (s) => {
+        if (closed) return s.close();
+        store.current = s;
+        const tab = await s.tab(runId).catch(() => undefined);
+        setSaved(tab ? { status: 'saved', tab } : { status: 'none' });
+      },
+      (err: unknown) => setSaved({ status: 'unavailable', message: err instanceof Error ? err.message : String(err) }),
+    );
+    return () => {
+      closed = true;
+      store.current?.close();
+      store.current = null;
+    };
+  }, [runId]);
+
+  const start = useCallback(
+    async (how: { signer: HotkeySigner | Promise<HotkeySigner>; rounds?: number } | { resume: SavedTab }) => {
       if (!worker || joined.current) return;
       dispatch({ type: 'join' });
       try {
         const member = await joinSwarm({
           hubUrl,
           worker,
-          signer: await signer,
-          ...(rounds ? { rounds } : {}),
+          ...('resume' in how ? { resume: how.resume } : { signer: await how.signer, ...(how.rounds ? { rounds: how.rounds } : {}) }),
+          ...(store.current ? { store: store.current } : {}),
           onProgress: (progress) => dispatch({ type: 'progress', progress }),
           onStatus: (status) => dispatch({ type: 'status', status }),
           onRound: (round) => dispatch({ type: 'round', round }),
+          onSaved: (s) => dispatch({ type: 'saved', saved: s }),
           onLinks: (links) => dispatch({ type: 'links', links }),
-          onStep: (e) => e.kind === 'step' && dispatch({ type: 'step', step: { step: e.step, loss: e.loss, tokensPerSecond: e.tokensPerSecond } }),
+          onStep: (e) => {
+            if (e.kind === 'step') dispatch({ type: 'step', step: { step: e.step, loss: e.loss, tokensPerSecond: e.tokensPerSecond } });
+            else if (e.kind === 'compress') dispatch({ type: 'compress' });
+          },
         });
         joined.current = member;
-        dispatch({ type: 'joined', identity: { peerId: member.peerId, hubPeerId: member.hubPeerId, session: member.session }, modelHash: await worker.api.modelHash() });
-        member.done.then(
-          () => dispatch({ type: 'finished' }),
-          (err: unknown) => dispatch({ type: 'failed', message: err instanceof Error ? err.message : String(err) }),
-        ).finally(() => {
-          if (joined.current === member) joined.current = null;
+        // A pause asked for while joining holds the first round too.
+        if (paused.current) await worker.api.pause();
+        dispatch({
+          type: 'joined',
+          identity: { peerId: member.peerId, hubPeerId: member.hubPeerId, session: member.session },
+          modelHash: await worker.api.modelHash(),
+          resumed: 'resume' in how ? { joinedFrom: member.joinedFrom, errorFeedback: member.restoredErrorFeedback } : null,
         });
+        if (store.current) setSaved({ status: 'saved', tab: (await store.current.tab(runId))! });
+        member.done
+          .then(
+            () => dispatch({ type: 'finished' }),
+            (err: unknown) => dispatch({ type: 'failed', message: err instanceof Error ? err.message : String(err) }),
+          )
+          .finally(() => {
+            if (joined.current === member) joined.current = null;
+          });
       } catch (err) {
         dispatch({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
       }
     },
-    [worker, hubUrl],
+    [worker, hubUrl, runId],
   );
+
+  const join = useCallback((signer: HotkeySigner | Promise<HotkeySigner>, rounds?: number) => start({ signer, ...(rounds ? { rounds } : {}) }), [start]);
+  const resumeSaved = useCallback((tab: SavedTab) => start({ resume: tab }), [start]);
 
   const leave = useCallback(async () => {
     const member = joined.current;
     if (!member) return;
     joined.current = null;
     await member.leave();
+    paused.current = false;
     dispatch({ type: 'left' });
-  }, []);
+    const tab = await store.current?.tab(runId);
+    if (tab) setSaved({ status: 'saved', tab });
+  }, [runId]);
 
-  // Closing the panel (or the tab's React root) leaves the swarm.
-  useEffect(
-    () => () => {
-      void joined.current?.leave();
-      joined.current = null;
+  const forget = useCallback(async () => {
+    await store.current?.forget(runId);
+    setSaved({ status: 'none' });
+  }, [runId]);
+
+  /** Holds (or releases) the GPU before the next inner step; θ and the error feedback stay as they are. */
+  const setPaused = useCallback(
+    async (pause: boolean) => {
+      paused.current = pause;
+      if (worker && joined.current) await (pause ? worker.api.pause() : worker.api.resume());
+      dispatch({ type: 'paused', paused: pause });
     },
-    [],
+    [worker],
   );
 
-  return { state, join, leave };
+  const setDutyCycle = useCallback(
+    async (duty: number) => {
+      if (worker && joined.current) await worker.api.setDutyCycle(duty);
+    },
+    [worker],
+  );
+
+  /** The safetensors of θ as saved after the latest round (no GPU work, no race with training). */
+  const savedModel = useCallback(async (): Promise<Uint8Array | null> => {
+    const tab = await store.current?.tab(runId);
+    if (!tab || !joined.current) return null;
+    const progress = await store.current!.progress(runId, joined.current.session.bindingId);
+    return progress?.files[MODEL_FILE] ?? null;
+  }, [runId]);
+
+  // Closing the panel (or the tab's React root) leaves the swarm, but keeps the saved session active
+  // so that a reload resumes it.
+  useEffect(
+    () => () => {
+      const member = joined.current;
+      joined.current = null;
+      void member?.leave().then(() => store.current?.setActive(runId, true));
+    },
+    [runId],
+  );
+
+  return { state, saved, join, resumeSaved, leave, forget, setPaused, setDutyCycle, savedModel };
 }

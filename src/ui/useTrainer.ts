@@ -1,20 +1,24 @@
 // React hook around the training worker: starts it once, exposes the adapter or the reason
-// WebGPU is unavailable.
+// WebGPU is unavailable, then runs the capability check (limits, a short benchmark) on it.
 import { useEffect, useState } from 'react';
 import { startTrainerWorker, type AdapterReport, type TrainerWorker } from '../client/trainer-client.ts';
+import type { Capability } from '../client/worker.ts';
 
 export type GpuState =
   | { status: 'starting' }
   | { status: 'ready'; adapter: AdapterReport & { hasTimestamps: boolean } }
   | { status: 'unavailable'; message: string };
 
+export type CapabilityState = { status: 'measuring' } | { status: 'done'; capability: Capability } | { status: 'failed'; message: string };
+
 const NO_WEBGPU =
   'WebGPU is not available in this browser: try Chrome or Edge 113+, or enable chrome://flags/#enable-unsafe-webgpu. ' +
   'You can still watch the swarm, but this tab cannot train.';
 
-export function useTrainer(): { gpu: GpuState; worker: TrainerWorker | null } {
+export function useTrainer(): { gpu: GpuState; worker: TrainerWorker | null; capability: CapabilityState } {
   const [gpu, setGpu] = useState<GpuState>({ status: 'starting' });
   const [worker, setWorker] = useState<TrainerWorker | null>(null);
+  const [capability, setCapability] = useState<CapabilityState>({ status: 'measuring' });
 
   useEffect(() => {
     if (!('gpu' in navigator)) {
@@ -25,7 +29,14 @@ export function useTrainer(): { gpu: GpuState; worker: TrainerWorker | null } {
     setWorker(w);
     let cancelled = false;
     w.api.adapter().then(
-      (adapter) => !cancelled && setGpu({ status: 'ready', adapter }),
+      (adapter) => {
+        if (cancelled) return;
+        setGpu({ status: 'ready', adapter });
+        w.api.capability().then(
+          (c) => !cancelled && setCapability({ status: 'done', capability: c }),
+          (err: unknown) => !cancelled && setCapability({ status: 'failed', message: err instanceof Error ? err.message : String(err) }),
+        );
+      },
       (err: unknown) => !cancelled && setGpu({ status: 'unavailable', message: err instanceof Error ? err.message : NO_WEBGPU }),
     );
     return () => {
@@ -34,5 +45,5 @@ export function useTrainer(): { gpu: GpuState; worker: TrainerWorker | null } {
     };
   }, []);
 
-  return { gpu, worker };
+  return { gpu, worker, capability };
 }
