@@ -18,8 +18,8 @@
 // which equals param − lr·(m̂/(sqrt(v̂)+eps) + weight_decay·param) with m̂ = m/bc1, v̂ = v/bc2.
 
 override WG: u32 = 256;
-// Elements each norm_partial workgroup sums: WG threads × 16 elements keeps the partial buffer
-// small (one float per 4096 gradients) while every thread still has a short serial loop.
+// Elements each norm_partial workgroup sums: one float per 4096 gradients keeps the partial
+// buffer small, and 64 threads (64 elements each) keep its reduction tree short.
 override CHUNK: u32 = 4096;
 
 struct PartialParams {
@@ -31,23 +31,14 @@ struct PartialParams {
 @group(0) @binding(1) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(2) var<uniform> partial_params: PartialParams;
 
-var<workgroup> shared_sum: array<f32, WG>;
-
-fn tree_sum(lid: u32) {
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      shared_sum[lid] += shared_sum[lid + stride];
-    }
-    workgroupBarrier();
-  }
-}
+// workgroup_sum comes from reduce.wgsl or reduce-subgroups.wgsl (src/kernels/reduce.ts).
 
 @compute @workgroup_size(WG)
 fn norm_partial(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
   @builtin(local_invocation_index) lid: u32,
+  /*@subgroup_id*/
 ) {
   let chunk = wid.x + wid.y * nwg.x; // 2-D grid: see grid1d in src/kernels/grid.ts
   let start = chunk * CHUNK;
@@ -60,10 +51,9 @@ fn norm_partial(
     let g = part_grad[i];
     s += g * g;
   }
-  shared_sum[lid] = s;
-  tree_sum(lid);
+  let total = workgroup_sum(s, lid, subgroup_id);
   if (lid == 0u) {
-    partials[partial_params.partial_offset + chunk] = shared_sum[0];
+    partials[partial_params.partial_offset + chunk] = total;
   }
 }
 
@@ -76,15 +66,14 @@ struct FinalParams {
 @group(0) @binding(2) var<uniform> final_params: FinalParams;
 
 @compute @workgroup_size(WG)
-fn norm_final(@builtin(local_invocation_index) lid: u32) {
+fn norm_final(@builtin(local_invocation_index) lid: u32, /*@subgroup_id*/) {
   var s = 0.0;
   for (var i = lid; i < final_params.count; i += WG) {
     s += final_partials[i];
   }
-  shared_sum[lid] = s;
-  tree_sum(lid);
+  let total = workgroup_sum(s, lid, subgroup_id);
   if (lid == 0u) {
-    norm_out[0] = shared_sum[0];
+    norm_out[0] = total;
   }
 }
 

@@ -36,14 +36,15 @@ override WG: u32 = 256;
 
 const QUIET_NAN_BITS: u32 = 0x7fc00000u;
 
-var<workgroup> shared_max: array<f32, WG>;
-var<workgroup> shared_sum: array<f32, WG>;
+// workgroup_max_sum and workgroup_sum come from reduce.wgsl or reduce-subgroups.wgsl
+// (src/kernels/reduce.ts).
 
 @compute @workgroup_size(WG)
 fn softmax_crossentropy(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
   @builtin(local_invocation_index) lid: u32,
+  /*@subgroup_id*/
 ) {
   // Rows fold into a 2-D grid so that T may exceed maxComputeWorkgroupsPerDimension.
   let row = wid.x + wid.y * nwg.x;
@@ -64,20 +65,8 @@ fn softmax_crossentropy(
       s += exp(x - m);
     }
   }
-  shared_max[lid] = m;
-  shared_sum[lid] = s;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      let m_a = shared_max[lid];
-      let m_b = shared_max[lid + stride];
-      let m_ab = max(m_a, m_b);
-      shared_sum[lid] = shared_sum[lid] * exp(m_a - m_ab) + shared_sum[lid + stride] * exp(m_b - m_ab);
-      shared_max[lid] = m_ab;
-    }
-    workgroupBarrier();
-  }
-  let lse = shared_max[0] + log(shared_sum[0]);
+  let row_max_sum = workgroup_max_sum(m, s, lid, subgroup_id);
+  let lse = row_max_sum.x + log(row_max_sum.y);
 
   let target_id = targets[row];
   let ignored = target_id == IGNORE_INDEX;
@@ -94,7 +83,7 @@ fn softmax_crossentropy(
   if (params.write_gradient == 0u) {
     return;
   }
-  // Everyone must have read logits[base + target_id] for the loss before the row is overwritten.
+  // Lane 0 must have read logits[base + target_id] for the loss before the row is overwritten.
   workgroupBarrier();
   let scale = params.grad_scale;
   for (var i = lid; i < V; i += WG) {
@@ -118,10 +107,8 @@ struct MeanParams {
 @group(0) @binding(2) var<storage, read_write> mean_out: array<f32>;
 @group(0) @binding(3) var<uniform> mean_params: MeanParams;
 
-var<workgroup> shared_count: array<f32, WG>;
-
 @compute @workgroup_size(WG)
-fn mean_loss(@builtin(local_invocation_index) lid: u32) {
+fn mean_loss(@builtin(local_invocation_index) lid: u32, /*@subgroup_id*/) {
   var s = 0.0;
   var c = 0.0;
   for (var t = lid; t < mean_params.T; t += WG) {
@@ -130,17 +117,9 @@ fn mean_loss(@builtin(local_invocation_index) lid: u32) {
       c += 1.0;
     }
   }
-  shared_sum[lid] = s;
-  shared_count[lid] = c;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      shared_sum[lid] += shared_sum[lid + stride];
-      shared_count[lid] += shared_count[lid + stride];
-    }
-    workgroupBarrier();
-  }
+  let total = workgroup_sum(s, lid, subgroup_id);
+  let count = workgroup_sum(c, lid, subgroup_id);
   if (lid == 0u) {
-    mean_out[0] = select(0.0, shared_sum[0] / shared_count[0], shared_count[0] > 0.0);
+    mean_out[0] = select(0.0, total / count, count > 0.0);
   }
 }

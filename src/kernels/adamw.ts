@@ -6,35 +6,27 @@ import code from '../../shaders/adamw.wgsl?raw';
 import type { BufferRef, GpuRuntime, Program } from '../gpu/runtime.ts';
 import { ceilDiv, grid1d } from './grid.ts';
 import { requireCount, requireFloats } from './checks.ts';
+import { reducingProgram } from './reduce.ts';
 
 const WG = 256;
+/** Threads of the norm's reduction workgroups: a short tree (SwiftShader switches every thread at each barrier). */
+const NORM_WG = 64;
 /** Gradients summed by one norm_partial workgroup (one partial float each). */
 const NORM_CHUNK = 4096;
-const constants = { WG, CHUNK: NORM_CHUNK };
 
-export const NORM_PARTIAL: Program = {
-  name: 'norm_partial',
-  code,
-  entryPoint: 'norm_partial',
-  bindings: ['read', 'write', 'uniform'],
-  constants,
-};
+function normProgram(rt: GpuRuntime, entryPoint: 'norm_partial' | 'norm_final', subgroups: boolean): Program {
+  return reducingProgram(rt, { name: entryPoint, code, entryPoint, bindings: ['read', 'write', 'uniform'], constants: { WG: NORM_WG, CHUNK: NORM_CHUNK } }, subgroups);
+}
 
-export const NORM_FINAL: Program = {
-  name: 'norm_final',
-  code,
-  entryPoint: 'norm_final',
-  bindings: ['read', 'write', 'uniform'],
-  constants,
-};
+/** The gradient norm's two passes, in the runtime's reduction variant or the one asked for. */
+export function normPrograms(rt: GpuRuntime, subgroups = rt.subgroups): Program[] {
+  return [normProgram(rt, 'norm_partial', subgroups), normProgram(rt, 'norm_final', subgroups)];
+}
 
-export const ADAMW_STEP: Program = {
-  name: 'adamw_step',
-  code,
-  entryPoint: 'adamw_step',
-  bindings: ['write', 'read', 'write', 'write', 'read', 'uniform'],
-  constants: { WG },
-};
+/** The AdamW update (element-wise: the module's plain variant). */
+export function adamwStepProgram(rt: GpuRuntime): Program {
+  return reducingProgram(rt, { name: 'adamw_step', code, entryPoint: 'adamw_step', bindings: ['write', 'read', 'write', 'write', 'read', 'uniform'], constants: { WG } }, false);
+}
 
 /** One gradient tensor: `n` floats at the start of `grad` (a whole buffer or a slice). */
 export interface GradientPart {
@@ -67,9 +59,9 @@ export function globalNormSquared(rt: GpuRuntime, args: GlobalNormSquaredArgs): 
   });
   const partials = rt.acquire(partialCount * 4, 'norm-partials');
   parts.forEach(({ grad, n }, index) => {
-    rt.dispatch(NORM_PARTIAL, [grad, partials], [n, offsets[index]!], grid1d(rt, ceilDiv(n, NORM_CHUNK), 1), { flops: 2 * n, bytes: 4 * n });
+    rt.dispatch(normProgram(rt, 'norm_partial', rt.subgroups), [grad, partials], [n, offsets[index]!], grid1d(rt, ceilDiv(n, NORM_CHUNK), 1), { flops: 2 * n, bytes: 4 * n });
   });
-  rt.dispatch(NORM_FINAL, [partials, out], [partialCount], [1], { bytes: 4 * partialCount });
+  rt.dispatch(normProgram(rt, 'norm_final', rt.subgroups), [partials, out], [partialCount], [1], { bytes: 4 * partialCount });
   // Safe to reuse at once: anything that acquires it later is recorded after these dispatches.
   rt.release(partials);
 }
@@ -145,6 +137,6 @@ export function adamw(rt: GpuRuntime, args: AdamWArgs): void {
     Math.sqrt(1 - beta2 ** step),
   ]);
   // With clipping off the shader never reads binding 4; grads stands in for it.
-  rt.dispatch(ADAMW_STEP, [params, grads, m, v, normSquared ?? grads], new Uint8Array(uniforms), grid1d(rt, n, WG), { flops: 14 * n, bytes: 28 * n });
+  rt.dispatch(adamwStepProgram(rt), [params, grads, m, v, normSquared ?? grads], new Uint8Array(uniforms), grid1d(rt, n, WG), { flops: 14 * n, bytes: 28 * n });
 }
 

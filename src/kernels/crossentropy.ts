@@ -4,6 +4,7 @@ import code from '../../shaders/crossentropy.wgsl?raw';
 import type { BufferRef, GpuRuntime, Program } from '../gpu/runtime.ts';
 import { grid1d } from './grid.ts';
 import { requireCount, requireFloats } from './checks.ts';
+import { reducingProgram } from './reduce.ts';
 
 /** A target equal to this marks a position that does not count: loss 0, gradient 0. */
 export const IGNORE_INDEX = 0xffffffff;
@@ -12,14 +13,15 @@ export const IGNORE_INDEX = 0xffffffff;
  * The softmax_crossentropy variant with `threads` threads a row (a power of two, 32..256; the
  * tree reduction needs a power of two).
  */
-export function softmaxCrossEntropyProgram(threads: number): Program {
-  return {
+export function softmaxCrossEntropyProgram(rt: GpuRuntime, threads: number, subgroups = rt.subgroups): Program {
+  const program: Program = {
     name: 'softmax_crossentropy',
     code,
     entryPoint: 'softmax_crossentropy',
     bindings: ['write', 'read', 'write', 'uniform'],
     constants: { WG: threads },
   };
+  return reducingProgram(rt, program, subgroups);
 }
 
 /**
@@ -34,13 +36,9 @@ export function threadsPerRow(V: number): number {
   return threads;
 }
 
-export const MEAN_LOSS: Program = {
-  name: 'mean_loss',
-  code,
-  entryPoint: 'mean_loss',
-  bindings: ['read', 'read', 'write', 'uniform'],
-  constants: { WG: 256 },
-};
+export function meanLossProgram(rt: GpuRuntime, subgroups = rt.subgroups): Program {
+  return reducingProgram(rt, { name: 'mean_loss', code, entryPoint: 'mean_loss', bindings: ['read', 'read', 'write', 'uniform'], constants: { WG: 256 } }, subgroups);
+}
 
 export interface SoftmaxCrossEntropyArgs {
   /** [T, V] f32. Overwritten with dlogits when gradScale is given, left untouched otherwise. */
@@ -79,7 +77,7 @@ export function softmaxCrossEntropy(rt: GpuRuntime, args: SoftmaxCrossEntropyArg
   new Uint32Array(uniforms, 0, 2).set([T, V]);
   new Float32Array(uniforms, 8, 1)[0] = gradScale ?? 0;
   new Uint32Array(uniforms, 12, 1)[0] = gradScale === undefined ? 0 : 1;
-  rt.dispatch(softmaxCrossEntropyProgram(threadsPerRow(V)), [logits, targets, losses], new Uint8Array(uniforms), grid1d(rt, T, 1), {
+  rt.dispatch(softmaxCrossEntropyProgram(rt, threadsPerRow(V)), [logits, targets, losses], new Uint8Array(uniforms), grid1d(rt, T, 1), {
     flops: (gradScale === undefined ? 3 : 6) * T * V,
     bytes: 4 * ((gradScale === undefined ? 1 : 3) * T * V + 2 * T),
   });
@@ -100,6 +98,6 @@ export function meanLoss(rt: GpuRuntime, args: MeanLossArgs): void {
   requireFloats('meanLoss', 'out', out, 1);
   requireFloats('meanLoss', 'losses', losses, T);
   requireFloats('meanLoss', 'targets', targets, T);
-  rt.dispatch(MEAN_LOSS, [losses, targets, out], [T], [1], { bytes: 8 * T });
+  rt.dispatch(meanLossProgram(rt), [losses, targets, out], [T], [1], { bytes: 8 * T });
 }
 

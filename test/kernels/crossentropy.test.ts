@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { IGNORE_INDEX, meanLoss, softmaxCrossEntropy, threadsPerRow } from '../../src/kernels/crossentropy.ts';
 import type { GpuRuntime } from '../../src/gpu/runtime.ts';
 import { expectAllClose } from '../helpers/allclose.ts';
-import { testRuntime } from '../helpers/gpu.ts';
+import { plainRuntime, testRuntime } from '../helpers/gpu.ts';
 import { randn, rng } from '../helpers/random.ts';
 import { meanLossReference, softmaxCrossEntropyReference } from '../reference/crossentropy.ts';
 
@@ -138,6 +138,26 @@ describe('softmaxCrossEntropy', () => {
     expect(Number.isNaN(got.mean)).toBe(true);
   });
 
+});
+
+describe('softmaxCrossEntropy and meanLoss with subgroup operations', () => {
+  // The subgroup path runs the last steps of the same (max, Σ) tree inside subgroups: same bits.
+  it('give the same bits as the plain path (32 and 64 threads a row, T beyond one mean workgroup)', async (ctx) => {
+    const rt = await testRuntime();
+    if (!rt.subgroups) {
+      console.warn('cross-entropy subgroup path not tested: this device has no subgroups');
+      ctx.skip();
+    }
+    for (const [T, V] of [[301, 257], [2, 3001]] as const) {
+      const logits = randn(T * V, 400 + V, 3);
+      const targets = randomTargets(T, V, 500 + T);
+      const withSubgroups = await runCrossEntropy(rt, logits, targets, T, V, 1 / T);
+      const plain = await runCrossEntropy(await plainRuntime(), logits, targets, T, V, 1 / T);
+      expect(withSubgroups.losses, `losses T=${T} V=${V}`).toEqual(plain.losses);
+      expect(withSubgroups.dlogits, `dlogits T=${T} V=${V}`).toEqual(plain.dlogits);
+      expect(withSubgroups.mean).toBe(plain.mean);
+    }
+  });
 });
 
 describe('meanLoss', () => {
