@@ -7,7 +7,7 @@ import { tokenizerFor } from '../engine/policy.ts';
 import { Validator } from '../gauntlet/validator.ts';
 import { nodeGpuDevice } from '../gpu/node.ts';
 import { GpuRuntime } from '../gpu/runtime.ts';
-import { runSettings, startHub, type Hub } from '../hub/hub.ts';
+import { runSettings, startHub, type Hub, type HubOptions } from '../hub/hub.ts';
 import { preset } from '../model/config.ts';
 import { parseArgs } from './args.ts';
 
@@ -62,35 +62,17 @@ export async function run(argv: string[]): Promise<void> {
     blockTimeMs: args['block-time-ms'],
     checkpointEvery: args['checkpoint-every'],
   });
-  const dataDir = args['data-dir'] ?? '.webloco/hub';
-  // The run's first hub decides rounds with the Gauntlet, which scores payloads on this machine's GPU.
-  const judges = !args.bootstrap && !args['take-all'];
-  const rt = judges ? await gauntletRuntime() : null;
-  let gauntlet: Validator | undefined;
-  let hub: Hub;
-  try {
-    const settings = await runSettings(dataDir, args['run-id'], run);
-    if (rt) {
-      const config = preset(settings.preset);
-      const data = await ensureShards(tokenizerFor(config));
-      gauntlet = await Validator.create(rt, { runId: settings.runId, config, trainTokens: data.train.tokens, seqLen: settings.seqLen, secret: randomBytes(32).toString('hex') });
-    }
-    hub = await startHub({
-      port: args.port ?? 8080,
-      p2pPort: args['p2p-port'],
-      host: args.host,
-      dataDir,
-      appDir: args['app-dir'],
-      bootstrap: args.bootstrap?.split(',').map((a) => a.trim()).filter(Boolean),
-      runId: settings.runId,
-      run,
-      gauntlet,
-    });
-  } catch (err) {
-    gauntlet?.destroy();
-    rt?.destroy();
-    throw err;
-  }
+  const { hub, stop } = await startRunHub({
+    port: args.port ?? 8080,
+    p2pPort: args['p2p-port'],
+    host: args.host,
+    dataDir: args['data-dir'] ?? '.webloco/hub',
+    appDir: args['app-dir'],
+    bootstrap: args.bootstrap?.split(',').map((a) => a.trim()).filter(Boolean),
+    runId: args['run-id'],
+    run,
+    takeAll: args['take-all'] ?? false,
+  });
   console.log(JSON.stringify({ http: hub.http, multiaddrs: hub.multiaddrs, runId: hub.runId }));
   console.log(`hub for run '${hub.runId}' (preset ${hub.settings.preset}): open ${hub.http} in a browser; other hubs can --bootstrap ${hub.multiaddrs[0]}`);
 
@@ -98,10 +80,7 @@ export async function run(argv: string[]): Promise<void> {
     const shutdown = (signal: string) => {
       console.log(`hub: ${signal}, stopping`);
       process.off('SIGINT', onInt).off('SIGTERM', onTerm);
-      hub.stop().finally(() => {
-        gauntlet?.destroy();
-        rt?.destroy();
-      }).then(done, (err) => {
+      stop().then(done, (err) => {
         console.error(`hub: error while stopping: ${err instanceof Error ? err.message : String(err)}`);
         done();
       });
@@ -112,8 +91,45 @@ export async function run(argv: string[]): Promise<void> {
   });
 }
 
+export interface RunHubOptions extends Omit<HubOptions, 'gauntlet'> {
+  /** Take every payload that decodes instead of letting the Gauntlet decide. */
+  takeAll: boolean;
+}
+
+/**
+ * A hub as `webloco hub` starts one (`webloco demo` too): the run's first hub (no bootstrap) gets
+ * the Gauntlet on this machine's GPU unless `takeAll`. `stop` stops the hub and frees the GPU.
+ */
+export async function startRunHub(options: RunHubOptions): Promise<{ hub: Hub; stop(): Promise<void> }> {
+  const { takeAll, ...hubOptions } = options;
+  const judges = !options.bootstrap?.length && !takeAll;
+  const rt = judges ? await gauntletRuntime() : null;
+  let gauntlet: Validator | undefined;
+  try {
+    const settings = await runSettings(options.dataDir, options.runId, options.run ?? {});
+    if (rt) {
+      const config = preset(settings.preset);
+      const data = await ensureShards(tokenizerFor(config));
+      gauntlet = await Validator.create(rt, { runId: settings.runId, config, trainTokens: data.train.tokens, seqLen: settings.seqLen, secret: randomBytes(32).toString('hex') });
+    }
+    const hub = await startHub({ ...hubOptions, runId: settings.runId, gauntlet });
+    return {
+      hub,
+      stop: () =>
+        hub.stop().finally(() => {
+          gauntlet?.destroy();
+          rt?.destroy();
+        }),
+    };
+  } catch (err) {
+    gauntlet?.destroy();
+    rt?.destroy();
+    throw err;
+  }
+}
+
 /** The options that were given, so that defaults and a stored run fill the rest. */
-function definedOnly<T extends Record<string, unknown>>(values: T): Partial<T> {
+export function definedOnly<T extends Record<string, unknown>>(values: T): Partial<T> {
   return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 

@@ -10,6 +10,7 @@ const COMMANDS: Record<string, Command> = {
   eval: { summary: 'held-out loss and model hash of a checkpoint (folder or .safetensors file)', load: () => import('./eval.ts') },
   simulate: { summary: 'a SparseLoCo swarm of N peers in this process vs the centralized baseline at equal tokens (--peers, --rounds, --preset, --json)', load: () => import('./simulate.ts') },
   hub: { summary: 'a hub for a run: relay, gossip, object store, the app and GET /api/run (--port, --data-dir, --bootstrap, --run-id, --preset); first line JSON', load: () => import('./hub.ts') },
+  demo: { summary: 'a local swarm for a screen: a hub with the Gauntlet and N headless Chromium peers joining with burner keys; prints the wall\'s URL (--peers N)', load: () => import('./demo.ts') },
   peer: { summary: 'a headless participant: joins the run of the hub at --hub, trains and submits N rounds (--rounds N --json)', load: () => import('./peer.ts') },
   validator: { summary: 'a Gauntlet validator of its own following the run of the hub at --hub: judges each decided round on this GPU and says whether it agrees (--rounds N --json)', load: () => import('./validator.ts') },
   audit: { summary: 're-score a past round from public data and compare with what the hub\'s Gauntlet published (--hub URL --round R); exits 1 on a mismatch', load: () => import('./audit.ts') },

@@ -1,0 +1,243 @@
+// `webloco demo --peers N`: a whole swarm on this machine for a conference screen. It starts a hub
+// as `webloco hub` does (dev chain, the Gauntlet, relay, the app; a fresh run in a temporary data
+// dir, tiny preset, short rounds), then N headless Chromium pages, each opening the hub's page with
+// ?join=burner so that it joins with a burner key once its GPU worker is ready (the page's own
+// "Use a burner key" button is clicked if it has not started joining by itself), and prints the
+// wall's URL, one line per peer as the chain registers it and one per decided round. Ctrl-C (or
+// SIGTERM) closes the browser and stops the hub.
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
+import type { Hub } from '../hub/hub.ts';
+import { parseArgs } from './args.ts';
+import { chromiumLaunchOptions } from './chromium.ts';
+import { definedOnly, startRunHub } from './hub.ts';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+export const MAX_DEMO_PEERS = 32;
+
+/** The demo's run unless told otherwise: the tiny model, 10 inner steps of 4×64 tokens, a round every 10 s. */
+export const DEMO_RUN = { preset: 'tiny', innerSteps: 10, batch: 4, seqLen: 64, blocksPerRound: 10, blockTimeMs: 1000, rounds: 1000 };
+
+export interface DemoOptions {
+  peers: number;
+  port: number;
+  host: string;
+  /** A fresh temporary dir (removed at exit) unless given. */
+  dataDir: string | null;
+  appDir: string;
+  takeAll: boolean;
+  /** Show the browser windows instead of running headless. */
+  headed: boolean;
+  run: typeof DEMO_RUN;
+}
+
+const USAGE = [
+  'usage: webloco demo [--peers 3] [--port 8080] [--host 127.0.0.1] [--data-dir DIR] [--app-dir dist]',
+  `                    [--preset ${DEMO_RUN.preset}] [--inner-steps ${DEMO_RUN.innerSteps}] [--batch ${DEMO_RUN.batch}] [--seq-len ${DEMO_RUN.seqLen}] [--rounds ${DEMO_RUN.rounds}]`,
+  `                    [--blocks-per-round ${DEMO_RUN.blocksPerRound}] [--block-time-ms ${DEMO_RUN.blockTimeMs}] [--take-all] [--headed]`,
+  '',
+  'A hub (dev chain, the Gauntlet, relay, the app) and N headless Chromium pages that join its run',
+  'with burner keys and train on their WebGPU; prints the swarm wall\'s URL. Each demo is a fresh run',
+  'in a temporary data dir unless --data-dir names one. Builds the app (vite build) if --app-dir has',
+  'none. Ctrl-C stops everything.',
+].join('\n');
+
+/** The demo's options from its arguments; throws with what is wrong. Null for --help. */
+export function demoOptions(argv: string[]): DemoOptions | null {
+  const args = parseArgs(argv, {
+    peers: 'number',
+    port: 'number',
+    host: 'string',
+    'data-dir': 'string',
+    'app-dir': 'string',
+    preset: 'string',
+    'inner-steps': 'number',
+    batch: 'number',
+    'seq-len': 'number',
+    rounds: 'number',
+    'blocks-per-round': 'number',
+    'block-time-ms': 'number',
+    'take-all': 'boolean',
+    headed: 'boolean',
+    help: 'boolean',
+  });
+  if (args.help) return null;
+  const peers = args.peers ?? 3;
+  if (!Number.isInteger(peers) || peers < 0 || peers > MAX_DEMO_PEERS) throw new Error(`--peers must be a whole number from 0 to ${MAX_DEMO_PEERS}, got ${peers}`);
+  const port = args.port ?? 8080;
+  if (!Number.isInteger(port) || port < 0 || port > 65534) throw new Error(`--port must be 0 (any free port) or a port below 65535 (the hub's libp2p port is the next one), got ${port}`);
+  const run = {
+    ...DEMO_RUN,
+    ...definedOnly({
+      preset: args.preset,
+      innerSteps: args['inner-steps'],
+      batch: args.batch,
+      seqLen: args['seq-len'],
+      rounds: args.rounds,
+      blocksPerRound: args['blocks-per-round'],
+      blockTimeMs: args['block-time-ms'],
+    }),
+  };
+  for (const [flag, value] of [['inner-steps', run.innerSteps], ['batch', run.batch], ['seq-len', run.seqLen], ['rounds', run.rounds], ['blocks-per-round', run.blocksPerRound], ['block-time-ms', run.blockTimeMs]] as const) {
+    if (!Number.isSafeInteger(value) || value < 1) throw new Error(`--${flag} must be a positive whole number, got ${value}`);
+  }
+  return {
+    peers,
+    port,
+    host: args.host ?? '127.0.0.1',
+    dataDir: args['data-dir'] ?? null,
+    appDir: resolve(args['app-dir'] ?? join(REPO, 'dist')),
+    takeAll: args['take-all'] ?? false,
+    headed: args.headed ?? false,
+    run,
+  };
+}
+
+/** The swarm wall's address on the hub at `http` (the app's #/wall route). */
+export function wallUrl(http: string): string {
+  return `${http.replace(/\/$/, '')}/#/wall`;
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const options = demoOptions(argv);
+  if (!options) {
+    console.log(USAGE);
+    return;
+  }
+  await ensureApp(options.appDir);
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'webloco-demo-')));
+  const { hub, stop: stopHub } = await startRunHub({
+    port: options.port,
+    host: options.host,
+    dataDir,
+    appDir: options.appDir,
+    run: options.run,
+    takeAll: options.takeAll,
+  });
+  const s = hub.settings;
+  console.log(
+    `hub: ${hub.http} (run '${hub.runId}', ${s.preset} preset, ${s.innerSteps} inner steps of ${s.batch}×${s.seqLen} tokens, a round every ${((s.blocksPerRound * s.blockTimeMs) / 1000).toFixed(0)} s, ` +
+      `${hub.coordinator && !options.takeAll ? 'decided by the Gauntlet' : 'every payload that decodes taken'})`,
+  );
+  console.log(`wall: ${wallUrl(hub.http)}`);
+  const stopReporting = reportChain(hub);
+
+  let browser: Browser | null = null;
+  let stopping = false;
+  const stopAll = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`demo: ${signal}, stopping`);
+    stopReporting();
+    await browser?.close().catch(() => undefined);
+    await stopHub().catch((err) => console.error(`demo: error while stopping the hub: ${err instanceof Error ? err.message : String(err)}`));
+    if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
+  };
+  const stopped = new Promise<void>((done) => {
+    const onSignal = (signal: string) => {
+      // A second Ctrl-C while stopping ends the process at once.
+      if (stopping) process.exit(130);
+      void stopAll(signal).then(done);
+    };
+    process.on('SIGINT', () => onSignal('SIGINT')).on('SIGTERM', () => onSignal('SIGTERM'));
+  });
+
+  if (options.peers > 0) {
+    try {
+      const { chromium } = await import('playwright-core');
+      const launch = chromiumLaunchOptions({ webgpu: true });
+      // mDNS host names off: local peers then see each other's addresses and can link by WebRTC.
+      // Ctrl-C is ours to handle: Playwright's own handlers would close the browser and exit under us.
+      browser = await chromium.launch({ ...launch, headless: !options.headed, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false, args: [...(launch.args ?? []), '--disable-features=WebRtcHideLocalIpsWithMdns'] });
+      const page = `${hub.http}/?join=burner`;
+      console.log(`demo: opening ${options.peers} Chromium page${options.peers === 1 ? '' : 's'} at ${page}`);
+      // Each page in its own context: its own storage, so its own burner key and session.
+      for (let i = 1; i <= options.peers; i++) {
+        const context = await browser.newContext();
+        const tab = await context.newPage();
+        tab.on('pageerror', (err) => console.error(`[peer ${i}] page error: ${err.message}`));
+        if (process.env.WEBLOCO_DEBUG) tab.on('console', (message) => message.type() === 'error' && console.error(`[peer ${i}] console: ${message.text()}`));
+        void drivePage(tab, page, i, () => stopping).catch((err) => {
+          if (!stopping) console.error(`[peer ${i}] ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+        });
+      }
+    } catch (err) {
+      await stopAll('could not start the peers');
+      throw err;
+    }
+  }
+  await stopped;
+}
+
+/** The built app in `appDir`, building it with Vite when it is missing. */
+async function ensureApp(appDir: string): Promise<void> {
+  if (existsSync(join(appDir, 'index.html'))) return;
+  if (appDir !== join(REPO, 'dist')) throw new Error(`${appDir} holds no built app (index.html): run npm run build, or point --app-dir at vite build's output`);
+  console.log(`demo: ${appDir} holds no built app: building it (vite build)…`);
+  let vite: typeof import('vite');
+  try {
+    vite = await import('vite');
+  } catch {
+    throw new Error('the app is not built and Vite is not installed here: run npm ci && npm run build, then npm run demo');
+  }
+  await vite.build({ root: REPO, configFile: join(REPO, 'vite.config.ts'), logLevel: 'warn' });
+}
+
+/**
+ * Opens the hub's page with ?join=burner. The page joins by itself once its GPU worker is ready;
+ * if its "Use a burner key" button is still there and enabled a few seconds later, it is clicked.
+ */
+async function drivePage(page: Page, url: string, index: number, stopping: () => boolean): Promise<void> {
+  await page.goto(url);
+  const button = page.getByRole('button', { name: 'Use a burner key' });
+  const status = page.getByTestId('swarm-status');
+  let enabledSince: number | null = null;
+  let shown = '';
+  while (!stopping()) {
+    if (process.env.WEBLOCO_DEBUG) {
+      // What the page says it is doing, each time it changes (WEBLOCO_DEBUG=1 webloco demo …).
+      const now = ((await status.textContent({ timeout: 500 }).catch(() => null)) ?? '').replace(/ · step .*/, '');
+      if (now && now !== shown) console.log(`[peer ${index}] ${now}`);
+      shown = now || shown;
+    }
+    const ready = (await button.isVisible().catch(() => false)) && (await button.isEnabled().catch(() => false));
+    if (!ready) {
+      enabledSince = null;
+      // Gone once the page is joining; keep watching in case it comes back (the run ended, the tab left).
+    } else if (enabledSince === null) {
+      enabledSince = Date.now();
+    } else if (Date.now() - enabledSince > 5_000) {
+      console.log(`[peer ${index}] the page did not join by itself: clicking "Use a burner key"`);
+      await button.click().catch(() => undefined);
+      enabledSince = null;
+    }
+    await new Promise((wake) => setTimeout(wake, 1_000));
+  }
+}
+
+/** Prints each session the chain registers and each round it decides, as they happen. */
+function reportChain(hub: Hub): () => void {
+  const chain = hub.chain;
+  if (!chain) return () => undefined;
+  const hotkeys = new Map<string, number>();
+  return chain.onBlock((block) => {
+    for (const x of block.extrinsics as { call?: string; binding?: { binding: { hotkey: string; peerId: string; burner: boolean } }; decision?: { decision: { round: number; payloadHashes: string[]; modelHash: string } } }[]) {
+      if (x.call === 'register' && x.binding) {
+        const { hotkey, peerId, burner } = x.binding.binding;
+        const known = hotkeys.get(hotkey);
+        const n = known ?? hotkeys.size + 1;
+        hotkeys.set(hotkey, n);
+        console.log(`peer ${n} ${known ? 'joined again' : 'joined'}: hotkey ${hotkey}${burner ? ' (burner)' : ''}, libp2p ${peerId} (block ${block.height})`);
+      }
+      if (x.call === 'decision' && x.decision) {
+        const d = x.decision.decision;
+        console.log(`round ${d.round} decided: ${d.payloadHashes.length} payload${d.payloadHashes.length === 1 ? '' : 's'} taken, model ${d.modelHash.replace(/^0x/, '').slice(0, 12)}…`);
+      }
+    }
+  });
+}
