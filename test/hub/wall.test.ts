@@ -2,7 +2,9 @@
 // payload that decodes): two registered sessions, one of them connected to the hub, each commits a
 // payload in one round, one of them encoded for the wrong round. The wall lists both peers (who is
 // online), the round as decided with the one payload the decision took, the bytes each sent, and
-// the totals per peer; a hub without the run's chain answers 404.
+// the totals per peer; a hub without the run's chain answers 404. With the Gauntlet deciding (on
+// Dawn), the wall carries its loss of θ_w, each peer's score and the reason a payload was refused,
+// exactly as the published judgement has them.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +12,10 @@ import { generateKeyPair } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureShards } from '../../src/data/node.ts';
 import { compressDense, gaussianSource } from '../../src/engine/adversary.ts';
+import { Validator } from '../../src/gauntlet/validator.ts';
+import type { JudgedRoundRecord } from '../../src/hub/coordinator.ts';
 import { startHub, type Hub } from '../../src/hub/hub.ts';
 import type { WallView } from '../../src/hub/wall.ts';
 import { createBurnerSigner } from '../../src/identity/burner.ts';
@@ -22,6 +27,7 @@ import { encodeUpdate, wireLayoutOf } from '../../src/sparseloco/codec.ts';
 import { MemoryContentStore } from '../../src/swarm/content.ts';
 import { createNodePeer } from '../../src/swarm/node-peer.ts';
 import { Swarm } from '../../src/swarm/swarm.ts';
+import { testRuntime } from '../helpers/gpu.ts';
 
 const RUN = 'test-wall';
 const layout = parameterLayout(preset('tiny'));
@@ -61,6 +67,25 @@ function payload(seed: number, round: number, baseModelHash: string): Uint8Array
   return encodeUpdate({ runId: RUN, round, baseModelHash: Buffer.from(baseModelHash, 'hex') }, update, wire);
 }
 
+/**
+ * Each session commits its payload (made for the round the chain is in, from H of its θ) inside one
+ * round; the hub's store holds the bytes, as it would after copying them from the announcers.
+ */
+async function commitInOneRound(hub: Hub, sessions: Session[], payloadsFor: (round: number, modelHash: string) => Uint8Array[]): Promise<{ round: number; sent: Uint8Array[] }> {
+  return until('commits inside one round', async () => {
+    const state = hub.state()!;
+    // Early in a round whose predecessor is decided, so that every commit lands in it.
+    const position = hub.chain!.clock.position(hub.chain!.headBlock());
+    if (position.round !== state.round || position.blocksLeft < 10) return undefined;
+    const sent = payloadsFor(state.round, state.modelHash);
+    const hashes = await Promise.all(sent.map((bytes) => hub.store.put(bytes)));
+    await Promise.all(
+      sessions.map((session, i) => hub.chain!.commit(session.announce({ round: state.round, baseModelHash: `0x${state.modelHash}` as Hex, payloadHash: `0x${hashes[i]}` as Hex, bytes: sent[i]!.length }))),
+    );
+    return { round: state.round, sent };
+  });
+}
+
 describe('GET /api/wall', () => {
   let hub: Hub;
   let online: Swarm;
@@ -97,23 +122,7 @@ describe('GET /api/wall', () => {
 
     // Both commit in the round the chain is in: alice a payload for it, bob one encoded for the next
     // round, which does not decode against this round's model and is left out of the decision.
-    const { round, sent } = await until('two commits inside one round', async () => {
-      const state = hub.state()!;
-      // Early in a round whose predecessor is decided, so that both commits land in it.
-      const position = hub.chain!.clock.position(hub.chain!.headBlock());
-      if (position.round !== state.round || position.blocksLeft < 10) return undefined;
-      const sent = [payload(1, state.round, state.modelHash), payload(2, state.round + 1, state.modelHash)];
-      const hashes = await Promise.all(sent.map((bytes) => hub.store.put(bytes)));
-      try {
-        await Promise.all(
-          [alice, bob].map((session, i) => hub.chain!.commit(session.announce({ round: state.round, baseModelHash: `0x${state.modelHash}` as Hex, payloadHash: `0x${hashes[i]}` as Hex, bytes: sent[i]!.length }))),
-        );
-        return { round: state.round, sent };
-      } catch (err) {
-        if (/wrong-round|round/.test((err as Error).message)) return undefined; // the round closed meanwhile: try the next
-        throw err;
-      }
-    });
+    const { round, sent } = await commitInOneRound(hub, [alice, bob], (round, modelHash) => [payload(1, round, modelHash), payload(2, round + 1, modelHash)]);
     const decision = await until(`round ${round}'s decision`, async () => (await hub.chain!.decision(round))?.decision);
     expect(decision.payloadHashes).toHaveLength(1);
 
@@ -147,4 +156,49 @@ describe('GET /api/wall', () => {
       await relay.stop();
     }
   });
+});
+
+describe('GET /api/wall with the Gauntlet deciding', () => {
+  let hub: Hub;
+  let validator: Validator;
+
+  beforeAll(async () => {
+    const rt = await testRuntime();
+    const data = await ensureShards('bytes');
+    validator = await Validator.create(rt, { runId: RUN, config: preset('tiny'), trainTokens: data.train.tokens, seqLen: 16, secret: 'wall' });
+    hub = await startHub({ port: 0, dataDir: tempDir('wall-gauntlet'), appDir: appDir(), runId: RUN, run: { blockTimeMs: 100, blocksPerRound: 30, seqLen: 16 }, gauntlet: validator });
+  }, 300_000);
+
+  afterAll(async () => {
+    await hub?.stop();
+    validator?.destroy();
+  });
+
+  it("shows the Gauntlet's loss of the round's model, each peer's score and why a payload was refused", async () => {
+    const peerId = async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString();
+    const [honest, garbled] = await Promise.all([Session.start(await createBurnerSigner(), { run: RUN, peerId: await peerId() }), Session.start(await createBurnerSigner(), { run: RUN, peerId: await peerId() })]);
+    await Promise.all([hub.chain!.register(honest.signed), hub.chain!.register(garbled.signed)]);
+    const { round } = await commitInOneRound(hub, [honest, garbled], (round, modelHash) => [payload(3, round, modelHash), new TextEncoder().encode('not a payload '.repeat(20))]);
+    const judged = await until(`the Gauntlet's record of round ${round}`, async () => {
+      const res = await fetch(`${hub.http}/api/gauntlet/rounds/${round}`);
+      return res.ok ? ((await res.json()) as JudgedRoundRecord) : undefined;
+    }, 120_000);
+    const measured = judged.record.measurements.find((m) => m.hotkey === honest.signed.binding.hotkey)!;
+    expect(measured.lossBeforeRandom).toBeGreaterThan(0);
+
+    const wall = await wallOf(hub);
+    expect(wall.validator).toBe('gauntlet');
+    const shown = wall.rounds.find((r) => r.round === round)!;
+    expect(shown.loss).toBe(measured.lossBeforeRandom);
+    expect(wall.loss).toContainEqual({ round, loss: measured.lossBeforeRandom });
+    const scoreOf = (hotkey: string) => judged.record.scores.find((s) => s.hotkey === hotkey)!.final;
+    expect(shown.peers).toEqual([
+      { hotkey: honest.signed.binding.hotkey, bytes: expect.any(Number), included: true, score: scoreOf(honest.signed.binding.hotkey), rejected: null },
+      { hotkey: garbled.signed.binding.hotkey, bytes: 280, included: false, score: scoreOf(garbled.signed.binding.hotkey), rejected: 'malformed' },
+    ]);
+    // A peer's score is its standing now; the honest one was evaluated, the garbled one never was.
+    const standing = validator.ranking().find((s) => s.hotkey === honest.signed.binding.hotkey)!;
+    expect(wall.peers.find((p) => p.hotkey === honest.signed.binding.hotkey)!.score).toBe(standing.final);
+    expect(wall.peers.find((p) => p.hotkey === garbled.signed.binding.hotkey)!.score).toBeNull();
+  }, 180_000);
 });
