@@ -3,13 +3,23 @@
 // peers, rounds decided, loss, bytes sent and how much smaller than dense), then every peer with
 // its rounds, inclusions, score and bytes, then the latest rounds. It only reads the hub's API:
 // no GPU worker, no swarm node.
+import { Chart, type ChartSeries } from './Chart.tsx';
 import { useWall, type WallPeer, type WallRound, type WallView } from './useWall.ts';
 
+/** A byte count as a number and its unit (B, KiB, MiB, GiB). */
+function bytesIn(bytes: number): [string, string] {
+  if (bytes < 1024) return [String(bytes), 'B'];
+  if (bytes < 1024 * 1024) return [(bytes / 1024).toFixed(1), 'KiB'];
+  if (bytes < 1024 * 1024 * 1024) return [(bytes / 1024 / 1024).toFixed(1), 'MiB'];
+  return [(bytes / 1024 / 1024 / 1024).toFixed(2), 'GiB'];
+}
+
 function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  if (bytes < 1024 * 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-  return `${(bytes / 1024 / 1024 / 1024).toFixed(2)} GiB`;
+  return bytesIn(bytes).join(' ');
+}
+
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
 }
 
 function shortKey(key: string): string {
@@ -71,26 +81,40 @@ function WallBody({ view }: { view: WallView }) {
         <dl className="wall-stats">
           <Stat label="Round" value={String(view.round)} note={`${view.blocksLeft} of ${view.blocksPerRound} blocks left · ${roundSeconds.toFixed(0)} s a round`} testId="wall-round" />
           <Stat label="Peers" value={String(view.peers.length)} note={`${online} online · ${view.connectedPeers} connected to the hub`} testId="wall-peer-count" />
-          <Stat label="Rounds decided" value={String(view.decidedRounds)} note={decided.at(-1) ? `last: ${decided.at(-1)!.peers.filter((p) => p.included).length} payloads taken` : 'none yet'} testId="wall-decided" />
+          <Stat label="Rounds decided" value={String(view.decidedRounds)} note={decided.at(-1) ? `last: ${plural(decided.at(-1)!.peers.filter((p) => p.included).length, 'payload')} taken` : 'none yet'} testId="wall-decided" />
           <Stat label="Loss" value={latestLoss ? latestLoss.loss.toFixed(3) : '—'} note={latestLoss ? `the validator's, round ${latestLoss.round}` : 'after the first scored round'} testId="wall-loss" />
-          <Stat label="Sent" value={formatBytes(sent)} note={ratio ? `${ratio.toFixed(0)}× smaller than dense` : `${payloads} payloads`} testId="wall-bytes" />
+          <Stat label="Sent" value={bytesIn(sent)[0]} unit={bytesIn(sent)[1]} note={ratio ? `${ratio.toFixed(0)}× smaller than dense` : plural(payloads, 'payload')} testId="wall-bytes" />
         </dl>
       </section>
+      <LossByRound loss={view.loss} />
       <PeerTable peers={view.peers} />
-      <RoundTable rounds={view.rounds} />
+      <RoundTable rounds={view.rounds} current={view.round} />
     </>
   );
 }
 
-function Stat({ label, value, note, testId }: { label: string; value: string; note: string; testId: string }) {
+function Stat({ label, value, unit, note, testId }: { label: string; value: string; unit?: string; note: string; testId: string }) {
   return (
     <div className="wall-stat">
       <dt>{label}</dt>
       <dd data-testid={testId}>
-        <span className="wall-stat-value">{value}</span>
+        <span className="wall-stat-value">
+          {value}
+          {unit && <span className="wall-stat-unit"> {unit}</span>}
+        </span>
         <span className="wall-stat-note">{note}</span>
       </dd>
     </div>
+  );
+}
+
+function LossByRound({ loss }: { loss: WallView['loss'] }) {
+  if (loss.length === 0) return null;
+  const series: ChartSeries[] = [{ label: "the validator's loss", color: '#1f5fc4', points: loss.map((l) => ({ x: l.round, y: l.loss })), pointsOnly: loss.length < 3 }];
+  return (
+    <section className="wall-section wall-chart" aria-label="Loss by round">
+      <Chart series={series} title="The validator's loss of the global model, by round" xLabel="round" height={260} />
+    </section>
   );
 }
 
@@ -144,7 +168,7 @@ function PeerTable({ peers }: { peers: WallPeer[] }) {
   );
 }
 
-function RoundTable({ rounds }: { rounds: WallRound[] }) {
+function RoundTable({ rounds, current }: { rounds: WallRound[]; current: number }) {
   const newestFirst = [...rounds].reverse().slice(0, 12);
   return (
     <section className="wall-section" aria-labelledby="wall-rounds-title">
@@ -174,13 +198,13 @@ function RoundTable({ rounds }: { rounds: WallRound[] }) {
               const taken = r.peers.filter((p) => p.included).length;
               const refused = r.peers.filter((p) => p.rejected).map((p) => `${shortKey(p.hotkey)}: ${p.rejected}`);
               return (
-                <tr key={r.round} data-testid="wall-round-row" data-round={r.round} data-decided={String(r.decided)} data-taken={taken}>
+                <tr key={r.round} data-testid="wall-round-row" data-round={r.round} data-decided={String(r.decided)} data-taken={taken} data-loss={r.loss ?? ''}>
                   <th scope="row">{r.round}</th>
                   <td>
                     {r.decided ? (
                       <span className="wall-online">✓ decided</span>
                     ) : (
-                      <span className="wall-open">in progress</span>
+                      <span className="wall-open">{r.round === current ? 'in progress' : 'being decided'}</span>
                     )}
                     {refused.length > 0 && <span className="wall-stat-note">refused {refused.join(', ')}</span>}
                   </td>
