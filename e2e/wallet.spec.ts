@@ -1,24 +1,15 @@
-// Identity end to end, against a real `webloco hub` (its dev chain verifies every binding and
-// announcement): the app connects a wallet extension (the injected test wallet of
-// fixtures/test-wallet.ts, so the app's real @polkadot/extension-dapp path runs), the binding it
-// signs registers on the hub's chain, and the tab's session-signed announcements are committed and
-// make it into a decision. Then what must be refused, each with a message a person can read:
-//   (a) a tampered binding: through the page (the wallet signs other bytes than it was shown);
-//   (b) an expired binding: through the page (its clock is 13 hours behind, so the binding it
-//       signs expired before the hub sees it);
-//   (c) a replayed binding and (d) an announcement signed by the wrong key: the page has no way
-//       to send either, so the test submits them to POST /api/chain/extrinsics, the endpoint the
-//       page's HttpChain uses, and checks the JSON error the page would show.
-// Plus: with no wallet installed, the page says what to install and offers the burner key.
-import { Keyring } from '@polkadot/keyring';
-import { cryptoWaitReady } from '@polkadot/util-crypto';
+// Identity end to end, against a real `webloco hub` (its dev chain verifies every binding): what
+// the page must refuse, each with a message a person can read:
+//   (a) a tampered binding: the wallet signs other bytes than it was shown;
+//   (b) an expired binding: the tab's clock is 13 hours behind, so the binding it signs expired
+//       before the hub sees it.
+// Plus: with no wallet installed, the page says what to install and offers the burner key. The
+// wallet's happy path (one prompt, the binding on chain, session-signed payloads in a decision,
+// replays and forged announcements refused) runs in volunteer.spec.ts.
 import { expect, test, type Page } from '@playwright/test';
-import { canonicalBytes } from '../src/identity/canonical.ts';
-import { ANNOUNCEMENT_KIND, type Announcement } from '../src/identity/announcement.ts';
-import type { SignedBinding } from '../src/identity/binding.ts';
-import { u8aToHex } from '@polkadot/util';
+import { metagraph as chainMetagraph } from './fixtures/chain-api.ts';
 import { FAST_RUN, startHub, type HubProcess } from './fixtures/processes.ts';
-import { installTestWallet, TEST_WALLET_NAME } from './fixtures/test-wallet.ts';
+import { installTestWallet } from './fixtures/test-wallet.ts';
 
 let hub: HubProcess;
 
@@ -27,21 +18,7 @@ test.beforeAll(async () => {
 });
 test.afterAll(() => hub?.stop());
 
-interface MetagraphNeuron {
-  hotkey: string;
-  bindingId: string;
-  binding: SignedBinding;
-}
-
-async function metagraph(): Promise<MetagraphNeuron[]> {
-  const response = await fetch(`${hub.http}/api/chain/metagraph`);
-  return ((await response.json()) as { neurons: MetagraphNeuron[] }).neurons;
-}
-
-async function submit(extrinsic: unknown): Promise<{ status: number; json: { error?: { code: string; message: string } } }> {
-  const response = await fetch(`${hub.http}/api/chain/extrinsics`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(extrinsic) });
-  return { status: response.status, json: (await response.json()) as { error?: { code: string; message: string } } };
-}
+const metagraph = () => chainMetagraph(hub.http);
 
 async function openApp(page: Page): Promise<void> {
   await page.goto(hub.http);
@@ -67,70 +44,6 @@ test('with no wallet installed the page says what to install and offers the burn
   await expect(alert).toContainText('burner key');
   await expect(page.getByRole('button', { name: 'Use a burner key' })).toBeEnabled();
   await expect(page.getByText('Burner key (demo only')).toBeVisible();
-});
-
-test('the injected wallet signs the binding once; it verifies on the hub and the session-signed payloads are accepted', async ({ page }) => {
-  test.setTimeout(240_000);
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  const wallet = await installTestWallet(page);
-  await openApp(page);
-  await connectAndJoin(page, wallet.address);
-
-  const panel = page.getByTestId('swarm');
-  await expect(panel).toHaveAttribute('data-phase', 'joined', { timeout: 120_000 });
-  await expect(page.getByTestId('hotkey')).toHaveText(wallet.address);
-  await expect(page.getByTestId('hotkey-label')).toContainText(TEST_WALLET_NAME);
-  // One wallet prompt for the whole session, for raw bytes: the binding's canonical JSON.
-  expect(wallet.requests).toHaveLength(1);
-  const neuron = (await metagraph()).find((n) => n.hotkey === wallet.address);
-  expect(neuron, 'the hub\'s metagraph lists the wallet\'s hotkey').toBeDefined();
-  expect(wallet.requests[0]!.data).toBe(u8aToHex(canonicalBytes(neuron!.binding.binding)));
-  expect(neuron!.binding.binding.burner).toBe(false);
-
-  // The tab joined a run in progress: after its null rounds it sends a payload, signed by the
-  // session key (no more wallet prompts), which the chain accepts and the decision includes.
-  const included = page.locator('[data-testid="swarm-round-row"][data-included="true"]');
-  await expect(included.first()).toBeVisible({ timeout: 180_000 });
-  const row = included.first();
-  const round = Number(await row.getAttribute('data-round'));
-  const payloadHash = await row.getAttribute('data-payload-hash');
-  const blocks = (await (await fetch(`${hub.http}/api/chain/blocks?from=0&limit=1000`)).json()) as { blocks: { extrinsics: { call: string; commit?: { announcement: Announcement } }[] }[] };
-  const commits = blocks.blocks.flatMap((b) => b.extrinsics).filter((x) => x.call === 'commit' && x.commit!.announcement.binding === neuron!.bindingId);
-  expect(commits.map((c) => [c.commit!.announcement.round, c.commit!.announcement.payloadHash])).toContainEqual([round, `0x${payloadHash}`]);
-  expect(wallet.requests).toHaveLength(1);
-  console.log(`wallet session: binding ${neuron!.bindingId.slice(0, 12)}…, ${commits.length} commit(s) accepted, payload of round ${round} included`);
-
-  // (c) The same signed binding again: a replay, refused.
-  const replay = await submit({ call: 'register', binding: neuron!.binding });
-  expect(replay.status).toBe(400);
-  expect(replay.json.error).toMatchObject({ code: 'already-registered' });
-  expect(replay.json.error!.message).toContain('already registered');
-  console.log(`(c) replayed binding → ${replay.json.error!.code}: ${replay.json.error!.message}`);
-
-  // (d) An announcement naming this session's binding, signed by another key: refused.
-  await cryptoWaitReady();
-  const head = (await (await fetch(`${hub.http}/api/chain/head`)).json()) as { round: number };
-  const impostor = new Keyring({ type: 'sr25519' }).addFromUri('//Impostor');
-  const forged: Announcement = {
-    kind: ANNOUNCEMENT_KIND,
-    run: hub.runId,
-    round: head.round,
-    binding: neuron!.bindingId as `0x${string}`,
-    baseModelHash: `0x${'11'.repeat(32)}`,
-    payloadHash: `0x${'22'.repeat(32)}`,
-    bytes: 3000,
-    nonce: 1_000,
-  };
-  const wrongKey = await submit({ call: 'commit', commit: { announcement: forged, signature: u8aToHex(impostor.sign(canonicalBytes(forged))) } });
-  expect(wrongKey.status).toBe(400);
-  expect(wrongKey.json.error).toMatchObject({ code: 'bad-signature' });
-  expect(wrongKey.json.error!.message).toContain('not signed by the session key');
-  console.log(`(d) announcement signed by the wrong key → ${wrongKey.json.error!.code}: ${wrongKey.json.error!.message}`);
-
-  await page.getByRole('button', { name: 'Leave the swarm' }).click();
-  await expect(panel).toHaveAttribute('data-phase', 'left');
-  expect(errors).toEqual([]);
 });
 
 test('(a) a binding whose signature does not match it is refused, and the page says why', async ({ page }) => {

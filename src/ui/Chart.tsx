@@ -52,6 +52,7 @@ export function Chart({ series, title, xLabel = 'step', yLabel = 'loss', height 
       width: Math.max(200, el.clientWidth),
       height,
       legend: { show: true },
+      scales: { x: { time: false } },
       cursor: { drag: { x: false, y: false } },
       axes: [
         { label: xLabel, stroke: '#3a4152', grid: { stroke: '#e3e6ee' } },
