@@ -168,7 +168,7 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
     const label = o.resume?.label ?? o.signer!.label;
     const roundsAsked = o.rounds ?? o.resume?.roundsLeft;
     const saved: SavedProgress | undefined = o.resume ? await o.store?.progress(info.runId, session.id) : undefined;
-    await o.store?.saveTab({ runId: info.runId, peerKey: privateKeyToProtobuf(peerKey), session: session.saved(), label, active: true, roundsLeft: roundsAsked ?? info.settings.rounds });
+    await o.store?.saveTab({ runId: info.runId, peerKey: privateKeyToProtobuf(peerKey), session: session.saved(), label, active: true, roundsLeft: roundsAsked ?? Math.max(1, info.settings.rounds - (info.round ?? 0)) });
 
     progress('loading data and compiling kernels');
     await o.worker.api.init({
@@ -183,7 +183,7 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
       // a session resumed with its error feedback has none.
       nullRounds: saved ? 0 : DEFAULT_NULL_ROUNDS,
     });
-    let roundsLeft = roundsAsked ?? info.settings.rounds;
+    let roundsLeft = 0; // set once joined: the rounds this tab will take part in
     const participant = new Participant({
       swarm,
       chain,
@@ -224,6 +224,8 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
     }
 
     const rounds = roundsAsked ?? Math.max(1, info.settings.rounds - participant.round);
+    roundsLeft = rounds;
+    await o.store?.setActive(info.runId, true, rounds);
     const done = participant.run(rounds, abort.signal).then(
       () => stop(),
       async (err: unknown) => {
