@@ -35,8 +35,8 @@ struct Params {
   splitStride: u32,
 }
 
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
+// Bindings 0 and 1 (a, b) and their loads load_a / load_b come from matmul-inputs-f32.wgsl or,
+// on the f16 path, matmul-inputs-f16.wgsl (src/kernels/matmul.ts prepends one).
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
 
@@ -79,9 +79,9 @@ fn loadA(row: u32, k: u32) -> f32 {
     return 0.0;
   }
   if (TRANS_A) {
-    return a[k * params.M + row];
+    return load_a(k * params.M + row);
   }
-  return a[row * params.K + k];
+  return load_a(row * params.K + k);
 }
 
 fn loadB(col: u32, k: u32) -> f32 {
@@ -90,9 +90,9 @@ fn loadB(col: u32, k: u32) -> f32 {
     return 0.0;
   }
   if (TRANS_B) {
-    return b[col * params.K + k];
+    return load_b(col * params.K + k);
   }
-  return b[k * params.N + col];
+  return load_b(k * params.N + col);
 }
 
 fn fetchA(index: u32, row0: u32, k0: u32) -> vec4<f32> {

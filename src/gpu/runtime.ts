@@ -53,6 +53,12 @@ const PROFILE_QUERIES = 4096;
 export interface RuntimeOptions {
   /** Subgroup operations in reductions (default: where the device has `subgroups`). */
   subgroups?: boolean;
+  /**
+   * The model's f16 path: matmul operands in f16, summed in f32, with f32 master weights and
+   * optimizer state (default: where the device has `shader-f16`). The halves are stored packed in
+   * pairs (core WGSL), so the path can be forced on anywhere, as its tests do.
+   */
+  f16?: boolean;
 }
 
 export class GpuRuntime {
@@ -63,6 +69,8 @@ export class GpuRuntime {
    * size the reductions can rely on, and the options did not turn them off.
    */
   readonly subgroups: boolean;
+  /** Whether models on this runtime take the f16 path (RuntimeOptions.f16). */
+  readonly f16: boolean;
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly compiling = new Map<string, Promise<GPUComputePipeline>>();
   /** While collectPrograms runs: the programs its dispatches would have used, by cache key. */
@@ -96,6 +104,7 @@ export class GpuRuntime {
       throw new Error(`subgroups were asked for, but this device ${gpu.hasSubgroups ? `reports a minimum subgroup size of ${gpu.subgroupMinSize}` : "has no 'subgroups' feature"}`);
     }
     this.subgroups = options.subgroups ?? subgroupsUsable;
+    this.f16 = options.f16 ?? gpu.hasF16;
     this.uniformArena = this.device.createBuffer({
       label: 'uniform-arena',
       size: this.uniformStaging.byteLength,

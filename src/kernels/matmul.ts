@@ -1,7 +1,10 @@
 // Launcher for shaders/matmul.wgsl: out[M,N] (+)= op(a)·op(b), the NN / NT / TN products of the
 // model's linear layers. Picks the tile size, the bounds-check-free fast path and split-K from the
 // shape, checks shapes and buffer sizes, and splits grids larger than the device allows.
-import code from '../../shaders/matmul.wgsl?raw';
+import body from '../../shaders/matmul.wgsl?raw';
+import inputsF32 from '../../shaders/matmul-inputs-f32.wgsl?raw';
+import inputsF16 from '../../shaders/matmul-inputs-f16.wgsl?raw';
+import { halfBytes } from './cast.ts';
 import { GpuLimitError } from '../gpu/errors.ts';
 import { refBytes, type BufferRef, type GpuRuntime, type Program } from '../gpu/runtime.ts';
 import { ceilDiv, grid1d } from './grid.ts';
@@ -19,7 +22,12 @@ export interface MatmulArgs {
   transB?: boolean;
   /** out += product instead of out = product. */
   accumulate?: boolean;
+  /** `a` and `b` hold f16 packed in pairs (castToHalf); the product is still summed and written in f32. */
+  half?: boolean;
 }
+
+const code = `${inputsF32}\n${body}`;
+const codeHalfInputs = `${inputsF16}\n${body}`;
 
 /**
  * Workgroup tile configurations: `side`×`side` threads, each computing 8×8 outputs, so the
@@ -59,13 +67,15 @@ export interface MatmulVariant {
   transB: boolean;
   /** Bounds checks on every load and store; false only when the tile divides M, N and K. */
   checked: boolean;
+  /** f16 operands (packed pairs); absent means f32. */
+  half?: boolean;
 }
 
 /** The pipeline for one variant (all variants share one WGSL entry point; override constants differ). */
 export function matmulProgram(v: MatmulVariant): Program {
   return {
-    name: 'matmul',
-    code,
+    name: v.half ? 'matmul-f16' : 'matmul',
+    code: v.half ? codeHalfInputs : code,
     entryPoint: 'matmul',
     bindings: ['read', 'read', 'write', 'uniform'],
     constants: {
@@ -150,7 +160,7 @@ export function chooseMatmulTile(M: number, N: number): MatmulTile {
  * `maxWorkgroupsPerDimension` become several dispatches, each shifted by a tile offset.
  */
 export function planMatmul(
-  shape: { M: number; N: number; K: number; transA?: boolean; transB?: boolean },
+  shape: { M: number; N: number; K: number; transA?: boolean; transB?: boolean; half?: boolean },
   maxWorkgroupsPerDimension: number,
   tile: MatmulTile = chooseMatmulTile(shape.M, shape.N),
   splitK: number = chooseSplitK(shape.M, shape.N, shape.K, tile),
@@ -180,7 +190,8 @@ export function planMatmul(
   // Whole K steps per slice; the slice count then follows from the rounded chunk.
   const kChunk = ceilDiv(ceilDiv(K, splitK), kStep) * kStep;
   const splits = ceilDiv(K, kChunk);
-  return { shape: { M, N, K }, variant: { tile, transA: shape.transA ?? false, transB: shape.transB ?? false, checked }, dispatches, splits, kChunk };
+  const variant: MatmulVariant = { tile, transA: shape.transA ?? false, transB: shape.transB ?? false, checked, ...(shape.half ? { half: true } : {}) };
+  return { shape: { M, N, K }, variant, dispatches, splits, kChunk };
 }
 
 function bufferOf(ref: BufferRef): GPUBuffer {
@@ -193,16 +204,18 @@ function offsetOf(ref: BufferRef): number {
 
 function checkOperands(rt: GpuRuntime, args: MatmulArgs): void {
   const { M, N, K } = args;
-  const needs: [string, BufferRef, number, string][] = [
-    ['out', args.out, M * N, `[${M},${N}]`],
-    ['a', args.a, M * K, args.transA ? `[${K},${M}] (transA)` : `[${M},${K}]`],
-    ['b', args.b, K * N, args.transB ? `[${N},${K}] (transB)` : `[${K},${N}]`],
+  const operandBytes = args.half ? halfBytes : (n: number) => n * 4;
+  const needs: [string, BufferRef, number, number, string][] = [
+    ['out', args.out, M * N, M * N * 4, `[${M},${N}]`],
+    ['a', args.a, M * K, operandBytes(M * K), args.transA ? `[${K},${M}] (transA)` : `[${M},${K}]`],
+    ['b', args.b, K * N, operandBytes(K * N), args.transB ? `[${N},${K}] (transB)` : `[${K},${N}]`],
   ];
   const maxBinding = rt.limits.maxStorageBufferBindingSize;
-  for (const [name, ref, floats, shape] of needs) {
+  for (const [name, ref, elements, needed, shape] of needs) {
     const bytes = refBytes(ref);
-    if (bytes < floats * 4) {
-      throw new Error(`matmul: ${name} is ${shape}, ${floats} floats, but its buffer holds only ${Math.floor(bytes / 4)}; pass a larger buffer or fix M/N/K.`);
+    if (bytes < needed) {
+      const unit = name !== 'out' && args.half ? 'f16 values packed in pairs' : 'floats';
+      throw new Error(`matmul: ${name} is ${shape}, ${elements} ${unit} (${needed} bytes), but its buffer holds only ${bytes} bytes; pass a larger buffer or fix M/N/K.`);
     }
     if (bytes > maxBinding) {
       throw new GpuLimitError(
@@ -222,6 +235,9 @@ function checkOperands(rt: GpuRuntime, args: MatmulArgs): void {
 /** Records a planned product (see planMatmul); matmul() is this with the default plan. */
 export function runMatmulPlan(rt: GpuRuntime, plan: MatmulPlan, args: MatmulArgs): void {
   const { shape, variant } = plan;
+  if ((variant.half ?? false) !== (args.half ?? false)) {
+    throw new Error(`matmul: plan made for ${variant.half ? 'f16' : 'f32'} operands used with ${args.half ? 'f16' : 'f32'} ones; call planMatmul with these arguments.`);
+  }
   if (shape.M !== args.M || shape.N !== args.N || shape.K !== args.K || variant.transA !== (args.transA ?? false) || variant.transB !== (args.transB ?? false)) {
     throw new Error(
       `matmul: plan made for ${shape.M}x${shape.N}x${shape.K} (transA ${variant.transA}, transB ${variant.transB}) used for ${args.M}x${args.N}x${args.K} (transA ${args.transA ?? false}, transB ${args.transB ?? false}); call planMatmul with these arguments.`,
@@ -232,7 +248,7 @@ export function runMatmulPlan(rt: GpuRuntime, plan: MatmulPlan, args: MatmulArgs
   const program = matmulProgram(plan.variant);
   const { splits, kChunk } = plan;
   const accumulate = args.accumulate ? 1 : 0;
-  const label = splits > 1 ? `${matmulLabel(variant)} split-K` : matmulLabel(variant);
+  const label = `${matmulLabel(variant)}${variant.half ? ' f16' : ''}${splits > 1 ? ' split-K' : ''}`;
   const size = MATMUL_TILES[variant.tile].tile;
   // Split: the slices write partial products [splits, M, N] to scratch, reduced in order below.
   const partials = splits > 1 ? rt.acquire(splits * M * N * 4, 'matmul-splitk-partials') : null;
@@ -244,7 +260,8 @@ export function runMatmulPlan(rt: GpuRuntime, plan: MatmulPlan, args: MatmulArgs
   for (const d of plan.dispatches) {
     const rows = Math.min(M - d.rowTileOffset * size, d.rowTiles * size);
     const cols = Math.min(N - d.colTileOffset * size, d.colTiles * size);
-    const cost = { label, flops: matmulFlops(rows, cols, K), bytes: 4 * (rows * K + K * cols + rows * cols * (splits + writesAccumulate)) };
+    const operand = args.half ? 2 : 4;
+    const cost = { label, flops: matmulFlops(rows, cols, K), bytes: operand * (rows * K + K * cols) + 4 * rows * cols * (splits + writesAccumulate) };
     const uniforms = [M, N, K, writesAccumulate, d.rowTileOffset, d.colTileOffset, kChunk, M * N];
     rt.dispatch(program, [args.a, args.b, target], uniforms, [d.colTiles, d.rowTiles, splits], cost);
   }

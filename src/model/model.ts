@@ -7,6 +7,7 @@ import { llamaBackward } from './backward.ts';
 import { validateConfig, type LlamaConfig } from './config.ts';
 import { llamaForward, type ModelTensors } from './forward.ts';
 import { parameterLayout, type ParameterLayout } from './layout.ts';
+import { allocateHalfTensors, destroyHalfTensors, type HalfTensors } from './precision.ts';
 import {
   allocateParameterBuffers,
   clearParameterBuffers,
@@ -21,6 +22,8 @@ export class LlamaModel {
   readonly params: ParameterBuffers;
   readonly grads: ParameterBuffers;
   readonly acts: Activations;
+  /** Half copies for the f16 path (rt.f16), else null. */
+  readonly half: HalfTensors | null;
   private readonly tensors: ModelTensors;
   /** The token index of the last forward with gradient, consumed by backward. */
   private pendingIndex: TokenIndex | null = null;
@@ -35,7 +38,8 @@ export class LlamaModel {
     this.params = allocateParameterBuffers(rt, this.layout, 'params');
     this.grads = allocateParameterBuffers(rt, this.layout, 'grads');
     this.acts = allocateActivations(rt, config, shape);
-    this.tensors = { config, params: this.params.weights, grads: this.grads.weights, acts: this.acts };
+    this.half = rt.f16 ? allocateHalfTensors(rt, config, this.params.weights, this.acts) : null;
+    this.tensors = { config, params: this.params.weights, grads: this.grads.weights, acts: this.acts, half: this.half };
     clearParameterBuffers(rt, this.params);
     clearParameterBuffers(rt, this.grads);
   }
@@ -151,5 +155,6 @@ export class LlamaModel {
     destroyParameterBuffers(this.params);
     destroyParameterBuffers(this.grads);
     destroyActivations(this.acts);
+    if (this.half) destroyHalfTensors(this.half);
   }
 }

@@ -19,3 +19,14 @@ export function plainRuntime(): Promise<GpuRuntime> {
   plain ??= testRuntime().then((rt) => new GpuRuntime(rt.gpu, { subgroups: false }));
   return plain;
 }
+
+let half: Promise<GpuRuntime> | undefined;
+
+/**
+ * A runtime on testRuntime()'s device with the model's f16 path forced on (matmul operands as
+ * packed halves: core WGSL, so it runs on adapters without shader-f16 too). Never destroy() it.
+ */
+export function f16Runtime(): Promise<GpuRuntime> {
+  half ??= testRuntime().then((rt) => new GpuRuntime(rt.gpu, { f16: true }));
+  return half;
+}

@@ -284,7 +284,7 @@ describe('matmul on Dawn', () => {
     const small = rt.acquire(16 * 4);
     const big = rt.acquire(4096 * 4);
     expect(() => matmul(rt, { out: small, a: small, b: small, M: 0, N: 1, K: 1 })).toThrow(/M must be a positive integer/);
-    expect(() => matmul(rt, { out: big, a: small, b: big, M: 8, N: 8, K: 8, transA: true })).toThrow(/a is \[8,8\] \(transA\), 64 floats, but its buffer holds only 16/);
+    expect(() => matmul(rt, { out: big, a: small, b: big, M: 8, N: 8, K: 8, transA: true })).toThrow(/a is \[8,8\] \(transA\), 64 floats \(256 bytes\), but its buffer holds only 64 bytes/);
     expect(() => matmul(rt, { out: { buffer: big, offset: 128, size: 256 }, a: small, b: small, M: 4, N: 4, K: 4 })).toThrow(/offset 128 is not a multiple of 256/);
     expect(() =>
       matmul(rt, { out: { buffer: big, offset: 0, size: 256 }, a: small, b: { buffer: big, offset: 1024, size: 256 }, M: 4, N: 4, K: 4 }),
