@@ -70,7 +70,7 @@ async function timeTfjsTrainingStep(req: TrainBenchRequest, layout: ParameterLay
 
 async function benchTrain(req: TrainBenchRequest, log: (line: string) => void): Promise<TrainBenchResult> {
   // Ours first, on its own device, destroyed before tfjs allocates: neither holds the other's memory.
-  const rt = new GpuRuntime(await browserGpuDevice());
+  const rt = new GpuRuntime(await browserGpuDevice(), req.runtime);
   let ours: Awaited<ReturnType<typeof timeOurTrainingStep>>;
   try {
     ours = await timeOurTrainingStep(rt, req, log);

@@ -1,7 +1,7 @@
 // The environment-free half of `npm run bench:train`: the request, the synthetic batch, and the
 // timing of OUR training step on any GpuRuntime (Chromium's WebGPU in bench/train-page.ts, Dawn
 // in Node for `--node`). The tfjs half needs tfjs and lives in the page.
-import type { GpuRuntime, ProfiledDispatch } from '../src/gpu/runtime.ts';
+import type { GpuRuntime, ProfiledDispatch, RuntimeOptions } from '../src/gpu/runtime.ts';
 import { preset, type PresetName } from '../src/model/config.ts';
 import { initParameters } from '../src/model/init.ts';
 import type { ParameterLayout } from '../src/model/layout.ts';
@@ -18,6 +18,8 @@ export interface TrainBenchRequest {
   lr: number;
   /** After the timed steps, one more step with every dispatch timed on the GPU (`--profile`). */
   profile?: boolean;
+  /** The runtime's options: the f16 path and subgroups on or off (`--f16`, `--subgroups`); absent: the device decides. */
+  runtime?: RuntimeOptions;
 }
 
 /** One implementation's run: every step's loss and wall time, and the initial gradients. */
@@ -88,8 +90,9 @@ export async function timeOurTrainingStep(
   rt: GpuRuntime,
   req: TrainBenchRequest,
   log: (line: string) => void,
-): Promise<TrainStepTimings & { layout: ParameterLayout; initial: Float32Array; profile?: StepProfile }> {
+): Promise<TrainStepTimings & { layout: ParameterLayout; initial: Float32Array; profile?: StepProfile; f16: boolean; subgroups: boolean }> {
   const { config, tokens, targets, steps } = trainBenchSetup(req);
+  log(`ours ${req.preset}: ${rt.f16 ? 'f16' : 'f32'} matmul operands, ${rt.subgroups ? 'subgroup' : 'plain'} reductions`);
   const model = await LlamaModel.create(rt, config, { batch: req.batch, seqLen: req.seqLen });
   const optimizer = await AdamW.create(model, ADAMW_DEFAULTS);
   try {
@@ -124,7 +127,7 @@ export async function timeOurTrainingStep(
       }
       log(`ours ${req.preset} profiled step: ${profile.dispatches.length} dispatches, ${profile.wallMs.toFixed(1)} ms`);
     }
-    return { layout: model.layout, initial, losses, stepsMs, initialGradients: initialGradients!, profile };
+    return { layout: model.layout, initial, losses, stepsMs, initialGradients: initialGradients!, profile, f16: rt.f16, subgroups: rt.subgroups };
   } finally {
     optimizer.destroy();
     model.destroy();
@@ -166,6 +169,9 @@ export interface TrainBenchResult {
   /** Loss on the initial weights, and of the last step (after the same updates on the same batch). */
   lossOurs: number;
   lastLossOurs: number;
+  /** The paths ours took: f16 matmul operands, subgroup reductions. */
+  f16: boolean;
+  subgroups: boolean;
   profile?: StepProfile;
   tfjs?: {
     ms: number;
@@ -181,7 +187,7 @@ export interface TrainBenchResult {
 export function trainBenchResult(
   req: TrainBenchRequest,
   layout: ParameterLayout,
-  ours: TrainStepTimings & { profile?: StepProfile },
+  ours: TrainStepTimings & { profile?: StepProfile; f16: boolean; subgroups: boolean },
   tfjs?: TrainStepTimings,
 ): TrainBenchResult {
   const result: TrainBenchResult = {
@@ -194,6 +200,8 @@ export function trainBenchResult(
     oursStepsMs: ours.stepsMs,
     lossOurs: ours.losses[0]!,
     lastLossOurs: ours.losses.at(-1)!,
+    f16: ours.f16,
+    subgroups: ours.subgroups,
     ...(ours.profile ? { profile: ours.profile } : {}),
   };
   if (tfjs) {

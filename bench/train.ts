@@ -57,7 +57,10 @@ export async function run(argv: string[]): Promise<void> {
     'peak-gbps': 'number',
     node: 'boolean',
     profile: 'boolean',
+    f16: 'string',
+    subgroups: 'string',
   });
+  const runtime = { f16: onOff('--f16', args.f16), subgroups: onOff('--subgroups', args.subgroups) };
   const peakTflops = args['peak-tflops'];
   if (peakTflops !== undefined && !(peakTflops > 0)) throw new Error(`--peak-tflops must be > 0 (the device's peak fp32 TFLOP/s), got ${peakTflops}`);
   const peakGbps = args['peak-gbps'];
@@ -78,6 +81,7 @@ export async function run(argv: string[]): Promise<void> {
         seed: args.seed ?? 1,
         lr: args.lr ?? 1e-3,
         profile: args.profile ?? false,
+        runtime,
       };
     });
   };
@@ -117,21 +121,30 @@ export async function run(argv: string[]): Promise<void> {
   }
 }
 
-/** Ours alone on Dawn, one runtime for every preset. */
+/** `on` / `off` for a runtime option, or undefined (the device decides) when the flag is absent. */
+function onOff(flag: string, value: string | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (value !== 'on' && value !== 'off') throw new Error(`${flag} takes on or off (absent: wherever the device offers it), got ${value}`);
+  return value === 'on';
+}
+
+/** Ours alone on Dawn, one runtime per preset (each with the request's options). */
 async function runNode(requests: (adapter: AdapterReport) => TrainBenchRequest[], report: (r: TrainBenchResult) => void): Promise<void> {
   const { nodeGpuDevice } = await import('../src/gpu/node.ts');
   const { GpuRuntime } = await import('../src/gpu/runtime.ts');
   const { timeOurTrainingStep, trainBenchResult } = await import('./train-step.ts');
-  const rt = new GpuRuntime(await nodeGpuDevice());
+  const gpu = await nodeGpuDevice();
+  console.log(JSON.stringify({ kind: 'adapter', ...gpu.adapter, features: undefined }));
   try {
-    console.log(JSON.stringify({ kind: 'adapter', ...rt.gpu.adapter, features: undefined }));
-    for (const request of requests(rt.gpu.adapter)) {
+    for (const request of requests(gpu.adapter)) {
+      const rt = new GpuRuntime(gpu, request.runtime);
       const ours = await timeOurTrainingStep(rt, request, (line) => console.error(line));
       report(trainBenchResult(request, ours.layout, ours));
+      rt.flush();
       rt.trimPool();
     }
   } finally {
-    rt.destroy();
+    gpu.device.destroy();
   }
 }
 
@@ -174,6 +187,8 @@ function describe(r: TrainBenchResult, peakTflops: number | undefined) {
     tokens: r.tokens,
     parameterCount: r.parameterCount,
     timedSteps: r.oursStepsMs.length,
+    f16: r.f16,
+    subgroups: r.subgroups,
     oursMs: r.oursMs,
     // As in bench kernels: ratio = tfjs time / our time, so above 1 means ours is faster.
     ...(t ? { tfjsMs: t.ms, ratio: t.ms / r.oursMs } : {}),
