@@ -9,11 +9,18 @@ import { reducingProgram } from './reduce.ts';
 import { requireBytes, requireCount } from './checks.ts';
 
 /**
- * Threads per row (forward, dx) and per channel block (dWeight); a power of two for the tree
- * reduction. 64 keeps C = 768 at 12 channels per thread on real GPUs, and SwiftShader ran a
- * 64-wide row 5-14× faster than a 256-wide one here (its barriers switch every invocation).
+ * Threads per row (forward, backward) for C channels: a power of two for the tree reduction, about
+ * 16 channels each, between 8 and 64. 64 keeps C = 768 at 12 channels per thread on real GPUs;
+ * SwiftShader switches every invocation at each barrier (it ran a 64-wide row 5-14× faster than a
+ * 256-wide one here), so tiny's C = 64 gets 8 threads and a 3-step tree instead of 6.
  */
-const WG = 64;
+export function rmsnormThreads(C: number): number {
+  let threads = 8;
+  while (threads < 64 && threads * 16 < C) threads *= 2;
+  return threads;
+}
+/** Channels per workgroup of the second dWeight pass (one thread each). */
+const REDUCE_WG = 64;
 /**
  * Rows of one backward workgroup (its dx rows and its dWeight partial). 16 keeps the partials small
  * (T/16 rows of C: 1.5 MiB for T = 8192, C = 768, against 50 MiB of dOut and x) while giving that
@@ -21,27 +28,27 @@ const WG = 64;
  */
 const ROWS_PER_CHUNK = 16;
 
-function program(entryPoint: string, bindings: Program['bindings']): Program {
+function program(entryPoint: string, bindings: Program['bindings'], WG: number): Program {
   return { name: entryPoint, code, entryPoint, bindings, constants: { WG } };
 }
 
-/** The forward, its reduction in the variant `subgroups` picks (the runtime's by default). */
-export function rmsnormForwardProgram(rt: GpuRuntime, subgroups = rt.subgroups): Program {
-  return reducingProgram(rt, program('rmsnorm_forward', ['read', 'read', 'write', 'write', 'uniform']), subgroups);
+/** The forward for C channels, its reduction in the variant `subgroups` picks (the runtime's by default). */
+export function rmsnormForwardProgram(rt: GpuRuntime, C: number, subgroups = rt.subgroups): Program {
+  return reducingProgram(rt, program('rmsnorm_forward', ['read', 'read', 'write', 'write', 'uniform'], rmsnormThreads(C)), subgroups);
 }
 /** The fused dx + dWeight-partial pass for C channels (its workgroup memory holds C sums). */
 export function rmsnormBackwardProgram(rt: GpuRuntime, C: number, subgroups = rt.subgroups): Program {
-  const base = program('rmsnorm_backward', ['read', 'read', 'read', 'read', 'write', 'write', 'uniform']);
-  return reducingProgram(rt, { ...base, constants: { WG, MAX_C: C } }, subgroups);
+  const base = program('rmsnorm_backward', ['read', 'read', 'read', 'read', 'write', 'write', 'uniform'], rmsnormThreads(C));
+  return reducingProgram(rt, { ...base, constants: { ...base.constants, MAX_C: C } }, subgroups);
 }
 /** The second dWeight pass (no workgroup reduction: the plain variant of the module serves every runtime). */
 function dweightReduceProgram(rt: GpuRuntime): Program {
-  return reducingProgram(rt, program('rmsnorm_backward_dweight_reduce', ['read', 'write', 'uniform']), false);
+  return reducingProgram(rt, program('rmsnorm_backward_dweight_reduce', ['read', 'write', 'uniform'], REDUCE_WG), false);
 }
 
 /** The programs of a model with C channels. */
 export function rmsnormPrograms(rt: GpuRuntime, C: number, subgroups = rt.subgroups): Program[] {
-  return [rmsnormForwardProgram(rt, subgroups), rmsnormBackwardProgram(rt, C, subgroups), dweightReduceProgram(rt)];
+  return [rmsnormForwardProgram(rt, C, subgroups), rmsnormBackwardProgram(rt, C, subgroups), dweightReduceProgram(rt)];
 }
 
 /** The shader's Params block {T, C, eps, rowsPerChunk}: u32s with one f32 in the middle. */
@@ -70,7 +77,7 @@ export function rmsnormForward(
   requireBytes(op, 'out', out, T * C * 4, `[T=${T}, C=${C}] f32`);
   requireBytes(op, 'weight', weight, C * 4, `C=${C} f32`);
   requireBytes(op, 'rstd', rstd, T * 4, `T=${T} f32`);
-  rt.dispatch(rmsnormForwardProgram(rt), [x, weight, out, rstd], params(T, C, eps, 0), rowGrid(rt, T), { flops: 4 * T * C, bytes: 4 * (2 * T * C + C + T) });
+  rt.dispatch(rmsnormForwardProgram(rt, C), [x, weight, out, rstd], params(T, C, eps, 0), rowGrid(rt, T), { flops: 4 * T * C, bytes: 4 * (2 * T * C + C + T) });
 }
 
 /**
@@ -90,7 +97,7 @@ export function rmsnormBackward(
   requireBytes(op, 'dWeight', dWeight, C * 4, `C=${C} f32`);
   requireBytes(op, 'rstd', rstd, T * 4, `T=${T} f32`);
 
-  const sharedBytes = 4 * (C + WG);
+  const sharedBytes = 4 * (C + rmsnormThreads(C));
   if (sharedBytes > rt.limits.maxComputeWorkgroupStorageSize) {
     throw new GpuLimitError(`${op}: C = ${C} needs ${sharedBytes} bytes of workgroup memory; this GPU has ${rt.limits.maxComputeWorkgroupStorageSize}.`);
   }
@@ -101,7 +108,7 @@ export function rmsnormBackward(
     flops: 11 * T * C,
     bytes: 4 * (4 * T * C + C + T + chunks * C),
   });
-  rt.dispatch(dweightReduceProgram(rt), [partials, dWeight], [C, chunks], [Math.ceil(C / WG)], { flops: chunks * C, bytes: 4 * (chunks * C + 2 * C) });
+  rt.dispatch(dweightReduceProgram(rt), [partials, dWeight], [C, chunks], [Math.ceil(C / REDUCE_WG)], { flops: chunks * C, bytes: 4 * (chunks * C + 2 * C) });
   // Queue order makes the pool's reuse of this scratch by later work safe.
   rt.release(partials);
 }
