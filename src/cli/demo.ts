@@ -43,8 +43,8 @@ const USAGE = [
   '',
   'A hub (dev chain, the Gauntlet, relay, the app) and N headless Chromium pages that join its run',
   'with burner keys and train on their WebGPU; prints the swarm wall\'s URL. Each demo is a fresh run',
-  'in a temporary data dir unless --data-dir names one. Builds the app (vite build) if --app-dir has',
-  'none. Ctrl-C stops everything.',
+  'in a temporary data dir unless --data-dir names one. Builds the app (vite build) when the',
+  'repository\'s dist/ holds none. Ctrl-C stops everything.',
 ].join('\n');
 
 /** The demo's options from its arguments; throws with what is wrong. Null for --help. */
@@ -111,6 +111,7 @@ export async function run(argv: string[]): Promise<void> {
   }
   await ensureApp(options.appDir);
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'webloco-demo-')));
+  const removeDataDir = () => (options.dataDir ? Promise.resolve() : rm(dataDir, { recursive: true, force: true }));
   const { hub, stop: stopHub } = await startRunHub({
     port: options.port,
     host: options.host,
@@ -118,6 +119,9 @@ export async function run(argv: string[]): Promise<void> {
     appDir: options.appDir,
     run: options.run,
     takeAll: options.takeAll,
+  }).catch(async (err: unknown) => {
+    await removeDataDir();
+    throw err;
   });
   const s = hub.settings;
   console.log(
@@ -136,7 +140,7 @@ export async function run(argv: string[]): Promise<void> {
     stopReporting();
     await browser?.close().catch(() => undefined);
     await stopHub().catch((err) => console.error(`demo: error while stopping the hub: ${err instanceof Error ? err.message : String(err)}`));
-    if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
+    await removeDataDir();
   };
   const stopped = new Promise<void>((done) => {
     const onSignal = (signal: string) => {
