@@ -1,6 +1,8 @@
 // `npm run bench:kernels`: GFLOP/s of every matmul shape in each preset's training step, ours
 // beside tfjs-backend-webgpu's matMul in the same headless Chromium; JSON lines on stdout, a
-// table on stderr. `--node` measures ours alone on Dawn in Node (machines without a browser).
+// table on stderr. `--node` measures ours alone on Dawn in Node (machines without a browser);
+// with `--f16` it also times each product on f16 operands (the f16 path's matmuls: packed halves,
+// f32 sums) beside the f32 one.
 import { parseArgs } from '../src/cli/args.ts';
 import { preset, type PresetName } from '../src/model/config.ts';
 import { openBenchPage, printTable } from './browser.ts';
@@ -15,10 +17,11 @@ const TOKENS: Record<PresetName, { gpu: number; software: number }> = {
 };
 
 export async function run(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, { presets: 'string', tokens: 'number', 'budget-ms': 'number', node: 'boolean' });
+  const args = parseArgs(argv, { presets: 'string', tokens: 'number', 'budget-ms': 'number', node: 'boolean', f16: 'boolean' });
   const presets = (args.presets ?? 'tiny,small,base').split(',') as PresetName[];
   const budgetMs = args['budget-ms'] ?? 300;
-  if (args.node) return runNode(presets, args.tokens, budgetMs);
+  if (args.node) return runNode(presets, args.tokens, budgetMs, args.f16 ?? false);
+  if (args.f16) throw new Error('--f16 is measured with --node only (the page compares f32 products with tfjs)');
 
   const bench = await openBenchPage('/bench/kernels.html');
   try {
@@ -52,10 +55,11 @@ export async function run(argv: string[]): Promise<void> {
   }
 }
 
-async function runNode(presets: PresetName[], tokensArg: number | undefined, budgetMs: number): Promise<void> {
+async function runNode(presets: PresetName[], tokensArg: number | undefined, budgetMs: number, f16: boolean): Promise<void> {
   const { nodeGpuDevice } = await import('../src/gpu/node.ts');
   const { GpuRuntime } = await import('../src/gpu/runtime.ts');
   const { matmul } = await import('../src/kernels/matmul.ts');
+  const { castToHalf, halfBytes } = await import('../src/kernels/cast.ts');
   const rt = new GpuRuntime(await nodeGpuDevice());
   const adapter = rt.gpu.adapter;
   console.log(JSON.stringify({ kind: 'adapter', ...adapter, features: undefined }));
@@ -67,16 +71,29 @@ async function runNode(presets: PresetName[], tokensArg: number | undefined, bud
       const a = rt.upload(new Float32Array(s.M * s.K).fill(0.5));
       const b = rt.upload(new Float32Array(s.K * s.N).fill(0.25));
       const out = rt.acquire(s.M * s.N * 4);
-      const record = () => matmul(rt, { out, a, b, M: s.M, N: s.N, K: s.K, transA: s.transA, transB: s.transB });
-      await rt.time(record); // warm-up
-      const once = (await rt.time(record)).ms;
-      const reps = Math.max(1, Math.min(100, Math.floor(budgetMs / Math.max(once, 0.01))));
-      const { ms, source } = await rt.time(() => {
-        for (let i = 0; i < reps; i++) record();
-      });
-      const gflops = (matmulFlopsOf(s) * reps) / ms / 1e6;
-      console.log(JSON.stringify({ kind: 'matmul', preset: name, tokens, ...s, oursGflops: gflops, timer: source }));
-      table.push({ preset: name, shape: s.name, M: s.M, N: s.N, K: s.K, gflops });
+      const timeGflops = async (record: () => void) => {
+        await rt.time(record); // warm-up
+        const once = (await rt.time(record)).ms;
+        const reps = Math.max(1, Math.min(100, Math.floor(budgetMs / Math.max(once, 0.01))));
+        const { ms, source } = await rt.time(() => {
+          for (let i = 0; i < reps; i++) record();
+        });
+        return { gflops: (matmulFlopsOf(s) * reps) / ms / 1e6, source };
+      };
+      const shape = { M: s.M, N: s.N, K: s.K, transA: s.transA, transB: s.transB };
+      const { gflops, source } = await timeGflops(() => matmul(rt, { out, a, b, ...shape }));
+      let f16Gflops: number | undefined;
+      if (f16) {
+        const ah = rt.acquire(halfBytes(s.M * s.K));
+        const bh = rt.acquire(halfBytes(s.K * s.N));
+        castToHalf(rt, { dst: ah, src: a, n: s.M * s.K });
+        castToHalf(rt, { dst: bh, src: b, n: s.K * s.N });
+        f16Gflops = (await timeGflops(() => matmul(rt, { out, a: ah, b: bh, ...shape, half: true }))).gflops;
+        rt.release(ah);
+        rt.release(bh);
+      }
+      console.log(JSON.stringify({ kind: 'matmul', preset: name, tokens, ...s, oursGflops: gflops, ...(f16 ? { oursF16Gflops: f16Gflops } : {}), timer: source }));
+      table.push({ preset: name, shape: s.name, M: s.M, N: s.N, K: s.K, gflops, ...(f16 ? { 'f16 gflops': f16Gflops! } : {}) });
       for (const buf of [a, b, out]) rt.release(buf);
       rt.trimPool();
     }
