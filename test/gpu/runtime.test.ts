@@ -135,6 +135,29 @@ describe('GpuRuntime on Dawn', () => {
     await expect(rt.stopProfile()).rejects.toThrow(/not profiling/);
   });
 
+  it('profiles more dispatches than one query set holds (2,048), in order', async (ctx) => {
+    const rt = await testRuntime();
+    if (!rt.gpu.hasTimestamps) {
+      console.warn('profile test skipped: this adapter has no timestamp-query');
+      ctx.skip();
+    }
+    const n = 64;
+    const one = rt.upload(new Float32Array(n).fill(1));
+    const x = rt.upload(new Float32Array(n));
+    const y = rt.acquire(n * 4);
+    rt.startProfile();
+    // x ← x + 1 through y, 2,100 times: the result counts the dispatches that ran.
+    for (let i = 0; i < 1050; i++) {
+      add(rt, y, x, one, n, { label: 'to y' });
+      add(rt, x, y, one, n, { label: 'to x' });
+    }
+    const dispatches = await rt.stopProfile();
+    expect(dispatches).toHaveLength(2100);
+    expect(dispatches[2048]!.label).toBe('to y');
+    expect(dispatches.every((d) => d.ms >= 0)).toBe(true);
+    expect((await rt.readF32(x, 0, n))[0]).toBe(2100);
+  });
+
   it('summarizes a profile by kernel, slowest first, against the peaks given', () => {
     const summary = summarizeProfile(
       [
