@@ -8,7 +8,7 @@
 // preset and `profile-kernel` JSON lines, kernel by kernel, with the throughput each achieved and,
 // given `--peak-tflops` / `--peak-gbps` (WebGPU cannot report them), the fraction of peak.
 import type { Page } from 'playwright-core';
-import { parseArgs } from '../src/cli/args.ts';
+import { onOff, parseArgs } from '../src/cli/args.ts';
 import type { AdapterReport } from '../src/gpu/device.ts';
 import { summarizeProfile, type ProfilePeaks } from '../src/gpu/profile.ts';
 import { preset, type PresetName } from '../src/model/config.ts';
@@ -119,13 +119,6 @@ export async function run(argv: string[]): Promise<void> {
     );
     process.exitCode = 1;
   }
-}
-
-/** `on` / `off` for a runtime option, or undefined (the device decides) when the flag is absent. */
-function onOff(flag: string, value: string | undefined): boolean | undefined {
-  if (value === undefined) return undefined;
-  if (value !== 'on' && value !== 'off') throw new Error(`${flag} takes on or off (absent: wherever the device offers it), got ${value}`);
-  return value === 'on';
 }
 
 /** Ours alone on Dawn, one runtime per preset (each with the request's options). */

@@ -23,11 +23,11 @@ import { DEFAULT_NULL_ROUNDS } from '../sparseloco/error-feedback.ts';
 import { MemoryContentStore } from '../swarm/content.ts';
 import { createNodePeer } from '../swarm/node-peer.ts';
 import { Swarm } from '../swarm/swarm.ts';
-import { parseArgs, printer } from './args.ts';
+import { onOff, parseArgs, printer } from './args.ts';
 
 export async function run(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, { hub: 'string', rounds: 'number', preset: 'string', behavior: 'string', webrtc: 'boolean', json: 'boolean' });
-  if (!args.hub) throw new Error(`usage: webloco peer --hub http://HOST:PORT [--rounds N] [--preset tiny] [--behavior ${BEHAVIORS.join('|')}] [--webrtc] [--json]`);
+  const args = parseArgs(argv, { hub: 'string', rounds: 'number', preset: 'string', behavior: 'string', webrtc: 'boolean', f16: 'string', json: 'boolean' });
+  if (!args.hub) throw new Error(`usage: webloco peer --hub http://HOST:PORT [--rounds N] [--preset tiny] [--behavior ${BEHAVIORS.join('|')}] [--webrtc] [--f16 on|off] [--json]`);
   const [behavior = 'honest'] = parseBehaviors(args.behavior ?? 'honest');
   const print = printer(args.json);
   const info = await requireRunInfo(args.hub);
@@ -37,7 +37,7 @@ export async function run(argv: string[]): Promise<void> {
 
   const node = await createNodePeer({ runId: info.runId, dialPrivateAddresses: true, webrtc: args.webrtc ?? false });
   const swarm = new Swarm({ node, runId: info.runId, store: new MemoryContentStore(), keepConnected: info.hub.multiaddrs.map((a) => multiaddr(a)), directLinks: args.webrtc ?? false });
-  const rt = new GpuRuntime(await nodeGpuDevice());
+  const rt = new GpuRuntime(await nodeGpuDevice(), { f16: onOff('--f16', args.f16) });
   let peer: Peer | undefined;
   try {
     await swarm.start();

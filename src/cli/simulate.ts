@@ -13,7 +13,7 @@ import { SIMULATE_DEFAULTS, simulate } from '../engine/simulate.ts';
 import { nodeGpuDevice } from '../gpu/node.ts';
 import { GpuRuntime } from '../gpu/runtime.ts';
 import { preset } from '../model/config.ts';
-import { parseArgs, printer } from './args.ts';
+import { onOff, parseArgs, printer } from './args.ts';
 
 export async function run(argv: string[]): Promise<void> {
   const args = parseArgs(argv, {
@@ -37,6 +37,7 @@ export async function run(argv: string[]): Promise<void> {
     adversaries: 'string',
     gauntlet: 'boolean',
     'eval-sequences': 'number',
+    f16: 'string',
     json: 'boolean',
   });
   const adversaries = parseBehaviors(args.adversaries ?? '');
@@ -45,7 +46,7 @@ export async function run(argv: string[]): Promise<void> {
   if (compressor !== 'gpu' && compressor !== 'cpu') throw new Error(`--compressor must be 'gpu' or 'cpu', got '${compressor}'`);
   const print = printer(args.json);
   const data = await ensureShards(tokenizerFor(config));
-  const rt = new GpuRuntime(await nodeGpuDevice());
+  const rt = new GpuRuntime(await nodeGpuDevice(), { f16: onOff('--f16', args.f16) });
   const runId = args['run-id'] ?? 'simulate';
   const seqLen = args['seq-len'] ?? Math.min(SIMULATE_DEFAULTS.seqLen, config.max_position_embeddings);
   const evalSequences = args['eval-sequences'];

@@ -11,7 +11,7 @@ import { preset } from '../model/config.ts';
 import { heldOutBatches } from '../train/batches.ts';
 import { decodeCheckpoint, encodeCheckpoint } from '../train/checkpoint.ts';
 import { readCheckpointDir, writeCheckpointDir } from '../train/checkpoint-dir.ts';
-import { parseArgs, printer } from './args.ts';
+import { onOff, parseArgs, printer } from './args.ts';
 
 export async function run(argv: string[]): Promise<void> {
   const args = parseArgs(argv, {
@@ -27,6 +27,7 @@ export async function run(argv: string[]): Promise<void> {
     seed: 'number',
     out: 'string',
     resume: 'string',
+    f16: 'string',
     json: 'boolean',
   });
   const resume = args.resume ? decodeCheckpoint(await readCheckpointDir(resolve(args.resume))) : undefined;
@@ -35,7 +36,7 @@ export async function run(argv: string[]): Promise<void> {
   const batch = args.batch ?? 8;
   const seqLen = args['seq-len'] ?? config.max_position_embeddings;
   const data = await ensureShards(tokenizerFor(config));
-  const rt = new GpuRuntime(await nodeGpuDevice());
+  const rt = new GpuRuntime(await nodeGpuDevice(), { f16: onOff('--f16', args.f16) });
   try {
     const result = await trainCentralized(rt, {
       config,

@@ -16,7 +16,7 @@ import { checkCapability, type Capability } from '../engine/capability.ts';
 import { gpuSelfTest, type SelfTestResult } from '../engine/self-test.ts';
 import { browserGpuDevice } from '../gpu/browser.ts';
 import type { AdapterReport } from '../gpu/device.ts';
-import { GpuRuntime } from '../gpu/runtime.ts';
+import { GpuRuntime, type RuntimeOptions } from '../gpu/runtime.ts';
 import { preset, type LlamaConfig } from '../model/config.ts';
 import { hashReady } from '../model/hash.ts';
 import { contentHash } from '../swarm/content.ts';
@@ -28,6 +28,8 @@ import type { StepProgress } from '../train/inner-loop.ts';
 export type { Capability, SelfTestResult };
 
 let runtime: Promise<GpuRuntime> | undefined;
+/** The page's choices (e.g. `?f16=off`), set before the runtime starts. */
+let runtimeOptions: RuntimeOptions = {};
 
 function getRuntime(): Promise<GpuRuntime> {
   runtime ??= browserGpuDevice().then((gpu) => {
@@ -35,7 +37,7 @@ function getRuntime(): Promise<GpuRuntime> {
       runtime = undefined;
       console.error(err.message);
     });
-    return new GpuRuntime(gpu);
+    return new GpuRuntime(gpu, runtimeOptions);
   });
   // A failed start must not poison later attempts (the user may enable WebGPU and retry).
   runtime.catch(() => (runtime = undefined));
@@ -376,10 +378,16 @@ function requireSession(): Session {
 }
 
 const api = {
+  /** Forces runtime options (the f16 path, subgroups) either way; only before the GPU is first used. */
+  configure(options: RuntimeOptions): void {
+    if (runtime) throw new Error('the GPU runtime has started: configure the worker before its first call');
+    runtimeOptions = { ...options };
+  },
+
   /** The adapter this worker's device runs on; throws WebGpuUnavailableError without WebGPU. */
-  async adapter(): Promise<AdapterReport & { hasTimestamps: boolean }> {
+  async adapter(): Promise<AdapterReport & { hasTimestamps: boolean; f16: boolean; subgroups: boolean }> {
     const rt = await getRuntime();
-    return { ...rt.gpu.adapter, hasTimestamps: rt.gpu.hasTimestamps };
+    return { ...rt.gpu.adapter, hasTimestamps: rt.gpu.hasTimestamps, f16: rt.f16, subgroups: rt.subgroups };
   },
 
   /** Which presets this adapter fits, a short matmul benchmark, and the preset to recommend. */

@@ -62,7 +62,8 @@ export class LossEvaluator {
 
   /** A replica for batches of [rows, seqLen]; compiles its pipelines now. */
   static async create(rt: GpuRuntime, config: LlamaConfig, rows: number, seqLen: number): Promise<LossEvaluator> {
-    return new LossEvaluator(await LlamaModel.create(rt, config, { batch: rows, seqLen }), rows, seqLen);
+    // Always f32: every validator and auditor must measure the same losses, whatever its GPU offers.
+    return new LossEvaluator(await LlamaModel.create(rt, config, { batch: rows, seqLen }, { f16: false }), rows, seqLen);
   }
 
   get layout(): ParameterLayout {

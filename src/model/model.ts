@@ -17,6 +17,11 @@ import {
   type ParameterBuffers,
 } from './parameters.ts';
 
+/** Which path a model's matmuls take; absent fields follow the runtime. */
+export interface ModelPrecision {
+  f16?: boolean;
+}
+
 export class LlamaModel {
   readonly layout: ParameterLayout;
   readonly params: ParameterBuffers;
@@ -32,21 +37,25 @@ export class LlamaModel {
     readonly rt: GpuRuntime,
     readonly config: LlamaConfig,
     shape: ActivationShape,
+    precision: ModelPrecision,
   ) {
     validateConfig(config);
     this.layout = parameterLayout(config, rt.limits);
     this.params = allocateParameterBuffers(rt, this.layout, 'params');
     this.grads = allocateParameterBuffers(rt, this.layout, 'grads');
     this.acts = allocateActivations(rt, config, shape);
-    this.half = rt.f16 ? allocateHalfTensors(rt, config, this.params.weights, this.acts) : null;
+    this.half = (precision.f16 ?? rt.f16) ? allocateHalfTensors(rt, config, this.params.weights, this.acts) : null;
     this.tensors = { config, params: this.params.weights, grads: this.grads.weights, acts: this.acts, half: this.half };
     clearParameterBuffers(rt, this.params);
     clearParameterBuffers(rt, this.grads);
   }
 
-  /** Allocates everything for batches of [batch, seqLen] and compiles every pipeline it uses. */
-  static async create(rt: GpuRuntime, config: LlamaConfig, shape: ActivationShape): Promise<LlamaModel> {
-    const model = new LlamaModel(rt, config, shape);
+  /**
+   * Allocates everything for batches of [batch, seqLen] and compiles every pipeline it uses. The
+   * f16 path follows the runtime (rt.f16) unless `precision` says otherwise.
+   */
+  static async create(rt: GpuRuntime, config: LlamaConfig, shape: ActivationShape, precision: ModelPrecision = {}): Promise<LlamaModel> {
+    const model = new LlamaModel(rt, config, shape, precision);
     await rt.compileAll(model.programs());
     return model;
   }

@@ -35,6 +35,8 @@ export function AdapterCard({ gpu, capability, runPreset }: { gpu: GpuState; cap
         <dd>{formatBytes(a.limits.maxStorageBufferBindingSize ?? 0)}</dd>
         <dt>GPU timers</dt>
         <dd>{a.hasTimestamps ? 'available' : 'not available'}</dd>
+        <dt>Matmul precision</dt>
+        <dd data-testid="precision">{a.f16 ? 'f16 inputs, f32 sums (shader-f16; ?f16=off turns it off)' : 'f32'}</dd>
       </dl>
       <CapabilityReport capability={capability} runPreset={runPreset} />
     </section>

@@ -6,7 +6,7 @@ import type { Capability } from '../client/worker.ts';
 
 export type GpuState =
   | { status: 'starting' }
-  | { status: 'ready'; adapter: AdapterReport & { hasTimestamps: boolean } }
+  | { status: 'ready'; adapter: AdapterReport & { hasTimestamps: boolean; f16: boolean; subgroups: boolean } }
   | { status: 'unavailable'; message: string };
 
 export type CapabilityState = { status: 'measuring' } | { status: 'done'; capability: Capability } | { status: 'failed'; message: string };
@@ -28,6 +28,9 @@ export function useTrainer(): { gpu: GpuState; worker: TrainerWorker | null; cap
     const w = startTrainerWorker();
     setWorker(w);
     let cancelled = false;
+    // `?f16=on|off` forces the model's f16 path either way (absent: wherever the GPU has shader-f16).
+    const f16 = new URLSearchParams(window.location.search).get('f16');
+    void w.api.configure(f16 === 'on' || f16 === 'off' ? { f16: f16 === 'on' } : {});
     w.api.adapter().then(
       (adapter) => {
         if (cancelled) return;
