@@ -159,6 +159,18 @@ test('a volunteer joins with a wallet, sees the loss fall and a round complete, 
   const steps = (await chartSeries(page))!;
   expect(steps.lastStep - steps.firstStep + 1, 'the step after resuming is the next one: none lost, none repeated').toBe(steps.count);
 
+  // With "pause while hidden" on, hiding the tab pauses it and showing it again resumes it.
+  await page.getByLabel('Pause while this tab is hidden').check();
+  const setHidden = (hidden: boolean) =>
+    page.evaluate((h) => {
+      Object.defineProperty(document, 'hidden', { value: h, configurable: true });
+      document.dispatchEvent(new Event('visibilitychange'));
+    }, hidden);
+  await setHidden(true);
+  await expect(page.getByTestId('swarm-status')).toHaveAttribute('data-paused', 'true');
+  await setHidden(false);
+  await expect(page.getByTestId('swarm-status')).toHaveAttribute('data-paused', 'false');
+
   // Reload while paused mid-round (e is then exactly the saved one): the tab resumes by itself with
   // the same binding and the error feedback it saved, and the chain takes its payloads again.
   await page.getByRole('button', { name: 'Pause training' }).click();
