@@ -19,6 +19,7 @@ import { Session } from '../../src/identity/session.ts';
 import { createNodePeer } from '../../src/swarm/node-peer.ts';
 import { PAYLOAD_PROTOCOL, announceTopic } from '../../src/swarm/protocol.ts';
 import { Swarm } from '../../src/swarm/swarm.ts';
+import { until } from '../helpers/until.ts';
 
 const RUN = 'test-hub';
 const hex = (byte: string): Hex => `0x${byte.repeat(32)}` as Hex;
@@ -45,16 +46,6 @@ async function peerOf(hub: Hub, acceptGossip?: ConstructorParameters<typeof Swar
   const swarm = new Swarm({ node, runId: hub.runId, store: new MemoryContentStore(), keepConnected: hub.multiaddrs.map((a) => multiaddr(a)), acceptGossip });
   await swarm.start();
   return swarm;
-}
-
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** A raw GET, so that the path reaches the server exactly as written (fetch() normalizes it). */

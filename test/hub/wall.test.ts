@@ -28,6 +28,10 @@ import { MemoryContentStore } from '../../src/swarm/content.ts';
 import { createNodePeer } from '../../src/swarm/node-peer.ts';
 import { Swarm } from '../../src/swarm/swarm.ts';
 import { testRuntime } from '../helpers/gpu.ts';
+import { until as untilWithin } from '../helpers/until.ts';
+
+/** Waits up to 20 s unless told otherwise: rounds here take several seconds. */
+const until = <T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000) => untilWithin(what, probe, timeoutMs);
 
 const RUN = 'test-wall';
 const layout = parameterLayout(preset('tiny'));
@@ -41,16 +45,6 @@ function appDir(): string {
   const dir = tempDir('app');
   writeFileSync(join(dir, 'index.html'), '<!doctype html><title>WebLoCo</title>');
   return dir;
-}
-
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 async function wallOf(hub: Hub): Promise<WallView> {

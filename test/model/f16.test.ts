@@ -2,7 +2,7 @@
 // in f32) against the float64 reference, and training with it against training in f32. The halves
 // are stored packed in pairs (core WGSL), so this runs on any adapter, SwiftShader included.
 import { afterAll, describe, expect, it } from 'vitest';
-import { PRESETS, type LlamaConfig } from '../../src/model/config.ts';
+import { PRESETS } from '../../src/model/config.ts';
 import { initParameters } from '../../src/model/init.ts';
 import { packParameters, parameterLayout, unpackParameters } from '../../src/model/layout.ts';
 import { LlamaModel } from '../../src/model/model.ts';
@@ -12,19 +12,7 @@ import { f16Runtime, testRuntime } from '../helpers/gpu.ts';
 import { rng } from '../helpers/random.ts';
 import { llamaReference } from '../reference/llama.ts';
 import { randomParams, randomTokens } from './fixtures.ts';
-
-const CONFIG: LlamaConfig = {
-  vocab_size: 37,
-  hidden_size: 32,
-  intermediate_size: 44,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  max_position_embeddings: 64,
-  rms_norm_eps: 1e-5,
-  rope_theta: 10000,
-  tie_word_embeddings: false,
-};
+import { GROUPED as CONFIG } from '../helpers/configs.ts';
 
 const models: LlamaModel[] = [];
 afterAll(() => models.forEach((m) => m.destroy()));

@@ -19,19 +19,7 @@ import { testRuntime } from '../helpers/gpu.ts';
 import { adamwReference, globalNormSquaredReference } from '../reference/adamw.ts';
 import { llamaReference } from '../reference/llama.ts';
 import { randomParams, randomTokens } from './fixtures.ts';
-
-const GROUPED: LlamaConfig = {
-  vocab_size: 37,
-  hidden_size: 32,
-  intermediate_size: 44,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  max_position_embeddings: 64,
-  rms_norm_eps: 1e-5,
-  rope_theta: 10000,
-  tie_word_embeddings: false,
-};
+import { GROUPED } from '../helpers/configs.ts';
 
 const CASES: [string, LlamaConfig, { batch: number; seqLen: number; logitsBlockTokens?: number }][] = [
   ['untied head, grouped KV heads', GROUPED, { batch: 2, seqLen: 7 }],
