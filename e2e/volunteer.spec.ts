@@ -8,8 +8,10 @@
 // send is refused through POST /api/chain/extrinsics (the endpoint the page's HttpChain uses) with
 // the JSON error the page would show: (c) a replayed binding, (d) an announcement signed by a key
 // other than the session's.
+// The saved checkpoint downloads as safetensors that `webloco eval` reads to the same model hash.
 // Screenshots of the landing page and the dashboard at desktop and phone widths go to
 // test-results/screenshots/, and axe finds no serious or critical violation on either.
+import { execFileSync } from 'node:child_process';
 import AxeBuilder from '@axe-core/playwright';
 import { Keyring } from '@polkadot/keyring';
 import { u8aToHex } from '@polkadot/util';
@@ -139,6 +141,15 @@ test('a volunteer joins with a wallet, sees the loss fall and a round complete, 
   expect(wrongKey.json.error).toMatchObject({ code: 'bad-signature' });
   expect(wrongKey.json.error!.message).toContain('not signed by the session key');
   console.log(`(d) announcement signed by the wrong key → ${wrongKey.json.error!.code}: ${wrongKey.json.error!.message}`);
+  // The saved θ downloads as safetensors that Node reads back to the same model hash.
+  const savedHash = await page.getByTestId('download-checkpoint').getAttribute('data-model-hash');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-checkpoint').click()]);
+  expect(download.suggestedFilename()).toMatch(/\.safetensors$/);
+  const file = test.info().outputPath('swarm-checkpoint.safetensors');
+  await download.saveAs(file);
+  const evaluated = JSON.parse(execFileSync(process.execPath, ['bin/webloco.mjs', 'eval', '--checkpoint', file], { encoding: 'utf8' }).trim().split('\n').at(-1)!) as { modelHash: string; heldOutLoss: number };
+  expect(evaluated.modelHash).toBe(savedHash);
+  console.log(`downloaded checkpoint: model ${evaluated.modelHash.slice(0, 12)}…, held-out loss in Node ${evaluated.heldOutLoss}`);
   await screenshots(page, 'dashboard');
   await expectAccessible(page, 'dashboard');
 

@@ -240,7 +240,9 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: HubRunInfo; worker: T
               <dt>Error feedback</dt>
               <dd>
                 saved after round {state.saved.round - 1}: <code data-testid="error-feedback-hash" data-hash={state.saved.errorFeedbackHash}>{state.saved.errorFeedbackHash.slice(0, 16)}…</code>{' '}
-                <button onClick={() => void download()}>Download checkpoint</button>
+                <button onClick={() => void download()} data-testid="download-checkpoint" data-model-hash={state.saved.modelHash}>
+                  Download checkpoint
+                </button>
               </dd>
             </>
           )}
