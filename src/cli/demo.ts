@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
+import type { Extrinsic } from '../chain/extrinsics.ts';
 import type { Hub } from '../hub/hub.ts';
 import { parseArgs } from './args.ts';
 import { chromiumLaunchOptions } from './chromium.ts';
@@ -230,15 +231,16 @@ function reportChain(hub: Hub): () => void {
   if (!chain) return () => undefined;
   const hotkeys = new Map<string, number>();
   return chain.onBlock((block) => {
-    for (const x of block.extrinsics as { call?: string; binding?: { binding: { hotkey: string; peerId: string; burner: boolean } }; decision?: { decision: { round: number; payloadHashes: string[]; modelHash: string } } }[]) {
-      if (x.call === 'register' && x.binding) {
+    // Blocks this hub's own dev chain sealed: every extrinsic in them was checked on the way in.
+    for (const x of block.extrinsics as Extrinsic[]) {
+      if (x.call === 'register') {
         const { hotkey, peerId, burner } = x.binding.binding;
         const known = hotkeys.get(hotkey);
         const n = known ?? hotkeys.size + 1;
         hotkeys.set(hotkey, n);
         console.log(`peer ${n} ${known ? 'joined again' : 'joined'}: hotkey ${hotkey}${burner ? ' (burner)' : ''}, libp2p ${peerId} (block ${block.height})`);
       }
-      if (x.call === 'decision' && x.decision) {
+      if (x.call === 'decision') {
         const d = x.decision.decision;
         console.log(`round ${d.round} decided: ${d.payloadHashes.length} payload${d.payloadHashes.length === 1 ? '' : 's'} taken, model ${d.modelHash.replace(/^0x/, '').slice(0, 12)}…`);
       }

@@ -166,9 +166,9 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
       }
     }
     const label = o.resume?.label ?? o.signer!.label;
-    const roundsAsked = o.rounds ?? o.resume?.roundsLeft;
+    const rounds = o.rounds ?? o.resume?.roundsLeft ?? Math.max(1, info.settings.rounds - info.round);
     const saved: SavedProgress | undefined = o.resume ? await o.store?.progress(info.runId, session.id) : undefined;
-    await o.store?.saveTab({ runId: info.runId, peerKey: privateKeyToProtobuf(peerKey), session: session.saved(), label, active: true, roundsLeft: roundsAsked ?? Math.max(1, info.settings.rounds - (info.round ?? 0)) });
+    await o.store?.saveTab({ runId: info.runId, peerKey: privateKeyToProtobuf(peerKey), session: session.saved(), label, active: true, roundsLeft: rounds });
 
     progress('loading data and compiling kernels');
     await o.worker.api.init({
@@ -183,7 +183,7 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
       // a session resumed with its error feedback has none.
       nullRounds: saved ? 0 : DEFAULT_NULL_ROUNDS,
     });
-    let roundsLeft = 0; // set once joined: the rounds this tab will take part in
+    let roundsLeft = rounds;
     const participant = new Participant({
       swarm,
       chain,
@@ -223,9 +223,6 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
       restoredErrorFeedback = { round: saved.round, hash };
     }
 
-    const rounds = roundsAsked ?? Math.max(1, info.settings.rounds - participant.round);
-    roundsLeft = rounds;
-    await o.store?.setActive(info.runId, true, rounds);
     const done = participant.run(rounds, abort.signal).then(
       () => stop(),
       async (err: unknown) => {
@@ -250,10 +247,7 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
       },
       done,
       links: () => swarm.links(),
-      leave: async () => {
-        await stop();
-        await o.store?.setActive(info.runId, false).catch(() => {});
-      },
+      leave: stop,
     };
   } catch (err) {
     await stop();

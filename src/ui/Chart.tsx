@@ -78,8 +78,7 @@ export function Chart({ series, title, xLabel = 'step', yLabel = 'loss', height 
       chart.destroy();
       plot.current = null;
     };
-    // Rebuilt only when the series themselves change; new values go through setData below.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // Rebuilt only when the series themselves change (`shape`); new values go through setData below.
   }, [shape, height, xLabel, yLabel]);
 
   useEffect(() => {

@@ -61,19 +61,20 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: HubRunInfo; worker: T
 
   // A tab that was in the swarm when it closed rejoins by itself; `?join=burner` joins a new one.
   const started = useRef(false);
+  const { join, resumeSaved } = swarm;
   useEffect(() => {
     if (started.current || !canJoin || saved.status === 'checking' || state.phase !== 'idle') return;
     if (savedTab?.active) {
       started.current = true;
-      void swarm.resumeSaved(savedTab);
+      void resumeSaved(savedTab);
       return;
     }
     const auto = autoJoin();
     if (auto) {
       started.current = true;
-      void swarm.join(burner(), auto.rounds);
+      void join(burner(), auto.rounds);
     }
-  }, [canJoin, saved.status, savedTab, state.phase, swarm, burner]);
+  }, [canJoin, saved.status, savedTab, state.phase, join, resumeSaved, burner]);
 
   const series = useMemo(() => lossSeries(state.losses, state.heldOut), [state.losses, state.heldOut]);
   const bytesUp = state.rounds.reduce((n, r) => n + r.bytesUp, 0);
@@ -84,7 +85,7 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: HubRunInfo; worker: T
   const blocks = view && state.participant?.round === view.round ? { done: view.blocksPerRound - view.blocksLeft, total: view.blocksPerRound } : null;
 
   const download = async () => {
-    const bytes = await swarm.savedModel();
+    const bytes = session ? await swarm.savedModel(session.bindingId) : null;
     if (!bytes) return;
     const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type: 'application/octet-stream' }));
     const a = document.createElement('a');

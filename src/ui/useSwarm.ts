@@ -93,6 +93,8 @@ export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: st
     await member.leave();
     paused.current = false;
     dispatch({ type: 'left' });
+    // Left on purpose: a reload offers to resume the session instead of rejoining by itself.
+    await store.current?.setActive(runId, false).catch(() => {});
     const tab = await store.current?.tab(runId);
     if (tab) setSaved({ status: 'saved', tab });
   }, [runId]);
@@ -119,23 +121,20 @@ export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: st
     [worker],
   );
 
-  /** The safetensors of θ as saved after the latest round (no GPU work, no race with training). */
-  const savedModel = useCallback(async (): Promise<Uint8Array | null> => {
-    const tab = await store.current?.tab(runId);
-    if (!tab || !joined.current) return null;
-    const progress = await store.current!.progress(runId, joined.current.session.bindingId);
-    return progress?.files[MODEL_FILE] ?? null;
-  }, [runId]);
+  /** The safetensors of θ as session `bindingId` saved it after its latest round (no GPU work, no race with training). */
+  const savedModel = useCallback(
+    async (bindingId: string): Promise<Uint8Array | null> => (await store.current?.progress(runId, bindingId))?.files[MODEL_FILE] ?? null,
+    [runId],
+  );
 
-  // Closing the panel (or the tab's React root) leaves the swarm, but keeps the saved session active
+  // Closing the panel (or the tab's React root) leaves the swarm; the saved session stays active,
   // so that a reload resumes it.
   useEffect(
     () => () => {
-      const member = joined.current;
+      void joined.current?.leave();
       joined.current = null;
-      void member?.leave().then(() => store.current?.setActive(runId, true));
     },
-    [runId],
+    [],
   );
 
   return { state, saved, join, resumeSaved, leave, forget, setPaused, setDutyCycle, savedModel };
