@@ -18,7 +18,7 @@ export interface TrainBenchRequest {
   lr: number;
   /** After the timed steps, one more step with every dispatch timed on the GPU (`--profile`). */
   profile?: boolean;
-  /** The runtime's options: the f16 path and subgroups on or off (`--f16`, `--subgroups`); absent: the device decides. */
+  /** The runtime's options: the f16 path and subgroups on or off (`--f16`, `--subgroups`); absent: the runtime's defaults (subgroups where the device has them, f32). */
   runtime?: RuntimeOptions;
 }
 

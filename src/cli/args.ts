@@ -39,9 +39,9 @@ export function printer(json: boolean | undefined): (line: Record<string, unknow
     console.log(json ? JSON.stringify(line) : Object.entries(line).map(([k, v]) => `${k} ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(4) : v}`).join('  '));
 }
 
-/** `on` / `off` for a runtime option, or undefined (the device decides) when the flag is absent. */
+/** `on` / `off` for a runtime option, or undefined (the runtime's default) when the flag is absent. */
 export function onOff(flag: string, value: string | undefined): boolean | undefined {
   if (value === undefined) return undefined;
-  if (value !== 'on' && value !== 'off') throw new Error(`${flag} takes on or off (absent: wherever the device offers it), got ${value}`);
+  if (value !== 'on' && value !== 'off') throw new Error(`${flag} takes on or off (absent: the runtime's default), got ${value}`);
   return value === 'on';
 }

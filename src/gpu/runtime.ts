@@ -55,8 +55,9 @@ export interface RuntimeOptions {
   subgroups?: boolean;
   /**
    * The model's f16 path: matmul operands in f16, summed in f32, with f32 master weights and
-   * optimizer state (default: where the device has `shader-f16`). The halves are stored packed in
-   * pairs (core WGSL), so the path can be forced on anywhere, as its tests do.
+   * optimizer state. Off unless asked for: no real GPU has yet measured it faster than f32 (it
+   * unpacks halves and multiplies in f32, plus a cast pass per operand). The halves are stored
+   * packed in pairs (core WGSL), so the path can be forced on anywhere, as its tests do.
    */
   f16?: boolean;
 }
@@ -104,7 +105,7 @@ export class GpuRuntime {
       throw new Error(`subgroups were asked for, but this device ${gpu.hasSubgroups ? `reports a minimum subgroup size of ${gpu.subgroupMinSize}` : "has no 'subgroups' feature"}`);
     }
     this.subgroups = options.subgroups ?? subgroupsUsable;
-    this.f16 = options.f16 ?? gpu.hasF16;
+    this.f16 = options.f16 ?? false;
     this.uniformArena = this.device.createBuffer({
       label: 'uniform-arena',
       size: this.uniformStaging.byteLength,

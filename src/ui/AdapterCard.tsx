@@ -36,7 +36,7 @@ export function AdapterCard({ gpu, capability, runPreset }: { gpu: GpuState; cap
         <dt>GPU timers</dt>
         <dd>{a.hasTimestamps ? 'available' : 'not available'}</dd>
         <dt>Matmul precision</dt>
-        <dd data-testid="precision">{a.f16 ? 'f16 inputs, f32 sums (shader-f16; ?f16=off turns it off)' : 'f32'}</dd>
+        <dd data-testid="precision">{a.f16 ? 'f16 inputs, f32 sums (?f16=on; not measured faster than f32 on a real GPU yet)' : 'f32'}</dd>
       </dl>
       <CapabilityReport capability={capability} runPreset={runPreset} />
     </section>

@@ -28,7 +28,7 @@ export function useTrainer(): { gpu: GpuState; worker: TrainerWorker | null; cap
     const w = startTrainerWorker();
     setWorker(w);
     let cancelled = false;
-    // `?f16=on|off` forces the model's f16 path either way (absent: wherever the GPU has shader-f16).
+    // `?f16=on` puts the model on the f16 path (absent or `off`: f32, the default until a real GPU measures f16 faster).
     const f16 = new URLSearchParams(window.location.search).get('f16');
     void w.api.configure(f16 === 'on' || f16 === 'off' ? { f16: f16 === 'on' } : {});
     w.api.adapter().then(
