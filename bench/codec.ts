@@ -112,7 +112,8 @@ async function gpuCompressor(rt: GpuRuntime, layout: ParameterLayout, delta: Flo
 export async function run(argv: string[]): Promise<void> {
   const args = parseArgs(argv, { presets: 'string', paths: 'string', 'budget-ms': 'number', seed: 'number', 'hash-js': 'boolean' });
   const presets = (args.presets ?? 'tiny,small,base').split(',') as PresetName[];
-  for (const name of presets) if (!(name in PRESETS)) throw new Error(`--presets: unknown preset '${name}'; choose from ${Object.keys(PRESETS).join(', ')}`);
+  for (const name of presets)
+    if (!(name in PRESETS)) throw new Error(`--presets: unknown preset '${name}'; choose from ${Object.keys(PRESETS).join(', ')}`);
   const paths = (args.paths ?? 'gpu,cpu').split(',') as Path[];
   for (const p of paths) if (p !== 'gpu' && p !== 'cpu') throw new Error(`--paths: unknown path '${p}'; use gpu, cpu or gpu,cpu`);
   const budgetMs = args['budget-ms'] ?? 2000;
@@ -143,7 +144,9 @@ export async function run(argv: string[]): Promise<void> {
       for (const path of paths) {
         // A software adapter takes many minutes over base's 124M parameters: opt in with --presets.
         if (path === 'gpu' && software && name === 'base' && args.presets === undefined) {
-          console.log(JSON.stringify({ kind: 'skipped', preset: name, path, reason: 'software adapter: pass --presets base to include it' }));
+          console.log(
+            JSON.stringify({ kind: 'skipped', preset: name, path, reason: 'software adapter: pass --presets base to include it' }),
+          );
           continue;
         }
         const compressor = path === 'gpu' ? await gpuCompressor(rt!, layout, delta) : cpuCompressor(layout, delta);
@@ -220,13 +223,21 @@ export async function run(argv: string[]): Promise<void> {
  * costs the same whatever the floats), as a round computes it; with `withJs`, @noble's blake3 over
  * the same bytes too (what the model hash falls back to where WASM cannot load).
  */
-async function timeModelHash(name: PresetName, layout: ParameterLayout, theta: Float32Array, budgetMs: number, withJs: boolean): Promise<Record<string, string | number>[]> {
+async function timeModelHash(
+  name: PresetName,
+  layout: ParameterLayout,
+  theta: Float32Array,
+  budgetMs: number,
+  withJs: boolean,
+): Promise<Record<string, string | number>[]> {
   const implementation = await hashReady();
   const views = layout.tensors.map((t) => theta.subarray(t.offset, t.offset + t.size));
   const bytes = layout.parameterCount * 4;
   const first = await once(() => modelHashBytes(layout.tensors, views));
   const timing = await timeIt(() => modelHashBytes(layout.tensors, views), first, budgetMs);
-  const runs: { implementation: string; timing: Timing; hash: string }[] = [{ implementation: `${implementation} (modelHash)`, timing, hash: bytesToHex(first.result) }];
+  const runs: { implementation: string; timing: Timing; hash: string }[] = [
+    { implementation: `${implementation} (modelHash)`, timing, hash: bytesToHex(first.result) },
+  ];
   if (withJs) {
     // The same byte string as modelHashBytes hashes (docs/PROTOCOL.md), fed to @noble tensor by tensor.
     const js = await once(() => {
@@ -239,8 +250,25 @@ async function timeModelHash(name: PresetName, layout: ParameterLayout, theta: F
     runs.push({ implementation: 'js (@noble/hashes)', timing: { ...js, reps: 1 }, hash: bytesToHex(js.result) });
   }
   return runs.map(({ implementation, timing, hash }) => {
-    const row = { kind: 'model-hash', preset: name, implementation, parameters: layout.parameterCount, bytes, ms: timing.ms, mbPerS: bytes / 1e6 / (timing.ms / 1e3), reps: timing.reps, hash };
+    const row = {
+      kind: 'model-hash',
+      preset: name,
+      implementation,
+      parameters: layout.parameterCount,
+      bytes,
+      ms: timing.ms,
+      mbPerS: bytes / 1e6 / (timing.ms / 1e3),
+      reps: timing.reps,
+      hash,
+    };
     console.log(JSON.stringify(row));
-    return { preset: name, 'model hash': implementation, params: layout.parameterCount, MB: bytes / 1e6, ms: timing.ms, 'MB/s': row.mbPerS };
+    return {
+      preset: name,
+      'model hash': implementation,
+      params: layout.parameterCount,
+      MB: bytes / 1e6,
+      ms: timing.ms,
+      'MB/s': row.mbPerS,
+    };
   });
 }

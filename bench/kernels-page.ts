@@ -44,7 +44,12 @@ function maxError(got: Float32Array, want: Float64Array | null): number {
  * readback waits for every product before it. Both implementations pay that one readback, and
  * the value read back is what gets checked against the reference.
  */
-async function timeReps<T>(run: () => T, finish: (last: T) => Promise<Float32Array>, release: (r: T) => void, budgetMs: number): Promise<{ ms: number; out: Float32Array }> {
+async function timeReps<T>(
+  run: () => T,
+  finish: (last: T) => Promise<Float32Array>,
+  release: (r: T) => void,
+  budgetMs: number,
+): Promise<{ ms: number; out: Float32Array }> {
   let results = [run()];
   await finish(results[0]!);
   results.forEach(release);

@@ -32,10 +32,10 @@ export async function run(argv: string[]): Promise<void> {
     for (const name of presets) {
       const tokens = args.tokens ?? TOKENS[name][software ? 'software' : 'gpu'];
       const shapes = trainingStepMatmuls(preset(name), tokens);
-      const results: MatmulResult[] = await bench.page.evaluate(
-        ([s, b]) => (window as any).webloco.benchMatmuls(s, b),
-        [shapes, budgetMs] as [MatmulShape[], number],
-      );
+      const results: MatmulResult[] = await bench.page.evaluate(([s, b]) => (window as any).webloco.benchMatmuls(s, b), [
+        shapes,
+        budgetMs,
+      ] as [MatmulShape[], number]);
       let oursMs = 0;
       let tfjsMs = 0;
       for (const r of results) {
@@ -92,7 +92,17 @@ async function runNode(presets: PresetName[], tokensArg: number | undefined, bud
         rt.release(ah);
         rt.release(bh);
       }
-      console.log(JSON.stringify({ kind: 'matmul', preset: name, tokens, ...s, oursGflops: gflops, ...(f16 ? { oursF16Gflops: f16Gflops } : {}), timer: source }));
+      console.log(
+        JSON.stringify({
+          kind: 'matmul',
+          preset: name,
+          tokens,
+          ...s,
+          oursGflops: gflops,
+          ...(f16 ? { oursF16Gflops: f16Gflops } : {}),
+          timer: source,
+        }),
+      );
       table.push({ preset: name, shape: s.name, M: s.M, N: s.N, K: s.K, gflops, ...(f16 ? { 'f16 gflops': f16Gflops! } : {}) });
       for (const buf of [a, b, out]) rt.release(buf);
       rt.trimPool();

@@ -14,7 +14,9 @@ export async function main(argv: string[]): Promise<void> {
   const [what, ...rest] = argv;
   const load = what ? BENCHES[what] : undefined;
   if (!load) {
-    console.error(`usage: bench <${Object.keys(BENCHES).join('|')}> [options]  (npm run bench:<name> -- [options], or bench/device/run.sh bench <name> [options])`);
+    console.error(
+      `usage: bench <${Object.keys(BENCHES).join('|')}> [options]  (npm run bench:<name> -- [options], or bench/device/run.sh bench <name> [options])`,
+    );
     process.exitCode = 2;
     return;
   }

@@ -135,7 +135,7 @@ function randomUpdate(tensors: TensorSpecs, seed: number, magnitude = 1e-3): Com
           }
           out.set(all.subarray(0, k));
         } else {
-          for (let i = 0; i < k; ) {
+          for (let i = 0; i < k;) {
             const index = Math.floor(unit() * chunkSize);
             if (taken[index]) continue;
             taken[index] = 1;
@@ -175,7 +175,8 @@ function stats(values: number[]): { min: number; median: number; max: number; me
 
 export async function run(argv: string[]): Promise<void> {
   const mode = argv[argv.indexOf('--mode') + 1];
-  if (argv.indexOf('--mode') < 0 || !mode) throw new Error('usage: bench swarm --mode load|overhead [options]  (npm run bench:swarm -- --mode load)');
+  if (argv.indexOf('--mode') < 0 || !mode)
+    throw new Error('usage: bench swarm --mode load|overhead [options]  (npm run bench:swarm -- --mode load)');
   const rest = argv.filter((_, i) => i !== argv.indexOf('--mode') && i !== argv.indexOf('--mode') + 1);
   if (mode === 'hub-child') return hubChild(rest);
   if (mode === 'load') return load(rest);
@@ -189,7 +190,15 @@ export async function run(argv: string[]): Promise<void> {
 
 /** What the hub child tells the bench: sent over the fork's IPC channel. */
 type HubChildMessage =
-  | { type: 'ready'; http: string; multiaddrs: string[]; peerId: string; runId: string; startupMs: number; memory: ReturnType<MemoryWatch['report']> }
+  | {
+      type: 'ready';
+      http: string;
+      multiaddrs: string[];
+      peerId: string;
+      runId: string;
+      startupMs: number;
+      memory: ReturnType<MemoryWatch['report']>;
+    }
   | { type: 'report'; round: number; report: HubRoundReport }
   | { type: 'stopped' };
 
@@ -213,8 +222,15 @@ interface HubRoundReport {
 }
 
 async function hubChild(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, { preset: 'string', 'blocks-per-round': 'number', 'block-time-ms': 'number', 'data-dir': 'string', 'app-dir': 'string', 'allow-colocated': 'boolean' });
-  if (!process.send) throw new Error('--mode hub-child runs only as the load bench\'s child process');
+  const args = parseArgs(argv, {
+    preset: 'string',
+    'blocks-per-round': 'number',
+    'block-time-ms': 'number',
+    'data-dir': 'string',
+    'app-dir': 'string',
+    'allow-colocated': 'boolean',
+  });
+  if (!process.send) throw new Error("--mode hub-child runs only as the load bench's child process");
   const send = (message: HubChildMessage) => process.send!(message);
   const memory = new MemoryWatch();
   const started = performance.now();
@@ -225,14 +241,22 @@ async function hubChild(argv: string[]): Promise<void> {
     runId: 'bench-swarm-load',
     discoveryIntervalMs: 5_000,
     // checkpointEvery: the bench decides one round; a checkpoint of base is 494 MB written to disk.
-    run: { preset: args.preset!, blocksPerRound: args['blocks-per-round']!, blockTimeMs: args['block-time-ms']!, checkpointEvery: 1_000_000 },
+    run: {
+      preset: args.preset!,
+      blocksPerRound: args['blocks-per-round']!,
+      blockTimeMs: args['block-time-ms']!,
+      checkpointEvery: 1_000_000,
+    },
   });
   const startupMs = performance.now() - started;
   // Gossipsub's peer score (P6, IP colocation) charges -5·(n-10)² for n peers on one IP: past
   // about 13 peers on 127.0.0.1 the hub graylists them all and drops their announcements (the
   // coordinator then fetches each committed payload when it decides). --allow-colocated exempts
   // loopback, as if each peer had its own address.
-  if (args['allow-colocated']) (hub.swarm.node.services.pubsub as unknown as { score: { params: { IPColocationFactorWhitelist: Set<string> } } }).score.params.IPColocationFactorWhitelist.add('127.0.0.1');
+  if (args['allow-colocated'])
+    (
+      hub.swarm.node.services.pubsub as unknown as { score: { params: { IPColocationFactorWhitelist: Set<string> } } }
+    ).score.params.IPColocationFactorWhitelist.add('127.0.0.1');
   const chain = hub.chain!;
   const blocksPerRound = hub.settings.blocksPerRound;
   const roundStarts = new Map<number, number>();
@@ -268,7 +292,15 @@ async function hubChild(argv: string[]): Promise<void> {
       });
     }
   }, 20);
-  send({ type: 'ready', http: hub.http, multiaddrs: hub.multiaddrs, peerId: hub.swarm.peerId, runId: hub.runId, startupMs, memory: memory.report() });
+  send({
+    type: 'ready',
+    http: hub.http,
+    multiaddrs: hub.multiaddrs,
+    peerId: hub.swarm.peerId,
+    runId: hub.runId,
+    startupMs,
+    memory: memory.report(),
+  });
 
   process.on('message', (message: BenchToHubMessage) => {
     if (message.type === 'report') {
@@ -373,10 +405,18 @@ interface LoadPeer {
 }
 
 /** Fetches `hash` from the hub; a rate-limited refusal is waited out (1 s) and counted. */
-async function fetchFromHub(peer: LoadPeer, hubPeerId: string, hash: string, counters: { refusals: number; errors: number; bytes: number; objects: number }): Promise<void> {
+async function fetchFromHub(
+  peer: LoadPeer,
+  hubPeerId: string,
+  hash: string,
+  counters: { refusals: number; errors: number; bytes: number; objects: number },
+): Promise<void> {
   for (let attempt = 0; attempt < 60; attempt++) {
     try {
-      const bytes = await peer.swarm.fetch(PAYLOAD_PROTOCOL, hubPeerId, hash, { maxBytes: MAX_OBJECT_BYTES[PAYLOAD_PROTOCOL], timeoutMs: 60_000 });
+      const bytes = await peer.swarm.fetch(PAYLOAD_PROTOCOL, hubPeerId, hash, {
+        maxBytes: MAX_OBJECT_BYTES[PAYLOAD_PROTOCOL],
+        timeoutMs: 60_000,
+      });
       counters.bytes += bytes.byteLength;
       counters.objects++;
       await peer.swarm.store.put(bytes);
@@ -428,10 +468,33 @@ async function load(argv: string[]): Promise<void> {
   }, timeoutMs + 60_000);
   try {
     const hubStarted = performance.now();
-    const hub = await forkHub(['--preset', presetName, '--blocks-per-round', String(blocksPerRound), '--block-time-ms', String(blockTimeMs), '--data-dir', dataDir, '--app-dir', appDir, ...(args['allow-colocated'] ? ['--allow-colocated'] : [])], left());
+    const hub = await forkHub(
+      [
+        '--preset',
+        presetName,
+        '--blocks-per-round',
+        String(blocksPerRound),
+        '--block-time-ms',
+        String(blockTimeMs),
+        '--data-dir',
+        dataDir,
+        '--app-dir',
+        appDir,
+        ...(args['allow-colocated'] ? ['--allow-colocated'] : []),
+      ],
+      left(),
+    );
     child = hub.child;
     const { ready } = hub;
-    console.log(JSON.stringify({ kind: 'hub-started', preset: presetName, startupMs: ready.startupMs, forkToReadyMs: performance.now() - hubStarted, memory: ready.memory }));
+    console.log(
+      JSON.stringify({
+        kind: 'hub-started',
+        preset: presetName,
+        startupMs: ready.startupMs,
+        forkToReadyMs: performance.now() - hubStarted,
+        memory: ready.memory,
+      }),
+    );
 
     // One seeded update per peer (uniform positions: the codec's worst case for size), made
     // before the peers exist: seconds of work that would otherwise stall their connections.
@@ -458,14 +521,28 @@ async function load(argv: string[]): Promise<void> {
       const group = await Promise.all(
         Array.from({ length: Math.min(4, peerCount - i) }, async (_, j) => {
           const node = await createNodePeer({ runId: ready.runId, webrtc: false, dialPrivateAddresses: true });
-          const swarm = new Swarm({ node, runId: ready.runId, store: new MemoryContentStore(), keepConnected: ready.multiaddrs.map((a) => multiaddr(a)) });
+          const swarm = new Swarm({
+            node,
+            runId: ready.runId,
+            store: new MemoryContentStore(),
+            keepConnected: ready.multiaddrs.map((a) => multiaddr(a)),
+          });
           node.addEventListener('connection:close', (e) => {
             if (e.detail.remotePeer.toString() !== ready.peerId) return;
             hubDisconnects.count++;
-            if (process.env.WEBLOCO_DEBUG) console.error(`peer ${i + j}: connection to the hub closed after ${Math.round(performance.now() - setupStarted)} ms (${e.detail.direction}, ${e.detail.status})`);
+            if (process.env.WEBLOCO_DEBUG)
+              console.error(
+                `peer ${i + j}: connection to the hub closed after ${Math.round(performance.now() - setupStarted)} ms (${e.detail.direction}, ${e.detail.status})`,
+              );
           });
           await swarm.start();
-          await until(`peer ${i + j} to connect to the hub`, () => (swarm.node.getConnections().some((c) => c.remotePeer.toString() === ready.peerId && c.status === 'open') ? true : undefined), Math.min(60_000, left()), 50);
+          await until(
+            `peer ${i + j} to connect to the hub`,
+            () =>
+              swarm.node.getConnections().some((c) => c.remotePeer.toString() === ready.peerId && c.status === 'open') ? true : undefined,
+            Math.min(60_000, left()),
+            50,
+          );
           const session = await Session.start(await createBurnerSigner(), { run: ready.runId, peerId: swarm.peerId });
           return { index: i + j, swarm, chain, session } satisfies LoadPeer;
         }),
@@ -479,13 +556,31 @@ async function load(argv: string[]): Promise<void> {
     // Gossip reaches the hub once it knows each peer subscribes to the announce topic.
     const topic = announceTopic(ready.runId);
     const seesHub = (p: LoadPeer) => p.swarm.node.services.pubsub.getSubscribers(topic).some((id) => id.toString() === ready.peerId);
-    const connected = (p: LoadPeer) => p.swarm.node.getConnections().some((c) => c.remotePeer.toString() === ready.peerId && c.status === 'open');
-    await until('every peer to see the hub subscribed to the announce topic', () => (peers.every(seesHub) ? true : undefined), Math.min(60_000, left()), 200).catch((err: Error) => {
-      throw new Error(`${err.message}: ${peers.filter(seesHub).length} of ${peerCount} do, ${peers.filter(connected).length} are connected to the hub`);
+    const connected = (p: LoadPeer) =>
+      p.swarm.node.getConnections().some((c) => c.remotePeer.toString() === ready.peerId && c.status === 'open');
+    await until(
+      'every peer to see the hub subscribed to the announce topic',
+      () => (peers.every(seesHub) ? true : undefined),
+      Math.min(60_000, left()),
+      200,
+    ).catch((err: Error) => {
+      throw new Error(
+        `${err.message}: ${peers.filter(seesHub).length} of ${peerCount} do, ${peers.filter(connected).length} are connected to the hub`,
+      );
     });
     const setupMs = performance.now() - setupStarted;
-    console.log(JSON.stringify({ kind: 'peers-ready', peers: peerCount, setupMs, nodesMs: nodesReadyMs, registeredMs: registeredMs - nodesReadyMs, httpRetries: httpRetries.count, hubDisconnects: hubDisconnects.count, memory: memory.report() }));
-
+    console.log(
+      JSON.stringify({
+        kind: 'peers-ready',
+        peers: peerCount,
+        setupMs,
+        nodesMs: nodesReadyMs,
+        registeredMs: registeredMs - nodesReadyMs,
+        httpRetries: httpRetries.count,
+        hubDisconnects: hubDisconnects.count,
+        memory: memory.report(),
+      }),
+    );
 
     // The round to commit in: the next one that starts far enough ahead to encode every payload.
     const run = (await (await retryingFetch(`${ready.http}/api/run`)).json()) as { round: number; modelHash: string };
@@ -501,15 +596,36 @@ async function load(argv: string[]): Promise<void> {
     const encodeMs = performance.now() - encodeStarted;
     updates.length = 0;
     const payloadBytes = peers.map((p) => p.payload!.byteLength);
-    console.log(JSON.stringify({ kind: 'payloads', preset: presetName, parameters: layout.parameterCount, round, payloadBytes: stats(payloadBytes), totalBytes: payloadBytes.reduce((s, b) => s + b, 0), generateMs, encodeMs }));
+    console.log(
+      JSON.stringify({
+        kind: 'payloads',
+        preset: presetName,
+        parameters: layout.parameterCount,
+        round,
+        payloadBytes: stats(payloadBytes),
+        totalBytes: payloadBytes.reduce((s, b) => s + b, 0),
+        generateMs,
+        encodeMs,
+      }),
+    );
 
     // Round `round`: every peer keeps its payload, announces it and commits it, all at once.
-    await until(`round ${round} to begin`, async () => (clock.roundAt((await peers[0]!.chain.head()).height) >= round ? true : undefined), left(), 50);
+    await until(
+      `round ${round} to begin`,
+      async () => (clock.roundAt((await peers[0]!.chain.head()).height) >= round ? true : undefined),
+      left(),
+      50,
+    );
     const commitStarted = Date.now();
     await Promise.all(
       peers.map(async (p) => {
         await p.swarm.store.put(p.payload!);
-        const signed = p.session.announce({ round, baseModelHash: `0x${run.modelHash}`, payloadHash: `0x${p.payloadHash!}`, bytes: p.payload!.byteLength });
+        const signed = p.session.announce({
+          round,
+          baseModelHash: `0x${run.modelHash}`,
+          payloadHash: `0x${p.payloadHash!}`,
+          bytes: p.payload!.byteLength,
+        });
         await p.swarm.announce(signed).catch(() => 0);
         await p.chain.commit(signed);
         p.committedAt = Date.now();
@@ -529,7 +645,12 @@ async function load(argv: string[]): Promise<void> {
     // Every peer waits for the decision as a participant does: polling the chain client every half block.
     await Promise.all(
       peers.map(async (p) => {
-        await until(`peer ${p.index} to see round ${round}'s decision`, async () => ((await p.chain.decision(round)) ? true : undefined), left(), blockTimeMs / 2);
+        await until(
+          `peer ${p.index} to see round ${round}'s decision`,
+          async () => ((await p.chain.decision(round)) ? true : undefined),
+          left(),
+          blockTimeMs / 2,
+        );
         p.decisionSeenAt = Date.now();
       }),
     );
@@ -551,12 +672,19 @@ async function load(argv: string[]): Promise<void> {
       hubCopied: gathered.copied,
       hubCopiedMB: gathered.copiedBytes / MB,
       hubGatherMs: gathered.lastCopiedAt !== null ? gathered.lastCopiedAt - roundStartAt : null,
-      hubGatherFromFirstAnnouncementMs: gathered.lastCopiedAt !== null && gathered.firstAnnouncedAt !== null ? gathered.lastCopiedAt - gathered.firstAnnouncedAt : null,
-      hubGatherMBPerS: gathered.lastCopiedAt !== null && gathered.firstAnnouncedAt !== null ? gathered.copiedBytes / MB / ((gathered.lastCopiedAt - gathered.firstAnnouncedAt) / 1000) : null,
+      hubGatherFromFirstAnnouncementMs:
+        gathered.lastCopiedAt !== null && gathered.firstAnnouncedAt !== null ? gathered.lastCopiedAt - gathered.firstAnnouncedAt : null,
+      hubGatherMBPerS:
+        gathered.lastCopiedAt !== null && gathered.firstAnnouncedAt !== null
+          ? gathered.copiedBytes / MB / ((gathered.lastCopiedAt - gathered.firstAnnouncedAt) / 1000)
+          : null,
       decisionPayloads: hashes.length,
-      decisionComputedAfterCloseMs: decided.decisionSubmittedAt !== null && decided.roundClosedAt !== null ? decided.decisionSubmittedAt - decided.roundClosedAt : null,
-      decisionInBlockAfterCloseMs: decided.decisionIncludedAt !== null && decided.roundClosedAt !== null ? decided.decisionIncludedAt - decided.roundClosedAt : null,
-      decisionSeenByPeersAfterCloseMs: decided.roundClosedAt !== null ? stats(peers.map((p) => p.decisionSeenAt! - decided.roundClosedAt!)) : null,
+      decisionComputedAfterCloseMs:
+        decided.decisionSubmittedAt !== null && decided.roundClosedAt !== null ? decided.decisionSubmittedAt - decided.roundClosedAt : null,
+      decisionInBlockAfterCloseMs:
+        decided.decisionIncludedAt !== null && decided.roundClosedAt !== null ? decided.decisionIncludedAt - decided.roundClosedAt : null,
+      decisionSeenByPeersAfterCloseMs:
+        decided.roundClosedAt !== null ? stats(peers.map((p) => p.decisionSeenAt! - decided.roundClosedAt!)) : null,
       hubMemory: decided.memory,
     };
     console.log(JSON.stringify(roundReport));
@@ -578,7 +706,23 @@ async function load(argv: string[]): Promise<void> {
     );
     const fewWallMs = performance.now() - fewStarted;
     const afterFew = await askHub(child, round);
-    console.log(JSON.stringify({ kind: 'load-fetch-few', fetchers: peerCount, payloadsEach: fetchEach, objects: few.objects, bytes: few.bytes, wallMs: fewWallMs, perFetcherMs: stats(fewMs), MBPerS: few.bytes / MB / (fewWallMs / 1000), rateLimitedRefusals: few.refusals, failedAndRetried: few.errors, hubDisconnectsSoFar: hubDisconnects.count, hubMemory: afterFew.memory, benchMemory: memory.report() }));
+    console.log(
+      JSON.stringify({
+        kind: 'load-fetch-few',
+        fetchers: peerCount,
+        payloadsEach: fetchEach,
+        objects: few.objects,
+        bytes: few.bytes,
+        wallMs: fewWallMs,
+        perFetcherMs: stats(fewMs),
+        MBPerS: few.bytes / MB / (fewWallMs / 1000),
+        rateLimitedRefusals: few.refusals,
+        failedAndRetried: few.errors,
+        hubDisconnectsSoFar: hubDisconnects.count,
+        hubMemory: afterFew.memory,
+        benchMemory: memory.report(),
+      }),
+    );
 
     const full = { refusals: 0, errors: 0, bytes: 0, objects: 0 };
     const fullStarted = performance.now();
@@ -591,7 +735,22 @@ async function load(argv: string[]): Promise<void> {
     );
     const fullWallMs = performance.now() - fullStarted;
     const afterFull = await askHub(child, round);
-    console.log(JSON.stringify({ kind: 'load-fetch-full', fetchers: fullFetchers, objects: full.objects, bytes: full.bytes, wallMs: fullWallMs, perFetcherMs: stats(fullMs), MBPerS: full.bytes / MB / (fullWallMs / 1000), rateLimitedRefusals: full.refusals, failedAndRetried: full.errors, hubDisconnectsSoFar: hubDisconnects.count, hubMemory: afterFull.memory, benchMemory: memory.report() }));
+    console.log(
+      JSON.stringify({
+        kind: 'load-fetch-full',
+        fetchers: fullFetchers,
+        objects: full.objects,
+        bytes: full.bytes,
+        wallMs: fullWallMs,
+        perFetcherMs: stats(fullMs),
+        MBPerS: full.bytes / MB / (fullWallMs / 1000),
+        rateLimitedRefusals: full.refusals,
+        failedAndRetried: full.errors,
+        hubDisconnectsSoFar: hubDisconnects.count,
+        hubMemory: afterFull.memory,
+        benchMemory: memory.report(),
+      }),
+    );
 
     const uploaded = payloadBytes.reduce((s, b) => s + b, 0);
     const decidedBytes = peers.filter((p) => hashes.includes(p.payloadHash!)).reduce((s, p) => s + p.payload!.byteLength, 0);
@@ -705,15 +864,16 @@ async function overhead(argv: string[]): Promise<void> {
     process.exit(1);
   }, timeoutMs);
 
-  const [{ nodeGpuDevice }, { GpuRuntime }, { ensureShards }, { Peer }, { tokenizerFor }, { Participant }, { decodeCheckpoint }] = await Promise.all([
-    import('../src/gpu/node.ts'),
-    import('../src/gpu/runtime.ts'),
-    import('../src/data/node.ts'),
-    import('../src/engine/peer.ts'),
-    import('../src/engine/policy.ts'),
-    import('../src/client/participant.ts'),
-    import('../src/train/checkpoint.ts'),
-  ]);
+  const [{ nodeGpuDevice }, { GpuRuntime }, { ensureShards }, { Peer }, { tokenizerFor }, { Participant }, { decodeCheckpoint }] =
+    await Promise.all([
+      import('../src/gpu/node.ts'),
+      import('../src/gpu/runtime.ts'),
+      import('../src/data/node.ts'),
+      import('../src/engine/peer.ts'),
+      import('../src/engine/policy.ts'),
+      import('../src/client/participant.ts'),
+      import('../src/train/checkpoint.ts'),
+    ]);
   const rt = new GpuRuntime(await nodeGpuDevice());
   console.log(JSON.stringify({ kind: 'adapter', ...rt.gpu.adapter, features: undefined, limits: undefined }));
   const config = preset(presetName);
@@ -727,19 +887,40 @@ async function overhead(argv: string[]): Promise<void> {
   const memory = new MemoryWatch();
   try {
     hub = await startHub({ port: 0, dataDir, appDir, runId: 'bench-swarm-overhead', discoveryIntervalMs: 2_000, run: runSettings });
-    const info = (await (await fetch(`${hub.http}/api/run`)).json()) as { runId: string; round: number; hub: { peerId: string; multiaddrs: string[] }; checkpoint: unknown };
+    const info = (await (await fetch(`${hub.http}/api/run`)).json()) as {
+      runId: string;
+      round: number;
+      hub: { peerId: string; multiaddrs: string[] };
+      checkpoint: unknown;
+    };
     let gpu: Promise<void> = Promise.resolve();
     const records: MemberRound[] = [];
     const participants = await Promise.all(
       Array.from({ length: memberCount }, async (_, member) => {
         const node = await createNodePeer({ runId: info.runId, webrtc: false, dialPrivateAddresses: true, discoveryIntervalMs: 2_000 });
-        const swarm = new Swarm({ node, runId: info.runId, store: new MemoryContentStore(), keepConnected: info.hub.multiaddrs.map((a) => multiaddr(a)) });
+        const swarm = new Swarm({
+          node,
+          runId: info.runId,
+          store: new MemoryContentStore(),
+          keepConnected: info.hub.multiaddrs.map((a) => multiaddr(a)),
+        });
         await swarm.start();
         // A software GPU's step holds this process's event loop for most of a minute, long past the
         // hub's 5 s keep-alive: the chain client must retry a request on a socket the hub closed.
         const chain = await HttpChain.connect(hub!.http, { fetch: retryingFetch });
         const session = await Session.start(await createBurnerSigner(), { run: info.runId, peerId: swarm.peerId });
-        const peer = await Peer.create(rt, { config, identity: { runId: info.runId, hotkey: session.signed.binding.hotkey }, ...runSettings, rounds: 100, joinedRound: info.round, nullRounds: 0 }, data);
+        const peer = await Peer.create(
+          rt,
+          {
+            config,
+            identity: { runId: info.runId, hotkey: session.signed.binding.hotkey },
+            ...runSettings,
+            rounds: 100,
+            joinedRound: info.round,
+            nullRounds: 0,
+          },
+          data,
+        );
         stops.push(async () => {
           chain.close();
           await swarm.stop();
@@ -762,7 +943,8 @@ async function overhead(argv: string[]): Promise<void> {
           chain,
           session,
           hubPeerId: info.hub.peerId,
-          latestCheckpoint: async () => ((await (await retryingFetch(`${hub!.http}/api/run`)).json()) as { checkpoint: CheckpointRef }).checkpoint,
+          latestCheckpoint: async () =>
+            ((await (await retryingFetch(`${hub!.http}/api/run`)).json()) as { checkpoint: CheckpointRef }).checkpoint,
           backend: {
             load: async (files) => {
               peer.setGlobalModel(decodeCheckpoint(files).params);
@@ -866,7 +1048,21 @@ async function overhead(argv: string[]): Promise<void> {
         run: runSettings,
         overhead: nonTraining / (training + nonTraining),
         overheadPerMemberRound: stats(measured.map((r) => r.overhead)),
-        meanMs: Object.fromEntries((['trainingMs', 'contributeOtherMs', 'submitMs', 'commitMs', 'fetchMs', 'applyMs', 'gpuQueueMs', 'waitMs', 'roundWallMs'] as const).map((k) => [k, sum(k) / measured.length])),
+        meanMs: Object.fromEntries(
+          (
+            [
+              'trainingMs',
+              'contributeOtherMs',
+              'submitMs',
+              'commitMs',
+              'fetchMs',
+              'applyMs',
+              'gpuQueueMs',
+              'waitMs',
+              'roundWallMs',
+            ] as const
+          ).map((k) => [k, sum(k) / measured.length]),
+        ),
         allIncluded: measured.every((r) => r.included),
         httpRetries: httpRetries.count,
         memory: memory.report(),

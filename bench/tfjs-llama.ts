@@ -103,7 +103,13 @@ export class TfjsLlama {
    * to wait for the step. With `keepGradients` it also returns the gradients (before clipping), in
    * the layout's order, for the caller to read and dispose.
    */
-  step(tokens: tf.Tensor2D, targets: tf.Tensor2D, lr: number, hyper: AdamWHyperparameters, keepGradients = false): { loss: tf.Scalar; gradients?: tf.Tensor[] } {
+  step(
+    tokens: tf.Tensor2D,
+    targets: tf.Tensor2D,
+    lr: number,
+    hyper: AdamWHyperparameters,
+    keepGradients = false,
+  ): { loss: tf.Scalar; gradients?: tf.Tensor[] } {
     const step = ++this.stepCount;
     let gradients: tf.Tensor[] | undefined;
     const loss = tf.tidy(() => {
@@ -148,7 +154,15 @@ export class TfjsLlama {
   }
 
   /** Causal self-attention of h [T, C] with rotary q/k and grouped KV heads; returns [T, C]. */
-  private attention(h: tf.Tensor2D, w: LayerVariables, B: number, S: number, cos: tf.Tensor2D, sin: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor2D {
+  private attention(
+    h: tf.Tensor2D,
+    w: LayerVariables,
+    B: number,
+    S: number,
+    cos: tf.Tensor2D,
+    sin: tf.Tensor2D,
+    mask: tf.Tensor2D,
+  ): tf.Tensor2D {
     const nH = this.config.num_attention_heads;
     const nKV = this.config.num_key_value_heads;
     const hd = headDim(this.config);
@@ -208,5 +222,7 @@ function rope(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tensor4D {
 }
 
 function failMissing(name: string): never {
-  throw new Error(`tfjs LLaMA: no tensor or gradient named '${name}'; the parameter layout and TfjsLlama disagree (update bench/tfjs-llama.ts).`);
+  throw new Error(
+    `tfjs LLaMA: no tensor or gradient named '${name}'; the parameter layout and TfjsLlama disagree (update bench/tfjs-llama.ts).`,
+  );
 }

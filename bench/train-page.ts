@@ -22,7 +22,12 @@ import {
 } from './train-step.ts';
 
 /** The tfjs counterpart of timeOurTrainingStep: same setup, same steps, same clock. */
-async function timeTfjsTrainingStep(req: TrainBenchRequest, layout: ParameterLayout, initial: Float32Array, log: (line: string) => void): Promise<TrainStepTimings> {
+async function timeTfjsTrainingStep(
+  req: TrainBenchRequest,
+  layout: ParameterLayout,
+  initial: Float32Array,
+  log: (line: string) => void,
+): Promise<TrainStepTimings> {
   const { tokens, targets, steps } = trainBenchSetup(req);
   tf.env().set('WEBGPU_CPU_FORWARD', false);
   await tf.setBackend('webgpu');
@@ -60,7 +65,8 @@ async function timeTfjsTrainingStep(req: TrainBenchRequest, layout: ParameterLay
       log(`tfjs ${req.preset} step ${i}: ${ms.toFixed(1)} ms, loss ${losses[i]}`);
     }
     const leaked = tf.memory().numTensors - tensorsAfterFirstStep;
-    if (leaked !== 0) throw new Error(`tfjs LLaMA leaked ${leaked} tensors in ${steps - 1} steps: a tf.tidy is missing in bench/tfjs-llama.ts`);
+    if (leaked !== 0)
+      throw new Error(`tfjs LLaMA leaked ${leaked} tensors in ${steps - 1} steps: a tf.tidy is missing in bench/tfjs-llama.ts`);
   } finally {
     tf.dispose([tfTokens, tfTargets]);
     model.dispose();

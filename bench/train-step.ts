@@ -49,11 +49,15 @@ export interface TrainBenchSetup {
 export function trainBenchSetup(req: TrainBenchRequest): TrainBenchSetup {
   const config = preset(req.preset);
   if (!(req.seqLen >= 1 && req.seqLen <= config.max_position_embeddings)) {
-    throw new Error(`seqLen ${req.seqLen} is outside [1, ${config.max_position_embeddings}] (${req.preset}'s max_position_embeddings); pass another --seq-len`);
+    throw new Error(
+      `seqLen ${req.seqLen} is outside [1, ${config.max_position_embeddings}] (${req.preset}'s max_position_embeddings); pass another --seq-len`,
+    );
   }
   if (!(req.batch >= 1)) throw new Error(`batch must be at least 1, got ${req.batch}`);
   if (!(req.warmupSteps >= 1 && req.timedSteps >= 1)) {
-    throw new Error(`bench train needs at least one warm-up step (it compiles pipelines and checks the gradients) and one timed step; got --warmup ${req.warmupSteps} --steps ${req.timedSteps}`);
+    throw new Error(
+      `bench train needs at least one warm-up step (it compiles pipelines and checks the gradients) and one timed step; got --warmup ${req.warmupSteps} --steps ${req.timedSteps}`,
+    );
   }
   const { tokens, targets } = syntheticBatch(req.batch, req.seqLen, config.vocab_size, req.seed);
   return { config, tokens, targets, steps: req.warmupSteps + req.timedSteps };
@@ -127,7 +131,16 @@ export async function timeOurTrainingStep(
       }
       log(`ours ${req.preset} profiled step: ${profile.dispatches.length} dispatches, ${profile.wallMs.toFixed(1)} ms`);
     }
-    return { layout: model.layout, initial, losses, stepsMs, initialGradients: initialGradients!, profile, f16: rt.f16, subgroups: rt.subgroups };
+    return {
+      layout: model.layout,
+      initial,
+      losses,
+      stepsMs,
+      initialGradients: initialGradients!,
+      profile,
+      f16: rt.f16,
+      subgroups: rt.subgroups,
+    };
   } finally {
     optimizer.destroy();
     model.destroy();

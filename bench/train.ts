@@ -62,9 +62,11 @@ export async function run(argv: string[]): Promise<void> {
   });
   const runtime = { f16: onOff('--f16', args.f16), subgroups: onOff('--subgroups', args.subgroups) };
   const peakTflops = args['peak-tflops'];
-  if (peakTflops !== undefined && !(peakTflops > 0)) throw new Error(`--peak-tflops must be > 0 (the device's peak fp32 TFLOP/s), got ${peakTflops}`);
+  if (peakTflops !== undefined && !(peakTflops > 0))
+    throw new Error(`--peak-tflops must be > 0 (the device's peak fp32 TFLOP/s), got ${peakTflops}`);
   const peakGbps = args['peak-gbps'];
-  if (peakGbps !== undefined && !(peakGbps > 0)) throw new Error(`--peak-gbps must be > 0 (the device's peak memory bandwidth in GB/s), got ${peakGbps}`);
+  if (peakGbps !== undefined && !(peakGbps > 0))
+    throw new Error(`--peak-gbps must be > 0 (the device's peak memory bandwidth in GB/s), got ${peakGbps}`);
   const peaks: ProfilePeaks = { tflops: peakTflops, gbps: peakGbps };
   const requests = (adapter: AdapterReport): TrainBenchRequest[] => {
     const software = adapter.isFallbackAdapter || adapter.architecture === 'swiftshader';
@@ -101,10 +103,14 @@ export async function run(argv: string[]): Promise<void> {
     const bench = await openBenchPage('/bench/train.html');
     bench.page.on('console', (message) => console.error(`[page] ${message.text()}`));
     try {
-      const adapter: AdapterReport = await evaluateSurvivingReload(bench.page, () => bench.page.evaluate(() => (window as any).webloco.adapter()));
+      const adapter: AdapterReport = await evaluateSurvivingReload(bench.page, () =>
+        bench.page.evaluate(() => (window as any).webloco.adapter()),
+      );
       console.log(JSON.stringify({ kind: 'adapter', ...adapter, features: undefined }));
       for (const request of requests(adapter)) {
-        report(await evaluateSurvivingReload(bench.page, () => bench.page.evaluate((req) => (window as any).webloco.benchTrain(req), request)));
+        report(
+          await evaluateSurvivingReload(bench.page, () => bench.page.evaluate((req) => (window as any).webloco.benchTrain(req), request)),
+        );
       }
     } finally {
       await bench.close();
@@ -145,7 +151,16 @@ async function runNode(requests: (adapter: AdapterReport) => TrainBenchRequest[]
 function printProfile(r: TrainBenchResult, peaks: ProfilePeaks): void {
   const profile = summarizeProfile(r.profile!.dispatches, peaks);
   console.log(
-    JSON.stringify({ kind: 'profile', preset: r.preset, tokens: r.tokens, dispatches: profile.dispatches, kernelMs: profile.totalMs, profiledStepWallMs: r.profile!.wallMs, stepMs: r.oursMs, ...peaks }),
+    JSON.stringify({
+      kind: 'profile',
+      preset: r.preset,
+      tokens: r.tokens,
+      dispatches: profile.dispatches,
+      kernelMs: profile.totalMs,
+      profiledStepWallMs: r.profile!.wallMs,
+      stepMs: r.oursMs,
+      ...peaks,
+    }),
   );
   const rows: Record<string, string | number>[] = [];
   for (const k of profile.rows) {
@@ -171,7 +186,8 @@ function describe(r: TrainBenchResult, peakTflops: number | undefined) {
   const tflops = (ms: number) => (flopsPerToken * perSecond(ms)) / 1e12;
   const oursTflops = tflops(r.oursMs);
   const t = r.tfjs;
-  const agrees = !t || (Math.abs(r.lossOurs - t.loss) <= LOSS_RELATIVE_TOLERANCE * Math.abs(t.loss) && t.gradRelativeDiff <= GRAD_RELATIVE_TOLERANCE);
+  const agrees =
+    !t || (Math.abs(r.lossOurs - t.loss) <= LOSS_RELATIVE_TOLERANCE * Math.abs(t.loss) && t.gradRelativeDiff <= GRAD_RELATIVE_TOLERANCE);
   const line = {
     kind: 'train-step',
     preset: r.preset,

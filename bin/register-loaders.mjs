@@ -6,7 +6,9 @@ import { register as registerTsx } from 'tsx/esm/api';
 
 const [major] = process.versions.node.split('.').map(Number);
 if (major < 22) {
-  console.error(`WebLoCo needs Node 22 or newer (this is ${process.version}); run it through npm scripts, which use the node@22 devDependency.`);
+  console.error(
+    `WebLoCo needs Node 22 or newer (this is ${process.version}); run it through npm scripts, which use the node@22 devDependency.`,
+  );
   process.exit(1);
 }
 registerTsx();

@@ -24,7 +24,9 @@ test('webloco demo --peers 3: the wall shows three peers and a decided round; sc
   const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0)} s`;
   // The tiny preset with FAST_RUN's inner steps and 10 s rounds: the pages join, sit out their two
   // null rounds, then send payloads the Gauntlet scores.
-  const demo = spawn(process.execPath, ['bin/webloco.mjs', 'demo', '--peers', '3', '--port', '0', '--app-dir', 'dist', ...FAST_RUN], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const demo = spawn(process.execPath, ['bin/webloco.mjs', 'demo', '--peers', '3', '--port', '0', '--app-dir', 'dist', ...FAST_RUN], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const exited = new Promise<number | null>((done) => demo.once('exit', (code) => done(code)));
   const printed: string[] = [];
   createInterface({ input: demo.stdout! }).on('line', (line) => {
@@ -32,11 +34,16 @@ test('webloco demo --peers 3: the wall shows three peers and a decided round; sc
     console.log(`[demo ${elapsed()}] ${line}`);
   });
   createInterface({ input: demo.stderr! }).on('line', (line) => {
-    if (line.trim() && !/vkCreateInstance|VulkanError|ExperimentalWarning|--trace-warnings/.test(line)) console.log(`[demo stderr] ${line}`);
+    if (line.trim() && !/vkCreateInstance|VulkanError|ExperimentalWarning|--trace-warnings/.test(line))
+      console.log(`[demo stderr] ${line}`);
   });
   try {
     // It prints the wall's address once the hub is up (or exits, and the test ends there).
-    await expect.poll(() => (demo.exitCode !== null ? `exited with ${demo.exitCode}` : printed.some((l) => l.startsWith('wall: '))), { timeout: 120_000 }).toBe(true);
+    await expect
+      .poll(() => (demo.exitCode !== null ? `exited with ${demo.exitCode}` : printed.some((l) => l.startsWith('wall: '))), {
+        timeout: 120_000,
+      })
+      .toBe(true);
     const wallUrl = printed.find((l) => l.startsWith('wall: '))!.slice('wall: '.length);
     expect(wallUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#\/wall$/);
 
@@ -54,7 +61,9 @@ test('webloco demo --peers 3: the wall shows three peers and a decided round; sc
     console.log(`${elapsed()}: round ${round} decided with ${await completed.first().getAttribute('data-taken')} payload(s) taken`);
     await expect(page.locator('[data-testid="wall-peer"]:not([data-included="0"])').first()).toBeVisible();
     // The Gauntlet measured the round's model: its loss is on the wall (the round's row, the big number, the chart).
-    await expect(page.locator('[data-testid="wall-round-row"][data-decided="true"]:not([data-loss=""])').first()).toBeVisible({ timeout: 60_000 });
+    await expect(page.locator('[data-testid="wall-round-row"][data-decided="true"]:not([data-loss=""])').first()).toBeVisible({
+      timeout: 60_000,
+    });
     await expect(page.getByTestId('wall-loss')).toContainText(/\d\.\d{3}/);
     await expect(page.getByTestId('loss-chart')).toBeVisible();
     expect(printed.filter((l) => /^peer \d+ joined/.test(l))).toHaveLength(3);

@@ -27,9 +27,15 @@ interface DecisionOnChain {
 }
 
 async function pageRounds(page: Page): Promise<MemberRound[]> {
-  return page.getByTestId('swarm-round-row').evaluateAll((rows) =>
-    rows.map((row) => ({ round: Number(row.getAttribute('data-round')), modelHash: row.getAttribute('data-model-hash')!, included: row.getAttribute('data-included') === 'true' })),
-  );
+  return page
+    .getByTestId('swarm-round-row')
+    .evaluateAll((rows) =>
+      rows.map((row) => ({
+        round: Number(row.getAttribute('data-round')),
+        modelHash: row.getAttribute('data-model-hash')!,
+        included: row.getAttribute('data-included') === 'true',
+      })),
+    );
 }
 
 /** Every decision on the hub's chain, with the height of the block that holds it. */
@@ -37,13 +43,21 @@ async function decisions(hub: HubProcess): Promise<Map<number, DecisionOnChain>>
   const found = new Map<number, DecisionOnChain>();
   for (let from = 0; ; from += 1000) {
     const { blocks } = (await (await fetch(`${hub.http}/api/chain/blocks?from=${from}&limit=1000`)).json()) as {
-      blocks: { height: number; extrinsics: { call: string; decision?: { decision: { round: number; modelHash: string; payloadHashes: string[] } } }[] }[];
+      blocks: {
+        height: number;
+        extrinsics: { call: string; decision?: { decision: { round: number; modelHash: string; payloadHashes: string[] } } }[];
+      }[];
     };
     for (const block of blocks) {
       for (const x of block.extrinsics) {
         if (x.call !== 'decision') continue;
         const d = x.decision!.decision;
-        found.set(d.round, { round: d.round, height: block.height, modelHash: d.modelHash.replace(/^0x/, ''), payloads: d.payloadHashes.length });
+        found.set(d.round, {
+          round: d.round,
+          height: block.height,
+          modelHash: d.modelHash.replace(/^0x/, ''),
+          payloads: d.payloadHashes.length,
+        });
       }
     }
     if (blocks.length < 1000) return found;
@@ -58,7 +72,9 @@ async function registrationsSince(hub: HubProcess, since: number): Promise<{ hei
       blocks: { height: number; timestamp: number; extrinsics: { call: string; binding?: { binding: { hotkey: string } } }[] }[];
     };
     for (const block of blocks) {
-      for (const x of block.extrinsics) if (x.call === 'register' && block.timestamp >= since) found.push({ height: block.height, timestamp: block.timestamp, hotkey: x.binding!.binding.hotkey });
+      for (const x of block.extrinsics)
+        if (x.call === 'register' && block.timestamp >= since)
+          found.push({ height: block.height, timestamp: block.timestamp, hotkey: x.binding!.binding.hotkey });
     }
     if (blocks.length < 1000) return found;
   }
@@ -79,7 +95,11 @@ test('two browsers and two webloco peers agree on the model every round; a kille
   const browsers: Browser[] = [];
   try {
     // Separate processes, as separate visitors would be; hidden mDNS names off so the links show addresses.
-    browsers.push(...(await Promise.all([0, 1].map(() => chromium.launch({ ...launch, args: [...(launch.args ?? []), '--disable-features=WebRtcHideLocalIpsWithMdns'] })))));
+    browsers.push(
+      ...(await Promise.all(
+        [0, 1].map(() => chromium.launch({ ...launch, args: [...(launch.args ?? []), '--disable-features=WebRtcHideLocalIpsWithMdns'] })),
+      )),
+    );
     const pages = await Promise.all(browsers.map((b) => b.newPage()));
     const errors: string[] = [];
     pages.forEach((p, i) => p.on('pageerror', (e) => errors.push(`browser ${i}: ${e.message}`)));
@@ -99,7 +119,9 @@ test('two browsers and two webloco peers agree on the model every round; a kille
     ];
     const commonRounds = async () => {
       const all = await members();
-      return [...new Set(all.flatMap(([, rounds]) => rounds.map((r) => r.round)))].filter((round) => all.every(([, rounds]) => rounds.some((r) => r.round === round))).sort((a, b) => a - b);
+      return [...new Set(all.flatMap(([, rounds]) => rounds.map((r) => r.round)))]
+        .filter((round) => all.every(([, rounds]) => rounds.some((r) => r.round === round)))
+        .sort((a, b) => a - b);
     };
     await expect.poll(async () => (await commonRounds()).length, { timeout: 150_000, intervals: [1000] }).toBeGreaterThanOrEqual(3);
     const common = (await commonRounds()).slice(0, 3);
@@ -108,20 +130,28 @@ test('two browsers and two webloco peers agree on the model every round; a kille
       for (const round of common) {
         expect(rounds.find((r) => r.round === round)?.modelHash, `${name}, round ${round}`).toBe(decided.get(round)!.modelHash);
       }
-      console.log(`${name}: rounds ${rounds.map((r) => `${r.round}${r.included ? '+' : ''}`).join(' ')} (+: its payload was in the decision)`);
+      console.log(
+        `${name}: rounds ${rounds.map((r) => `${r.round}${r.included ? '+' : ''}`).join(' ')} (+: its payload was in the decision)`,
+      );
     }
-    console.log(`${elapsed()}: rounds ${common.join(', ')}: all four members on the decided model hash; decisions held ${common.map((r) => decided.get(r)!.payloads).join(', ')} payloads`);
+    console.log(
+      `${elapsed()}: rounds ${common.join(', ')}: all four members on the decided model hash; decisions held ${common.map((r) => decided.get(r)!.payloads).join(', ')} payloads`,
+    );
 
     // How each browser is linked, as its page shows it.
     const ids = await Promise.all(pages.map((p) => p.getByTestId('peer-id').textContent()));
     for (const [i, page] of pages.entries()) {
-      const shown = await page.getByTestId('peer').evaluateAll((items) => items.map((li) => `${li.getAttribute('data-peer-id')!.slice(-6)}: ${li.getAttribute('data-kinds')}`));
+      const shown = await page
+        .getByTestId('peer')
+        .evaluateAll((items) => items.map((li) => `${li.getAttribute('data-peer-id')!.slice(-6)}: ${li.getAttribute('data-kinds')}`));
       console.log(`browser-${i} (${ids[i]!.slice(-6)}) links: ${shown.join('; ')}`);
     }
     // The two browsers hold a direct WebRTC link (set up through the hub's relay), shown on both pages.
     for (const [i, page] of pages.entries()) {
       const other = ids[1 - i]!;
-      await expect(page.locator(`[data-testid="peer"][data-peer-id="${other}"]`)).toHaveAttribute('data-kinds', /webrtc/, { timeout: 30_000 });
+      await expect(page.locator(`[data-testid="peer"][data-peer-id="${other}"]`)).toHaveAttribute('data-kinds', /webrtc/, {
+        timeout: 30_000,
+      });
       await expect(page.locator(`[data-testid="peer"][data-peer-id="${other}"]`)).toContainText('direct WebRTC');
     }
     // A peer that joins the run in progress: started now, its Node engine takes a while to start
@@ -146,9 +176,14 @@ test('two browsers and two webloco peers agree on the model every round; a kille
       `${elapsed()}: peer-b killed in round ${killedIn}; its decision came in block ${decision.height}, ${decision.height - deadline} block(s) after the round's last block ` +
         `(${(decision.height - deadline) * BLOCK_TIME_MS} ms; other rounds: ${Math.min(...usual)}..${Math.max(...usual)} blocks), ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`,
     );
-    expect(decision.height - deadline, 'the decision of the round a peer died in is as prompt as any').toBeLessThanOrEqual(Math.max(2, ...usual));
+    expect(decision.height - deadline, 'the decision of the round a peer died in is as prompt as any').toBeLessThanOrEqual(
+      Math.max(2, ...usual),
+    );
     // The others carry on through that round on the decided model.
-    for (const page of pages) await expect.poll(async () => (await pageRounds(page)).find((r) => r.round === killedIn)?.modelHash, { timeout: 60_000 }).toBe(decision.modelHash);
+    for (const page of pages)
+      await expect
+        .poll(async () => (await pageRounds(page)).find((r) => r.round === killedIn)?.modelHash, { timeout: 60_000 })
+        .toBe(decision.modelHash);
     await expect.poll(() => peers[0]!.rounds.find((r) => r.round === killedIn)?.modelHash, { timeout: 60_000 }).toBe(decision.modelHash);
 
     // The late peer registers its session when its engine is ready, then loads the newest checkpoint
@@ -166,7 +201,9 @@ test('two browsers and two webloco peers agree on the model every round; a kille
     );
     expect(first.round).toBeLessThanOrEqual(registeredIn + 1);
     expect(first.modelHash).toBe(firstDecision?.modelHash);
-    await expect.poll(async () => (await pageRounds(pages[0]!)).find((r) => r.round === first.round)?.modelHash, { timeout: 60_000 }).toBe(first.modelHash);
+    await expect
+      .poll(async () => (await pageRounds(pages[0]!)).find((r) => r.round === first.round)?.modelHash, { timeout: 60_000 })
+      .toBe(first.modelHash);
 
     expect(errors).toEqual([]);
     console.log(`${elapsed()}: done`);

@@ -41,14 +41,32 @@ async function buildFixtureApp(): Promise<string> {
     outfile: join(dir, 'swarm-page.js'),
     logLevel: 'warning',
   });
-  writeFileSync(join(dir, 'index.html'), '<!doctype html><meta charset="utf-8"><title>swarm e2e</title><body><script type="module" src="/swarm-page.js"></script></body>');
+  writeFileSync(
+    join(dir, 'index.html'),
+    '<!doctype html><meta charset="utf-8"><title>swarm e2e</title><body><script type="module" src="/swarm-page.js"></script></body>',
+  );
   return dir;
 }
 
 async function startHubProcess(appDir: string): Promise<{ hub: ChildProcess; http: string; multiaddrs: string[] }> {
-  const hub = spawn(process.execPath, ['bin/webloco.mjs', 'hub', '--port', '0', '--data-dir', mkdtempSync(join(tmpdir(), 'webloco-swarm-hub-')), '--app-dir', appDir, '--run-id', RUN_ID], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const hub = spawn(
+    process.execPath,
+    [
+      'bin/webloco.mjs',
+      'hub',
+      '--port',
+      '0',
+      '--data-dir',
+      mkdtempSync(join(tmpdir(), 'webloco-swarm-hub-')),
+      '--app-dir',
+      appDir,
+      '--run-id',
+      RUN_ID,
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const firstLine = await new Promise<string>((done, fail) => {
     const lines = createInterface({ input: hub.stdout! });
     lines.once('line', done);
@@ -66,22 +84,42 @@ test('three browsers hold direct WebRTC links to each other and move 16 MB brows
   const browsers: Browser[] = [];
   try {
     // Separate processes, as separate visitors would be; hidden mDNS names off so logs show addresses.
-    browsers.push(...(await Promise.all([0, 1, 2].map(() => chromium.launch({ ...launch, args: [...(launch.args ?? []), '--disable-features=WebRtcHideLocalIpsWithMdns'] })))));
+    browsers.push(
+      ...(await Promise.all(
+        [0, 1, 2].map(() =>
+          chromium.launch({ ...launch, args: [...(launch.args ?? []), '--disable-features=WebRtcHideLocalIpsWithMdns'] }),
+        ),
+      )),
+    );
     const pages: Page[] = await Promise.all(browsers.map((b) => b.newPage()));
     const errors: string[] = [];
     pages.forEach((p, i) => p.on('pageerror', (e) => errors.push(`page ${i}: ${e.message}`)));
     await Promise.all(pages.map((p) => p.goto(http)));
     await Promise.all(pages.map((p) => expect(p.locator('body')).toHaveAttribute('data-ready', 'true')));
-    const ids = await Promise.all(pages.map((p) => p.evaluate(([addrs, run]) => window.swarmPage.start(addrs, run), [multiaddrs, RUN_ID] as const)));
+    const ids = await Promise.all(
+      pages.map((p) => p.evaluate(([addrs, run]) => window.swarmPage.start(addrs, run), [multiaddrs, RUN_ID] as const)),
+    );
 
     // Every browser must see a direct WebRTC link to each of the other two.
-    const directPeers = (page: Page) => page.evaluate(() => [...new Set(window.swarmPage.links().filter((l) => l.kind === 'webrtc').map((l) => l.peer))].sort());
+    const directPeers = (page: Page) =>
+      page.evaluate(() =>
+        [
+          ...new Set(
+            window.swarmPage
+              .links()
+              .filter((l) => l.kind === 'webrtc')
+              .map((l) => l.peer),
+          ),
+        ].sort(),
+      );
     const linkedAt = Date.now();
     await expect
       .poll(async () => Promise.all(pages.map(directPeers)), { timeout: 100_000, intervals: [500] }) // room for two 20 s dial timeouts and their backoff
       .toEqual(ids.map((id) => ids.filter((other) => other !== id).sort()));
     const failures = (await Promise.all(pages.map((p) => p.evaluate(() => window.swarmPage.dialFailures())))).flat();
-    console.log(`all 3 pairs linked directly ${((Date.now() - linkedAt) / 1000).toFixed(1)} s after the peers started; failed dials on the way: ${failures.length ? failures.join('; ') : 'none'}`);
+    console.log(
+      `all 3 pairs linked directly ${((Date.now() - linkedAt) / 1000).toFixed(1)} s after the peers started; failed dials on the way: ${failures.length ? failures.join('; ') : 'none'}`,
+    );
     for (const [i, page] of pages.entries()) {
       const links = (await page.evaluate(() => window.swarmPage.links())).filter((l) => l.kind === 'webrtc');
       for (const link of links) {
@@ -95,7 +133,9 @@ test('three browsers hold direct WebRTC links to each other and move 16 MB brows
     // 16 MB from browser 0 to browser 2, over their direct link.
     const hash = await pages[0]!.evaluate((n) => window.swarmPage.makePayload(n, 42), PAYLOAD_BYTES);
     const received = await pages[2]!.evaluate(([peer, h]) => window.swarmPage.fetchPayload(peer, h), [ids[0]!, hash] as const);
-    console.log(`16 MB browser to browser in ${(received.ms / 1000).toFixed(2)} s (${(PAYLOAD_BYTES / received.ms / 1000).toFixed(1)} MB/s)`);
+    console.log(
+      `16 MB browser to browser in ${(received.ms / 1000).toFixed(2)} s (${(PAYLOAD_BYTES / received.ms / 1000).toFixed(1)} MB/s)`,
+    );
     expect(received).toMatchObject({ bytes: PAYLOAD_BYTES, hash });
     expect(received.over).toContain('webrtc');
     expect(errors).toEqual([]);

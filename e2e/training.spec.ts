@@ -12,7 +12,10 @@ import { expect, test, type Page } from '@playwright/test';
 const ROUNDS = 3;
 
 async function currentStep(page: Page): Promise<number> {
-  const text = await page.getByTestId('step').textContent().catch(() => null);
+  const text = await page
+    .getByTestId('step')
+    .textContent()
+    .catch(() => null);
   return text ? Number(text) : 0;
 }
 
@@ -75,7 +78,28 @@ test('the tab runs SparseLoCo rounds whose payloads and model hashes Node reprod
   // The same run in Node: the engine on Dawn, same seed (0), data, identity and round count.
   const out = execFileSync(
     process.execPath,
-    ['bin/webloco.mjs', 'simulate', '--peers', '1', '--rounds', String(ROUNDS), '--inner-steps', '10', '--batch', '4', '--seq-len', '64', '--run-id', 'solo', '--skip-baseline', '--eval-batches', '1', '--final-eval-batches', '1', '--json'],
+    [
+      'bin/webloco.mjs',
+      'simulate',
+      '--peers',
+      '1',
+      '--rounds',
+      String(ROUNDS),
+      '--inner-steps',
+      '10',
+      '--batch',
+      '4',
+      '--seq-len',
+      '64',
+      '--run-id',
+      'solo',
+      '--skip-baseline',
+      '--eval-batches',
+      '1',
+      '--final-eval-batches',
+      '1',
+      '--json',
+    ],
     { encoding: 'utf8' },
   );
   const nodeRounds = out
@@ -98,7 +122,9 @@ test('the tab runs SparseLoCo rounds whose payloads and model hashes Node reprod
   await saved.getByRole('link').click();
   const file = join(mkdtempSync(join(tmpdir(), 'webloco-ckpt-')), 'model.safetensors');
   await (await downloading).saveAs(file);
-  const evalOut = execFileSync(process.execPath, ['bin/webloco.mjs', 'eval', '--checkpoint', file, '--batch', '4', '--seq-len', '64'], { encoding: 'utf8' });
+  const evalOut = execFileSync(process.execPath, ['bin/webloco.mjs', 'eval', '--checkpoint', file, '--batch', '4', '--seq-len', '64'], {
+    encoding: 'utf8',
+  });
   const node = JSON.parse(evalOut.trim().split('\n').at(-1)!);
   expect(node.modelHash).toBe(browserHash); // the very same parameter bytes
   // Same weights, same batches, two WebGPU implementations (Chromium's Dawn and Node's Dawn): only

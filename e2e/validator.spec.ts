@@ -40,12 +40,14 @@ async function decidedModelHashes(hub: HubProcess): Promise<Map<number, string>>
     const { blocks } = (await (await fetch(`${hub.http}/api/chain/blocks?from=${from}&limit=1000`)).json()) as {
       blocks: { extrinsics: { call: string; decision?: { decision: { round: number; modelHash: string } } }[] }[];
     };
-    for (const block of blocks) for (const x of block.extrinsics) if (x.call === 'decision') found.set(x.decision!.decision.round, x.decision!.decision.modelHash.replace(/^0x/, ''));
+    for (const block of blocks)
+      for (const x of block.extrinsics)
+        if (x.call === 'decision') found.set(x.decision!.decision.round, x.decision!.decision.modelHash.replace(/^0x/, ''));
     if (blocks.length < 1000) return found;
   }
 }
 
-test('a tab validating its hub\'s run gathers what the chain decided and reaches the decided model hash', async () => {
+test("a tab validating its hub's run gathers what the chain decided and reaches the decided model hash", async () => {
   test.setTimeout(240_000);
   const started = Date.now();
   const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0)} s`;
@@ -67,17 +69,22 @@ test('a tab validating its hub\'s run gathers what the chain decided and reaches
     // Two rounds with committed payloads, judged by the tab.
     const withPayloads = async () => (await validatorRows(page)).filter((r) => r.committed > 0);
     await expect
-      .poll(async () => {
-        const [error] = await page.getByTestId('validator-error').allTextContents();
-        if (error) throw new Error(`the tab's validator stopped: ${error}`);
-        return (await withPayloads()).length;
-      }, { timeout: 200_000, intervals: [1000] })
+      .poll(
+        async () => {
+          const [error] = await page.getByTestId('validator-error').allTextContents();
+          if (error) throw new Error(`the tab's validator stopped: ${error}`);
+          return (await withPayloads()).length;
+        },
+        { timeout: 200_000, intervals: [1000] },
+      )
       .toBeGreaterThanOrEqual(2);
 
     const rows = await validatorRows(page);
     const decided = await decidedModelHashes(hub);
     for (const row of rows) {
-      console.log(`round ${row.round}: committed ${row.committed}, decided ${row.decided}, gathered ${row.gathered}, agrees ${row.agrees}, model ${row.modelHash.slice(0, 12)}… ${row.modelHashMatches ? 'as decided' : 'NOT as decided'}`);
+      console.log(
+        `round ${row.round}: committed ${row.committed}, decided ${row.decided}, gathered ${row.gathered}, agrees ${row.agrees}, model ${row.modelHash.slice(0, 12)}… ${row.modelHashMatches ? 'as decided' : 'NOT as decided'}`,
+      );
       expect(row.modelHashMatches, `round ${row.round}: the decided model hash`).toBe(true);
       expect(row.modelHash, `round ${row.round}: the chain's decision`).toBe(decided.get(row.round));
     }

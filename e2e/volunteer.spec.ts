@@ -36,7 +36,10 @@ test.afterAll(() => hub?.stop());
 
 /** Screenshots of the whole page at desktop and phone widths, then back to desktop. */
 async function screenshots(page: Page, name: string): Promise<void> {
-  for (const [size, viewport] of [['desktop', DESKTOP], ['phone', PHONE]] as const) {
+  for (const [size, viewport] of [
+    ['desktop', DESKTOP],
+    ['phone', PHONE],
+  ] as const) {
     await page.setViewportSize(viewport);
     await page.screenshot({ path: `test-results/screenshots/${name}-${size}.png`, fullPage: true });
   }
@@ -47,11 +50,17 @@ async function expectAccessible(page: Page, what: string): Promise<void> {
   const { violations } = await new AxeBuilder({ page }).analyze();
   const severe = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
   for (const v of violations) console.log(`axe (${what}): ${v.impact} ${v.id}: ${v.help} (${v.nodes.length} element(s))`);
-  expect(severe.map((v) => `${v.id}: ${v.help}`), `serious or critical axe violations on the ${what}`).toEqual([]);
+  expect(
+    severe.map((v) => `${v.id}: ${v.help}`),
+    `serious or critical axe violations on the ${what}`,
+  ).toEqual([]);
 }
 
 /** A loss series' first and last values, as the chart's accessible summary states them. */
-async function chartSeries(page: Page, series = 'training loss'): Promise<{ first: number; last: number; firstStep: number; lastStep: number; count: number } | null> {
+async function chartSeries(
+  page: Page,
+  series = 'training loss',
+): Promise<{ first: number; last: number; firstStep: number; lastStep: number; count: number } | null> {
   const label = (await page.getByTestId('loss-chart').getByRole('img').getAttribute('aria-label')) ?? '';
   const m = label.match(new RegExp(`${series}: ([\\d.]+) at step (\\d+), ([\\d.]+) at step (\\d+) \\((\\d+) values\\)`));
   return m ? { first: Number(m[1]), firstStep: Number(m[2]), last: Number(m[3]), lastStep: Number(m[4]), count: Number(m[5]) } : null;
@@ -59,7 +68,9 @@ async function chartSeries(page: Page, series = 'training loss'): Promise<{ firs
 
 const stepOf = async (page: Page) => Number(await page.getByTestId('swarm-status').getAttribute('data-step'));
 
-test('a volunteer joins with a wallet, sees the loss fall and a round complete, pauses, resumes, and a reload resumes the session', async ({ page }) => {
+test('a volunteer joins with a wallet, sees the loss fall and a round complete, pauses, resumes, and a reload resumes the session', async ({
+  page,
+}) => {
   test.setTimeout(480_000);
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
@@ -88,7 +99,7 @@ test('a volunteer joins with a wallet, sees the loss fall and a round complete, 
   // One wallet prompt for the whole session, for raw bytes: the binding's canonical JSON.
   expect(wallet.requests).toHaveLength(1);
   const neuron = (await metagraph(hub.http)).find((n) => n.hotkey === wallet.address);
-  expect(neuron, 'the hub\'s metagraph lists the wallet\'s hotkey').toBeDefined();
+  expect(neuron, "the hub's metagraph lists the wallet's hotkey").toBeDefined();
   expect(wallet.requests[0]!.data).toBe(u8aToHex(canonicalBytes(neuron!.binding.binding)));
   expect(neuron!.binding.binding.burner).toBe(false);
 
@@ -99,21 +110,29 @@ test('a volunteer joins with a wallet, sees the loss fall and a round complete, 
   await expect(page.getByTestId('round-timeline')).toBeVisible();
   // The swarm's model, evaluated on the same held-out batches after each round, gets better.
   await expect
-    .poll(async () => {
-      const heldOut = await chartSeries(page, 'held-out loss');
-      return heldOut !== null && heldOut.count >= 3 && heldOut.last < heldOut.first;
-    }, { timeout: 240_000 })
+    .poll(
+      async () => {
+        const heldOut = await chartSeries(page, 'held-out loss');
+        return heldOut !== null && heldOut.count >= 3 && heldOut.last < heldOut.first;
+      },
+      { timeout: 240_000 },
+    )
     .toBe(true);
   const heldOut = (await chartSeries(page, 'held-out loss'))!;
   const loss = (await chartSeries(page))!;
-  console.log(`held-out loss ${heldOut.first} → ${heldOut.last} over ${heldOut.count} rounds; training loss ${loss.first} → ${loss.last} over ${loss.count} steps`);
+  console.log(
+    `held-out loss ${heldOut.first} → ${heldOut.last} over ${heldOut.count} rounds; training loss ${loss.first} → ${loss.last} over ${loss.count} steps`,
+  );
   await expect(page.getByTestId('held-out-loss')).not.toHaveText('–');
   // After its null rounds the tab sends a payload signed by the session key (no more wallet
   // prompts); the chain holds the commit and the decision includes it.
   const included = page.locator('[data-testid="swarm-round-row"][data-included="true"]').first();
   await expect(included).toBeVisible({ timeout: 180_000 });
   const includedRound = Number(await included.getAttribute('data-round'));
-  expect(await commitsOf(hub.http, neuron!.bindingId)).toContainEqual([includedRound, `0x${await included.getAttribute('data-payload-hash')}`]);
+  expect(await commitsOf(hub.http, neuron!.bindingId)).toContainEqual([
+    includedRound,
+    `0x${await included.getAttribute('data-payload-hash')}`,
+  ]);
   await expect(page.getByTestId('leaderboard')).toBeVisible();
 
   // (c) The same signed binding again: a replay, refused.
@@ -136,7 +155,10 @@ test('a volunteer joins with a wallet, sees the loss fall and a round complete, 
     nonce: 1_000,
   };
   const impostor = new Keyring({ type: 'sr25519' }).addFromUri('//Impostor');
-  const wrongKey = await submit(hub.http, { call: 'commit', commit: { announcement: forged, signature: u8aToHex(impostor.sign(canonicalBytes(forged))) } });
+  const wrongKey = await submit(hub.http, {
+    call: 'commit',
+    commit: { announcement: forged, signature: u8aToHex(impostor.sign(canonicalBytes(forged))) },
+  });
   expect(wrongKey.status).toBe(400);
   expect(wrongKey.json.error).toMatchObject({ code: 'bad-signature' });
   expect(wrongKey.json.error!.message).toContain('not signed by the session key');
@@ -147,7 +169,9 @@ test('a volunteer joins with a wallet, sees the loss fall and a round complete, 
   expect(download.suggestedFilename()).toMatch(/\.safetensors$/);
   const file = test.info().outputPath('swarm-checkpoint.safetensors');
   await download.saveAs(file);
-  const evaluated = JSON.parse(execFileSync(process.execPath, ['bin/webloco.mjs', 'eval', '--checkpoint', file], { encoding: 'utf8' }).trim().split('\n').at(-1)!) as { modelHash: string; heldOutLoss: number };
+  const evaluated = JSON.parse(
+    execFileSync(process.execPath, ['bin/webloco.mjs', 'eval', '--checkpoint', file], { encoding: 'utf8' }).trim().split('\n').at(-1)!,
+  ) as { modelHash: string; heldOutLoss: number };
   expect(evaluated.modelHash).toBe(savedHash);
   console.log(`downloaded checkpoint: model ${evaluated.modelHash.slice(0, 12)}…, held-out loss in Node ${evaluated.heldOutLoss}`);
   await screenshots(page, 'dashboard');
@@ -194,7 +218,9 @@ test('a volunteer joins with a wallet, sees the loss fall and a round complete, 
   await expect(resumed).toHaveAttribute('data-source', 'local');
   await expect(page.getByTestId('binding-id')).toHaveAttribute('data-binding-id', bindingId!);
   expect(wallet.requests, 'no second wallet prompt: the saved session was resumed').toHaveLength(1);
-  console.log(`reloaded: binding ${bindingId!.slice(0, 12)}…, error feedback ${savedErrorFeedback!.slice(0, 12)}… (before the second pause ${errorFeedback!.slice(0, 12)}…)`);
+  console.log(
+    `reloaded: binding ${bindingId!.slice(0, 12)}…, error feedback ${savedErrorFeedback!.slice(0, 12)}… (before the second pause ${errorFeedback!.slice(0, 12)}…)`,
+  );
   await expect(page.locator('[data-testid="swarm-round-row"][data-included="true"]').first()).toBeVisible({ timeout: 180_000 });
 
   await page.getByRole('button', { name: 'Leave the swarm' }).click();

@@ -22,7 +22,8 @@ export class BlockStore {
     } catch (error) {
       this.#db.close();
       const message = (error as Error).message;
-      if (/locked|busy/i.test(message)) throw new Error(`The chain database ${path} is in use by another process (${message}): run one dev chain per data directory`);
+      if (/locked|busy/i.test(message))
+        throw new Error(`The chain database ${path} is in use by another process (${message}): run one dev chain per data directory`);
       throw error;
     }
     this.#db.exec(`

@@ -41,7 +41,12 @@ export function headerHash(header: BlockHeader): Hex {
 }
 
 /** Builds and signs a block on top of `parent` (undefined for genesis). */
-export function sealBlock(authority: SigningKey, parent: BlockHeader & { hash: Hex } | undefined, timestamp: number, extrinsics: unknown[]): Block {
+export function sealBlock(
+  authority: SigningKey,
+  parent: (BlockHeader & { hash: Hex }) | undefined,
+  timestamp: number,
+  extrinsics: unknown[],
+): Block {
   const header: BlockHeader = {
     height: parent ? parent.height + 1 : 0,
     parentHash: parent ? parent.hash : ZERO_HASH,
@@ -68,7 +73,16 @@ export function verifyBlockSeal(value: unknown): Block {
 
 function checkSeal(value: unknown): Block {
   {
-    const b = expectRecord(value, 'block', ['height', 'parentHash', 'timestamp', 'extrinsicsRoot', 'author', 'hash', 'signature', 'extrinsics']);
+    const b = expectRecord(value, 'block', [
+      'height',
+      'parentHash',
+      'timestamp',
+      'extrinsicsRoot',
+      'author',
+      'hash',
+      'signature',
+      'extrinsics',
+    ]);
     if (!Array.isArray(b.extrinsics)) throw new BlockVerificationError(-1, 'block.extrinsics must be a list');
     const block: Block = {
       height: expectInteger(b.height, 'block.height', 0, Number.MAX_SAFE_INTEGER),
@@ -81,8 +95,10 @@ function checkSeal(value: unknown): Block {
       extrinsics: b.extrinsics,
     };
     const where = `block ${block.height}`;
-    if (extrinsicsRoot(block.extrinsics) !== block.extrinsicsRoot) throw new BlockVerificationError(block.height, `${where}: its extrinsics do not match its extrinsicsRoot (altered?)`);
-    if (headerHash(block) !== block.hash) throw new BlockVerificationError(block.height, `${where}: its header does not hash to ${block.hash} (altered?)`);
+    if (extrinsicsRoot(block.extrinsics) !== block.extrinsicsRoot)
+      throw new BlockVerificationError(block.height, `${where}: its extrinsics do not match its extrinsicsRoot (altered?)`);
+    if (headerHash(block) !== block.hash)
+      throw new BlockVerificationError(block.height, `${where}: its header does not hash to ${block.hash} (altered?)`);
     if (!verifySignature('sr25519', hexToU8a(block.hash), block.signature, decodeAddress(block.author))) {
       throw new BlockVerificationError(block.height, `${where}: the signature is not ${block.author}'s signature of the block hash`);
     }

@@ -65,7 +65,11 @@ export interface Chain {
  * Round `round`'s decision once the chain holds it, read every half block; undefined if `signal`
  * aborts first. Participants, validators and auditors all wait for decisions this way.
  */
-export async function waitForDecision(chain: Pick<Chain, 'decision' | 'clock'>, round: number, signal?: AbortSignal): Promise<SignedDecision | undefined> {
+export async function waitForDecision(
+  chain: Pick<Chain, 'decision' | 'clock'>,
+  round: number,
+  signal?: AbortSignal,
+): Promise<SignedDecision | undefined> {
   while (!signal?.aborted) {
     const decision = await chain.decision(round);
     if (decision) return decision;

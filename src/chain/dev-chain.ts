@@ -101,11 +101,16 @@ export class DevChain implements Chain {
       const { state, head } = replay(store, authority);
       const { spec } = state;
       const mismatch = (field: string, stored: unknown, asked: unknown) =>
-        new Error(`The chain in ${options.dataDir} has ${field} ${JSON.stringify(stored)}, not ${JSON.stringify(asked)}: use another data directory for another chain`);
+        new Error(
+          `The chain in ${options.dataDir} has ${field} ${JSON.stringify(stored)}, not ${JSON.stringify(asked)}: use another data directory for another chain`,
+        );
       if (spec.run !== options.run) throw mismatch('run', spec.run, options.run);
-      if (options.blocksPerRound !== undefined && options.blocksPerRound !== spec.blocksPerRound) throw mismatch('blocksPerRound', spec.blocksPerRound, options.blocksPerRound);
-      if (options.blockTimeMs !== undefined && options.blockTimeMs !== spec.blockTimeMs) throw mismatch('blockTimeMs', spec.blockTimeMs, options.blockTimeMs);
-      if (options.validators !== undefined && canonicalJson(options.validators) !== canonicalJson(spec.validators)) throw mismatch('validators', spec.validators, options.validators);
+      if (options.blocksPerRound !== undefined && options.blocksPerRound !== spec.blocksPerRound)
+        throw mismatch('blocksPerRound', spec.blocksPerRound, options.blocksPerRound);
+      if (options.blockTimeMs !== undefined && options.blockTimeMs !== spec.blockTimeMs)
+        throw mismatch('blockTimeMs', spec.blockTimeMs, options.blockTimeMs);
+      if (options.validators !== undefined && canonicalJson(options.validators) !== canonicalJson(spec.validators))
+        throw mismatch('validators', spec.validators, options.validators);
       return new DevChain(store, authority, state, head, options);
     } catch (error) {
       store.close();
@@ -169,7 +174,10 @@ export class DevChain implements Chain {
     const extrinsic: unknown = JSON.parse(text); // a private copy: the caller may change its object later
     const bytes = text.length;
     if (this.#poolBytes + bytes > MAX_POOL_BYTES) {
-      throw new ChainError('oversized', `the next block is full (${this.#poolBytes} bytes of extrinsics waiting): submit again after block ${this.#head.height + 1}`);
+      throw new ChainError(
+        'oversized',
+        `the next block is full (${this.#poolBytes} bytes of extrinsics waiting): submit again after block ${this.#head.height + 1}`,
+      );
     }
     this.#pending.apply(extrinsic, this.#nextBlockContext());
     this.#poolBytes += bytes;
@@ -209,7 +217,13 @@ export class DevChain implements Chain {
   }
 
   async metagraph(): Promise<Metagraph> {
-    return { run: this.spec.run, height: this.#head.height, neurons: this.#state.neurons(), validators: this.spec.validators, weights: this.#state.weights() };
+    return {
+      run: this.spec.run,
+      height: this.#head.height,
+      neurons: this.#state.neurons(),
+      validators: this.spec.validators,
+      weights: this.#state.weights(),
+    };
   }
 
   #nextBlockContext(): BlockContext {
@@ -218,17 +232,23 @@ export class DevChain implements Chain {
 
   #schedule(): void {
     const due = this.#head.timestamp + this.spec.blockTimeMs;
-    this.#timer = setTimeout(() => {
-      try {
-        this.#produce();
-      } catch (error) {
-        const failure = new ChainError('stopped', `the dev chain stopped: block ${this.#head.height + 1} could not be made or stored (${(error as Error).message}); restart it on the same data directory to continue`);
-        this.#stop(failure);
-        this.#onFailure(failure);
-        return;
-      }
-      this.#schedule();
-    }, Math.max(0, due - this.#now()));
+    this.#timer = setTimeout(
+      () => {
+        try {
+          this.#produce();
+        } catch (error) {
+          const failure = new ChainError(
+            'stopped',
+            `the dev chain stopped: block ${this.#head.height + 1} could not be made or stored (${(error as Error).message}); restart it on the same data directory to continue`,
+          );
+          this.#stop(failure);
+          this.#onFailure(failure);
+          return;
+        }
+        this.#schedule();
+      },
+      Math.max(0, due - this.#now()),
+    );
   }
 
   /** Seals the pool into the next block, stores it, and only then resolves submissions and announces it. */
@@ -246,11 +266,17 @@ export class DevChain implements Chain {
     }
     this.#pool = [];
     this.#poolBytes = 0;
-    const block = sealBlock(this.authority, this.#head, at.timestamp, included.map((item) => item.extrinsic));
+    const block = sealBlock(
+      this.authority,
+      this.#head,
+      at.timestamp,
+      included.map((item) => item.extrinsic),
+    );
     try {
       this.#store.append(block);
     } catch (error) {
-      for (const item of included) item.reject(new ChainError('stopped', `block ${block.height} could not be stored: ${(error as Error).message}`));
+      for (const item of included)
+        item.reject(new ChainError('stopped', `block ${block.height} could not be stored: ${(error as Error).message}`));
       throw error;
     }
     working.merge();
@@ -286,18 +312,23 @@ function replay(store: BlockStore, authority: SigningKey): { state: ChainState; 
   let head: Block | undefined;
   for (const block of store.all()) {
     const where = `${store.path}: block ${block.height}`;
-    if (block.height !== (head ? head.height + 1 : 0) || block.parentHash !== (head?.hash ?? block.parentHash)) throw new Error(`${where} does not extend block ${head?.height}: the database is damaged`);
-    if (headerHash(block) !== block.hash || extrinsicsRoot(block.extrinsics) !== block.extrinsicsRoot) throw new Error(`${where} does not match its hash: the database is damaged`);
-    if (block.author !== authority.address) throw new Error(`${where} was sealed by ${block.author}, not this data directory's authority ${authority.address}`);
+    if (block.height !== (head ? head.height + 1 : 0) || block.parentHash !== (head?.hash ?? block.parentHash))
+      throw new Error(`${where} does not extend block ${head?.height}: the database is damaged`);
+    if (headerHash(block) !== block.hash || extrinsicsRoot(block.extrinsics) !== block.extrinsicsRoot)
+      throw new Error(`${where} does not match its hash: the database is damaged`);
+    if (block.author !== authority.address)
+      throw new Error(`${where} was sealed by ${block.author}, not this data directory's authority ${authority.address}`);
     if (!state) {
       const genesis = block.extrinsics[0] as { call?: string; spec?: unknown } | undefined;
-      if (block.extrinsics.length !== 1 || genesis?.call !== 'genesis') throw new Error(`${where}: the genesis block must hold the genesis spec alone`);
+      if (block.extrinsics.length !== 1 || genesis?.call !== 'genesis')
+        throw new Error(`${where}: the genesis block must hold the genesis spec alone`);
       state = new ChainState(parseGenesisSpec(genesis.spec));
     } else {
       for (const extrinsic of block.extrinsics) state.apply(extrinsic, block);
     }
     head = block;
   }
-  if (!state || !head) throw new Error(`${store.path} holds an authority key but no genesis block: the database is damaged; remove it to start a new chain`);
+  if (!state || !head)
+    throw new Error(`${store.path} holds an authority key but no genesis block: the database is damaged; remove it to start a new chain`);
   return { state, head };
 }

@@ -131,13 +131,18 @@ const FIELD_OF_CALL = { genesis: 'spec', register: 'binding', commit: 'commit', 
  * call's field. The call's content is checked when it is applied (state.ts).
  */
 export function parseExtrinsic(value: unknown): Extrinsic {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ChainError('malformed', 'an extrinsic must be a JSON object {call, …}');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new ChainError('malformed', 'an extrinsic must be a JSON object {call, …}');
   const call = (value as { call?: unknown }).call;
   if (typeof call !== 'string' || !Object.hasOwn(FIELD_OF_CALL, call)) {
-    throw new ChainError('unknown-call', `unknown call ${JSON.stringify(call)?.slice(0, 40)}: the chain accepts ${SUBMITTABLE_CALLS.join(', ')}`);
+    throw new ChainError(
+      'unknown-call',
+      `unknown call ${JSON.stringify(call)?.slice(0, 40)}: the chain accepts ${SUBMITTABLE_CALLS.join(', ')}`,
+    );
   }
   const size = asChainError(() => canonicalJson(value)).length;
-  if (size > MAX_EXTRINSIC_BYTES) throw new ChainError('oversized', `the ${call} extrinsic is ${size} bytes; the chain accepts at most ${MAX_EXTRINSIC_BYTES}`);
+  if (size > MAX_EXTRINSIC_BYTES)
+    throw new ChainError('oversized', `the ${call} extrinsic is ${size} bytes; the chain accepts at most ${MAX_EXTRINSIC_BYTES}`);
   asChainError(() => expectRecord(value, `${call} extrinsic`, ['call', FIELD_OF_CALL[call as Call]]));
   return value as Extrinsic;
 }
@@ -145,7 +150,8 @@ export function parseExtrinsic(value: unknown): Extrinsic {
 export function parseGenesisSpec(value: unknown): GenesisSpec {
   return asChainError(() => {
     const s = expectRecord(value, 'genesis spec', ['kind', 'run', 'blocksPerRound', 'blockTimeMs', 'authority', 'validators']);
-    if (!Array.isArray(s.validators) || s.validators.length > 64) throw new IdentityError('malformed', 'genesis spec.validators must be a list of at most 64 addresses');
+    if (!Array.isArray(s.validators) || s.validators.length > 64)
+      throw new IdentityError('malformed', 'genesis spec.validators must be a list of at most 64 addresses');
     return {
       kind: expectLiteral(s.kind, 'genesis spec.kind', GENESIS_KIND),
       run: expectString(s.run, 'genesis spec.run', 64, RUN_ID_PATTERN),
@@ -182,12 +188,17 @@ export function parseDecision(value: unknown): Decision {
 export function parseWeights(value: unknown): Weights {
   return asChainError(() => {
     const w = expectRecord(value, 'weights', ['kind', 'run', 'round', 'weights', 'validator', 'nonce']);
-    if (!Array.isArray(w.weights) || w.weights.length > MAX_WEIGHTS) throw new IdentityError('malformed', `weights.weights must be a list of at most ${MAX_WEIGHTS} entries`);
+    if (!Array.isArray(w.weights) || w.weights.length > MAX_WEIGHTS)
+      throw new IdentityError('malformed', `weights.weights must be a list of at most ${MAX_WEIGHTS} entries`);
     const entries = w.weights.map((entry, i) => {
       const e = expectRecord(entry, `weights.weights[${i}]`, ['hotkey', 'weight']);
-      return { hotkey: expectAddress(e.hotkey, `weights.weights[${i}].hotkey`), weight: expectInteger(e.weight, `weights.weights[${i}].weight`, 0, MAX_WEIGHT) };
+      return {
+        hotkey: expectAddress(e.hotkey, `weights.weights[${i}].hotkey`),
+        weight: expectInteger(e.weight, `weights.weights[${i}].weight`, 0, MAX_WEIGHT),
+      };
     });
-    if (new Set(entries.map((e) => e.hotkey)).size !== entries.length) throw new IdentityError('malformed', 'weights.weights lists a hotkey twice');
+    if (new Set(entries.map((e) => e.hotkey)).size !== entries.length)
+      throw new IdentityError('malformed', 'weights.weights lists a hotkey twice');
     return {
       kind: expectLiteral(w.kind, 'weights.kind', WEIGHTS_KIND),
       run: expectString(w.run, 'weights.run', 64, RUN_ID_PATTERN),

@@ -37,7 +37,11 @@ export class HttpChain implements Chain {
    */
   static async connect(baseUrl: string, options: { authority?: string; fetch?: typeof fetch } = {}): Promise<HttpChain> {
     await cryptoReady();
-    const chain = new HttpChain(baseUrl, new ChainVerifier(options.authority === undefined ? {} : { authority: options.authority }), options.fetch ?? fetch.bind(globalThis));
+    const chain = new HttpChain(
+      baseUrl,
+      new ChainVerifier(options.authority === undefined ? {} : { authority: options.authority }),
+      options.fetch ?? fetch.bind(globalThis),
+    );
     await chain.sync();
     return chain;
   }
@@ -99,7 +103,11 @@ export class HttpChain implements Chain {
 
   /** Submits an extrinsic; resolves once it is in a block that this client has verified. */
   async submit(extrinsic: unknown): Promise<Inclusion> {
-    const response = await this.#send(`${this.#base}/api/chain/extrinsics`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(extrinsic) });
+    const response = await this.#send(`${this.#base}/api/chain/extrinsics`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(extrinsic),
+    });
     const json = (await response.json()) as Inclusion | { error: { code: ChainErrorCode; message: string } };
     if ('error' in json) throw new ChainError(json.error.code, json.error.message);
     await this.sync();
@@ -145,7 +153,13 @@ export class HttpChain implements Chain {
   async metagraph(): Promise<Metagraph> {
     await this.sync();
     const { state, head } = this.#verifier;
-    return { run: state.spec.run, height: head!.height, neurons: state.neurons(), validators: state.spec.validators, weights: state.weights() };
+    return {
+      run: state.spec.run,
+      height: head!.height,
+      neurons: state.neurons(),
+      validators: state.spec.validators,
+      weights: state.weights(),
+    };
   }
 
   /** Stops polling. */

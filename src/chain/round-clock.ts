@@ -9,8 +9,10 @@ export class RoundClock {
   readonly blockTimeMs: number;
 
   constructor(blocksPerRound: number, blockTimeMs: number) {
-    if (!Number.isSafeInteger(blocksPerRound) || blocksPerRound < 1) throw new RangeError(`blocksPerRound must be a positive integer, got ${blocksPerRound}`);
-    if (!Number.isSafeInteger(blockTimeMs) || blockTimeMs < 1) throw new RangeError(`blockTimeMs must be a positive integer, got ${blockTimeMs}`);
+    if (!Number.isSafeInteger(blocksPerRound) || blocksPerRound < 1)
+      throw new RangeError(`blocksPerRound must be a positive integer, got ${blocksPerRound}`);
+    if (!Number.isSafeInteger(blockTimeMs) || blockTimeMs < 1)
+      throw new RangeError(`blockTimeMs must be a positive integer, got ${blockTimeMs}`);
     this.blocksPerRound = blocksPerRound;
     this.blockTimeMs = blockTimeMs;
   }

@@ -27,20 +27,40 @@ export async function handleChainRequest(chain: DevChain, method: string, url: s
   if (!pathname.startsWith(CHAIN_API_PREFIX)) return undefined;
   const route = pathname.slice(CHAIN_API_PREFIX.length);
   const allowed = { head: 'GET', blocks: 'GET', metagraph: 'GET', extrinsics: 'POST' }[route];
-  if (!allowed) return error(404, 'not-found', `no chain endpoint ${pathname}: use /api/chain/head, /api/chain/blocks?from=N, /api/chain/metagraph or POST /api/chain/extrinsics`);
+  if (!allowed)
+    return error(
+      404,
+      'not-found',
+      `no chain endpoint ${pathname}: use /api/chain/head, /api/chain/blocks?from=N, /api/chain/metagraph or POST /api/chain/extrinsics`,
+    );
   if (method !== allowed) return error(405, 'method-not-allowed', `${pathname} answers ${allowed}, not ${method}`);
 
   switch (route) {
     case 'head': {
       const head = chain.headBlock();
       const { run, blocksPerRound, blockTimeMs, authority, validators } = chain.spec;
-      return { status: 200, json: { run, height: head.height, hash: head.hash, timestamp: head.timestamp, round: chain.clock.roundAt(head.height), blocksPerRound, blockTimeMs, authority, validators } };
+      return {
+        status: 200,
+        json: {
+          run,
+          height: head.height,
+          hash: head.hash,
+          timestamp: head.timestamp,
+          round: chain.clock.roundAt(head.height),
+          blocksPerRound,
+          blockTimeMs,
+          authority,
+          validators,
+        },
+      };
     }
     case 'blocks': {
       const from = Number(searchParams.get('from'));
       const limit = searchParams.has('limit') ? Number(searchParams.get('limit')) : 100;
-      if (!searchParams.has('from') || !Number.isSafeInteger(from) || from < 0) return error(400, 'malformed', 'blocks needs ?from=N, a height ≥ 0');
-      if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_BLOCKS_PER_REQUEST) return error(400, 'malformed', `limit must be 1..${MAX_BLOCKS_PER_REQUEST}`);
+      if (!searchParams.has('from') || !Number.isSafeInteger(from) || from < 0)
+        return error(400, 'malformed', 'blocks needs ?from=N, a height ≥ 0');
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_BLOCKS_PER_REQUEST)
+        return error(400, 'malformed', `limit must be 1..${MAX_BLOCKS_PER_REQUEST}`);
       return { status: 200, json: { blocks: chain.blocks(from, limit) } };
     }
     case 'metagraph': {
@@ -56,7 +76,8 @@ export async function handleChainRequest(chain: DevChain, method: string, url: s
     }
     default: {
       if (body === undefined || body.length === 0) return error(400, 'malformed', 'POST /api/chain/extrinsics needs a JSON body {call, …}');
-      if (body.length > 2 * MAX_EXTRINSIC_BYTES) return error(413, 'oversized', `the body is ${body.length} bytes; an extrinsic is at most ${MAX_EXTRINSIC_BYTES}`);
+      if (body.length > 2 * MAX_EXTRINSIC_BYTES)
+        return error(413, 'oversized', `the body is ${body.length} bytes; an extrinsic is at most ${MAX_EXTRINSIC_BYTES}`);
       let extrinsic: unknown;
       try {
         extrinsic = JSON.parse(body);
@@ -67,7 +88,11 @@ export async function handleChainRequest(chain: DevChain, method: string, url: s
         return { status: 200, json: await chain.submit(extrinsic) };
       } catch (submitError) {
         if (!(submitError instanceof ChainError)) throw submitError;
-        return error(submitError.code === 'stopped' ? 503 : submitError.code === 'oversized' ? 413 : 400, submitError.code, submitError.message);
+        return error(
+          submitError.code === 'stopped' ? 503 : submitError.code === 'oversized' ? 413 : 400,
+          submitError.code,
+          submitError.message,
+        );
       }
     }
   }
@@ -92,7 +117,8 @@ export function chainRoutes(chain: DevChain): (req: IncomingMessage, res: Server
       }
       body = Buffer.concat(chunks).toString('utf8');
     }
-    const response = (await handleChainRequest(chain, req.method ?? 'GET', url, body)) ?? error(404, 'not-found', `no chain endpoint ${url}`);
+    const response =
+      (await handleChainRequest(chain, req.method ?? 'GET', url, body)) ?? error(404, 'not-found', `no chain endpoint ${url}`);
     const text = JSON.stringify(response.json);
     res.writeHead(response.status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
     res.end(text);

@@ -161,7 +161,10 @@ export class ChainState {
     const { hotkey, nonce } = verified.binding;
     if (this.#bindings.has(verified.id)) throw new ChainError('already-registered', `binding ${verified.id} is already registered`);
     if (this.#bindingNonces.has(`${hotkey}/${nonce}`)) {
-      throw new ChainError('wrong-nonce', `hotkey ${hotkey} already registered a binding with nonce ${nonce}: each binding needs a fresh nonce`);
+      throw new ChainError(
+        'wrong-nonce',
+        `hotkey ${hotkey} already registered a binding with nonce ${nonce}: each binding needs a fresh nonce`,
+      );
     }
     const previous = this.#neurons.get(hotkey);
     const uid = previous?.uid ?? this.#neuronCount++;
@@ -183,7 +186,8 @@ export class ChainState {
     const signer = `binding:${announcement.binding}`;
     this.#checkNonce(signer, announcement.nonce);
     const key = `${round}/${announcement.binding}`;
-    if (this.#commits.has(key)) throw new ChainError('duplicate', `binding ${announcement.binding} already committed a payload in round ${round}`);
+    if (this.#commits.has(key))
+      throw new ChainError('duplicate', `binding ${announcement.binding} already committed a payload in round ${round}`);
     this.#nonces.set(signer, announcement.nonce);
     this.#commits.set(key, { announcement, signature });
     this.#committedPayloads.set(`${round}/${announcement.payloadHash}`, true);
@@ -197,10 +201,15 @@ export class ChainState {
     this.#checkValidator(decision.validator, decision.run);
     this.#checkNonce(`validator:${decision.validator}`, decision.nonce);
     const deadline = this.clock.lastBlock(decision.round);
-    if (at.height <= deadline) throw new ChainError('too-early', `round ${decision.round} ends at block ${deadline}; its decision can come from block ${deadline + 1} on, this is block ${at.height}`);
+    if (at.height <= deadline)
+      throw new ChainError(
+        'too-early',
+        `round ${decision.round} ends at block ${deadline}; its decision can come from block ${deadline + 1} on, this is block ${at.height}`,
+      );
     if (this.#decisions.has(decision.round)) throw new ChainError('duplicate', `round ${decision.round} is already decided`);
     for (const hash of decision.payloadHashes) {
-      if (!this.#committedPayloads.has(`${decision.round}/${hash}`)) throw new ChainError('unknown-payload', `the decision names payload ${hash}, which was not committed in round ${decision.round}`);
+      if (!this.#committedPayloads.has(`${decision.round}/${hash}`))
+        throw new ChainError('unknown-payload', `the decision names payload ${hash}, which was not committed in round ${decision.round}`);
     }
     this.#nonces.set(`validator:${decision.validator}`, decision.nonce);
     this.#decisions.set(decision.round, { decision, signature });
@@ -211,9 +220,14 @@ export class ChainState {
     this.#checkValidator(weights.validator, weights.run);
     this.#checkNonce(`validator:${weights.validator}`, weights.nonce);
     const round = this.clock.roundAt(at.height);
-    if (weights.round > round) throw new ChainError('wrong-round', `weights for round ${weights.round} arrived in round ${round}: they can only reflect rounds that have begun`);
+    if (weights.round > round)
+      throw new ChainError(
+        'wrong-round',
+        `weights for round ${weights.round} arrived in round ${round}: they can only reflect rounds that have begun`,
+      );
     for (const { hotkey } of weights.weights) {
-      if (!this.#neurons.has(hotkey)) throw new ChainError('not-registered', `the weights name hotkey ${hotkey}, which never registered in this run`);
+      if (!this.#neurons.has(hotkey))
+        throw new ChainError('not-registered', `the weights name hotkey ${hotkey}, which never registered in this run`);
     }
     this.#nonces.set(`validator:${weights.validator}`, weights.nonce);
     this.#weights.set(weights.validator, { weights, signature });
@@ -221,13 +235,21 @@ export class ChainState {
 
   #checkValidator(validator: string, run: string): void {
     if (run !== this.spec.run) throw new ChainError('wrong-run', `signed for run '${run}', this chain is run '${this.spec.run}'`);
-    if (!this.spec.validators.includes(validator)) throw new ChainError('not-validator', `${validator} is not a validator of run '${this.spec.run}' (validators: ${this.spec.validators.join(', ')})`);
+    if (!this.spec.validators.includes(validator))
+      throw new ChainError(
+        'not-validator',
+        `${validator} is not a validator of run '${this.spec.run}' (validators: ${this.spec.validators.join(', ')})`,
+      );
   }
 
   /** Nonces only go up: anything at or below the signer's last accepted nonce is a replay or stale. */
   #checkNonce(signer: string, nonce: number): void {
     const last = this.#nonces.get(signer);
-    if (last !== undefined && nonce <= last) throw new ChainError('wrong-nonce', `nonce ${nonce} is not above ${signer}'s last accepted nonce ${last}: a replay or a stale statement`);
+    if (last !== undefined && nonce <= last)
+      throw new ChainError(
+        'wrong-nonce',
+        `nonce ${nonce} is not above ${signer}'s last accepted nonce ${last}: a replay or a stale statement`,
+      );
   }
 
   // Reads (on the base state; a fork sees its parent's too, except commits()).

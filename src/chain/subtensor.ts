@@ -110,7 +110,8 @@ export class SubtensorChain implements Chain {
       const runtime = new SubtensorRuntime(api.registry, api.runtimeMetadata);
       const n = await readStorage(provider, runtime, null, 'SubtensorModule.SubnetworkN', options.netuid);
       const tempo = (await readStorage(provider, runtime, null, 'SubtensorModule.Tempo', options.netuid))!.toJSON() as number;
-      if ((n!.toJSON() as number) === 0 && tempo === 0) throw new Error(`Subnet ${options.netuid} does not exist on ${options.endpoint}: check the netuid`);
+      if ((n!.toJSON() as number) === 0 && tempo === 0)
+        throw new Error(`Subnet ${options.netuid} does not exist on ${options.endpoint}: check the netuid`);
       return new SubtensorChain(api, provider, options, options.blocksPerRound ?? tempo + 1);
     } catch (error) {
       await api.disconnect();
@@ -124,7 +125,8 @@ export class SubtensorChain implements Chain {
 
   /** The runtime of the connected chain, rebuilt after a runtime upgrade. */
   get #current(): SubtensorRuntime {
-    if (this.#runtime.metadata !== this.#api.runtimeMetadata) this.#runtime = new SubtensorRuntime(this.#api.registry, this.#api.runtimeMetadata);
+    if (this.#runtime.metadata !== this.#api.runtimeMetadata)
+      this.#runtime = new SubtensorRuntime(this.#api.registry, this.#api.runtimeMetadata);
     return this.#runtime;
   }
 
@@ -148,7 +150,9 @@ export class SubtensorChain implements Chain {
     let stopped = false;
     void this.#api.rpc.chain
       .subscribeFinalizedHeads((header) => {
-        this.#headAt(header.hash.toHex() as Hex).then(listener, (error: unknown) => console.error('SubtensorChain: reading a finalized head failed:', error));
+        this.#headAt(header.hash.toHex() as Hex).then(listener, (error: unknown) =>
+          console.error('SubtensorChain: reading a finalized head failed:', error),
+        );
       })
       .then((unsubscribe) => (stopped ? unsubscribe() : (stop = unsubscribe)));
     return () => {
@@ -166,7 +170,8 @@ export class SubtensorChain implements Chain {
     const verified = asChainError(() => verifyBinding(signed, { run: this.run, now: head.timestamp }));
     this.#checkHotkey(verified.binding.hotkey);
     const uid = await this.#read(head.hash, 'SubtensorModule.Uids', this.netuid, verified.binding.hotkey);
-    if (uid === undefined) await this.#submit('burned_register', this.#current.burnedRegister(this.netuid, verified.binding.hotkey), this.#coldkey);
+    if (uid === undefined)
+      await this.#submit('burned_register', this.#current.burnedRegister(this.netuid, verified.binding.hotkey), this.#coldkey);
     return this.#submit('set_commitment', this.#current.setCommitment(this.netuid, [encodeBindingRecord(signed)]), this.#hotkey);
   }
 
@@ -176,14 +181,24 @@ export class SubtensorChain implements Chain {
     const hotkey = this.#hotkey.address;
     const current = await this.#peerCommitment(head, hotkey);
     if (current?.binding.id !== announcement.announcement.binding) {
-      throw new ChainError('not-registered', `the announcement's binding ${announcement.announcement.binding} is not the one ${hotkey} has committed on subnet ${this.netuid}: register it first`);
+      throw new ChainError(
+        'not-registered',
+        `the announcement's binding ${announcement.announcement.binding} is not the one ${hotkey} has committed on subnet ${this.netuid}: register it first`,
+      );
     }
     const round = this.clock.roundAt(head.height + 1);
-    if (announcement.announcement.round !== round) throw new ChainError('wrong-round', `the announcement is for round ${announcement.announcement.round}; the next block is in round ${round}`);
+    if (announcement.announcement.round !== round)
+      throw new ChainError(
+        'wrong-round',
+        `the announcement is for round ${announcement.announcement.round}; the next block is in round ${round}`,
+      );
     const fields = [encodeBindingRecord(current.binding), encodeAnnouncementRecord(announcement)];
     readPeerCommitment(fields, { run: this.run, hotkey, now: head.timestamp }); // refuse what every reader would refuse
     if (current.announcement && announcement.announcement.nonce <= current.announcement.announcement.nonce) {
-      throw new ChainError('wrong-nonce', `nonce ${announcement.announcement.nonce} is not above the committed ${current.announcement.announcement.nonce}`);
+      throw new ChainError(
+        'wrong-nonce',
+        `nonce ${announcement.announcement.nonce} is not above the committed ${current.announcement.announcement.nonce}`,
+      );
     }
     return this.#submit('set_commitment', this.#current.setCommitment(this.netuid, fields), this.#hotkey);
   }
@@ -227,7 +242,11 @@ export class SubtensorChain implements Chain {
   async revealWeights(): Promise<Inclusion> {
     const pending = this.#pendingReveal;
     if (!pending) throw new ChainError('malformed', 'no committed weights are waiting to be revealed: setWeights commits them first');
-    const inclusion = await this.#submit('reveal_weights', this.#current.revealWeights(this.netuid, pending.uids, pending.values, pending.salt, pending.versionKey), this.#hotkey);
+    const inclusion = await this.#submit(
+      'reveal_weights',
+      this.#current.revealWeights(this.netuid, pending.uids, pending.values, pending.salt, pending.versionKey),
+      this.#hotkey,
+    );
     this.#pendingReveal = undefined;
     return inclusion;
   }
@@ -321,12 +340,20 @@ export class SubtensorChain implements Chain {
 
   #checkHotkey(address: string): void {
     if (address !== this.#hotkey.address) {
-      throw new ChainError('bad-address', `this is signed for ${address}, but this SubtensorChain signs as the hotkey ${this.#hotkey.address}: connect with that hotkey`);
+      throw new ChainError(
+        'bad-address',
+        `this is signed for ${address}, but this SubtensorChain signs as the hotkey ${this.#hotkey.address}: connect with that hotkey`,
+      );
     }
   }
 
   async #peerCommitment(head: ChainHead, hotkey: string): Promise<PeerCommitment | undefined> {
-    const stored = this.#current.commitment((await this.#provider.send('state_getStorage', [this.#current.key('Commitments.CommitmentOf', this.netuid, hotkey), head.hash])) as Hex | null);
+    const stored = this.#current.commitment(
+      (await this.#provider.send('state_getStorage', [
+        this.#current.key('Commitments.CommitmentOf', this.netuid, hotkey),
+        head.hash,
+      ])) as Hex | null,
+    );
     if (!stored) return undefined;
     try {
       return readPeerCommitment(stored.fields, { run: this.run, hotkey, now: head.timestamp });
@@ -353,7 +380,11 @@ export class SubtensorChain implements Chain {
       if (!stored) continue;
       const hotkey = runtime.hotkeyOfCommitmentKey(key);
       try {
-        out.push({ hotkey, block: stored.block, commitment: readPeerCommitment(stored.fields, { run: this.run, hotkey, now: head.timestamp }) });
+        out.push({
+          hotkey,
+          block: stored.block,
+          commitment: readPeerCommitment(stored.fields, { run: this.run, hotkey, now: head.timestamp }),
+        });
       } catch {
         // another program's commitment on this subnet, another run's, or an expired binding
       }
@@ -376,7 +407,9 @@ export class SubtensorChain implements Chain {
       const onStatus = (result: ISubmittableResult) => {
         const { status, dispatchError, txIndex } = result;
         if (status.isInvalid || status.isDropped || status.isUsurped || status.isFinalityTimeout) {
-          settle(() => reject(new ChainError('refused', `Subtensor's transaction pool reports the ${what} extrinsic ${status.type}: submit it again`)));
+          settle(() =>
+            reject(new ChainError('refused', `Subtensor's transaction pool reports the ${what} extrinsic ${status.type}: submit it again`)),
+          );
           return;
         }
         if (!status.isFinalized) return;
@@ -394,10 +427,21 @@ export class SubtensorChain implements Chain {
           this.#headAt(blockHash).then(({ height }) => resolve({ height, blockHash, index: txIndex ?? -1 }), reject);
         });
       };
-      const sent = 'signer' in account ? extrinsic.signAndSend(account.address, { signer: account.signer }, onStatus) : extrinsic.signAndSend(account, onStatus);
+      const sent =
+        'signer' in account
+          ? extrinsic.signAndSend(account.address, { signer: account.signer }, onStatus)
+          : extrinsic.signAndSend(account, onStatus);
       sent.then(
         (stop) => (settled ? stop() : (unsubscribe = stop)),
-        (error: unknown) => settle(() => reject(new ChainError('refused', `the ${what} extrinsic could not be signed or sent as ${account.address}: ${(error as Error).message}`))),
+        (error: unknown) =>
+          settle(() =>
+            reject(
+              new ChainError(
+                'refused',
+                `the ${what} extrinsic could not be signed or sent as ${account.address}: ${(error as Error).message}`,
+              ),
+            ),
+          ),
       );
     });
   }
@@ -406,12 +450,15 @@ export class SubtensorChain implements Chain {
 function noDecisions(): ChainError {
   return new ChainError(
     'unknown-call',
-    'Subtensor has no call that records a WebLoCo decision (up to 256 payload hashes and a model hash, signed by a validator): on Subtensor, take decisions from the run\'s hub or swarm',
+    "Subtensor has no call that records a WebLoCo decision (up to 256 payload hashes and a model hash, signed by a validator): on Subtensor, take decisions from the run's hub or swarm",
   );
 }
 
 /** One storage value at block `at` (null: the best block), decoded by the runtime. */
 async function readStorage(provider: WsProvider, runtime: SubtensorRuntime, at: Hex | null, name: StorageName, ...args: unknown[]) {
-  const value = (await provider.send('state_getStorage', at === null ? [runtime.key(name, ...args)] : [runtime.key(name, ...args), at])) as Hex | null;
+  const value = (await provider.send(
+    'state_getStorage',
+    at === null ? [runtime.key(name, ...args)] : [runtime.key(name, ...args), at],
+  )) as Hex | null;
   return runtime.decode(name, value);
 }

@@ -34,7 +34,8 @@ export class ChainVerifier {
     const fail = (why: string): never => {
       throw new BlockVerificationError(block.height, `block ${block.height}: ${why}`);
     };
-    if (this.#expectedAuthority !== undefined && block.author !== this.#expectedAuthority) fail(`sealed by ${block.author}, not by the expected authority ${this.#expectedAuthority}`);
+    if (this.#expectedAuthority !== undefined && block.author !== this.#expectedAuthority)
+      fail(`sealed by ${block.author}, not by the expected authority ${this.#expectedAuthority}`);
     const head = this.#head;
     if (!head || !this.#state) {
       if (block.height !== 0) fail('verification must start at the genesis block (height 0)');

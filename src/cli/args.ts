@@ -12,10 +12,20 @@ export function parseArgs<S extends ArgSpec>(argv: string[], spec: S): ParsedArg
   const out: Record<string, unknown> = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (!arg.startsWith('--')) throw new Error(`unexpected argument '${arg}'; options are ${Object.keys(spec).map((k) => `--${k}`).join(', ')}`);
+    if (!arg.startsWith('--'))
+      throw new Error(
+        `unexpected argument '${arg}'; options are ${Object.keys(spec)
+          .map((k) => `--${k}`)
+          .join(', ')}`,
+      );
     const name = arg.slice(2);
     const kind = spec[name];
-    if (!kind) throw new Error(`unknown option '--${name}'; options are ${Object.keys(spec).map((k) => `--${k}`).join(', ')}`);
+    if (!kind)
+      throw new Error(
+        `unknown option '--${name}'; options are ${Object.keys(spec)
+          .map((k) => `--${k}`)
+          .join(', ')}`,
+      );
     if (kind === 'boolean') {
       out[name] = true;
       continue;
@@ -36,7 +46,13 @@ export function parseArgs<S extends ArgSpec>(argv: string[], spec: S): ParsedArg
 /** Prints a report line: one JSON object with `json`, else `key value` pairs for people. */
 export function printer(json: boolean | undefined): (line: Record<string, unknown>) => void {
   return (line) =>
-    console.log(json ? JSON.stringify(line) : Object.entries(line).map(([k, v]) => `${k} ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(4) : v}`).join('  '));
+    console.log(
+      json
+        ? JSON.stringify(line)
+        : Object.entries(line)
+            .map(([k, v]) => `${k} ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(4) : v}`)
+            .join('  '),
+    );
 }
 
 /** `on` / `off` for a runtime option, or undefined (the runtime's default) when the flag is absent. */

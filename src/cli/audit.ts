@@ -39,7 +39,13 @@ export async function run(argv: string[]): Promise<void> {
   await hashReady();
   const chain = await HttpChain.connect(hub);
   const rt = new GpuRuntime(await nodeGpuDevice());
-  const validator = await Validator.create(rt, { runId: info.runId, config, trainTokens: data.train.tokens, seqLen: info.settings.seqLen, secret: 'audit' });
+  const validator = await Validator.create(rt, {
+    runId: info.runId,
+    config,
+    trainTokens: data.train.tokens,
+    seqLen: info.settings.seqLen,
+    secret: 'audit',
+  });
   try {
     const { layout, wire } = validator.context;
     // θ_R from θ_0 and the decisions before R, each checked against the chain's model hash.
@@ -49,10 +55,19 @@ export async function run(argv: string[]): Promise<void> {
       if (!decision) throw new Error(`the chain has no decision for round ${r}`);
       const payloads = await Promise.all(decision.decision.payloadHashes.map((h) => fetchHubObject(hub, toContentHash(h))));
       model = applyDecision(layout, wire, model, { runId: info.runId, round: r }, payloads);
-      if (hashHex(model) !== toContentHash(decision.decision.modelHash)) throw new Error(`round ${r}'s decision names model ${decision.decision.modelHash}, its payloads give ${hashHex(model)}`);
+      if (hashHex(model) !== toContentHash(decision.decision.modelHash))
+        throw new Error(`round ${r}'s decision names model ${decision.decision.modelHash}, its payloads give ${hashHex(model)}`);
     }
-    const submissions = await Promise.all(published.submissions.map(async (s) => ({ hotkey: s.hotkey, payload: await fetchHubObject(hub, s.payloadHash) })));
-    const result = await auditRound(validator.evaluator, validator.context, published.previous, { round, base: model, submissions, recentModels: new Map(published.recentModels) }, published.record);
+    const submissions = await Promise.all(
+      published.submissions.map(async (s) => ({ hotkey: s.hotkey, payload: await fetchHubObject(hub, s.payloadHash) })),
+    );
+    const result = await auditRound(
+      validator.evaluator,
+      validator.context,
+      published.previous,
+      { round, base: model, submissions, recentModels: new Map(published.recentModels) },
+      published.record,
+    );
     console.log(JSON.stringify({ round, ok: result.ok, maxDifference: result.maxDifference, problems: result.problems }));
     if (!result.ok) process.exitCode = 1;
   } finally {

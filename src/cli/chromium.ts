@@ -15,7 +15,10 @@ export function chromiumLaunchOptions({ webgpu }: { webgpu: boolean }): LaunchOp
   const quiet = ['--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--no-sandbox'];
   // WEBLOCO_REAL_GPU=1 uses the machine's GPU driver instead of SwiftShader.
   const gpuFlags = webgpu
-    ? ['--enable-unsafe-webgpu', ...(process.env.WEBLOCO_REAL_GPU ? ['--enable-features=Vulkan', '--use-angle=vulkan'] : ['--enable-unsafe-swiftshader'])]
+    ? [
+        '--enable-unsafe-webgpu',
+        ...(process.env.WEBLOCO_REAL_GPU ? ['--enable-features=Vulkan', '--use-angle=vulkan'] : ['--enable-unsafe-swiftshader']),
+      ]
     : ['--disable-webgpu', '--disable-gpu'];
   return { executablePath: chromiumPath(), args: [...quiet, ...gpuFlags] };
 }

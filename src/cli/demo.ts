@@ -43,9 +43,9 @@ const USAGE = [
   `                    [--blocks-per-round ${DEMO_RUN.blocksPerRound}] [--block-time-ms ${DEMO_RUN.blockTimeMs}] [--take-all] [--headed]`,
   '',
   'A hub (dev chain, the Gauntlet, relay, the app) and N headless Chromium pages that join its run',
-  'with burner keys and train on their WebGPU; prints the swarm wall\'s URL. Each demo is a fresh run',
+  "with burner keys and train on their WebGPU; prints the swarm wall's URL. Each demo is a fresh run",
   'in a temporary data dir unless --data-dir names one. Builds the app (vite build) when the',
-  'repository\'s dist/ holds none. Ctrl-C stops everything.',
+  "repository's dist/ holds none. Ctrl-C stops everything.",
 ].join('\n');
 
 /** The demo's options from its arguments; throws with what is wrong. Null for --help. */
@@ -69,9 +69,11 @@ export function demoOptions(argv: string[]): DemoOptions | null {
   });
   if (args.help) return null;
   const peers = args.peers ?? 3;
-  if (!Number.isInteger(peers) || peers < 0 || peers > MAX_DEMO_PEERS) throw new Error(`--peers must be a whole number from 0 to ${MAX_DEMO_PEERS}, got ${peers}`);
+  if (!Number.isInteger(peers) || peers < 0 || peers > MAX_DEMO_PEERS)
+    throw new Error(`--peers must be a whole number from 0 to ${MAX_DEMO_PEERS}, got ${peers}`);
   const port = args.port ?? 8080;
-  if (!Number.isInteger(port) || port < 0 || port > 65534) throw new Error(`--port must be 0 (any free port) or a port below 65535 (the hub's libp2p port is the next one), got ${port}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65534)
+    throw new Error(`--port must be 0 (any free port) or a port below 65535 (the hub's libp2p port is the next one), got ${port}`);
   const run = {
     ...DEMO_RUN,
     ...definedOnly({
@@ -84,7 +86,14 @@ export function demoOptions(argv: string[]): DemoOptions | null {
       blockTimeMs: args['block-time-ms'],
     }),
   };
-  for (const [flag, value] of [['inner-steps', run.innerSteps], ['batch', run.batch], ['seq-len', run.seqLen], ['rounds', run.rounds], ['blocks-per-round', run.blocksPerRound], ['block-time-ms', run.blockTimeMs]] as const) {
+  for (const [flag, value] of [
+    ['inner-steps', run.innerSteps],
+    ['batch', run.batch],
+    ['seq-len', run.seqLen],
+    ['rounds', run.rounds],
+    ['blocks-per-round', run.blocksPerRound],
+    ['block-time-ms', run.blockTimeMs],
+  ] as const) {
     if (!Number.isSafeInteger(value) || value < 1) throw new Error(`--${flag} must be a positive whole number, got ${value}`);
   }
   return {
@@ -140,7 +149,9 @@ export async function run(argv: string[]): Promise<void> {
     console.log(`demo: ${signal}, stopping`);
     stopReporting();
     await browser?.close().catch(() => undefined);
-    await stopHub().catch((err) => console.error(`demo: error while stopping the hub: ${err instanceof Error ? err.message : String(err)}`));
+    await stopHub().catch((err) =>
+      console.error(`demo: error while stopping the hub: ${err instanceof Error ? err.message : String(err)}`),
+    );
     await removeDataDir();
   };
   const stopped = new Promise<void>((done) => {
@@ -158,7 +169,14 @@ export async function run(argv: string[]): Promise<void> {
       const launch = chromiumLaunchOptions({ webgpu: true });
       // mDNS host names off: local peers then see each other's addresses and can link by WebRTC.
       // Ctrl-C is ours to handle: Playwright's own handlers would close the browser and exit under us.
-      browser = await chromium.launch({ ...launch, headless: !options.headed, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false, args: [...(launch.args ?? []), '--disable-features=WebRtcHideLocalIpsWithMdns'] });
+      browser = await chromium.launch({
+        ...launch,
+        headless: !options.headed,
+        handleSIGINT: false,
+        handleSIGTERM: false,
+        handleSIGHUP: false,
+        args: [...(launch.args ?? []), '--disable-features=WebRtcHideLocalIpsWithMdns'],
+      });
       const page = `${hub.http}/?join=burner`;
       console.log(`demo: opening ${options.peers} Chromium page${options.peers === 1 ? '' : 's'} at ${page}`);
       // Each page in its own context: its own storage, so its own burner key and session.
@@ -166,7 +184,8 @@ export async function run(argv: string[]): Promise<void> {
         const context = await browser.newContext();
         const tab = await context.newPage();
         tab.on('pageerror', (err) => console.error(`[peer ${i}] page error: ${err.message}`));
-        if (process.env.WEBLOCO_DEBUG) tab.on('console', (message) => message.type() === 'error' && console.error(`[peer ${i}] console: ${message.text()}`));
+        if (process.env.WEBLOCO_DEBUG)
+          tab.on('console', (message) => message.type() === 'error' && console.error(`[peer ${i}] console: ${message.text()}`));
         void drivePage(tab, page, i, () => stopping).catch((err) => {
           if (!stopping) console.error(`[peer ${i}] ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
         });
@@ -182,7 +201,8 @@ export async function run(argv: string[]): Promise<void> {
 /** The built app in `appDir`, building it with Vite when it is missing. */
 async function ensureApp(appDir: string): Promise<void> {
   if (existsSync(join(appDir, 'index.html'))) return;
-  if (appDir !== join(REPO, 'dist')) throw new Error(`${appDir} holds no built app (index.html): run npm run build, or point --app-dir at vite build's output`);
+  if (appDir !== join(REPO, 'dist'))
+    throw new Error(`${appDir} holds no built app (index.html): run npm run build, or point --app-dir at vite build's output`);
   console.log(`demo: ${appDir} holds no built app: building it (vite build)…`);
   let vite: typeof import('vite');
   try {
@@ -238,11 +258,15 @@ function reportChain(hub: Hub): () => void {
         const known = hotkeys.get(hotkey);
         const n = known ?? hotkeys.size + 1;
         hotkeys.set(hotkey, n);
-        console.log(`peer ${n} ${known ? 'joined again' : 'joined'}: hotkey ${hotkey}${burner ? ' (burner)' : ''}, libp2p ${peerId} (block ${block.height})`);
+        console.log(
+          `peer ${n} ${known ? 'joined again' : 'joined'}: hotkey ${hotkey}${burner ? ' (burner)' : ''}, libp2p ${peerId} (block ${block.height})`,
+        );
       }
       if (x.call === 'decision') {
         const d = x.decision.decision;
-        console.log(`round ${d.round} decided: ${d.payloadHashes.length} payload${d.payloadHashes.length === 1 ? '' : 's'} taken, model ${d.modelHash.replace(/^0x/, '').slice(0, 12)}…`);
+        console.log(
+          `round ${d.round} decided: ${d.payloadHashes.length} payload${d.payloadHashes.length === 1 ? '' : 's'} taken, model ${d.modelHash.replace(/^0x/, '').slice(0, 12)}…`,
+        );
       }
     }
   });

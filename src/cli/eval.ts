@@ -15,7 +15,8 @@ import { parseArgs } from './args.ts';
 
 export async function run(argv: string[]): Promise<void> {
   const args = parseArgs(argv, { checkpoint: 'string', batch: 'number', 'seq-len': 'number', batches: 'number' });
-  if (!args.checkpoint) throw new Error(`usage: webloco eval --checkpoint DIR|FILE.safetensors [--batch 4] [--seq-len S] [--batches ${ROUND_EVAL_BATCHES}]`);
+  if (!args.checkpoint)
+    throw new Error(`usage: webloco eval --checkpoint DIR|FILE.safetensors [--batch 4] [--seq-len S] [--batches ${ROUND_EVAL_BATCHES}]`);
   const path = resolve(args.checkpoint);
   const files = (await stat(path)).isDirectory() ? await readCheckpointDir(path) : { [MODEL_FILE]: new Uint8Array(await readFile(path)) };
   const ckpt = decodeCheckpoint(files);
@@ -24,7 +25,12 @@ export async function run(argv: string[]): Promise<void> {
   const data = await ensureShards(tokenizerFor(ckpt.config));
   const rt = new GpuRuntime(await nodeGpuDevice());
   try {
-    const heldOutLoss = await evaluateModel(rt, ckpt.config, ckpt.params, heldOutBatches(data.heldout.tokens, args.batches ?? ROUND_EVAL_BATCHES, batch, seqLen));
+    const heldOutLoss = await evaluateModel(
+      rt,
+      ckpt.config,
+      ckpt.params,
+      heldOutBatches(data.heldout.tokens, args.batches ?? ROUND_EVAL_BATCHES, batch, seqLen),
+    );
     console.log(JSON.stringify({ heldOutLoss, modelHash: ckpt.modelHash, step: ckpt.step }));
   } finally {
     rt.destroy();

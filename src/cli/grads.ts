@@ -23,26 +23,35 @@ function checkWeights(config: LlamaConfig, weights: Map<string, Tensor>): void {
   const names = new Set(expected.map((t) => t.name));
   const extra = [...weights.keys()].filter((n) => !names.has(n));
   if (extra.length > 0) {
-    const tiedHint = config.tie_word_embeddings && extra.includes('lm_head.weight') ? ' (the config ties the head to the embeddings: drop lm_head.weight or set tie_word_embeddings false)' : '';
+    const tiedHint =
+      config.tie_word_embeddings && extra.includes('lm_head.weight')
+        ? ' (the config ties the head to the embeddings: drop lm_head.weight or set tie_word_embeddings false)'
+        : '';
     throw new Error(`weights file has tensors this config does not use: ${extra.join(', ')}${tiedHint}`);
   }
   for (const t of expected) {
     const w = weights.get(t.name);
     if (!w) throw new Error(`weights file lacks '${t.name}' [${t.shape}]`);
     if (w.dtype !== 'F32') throw new Error(`weights tensor '${t.name}' is ${w.dtype}; expected F32`);
-    if (w.shape.join(',') !== t.shape.join(',')) throw new Error(`weights tensor '${t.name}' has shape [${w.shape}], the config implies [${t.shape}]`);
+    if (w.shape.join(',') !== t.shape.join(','))
+      throw new Error(`weights tensor '${t.name}' has shape [${w.shape}], the config implies [${t.shape}]`);
   }
 }
 
 /** Splits `tokens` [B, S+1] into inputs and targets, [B·S] each. */
-function splitTokens(config: LlamaConfig, file: Map<string, Tensor>): { batch: number; seqLen: number; inputs: Int32Array; targets: Int32Array } {
+function splitTokens(
+  config: LlamaConfig,
+  file: Map<string, Tensor>,
+): { batch: number; seqLen: number; inputs: Int32Array; targets: Int32Array } {
   const t = file.get('tokens');
-  if (!t || file.size !== 1) throw new Error(`tokens file must hold exactly one tensor named 'tokens'; found ${[...file.keys()].join(', ') || 'none'}`);
+  if (!t || file.size !== 1)
+    throw new Error(`tokens file must hold exactly one tensor named 'tokens'; found ${[...file.keys()].join(', ') || 'none'}`);
   if (t.dtype !== 'I32' || t.shape.length !== 2) throw new Error(`'tokens' must be I32 [B, S+1]; got ${t.dtype} [${t.shape}]`);
   const [batch, row] = t.shape as [number, number];
   const seqLen = row - 1;
   if (batch < 1 || seqLen < 1) throw new Error(`'tokens' [${t.shape}] needs at least one row of two ids`);
-  if (seqLen > config.max_position_embeddings) throw new Error(`sequences of ${seqLen} inputs exceed max_position_embeddings ${config.max_position_embeddings}`);
+  if (seqLen > config.max_position_embeddings)
+    throw new Error(`sequences of ${seqLen} inputs exceed max_position_embeddings ${config.max_position_embeddings}`);
   const ids = t.data as Int32Array;
   const bad = ids.findIndex((id) => id < 0 || id >= config.vocab_size);
   if (bad >= 0) throw new Error(`token ${bad} is ${ids[bad]}, outside the vocabulary [0, ${config.vocab_size})`);
@@ -56,7 +65,12 @@ function splitTokens(config: LlamaConfig, file: Map<string, Tensor>): { batch: n
 }
 
 /** The whole command without files or device: config JSON, W and T bytes in; loss and G bytes out. */
-export async function computeGradients(rt: GpuRuntime, configJson: unknown, weightsFile: Uint8Array, tokensFile: Uint8Array): Promise<GradientsResult> {
+export async function computeGradients(
+  rt: GpuRuntime,
+  configJson: unknown,
+  weightsFile: Uint8Array,
+  tokensFile: Uint8Array,
+): Promise<GradientsResult> {
   const config = parseLlamaConfig(configJson);
   const weights = readSafetensors(weightsFile).tensors;
   checkWeights(config, weights);
@@ -78,9 +92,16 @@ export async function computeGradients(rt: GpuRuntime, configJson: unknown, weig
 export async function run(argv: string[], runtime?: GpuRuntime): Promise<void> {
   const args = parseArgs(argv, { config: 'string', weights: 'string', tokens: 'string', out: 'string' });
   for (const name of ['config', 'weights', 'tokens', 'out'] as const) {
-    if (!args[name]) throw new Error(`missing --${name}; usage: webloco grads --config C.json --weights W.safetensors --tokens T.safetensors --out G.safetensors`);
+    if (!args[name])
+      throw new Error(
+        `missing --${name}; usage: webloco grads --config C.json --weights W.safetensors --tokens T.safetensors --out G.safetensors`,
+      );
   }
-  const [configText, weights, tokens] = await Promise.all([readFile(args.config!, 'utf8'), readFile(args.weights!), readFile(args.tokens!)]);
+  const [configText, weights, tokens] = await Promise.all([
+    readFile(args.config!, 'utf8'),
+    readFile(args.weights!),
+    readFile(args.tokens!),
+  ]);
   let configJson: unknown;
   try {
     configJson = JSON.parse(configText);

@@ -42,7 +42,7 @@ export async function run(argv: string[]): Promise<void> {
         '',
         'A new run takes its settings from these options (defaults above); a data dir that holds a run',
         'keeps the settings it was created with. The first hub of a run hosts its chain and decides its',
-        'rounds with the Gauntlet (on this machine\'s GPU; --take-all instead takes every payload that',
+        "rounds with the Gauntlet (on this machine's GPU; --take-all instead takes every payload that",
         'decodes); hubs started with --bootstrap relay, carry gossip and keep objects.',
         '',
         'Prints {"http", "multiaddrs", "runId"} as the first line; browsers load the app from "http",',
@@ -68,13 +68,18 @@ export async function run(argv: string[]): Promise<void> {
     host: args.host,
     dataDir: args['data-dir'] ?? '.webloco/hub',
     appDir: args['app-dir'],
-    bootstrap: args.bootstrap?.split(',').map((a) => a.trim()).filter(Boolean),
+    bootstrap: args.bootstrap
+      ?.split(',')
+      .map((a) => a.trim())
+      .filter(Boolean),
     runId: args['run-id'],
     run,
     takeAll: args['take-all'] ?? false,
   });
   console.log(JSON.stringify({ http: hub.http, multiaddrs: hub.multiaddrs, runId: hub.runId }));
-  console.log(`hub for run '${hub.runId}' (preset ${hub.settings.preset}): open ${hub.http} in a browser; other hubs can --bootstrap ${hub.multiaddrs[0]}`);
+  console.log(
+    `hub for run '${hub.runId}' (preset ${hub.settings.preset}): open ${hub.http} in a browser; other hubs can --bootstrap ${hub.multiaddrs[0]}`,
+  );
 
   await new Promise<void>((done) => {
     const shutdown = (signal: string) => {
@@ -110,7 +115,13 @@ export async function startRunHub(options: RunHubOptions): Promise<{ hub: Hub; s
     if (rt) {
       const config = preset(settings.preset);
       const data = await ensureShards(tokenizerFor(config));
-      gauntlet = await Validator.create(rt, { runId: settings.runId, config, trainTokens: data.train.tokens, seqLen: settings.seqLen, secret: randomBytes(32).toString('hex') });
+      gauntlet = await Validator.create(rt, {
+        runId: settings.runId,
+        config,
+        trainTokens: data.train.tokens,
+        seqLen: settings.seqLen,
+        secret: randomBytes(32).toString('hex'),
+      });
     }
     const hub = await startHub({ ...hubOptions, runId: settings.runId, gauntlet });
     return {
@@ -138,7 +149,9 @@ async function gauntletRuntime(): Promise<GpuRuntime | null> {
   try {
     return new GpuRuntime(await nodeGpuDevice());
   } catch (err) {
-    console.error(`hub: no GPU for the Gauntlet (${err instanceof Error ? err.message : String(err)}); deciding rounds by taking every payload that decodes, as --take-all does`);
+    console.error(
+      `hub: no GPU for the Gauntlet (${err instanceof Error ? err.message : String(err)}); deciding rounds by taking every payload that decodes, as --take-all does`,
+    );
     return null;
   }
 }

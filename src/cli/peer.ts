@@ -26,17 +26,35 @@ import { Swarm } from '../swarm/swarm.ts';
 import { onOff, parseArgs, printer } from './args.ts';
 
 export async function run(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, { hub: 'string', rounds: 'number', preset: 'string', behavior: 'string', webrtc: 'boolean', f16: 'string', json: 'boolean' });
-  if (!args.hub) throw new Error(`usage: webloco peer --hub http://HOST:PORT [--rounds N] [--preset tiny] [--behavior ${BEHAVIORS.join('|')}] [--webrtc] [--f16 on|off] [--json]`);
+  const args = parseArgs(argv, {
+    hub: 'string',
+    rounds: 'number',
+    preset: 'string',
+    behavior: 'string',
+    webrtc: 'boolean',
+    f16: 'string',
+    json: 'boolean',
+  });
+  if (!args.hub)
+    throw new Error(
+      `usage: webloco peer --hub http://HOST:PORT [--rounds N] [--preset tiny] [--behavior ${BEHAVIORS.join('|')}] [--webrtc] [--f16 on|off] [--json]`,
+    );
   const [behavior = 'honest'] = parseBehaviors(args.behavior ?? 'honest');
   const print = printer(args.json);
   const info = await requireRunInfo(args.hub);
-  if (args.preset && args.preset !== info.settings.preset) throw new Error(`the run at ${args.hub} trains preset '${info.settings.preset}', not '${args.preset}'`);
+  if (args.preset && args.preset !== info.settings.preset)
+    throw new Error(`the run at ${args.hub} trains preset '${info.settings.preset}', not '${args.preset}'`);
   const config = preset(info.settings.preset);
   const rounds = args.rounds ?? 1;
 
   const node = await createNodePeer({ runId: info.runId, dialPrivateAddresses: true, webrtc: args.webrtc ?? false });
-  const swarm = new Swarm({ node, runId: info.runId, store: new MemoryContentStore(), keepConnected: info.hub.multiaddrs.map((a) => multiaddr(a)), directLinks: args.webrtc ?? false });
+  const swarm = new Swarm({
+    node,
+    runId: info.runId,
+    store: new MemoryContentStore(),
+    keepConnected: info.hub.multiaddrs.map((a) => multiaddr(a)),
+    directLinks: args.webrtc ?? false,
+  });
   const rt = new GpuRuntime(await nodeGpuDevice(), { f16: onOff('--f16', args.f16) });
   let peer: Peer | undefined;
   try {

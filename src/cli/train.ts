@@ -56,7 +56,16 @@ export async function run(argv: string[]): Promise<void> {
     });
     if (args.out) {
       const dir = resolve(args.out);
-      await writeCheckpointDir(dir, encodeCheckpoint({ config, params: result.params, step: result.optimizer.step, optimizer: result.optimizer, modelHash: result.modelHash }));
+      await writeCheckpointDir(
+        dir,
+        encodeCheckpoint({
+          config,
+          params: result.params,
+          step: result.optimizer.step,
+          optimizer: result.optimizer,
+          modelHash: result.modelHash,
+        }),
+      );
       print({ checkpoint: dir, modelHash: result.modelHash });
     } else {
       print({ modelHash: result.modelHash });

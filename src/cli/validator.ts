@@ -33,7 +33,14 @@ export async function run(argv: string[]): Promise<void> {
   const secret = Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) => b.toString(16).padStart(2, '0')).join('');
   let round = info.checkpoint.round;
   // Its standings start empty at the round it joins: it has seen nobody yet.
-  const validator = await Validator.create(rt, { runId: info.runId, config, trainTokens: data.train.tokens, seqLen: info.settings.seqLen, secret, state: { round, peers: {} } });
+  const validator = await Validator.create(rt, {
+    runId: info.runId,
+    config,
+    trainTokens: data.train.tokens,
+    seqLen: info.settings.seqLen,
+    secret,
+    state: { round, peers: {} },
+  });
   try {
     const { layout, wire } = validator.context;
     let model: GlobalModel = modelFromCheckpoint(layout, await fetchHubObject(hub, info.checkpoint.objectHash));
@@ -56,7 +63,9 @@ export async function run(argv: string[]): Promise<void> {
       const payloads = await Promise.all(decided.map((h) => fetchHubObject(hub, h)));
       model = applyDecision(layout, wire, model, { runId: info.runId, round }, payloads);
       if (hashHex(model) !== toContentHash(decision.decision.modelHash)) {
-        throw new Error(`round ${round}: the decision's payloads give model ${hashHex(model)}, the decision names ${decision.decision.modelHash}`);
+        throw new Error(
+          `round ${round}: the decision's payloads give model ${hashHex(model)}, the decision names ${decision.decision.modelHash}`,
+        );
       }
       print({
         round,
@@ -65,7 +74,10 @@ export async function run(argv: string[]): Promise<void> {
         gathered: record.payloadHashes.length,
         agrees: record.payloadHashes.length === decided.length && record.payloadHashes.every((h, i) => h === decided[i]),
         rejected: record.rejected.map((r) => `${r.peer.slice(0, 8)}…:${r.reason}`),
-        top: validator.ranking().slice(0, 5).map((s) => ({ hotkey: s.hotkey, final: s.final })),
+        top: validator
+          .ranking()
+          .slice(0, 5)
+          .map((s) => ({ hotkey: s.hotkey, final: s.final })),
       });
       round++;
     }

@@ -63,7 +63,17 @@ export class Adversary {
 }
 
 /** An announcement naming another registered peer's session binding, signed with this session's key. */
-export async function forgedAnnouncement(chain: Pick<HttpChain, 'metagraph'>, session: Session, fields: { round: number; baseModelHash: Hex; payloadHash: Hex; bytes: number }): Promise<SignedAnnouncement> {
+export async function forgedAnnouncement(
+  chain: Pick<HttpChain, 'metagraph'>,
+  session: Session,
+  fields: { round: number; baseModelHash: Hex; payloadHash: Hex; bytes: number },
+): Promise<SignedAnnouncement> {
   const victim = (await chain.metagraph()).neurons.find((n) => n.binding.id !== session.id);
-  return signAnnouncement(session.key, { kind: ANNOUNCEMENT_KIND, run: session.signed.binding.run, binding: victim?.binding.id ?? session.id, nonce: fields.round, ...fields });
+  return signAnnouncement(session.key, {
+    kind: ANNOUNCEMENT_KIND,
+    run: session.signed.binding.run,
+    binding: victim?.binding.id ?? session.id,
+    nonce: fields.round,
+    ...fields,
+  });
 }

@@ -28,7 +28,9 @@ export function engineBackend(engine: Peer, adversary: Adversary | null = null):
  * A participant over an in-process engine peer, honest or playing `behavior` (a forger signs for
  * another peer's binding, which the chain refuses).
  */
-export function engineParticipant(o: Omit<ParticipantOptions, 'backend' | 'announce' | 'chain'> & { chain: HttpChain; engine: Peer; behavior?: Behavior }): Participant {
+export function engineParticipant(
+  o: Omit<ParticipantOptions, 'backend' | 'announce' | 'chain'> & { chain: HttpChain; engine: Peer; behavior?: Behavior },
+): Participant {
   const { engine, behavior = 'honest', ...options } = o;
   const adversary = behavior === 'honest' ? null : new Adversary(behavior, engine, o.swarm, o.hubPeerId);
   return new Participant({

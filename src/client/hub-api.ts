@@ -5,7 +5,16 @@ import { contentHash } from '../swarm/content.ts';
 
 export interface HubRunInfo {
   runId: string;
-  settings: { preset: string; seed: number; batch: number; seqLen: number; innerSteps: number; rounds: number; blocksPerRound: number; blockTimeMs: number };
+  settings: {
+    preset: string;
+    seed: number;
+    batch: number;
+    seqLen: number;
+    innerSteps: number;
+    rounds: number;
+    blocksPerRound: number;
+    blockTimeMs: number;
+  };
   /** The round being trained; null on a hub that does not host the run's chain. */
   round: number | null;
   modelHash: string | null;

@@ -226,7 +226,10 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
       if (attempt > 0) await new Promise((wake) => setTimeout(wake, 1_000));
       for (const peer of sources) {
         try {
-          const bytes = await swarm.fetch(PAYLOAD_PROTOCOL, peer, hash, { maxBytes: MAX_OBJECT_BYTES[PAYLOAD_PROTOCOL], timeoutMs: 30_000 });
+          const bytes = await swarm.fetch(PAYLOAD_PROTOCOL, peer, hash, {
+            maxBytes: MAX_OBJECT_BYTES[PAYLOAD_PROTOCOL],
+            timeoutMs: 30_000,
+          });
           this.bytesDown += bytes.byteLength;
           await swarm.store.put(bytes);
           return bytes;
@@ -249,13 +252,15 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
     const local = preferLocal ? await this.vouchedLocalCheckpoint(checkpoint) : null;
     if (local) {
       this.modelHash = await backend.load(local.files, local.round);
-      if (this.modelHash !== local.modelHash) throw new Error(`this peer's saved checkpoint hashes to ${this.modelHash}, not the ${local.modelHash} it was saved as`);
+      if (this.modelHash !== local.modelHash)
+        throw new Error(`this peer's saved checkpoint hashes to ${this.modelHash}, not the ${local.modelHash} it was saved as`);
       this.round = local.round;
     } else {
       const bytes = await swarm.fetch(CHECKPOINT_PROTOCOL, hubPeerId, checkpoint.objectHash, { maxBytes: checkpoint.bytes });
       this.bytesDown += bytes.byteLength;
       this.modelHash = await backend.load({ [MODEL_FILE]: bytes }, checkpoint.round);
-      if (this.modelHash !== checkpoint.modelHash) throw new Error(`the hub's checkpoint hashes to ${this.modelHash}, not the ${checkpoint.modelHash} it claims`);
+      if (this.modelHash !== checkpoint.modelHash)
+        throw new Error(`the hub's checkpoint hashes to ${this.modelHash}, not the ${checkpoint.modelHash} it claims`);
       this.round = checkpoint.round;
     }
     this.joinedFrom = { source: local ? 'local' : 'hub', round: this.round, replayed: 0 };
@@ -264,7 +269,8 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
       const payloads: Uint8Array[] = [];
       for (const hash of decision.decision.payloadHashes.map((h) => toContentHash(h))) payloads.push(await this.payload(hash));
       this.modelHash = await backend.applyDecision(round, payloads);
-      if (this.modelHash !== toContentHash(decision.decision.modelHash)) throw new Error(`replaying round ${round} gave model ${this.modelHash}, its decision says ${decision.decision.modelHash}`);
+      if (this.modelHash !== toContentHash(decision.decision.modelHash))
+        throw new Error(`replaying round ${round} gave model ${this.modelHash}, its decision says ${decision.decision.modelHash}`);
       this.round = round + 1;
       this.joinedFrom.replayed++;
     }
@@ -275,7 +281,10 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
     const local = await this.o.localCheckpoint?.().catch(() => null);
     if (!local || local.round < hub.round) return null;
     // θ_w is vouched for by the hub's checkpoint of the same round, or by the decision of round w - 1.
-    const named = local.round === hub.round ? hub.modelHash : await this.o.chain.decision(local.round - 1).then((d) => (d ? toContentHash(d.decision.modelHash) : null));
+    const named =
+      local.round === hub.round
+        ? hub.modelHash
+        : await this.o.chain.decision(local.round - 1).then((d) => (d ? toContentHash(d.decision.modelHash) : null));
     return named === local.modelHash ? local : null;
   }
 

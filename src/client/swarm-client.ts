@@ -103,7 +103,10 @@ export interface JoinedSwarm {
 /** Says which of the chain's refusals the participant can act on, in words. */
 function registrationMessage(err: unknown): string {
   if (err instanceof ChainError) {
-    const hint = err.code === 'expired' || (err.code === 'malformed' && /expires/.test(err.message)) ? ' (check that this computer\'s clock is right)' : '';
+    const hint =
+      err.code === 'expired' || (err.code === 'malformed' && /expires/.test(err.message))
+        ? " (check that this computer's clock is right)"
+        : '';
     return `The run's chain refused this session (${err.code}): ${err.message}${hint}`;
   }
   return err instanceof Error ? err.message : String(err);
@@ -115,15 +118,27 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
   progress('reading the run from the hub');
   const info = await fetchRunInfo(o.hubUrl);
   if (!info) throw new Error(`${o.hubUrl} is not a WebLoCo hub (GET /api/run did not answer with a run): open the address a hub printed`);
-  if (info.round === null || !info.checkpoint) throw new Error(`the hub at ${o.hubUrl} relays run '${info.runId}' but does not host its chain: open the run's first hub`);
+  if (info.round === null || !info.checkpoint)
+    throw new Error(`the hub at ${o.hubUrl} relays run '${info.runId}' but does not host its chain: open the run's first hub`);
 
   if (!o.signer && !o.resume) throw new Error('joining needs a hotkey to sign the session, or a saved session to resume');
   if (o.resume) checkResumable(o.resume, info.runId);
   const local = isPrivateHub(o.hubUrl);
   // A resumed session keeps its libp2p key: the binding names this peer id.
   const peerKey = o.resume ? privateKeyFromProtobuf(o.resume.peerKey) : await generateKeyPair('Ed25519');
-  const node = await createBrowserPeer({ runId: info.runId, privateKey: peerKey, dialPrivateAddresses: local, ...(local ? { iceServers: [] } : {}) });
-  const swarm = new Swarm({ node, runId: info.runId, store: new MemoryContentStore(), keepConnected: info.hub.multiaddrs.map((a) => multiaddr(a)), directLinks: true });
+  const node = await createBrowserPeer({
+    runId: info.runId,
+    privateKey: peerKey,
+    dialPrivateAddresses: local,
+    ...(local ? { iceServers: [] } : {}),
+  });
+  const swarm = new Swarm({
+    node,
+    runId: info.runId,
+    store: new MemoryContentStore(),
+    keepConnected: info.hub.multiaddrs.map((a) => multiaddr(a)),
+    directLinks: true,
+  });
   let chain: HttpChain | undefined;
   const abort = new AbortController();
   let stopLinks = () => {};
@@ -140,11 +155,15 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
     progress('connecting to the hub');
     await swarm.start();
     stopLinks = watchLinks(swarm, (links) => o.onLinks?.(links));
-    progress('verifying the run\'s chain');
+    progress("verifying the run's chain");
     try {
       chain = await HttpChain.connect(o.hubUrl);
     } catch (err) {
-      if (err instanceof BlockVerificationError) throw new Error(`The run's chain failed verification at block ${err.height}: ${err.message}. This hub serves a chain that was altered; do not join it.`, { cause: err });
+      if (err instanceof BlockVerificationError)
+        throw new Error(
+          `The run's chain failed verification at block ${err.height}: ${err.message}. This hub serves a chain that was altered; do not join it.`,
+          { cause: err },
+        );
       throw err;
     }
     let session: Session;
@@ -157,7 +176,7 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
       session = await Session.start(o.signer!, { run: info.runId, peerId: swarm.peerId });
     }
     if (!(await chain.binding(session.id))) {
-      progress('registering the session on the run\'s chain');
+      progress("registering the session on the run's chain");
       // Registered before the worker loads, so a refusal shows at once, not after compiling kernels.
       try {
         await chain.register(session.signed);
@@ -168,7 +187,14 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
     const label = o.resume?.label ?? o.signer!.label;
     const rounds = o.rounds ?? o.resume?.roundsLeft ?? Math.max(1, info.settings.rounds - info.round);
     const saved: SavedProgress | undefined = o.resume ? await o.store?.progress(info.runId, session.id) : undefined;
-    await o.store?.saveTab({ runId: info.runId, peerKey: privateKeyToProtobuf(peerKey), session: session.saved(), label, active: true, roundsLeft: rounds });
+    await o.store?.saveTab({
+      runId: info.runId,
+      peerKey: privateKeyToProtobuf(peerKey),
+      session: session.saved(),
+      label,
+      active: true,
+      roundsLeft: rounds,
+    });
 
     progress('loading data and compiling kernels');
     await o.worker.api.init({
@@ -208,18 +234,25 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
           savedAt: Date.now(),
         });
         await o.store?.setActive(info.runId, roundsLeft > 0, roundsLeft);
-        o.onSaved?.({ round: snapshot.round, modelHash: snapshot.modelHash, step: snapshot.step, heldOutLoss: snapshot.heldOutLoss, errorFeedbackHash: snapshot.errorFeedbackHash });
+        o.onSaved?.({
+          round: snapshot.round,
+          modelHash: snapshot.modelHash,
+          step: snapshot.step,
+          heldOutLoss: snapshot.heldOutLoss,
+          errorFeedbackHash: snapshot.errorFeedbackHash,
+        });
       },
     });
     participant.addEventListener('round', (e) => o.onRound?.(e.detail));
     participant.addEventListener('status', (e) => o.onStatus?.(e.detail));
-    progress('downloading the run\'s checkpoint and replaying its decisions');
+    progress("downloading the run's checkpoint and replaying its decisions");
     await participant.join();
     let restoredErrorFeedback: JoinedSwarm['restoredErrorFeedback'] = null;
     if (saved) {
       progress('restoring the error feedback');
       const hash = await o.worker.api.restoreErrorFeedback(saved.errorFeedback);
-      if (hash !== saved.errorFeedbackHash) throw new Error(`the restored error feedback hashes to ${hash}, it was saved as ${saved.errorFeedbackHash}`);
+      if (hash !== saved.errorFeedbackHash)
+        throw new Error(`the restored error feedback hashes to ${hash}, it was saved as ${saved.errorFeedbackHash}`);
       restoredErrorFeedback = { round: saved.round, hash };
     }
 
@@ -259,7 +292,8 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
 function checkResumable(tab: SavedTab, runId: string): void {
   const { binding } = tab.session.signed;
   if (binding.run !== runId) throw new Error(`the saved session is for run '${binding.run}', this hub runs '${runId}': join again`);
-  if (binding.expiresAt <= Date.now() + RESUME_MARGIN_MS) throw new Error(`the saved session expired (${new Date(binding.expiresAt).toLocaleString()}): join again, the hotkey signs a new one`);
+  if (binding.expiresAt <= Date.now() + RESUME_MARGIN_MS)
+    throw new Error(`the saved session expired (${new Date(binding.expiresAt).toLocaleString()}): join again, the hotkey signs a new one`);
 }
 
 /** The worker's engine peer as the participant's backend; large arrays cross without copies where they can. */

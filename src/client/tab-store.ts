@@ -40,7 +40,8 @@ export class TabStore {
 
   /** Opens (creating on first use) this origin's store; throws where IndexedDB is unavailable. */
   static open(name = DB_NAME): Promise<TabStore> {
-    if (typeof indexedDB === 'undefined') return Promise.reject(new Error('this browser has no IndexedDB: the tab cannot save its session'));
+    if (typeof indexedDB === 'undefined')
+      return Promise.reject(new Error('this browser has no IndexedDB: the tab cannot save its session'));
     return new Promise((resolve, reject) => {
       const request = indexedDB.open(name, DB_VERSION);
       request.onupgradeneeded = () => {
@@ -50,7 +51,8 @@ export class TabStore {
       };
       request.onsuccess = () => resolve(new TabStore(request.result));
       request.onerror = () => reject(new Error(`IndexedDB would not open: ${request.error?.message ?? 'no reason given'}`));
-      request.onblocked = () => reject(new Error('IndexedDB is blocked by another tab of this page holding an older version: close it and reload'));
+      request.onblocked = () =>
+        reject(new Error('IndexedDB is blocked by another tab of this page holding an older version: close it and reload'));
     });
   }
 

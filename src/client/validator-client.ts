@@ -52,12 +52,18 @@ export async function validateRun(o: ValidateRunOptions): Promise<RunningValidat
   const abort = new AbortController();
   let chain: HttpChain | undefined;
   try {
-    progress('verifying the run\'s chain');
+    progress("verifying the run's chain");
     chain = await HttpChain.connect(o.hubUrl);
-    progress('downloading the run\'s checkpoint');
+    progress("downloading the run's checkpoint");
     const checkpoint = await fetchHubObject(o.hubUrl, info.checkpoint.objectHash);
     progress('loading data and compiling the evaluator');
-    const start = { runId: info.runId, preset: info.settings.preset, seqLen: info.settings.seqLen, round: info.checkpoint.round, checkpoint };
+    const start = {
+      runId: info.runId,
+      preset: info.settings.preset,
+      seqLen: info.settings.seqLen,
+      round: info.checkpoint.round,
+      checkpoint,
+    };
     await o.worker.api.startValidator(Comlink.transfer(start, [checkpoint.buffer as ArrayBuffer]));
   } catch (err) {
     chain?.close();
@@ -82,7 +88,12 @@ export async function validateRun(o: ValidateRunOptions): Promise<RunningValidat
   };
 }
 
-async function judgeRounds(o: ValidateRunOptions, info: HubRunInfo & { checkpoint: { round: number } }, chain: HttpChain, signal: AbortSignal): Promise<void> {
+async function judgeRounds(
+  o: ValidateRunOptions,
+  info: HubRunInfo & { checkpoint: { round: number } },
+  chain: HttpChain,
+  signal: AbortSignal,
+): Promise<void> {
   let round = info.checkpoint.round;
   const last = round + (o.rounds ?? Infinity);
   while (round < last && !signal.aborted) {
@@ -96,7 +107,10 @@ async function judgeRounds(o: ValidateRunOptions, info: HubRunInfo & { checkpoin
       const signer = await chain.binding(announcement.binding);
       if (!signer) continue;
       try {
-        submissions.push({ hotkey: signer.binding.hotkey, payload: await fetchHubObject(o.hubUrl, toContentHash(announcement.payloadHash)) });
+        submissions.push({
+          hotkey: signer.binding.hotkey,
+          payload: await fetchHubObject(o.hubUrl, toContentHash(announcement.payloadHash)),
+        });
       } catch {
         // The hub never got it: a missing payload, as it is for the run's validator.
       }
@@ -109,12 +123,20 @@ async function judgeRounds(o: ValidateRunOptions, info: HubRunInfo & { checkpoin
     // Every payload was fetched into a buffer of its own: they cross to the worker without copies.
     const judged = await o.worker.api.judgeRound(
       round,
-      Comlink.transfer(submissions, submissions.map((s) => s.payload.buffer as ArrayBuffer)),
-      Comlink.transfer({ payloadHashes, payloads, modelHash: decidedModelHash }, payloads.map((p) => p.buffer as ArrayBuffer)),
+      Comlink.transfer(
+        submissions,
+        submissions.map((s) => s.payload.buffer as ArrayBuffer),
+      ),
+      Comlink.transfer(
+        { payloadHashes, payloads, modelHash: decidedModelHash },
+        payloads.map((p) => p.buffer as ArrayBuffer),
+      ),
     );
     o.onRound?.({ ...judged, committed: commits.length, decided: payloadHashes.length, decidedModelHash });
     if (!judged.modelHashMatches) {
-      throw new Error(`round ${round}: applying the decision's ${payloadHashes.length} payloads gives model ${judged.modelHash}, but the decision names ${decidedModelHash}; this tab cannot follow the run from here`);
+      throw new Error(
+        `round ${round}: applying the decision's ${payloadHashes.length} payloads gives model ${judged.modelHash}, but the decision names ${decidedModelHash}; this tab cannot follow the run from here`,
+      );
     }
     round++;
   }

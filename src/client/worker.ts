@@ -180,7 +180,8 @@ class ValidatorSession {
   ) {}
 
   async judge(round: number, submissions: { hotkey: string; payload: Uint8Array }[], decision: ChainDecision): Promise<JudgedRoundSummary> {
-    if (round !== this.round) throw new Error(`this tab's validator holds θ of round ${this.round}, not ${round}: rounds are judged in order`);
+    if (round !== this.round)
+      throw new Error(`this tab's validator holds θ of round ${this.round}, not ${round}: rounds are judged in order`);
     const { record } = await this.validator.judge({ round, base: this.model, submissions });
     const { layout, wire } = this.validator.context;
     // Whatever this tab thinks, the run goes on with the chain's decision: follow it.
@@ -195,10 +196,15 @@ class ValidatorSession {
     return {
       round,
       gathered: record.payloadHashes,
-      agrees: record.payloadHashes.length === decision.payloadHashes.length && record.payloadHashes.every((h, i) => h === decision.payloadHashes[i]),
+      agrees:
+        record.payloadHashes.length === decision.payloadHashes.length &&
+        record.payloadHashes.every((h, i) => h === decision.payloadHashes[i]),
       decidedAlsoGathered: record.payloadHashes.filter((h) => decided.has(h)).length,
       rejected: record.rejected.map((r) => ({ peer: r.peer, payloadHash: r.payloadHash, reason: r.reason })),
-      top: this.validator.ranking().slice(0, 5).map((s) => ({ hotkey: s.hotkey, final: s.final })),
+      top: this.validator
+        .ranking()
+        .slice(0, 5)
+        .map((s) => ({ hotkey: s.hotkey, final: s.final })),
       modelHash,
       modelHashMatches,
     };
@@ -266,9 +272,20 @@ class Session {
   /** In a swarm: this peer's contribution to `round` (H steps, error feedback, compression, encoding). */
   contribute(round: number, onEvent: (e: TrainEvent) => void): Promise<SwarmContribution> {
     return this.exclusive(async () => {
-      const result = await this.peer.contribute(round, { control: this.control, onStep: (p) => onEvent({ kind: 'step', ...p }), onCompress: () => onEvent({ kind: 'compress', round }) });
+      const result = await this.peer.contribute(round, {
+        control: this.control,
+        onStep: (p) => onEvent({ kind: 'step', ...p }),
+        onCompress: () => onEvent({ kind: 'compress', round }),
+      });
       const c = result.contribution;
-      return { round, cancelled: result.cancelled, losses: result.losses, skipped: result.skipped, payload: c?.payload ?? null, payloadHash: c?.payloadHash ?? null };
+      return {
+        round,
+        cancelled: result.cancelled,
+        losses: result.losses,
+        skipped: result.skipped,
+        payload: c?.payload ?? null,
+        payloadHash: c?.payloadHash ?? null,
+      };
     });
   }
 
@@ -325,7 +342,15 @@ class Session {
     if (this.running) throw new Error('a round is being trained: snapshots are taken between rounds');
     const summary = await this.checkpoint();
     const errorFeedback = await this.peer.errorFeedbackState();
-    return { round: this.round, modelHash: summary.modelHash, step: summary.step, heldOutLoss: summary.heldOutLoss, files: summary.files, errorFeedback, errorFeedbackHash: await contentHash(new Uint8Array(errorFeedback.buffer)) };
+    return {
+      round: this.round,
+      modelHash: summary.modelHash,
+      step: summary.step,
+      heldOutLoss: summary.heldOutLoss,
+      files: summary.files,
+      errorFeedback,
+      errorFeedbackHash: await contentHash(new Uint8Array(errorFeedback.buffer)),
+    };
   }
 
   async restoreErrorFeedback(e: Float32Array): Promise<string> {
@@ -338,7 +363,12 @@ class Session {
   }
 
   async checkpoint(): Promise<CheckpointSummary> {
-    return { step: this.peer.optimizer.stepCount, modelHash: this.peer.modelHash, heldOutLoss: await this.peer.evaluate(), files: await this.peer.checkpoint() };
+    return {
+      step: this.peer.optimizer.stepCount,
+      modelHash: this.peer.modelHash,
+      heldOutLoss: await this.peer.evaluate(),
+      files: await this.peer.checkpoint(),
+    };
   }
 
   /** Sets θ from checkpoint files (a swarm's checkpoint when joining, or a saved one) at `round`. */
@@ -347,7 +377,8 @@ class Session {
     // Field by field: a config parsed from a checkpoint lists its fields in another order than a preset.
     const ours = this.peer.options.config;
     const differs = (Object.keys(ours) as (keyof LlamaConfig)[]).filter((k) => ckpt.config[k] !== ours[k]);
-    if (differs.length > 0) throw new Error(`this checkpoint is for a different model shape than the one this tab is training (${differs.join(', ')} differ)`);
+    if (differs.length > 0)
+      throw new Error(`this checkpoint is for a different model shape than the one this tab is training (${differs.join(', ')} differ)`);
     this.peer.setGlobalModel(ckpt.params);
     if (ckpt.optimizer) this.peer.optimizer.setState(ckpt.optimizer);
     this.round = round;
@@ -402,7 +433,8 @@ const api = {
 
   /** Builds this tab's peer (model, optimizer, error feedback) and loads the data; frees any previous one. */
   async init(options: SessionOptions): Promise<SessionInfo> {
-    if (validatorSession) throw new Error('this tab is validating the run: stop validating before training (a tab is a participant or a validator)');
+    if (validatorSession)
+      throw new Error('this tab is validating the run: stop validating before training (a tab is a participant or a validator)');
     const previous = session;
     session = undefined;
     await previous?.close();
@@ -450,7 +482,10 @@ const api = {
   /** θ_w as checkpoint files (transferred, not copied). */
   async checkpoint(): Promise<CheckpointSummary> {
     const summary = await requireSession().checkpoint();
-    return Comlink.transfer(summary, Object.values(summary.files).map((f) => f.buffer as ArrayBuffer));
+    return Comlink.transfer(
+      summary,
+      Object.values(summary.files).map((f) => f.buffer as ArrayBuffer),
+    );
   },
 
   /** θ from checkpoint files, as the model of `round` (a swarm's checkpoint when joining). */
@@ -471,7 +506,8 @@ const api = {
    */
   async startValidator(start: ValidatorStart): Promise<{ round: number; modelHash: string }> {
     await validatorStarting;
-    if (session?.busy) throw new Error('this tab is training with the swarm: leave the swarm before validating (a tab is a participant or a validator)');
+    if (session?.busy)
+      throw new Error('this tab is training with the swarm: leave the swarm before validating (a tab is a participant or a validator)');
     const starting = (async () => {
       const previousPeer = session;
       session = undefined;
@@ -482,7 +518,14 @@ const api = {
       const rt = await getRuntime();
       const [train] = await Promise.all([fetchSplit(dataUrl(tokenizerFor(config)), 'train'), hashReady()]);
       const secret = Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) => b.toString(16).padStart(2, '0')).join('');
-      const validator = await Validator.create(rt, { runId: start.runId, config, trainTokens: train.tokens, seqLen: start.seqLen, secret, state: { round: start.round, peers: {} } });
+      const validator = await Validator.create(rt, {
+        runId: start.runId,
+        config,
+        trainTokens: train.tokens,
+        seqLen: start.seqLen,
+        secret,
+        state: { round: start.round, peers: {} },
+      });
       try {
         const model = modelFromCheckpoint(validator.context.layout, start.checkpoint);
         validatorSession = new ValidatorSession(validator, start.runId, model, start.round);
@@ -497,7 +540,8 @@ const api = {
   },
 
   /** Judges `round` from its committed submissions, then follows the chain's decision (payloads transferred). */
-  judgeRound: (round: number, submissions: { hotkey: string; payload: Uint8Array }[], decision: ChainDecision) => requireValidator().judge(round, submissions, decision),
+  judgeRound: (round: number, submissions: { hotkey: string; payload: Uint8Array }[], decision: ChainDecision) =>
+    requireValidator().judge(round, submissions, decision),
 
   /** Frees the validator's GPU buffers; the tab may then train. */
   stopValidator(): void {

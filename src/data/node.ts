@@ -5,7 +5,18 @@ import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { BROWN_DESCRIPTION, BROWN_FILE, brownToText } from './brown.ts';
-import { blake3Hex, buildShards, loadSplit, parseManifest, recipeKey, shardRecipe, ShardsUnavailableError, type ShardManifest, type SplitName, type TokenSplit } from './shards.ts';
+import {
+  blake3Hex,
+  buildShards,
+  loadSplit,
+  parseManifest,
+  recipeKey,
+  shardRecipe,
+  ShardsUnavailableError,
+  type ShardManifest,
+  type SplitName,
+  type TokenSplit,
+} from './shards.ts';
 import type { TextDocument, TextSource } from './text-source.ts';
 import { loadTokenizer, type Tokenizer, type TokenizerName } from './tokenizer.ts';
 

@@ -49,7 +49,9 @@ export function seededWindowStarts(seed: Uint8Array, n: number, seqLen: number, 
   if (!Number.isSafeInteger(seqLen) || seqLen < 1) throw new Error(`seqLen must be a positive integer, got ${seqLen}`);
   const range = tokenCount - seqLen;
   if (!Number.isSafeInteger(tokenCount) || range < 1) {
-    throw new Error(`a window of seqLen + 1 = ${seqLen + 1} tokens does not fit in a split of ${tokenCount} tokens: use a shorter seqLen or more data`);
+    throw new Error(
+      `a window of seqLen + 1 = ${seqLen + 1} tokens does not fit in a split of ${tokenCount} tokens: use a shorter seqLen or more data`,
+    );
   }
   if (range > 2 ** 32) throw new Error(`a split of ${tokenCount} tokens is larger than the sampler's 2^32 range`);
   // Rejection keeps every start equally likely: words at or above `limit` would favour small starts.
@@ -89,7 +91,9 @@ export function gatherWindows(tokens: Uint16Array, starts: readonly number[], se
   const out = new Uint32Array(starts.length * width);
   starts.forEach((start, row) => {
     if (!Number.isInteger(start) || start < 0 || start + width > tokens.length) {
-      throw new Error(`window ${row} [${start}, ${start + width}) is outside the ${tokens.length}-token split: were the starts drawn for another split?`);
+      throw new Error(
+        `window ${row} [${start}, ${start + width}) is outside the ${tokens.length}-token split: were the starts drawn for another split?`,
+      );
     }
     out.set(tokens.subarray(start, start + width), row * width);
   });

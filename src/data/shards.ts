@@ -86,7 +86,12 @@ export function shardRecipe(
   return {
     format: SHARD_FORMAT,
     source: { name: source.name, description: source.description, documents: documents.length, blake3: hashDocuments(documents) },
-    tokenizer: { name: tokenizer.name, vocabSize: tokenizer.vocabSize, endOfText: tokenizer.endOfText ?? null, documentBoundary: tokenizer.documentBoundary },
+    tokenizer: {
+      name: tokenizer.name,
+      vocabSize: tokenizer.vocabSize,
+      endOfText: tokenizer.endOfText ?? null,
+      documentBoundary: tokenizer.documentBoundary,
+    },
     dtype: 'uint16-le',
     split: { rule: SPLIT_RULE, heldOutFraction: HELD_OUT_FRACTION },
     shardTokens,
@@ -160,7 +165,10 @@ class SplitWriter {
 
   /** The whole split as one array, for the manifest's statistics. */
   concatenated(): Uint16Array {
-    return concatShards(this.files.map((f) => decodeU16LE(f.bytes)), this.tokens);
+    return concatShards(
+      this.files.map((f) => decodeU16LE(f.bytes)),
+      this.tokens,
+    );
   }
 }
 
@@ -182,13 +190,15 @@ export function buildShards(
   shardTokens = DEFAULT_SHARD_TOKENS,
 ): { manifest: ShardManifest; files: ShardFile[] } {
   const recipe = shardRecipe(source, documents, tokenizer, shardTokens);
-  if (tokenizer.vocabSize > 65536) throw new Error(`tokenizer ${tokenizer.name} has ${tokenizer.vocabSize} ids, more than u16 shards can hold`);
+  if (tokenizer.vocabSize > 65536)
+    throw new Error(`tokenizer ${tokenizer.name} has ${tokenizer.vocabSize} ids, more than u16 shards can hold`);
   const writers = { train: new SplitWriter('train', shardTokens), heldout: new SplitWriter('heldout', shardTokens) };
   for (const doc of documents) {
     const ids = tokenizer.encodeDocument(doc.text);
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
-      if (!(id >= 0 && id < tokenizer.vocabSize)) throw new Error(`tokenizer ${tokenizer.name} produced id ${id} for document ${doc.id}, outside [0, ${tokenizer.vocabSize})`);
+      if (!(id >= 0 && id < tokenizer.vocabSize))
+        throw new Error(`tokenizer ${tokenizer.name} produced id ${id} for document ${doc.id}, outside [0, ${tokenizer.vocabSize})`);
     }
     const writer = isHeldOut(source.name, doc.id) ? writers.heldout : writers.train;
     writer.append(ids);
@@ -196,10 +206,14 @@ export function buildShards(
   }
   for (const split of SPLIT_NAMES) {
     writers[split].flush();
-    if (writers[split].tokens === 0) throw new Error(`the ${split} split of ${source.name} is empty (${documents.length} documents): use a source with more documents`);
+    if (writers[split].tokens === 0)
+      throw new Error(`the ${split} split of ${source.name} is empty (${documents.length} documents): use a source with more documents`);
   }
   const splits = Object.fromEntries(
-    SPLIT_NAMES.map((split) => [split, { documents: writers[split].documents, tokens: writers[split].tokens, shards: writers[split].entries }]),
+    SPLIT_NAMES.map((split) => [
+      split,
+      { documents: writers[split].documents, tokens: writers[split].tokens, shards: writers[split].entries },
+    ]),
   ) as Record<SplitName, SplitManifest>;
   const manifest: ShardManifest = {
     ...recipe,
@@ -253,7 +267,9 @@ export async function loadSplit(
       const bytes = await readShard(entry.file);
       if (bytes === undefined) throw new ShardsUnavailableError(`shard ${entry.file} listed in ${where}/manifest.json is missing`);
       if (bytes.length !== entry.tokens * 2) {
-        throw new ShardsUnavailableError(`shard ${where}/${entry.file} is corrupted: ${bytes.length} bytes, the manifest says ${entry.tokens} tokens (${entry.tokens * 2} bytes)`);
+        throw new ShardsUnavailableError(
+          `shard ${where}/${entry.file} is corrupted: ${bytes.length} bytes, the manifest says ${entry.tokens} tokens (${entry.tokens * 2} bytes)`,
+        );
       }
       const actual = blake3Hex(bytes);
       if (actual !== entry.blake3) {
@@ -264,7 +280,9 @@ export async function loadSplit(
   );
   const total = entries.reduce((sum, e) => sum + e.tokens, 0);
   if (total !== manifest.splits[split].tokens) {
-    throw new ShardsUnavailableError(`${where}/manifest.json is inconsistent: its ${split} shards hold ${total} tokens, its total says ${manifest.splits[split].tokens}`);
+    throw new ShardsUnavailableError(
+      `${where}/manifest.json is inconsistent: its ${split} shards hold ${total} tokens, its total says ${manifest.splits[split].tokens}`,
+    );
   }
   return { split, tokens: concatShards(parts, total), manifest };
 }

@@ -44,7 +44,9 @@ async function createGpt2Tokenizer(): Promise<Tokenizer> {
   // The r50k_base module loads only its own merge ranks (the package's main entry loads all).
   const encoding = (await import('gpt-tokenizer/encoding/r50k_base')).default;
   if (encoding.vocabularySize !== GPT2_VOCAB_SIZE) {
-    throw new Error(`gpt-tokenizer's r50k_base has ${encoding.vocabularySize} tokens, expected ${GPT2_VOCAB_SIZE}: reinstall gpt-tokenizer 4.x`);
+    throw new Error(
+      `gpt-tokenizer's r50k_base has ${encoding.vocabularySize} tokens, expected ${GPT2_VOCAB_SIZE}: reinstall gpt-tokenizer 4.x`,
+    );
   }
   // An empty disallow set: '<|endoftext|>' inside a document is text, not a boundary.
   const asText = { disallowedSpecial: new Set<string>() };

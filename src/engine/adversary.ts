@@ -39,7 +39,8 @@ export function parseBehaviors(list: string): Behavior[] {
     .map((s) => s.trim())
     .filter((s) => s.length > 0)
     .map((s) => {
-      if (!(BEHAVIORS as readonly string[]).includes(s)) throw new RangeError(`unknown behaviour '${s}': choose from ${BEHAVIORS.join(', ')}`);
+      if (!(BEHAVIORS as readonly string[]).includes(s))
+        throw new RangeError(`unknown behaviour '${s}': choose from ${BEHAVIORS.join(', ')}`);
       return s as Behavior;
     });
 }
@@ -120,13 +121,28 @@ export function adversarialPayload(behavior: Behavior, ctx: AdversaryContext): U
     case 'signflip': {
       if (!ctx.honest) return null;
       const factor = behavior === 'scaled' ? SCALED_FACTOR : -1;
-      return encode(compressDense(decompress(ctx.honest.update, layout).map((t) => t.map((v) => v * factor)), layout));
+      return encode(
+        compressDense(
+          decompress(ctx.honest.update, layout).map((t) => t.map((v) => v * factor)),
+          layout,
+        ),
+      );
     }
     case 'noise':
-      return encode(compressDense(layout.map((spec) => Float32Array.from({ length: elementCountOf(spec.shape) }, () => NOISE_STD * gaussian())), layout));
+      return encode(
+        compressDense(
+          layout.map((spec) => Float32Array.from({ length: elementCountOf(spec.shape) }, () => NOISE_STD * gaussian())),
+          layout,
+        ),
+      );
     case 'lazy': {
       const std = origin.round % 2 === 0 ? 0 : LAZY_STD;
-      return encode(compressDense(layout.map((spec) => Float32Array.from({ length: elementCountOf(spec.shape) }, () => std * gaussian())), layout));
+      return encode(
+        compressDense(
+          layout.map((spec) => Float32Array.from({ length: elementCountOf(spec.shape) }, () => std * gaussian())),
+          layout,
+        ),
+      );
     }
     case 'copycat': {
       const victim = ctx.earlier[0];

@@ -71,8 +71,14 @@ export function presetFit(name: PresetName, limits: GpuRuntime['limits'], gflops
 async function matmulRate(rt: GpuRuntime): Promise<{ gflops: number; size: number }> {
   let size = 128;
   for (;;) {
-    const a = rt.upload(Float32Array.from({ length: size * size }, (_, i) => ((i % 13) - 6) / 8), 'capability-a');
-    const b = rt.upload(Float32Array.from({ length: size * size }, (_, i) => ((i % 7) - 3) / 4), 'capability-b');
+    const a = rt.upload(
+      Float32Array.from({ length: size * size }, (_, i) => ((i % 13) - 6) / 8),
+      'capability-a',
+    );
+    const b = rt.upload(
+      Float32Array.from({ length: size * size }, (_, i) => ((i % 7) - 3) / 4),
+      'capability-b',
+    );
     const out = rt.acquire(size * size * 4, 'capability-out');
     try {
       const once = async () => {

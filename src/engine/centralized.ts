@@ -45,8 +45,19 @@ export interface CentralizedResult {
 }
 
 /** The batches `webloco train` uses: a peer's sampler under a fixed identity, continuing after a resume. */
-export function centralizedBatches(trainTokens: Uint16Array, o: { seed?: number; firstStep: number; steps: number; microBatches: number; batch: number; seqLen: number }) {
-  return roundBatches(trainTokens, { runId: 'centralized', round: o.firstStep, hotkey: `seed-${o.seed ?? 0}`, steps: o.steps, microBatches: o.microBatches, rows: o.batch, seqLen: o.seqLen });
+export function centralizedBatches(
+  trainTokens: Uint16Array,
+  o: { seed?: number; firstStep: number; steps: number; microBatches: number; batch: number; seqLen: number },
+) {
+  return roundBatches(trainTokens, {
+    runId: 'centralized',
+    round: o.firstStep,
+    hotkey: `seed-${o.seed ?? 0}`,
+    steps: o.steps,
+    microBatches: o.microBatches,
+    rows: o.batch,
+    seqLen: o.seqLen,
+  });
 }
 
 export async function trainCentralized(rt: GpuRuntime, o: CentralizedOptions): Promise<CentralizedResult> {
@@ -65,7 +76,14 @@ export async function trainCentralized(rt: GpuRuntime, o: CentralizedOptions): P
     let batches = o.batches;
     if (!batches) {
       if (!o.trainTokens) throw new Error('trainCentralized: pass the train split (trainTokens) or a batch source (batches)');
-      batches = centralizedBatches(o.trainTokens, { seed: o.seed, firstStep, steps: o.steps, microBatches: micro, batch: o.batch, seqLen: o.seqLen });
+      batches = centralizedBatches(o.trainTokens, {
+        seed: o.seed,
+        firstStep,
+        steps: o.steps,
+        microBatches: micro,
+        batch: o.batch,
+        seqLen: o.seqLen,
+      });
     }
     const source = batches;
     let done = 0;

@@ -105,7 +105,9 @@ class GpuErrorFeedback implements ErrorFeedbackCompressor {
 
   async compress(round: number, pseudoGradient: Float32Array): Promise<CompressedUpdate | null> {
     if (pseudoGradient.length !== this.layout.totalFloats) {
-      throw new RangeError(`error feedback: the pseudo-gradient holds ${pseudoGradient.length} values, the layout ${this.layout.totalFloats}`);
+      throw new RangeError(
+        `error feedback: the pseudo-gradient holds ${pseudoGradient.length} values, the layout ${this.layout.totalFloats}`,
+      );
     }
     if (this.isNull(round)) {
       this.reset();

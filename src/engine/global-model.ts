@@ -52,12 +52,21 @@ export function decodeContribution(wire: WireLayout, base: GlobalModel, origin: 
  * θ_{w+1} from θ_w and a decision's payloads, in the decision's order. An empty decision returns
  * θ_w itself. A payload that does not decode throws DecisionError; `base` is never modified.
  */
-export function applyDecision(layout: ParameterLayout, wire: WireLayout, base: GlobalModel, origin: RoundOrigin, payloads: readonly Uint8Array[], outerLr = DEFAULT_OUTER_LR): GlobalModel {
+export function applyDecision(
+  layout: ParameterLayout,
+  wire: WireLayout,
+  base: GlobalModel,
+  origin: RoundOrigin,
+  payloads: readonly Uint8Array[],
+  outerLr = DEFAULT_OUTER_LR,
+): GlobalModel {
   const updates = payloads.map((bytes, i) => {
     try {
       return decodeContribution(wire, base, origin, bytes);
     } catch (err) {
-      throw new DecisionError(`payload ${i} of round ${origin.round}'s decision does not apply to model ${bytesToHex(base.hash).slice(0, 16)}…: ${(err as Error).message}`);
+      throw new DecisionError(
+        `payload ${i} of round ${origin.round}'s decision does not apply to model ${bytesToHex(base.hash).slice(0, 16)}…: ${(err as Error).message}`,
+      );
     }
   });
   if (updates.length === 0) return base;
@@ -71,6 +80,7 @@ export function applyDecision(layout: ParameterLayout, wire: WireLayout, base: G
 export function modelFromCheckpoint(layout: ParameterLayout, bytes: Uint8Array): GlobalModel {
   const ckpt = decodeCheckpoint({ [MODEL_FILE]: bytes });
   const model = withHash(layout, ckpt.params);
-  if (ckpt.modelHash && ckpt.modelHash !== bytesToHex(model.hash)) throw new Error(`checkpoint records model hash ${ckpt.modelHash}, its parameters hash to ${bytesToHex(model.hash)}`);
+  if (ckpt.modelHash && ckpt.modelHash !== bytesToHex(model.hash))
+    throw new Error(`checkpoint records model hash ${ckpt.modelHash}, its parameters hash to ${bytesToHex(model.hash)}`);
   return model;
 }

@@ -137,14 +137,24 @@ export class Peer {
    * uses, so that no round compiles. Starts from `start` (θ_0 of seed 0 when omitted).
    */
   static async create(rt: GpuRuntime, options: PeerOptions, data: PeerData, start?: GlobalModel): Promise<Peer> {
-    for (const [name, v] of [['batch', options.batch], ['seqLen', options.seqLen], ['innerSteps', options.innerSteps], ['rounds', options.rounds]] as const) {
+    for (const [name, v] of [
+      ['batch', options.batch],
+      ['seqLen', options.seqLen],
+      ['innerSteps', options.innerSteps],
+      ['rounds', options.rounds],
+    ] as const) {
       if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`peer: ${name} must be a positive integer, got ${v}`);
     }
     if (options.seqLen > options.config.max_position_embeddings) {
-      throw new RangeError(`peer: seqLen ${options.seqLen} exceeds the model's max_position_embeddings ${options.config.max_position_embeddings}`);
+      throw new RangeError(
+        `peer: seqLen ${options.seqLen} exceeds the model's max_position_embeddings ${options.config.max_position_embeddings}`,
+      );
     }
     // The model hash runs on WASM BLAKE3 once it has loaded (tens of times faster than JavaScript).
-    const [model] = await Promise.all([LlamaModel.create(rt, options.config, { batch: options.batch, seqLen: options.seqLen }), hashReady()]);
+    const [model] = await Promise.all([
+      LlamaModel.create(rt, options.config, { batch: options.batch, seqLen: options.seqLen }),
+      hashReady(),
+    ]);
     let optimizer: AdamW | undefined;
     let errorFeedback: ErrorFeedbackCompressor | undefined;
     try {
@@ -227,7 +237,13 @@ export class Peer {
     } catch (err) {
       if (!(err instanceof CodecError)) throw err;
       this.errorFeedback.reset();
-      return { round, losses: inner.losses, cancelled: false, contribution: null, skipped: `round ${round}: the update cannot be sent (${err.message}); error feedback reset` };
+      return {
+        round,
+        losses: inner.losses,
+        cancelled: false,
+        contribution: null,
+        skipped: `round ${round}: the update cannot be sent (${err.message}); error feedback reset`,
+      };
     }
     return { round, losses: inner.losses, cancelled: false, contribution: { round, payload, payloadHash: payloadHash(payload), update } };
   }

@@ -28,7 +28,8 @@ export interface ScheduleOptions {
  * resumed or later round continues the same curve instead of starting a new one.
  */
 export function innerSchedule(totalSteps: number, options: ScheduleOptions = {}): LrSchedule {
-  if (!Number.isSafeInteger(totalSteps) || totalSteps < 1) throw new RangeError(`the schedule needs a positive whole number of steps, got ${totalSteps}`);
+  if (!Number.isSafeInteger(totalSteps) || totalSteps < 1)
+    throw new RangeError(`the schedule needs a positive whole number of steps, got ${totalSteps}`);
   const peak = options.lr ?? DEFAULT_INNER_LR;
   if (!(peak > 0) || !Number.isFinite(peak)) throw new RangeError(`the inner learning rate must be a positive number, got ${peak}`);
   return {

@@ -103,7 +103,11 @@ export interface SimulatedSubmission {
 /** Whoever decides a round's payloads: the Gauntlet validator in a gauntlet simulation. */
 export interface RoundJudge {
   /** The gather set (payload hashes in aggregation order) and, when it computed one, the H_{w+1} it expects. */
-  decide(round: number, base: GlobalModel, submissions: readonly SimulatedSubmission[]): Promise<{ payloadHashes: readonly string[]; nextModelHash?: string }>;
+  decide(
+    round: number,
+    base: GlobalModel,
+    submissions: readonly SimulatedSubmission[],
+  ): Promise<{ payloadHashes: readonly string[]; nextModelHash?: string }>;
   /** Hotkeys best first, after the last round. */
   ranking(): readonly string[];
 }
@@ -178,11 +182,17 @@ function mean(values: readonly number[]): number {
 }
 
 function checkOptions(o: SimulateOptions): void {
-  for (const [name, v] of [['peers', o.peers], ['evalBatches', o.evalBatches ?? 1], ['finalEvalBatches', o.finalEvalBatches ?? 1]] as const) {
+  for (const [name, v] of [
+    ['peers', o.peers],
+    ['evalBatches', o.evalBatches ?? 1],
+    ['finalEvalBatches', o.finalEvalBatches ?? 1],
+  ] as const) {
     if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`simulate: ${name} must be a positive integer, got ${v}`);
   }
   if ((o.adversaries?.length ?? 0) > 0 && !o.judge) {
-    throw new RangeError('simulate: adversaries need a judge (the Gauntlet: `webloco simulate --gauntlet`); take-everything would apply their payloads or fail on them');
+    throw new RangeError(
+      'simulate: adversaries need a judge (the Gauntlet: `webloco simulate --gauntlet`); take-everything would apply their payloads or fail on them',
+    );
   }
 }
 
@@ -288,7 +298,9 @@ export async function simulate(rt: GpuRuntime, options: SimulateOptions): Promis
         submissions.push({ hotkey, sender: member.hotkey, payload, payloadHash: payloadHash(payload) });
       }
       // The decision: the judge's, or take-everything in upload order; each peer decodes the bytes itself.
-      const decision = options.judge ? await options.judge.decide(round, base, submissions) : { payloadHashes: submissions.map((s) => s.payloadHash) };
+      const decision = options.judge
+        ? await options.judge.decide(round, base, submissions)
+        : { payloadHashes: submissions.map((s) => s.payloadHash) };
       const decided = decision.payloadHashes.map((hash) => {
         const submission = submissions.find((s) => s.payloadHash === hash);
         if (!submission) throw new Error(`simulate: round ${round}'s decision names payload ${hash}, which nobody sent`);
@@ -299,10 +311,14 @@ export async function simulate(rt: GpuRuntime, options: SimulateOptions): Promis
       for (const sender of new Set(gatheredSenders)) gathered[sender]!++;
       const peerModelHashes = peers.map((peer) => peer.applyDecision(round, payloads));
       if (new Set(peerModelHashes).size !== 1) {
-        throw new Error(`simulate: after round ${round} the peers disagree on θ (model hashes ${peerModelHashes.join(', ')}); the outer step is not deterministic`);
+        throw new Error(
+          `simulate: after round ${round} the peers disagree on θ (model hashes ${peerModelHashes.join(', ')}); the outer step is not deterministic`,
+        );
       }
       if (decision.nextModelHash !== undefined && decision.nextModelHash !== peerModelHashes[0]) {
-        throw new Error(`simulate: round ${round}'s decision expects model ${decision.nextModelHash}, the peers computed ${peerModelHashes[0]}`);
+        throw new Error(
+          `simulate: round ${round}'s decision expects model ${decision.nextModelHash}, the peers computed ${peerModelHashes[0]}`,
+        );
       }
       const payloadHashes = submissions.map((s) => s.payloadHash);
       const bytesPerPeer = payloadHashes.length > 0 ? mean(submissions.map((s) => s.payload.length)) : 0;
@@ -367,7 +383,14 @@ export async function simulate(rt: GpuRuntime, options: SimulateOptions): Promis
     for (const peer of peers) peer.destroy();
   }
   if (options.honestOnlyReference ?? adversaries.length > 0) {
-    const alone = await simulate(rt, { ...options, adversaries: [], judge: undefined, baseline: false, honestOnlyReference: false, onRound: undefined });
+    const alone = await simulate(rt, {
+      ...options,
+      adversaries: [],
+      judge: undefined,
+      baseline: false,
+      honestOnlyReference: false,
+      onRound: undefined,
+    });
     result.honestOnlyHeldOutLoss = alone.heldOutLoss;
   }
   return result;

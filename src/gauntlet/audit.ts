@@ -33,11 +33,15 @@ export async function auditRound(
   const problems: string[] = [];
   if (record.round !== input.round) problems.push(`the record is for round ${record.round}, the data for round ${input.round}`);
   const { record: recomputed } = await judgeRound(evaluator, context, previous, input, record.evaluationSeed);
-  if (recomputed.baseModelHash !== record.baseModelHash) problems.push(`θ_w hashes to ${recomputed.baseModelHash}, the record says ${record.baseModelHash}`);
-  if (!sameList(recomputed.payloadHashes, record.payloadHashes)) problems.push(`gather set differs: recomputed ${recomputed.gathered.join(', ')}, recorded ${record.gathered.join(', ')}`);
-  if (recomputed.nextModelHash !== record.nextModelHash) problems.push(`H_{w+1} differs: recomputed ${recomputed.nextModelHash}, recorded ${record.nextModelHash}`);
+  if (recomputed.baseModelHash !== record.baseModelHash)
+    problems.push(`θ_w hashes to ${recomputed.baseModelHash}, the record says ${record.baseModelHash}`);
+  if (!sameList(recomputed.payloadHashes, record.payloadHashes))
+    problems.push(`gather set differs: recomputed ${recomputed.gathered.join(', ')}, recorded ${record.gathered.join(', ')}`);
+  if (recomputed.nextModelHash !== record.nextModelHash)
+    problems.push(`H_{w+1} differs: recomputed ${recomputed.nextModelHash}, recorded ${record.nextModelHash}`);
   const rejections = (r: DecisionRecord) => r.rejected.map((x) => `${x.peer}:${x.payloadHash}:${x.reason}`);
-  if (!sameList(rejections(recomputed), rejections(record))) problems.push(`rejections differ: recomputed ${rejections(recomputed).join(', ')}, recorded ${rejections(record).join(', ')}`);
+  if (!sameList(rejections(recomputed), rejections(record)))
+    problems.push(`rejections differ: recomputed ${rejections(recomputed).join(', ')}, recorded ${rejections(record).join(', ')}`);
 
   let maxDifference = 0;
   const compare = (what: string, a: number | undefined, b: number | undefined) => {
@@ -51,13 +55,21 @@ export async function auditRound(
     if (!(difference <= tolerance)) problems.push(`${what}: recomputed ${a}, recorded ${b}`);
   };
   const recorded = new Map(record.measurements.map((m) => [m.hotkey, m]));
-  if (!sameList(recomputed.measurements.map((m) => m.hotkey), record.measurements.map((m) => m.hotkey))) {
-    problems.push(`evaluated peers differ: recomputed ${recomputed.measurements.map((m) => m.hotkey).join(', ')}, recorded ${record.measurements.map((m) => m.hotkey).join(', ')}`);
+  if (
+    !sameList(
+      recomputed.measurements.map((m) => m.hotkey),
+      record.measurements.map((m) => m.hotkey),
+    )
+  ) {
+    problems.push(
+      `evaluated peers differ: recomputed ${recomputed.measurements.map((m) => m.hotkey).join(', ')}, recorded ${record.measurements.map((m) => m.hotkey).join(', ')}`,
+    );
   }
   for (const m of recomputed.measurements) {
     const r = recorded.get(m.hotkey);
     if (!r) continue;
-    for (const field of ['lossBeforeAssigned', 'lossAfterAssigned', 'lossBeforeRandom', 'lossAfterRandom'] as const) compare(`${m.hotkey} ${field}`, m[field], r[field]);
+    for (const field of ['lossBeforeAssigned', 'lossAfterAssigned', 'lossBeforeRandom', 'lossAfterRandom'] as const)
+      compare(`${m.hotkey} ${field}`, m[field], r[field]);
   }
   const recordedScores = new Map(record.scores.map((s) => [`${s.hotkey}/${s.penalties.join('+')}`, s]));
   for (const s of recomputed.scores) {
@@ -67,10 +79,19 @@ export async function auditRound(
       continue;
     }
     if (r.binary !== s.binary) problems.push(`${s.hotkey} binary: recomputed ${s.binary}, recorded ${r.binary}`);
-    for (const field of ['gradientScore', 'assignedGain', 'randomGain', 'binaryMA', 'ordinal', 'sync', 'final'] as const satisfies readonly (keyof PeerScore)[]) {
+    for (const field of [
+      'gradientScore',
+      'assignedGain',
+      'randomGain',
+      'binaryMA',
+      'ordinal',
+      'sync',
+      'final',
+    ] as const satisfies readonly (keyof PeerScore)[]) {
       compare(`${s.hotkey} ${field}`, s[field] as number | undefined, r[field] as number | undefined);
     }
   }
-  if (recomputed.scores.length !== record.scores.length) problems.push(`the record scores ${record.scores.length} peers, the recomputed round ${recomputed.scores.length}`);
+  if (recomputed.scores.length !== record.scores.length)
+    problems.push(`the record scores ${record.scores.length} peers, the recomputed round ${recomputed.scores.length}`);
   return { ok: problems.length === 0, maxDifference, problems, recomputed };
 }

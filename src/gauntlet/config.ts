@@ -90,12 +90,25 @@ export const GAUNTLET_DEFAULTS: GauntletConfig = {
 /** The defaults with `overrides` applied, checked. */
 export function gauntletConfig(overrides: Partial<GauntletConfig> = {}): GauntletConfig {
   const config = { ...GAUNTLET_DEFAULTS, ...overrides };
-  for (const key of ['maxEvaluated', 'evaluationBins', 'assignedSequences', 'randomSequences', 'negativeWindow', 'gatherSize', 'weightsInterval', 'maxRoundsBehind'] as const) {
-    if (!Number.isSafeInteger(config[key]) || config[key] < 1) throw new RangeError(`gauntlet: ${key} must be a positive integer, got ${config[key]}`);
+  for (const key of [
+    'maxEvaluated',
+    'evaluationBins',
+    'assignedSequences',
+    'randomSequences',
+    'negativeWindow',
+    'gatherSize',
+    'weightsInterval',
+    'maxRoundsBehind',
+  ] as const) {
+    if (!Number.isSafeInteger(config[key]) || config[key] < 1)
+      throw new RangeError(`gauntlet: ${key} must be a positive integer, got ${config[key]}`);
   }
-  if (!Number.isSafeInteger(config.gatherReserves) || config.gatherReserves < 0) throw new RangeError(`gauntlet: gatherReserves must be a non-negative integer, got ${config.gatherReserves}`);
-  if (!(config.binaryAlpha > 0 && config.binaryAlpha <= 1)) throw new RangeError(`gauntlet: binaryAlpha must be in (0, 1], got ${config.binaryAlpha}`);
+  if (!Number.isSafeInteger(config.gatherReserves) || config.gatherReserves < 0)
+    throw new RangeError(`gauntlet: gatherReserves must be a non-negative integer, got ${config.gatherReserves}`);
+  if (!(config.binaryAlpha > 0 && config.binaryAlpha <= 1))
+    throw new RangeError(`gauntlet: binaryAlpha must be in (0, 1], got ${config.binaryAlpha}`);
   if (!(config.maxNormRatio >= 1)) throw new RangeError(`gauntlet: maxNormRatio must be at least 1, got ${config.maxNormRatio}`);
-  if (!(config.evaluationLrScale > 0)) throw new RangeError(`gauntlet: evaluationLrScale must be positive, got ${config.evaluationLrScale}`);
+  if (!(config.evaluationLrScale > 0))
+    throw new RangeError(`gauntlet: evaluationLrScale must be positive, got ${config.evaluationLrScale}`);
   return config;
 }

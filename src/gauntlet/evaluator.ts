@@ -20,7 +20,13 @@ import { evaluateLoss } from '../train/inner-loop.ts';
  * round's median over its sound payloads) each tensor is first scaled by min(1, median/own norm),
  * as the aggregate would scale it, so a peer cannot raise its score by scaling its update up.
  */
-export function applyAlone(layout: ParameterLayout, theta: Float32Array, update: CompressedUpdate, lr: number, medianNorms?: readonly number[]): Float32Array {
+export function applyAlone(
+  layout: ParameterLayout,
+  theta: Float32Array,
+  update: CompressedUpdate,
+  lr: number,
+  medianNorms?: readonly number[],
+): Float32Array {
   const stepped = theta.slice();
   const dense = aggregateUpdates([update], layout.tensors).tensors;
   if (medianNorms) {
@@ -40,7 +46,8 @@ export function applyAlone(layout: ParameterLayout, theta: Float32Array, update:
 export function windowBatches(tokens: Uint16Array, starts: readonly number[], rows: number, seqLen: number): Batch[] {
   if (starts.length % rows !== 0) throw new RangeError(`evaluation: ${starts.length} windows are not whole batches of ${rows}`);
   const batches: Batch[] = [];
-  for (let at = 0; at < starts.length; at += rows) batches.push(splitRows(gatherWindows(tokens, starts.slice(at, at + rows), seqLen), seqLen));
+  for (let at = 0; at < starts.length; at += rows)
+    batches.push(splitRows(gatherWindows(tokens, starts.slice(at, at + rows), seqLen), seqLen));
   return batches;
 }
 

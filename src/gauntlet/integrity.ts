@@ -19,7 +19,17 @@ import { decodedNorm } from '../sparseloco/aggregate.ts';
 import { CodecError, decodeUpdate, maxPayloadBytes, readPayloadHeader } from '../sparseloco/codec.ts';
 import type { CompressedUpdate, WireLayout } from '../sparseloco/types.ts';
 
-export type IntegrityReason = 'oversized' | 'forged' | 'malformed' | 'wrong-run' | 'stale' | 'wrong-round' | 'wrong-model' | 'non-finite' | 'norm-outlier' | 'duplicate';
+export type IntegrityReason =
+  | 'oversized'
+  | 'forged'
+  | 'malformed'
+  | 'wrong-run'
+  | 'stale'
+  | 'wrong-round'
+  | 'wrong-model'
+  | 'non-finite'
+  | 'norm-outlier'
+  | 'duplicate';
 
 export interface IntegrityContext {
   wire: WireLayout;
@@ -39,8 +49,7 @@ export interface IntegrityContext {
 }
 
 export type IntegrityResult =
-  | { ok: true; update: CompressedUpdate }
-  | { ok: false; reason: IntegrityReason; detail: string; roundsBehind?: number };
+  { ok: true; update: CompressedUpdate } | { ok: false; reason: IntegrityReason; detail: string; roundsBehind?: number };
 
 /** Runs every integrity check on one payload. Never throws for a bad payload. */
 export function checkIntegrity(payload: Uint8Array, context: IntegrityContext): IntegrityResult {
@@ -56,14 +65,16 @@ export function checkIntegrity(payload: Uint8Array, context: IntegrityContext): 
     if (err instanceof CodecError) return { ok: false, reason: 'malformed', detail: err.message };
     throw err;
   }
-  if (header.runId !== context.runId) return { ok: false, reason: 'wrong-run', detail: `run '${header.runId}', this is run '${context.runId}'` };
+  if (header.runId !== context.runId)
+    return { ok: false, reason: 'wrong-run', detail: `run '${header.runId}', this is run '${context.runId}'` };
   const baseHex = bytesToHex(header.baseModelHash);
   const baseRound = context.recentModels?.get(baseHex);
   if (header.round < context.round) {
     const roundsBehind = context.round - header.round;
     return { ok: false, reason: 'stale', detail: `a payload for round ${header.round} in round ${context.round}`, roundsBehind };
   }
-  if (header.round > context.round) return { ok: false, reason: 'wrong-round', detail: `a payload for round ${header.round} in round ${context.round}` };
+  if (header.round > context.round)
+    return { ok: false, reason: 'wrong-round', detail: `a payload for round ${header.round} in round ${context.round}` };
   if (baseHex !== bytesToHex(context.baseModelHash)) {
     const roundsBehind = baseRound !== undefined && baseRound < context.round ? context.round - baseRound : undefined;
     return {
@@ -75,7 +86,9 @@ export function checkIntegrity(payload: Uint8Array, context: IntegrityContext): 
   }
   let update: CompressedUpdate;
   try {
-    update = decodeUpdate(payload, context.wire, { expect: { runId: context.runId, round: context.round, baseModelHash: context.baseModelHash } }).update;
+    update = decodeUpdate(payload, context.wire, {
+      expect: { runId: context.runId, round: context.round, baseModelHash: context.baseModelHash },
+    }).update;
   } catch (err) {
     if (err instanceof CodecError) return { ok: false, reason: 'malformed', detail: err.message };
     throw err;

@@ -139,19 +139,34 @@ function vouchedFor(state: GauntletState, hotkey: string, config: GauntletConfig
  * no rating game, so its conservative ordinal (μ − 3σ) stays at 0 and its final score with it,
  * and without this a swarm of one would stop learning after the first evaluation.
  */
-export function gatherSet(state: GauntletState, sound: ReadonlySet<string>, candidates: readonly string[], config: GauntletConfig): { gathered: string[]; reservesUsed: number } {
+export function gatherSet(
+  state: GauntletState,
+  sound: ReadonlySet<string>,
+  candidates: readonly string[],
+  config: GauntletConfig,
+): { gathered: string[]; reservesUsed: number } {
   const chosen = walkRanking(state, sound, candidates, config, (h) => mayBeGathered(state, h, config));
   return chosen.gathered.length > 0 ? chosen : walkRanking(state, sound, candidates, config, (h) => vouchedFor(state, h, config));
 }
 
-function walkRanking(state: GauntletState, sound: ReadonlySet<string>, candidates: readonly string[], config: GauntletConfig, eligible: (hotkey: string) => boolean): { gathered: string[]; reservesUsed: number } {
+function walkRanking(
+  state: GauntletState,
+  sound: ReadonlySet<string>,
+  candidates: readonly string[],
+  config: GauntletConfig,
+  eligible: (hotkey: string) => boolean,
+): { gathered: string[]; reservesUsed: number } {
   const ranked = [...new Set(candidates)]
     .filter(eligible)
     .map((h) => standingOf(state, h))
     .sort(compareStandings);
   const gathered: string[] = [];
   let reservesUsed = 0;
-  for (let place = 0; place < ranked.length && place < config.gatherSize + config.gatherReserves && gathered.length < config.gatherSize; place++) {
+  for (
+    let place = 0;
+    place < ranked.length && place < config.gatherSize + config.gatherReserves && gathered.length < config.gatherSize;
+    place++
+  ) {
     const hotkey = ranked[place]!.hotkey;
     if (!sound.has(hotkey)) continue;
     gathered.push(hotkey);
@@ -180,14 +195,26 @@ export async function judgeRound(
   const active = new Set<string>();
   for (const submission of input.submissions) {
     const hash = payloadHash(submission.payload);
-    const result = checkIntegrity(submission.payload, { wire, runId, round, baseModelHash: base.hash, recentModels: input.recentModels, verify: submission.verify });
+    const result = checkIntegrity(submission.payload, {
+      wire,
+      runId,
+      round,
+      baseModelHash: base.hash,
+      recentModels: input.recentModels,
+      verify: submission.verify,
+    });
     if (!result.ok && result.reason === 'forged') {
       // Not the named peer's doing: nothing is held against it.
       rejected.push({ peer: submission.hotkey, payloadHash: hash, reason: 'forged', detail: result.detail });
       continue;
     }
     if (active.has(submission.hotkey)) {
-      rejected.push({ peer: submission.hotkey, payloadHash: hash, reason: 'duplicate', detail: 'a second payload from this peer in the round; the first counts' });
+      rejected.push({
+        peer: submission.hotkey,
+        payloadHash: hash,
+        reason: 'duplicate',
+        detail: 'a second payload from this peer in the round; the first counts',
+      });
       continue;
     }
     active.add(submission.hotkey);
@@ -195,7 +222,11 @@ export async function judgeRound(
       accepted.set(submission.hotkey, { hotkey: submission.hotkey, payload: submission.payload, payloadHash: hash, update: result.update });
     } else {
       rejected.push({ peer: submission.hotkey, payloadHash: hash, reason: result.reason, detail: result.detail });
-      failures.push({ hotkey: submission.hotkey, reason: result.reason, ...(result.roundsBehind !== undefined ? { roundsBehind: result.roundsBehind } : {}) });
+      failures.push({
+        hotkey: submission.hotkey,
+        reason: result.reason,
+        ...(result.roundsBehind !== undefined ? { roundsBehind: result.roundsBehind } : {}),
+      });
     }
   }
 
@@ -236,13 +267,23 @@ export async function judgeRound(
   if (chosen.length > 0) {
     const trainTokens = context.trainTokens.length;
     const rows = evaluator.rows;
-    const randomBatches = windowBatches(context.trainTokens, randomWindows(seed, config.randomSequences, context.seqLen, trainTokens), rows, context.seqLen);
+    const randomBatches = windowBatches(
+      context.trainTokens,
+      randomWindows(seed, config.randomSequences, context.seqLen, trainTokens),
+      rows,
+      context.seqLen,
+    );
     const lossBeforeRandom = await evaluator.loss(base.theta, randomBatches);
     const lr = context.outerLr * config.evaluationLrScale;
     const soundUpdates = [...sound].map((h) => accepted.get(h)!.update);
     const medianNorms = layout.tensors.map((_, t) => lowerMedian(soundUpdates.map((u) => decodedNorm(u.tensors[t]!))));
     for (const hotkey of chosen) {
-      const assigned = windowBatches(context.trainTokens, assignedWindows(runId, round, hotkey, config.assignedSequences, context.seqLen, trainTokens), rows, context.seqLen);
+      const assigned = windowBatches(
+        context.trainTokens,
+        assignedWindows(runId, round, hotkey, config.assignedSequences, context.seqLen, trainTokens),
+        rows,
+        context.seqLen,
+      );
       const lossBeforeAssigned = await evaluator.loss(base.theta, assigned);
       const stepped = applyAlone(layout, base.theta, accepted.get(hotkey)!.update, lr, medianNorms);
       measurements.push({

@@ -67,7 +67,12 @@ export class GauntletJudge implements RoundJudge {
     if (!id) {
       const session = SigningKey.generate('ed25519');
       const now = Date.now();
-      const signed = await signBinding(await createBurnerSigner(), { run: this.options.runId, peerId: simulatedPeerId(hotkey), sessionKey: session, now });
+      const signed = await signBinding(await createBurnerSigner(), {
+        run: this.options.runId,
+        peerId: simulatedPeerId(hotkey),
+        sessionKey: session,
+        now,
+      });
       const binding = verifyBinding(signed, { run: this.options.runId, now });
       this.bindings.set(binding.id, binding);
       id = { session, binding, nonce: 0 };
@@ -76,7 +81,11 @@ export class GauntletJudge implements RoundJudge {
     return id;
   }
 
-  async decide(round: number, base: GlobalModel, submissions: readonly SimulatedSubmission[]): Promise<{ payloadHashes: readonly string[]; nextModelHash: string }> {
+  async decide(
+    round: number,
+    base: GlobalModel,
+    submissions: readonly SimulatedSubmission[],
+  ): Promise<{ payloadHashes: readonly string[]; nextModelHash: string }> {
     const judged: Submission[] = [];
     for (const s of submissions) {
       const sender = await this.identity(s.sender);
@@ -94,7 +103,12 @@ export class GauntletJudge implements RoundJudge {
       });
       const verify = () => {
         try {
-          verifyAnnouncement(announced, { run: this.options.runId, acceptRound: (r) => r === round, bindingOf: (id) => this.bindings.get(id), now: Date.now() });
+          verifyAnnouncement(announced, {
+            run: this.options.runId,
+            acceptRound: (r) => r === round,
+            bindingOf: (id) => this.bindings.get(id),
+            now: Date.now(),
+          });
           return null;
         } catch (err) {
           return (err as Error).message;

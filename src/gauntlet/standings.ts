@@ -85,7 +85,21 @@ export function emptyState(): GauntletState {
 
 export function newStanding(hotkey: string): PeerStanding {
   const { mu, sigma } = rating();
-  return { hotkey, mu, sigma, binaryMA: 0, sync: 1, final: 0, recent: [], negativeRun: 0, evaluations: 0, failures: 0, resets: 0, lastEvaluated: -1, lastSeen: -1 };
+  return {
+    hotkey,
+    mu,
+    sigma,
+    binaryMA: 0,
+    sync: 1,
+    final: 0,
+    recent: [],
+    negativeRun: 0,
+    evaluations: 0,
+    failures: 0,
+    resets: 0,
+    lastEvaluated: -1,
+    lastSeen: -1,
+  };
 }
 
 export function ordinalOf(standing: Pick<PeerStanding, 'mu' | 'sigma'>): number {
@@ -122,7 +136,10 @@ export function isNewcomer(standing: PeerStanding | undefined): boolean {
 }
 
 function cloneState(state: GauntletState): GauntletState {
-  return { round: state.round, peers: Object.fromEntries(Object.entries(state.peers).map(([k, p]) => [k, { ...p, recent: [...p.recent] }])) };
+  return {
+    round: state.round,
+    peers: Object.fromEntries(Object.entries(state.peers).map(([k, p]) => [k, { ...p, recent: [...p.recent] }])),
+  };
 }
 
 function pushRecent(standing: PeerStanding, negative: boolean, config: GauntletConfig): void {
@@ -143,7 +160,11 @@ function pushRecent(standing: PeerStanding, negative: boolean, config: GauntletC
  * 4. copiers (overlap ≥ 0.5): binary MA and final reset to 0 (their rating keeps the game's verdict);
  * 5. known peers with nothing this round: final × inactive.
  */
-export function updateStandings(state: GauntletState, outcome: RoundOutcome, config: GauntletConfig): { state: GauntletState; scores: PeerScore[] } {
+export function updateStandings(
+  state: GauntletState,
+  outcome: RoundOutcome,
+  config: GauntletConfig,
+): { state: GauntletState; scores: PeerScore[] } {
   const next = cloneState(state);
   next.round = outcome.round + 1;
   const standing = (hotkey: string) => (next.peers[hotkey] ??= newStanding(hotkey));
@@ -159,7 +180,10 @@ export function updateStandings(state: GauntletState, outcome: RoundOutcome, con
 
   // 1. The round's game.
   const missing = [...failed.map((f) => f.hotkey), ...[...copiers].sort(), ...inactive];
-  const players = [...measured.map((e) => ({ hotkey: e.m.hotkey, score: e.gradientScore })), ...missing.map((hotkey) => ({ hotkey, score: config.missingScore }))];
+  const players = [
+    ...measured.map((e) => ({ hotkey: e.m.hotkey, score: e.gradientScore })),
+    ...missing.map((hotkey) => ({ hotkey, score: config.missingScore })),
+  ];
   if (players.length >= 2) {
     const teams = players.map((p) => [{ mu: standing(p.hotkey).mu, sigma: standing(p.hotkey).sigma }]);
     // −Infinity (a step that made the loss non-finite) ranks with the missing.
@@ -224,7 +248,17 @@ export function updateStandings(state: GauntletState, outcome: RoundOutcome, con
       penalties.push('out-of-sync');
     }
     s.final = final || 0;
-    scores.push({ hotkey: s.hotkey, evaluated: false, failure: f.reason, penalties, reset: false, binaryMA: s.binaryMA, ordinal: ordinalOf(s), sync: s.sync, final: s.final });
+    scores.push({
+      hotkey: s.hotkey,
+      evaluated: false,
+      failure: f.reason,
+      penalties,
+      reset: false,
+      binaryMA: s.binaryMA,
+      ordinal: ordinalOf(s),
+      sync: s.sync,
+      final: s.final,
+    });
   }
   // 4. Copiers start over.
   for (const hotkey of [...copiers].sort()) {
@@ -233,13 +267,32 @@ export function updateStandings(state: GauntletState, outcome: RoundOutcome, con
     s.final = 0;
     s.resets++;
     pushRecent(s, true, config);
-    scores.push({ hotkey, evaluated: false, overlap: outcome.overlaps.get(hotkey)!, penalties: ['copy'], reset: true, binaryMA: s.binaryMA, ordinal: ordinalOf(s), sync: s.sync, final: s.final });
+    scores.push({
+      hotkey,
+      evaluated: false,
+      overlap: outcome.overlaps.get(hotkey)!,
+      penalties: ['copy'],
+      reset: true,
+      binaryMA: s.binaryMA,
+      ordinal: ordinalOf(s),
+      sync: s.sync,
+      final: s.final,
+    });
   }
   // 5. Inactive peers decay.
   for (const hotkey of inactive) {
     const s = standing(hotkey);
     s.final *= config.inactivePenalty;
-    scores.push({ hotkey: s.hotkey, evaluated: false, penalties: ['inactive'], reset: false, binaryMA: s.binaryMA, ordinal: ordinalOf(s), sync: s.sync, final: s.final });
+    scores.push({
+      hotkey: s.hotkey,
+      evaluated: false,
+      penalties: ['inactive'],
+      reset: false,
+      binaryMA: s.binaryMA,
+      ordinal: ordinalOf(s),
+      sync: s.sync,
+      final: s.final,
+    });
   }
   return { state: next, scores };
 }

@@ -55,7 +55,12 @@ export class Validator {
 
   static async create(rt: GpuRuntime, options: ValidatorOptions): Promise<Validator> {
     const config = gauntletConfig(options.gauntlet);
-    const evaluator = await LossEvaluator.create(rt, options.config, evaluationRows(config.assignedSequences, config.randomSequences), options.seqLen);
+    const evaluator = await LossEvaluator.create(
+      rt,
+      options.config,
+      evaluationRows(config.assignedSequences, config.randomSequences),
+      options.seqLen,
+    );
     const context: GauntletContext = {
       runId: options.runId,
       config,

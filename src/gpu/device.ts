@@ -54,7 +54,9 @@ export function describeAdapter(adapter: GPUAdapter, limits: GPUSupportedLimits)
     architecture: info.architecture,
     device: info.device,
     description: info.description,
-    isFallbackAdapter: Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter),
+    isFallbackAdapter: Boolean(
+      (info as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter,
+    ),
     features: [...adapter.features].sort(),
     limits: report,
   };

@@ -63,7 +63,18 @@ export function summarizeProfile(dispatches: readonly ProfiledDispatch[], peaks:
       ofPeak = memoryFraction;
       bound = 'memory';
     }
-    return { kernel, calls: r.calls, ms: r.ms, share: totalMs > 0 ? r.ms / totalMs : 0, flops: r.flops, bytes: r.bytes, gflops, gbps, ofPeak, bound };
+    return {
+      kernel,
+      calls: r.calls,
+      ms: r.ms,
+      share: totalMs > 0 ? r.ms / totalMs : 0,
+      flops: r.flops,
+      bytes: r.bytes,
+      gflops,
+      gbps,
+      ofPeak,
+      bound,
+    };
   });
   rows.sort((a, b) => b.ms - a.ms);
   return { dispatches: dispatches.length, totalMs, rows };

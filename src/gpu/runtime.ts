@@ -102,7 +102,9 @@ export class GpuRuntime {
     this.device = gpu.device;
     const subgroupsUsable = gpu.hasSubgroups && gpu.subgroupMinSize >= 2 && (gpu.subgroupMinSize & (gpu.subgroupMinSize - 1)) === 0;
     if (options.subgroups && !subgroupsUsable) {
-      throw new Error(`subgroups were asked for, but this device ${gpu.hasSubgroups ? `reports a minimum subgroup size of ${gpu.subgroupMinSize}` : "has no 'subgroups' feature"}`);
+      throw new Error(
+        `subgroups were asked for, but this device ${gpu.hasSubgroups ? `reports a minimum subgroup size of ${gpu.subgroupMinSize}` : "has no 'subgroups' feature"}`,
+      );
     }
     this.subgroups = options.subgroups ?? subgroupsUsable;
     this.f16 = options.f16 ?? false;
@@ -203,7 +205,12 @@ export class GpuRuntime {
   // ---- pipelines -----------------------------------------------------------------------------
 
   private key(p: Program): string {
-    const constants = p.constants ? Object.entries(p.constants).sort().map(([k, v]) => `${k}=${v}`).join(',') : '';
+    const constants = p.constants
+      ? Object.entries(p.constants)
+          .sort()
+          .map(([k, v]) => `${k}=${v}`)
+          .join(',')
+      : '';
     return `${p.name}#${p.entryPoint}#${constants}`;
   }
 
@@ -295,7 +302,13 @@ export class GpuRuntime {
    * Records one dispatch into the open batch. `buffers` follow `p.bindings` (without the
    * uniform); `uniforms` fills the trailing uniform binding. Nothing runs until flush/read.
    */
-  dispatch(p: Program, buffers: readonly BufferRef[], uniforms: UniformData | null, groups: readonly [number, number?, number?], cost?: DispatchCost): void {
+  dispatch(
+    p: Program,
+    buffers: readonly BufferRef[],
+    uniforms: UniformData | null,
+    groups: readonly [number, number?, number?],
+    cost?: DispatchCost,
+  ): void {
     const storageCount = p.bindings.filter((b) => b !== 'uniform').length;
     if (buffers.length !== storageCount) {
       throw new Error(`${p.name}: expected ${storageCount} buffers, got ${buffers.length}`);
@@ -320,7 +333,11 @@ export class GpuRuntime {
     }
     const bindGroup = this.device.createBindGroup({ layout: this.layout(p.bindings), entries });
     if (this.profiling) {
-      this.profiledDispatch(pipeline, bindGroup, [gx, gy, gz], { label: cost?.label ?? p.name, flops: cost?.flops ?? 0, bytes: cost?.bytes ?? 0 });
+      this.profiledDispatch(pipeline, bindGroup, [gx, gy, gz], {
+        label: cost?.label ?? p.name,
+        flops: cost?.flops ?? 0,
+        bytes: cost?.bytes ?? 0,
+      });
       return;
     }
     const pass = this.ensurePass();
@@ -346,7 +363,12 @@ export class GpuRuntime {
     }
     if (this.profiling) throw new Error('profile: already profiling; call stopProfile() first');
     this.flush();
-    this.profiling = { dispatches: [], querySet: this.device.createQuerySet({ type: 'timestamp', count: PROFILE_QUERIES }), used: 0, resolved: [] };
+    this.profiling = {
+      dispatches: [],
+      querySet: this.device.createQuerySet({ type: 'timestamp', count: PROFILE_QUERIES }),
+      used: 0,
+      resolved: [],
+    };
   }
 
   /** Ends the profile: every dispatch since startProfile with its GPU time, in issue order. */
@@ -376,14 +398,21 @@ export class GpuRuntime {
     return this.profiling !== null;
   }
 
-  private profiledDispatch(pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, groups: [number, number, number], cost: Omit<ProfiledDispatch, 'ms'>): void {
+  private profiledDispatch(
+    pipeline: GPUComputePipeline,
+    bindGroup: GPUBindGroup,
+    groups: [number, number, number],
+    cost: Omit<ProfiledDispatch, 'ms'>,
+  ): void {
     const prof = this.profiling!;
     if (prof.used + 2 > PROFILE_QUERIES) this.resolveProfileQueries();
     const slot = prof.used;
     prof.used += 2;
     prof.dispatches.push({ ...cost, resolved: prof.resolved.length, slot });
     this.endPass();
-    const pass = this.ensureEncoder().beginComputePass({ timestampWrites: { querySet: prof.querySet, beginningOfPassWriteIndex: slot, endOfPassWriteIndex: slot + 1 } });
+    const pass = this.ensureEncoder().beginComputePass({
+      timestampWrites: { querySet: prof.querySet, beginningOfPassWriteIndex: slot, endOfPassWriteIndex: slot + 1 },
+    });
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(...groups);

@@ -104,7 +104,10 @@ export class RoundCoordinator {
     if (!this.latest) this.latest = await this.writeCheckpoint(this.nextRound);
     this.stopHead = this.o.chain.onHead((head) => {
       const current = this.o.chain.clock.roundAt(head.height);
-      if (current > this.nextRound) this.deciding = this.deciding.then(() => this.decideClosedRounds(current)).catch((err) => console.error(`hub: deciding failed: ${(err as Error).message}`));
+      if (current > this.nextRound)
+        this.deciding = this.deciding
+          .then(() => this.decideClosedRounds(current))
+          .catch((err) => console.error(`hub: deciding failed: ${(err as Error).message}`));
     });
   }
 
@@ -140,10 +143,19 @@ export class RoundCoordinator {
     let payloadHashes: string[];
     let judged: JudgedRoundRecord | undefined;
     if (gauntlet) {
-      const result = await gauntlet.judge({ round, base: this.model, submissions: uploads.map(({ hotkey, payload }) => ({ hotkey, payload })) });
+      const result = await gauntlet.judge({
+        round,
+        base: this.model,
+        submissions: uploads.map(({ hotkey, payload }) => ({ hotkey, payload })),
+      });
       payloadHashes = result.record.payloadHashes;
       for (const r of result.record.rejected) excluded.push({ payloadHash: r.payloadHash, reason: `${r.reason}: ${r.detail}` });
-      judged = { record: result.record, previous: result.previous, submissions: uploads.map(({ hotkey, payloadHash }) => ({ hotkey, payloadHash })), recentModels: [...(result.input.recentModels ?? [])] };
+      judged = {
+        record: result.record,
+        previous: result.previous,
+        submissions: uploads.map(({ hotkey, payloadHash }) => ({ hotkey, payloadHash })),
+        recentModels: [...(result.input.recentModels ?? [])],
+      };
     } else {
       // Until scores exist: every payload that decodes against H_w, each counted once.
       const accepted = new Set<string>();
@@ -157,12 +169,25 @@ export class RoundCoordinator {
       }
       payloadHashes = [...accepted].sort();
     }
-    const next = applyDecision(layout, wire, this.model, origin, payloadHashes.map((h) => received.get(h)!));
-    if (judged && hashHex(next) !== judged.record.nextModelHash) throw new Error(`round ${round}: the Gauntlet expects model ${judged.record.nextModelHash}, its gather set gives ${hashHex(next)}`);
+    const next = applyDecision(
+      layout,
+      wire,
+      this.model,
+      origin,
+      payloadHashes.map((h) => received.get(h)!),
+    );
+    if (judged && hashHex(next) !== judged.record.nextModelHash)
+      throw new Error(`round ${round}: the Gauntlet expects model ${judged.record.nextModelHash}, its gather set gives ${hashHex(next)}`);
     const nonce = await chain.nextNonce({ validator: decisionKey.address });
     const decision = judged
       ? signDecisionRecord(decisionKey, judged.record, nonce)
-      : signDecision(decisionKey, { run: chain.run, round, payloadHashes: payloadHashes.map((h) => `0x${h}` as const), modelHash: `0x${hashHex(next)}`, nonce });
+      : signDecision(decisionKey, {
+          run: chain.run,
+          round,
+          payloadHashes: payloadHashes.map((h) => `0x${h}` as const),
+          modelHash: `0x${hashHex(next)}`,
+          nonce,
+        });
     await chain.decide(decision);
     this.model = next;
     this.nextRound = round + 1;
@@ -176,7 +201,10 @@ export class RoundCoordinator {
   private async payload(hash: string, bytes: number, peerId: string): Promise<Uint8Array> {
     const held = await this.o.store.get(hash);
     if (held) return held;
-    const fetched = await this.o.swarm.fetch(PAYLOAD_PROTOCOL, peerId, hash, { maxBytes: bytes, timeoutMs: this.o.fetchTimeoutMs ?? 5_000 });
+    const fetched = await this.o.swarm.fetch(PAYLOAD_PROTOCOL, peerId, hash, {
+      maxBytes: bytes,
+      timeoutMs: this.o.fetchTimeoutMs ?? 5_000,
+    });
     await this.o.store.put(fetched);
     return fetched;
   }
@@ -189,4 +217,3 @@ export class RoundCoordinator {
     return { round, objectHash, modelHash, bytes: model.length };
   }
 }
-

@@ -74,7 +74,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, appDir: string,
 
   if (path === '/api/run') return sendJson(res, 200, options.runInfo());
   if (path === '/api/wall') {
-    if (!options.wall) return sendJson(res, 404, { error: 'this hub does not host its run\'s chain: open the wall on the run\'s first hub' });
+    if (!options.wall) return sendJson(res, 404, { error: "this hub does not host its run's chain: open the wall on the run's first hub" });
     return sendJson(res, 200, await options.wall());
   }
   if (path.startsWith('/api/objects/')) {
@@ -86,31 +86,53 @@ async function handle(req: IncomingMessage, res: ServerResponse, appDir: string,
     }
     const bytes = await options.store.get(hash);
     if (!bytes) return sendJson(res, 404, { error: `object ${hash} is not in this hub's store` });
-    res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': bytes.byteLength, 'Cache-Control': 'public, max-age=31536000, immutable' });
+    res.writeHead(200, {
+      'Content-Type': 'application/octet-stream',
+      'Content-Length': bytes.byteLength,
+      'Cache-Control': 'public, max-age=31536000, immutable',
+    });
     res.end(req.method === 'HEAD' ? undefined : bytes);
     return;
   }
   if (path.startsWith('/api/gauntlet/') && options.gauntlet) {
     if (path === '/api/gauntlet/standings') return sendJson(res, 200, options.gauntlet.standings());
     const round = /^\/api\/gauntlet\/rounds\/(\d{1,10})$/.exec(path);
-    if (!round) return sendJson(res, 404, { error: `no Gauntlet route ${path}: GET /api/gauntlet/standings or /api/gauntlet/rounds/<round>` });
+    if (!round)
+      return sendJson(res, 404, { error: `no Gauntlet route ${path}: GET /api/gauntlet/standings or /api/gauntlet/rounds/<round>` });
     const judged = await options.gauntlet.round(Number(round[1]));
     if (judged === undefined) return sendJson(res, 404, { error: `round ${round[1]} has not been judged by this hub's Gauntlet` });
     return sendJson(res, 200, judged);
   }
-  if (path === '/api' || path.startsWith('/api/')) return sendJson(res, 404, { error: `no API route ${path}; see docs/PROTOCOL.md for the routes` });
+  if (path === '/api' || path.startsWith('/api/'))
+    return sendJson(res, 404, { error: `no API route ${path}; see docs/PROTOCOL.md for the routes` });
   return serveApp(req, res, appDir, path);
 }
 
 async function serveApp(req: IncomingMessage, res: ServerResponse, appDir: string, path: string): Promise<void> {
   const file = resolve(appDir, '.' + path);
   if (file !== appDir && !file.startsWith(appDir + sep)) return sendJson(res, 400, { error: 'path leads outside the app' });
-  const found = await stat(file).then((s) => (s.isFile() ? file : s.isDirectory() ? join(file, 'index.html') : null), () => null);
-  if (found && (await stat(found).then((s) => s.isFile(), () => false))) return sendFile(req, res, found);
+  const found = await stat(file).then(
+    (s) => (s.isFile() ? file : s.isDirectory() ? join(file, 'index.html') : null),
+    () => null,
+  );
+  if (
+    found &&
+    (await stat(found).then(
+      (s) => s.isFile(),
+      () => false,
+    ))
+  )
+    return sendFile(req, res, found);
   // Client-side routes (no extension) get the app's shell; missing assets are a plain 404.
   if (extname(path) === '') {
     const index = join(appDir, 'index.html');
-    if (await stat(index).then((s) => s.isFile(), () => false)) return sendFile(req, res, index);
+    if (
+      await stat(index).then(
+        (s) => s.isFile(),
+        () => false,
+      )
+    )
+      return sendFile(req, res, index);
     return sendJson(res, 503, { error: `the app is not built (${index} is missing): run npm run build` });
   }
   return sendJson(res, 404, { error: `no file ${path}` });
@@ -130,6 +152,10 @@ async function sendFile(req: IncomingMessage, res: ServerResponse, file: string)
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+  });
   res.end(text);
 }

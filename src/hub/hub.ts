@@ -121,14 +121,25 @@ export const DEFAULT_RUN: Omit<RunSettings, 'runId'> = {
 };
 
 /** The run's settings in `dataDir` (run.json), created from `asked` and the defaults for a new run. */
-export async function runSettings(dataDir: string, runId: string | undefined, asked: Partial<Omit<RunSettings, 'runId'>>): Promise<RunSettings> {
+export async function runSettings(
+  dataDir: string,
+  runId: string | undefined,
+  asked: Partial<Omit<RunSettings, 'runId'>>,
+): Promise<RunSettings> {
   await mkdir(resolve(dataDir), { recursive: true });
   return loadRunSettings(resolve(dataDir), runId, asked);
 }
 
-async function loadRunSettings(dataDir: string, runId: string | undefined, asked: Partial<Omit<RunSettings, 'runId'>>): Promise<RunSettings> {
+async function loadRunSettings(
+  dataDir: string,
+  runId: string | undefined,
+  asked: Partial<Omit<RunSettings, 'runId'>>,
+): Promise<RunSettings> {
   const path = join(dataDir, 'run.json');
-  const stored = await readFile(path, 'utf8').then((text) => JSON.parse(text) as RunSettings, () => undefined);
+  const stored = await readFile(path, 'utf8').then(
+    (text) => JSON.parse(text) as RunSettings,
+    () => undefined,
+  );
   if (stored && runId && stored.runId !== runId) {
     throw new Error(`${dataDir} belongs to run '${stored.runId}', not '${runId}': use another --data-dir for a new run`);
   }
@@ -140,7 +151,8 @@ async function loadRunSettings(dataDir: string, runId: string | undefined, asked
   };
   preset(settings.preset); // an unknown preset fails here, before anything starts
   for (const key of ['batch', 'seqLen', 'innerSteps', 'rounds', 'blocksPerRound', 'blockTimeMs', 'checkpointEvery'] as const) {
-    if (!Number.isSafeInteger(settings[key]) || settings[key] < 1) throw new Error(`run setting ${key} must be a positive integer, got ${settings[key]}`);
+    if (!Number.isSafeInteger(settings[key]) || settings[key] < 1)
+      throw new Error(`run setting ${key} must be a positive integer, got ${settings[key]}`);
   }
   await writeFile(`${path}.tmp`, JSON.stringify(settings, null, 2) + '\n');
   await rename(`${path}.tmp`, path);
@@ -148,8 +160,18 @@ async function loadRunSettings(dataDir: string, runId: string | undefined, asked
 }
 
 /** θ where the run stands: the newest checkpoint with the chain's decisions since replayed (θ_0 for a new run). */
-async function restoreModel(dataDir: string, settings: RunSettings, chain: DevChain, store: DiskContentStore, layout: ParameterLayout, wire: WireLayout) {
-  const saved = await readFile(join(dataDir, 'state.json'), 'utf8').then((text) => JSON.parse(text) as { checkpoint: CheckpointRef }, () => undefined);
+async function restoreModel(
+  dataDir: string,
+  settings: RunSettings,
+  chain: DevChain,
+  store: DiskContentStore,
+  layout: ParameterLayout,
+  wire: WireLayout,
+) {
+  const saved = await readFile(join(dataDir, 'state.json'), 'utf8').then(
+    (text) => JSON.parse(text) as { checkpoint: CheckpointRef },
+    () => undefined,
+  );
   let checkpoint: CheckpointRef | null = null;
   let model = initialModel(layout, settings.seed);
   let round = 0;
@@ -168,7 +190,8 @@ async function restoreModel(dataDir: string, settings: RunSettings, chain: DevCh
       payloads.push(bytes);
     }
     model = applyDecision(layout, wire, model, { runId: settings.runId, round }, payloads);
-    if (`0x${hashHex(model)}` !== decision.decision.modelHash) throw new Error(`replaying round ${round} gave model ${hashHex(model)}, the chain's decision says ${decision.decision.modelHash}`);
+    if (`0x${hashHex(model)}` !== decision.decision.modelHash)
+      throw new Error(`replaying round ${round} gave model ${hashHex(model)}, the chain's decision says ${decision.decision.modelHash}`);
   }
   return { model, round, checkpoint };
 }
@@ -181,7 +204,9 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   await store.init();
   // The run's first hub hosts its chain and decides its rounds; hubs that join it (--bootstrap)
   // relay, carry gossip and keep objects, and leave the chain to the first.
-  const chain = options.bootstrap?.length ? null : await DevChain.open({ dataDir, run: settings.runId, blocksPerRound: settings.blocksPerRound, blockTimeMs: settings.blockTimeMs });
+  const chain = options.bootstrap?.length
+    ? null
+    : await DevChain.open({ dataDir, run: settings.runId, blocksPerRound: settings.blocksPerRound, blockTimeMs: settings.blockTimeMs });
   try {
     return await startHubWith(options, dataDir, settings, store, chain);
   } catch (err) {
@@ -190,7 +215,13 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   }
 }
 
-async function startHubWith(options: HubOptions, dataDir: string, settings: RunSettings, store: DiskContentStore, chain: DevChain | null): Promise<Hub> {
+async function startHubWith(
+  options: HubOptions,
+  dataDir: string,
+  settings: RunSettings,
+  store: DiskContentStore,
+  chain: DevChain | null,
+): Promise<Hub> {
   const config = preset(settings.preset);
   const layout = parameterLayout(config);
   const wire = wireLayoutOf(layout.tensors);
@@ -254,7 +285,11 @@ async function startHubWith(options: HubOptions, dataDir: string, settings: RunS
   }
 
   const state = (): RunState | null => coordinator?.state ?? null;
-  const judgedRound = (round: number) => readFile(join(dataDir, 'gauntlet', `${round}.json`), 'utf8').then((text) => JSON.parse(text) as JudgedRoundRecord, () => undefined);
+  const judgedRound = (round: number) =>
+    readFile(join(dataDir, 'gauntlet', `${round}.json`), 'utf8').then(
+      (text) => JSON.parse(text) as JudgedRoundRecord,
+      () => undefined,
+    );
   const wall =
     chain &&
     new Wall({
@@ -279,7 +314,12 @@ async function startHubWith(options: HubOptions, dataDir: string, settings: RunS
       config,
       // The round being trained, H of its θ and the newest checkpoint (null on a hub without the chain).
       ...(state() ?? { round: null, modelHash: null, checkpoint: null }),
-      chain: chain && { authority: chain.authority.address, blocksPerRound: settings.blocksPerRound, blockTimeMs: settings.blockTimeMs, height: chain.headBlock().height },
+      chain: chain && {
+        authority: chain.authority.address,
+        blocksPerRound: settings.blocksPerRound,
+        blockTimeMs: settings.blockTimeMs,
+        height: chain.headBlock().height,
+      },
       hub: { peerId: swarm.peerId, multiaddrs: node.getMultiaddrs().map(String) },
       peers: peersOf(swarm),
     }),
@@ -320,11 +360,20 @@ function runGossipChecks(chain: DevChain): NonNullable<SwarmOptions['acceptGossi
   return {
     announcement: async (signed) => {
       const current = chain.clock.roundAt(chain.headBlock().height);
-      const bindings = new Map<string, VerifiedBinding | undefined>([[signed.announcement.binding, await chain.binding(signed.announcement.binding)]]);
-      verifyAnnouncement(signed, { run: chain.run, acceptRound: (r) => r === current || r === current - 1, bindingOf: (id) => bindings.get(id), now: Date.now(), replay });
+      const bindings = new Map<string, VerifiedBinding | undefined>([
+        [signed.announcement.binding, await chain.binding(signed.announcement.binding)],
+      ]);
+      verifyAnnouncement(signed, {
+        run: chain.run,
+        acceptRound: (r) => r === current || r === current - 1,
+        bindingOf: (id) => bindings.get(id),
+        now: Date.now(),
+        replay,
+      });
     },
     decision: async (signed) => {
-      if (!chain.spec.validators.includes(signed.decision.validator)) throw new Error(`${signed.decision.validator} is not a validator of run ${chain.run}`);
+      if (!chain.spec.validators.includes(signed.decision.validator))
+        throw new Error(`${signed.decision.validator} is not a validator of run ${chain.run}`);
     },
   };
 }
@@ -352,7 +401,9 @@ function copyAnnouncedPayloads(swarm: Swarm, store: DiskContentStore): () => voi
       swarm
         .fetch(PAYLOAD_PROTOCOL, from, hash, { maxBytes: bytes })
         .then((payload) => store.put(payload))
-        .catch((err) => console.error(`hub: could not copy payload ${hash} from ${from}: ${err instanceof Error ? err.message : String(err)}`))
+        .catch((err) =>
+          console.error(`hub: could not copy payload ${hash} from ${from}: ${err instanceof Error ? err.message : String(err)}`),
+        )
         .finally(() => {
           active--;
           queued.delete(hash);

@@ -24,7 +24,10 @@ export class DiskContentStore implements ContentStore {
 
   async has(hash: string): Promise<boolean> {
     if (!isContentHash(hash)) return false;
-    return stat(this.pathOf(hash)).then((s) => s.isFile(), () => false);
+    return stat(this.pathOf(hash)).then(
+      (s) => s.isFile(),
+      () => false,
+    );
   }
 
   async get(hash: string): Promise<Uint8Array | undefined> {

@@ -12,7 +12,9 @@ export async function loadOrCreatePeerKey(dataDir: string): Promise<PrivateKey> 
     return privateKeyFromProtobuf(new Uint8Array(await readFile(path)));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new Error(`cannot read the hub's peer key ${path}: ${err instanceof Error ? err.message : String(err)}; restore it from a backup or delete it to start with a new peer id`);
+      throw new Error(
+        `cannot read the hub's peer key ${path}: ${err instanceof Error ? err.message : String(err)}; restore it from a backup or delete it to start with a new peer id`,
+      );
     }
   }
   const key = await generateKeyPair('Ed25519');

@@ -144,7 +144,9 @@ export class Wall {
       connectedPeers: connected.size,
       denseBytes: this.sources.denseBytes,
       validator: this.sources.judged ? 'gauntlet' : 'take-all',
-      peers: [...peers.values()].sort((a, b) => b.included - a.included || b.rounds - a.rounds || a.registeredAt - b.registeredAt || a.hotkey.localeCompare(b.hotkey)),
+      peers: [...peers.values()].sort(
+        (a, b) => b.included - a.included || b.rounds - a.rounds || a.registeredAt - b.registeredAt || a.hotkey.localeCompare(b.hotkey),
+      ),
       rounds: rounds.slice(-WALL_ROUNDS),
       loss: rounds.flatMap((r) => (r.decided && r.loss !== null ? [{ round: r.round, loss: r.loss }] : [])),
     };
@@ -165,7 +167,13 @@ export class Wall {
       const hash = toContentHash(announcement.payloadHash);
       const hotkey = binding.binding.hotkey;
       const score = scores.get(hotkey);
-      peers.push({ hotkey, bytes: announcement.bytes, included: taken.has(hash), score: score ? score.final : null, rejected: rejected.get(hash) ?? null });
+      peers.push({
+        hotkey,
+        bytes: announcement.bytes,
+        included: taken.has(hash),
+        score: score ? score.final : null,
+        rejected: rejected.get(hash) ?? null,
+      });
     }
     const measured = judged?.record.measurements ?? [];
     const summary: WallRound = {

@@ -71,11 +71,17 @@ export class ReplayGuard {
   /** Throws IdentityError('replay') if this announcement's (binding, nonce) was accepted before. */
   check(announcement: Announcement): void {
     if (announcement.round < this.#oldestRound) {
-      throw new IdentityError('wrong-round', `round ${announcement.round} is older than every round this peer still accepts (from ${this.#oldestRound})`);
+      throw new IdentityError(
+        'wrong-round',
+        `round ${announcement.round} is older than every round this peer still accepts (from ${this.#oldestRound})`,
+      );
     }
     for (const seen of this.#seen.values()) {
       if (seen.has(`${announcement.binding}/${announcement.nonce}`)) {
-        throw new IdentityError('replay', `announcement nonce ${announcement.nonce} of binding ${announcement.binding} was already accepted: a replay`);
+        throw new IdentityError(
+          'replay',
+          `announcement nonce ${announcement.nonce} of binding ${announcement.binding} was already accepted: a replay`,
+        );
       }
     }
   }
@@ -111,12 +117,21 @@ export function verifyAnnouncement(
   const signed = expectRecord(value, 'signed announcement', ['announcement', 'signature']);
   const announcement = parseAnnouncement(signed.announcement);
   const signature = expectHex(signed.signature, 'signed announcement.signature', 64);
-  if (announcement.run !== context.run) throw new IdentityError('wrong-run', `the announcement is for run '${announcement.run}', this is run '${context.run}'`);
-  if (!context.acceptRound(announcement.round)) throw new IdentityError('wrong-round', `announcements for round ${announcement.round} are not accepted now`);
+  if (announcement.run !== context.run)
+    throw new IdentityError('wrong-run', `the announcement is for run '${announcement.run}', this is run '${context.run}'`);
+  if (!context.acceptRound(announcement.round))
+    throw new IdentityError('wrong-round', `announcements for round ${announcement.round} are not accepted now`);
   const signer = context.bindingOf(announcement.binding);
-  if (!signer) throw new IdentityError('unknown-binding', `the announcement's session binding ${announcement.binding} is not known here: its binding must be registered first`);
+  if (!signer)
+    throw new IdentityError(
+      'unknown-binding',
+      `the announcement's session binding ${announcement.binding} is not known here: its binding must be registered first`,
+    );
   if (signer.binding.expiresAt <= context.now) {
-    throw new IdentityError('expired', `session binding ${announcement.binding} expired at ${new Date(signer.binding.expiresAt).toISOString()}`);
+    throw new IdentityError(
+      'expired',
+      `session binding ${announcement.binding} expired at ${new Date(signer.binding.expiresAt).toISOString()}`,
+    );
   }
   if (!verifySignature(signer.binding.sessionKeyType, canonicalBytes(announcement), signature, hexToU8a(signer.binding.sessionKey))) {
     throw new IdentityError('bad-signature', `the announcement is not signed by the session key of binding ${announcement.binding}`);

@@ -100,9 +100,20 @@ export async function signBinding(
 
 /** Checks the fields of an untrusted binding (not its signature). */
 export function parseBinding(value: unknown): SessionBinding {
-  const b = expectRecord(value, 'binding', ['kind', 'run', 'hotkey', 'peerId', 'sessionKey', 'sessionKeyType', 'expiresAt', 'nonce', 'burner']);
+  const b = expectRecord(value, 'binding', [
+    'kind',
+    'run',
+    'hotkey',
+    'peerId',
+    'sessionKey',
+    'sessionKeyType',
+    'expiresAt',
+    'nonce',
+    'burner',
+  ]);
   const sessionKeyType = b.sessionKeyType;
-  if (!KEY_TYPES.includes(sessionKeyType as KeyType)) throw new IdentityError('malformed', `binding.sessionKeyType must be one of ${KEY_TYPES.join(', ')}`);
+  if (!KEY_TYPES.includes(sessionKeyType as KeyType))
+    throw new IdentityError('malformed', `binding.sessionKeyType must be one of ${KEY_TYPES.join(', ')}`);
   return {
     kind: expectLiteral(b.kind, 'binding.kind', BINDING_KIND),
     run: expectString(b.run, 'binding.run', 64, RUN_ID_PATTERN),
@@ -127,14 +138,24 @@ export function verifyBinding(value: unknown, expected: { run: string; now: numb
   const binding = parseBinding(signed.binding);
   const signature = signed.signature;
   if (typeof signature !== 'string' || !/^0x([0-9a-f]{128}|[0-9a-f]{130})$/.test(signature)) {
-    throw new IdentityError('malformed', 'signed binding.signature must be 0x + 128 lowercase hex digits (64 bytes; 65 with a MultiSignature type byte)');
+    throw new IdentityError(
+      'malformed',
+      'signed binding.signature must be 0x + 128 lowercase hex digits (64 bytes; 65 with a MultiSignature type byte)',
+    );
   }
-  if (binding.run !== expected.run) throw new IdentityError('wrong-run', `the binding is for run '${binding.run}', this is run '${expected.run}'`);
+  if (binding.run !== expected.run)
+    throw new IdentityError('wrong-run', `the binding is for run '${binding.run}', this is run '${expected.run}'`);
   if (binding.expiresAt <= expected.now) {
-    throw new IdentityError('expired', `the session binding expired at ${new Date(binding.expiresAt).toISOString()}: sign a new binding to continue`);
+    throw new IdentityError(
+      'expired',
+      `the session binding expired at ${new Date(binding.expiresAt).toISOString()}: sign a new binding to continue`,
+    );
   }
   if (binding.expiresAt > expected.now + MAX_SESSION_MS) {
-    throw new IdentityError('malformed', `the binding expires ${new Date(binding.expiresAt).toISOString()}, more than ${MAX_SESSION_MS / 3600_000} hours ahead: sessions must be shorter`);
+    throw new IdentityError(
+      'malformed',
+      `the binding expires ${new Date(binding.expiresAt).toISOString()}, more than ${MAX_SESSION_MS / 3600_000} hours ahead: sessions must be shorter`,
+    );
   }
   let result: ReturnType<typeof signatureVerify>;
   try {
@@ -144,7 +165,10 @@ export function verifyBinding(value: unknown, expected: { run: string; now: numb
   }
   if (!result.isValid) throw new IdentityError('bad-signature', `the binding is not signed by its hotkey ${binding.hotkey}`);
   if (result.crypto !== 'sr25519') {
-    throw new IdentityError('bad-signature', `the binding is signed with ${result.crypto}; hotkeys sign with sr25519 (as on Bittensor): pick an sr25519 account`);
+    throw new IdentityError(
+      'bad-signature',
+      `the binding is signed with ${result.crypto}; hotkeys sign with sr25519 (as on Bittensor): pick an sr25519 account`,
+    );
   }
   return { binding, signature: signature as Hex, id: bindingId(binding), sessionPublicKey: hexToU8a(binding.sessionKey) };
 }

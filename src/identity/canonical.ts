@@ -25,10 +25,14 @@ export function canonicalJson(value: unknown): string {
     case 'object': {
       if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
       if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) {
-        throw new IdentityError('malformed', `canonical JSON holds only plain objects, found a ${value.constructor?.name ?? 'non-plain object'}`);
+        throw new IdentityError(
+          'malformed',
+          `canonical JSON holds only plain objects, found a ${value.constructor?.name ?? 'non-plain object'}`,
+        );
       }
       const entries = Object.entries(value as Record<string, unknown>);
-      for (const [key, v] of entries) if (v === undefined) throw new IdentityError('malformed', `canonical JSON cannot hold undefined (field '${key}')`);
+      for (const [key, v] of entries)
+        if (v === undefined) throw new IdentityError('malformed', `canonical JSON cannot hold undefined (field '${key}')`);
       entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
       return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
     }

@@ -10,16 +10,19 @@ export const SS58_PREFIX = 42;
 export type Hex = `0x${string}`;
 
 export function expectRecord(value: unknown, what: string, keys: readonly string[]): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new IdentityError('malformed', `${what} must be a JSON object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new IdentityError('malformed', `${what} must be a JSON object`);
   const record = value as Record<string, unknown>;
-  for (const key of Object.keys(record)) if (!keys.includes(key)) throw new IdentityError('malformed', `${what} has an unknown field '${key}' (expected ${keys.join(', ')})`);
+  for (const key of Object.keys(record))
+    if (!keys.includes(key)) throw new IdentityError('malformed', `${what} has an unknown field '${key}' (expected ${keys.join(', ')})`);
   for (const key of keys) if (!(key in record)) throw new IdentityError('malformed', `${what} lacks the field '${key}'`);
   return record;
 }
 
 export function expectString(value: unknown, what: string, maxLength: number, pattern?: RegExp): string {
   if (typeof value !== 'string') throw new IdentityError('malformed', `${what} must be a string`);
-  if (value.length === 0 || value.length > maxLength) throw new IdentityError('malformed', `${what} must be 1..${maxLength} characters, has ${value.length}`);
+  if (value.length === 0 || value.length > maxLength)
+    throw new IdentityError('malformed', `${what} must be 1..${maxLength} characters, has ${value.length}`);
   if (pattern && !pattern.test(value)) throw new IdentityError('malformed', `${what} '${value.slice(0, 80)}' does not match ${pattern}`);
   return value;
 }
@@ -53,6 +56,10 @@ export function expectHex(value: unknown, what: string, byteLength: number): Hex
 export function expectAddress(value: unknown, what: string): string {
   if (typeof value !== 'string' || value.length > 64) throw new IdentityError('bad-address', `${what} must be an SS58 address string`);
   const [valid, reason] = checkAddress(value, SS58_PREFIX);
-  if (!valid) throw new IdentityError('bad-address', `${what} ${value} is not an SS58 address with prefix ${SS58_PREFIX} (as on Bittensor): ${reason}`);
+  if (!valid)
+    throw new IdentityError(
+      'bad-address',
+      `${what} ${value} is not an SS58 address with prefix ${SS58_PREFIX} (as on Bittensor): ${reason}`,
+    );
   return value;
 }

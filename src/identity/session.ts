@@ -41,7 +41,8 @@ export class Session {
   static async restore(saved: SavedSession, nextNonce: number): Promise<Session> {
     await cryptoReady();
     const session = new Session(SigningKey.fromSeed(saved.seed, saved.keyType), saved.signed);
-    if (session.key.publicKeyHex !== saved.signed.binding.sessionKey) throw new Error('this saved session\'s key is not the one its binding names');
+    if (session.key.publicKeyHex !== saved.signed.binding.sessionKey)
+      throw new Error("this saved session's key is not the one its binding names");
     session.#nextNonce = nextNonce;
     return session;
   }

@@ -43,7 +43,10 @@ export async function connectWallet(appName = 'WebLoCo'): Promise<WalletConnecti
     async signer(account: WalletAccount): Promise<HotkeySigner> {
       const extension = await dapp.web3FromSource(account.source);
       const signRaw = extension.signer.signRaw;
-      if (!signRaw) throw new Error(`The wallet extension '${account.source}' cannot sign raw bytes (no signer.signRaw): use polkadot{.js}, Talisman or SubWallet, or a burner key`);
+      if (!signRaw)
+        throw new Error(
+          `The wallet extension '${account.source}' cannot sign raw bytes (no signer.signRaw): use polkadot{.js}, Talisman or SubWallet, or a burner key`,
+        );
       return {
         address: account.address,
         label: `${account.name ?? account.address} (${account.source})`,

@@ -15,7 +15,11 @@ const NORM_WG = 64;
 const NORM_CHUNK = 4096;
 
 function normProgram(rt: GpuRuntime, entryPoint: 'norm_partial' | 'norm_final', subgroups: boolean): Program {
-  return reducingProgram(rt, { name: entryPoint, code, entryPoint, bindings: ['read', 'write', 'uniform'], constants: { WG: NORM_WG, CHUNK: NORM_CHUNK } }, subgroups);
+  return reducingProgram(
+    rt,
+    { name: entryPoint, code, entryPoint, bindings: ['read', 'write', 'uniform'], constants: { WG: NORM_WG, CHUNK: NORM_CHUNK } },
+    subgroups,
+  );
 }
 
 /** The gradient norm's two passes, in the runtime's reduction variant or the one asked for. */
@@ -25,7 +29,17 @@ export function normPrograms(rt: GpuRuntime, subgroups = rt.subgroups): Program[
 
 /** The AdamW update (element-wise: the module's plain variant). */
 export function adamwStepProgram(rt: GpuRuntime): Program {
-  return reducingProgram(rt, { name: 'adamw_step', code, entryPoint: 'adamw_step', bindings: ['write', 'read', 'write', 'write', 'read', 'uniform'], constants: { WG } }, false);
+  return reducingProgram(
+    rt,
+    {
+      name: 'adamw_step',
+      code,
+      entryPoint: 'adamw_step',
+      bindings: ['write', 'read', 'write', 'write', 'read', 'uniform'],
+      constants: { WG },
+    },
+    false,
+  );
 }
 
 /** One gradient tensor: `n` floats at the start of `grad` (a whole buffer or a slice). */
@@ -59,7 +73,13 @@ export function globalNormSquared(rt: GpuRuntime, args: GlobalNormSquaredArgs): 
   });
   const partials = rt.acquire(partialCount * 4, 'norm-partials');
   parts.forEach(({ grad, n }, index) => {
-    rt.dispatch(normProgram(rt, 'norm_partial', rt.subgroups), [grad, partials], [n, offsets[index]!], grid1d(rt, ceilDiv(n, NORM_CHUNK), 1), { flops: 2 * n, bytes: 4 * n });
+    rt.dispatch(
+      normProgram(rt, 'norm_partial', rt.subgroups),
+      [grad, partials],
+      [n, offsets[index]!],
+      grid1d(rt, ceilDiv(n, NORM_CHUNK), 1),
+      { flops: 2 * n, bytes: 4 * n },
+    );
   });
   rt.dispatch(normProgram(rt, 'norm_final', rt.subgroups), [partials, out], [partialCount], [1], { bytes: 4 * partialCount });
   // Safe to reuse at once: anything that acquires it later is recorded after these dispatches.
@@ -110,18 +130,31 @@ export function adamw(rt: GpuRuntime, args: AdamWArgs): void {
   const maxNorm = args.maxNorm ?? Infinity;
   requireCount('adamw', 'n', n);
   requireCount('adamw', 'step', step);
-  for (const [name, ref] of [['params', params], ['grads', grads], ['m', m], ['v', v]] as const) {
+  for (const [name, ref] of [
+    ['params', params],
+    ['grads', grads],
+    ['m', m],
+    ['v', v],
+  ] as const) {
     requireFloats('adamw', name, ref, n);
   }
-  for (const [name, value] of [['lr', lr], ['eps', eps], ['weightDecay', weightDecay]] as const) {
+  for (const [name, value] of [
+    ['lr', lr],
+    ['eps', eps],
+    ['weightDecay', weightDecay],
+  ] as const) {
     if (!(Number.isFinite(value) && value >= 0)) throw new Error(`adamw: ${name} must be a finite number ≥ 0, got ${value}`);
   }
-  for (const [name, value] of [['beta1', beta1], ['beta2', beta2]] as const) {
+  for (const [name, value] of [
+    ['beta1', beta1],
+    ['beta2', beta2],
+  ] as const) {
     if (!(value >= 0 && value < 1)) throw new Error(`adamw: ${name} must lie in [0, 1), got ${value}`);
   }
   if (!(maxNorm > 0)) throw new Error(`adamw: maxNorm must be > 0 (Infinity turns clipping off), got ${maxNorm}`);
   const clip = Number.isFinite(maxNorm);
-  if (clip && !normSquared) throw new Error('adamw: clipping (finite maxNorm) needs normSquared from globalNormSquared over all gradients.');
+  if (clip && !normSquared)
+    throw new Error('adamw: clipping (finite maxNorm) needs normSquared from globalNormSquared over all gradients.');
   if (normSquared) requireFloats('adamw', 'normSquared', normSquared, 1);
 
   const uniforms = new ArrayBuffer(40);
@@ -137,6 +170,8 @@ export function adamw(rt: GpuRuntime, args: AdamWArgs): void {
     Math.sqrt(1 - beta2 ** step),
   ]);
   // With clipping off the shader never reads binding 4; grads stands in for it.
-  rt.dispatch(adamwStepProgram(rt), [params, grads, m, v, normSquared ?? grads], new Uint8Array(uniforms), grid1d(rt, n, WG), { flops: 14 * n, bytes: 28 * n });
+  rt.dispatch(adamwStepProgram(rt), [params, grads, m, v, normSquared ?? grads], new Uint8Array(uniforms), grid1d(rt, n, WG), {
+    flops: 14 * n,
+    bytes: 28 * n,
+  });
 }
-

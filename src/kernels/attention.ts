@@ -92,7 +92,12 @@ function threadsPerWorkgroup(kernel: AttentionKernel, headDim: number, tiles: At
   return (kernel === 'dkdv' ? tiles.blockK : tiles.blockQ) * threadsPerRow(headDim);
 }
 
-function fits(kernel: AttentionKernel, headDim: number, tiles: AttentionTiles, limits: Pick<GPUSupportedLimits, 'maxComputeWorkgroupStorageSize' | 'maxComputeInvocationsPerWorkgroup'>): boolean {
+function fits(
+  kernel: AttentionKernel,
+  headDim: number,
+  tiles: AttentionTiles,
+  limits: Pick<GPUSupportedLimits, 'maxComputeWorkgroupStorageSize' | 'maxComputeInvocationsPerWorkgroup'>,
+): boolean {
   return (
     workgroupBytes(kernel, headDim, tiles) <= limits.maxComputeWorkgroupStorageSize &&
     threadsPerWorkgroup(kernel, headDim, tiles) <= limits.maxComputeInvocationsPerWorkgroup
@@ -117,9 +122,10 @@ export function chooseTiles(
 
 function program(kernel: AttentionKernel, headDim: number, tiles: AttentionTiles): Program {
   const entryPoint = { forward: 'attention_forward', dkdv: 'attention_backward_dkdv', dq: 'attention_backward_dq' }[kernel];
-  const bindings = kernel === 'forward'
-    ? (['read', 'read', 'read', 'write', 'write', 'uniform'] as const)
-    : (['read', 'read', 'read', 'read', 'read', 'read', 'write', 'write', 'uniform'] as const);
+  const bindings =
+    kernel === 'forward'
+      ? (['read', 'read', 'read', 'write', 'write', 'uniform'] as const)
+      : (['read', 'read', 'read', 'read', 'read', 'read', 'write', 'write', 'uniform'] as const);
   return {
     name: 'attention',
     code,
@@ -164,7 +170,9 @@ function checkShape(op: string, s: AttentionShape): void {
     if (!Number.isInteger(value) || value < 1) throw new Error(`${op}: ${name} = ${value} must be a positive integer`);
   }
   if (s.nHeads % s.nKvHeads !== 0) {
-    throw new Error(`${op}: nHeads ${s.nHeads} must be a multiple of nKvHeads ${s.nKvHeads} (each kv head serves a whole group of query heads)`);
+    throw new Error(
+      `${op}: nHeads ${s.nHeads} must be a multiple of nKvHeads ${s.nKvHeads} (each kv head serves a whole group of query heads)`,
+    );
   }
   threadsPerRow(s.headDim);
 }
@@ -172,7 +180,12 @@ function checkShape(op: string, s: AttentionShape): void {
 /** Query-key pairs under the causal mask, and the bytes of q (= out) and of k (= v). */
 function extent(s: AttentionShape) {
   const T = s.B * s.S;
-  return { pairs: s.B * s.nHeads * ((s.S * (s.S + 1)) / 2), qBytes: 4 * T * s.nHeads * s.headDim, kBytes: 4 * T * s.nKvHeads * s.headDim, lseBytes: 4 * T * s.nHeads };
+  return {
+    pairs: s.B * s.nHeads * ((s.S * (s.S + 1)) / 2),
+    qBytes: 4 * T * s.nHeads * s.headDim,
+    kBytes: 4 * T * s.nKvHeads * s.headDim,
+    lseBytes: 4 * T * s.nHeads,
+  };
 }
 
 function params(s: AttentionShape): number[] {
@@ -196,11 +209,17 @@ export function attentionForward(rt: GpuRuntime, args: AttentionForwardArgs): vo
   const tiles = resolveTiles(rt, 'forward', headDim, args.tiles);
   const { pairs, qBytes, kBytes, lseBytes } = extent(args);
   // Two products of headDim per pair (scores, values).
-  rt.dispatch(program('forward', headDim, tiles), [args.q, args.k, args.v, args.out, args.lse], params(args), [ceilDiv(S, tiles.blockQ), nHeads, B], {
-    label: 'attention forward',
-    flops: 4 * headDim * pairs,
-    bytes: 2 * qBytes + 2 * kBytes + lseBytes,
-  });
+  rt.dispatch(
+    program('forward', headDim, tiles),
+    [args.q, args.k, args.v, args.out, args.lse],
+    params(args),
+    [ceilDiv(S, tiles.blockQ), nHeads, B],
+    {
+      label: 'attention forward',
+      flops: 4 * headDim * pairs,
+      bytes: 2 * qBytes + 2 * kBytes + lseBytes,
+    },
+  );
 }
 
 /**

@@ -6,7 +6,13 @@ import { grid1d } from './grid.ts';
 
 const WG = 256;
 
-export const CAST_TO_HALF: Program = { name: 'cast_to_half', code, entryPoint: 'cast_to_half', bindings: ['read', 'write', 'uniform'], constants: { WG } };
+export const CAST_TO_HALF: Program = {
+  name: 'cast_to_half',
+  code,
+  entryPoint: 'cast_to_half',
+  bindings: ['read', 'write', 'uniform'],
+  constants: { WG },
+};
 
 /** Bytes of n halves packed in pairs (whole u32 words). */
 export function halfBytes(n: number): number {

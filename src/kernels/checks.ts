@@ -4,7 +4,8 @@ import { refBytes, type BufferRef } from '../gpu/runtime.ts';
 
 /** A count or dimension: a positive integer that fits the shaders' u32 uniforms. */
 export function requireCount(op: string, name: string, value: number): void {
-  if (!Number.isInteger(value) || value < 1 || value >= 2 ** 32) throw new Error(`${op}: ${name} must be a positive integer below 2^32, got ${value}`);
+  if (!Number.isInteger(value) || value < 1 || value >= 2 ** 32)
+    throw new Error(`${op}: ${name} must be a positive integer below 2^32, got ${value}`);
 }
 
 /** `ref` holds at least `count` 4-byte elements (f32 or u32). */

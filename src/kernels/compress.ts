@@ -91,7 +91,8 @@ function tilingError(t: ChunkTiling): string | null {
   const positive = [t.rows, t.cols, t.chunkRows, t.chunkCols, t.k].every((n) => Number.isInteger(n) && n > 0);
   if (!positive) return 'sides and k must be positive integers';
   if (t.rows % t.chunkRows !== 0 || t.cols % t.chunkCols !== 0) return 'the chunks must tile the tensor exactly';
-  if (t.blocksPerRow !== t.cols / t.chunkCols || t.numChunks !== (t.rows / t.chunkRows) * t.blocksPerRow) return 'blocksPerRow / numChunks do not match the sides';
+  if (t.blocksPerRow !== t.cols / t.chunkCols || t.numChunks !== (t.rows / t.chunkRows) * t.blocksPerRow)
+    return 'blocksPerRow / numChunks do not match the sides';
   if (t.chunkSize !== t.chunkRows * t.chunkCols) return 'chunkSize is not chunkRows · chunkCols';
   if (t.chunkSize > MAX_GPU_CHUNK_SIZE) return `chunk size above the shader's ${MAX_GPU_CHUNK_SIZE}`;
   if (t.k > t.chunkSize) return 'k above the chunk size';
@@ -102,7 +103,10 @@ function tilingError(t: ChunkTiling): string | null {
  * Compresses every tensor of every group in one submit and one readback; returns the
  * selections in group order, then tensor order.
  */
-export async function compressChunksOnGpu(rt: GpuRuntime, batch: { beta: number; groups: readonly TiledCompressGroup[] }): Promise<GpuCompressedTensor[]> {
+export async function compressChunksOnGpu(
+  rt: GpuRuntime,
+  batch: { beta: number; groups: readonly TiledCompressGroup[] },
+): Promise<GpuCompressedTensor[]> {
   const maxBinding = rt.limits.maxStorageBufferBindingSize;
   const planned: PlannedTensor[][] = [];
   let totalSelected = 0;
@@ -110,7 +114,10 @@ export async function compressChunksOnGpu(rt: GpuRuntime, batch: { beta: number;
     if (group.delta && underlyingBuffer(group.delta) === underlyingBuffer(group.error)) {
       throw new Error(`compressChunksOnGpu: group ${g} passes the same buffer as error and delta; Δ must live in its own buffer`);
     }
-    for (const [name, ref] of [['error', group.error], ['delta', group.delta]] as const) {
+    for (const [name, ref] of [
+      ['error', group.error],
+      ['delta', group.delta],
+    ] as const) {
       if (ref && bindingBytes(ref) > maxBinding) {
         throw new GpuLimitError(
           `compressChunksOnGpu: group ${g}'s ${name} binding is ${bindingBytes(ref)} bytes, above this GPU's maxStorageBufferBindingSize ` +
@@ -121,10 +128,15 @@ export async function compressChunksOnGpu(rt: GpuRuntime, batch: { beta: number;
     const tensors: PlannedTensor[] = [];
     for (const { offset, tiling } of group.tensors) {
       const invalid = tilingError(tiling);
-      if (invalid) throw new Error(`compressChunksOnGpu: group ${g}'s tensor at float offset ${offset} has an invalid tiling (${invalid}): ${JSON.stringify(tiling)}`);
+      if (invalid)
+        throw new Error(
+          `compressChunksOnGpu: group ${g}'s tensor at float offset ${offset} has an invalid tiling (${invalid}): ${JSON.stringify(tiling)}`,
+        );
       const end = (offset + tiling.rows * tiling.cols) * 4;
       if (!Number.isInteger(offset) || offset < 0 || end > bindingBytes(group.error) || (group.delta && end > bindingBytes(group.delta))) {
-        throw new Error(`compressChunksOnGpu: a ${tiling.rows}×${tiling.cols} tensor at float offset ${offset} runs past group ${g}'s error/delta binding`);
+        throw new Error(
+          `compressChunksOnGpu: a ${tiling.rows}×${tiling.cols} tensor at float offset ${offset} runs past group ${g}'s error/delta binding`,
+        );
       }
       tensors.push({ tiling, selBase: totalSelected });
       totalSelected += tiling.numChunks * tiling.k;
@@ -150,7 +162,10 @@ export async function compressChunksOnGpu(rt: GpuRuntime, batch: { beta: number;
     let chunkBase = 0;
     tensors.forEach(({ tiling: geo, selBase }, i) => {
       const slot = batch.groups[g]!.tensors[i]!;
-      table.set([slot.offset, geo.cols, geo.chunkRows, geo.chunkCols, geo.blocksPerRow, geo.k, geo.numChunks, chunkBase, selBase, paramIndex++], i * TABLE_STRIDE);
+      table.set(
+        [slot.offset, geo.cols, geo.chunkRows, geo.chunkCols, geo.blocksPerRow, geo.k, geo.numChunks, chunkBase, selBase, paramIndex++],
+        i * TABLE_STRIDE,
+      );
       chunkBase += geo.numChunks;
     });
     return { buffer: rt.upload(table, 'compress-table'), totalChunks: chunkBase };

@@ -37,7 +37,11 @@ export function threadsPerRow(V: number): number {
 }
 
 export function meanLossProgram(rt: GpuRuntime, subgroups = rt.subgroups): Program {
-  return reducingProgram(rt, { name: 'mean_loss', code, entryPoint: 'mean_loss', bindings: ['read', 'read', 'write', 'uniform'], constants: { WG: 256 } }, subgroups);
+  return reducingProgram(
+    rt,
+    { name: 'mean_loss', code, entryPoint: 'mean_loss', bindings: ['read', 'read', 'write', 'uniform'], constants: { WG: 256 } },
+    subgroups,
+  );
 }
 
 export interface SoftmaxCrossEntropyArgs {
@@ -100,4 +104,3 @@ export function meanLoss(rt: GpuRuntime, args: MeanLossArgs): void {
   requireFloats('meanLoss', 'targets', targets, T);
   rt.dispatch(meanLossProgram(rt), [losses, targets, out], [T], [1], { bytes: 8 * T });
 }
-

@@ -166,7 +166,11 @@ export function planMatmul(
   splitK: number = chooseSplitK(shape.M, shape.N, shape.K, tile),
 ): MatmulPlan {
   const { M, N, K } = shape;
-  for (const [name, value] of [['M', M], ['N', N], ['K', K]] as const) {
+  for (const [name, value] of [
+    ['M', M],
+    ['N', N],
+    ['K', K],
+  ] as const) {
     if (!Number.isInteger(value) || value < 1) throw new Error(`matmul: ${name} must be a positive integer, got ${value}`);
   }
   const { tile: size, k: kStep } = MATMUL_TILES[tile];
@@ -190,7 +194,13 @@ export function planMatmul(
   // Whole K steps per slice; the slice count then follows from the rounded chunk.
   const kChunk = ceilDiv(ceilDiv(K, splitK), kStep) * kStep;
   const splits = ceilDiv(K, kChunk);
-  const variant: MatmulVariant = { tile, transA: shape.transA ?? false, transB: shape.transB ?? false, checked, ...(shape.half ? { half: true } : {}) };
+  const variant: MatmulVariant = {
+    tile,
+    transA: shape.transA ?? false,
+    transB: shape.transB ?? false,
+    checked,
+    ...(shape.half ? { half: true } : {}),
+  };
   return { shape: { M, N, K }, variant, dispatches, splits, kChunk };
 }
 
@@ -215,7 +225,9 @@ function checkOperands(rt: GpuRuntime, args: MatmulArgs): void {
     const bytes = refBytes(ref);
     if (bytes < needed) {
       const unit = name !== 'out' && args.half ? 'f16 values packed in pairs' : 'floats';
-      throw new Error(`matmul: ${name} is ${shape}, ${elements} ${unit} (${needed} bytes), but its buffer holds only ${bytes} bytes; pass a larger buffer or fix M/N/K.`);
+      throw new Error(
+        `matmul: ${name} is ${shape}, ${elements} ${unit} (${needed} bytes), but its buffer holds only ${bytes} bytes; pass a larger buffer or fix M/N/K.`,
+      );
     }
     if (bytes > maxBinding) {
       throw new GpuLimitError(
@@ -224,10 +236,15 @@ function checkOperands(rt: GpuRuntime, args: MatmulArgs): void {
     }
     if (offsetOf(ref) % 256 !== 0) throw new Error(`matmul: ${name} slice offset ${offsetOf(ref)} is not a multiple of 256 bytes.`);
   }
-  for (const [name, ref] of [['a', args.a], ['b', args.b]] as const) {
+  for (const [name, ref] of [
+    ['a', args.a],
+    ['b', args.b],
+  ] as const) {
     if (bufferOf(ref) === bufferOf(args.out)) {
       // WebGPU validates usage per buffer, not per range: even disjoint slices conflict.
-      throw new Error(`matmul: out and ${name} are slices of the same GPUBuffer, which WebGPU forbids in one dispatch (writable and read-only); put the output in a separate buffer.`);
+      throw new Error(
+        `matmul: out and ${name} are slices of the same GPUBuffer, which WebGPU forbids in one dispatch (writable and read-only); put the output in a separate buffer.`,
+      );
     }
   }
 }
@@ -236,9 +253,17 @@ function checkOperands(rt: GpuRuntime, args: MatmulArgs): void {
 export function runMatmulPlan(rt: GpuRuntime, plan: MatmulPlan, args: MatmulArgs): void {
   const { shape, variant } = plan;
   if ((variant.half ?? false) !== (args.half ?? false)) {
-    throw new Error(`matmul: plan made for ${variant.half ? 'f16' : 'f32'} operands used with ${args.half ? 'f16' : 'f32'} ones; call planMatmul with these arguments.`);
+    throw new Error(
+      `matmul: plan made for ${variant.half ? 'f16' : 'f32'} operands used with ${args.half ? 'f16' : 'f32'} ones; call planMatmul with these arguments.`,
+    );
   }
-  if (shape.M !== args.M || shape.N !== args.N || shape.K !== args.K || variant.transA !== (args.transA ?? false) || variant.transB !== (args.transB ?? false)) {
+  if (
+    shape.M !== args.M ||
+    shape.N !== args.N ||
+    shape.K !== args.K ||
+    variant.transA !== (args.transA ?? false) ||
+    variant.transB !== (args.transB ?? false)
+  ) {
     throw new Error(
       `matmul: plan made for ${shape.M}x${shape.N}x${shape.K} (transA ${variant.transA}, transB ${variant.transB}) used for ${args.M}x${args.N}x${args.K} (transA ${args.transA ?? false}, transB ${args.transB ?? false}); call planMatmul with these arguments.`,
     );
@@ -253,7 +278,9 @@ export function runMatmulPlan(rt: GpuRuntime, plan: MatmulPlan, args: MatmulArgs
   // Split: the slices write partial products [splits, M, N] to scratch, reduced in order below.
   const partials = splits > 1 ? rt.acquire(splits * M * N * 4, 'matmul-splitk-partials') : null;
   if (partials && partials.size > rt.limits.maxStorageBufferBindingSize) {
-    throw new GpuLimitError(`matmul: ${splits} split-K partials of [${M},${N}] exceed maxStorageBufferBindingSize ${rt.limits.maxStorageBufferBindingSize}; plan fewer splits.`);
+    throw new GpuLimitError(
+      `matmul: ${splits} split-K partials of [${M},${N}] exceed maxStorageBufferBindingSize ${rt.limits.maxStorageBufferBindingSize}; plan fewer splits.`,
+    );
   }
   const target = partials ?? args.out;
   const writesAccumulate = partials ? 0 : accumulate;
@@ -261,7 +288,11 @@ export function runMatmulPlan(rt: GpuRuntime, plan: MatmulPlan, args: MatmulArgs
     const rows = Math.min(M - d.rowTileOffset * size, d.rowTiles * size);
     const cols = Math.min(N - d.colTileOffset * size, d.colTiles * size);
     const operand = args.half ? 2 : 4;
-    const cost = { label, flops: matmulFlops(rows, cols, K), bytes: operand * (rows * K + K * cols) + 4 * rows * cols * (splits + writesAccumulate) };
+    const cost = {
+      label,
+      flops: matmulFlops(rows, cols, K),
+      bytes: operand * (rows * K + K * cols) + 4 * rows * cols * (splits + writesAccumulate),
+    };
     const uniforms = [M, N, K, writesAccumulate, d.rowTileOffset, d.colTileOffset, kChunk, M * N];
     rt.dispatch(program, [args.a, args.b, target], uniforms, [d.colTiles, d.rowTiles, splits], cost);
   }

@@ -77,7 +77,10 @@ export function rmsnormForward(
   requireBytes(op, 'out', out, T * C * 4, `[T=${T}, C=${C}] f32`);
   requireBytes(op, 'weight', weight, C * 4, `C=${C} f32`);
   requireBytes(op, 'rstd', rstd, T * 4, `T=${T} f32`);
-  rt.dispatch(rmsnormForwardProgram(rt, C), [x, weight, out, rstd], params(T, C, eps, 0), rowGrid(rt, T), { flops: 4 * T * C, bytes: 4 * (2 * T * C + C + T) });
+  rt.dispatch(rmsnormForwardProgram(rt, C), [x, weight, out, rstd], params(T, C, eps, 0), rowGrid(rt, T), {
+    flops: 4 * T * C,
+    bytes: 4 * (2 * T * C + C + T),
+  });
 }
 
 /**
@@ -92,14 +95,21 @@ export function rmsnormBackward(
   const op = 'rmsnormBackward';
   requireCount(op, 'T', T);
   requireCount(op, 'C', C);
-  for (const [name, ref] of [['dx', dx], ['dOut', dOut], ['x', x]] as const) requireBytes(op, name, ref, T * C * 4, `[T=${T}, C=${C}] f32`);
+  for (const [name, ref] of [
+    ['dx', dx],
+    ['dOut', dOut],
+    ['x', x],
+  ] as const)
+    requireBytes(op, name, ref, T * C * 4, `[T=${T}, C=${C}] f32`);
   requireBytes(op, 'weight', weight, C * 4, `C=${C} f32`);
   requireBytes(op, 'dWeight', dWeight, C * 4, `C=${C} f32`);
   requireBytes(op, 'rstd', rstd, T * 4, `T=${T} f32`);
 
   const sharedBytes = 4 * (C + rmsnormThreads(C));
   if (sharedBytes > rt.limits.maxComputeWorkgroupStorageSize) {
-    throw new GpuLimitError(`${op}: C = ${C} needs ${sharedBytes} bytes of workgroup memory; this GPU has ${rt.limits.maxComputeWorkgroupStorageSize}.`);
+    throw new GpuLimitError(
+      `${op}: C = ${C} needs ${sharedBytes} bytes of workgroup memory; this GPU has ${rt.limits.maxComputeWorkgroupStorageSize}.`,
+    );
   }
   const rowsPerChunk = Math.max(ROWS_PER_CHUNK, Math.ceil(T / rt.limits.maxComputeWorkgroupsPerDimension));
   const chunks = Math.ceil(T / rowsPerChunk);
@@ -108,7 +118,10 @@ export function rmsnormBackward(
     flops: 11 * T * C,
     bytes: 4 * (4 * T * C + C + T + chunks * C),
   });
-  rt.dispatch(dweightReduceProgram(rt), [partials, dWeight], [C, chunks], [Math.ceil(C / REDUCE_WG)], { flops: chunks * C, bytes: 4 * (chunks * C + 2 * C) });
+  rt.dispatch(dweightReduceProgram(rt), [partials, dWeight], [C, chunks], [Math.ceil(C / REDUCE_WG)], {
+    flops: chunks * C,
+    bytes: 4 * (chunks * C + 2 * C),
+  });
   // Queue order makes the pool's reuse of this scratch by later work safe.
   rt.release(partials);
 }

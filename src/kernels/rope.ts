@@ -6,8 +6,20 @@ import { grid1d } from './grid.ts';
 
 const WG = 256;
 
-export const ROPE_FORWARD: Program = { name: 'rope_forward', code, entryPoint: 'rope_forward', bindings: ['read', 'write', 'uniform'], constants: { WG } };
-export const ROPE_BACKWARD: Program = { name: 'rope_backward', code, entryPoint: 'rope_backward', bindings: ['read', 'write', 'uniform'], constants: { WG } };
+export const ROPE_FORWARD: Program = {
+  name: 'rope_forward',
+  code,
+  entryPoint: 'rope_forward',
+  bindings: ['read', 'write', 'uniform'],
+  constants: { WG },
+};
+export const ROPE_BACKWARD: Program = {
+  name: 'rope_backward',
+  code,
+  entryPoint: 'rope_backward',
+  bindings: ['read', 'write', 'uniform'],
+  constants: { WG },
+};
 export const ROPE_PROGRAMS: readonly Program[] = [ROPE_FORWARD, ROPE_BACKWARD];
 
 /**
@@ -65,14 +77,17 @@ function launch(rt: GpuRuntime, op: string, p: Program, x: BufferRef, shape: Rop
     if (!Number.isInteger(value) || value < 1) throw new Error(`${op}: ${name} must be a positive integer, got ${value}`);
   }
   if (headDim % 2 !== 0) throw new Error(`${op}: headDim must be even to rotate pairs (i, i + headDim/2), got ${headDim}`);
-  if (!(theta > 0) || !Number.isFinite(theta)) throw new Error(`${op}: theta must be a positive number (LLaMA uses 10000 or 500000), got ${theta}`);
+  if (!(theta > 0) || !Number.isFinite(theta))
+    throw new Error(`${op}: theta must be a positive number (LLaMA uses 10000 or 500000), got ${theta}`);
   const T = B * S;
   const bytes = T * nHeads * headDim * 4;
   if (refBytes(x) < bytes) {
     throw new Error(`${op}: the tensor holds ${refBytes(x)} bytes but [B·S=${T}, nHeads·headDim=${nHeads * headDim}] f32 needs ${bytes}`);
   }
   const table = cosSinBuffer(rt, S, headDim, theta);
-  rt.dispatch(p, [table, x], [T, S, nHeads, headDim], grid1d(rt, (T * nHeads * headDim) / 2, WG), { bytes: 4 * (2 * T * nHeads * headDim + S * headDim) });
+  rt.dispatch(p, [table, x], [T, S, nHeads, headDim], grid1d(rt, (T * nHeads * headDim) / 2, WG), {
+    bytes: 4 * (2 * T * nHeads * headDim + S * headDim),
+  });
 }
 
 /** In place on x[B·S, nHeads·headDim]: rotates each head by its token's position within the sequence. */

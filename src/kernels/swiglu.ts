@@ -6,7 +6,13 @@ import { grid1d } from './grid.ts';
 
 const WG = 256;
 
-export const SWIGLU_FORWARD: Program = { name: 'swiglu_forward', code, entryPoint: 'swiglu_forward', bindings: ['read', 'read', 'write', 'uniform'], constants: { WG } };
+export const SWIGLU_FORWARD: Program = {
+  name: 'swiglu_forward',
+  code,
+  entryPoint: 'swiglu_forward',
+  bindings: ['read', 'read', 'write', 'uniform'],
+  constants: { WG },
+};
 export const SWIGLU_BACKWARD: Program = {
   name: 'swiglu_backward',
   code,
@@ -19,7 +25,8 @@ export const SWIGLU_PROGRAMS: readonly Program[] = [SWIGLU_FORWARD, SWIGLU_BACKW
 function requireFloats(op: string, n: number, buffers: Record<string, BufferRef>): void {
   if (!Number.isInteger(n) || n < 1) throw new Error(`${op}: n must be a positive integer, got ${n}`);
   for (const [name, ref] of Object.entries(buffers)) {
-    if (refBytes(ref) < n * 4) throw new Error(`${op}: ${name} holds ${refBytes(ref) / 4} floats but n = ${n}; allocate it with the MLP's [T, hidden] shape.`);
+    if (refBytes(ref) < n * 4)
+      throw new Error(`${op}: ${name} holds ${refBytes(ref) / 4} floats but n = ${n}; allocate it with the MLP's [T, hidden] shape.`);
   }
 }
 

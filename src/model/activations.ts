@@ -91,7 +91,8 @@ export function chooseLogitsBlock(config: LlamaConfig, T: number, limits: ArenaL
   }
   if (T * rowBytes <= budget) return T;
   const block = Math.floor(budget / rowBytes / ALIGN_FLOATS) * ALIGN_FLOATS;
-  if (block < ALIGN_FLOATS) throw new Error(`one block of ${ALIGN_FLOATS} tokens of logits (${ALIGN_FLOATS * rowBytes} bytes) exceeds this GPU's binding limit`);
+  if (block < ALIGN_FLOATS)
+    throw new Error(`one block of ${ALIGN_FLOATS} tokens of logits (${ALIGN_FLOATS * rowBytes} bytes) exceeds this GPU's binding limit`);
   return Math.min(block, T);
 }
 
@@ -100,12 +101,18 @@ function checkShape(config: LlamaConfig, shape: ActivationShape): void {
   if (!Number.isSafeInteger(batch) || batch < 1) throw new Error(`batch must be a positive integer, got ${batch}`);
   if (!Number.isSafeInteger(seqLen) || seqLen < 1) throw new Error(`seqLen must be a positive integer, got ${seqLen}`);
   if (seqLen > config.max_position_embeddings) {
-    throw new Error(`seqLen ${seqLen} exceeds the model's max_position_embeddings ${config.max_position_embeddings}; use shorter sequences`);
+    throw new Error(
+      `seqLen ${seqLen} exceeds the model's max_position_embeddings ${config.max_position_embeddings}; use shorter sequences`,
+    );
   }
 }
 
 /** Every activation buffer by name with its size in floats, in allocation order. */
-export function planActivations(config: LlamaConfig, shape: ActivationShape, limits: ArenaLimits): { entries: ActivationPlanEntry[]; logitsBlockTokens: number } {
+export function planActivations(
+  config: LlamaConfig,
+  shape: ActivationShape,
+  limits: ArenaLimits,
+): { entries: ActivationPlanEntry[]; logitsBlockTokens: number } {
   checkShape(config, shape);
   const B = shape.batch;
   const S = shape.seqLen;
@@ -273,7 +280,9 @@ export function destroyActivations(acts: Activations): void {
 
 /** A window of `floats` floats starting `floatOffset` floats into `ref` (offset must stay 256-byte aligned). */
 export function sliceOf(ref: BufferSlice, floatOffset: number, floats: number): BufferSlice {
-  if (floatOffset % ALIGN_FLOATS !== 0) throw new Error(`sliceOf: offset ${floatOffset} floats is not a multiple of ${ALIGN_FLOATS} (256 bytes)`);
-  if ((floatOffset + floats) * 4 > ref.size) throw new Error(`sliceOf: [${floatOffset}, ${floatOffset + floats}) floats exceeds a view of ${ref.size / 4}`);
+  if (floatOffset % ALIGN_FLOATS !== 0)
+    throw new Error(`sliceOf: offset ${floatOffset} floats is not a multiple of ${ALIGN_FLOATS} (256 bytes)`);
+  if ((floatOffset + floats) * 4 > ref.size)
+    throw new Error(`sliceOf: [${floatOffset}, ${floatOffset + floats}) floats exceeds a view of ${ref.size / 4}`);
   return { buffer: ref.buffer, offset: ref.offset + floatOffset * 4, size: floats * 4 };
 }

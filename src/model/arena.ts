@@ -34,7 +34,10 @@ export function alignFloats(n: number): number {
  * Places tensors in order, opening a new arena when the next one would not fit. Order is kept
  * so that an arena is a contiguous run of the list (and of the flat parameter vector).
  */
-export function planArenas<T extends { name: string; size: number }>(items: readonly T[], limits: ArenaLimits): ArenaPlan<T & PlacedTensor> {
+export function planArenas<T extends { name: string; size: number }>(
+  items: readonly T[],
+  limits: ArenaLimits,
+): ArenaPlan<T & PlacedTensor> {
   const maxArenaFloats = Math.floor(limits.maxBufferSize / 4 / ALIGN_FLOATS) * ALIGN_FLOATS;
   const arenaFloats: number[] = [];
   const tensors: (T & PlacedTensor)[] = [];

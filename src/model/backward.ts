@@ -42,7 +42,22 @@ export function llamaBackward(rt: GpuRuntime, m: ModelTensors, index: TokenIndex
     dResidual = toHalf(rt, { f32: a.dResidual, half: h?.dResidual }, T * C);
     linear(rt, { out: a.dAttn, a: dResidual, b: { f32: w.o, half: hw?.o }, M: T, N: C, K: C });
     linear(rt, { out: dw.o, a: dResidual, b: { f32: x.attn, half: hx?.attn }, M: C, N: C, K: T, transA: true, accumulate: true });
-    attentionBackward(rt, { dq: a.dq, dk: a.dk, dv: a.dv, dOut: a.dAttn, q: x.q, k: x.k, v: x.v, out: x.attn, lse: x.lse, B, S, nHeads, nKvHeads, headDim });
+    attentionBackward(rt, {
+      dq: a.dq,
+      dk: a.dk,
+      dv: a.dv,
+      dOut: a.dAttn,
+      q: x.q,
+      k: x.k,
+      v: x.v,
+      out: x.attn,
+      lse: x.lse,
+      B,
+      S,
+      nHeads,
+      nKvHeads,
+      headDim,
+    });
     ropeBackward(rt, { dx: a.dq, B, S, nHeads, headDim, theta });
     ropeBackward(rt, { dx: a.dk, B, S, nHeads: nKvHeads, headDim, theta });
     const dq = toHalf(rt, { f32: a.dq, half: h?.dq }, T * C);

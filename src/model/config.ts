@@ -79,7 +79,8 @@ const REQUIRED = ['vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_
  * (rope scaling, biases, another activation) instead of silently training a different model.
  */
 export function parseLlamaConfig(json: unknown): LlamaConfig {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('model config must be a JSON object with LlamaConfig fields');
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new Error('model config must be a JSON object with LlamaConfig fields');
   const raw = json as Record<string, unknown>;
   for (const field of REQUIRED) {
     if (raw[field] === undefined) throw new Error(`model config is missing '${field}'`);
@@ -89,7 +90,11 @@ export function parseLlamaConfig(json: unknown): LlamaConfig {
     ['rope_scaling', (v) => v === null, 'rope_scaling is not supported; use plain RoPE (rope_scaling: null)'],
     ['attention_bias', (v) => v === false, 'attention_bias is not supported (set it to false)'],
     ['mlp_bias', (v) => v === false, 'mlp_bias is not supported (set it to false)'],
-    ['head_dim', (v) => v === (raw.hidden_size as number) / (raw.num_attention_heads as number), 'head_dim must equal hidden_size / num_attention_heads'],
+    [
+      'head_dim',
+      (v) => v === (raw.hidden_size as number) / (raw.num_attention_heads as number),
+      'head_dim must equal hidden_size / num_attention_heads',
+    ],
   ];
   for (const [field, ok, why] of unsupported) {
     if (raw[field] !== undefined && !ok(raw[field])) throw new Error(`model config: ${why} (got ${JSON.stringify(raw[field])})`);
@@ -112,7 +117,15 @@ export function parseLlamaConfig(json: unknown): LlamaConfig {
 
 /** Throws an error naming the first field that makes `config` unusable. */
 export function validateConfig(config: LlamaConfig): void {
-  const positiveInts = ['vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'num_key_value_heads', 'max_position_embeddings'] as const;
+  const positiveInts = [
+    'vocab_size',
+    'hidden_size',
+    'intermediate_size',
+    'num_hidden_layers',
+    'num_attention_heads',
+    'num_key_value_heads',
+    'max_position_embeddings',
+  ] as const;
   for (const field of positiveInts) {
     const v = config[field];
     if (!Number.isSafeInteger(v) || v <= 0) throw new Error(`model config: ${field} must be a positive integer, got ${JSON.stringify(v)}`);
@@ -120,15 +133,21 @@ export function validateConfig(config: LlamaConfig): void {
   // Token ids travel as u32 and every tensor dimension must index f32 arrays safely.
   if (config.vocab_size > 2 ** 31) throw new Error(`model config: vocab_size ${config.vocab_size} is too large`);
   if (config.hidden_size % config.num_attention_heads !== 0) {
-    throw new Error(`model config: hidden_size ${config.hidden_size} is not divisible by num_attention_heads ${config.num_attention_heads}`);
+    throw new Error(
+      `model config: hidden_size ${config.hidden_size} is not divisible by num_attention_heads ${config.num_attention_heads}`,
+    );
   }
   if (config.num_attention_heads % config.num_key_value_heads !== 0) {
-    throw new Error(`model config: num_attention_heads ${config.num_attention_heads} is not a multiple of num_key_value_heads ${config.num_key_value_heads}`);
+    throw new Error(
+      `model config: num_attention_heads ${config.num_attention_heads} is not a multiple of num_key_value_heads ${config.num_key_value_heads}`,
+    );
   }
   if (headDim(config) % 2 !== 0) throw new Error(`model config: head dimension ${headDim(config)} must be even for rotary embeddings`);
   for (const field of ['rms_norm_eps', 'rope_theta'] as const) {
     const v = config[field];
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new Error(`model config: ${field} must be a positive number, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+      throw new Error(`model config: ${field} must be a positive number, got ${JSON.stringify(v)}`);
   }
-  if (typeof config.tie_word_embeddings !== 'boolean') throw new Error(`model config: tie_word_embeddings must be true or false, got ${JSON.stringify(config.tie_word_embeddings)}`);
+  if (typeof config.tie_word_embeddings !== 'boolean')
+    throw new Error(`model config: tie_word_embeddings must be true or false, got ${JSON.stringify(config.tie_word_embeddings)}`);
 }

@@ -70,7 +70,8 @@ export function elementCount(shape: readonly number[]): number {
 export function layoutHash(layout: TensorSpecs): Uint8Array {
   for (const { name, shape } of layout) {
     for (const d of shape) {
-      if (!Number.isInteger(d) || d < 0 || d > 0xffffffff) throw new RangeError(`layoutHash: tensor '${name}' has dimension ${d}; dimensions must be integers in [0, 2^32)`);
+      if (!Number.isInteger(d) || d < 0 || d > 0xffffffff)
+        throw new RangeError(`layoutHash: tensor '${name}' has dimension ${d}; dimensions must be integers in [0, 2^32)`);
     }
   }
   return blake3(utf8ToBytes(JSON.stringify(layout.map(({ name, shape }) => [name, [...shape]]))));
@@ -91,13 +92,17 @@ function littleEndianBytes(values: Float32Array): Uint8Array {
  * The raw bits are hashed, so −0 and +0 (and NaN payloads) hash differently.
  */
 export function modelHashBytes(layout: TensorSpecs, params: readonly Float32Array[]): Uint8Array {
-  if (params.length !== layout.length) throw new RangeError(`modelHash: ${params.length} parameter arrays for a layout of ${layout.length} tensors`);
+  if (params.length !== layout.length)
+    throw new RangeError(`modelHash: ${params.length} parameter arrays for a layout of ${layout.length} tensors`);
   const hasher = blake3Stream();
   hasher.update(MODEL_DOMAIN);
   hasher.update(layoutHash(layout));
   layout.forEach(({ name, shape }, i) => {
     const expected = elementCount(shape);
-    if (params[i]!.length !== expected) throw new RangeError(`modelHash: tensor '${name}' has ${params[i]!.length} values, its shape [${shape.join(', ')}] needs ${expected}`);
+    if (params[i]!.length !== expected)
+      throw new RangeError(
+        `modelHash: tensor '${name}' has ${params[i]!.length} values, its shape [${shape.join(', ')}] needs ${expected}`,
+      );
     hasher.update(littleEndianBytes(params[i]!));
   });
   return hasher.digest();

@@ -64,7 +64,11 @@ export function parameterShapes(config: LlamaConfig): { name: string; shape: num
 }
 
 export function parameterLayout(config: LlamaConfig, limits: ArenaLimits = UNLIMITED): ParameterLayout {
-  const shapes = parameterShapes(config).map((t) => ({ ...t, size: t.shape.reduce((a, b) => a * b, 1), weightDecay: t.shape.length === 2 }));
+  const shapes = parameterShapes(config).map((t) => ({
+    ...t,
+    size: t.shape.reduce((a, b) => a * b, 1),
+    weightDecay: t.shape.length === 2,
+  }));
   const plan = planArenas(shapes, limits);
   const arenaStart: number[] = [];
   let start = 0;
@@ -100,7 +104,10 @@ export function findTensor(layout: ParameterLayout, name: string): ParameterTens
 }
 
 /** The flat vector holding `tensors` (every layout tensor, by name, with its exact size). */
-export function packParameters(layout: ParameterLayout, tensors: ReadonlyMap<string, ArrayLike<number>> | Readonly<Record<string, ArrayLike<number>>>): Float32Array {
+export function packParameters(
+  layout: ParameterLayout,
+  tensors: ReadonlyMap<string, ArrayLike<number>> | Readonly<Record<string, ArrayLike<number>>>,
+): Float32Array {
   const get = (name: string) => (tensors instanceof Map ? tensors.get(name) : (tensors as Record<string, ArrayLike<number>>)[name]);
   const flat = new Float32Array(layout.totalFloats);
   for (const t of layout.tensors) {

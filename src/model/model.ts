@@ -105,10 +105,13 @@ export class LlamaModel {
     const { T } = this.acts;
     const V = this.config.vocab_size;
     if (tokens.length !== T || targets.length !== T) {
-      throw new Error(`forward: expected ${T} tokens and targets (batch ${this.batch} × seqLen ${this.seqLen}), got ${tokens.length} and ${targets.length}`);
+      throw new Error(
+        `forward: expected ${T} tokens and targets (batch ${this.batch} × seqLen ${this.seqLen}), got ${tokens.length} and ${targets.length}`,
+      );
     }
     for (let t = 0; t < T; t++) {
-      if (!(targets[t]! >= 0 && targets[t]! < V)) throw new Error(`forward: target ${t} is ${targets[t]}, outside the vocabulary [0, ${V})`);
+      if (!(targets[t]! >= 0 && targets[t]! < V))
+        throw new Error(`forward: target ${t} is ${targets[t]}, outside the vocabulary [0, ${V})`);
     }
     this.pendingIndex?.release(this.rt);
     // Built first: it also checks that every token id is inside the vocabulary.

@@ -32,7 +32,9 @@ export interface ParameterBuffers {
 }
 
 export function allocateParameterBuffers(rt: GpuRuntime, layout: ParameterLayout, label: string): ParameterBuffers {
-  const arenas = layout.arenaFloats.map((floats, i) => rt.device.createBuffer({ label: `${label}-${i}`, size: Math.max(floats, 4) * 4, usage: STORAGE_USAGE }));
+  const arenas = layout.arenaFloats.map((floats, i) =>
+    rt.device.createBuffer({ label: `${label}-${i}`, size: Math.max(floats, 4) * 4, usage: STORAGE_USAGE }),
+  );
   const views = layout.tensors.map((t) => ({ buffer: arenas[t.arena]!, offset: t.arenaOffset * 4, size: t.size * 4 }));
   // Build the typed views once from the canonical order (layout.ts): nothing is looked up by name later.
   let next = 0;
@@ -40,7 +42,17 @@ export function allocateParameterBuffers(rt: GpuRuntime, layout: ParameterLayout
   const embed = take();
   const layers: LayerWeights[] = [];
   for (let l = 0; l < layout.config.num_hidden_layers; l++) {
-    layers.push({ inputNorm: take(), q: take(), k: take(), v: take(), o: take(), postNorm: take(), gate: take(), up: take(), down: take() });
+    layers.push({
+      inputNorm: take(),
+      q: take(),
+      k: take(),
+      v: take(),
+      o: take(),
+      postNorm: take(),
+      gate: take(),
+      up: take(),
+      down: take(),
+    });
   }
   const finalNorm = take();
   const head = layout.config.tie_word_embeddings ? embed : take();
@@ -51,7 +63,8 @@ export function allocateParameterBuffers(rt: GpuRuntime, layout: ParameterLayout
 /** Writes a flat vector (layout.totalFloats, see layout.ts offsets) into the arenas. */
 export function uploadFlat(rt: GpuRuntime, buffers: ParameterBuffers, flat: Float32Array): void {
   const { layout } = buffers;
-  if (flat.length !== layout.totalFloats) throw new Error(`expected a flat parameter vector of ${layout.totalFloats} floats (the layout's totalFloats), got ${flat.length}`);
+  if (flat.length !== layout.totalFloats)
+    throw new Error(`expected a flat parameter vector of ${layout.totalFloats} floats (the layout's totalFloats), got ${flat.length}`);
   buffers.arenas.forEach((arena, i) => {
     rt.write(arena, flat.subarray(layout.arenaStart[i]!, layout.arenaStart[i]! + layout.arenaFloats[i]!));
   });

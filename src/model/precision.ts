@@ -71,11 +71,24 @@ export function allocateHalfTensors(rt: GpuRuntime, config: LlamaConfig, weights
   }
   add('head', V * C);
   add('lnf', T * C);
-  for (const [name, n] of Object.entries({ dResidual: T * C, dGate: T * I, dUp: T * I, dq: T * C, dk: T * kv, dv: T * kv, dLogits: acts.logitsBlockTokens * V })) add(name, n);
+  for (const [name, n] of Object.entries({
+    dResidual: T * C,
+    dGate: T * I,
+    dUp: T * I,
+    dq: T * C,
+    dk: T * kv,
+    dv: T * kv,
+    dLogits: acts.logitsBlockTokens * V,
+  }))
+    add(name, n);
 
   const plan = planArenas(entries, rt.limits);
-  const arenas = plan.arenaFloats.map((words, i) => rt.device.createBuffer({ label: `half-${i}`, size: Math.max(words, 4) * 4, usage: STORAGE_USAGE }));
-  const views = new Map(plan.tensors.map((t) => [t.name, { buffer: arenas[t.arena]!, offset: t.arenaOffset * 4, size: t.size * 4 } as BufferSlice]));
+  const arenas = plan.arenaFloats.map((words, i) =>
+    rt.device.createBuffer({ label: `half-${i}`, size: Math.max(words, 4) * 4, usage: STORAGE_USAGE }),
+  );
+  const views = new Map(
+    plan.tensors.map((t) => [t.name, { buffer: arenas[t.arena]!, offset: t.arenaOffset * 4, size: t.size * 4 } as BufferSlice]),
+  );
   const view = (name: string) => views.get(name)!;
   const weightCasts: HalfTensors['weightCasts'] = [];
   const layers = weights.layers.map((w, l) => {
@@ -92,7 +105,12 @@ export function allocateHalfTensors(rt: GpuRuntime, config: LlamaConfig, weights
     layers,
     head,
     weightCasts,
-    acts: weights.layers.map((_, l) => ({ ln1: view(`acts.${l}.ln1`), attn: view(`acts.${l}.attn`), ln2: view(`acts.${l}.ln2`), act: view(`acts.${l}.act`) })),
+    acts: weights.layers.map((_, l) => ({
+      ln1: view(`acts.${l}.ln1`),
+      attn: view(`acts.${l}.attn`),
+      ln2: view(`acts.${l}.ln2`),
+      act: view(`acts.${l}.act`),
+    })),
     lnf: view('lnf'),
     dResidual: view('dResidual'),
     dGate: view('dGate'),
@@ -129,7 +147,8 @@ export function halfSlice(ref: BufferSlice, start: number, n: number): BufferSli
 /** out (+)= op(a)·op(b) over the operands' half copies when both have one, else over the f32 tensors. */
 export function linear(rt: GpuRuntime, args: Omit<MatmulArgs, 'a' | 'b' | 'half'> & { a: Operand; b: Operand }): void {
   const { a, b, ...rest } = args;
-  if (Boolean(a.half) !== Boolean(b.half)) throw new Error('linear: one operand has a half copy and the other not; the f16 path casts both');
+  if (Boolean(a.half) !== Boolean(b.half))
+    throw new Error('linear: one operand has a half copy and the other not; the f16 path casts both');
   if (a.half && b.half) matmul(rt, { ...rest, a: a.half, b: b.half, half: true });
   else matmul(rt, { ...rest, a: a.f32, b: b.f32 });
 }

@@ -70,7 +70,9 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
     if (typeof dtype !== 'string') fail(`tensor '${name}' has no dtype`);
     if (!(dtype in BYTES)) {
       const why = KNOWN_OTHER_DTYPES.includes(dtype) ? 'is not supported' : 'is unknown';
-      fail(`tensor '${name}' has dtype ${dtype}, which ${why}: WebLoCo reads F32 tensors (and I32 token ids); convert the file to float32 first`);
+      fail(
+        `tensor '${name}' has dtype ${dtype}, which ${why}: WebLoCo reads F32 tensors (and I32 token ids); convert the file to float32 first`,
+      );
     }
     if (!Array.isArray(shape) || shape.length > MAX_DIMS || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       fail(`tensor '${name}' has shape ${JSON.stringify(shape)}; expected up to ${MAX_DIMS} non-negative integers`);
@@ -82,7 +84,9 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
     if (begin > end || end > dataBytes) fail(`tensor '${name}' data_offsets [${begin}, ${end}] fall outside the ${dataBytes} data bytes`);
     const elements = (shape as number[]).reduce((a, b) => a * b, 1);
     if (!Number.isSafeInteger(elements) || elements * BYTES[dtype as TensorDtype] !== end - begin) {
-      fail(`tensor '${name}' of shape [${shape}] ${dtype} needs ${elements * BYTES[dtype as TensorDtype]} bytes but data_offsets span ${end - begin}`);
+      fail(
+        `tensor '${name}' of shape [${shape}] ${dtype} needs ${elements * BYTES[dtype as TensorDtype]} bytes but data_offsets span ${end - begin}`,
+      );
     }
     entries.push({ name, dtype: dtype as TensorDtype, shape: shape as number[], begin, end });
   }
@@ -90,7 +94,8 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
   entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let cursor = 0;
   for (const e of entries) {
-    if (e.begin !== cursor) fail(`tensor '${e.name}' starts at byte ${e.begin}, expected ${cursor} (${e.begin < cursor ? 'overlap' : 'gap'})`);
+    if (e.begin !== cursor)
+      fail(`tensor '${e.name}' starts at byte ${e.begin}, expected ${cursor} (${e.begin < cursor ? 'overlap' : 'gap'})`);
     cursor = e.end;
   }
   if (cursor !== dataBytes) fail(`tensors cover ${cursor} of ${dataBytes} data bytes`);
@@ -105,7 +110,10 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
   return { tensors, metadata };
 }
 
-export function writeSafetensors(tensors: Iterable<[string, Tensor]> | Record<string, Tensor>, metadata?: Record<string, string>): Uint8Array {
+export function writeSafetensors(
+  tensors: Iterable<[string, Tensor]> | Record<string, Tensor>,
+  metadata?: Record<string, string>,
+): Uint8Array {
   assertLittleEndianHost();
   const list = Symbol.iterator in tensors ? [...(tensors as Iterable<[string, Tensor]>)] : Object.entries(tensors);
   const header: Record<string, unknown> = {};
@@ -117,7 +125,8 @@ export function writeSafetensors(tensors: Iterable<[string, Tensor]> | Record<st
     const expected = t.dtype === 'F32' ? Float32Array : Int32Array;
     if (!(t.data instanceof expected)) throw new SafetensorsError(`tensor '${name}': dtype ${t.dtype} needs ${expected.name} data`);
     const elements = t.shape.reduce((a, b) => a * b, 1);
-    if (elements !== t.data.length) throw new SafetensorsError(`tensor '${name}': shape [${t.shape}] holds ${elements} elements, data has ${t.data.length}`);
+    if (elements !== t.data.length)
+      throw new SafetensorsError(`tensor '${name}': shape [${t.shape}] holds ${elements} elements, data has ${t.data.length}`);
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
     offset += t.data.byteLength;
   }

@@ -45,13 +45,23 @@ export interface AggregateResult {
 
 function checkUpdateMatchesLayout(update: CompressedUpdate, peer: number, layout: readonly TensorSpec[]): void {
   if (update.tensors.length !== layout.length) {
-    throw new RangeError(`aggregate: peer ${peer}'s update has ${update.tensors.length} tensors, the layout ${layout.length}; decode payloads with decodeUpdate first`);
+    throw new RangeError(
+      `aggregate: peer ${peer}'s update has ${update.tensors.length} tensors, the layout ${layout.length}; decode payloads with decodeUpdate first`,
+    );
   }
   layout.forEach((spec, i) => {
     const g = chunkGeometry(spec.shape);
     const t = update.tensors[i]!;
-    if (t.numChunks !== g.numChunks || t.chunkSize !== g.chunkSize || t.k !== g.k || t.codes.length !== g.numChunks * g.k || t.indices.length !== t.codes.length) {
-      throw new RangeError(`aggregate: peer ${peer}'s tensor '${spec.name}' does not match its chunking ${g.numChunks}×${g.chunkSize} k=${g.k}`);
+    if (
+      t.numChunks !== g.numChunks ||
+      t.chunkSize !== g.chunkSize ||
+      t.k !== g.k ||
+      t.codes.length !== g.numChunks * g.k ||
+      t.indices.length !== t.codes.length
+    ) {
+      throw new RangeError(
+        `aggregate: peer ${peer}'s tensor '${spec.name}' does not match its chunking ${g.numChunks}×${g.chunkSize} k=${g.k}`,
+      );
     }
   });
 }

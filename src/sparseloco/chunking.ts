@@ -61,7 +61,8 @@ export function chunkGeometry(shape: readonly number[]): ChunkGeometry {
  */
 export function flatIndex(geometry: ChunkGeometry, shape: readonly number[], chunk: number, inChunkIndex: number): number {
   const cols = shape.length === 2 ? shape[1]! : shape[0]!;
-  if (cols !== geometry.cols) throw new Error(`flatIndex: shape [${shape.join(', ')}] does not match this geometry (${geometry.rows}×${geometry.cols})`);
+  if (cols !== geometry.cols)
+    throw new Error(`flatIndex: shape [${shape.join(', ')}] does not match this geometry (${geometry.rows}×${geometry.cols})`);
   if (chunk < 0 || chunk >= geometry.numChunks || inChunkIndex < 0 || inChunkIndex >= geometry.chunkSize) {
     throw new Error(`flatIndex: chunk ${chunk} / index ${inChunkIndex} outside ${geometry.numChunks} chunks of ${geometry.chunkSize}`);
   }

@@ -124,8 +124,13 @@ export function checkWireLayout(layout: WireLayout): void {
   if (!(layout.layoutHash instanceof Uint8Array) || layout.layoutHash.length !== HASH_BYTES) {
     throw new RangeError(`wire layout: layoutHash must be ${HASH_BYTES} bytes`);
   }
-  for (const [name, value] of [['chunkRows', layout.chunkRows], ['chunkCols', layout.chunkCols], ['k', layout.k]] as const) {
-    if (!Number.isInteger(value) || value < 1 || value > 0xffff) throw new RangeError(`wire layout: ${name} ${value} must be an integer in [1, 65535]`);
+  for (const [name, value] of [
+    ['chunkRows', layout.chunkRows],
+    ['chunkCols', layout.chunkCols],
+    ['k', layout.k],
+  ] as const) {
+    if (!Number.isInteger(value) || value < 1 || value > 0xffff)
+      throw new RangeError(`wire layout: ${name} ${value} must be an integer in [1, 65535]`);
   }
   layout.tensors.forEach((t, i) => {
     if (!Number.isInteger(t.chunkSize) || t.chunkSize < 1 || t.chunkSize > MAX_CHUNK_SIZE) {
@@ -197,7 +202,8 @@ const MIN_NORMAL_F32 = 2 ** -126;
 function checkCanonicalFloat(where: string, what: string, value: number): void {
   if (!Number.isFinite(value)) fail('BAD_QUANTIZATION', `${where}: ${what} ${value} is not finite`);
   if (Object.is(value, -0)) fail('BAD_QUANTIZATION', `${where}: ${what} is −0; the compressor writes +0`);
-  if (value !== 0 && Math.abs(value) < MIN_NORMAL_F32) fail('BAD_QUANTIZATION', `${where}: ${what} ${value} is subnormal; the compressor flushes subnormals to +0`);
+  if (value !== 0 && Math.abs(value) < MIN_NORMAL_F32)
+    fail('BAD_QUANTIZATION', `${where}: ${what} ${value} is subnormal; the compressor flushes subnormals to +0`);
 }
 
 /** The rules on shift, scale and lookup that do not depend on the codes. */
@@ -206,13 +212,19 @@ function checkQuantization(where: string, shift: number, scale: number, lookup: 
   if (Math.abs(shift) > MAX_ABS_VALUE) fail('VALUE_TOO_LARGE', `${where}: shift ${shift} exceeds ±${MAX_ABS_VALUE}`);
   checkCanonicalFloat(where, 'scale', scale);
   if (scale !== 0 && (scale < MIN_ABS_SCALE || scale > MAX_ABS_SCALE)) {
-    fail('BAD_QUANTIZATION', `${where}: scale ${scale} is neither +0 nor inside [${MIN_ABS_SCALE}, ${MAX_ABS_SCALE}] (the compressor's scale is 1.5·std ≥ 0)`);
+    fail(
+      'BAD_QUANTIZATION',
+      `${where}: scale ${scale} is neither +0 nor inside [${MIN_ABS_SCALE}, ${MAX_ABS_SCALE}] (the compressor's scale is 1.5·std ≥ 0)`,
+    );
   }
   for (let b = 0; b < 4; b++) checkCanonicalFloat(where, `lookup[${b}]`, lookup[b]!);
 }
 
 /** For each byte of packed codes, bit b set when one of its four codes is b. */
-const BINS_OF_PACKED_BYTE = Uint8Array.from({ length: 256 }, (_, byte) => (1 << (byte & 3)) | (1 << ((byte >>> 2) & 3)) | (1 << ((byte >>> 4) & 3)) | (1 << (byte >>> 6)));
+const BINS_OF_PACKED_BYTE = Uint8Array.from(
+  { length: 256 },
+  (_, byte) => (1 << (byte & 3)) | (1 << ((byte >>> 2) & 3)) | (1 << ((byte >>> 4) & 3)) | (1 << (byte >>> 6)),
+);
 
 /** Bit b set when one of the first n codes packed four to a byte at `at` is b. */
 function binsUsedPacked(payload: Uint8Array, at: number, n: number): number {
@@ -229,7 +241,8 @@ function binsUsedPacked(payload: Uint8Array, at: number, n: number): number {
  * every value the tensor decodes to is within ±MAX_ABS_VALUE.
  */
 function checkBins(where: string, shift: number, scale: number, lookup: ArrayLike<number>, used: number): void {
-  if (scale === 0 && used !== 1 << 2) fail('BAD_CODES', `${where}: scale is 0 but some code is not 2 (with scale 0 the compressor codes every entry 2)`);
+  if (scale === 0 && used !== 1 << 2)
+    fail('BAD_CODES', `${where}: scale is 0 but some code is not 2 (with scale 0 the compressor codes every entry 2)`);
   for (let b = 0; b < 4; b++) {
     if ((used >>> b) & 1) {
       const value = ftz(Math.fround(lookup[b]! + shift));
@@ -344,7 +357,13 @@ export function bestRiceParameter(tensor: CompressedTensor): { riceParameter: nu
  * that byte's earlier bits, kept in `partial` rather than read back (loading a word just stored at
  * an overlapping address stalls). A longer gap, or one at the end of `out`, goes bit by bit.
  */
-function writeIndexStream(out: Uint8Array, start: number, tensor: CompressedTensor, riceParameter: number, where: string): [number, number, number] {
+function writeIndexStream(
+  out: Uint8Array,
+  start: number,
+  tensor: CompressedTensor,
+  riceParameter: number,
+  where: string,
+): [number, number, number] {
   const { indices, numChunks, chunkSize, k } = tensor;
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   const r = riceParameter;
@@ -416,12 +435,16 @@ export function encodeUpdate(origin: PayloadOrigin, update: CompressedUpdate, la
     fail('BAD_RUN_ID', `run id '${origin.runId}' is ${runIdBytes.length} UTF-8 bytes; it must be 1 to ${MAX_RUN_ID_BYTES}`);
   }
   if (utf8Decoder.decode(runIdBytes) !== origin.runId) {
-    fail('BAD_RUN_ID', `run id '${origin.runId}' holds a lone UTF-16 surrogate, which UTF-8 cannot carry: receivers would read another run id`);
+    fail(
+      'BAD_RUN_ID',
+      `run id '${origin.runId}' holds a lone UTF-16 surrogate, which UTF-8 cannot carry: receivers would read another run id`,
+    );
   }
   if (!Number.isInteger(origin.round) || origin.round < 0 || origin.round > 0xffffffff) {
     fail('BAD_HEADER', `round ${origin.round} must be an integer in [0, 2^32)`);
   }
-  if (origin.baseModelHash.length !== HASH_BYTES) fail('BAD_HEADER', `base model hash is ${origin.baseModelHash.length} bytes, expected ${HASH_BYTES}`);
+  if (origin.baseModelHash.length !== HASH_BYTES)
+    fail('BAD_HEADER', `base model hash is ${origin.baseModelHash.length} bytes, expected ${HASH_BYTES}`);
   if (update.tensors.length !== layout.tensors.length) {
     fail('LAYOUT_MISMATCH', `update has ${update.tensors.length} tensors, the layout ${layout.tensors.length}`);
   }
@@ -503,7 +526,8 @@ export function encodeUpdate(origin: PayloadOrigin, update: CompressedUpdate, la
 // Decoder
 
 function need(payload: Uint8Array, offset: number, bytes: number, what: string): void {
-  if (offset + bytes > payload.length) fail('TRUNCATED', `payload ends at byte ${payload.length} inside ${what} (bytes ${offset}..${offset + bytes - 1})`);
+  if (offset + bytes > payload.length)
+    fail('TRUNCATED', `payload ends at byte ${payload.length} inside ${what} (bytes ${offset}..${offset + bytes - 1})`);
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -535,12 +559,14 @@ function parseHeader(payload: Uint8Array, view: DataView): ParsedHeader {
   }
   need(payload, 4, 2, 'the version');
   const version = view.getUint16(4, true);
-  if (version !== WIRE_VERSION) fail('UNSUPPORTED_VERSION', `wire version ${version}; this build reads version ${WIRE_VERSION}: update the client`);
+  if (version !== WIRE_VERSION)
+    fail('UNSUPPORTED_VERSION', `wire version ${version}; this build reads version ${WIRE_VERSION}: update the client`);
   need(payload, 0, HEADER_FIXED_BYTES, 'the header');
   const flags = view.getUint16(6, true);
   if (flags !== 0) fail('BAD_RESERVED', `header flags ${flags} must be 0 in version ${WIRE_VERSION}`);
   const runIdLength = payload[86]!;
-  if (runIdLength < 1 || runIdLength > MAX_RUN_ID_BYTES) fail('BAD_RUN_ID', `run id length ${runIdLength} must be 1 to ${MAX_RUN_ID_BYTES}`);
+  if (runIdLength < 1 || runIdLength > MAX_RUN_ID_BYTES)
+    fail('BAD_RUN_ID', `run id length ${runIdLength} must be 1 to ${MAX_RUN_ID_BYTES}`);
   need(payload, HEADER_FIXED_BYTES, runIdLength, 'the run id');
   let runId: string;
   try {
@@ -609,7 +635,8 @@ function walkIndexStream(
         quotient = ones;
         // As the bit-by-bit loop below: only a one-bit can run past the chunk (with no ones, a
         // too-large index is caught after its remainder).
-        if (quotient > maxQuotient && quotient > 0) fail('INDEX_OUT_OF_RANGE', `${where} chunk ${c}: index ${j - c * k} runs past chunk size ${chunkSize}`);
+        if (quotient > maxQuotient && quotient > 0)
+          fail('INDEX_OUT_OF_RANGE', `${where} chunk ${c}: index ${j - c * k} runs past chunk size ${chunkSize}`);
         remainder = (window >>> (ones + 1)) & remainderMask;
         bit += ones + 1 + r;
       } else {
@@ -619,7 +646,8 @@ function walkIndexStream(
           const b = (payload[bit >>> 3]! >>> (bit & 7)) & 1;
           bit++;
           if (b === 0) break;
-          if (++quotient > maxQuotient) fail('INDEX_OUT_OF_RANGE', `${where} chunk ${c}: index ${j - c * k} runs past chunk size ${chunkSize}`);
+          if (++quotient > maxQuotient)
+            fail('INDEX_OUT_OF_RANGE', `${where} chunk ${c}: index ${j - c * k} runs past chunk size ${chunkSize}`);
         }
         if (bit + r > endBit) fail('BAD_INDEX_STREAM', `${where}: index stream ends inside index ${j} (chunk ${c})`);
         for (let b = 0; b < r; b++, bit++) remainder |= ((payload[bit >>> 3]! >>> (bit & 7)) & 1) << b;
@@ -634,7 +662,8 @@ function walkIndexStream(
     }
   }
   const usedBytes = Math.ceil(bit / 8) - start;
-  if (usedBytes !== streamBytes) fail('BAD_INDEX_STREAM', `${where}: index stream declares ${streamBytes} bytes but its indices end after ${usedBytes}`);
+  if (usedBytes !== streamBytes)
+    fail('BAD_INDEX_STREAM', `${where}: index stream declares ${streamBytes} bytes but its indices end after ${usedBytes}`);
   for (; bit < endBit; bit++) {
     if ((payload[bit >>> 3]! >>> (bit & 7)) & 1) fail('BAD_PADDING', `${where}: index stream padding bit ${bit - start * 8} is set`);
   }
@@ -653,7 +682,10 @@ function walkIndexStream(
 }
 
 /** Byte b of packed codes as the four code bytes it unpacks to, read as a little-endian u32. */
-const UNPACKED_CODES = Uint32Array.from({ length: 256 }, (_, b) => ((b & 3) | (((b >>> 2) & 3) << 8) | (((b >>> 4) & 3) << 16) | ((b >>> 6) << 24)) >>> 0);
+const UNPACKED_CODES = Uint32Array.from(
+  { length: 256 },
+  (_, b) => ((b & 3) | (((b >>> 2) & 3) << 8) | (((b >>> 4) & 3) << 16) | ((b >>> 6) << 24)) >>> 0,
+);
 
 /** Unpacks codes.length 2-bit codes, four to a byte from `at`, the first in the low bits. */
 function unpackCodes(payload: Uint8Array, at: number, codes: Uint8Array): void {
@@ -703,7 +735,8 @@ function walkTensors(payload: Uint8Array, view: DataView, bodyAt: number, layout
     checkQuantization(where, shift, scale, lookup);
     const streamBytes = view.getUint32(offset + 36, true);
     const streamBound = maxIndexStreamBytes(t, riceParameter);
-    if (streamBytes > streamBound) fail('BAD_INDEX_STREAM', `${where}: index stream of ${streamBytes} bytes exceeds the ${streamBound} a valid one can take`);
+    if (streamBytes > streamBound)
+      fail('BAD_INDEX_STREAM', `${where}: index stream of ${streamBytes} bytes exceeds the ${streamBound} a valid one can take`);
     offset += TENSOR_FIXED_BYTES;
     need(payload, offset, streamBytes, `${where}'s index stream`);
     walkIndexStream(payload, view, offset, streamBytes, t, riceParameter, where, indices.subarray(indicesAt, indicesAt + numChunks * k));
@@ -738,7 +771,11 @@ function indexWorkspaceFor(layout: WireLayout): Uint16Array {
 }
 
 /** Reads and checks just the header (cheap: for a commit check before a full decode). */
-export function readPayloadHeader(payload: Uint8Array, layout: WireLayout, options: DecodeOptions = {}): PayloadHeader & { bodyAt: number } {
+export function readPayloadHeader(
+  payload: Uint8Array,
+  layout: WireLayout,
+  options: DecodeOptions = {},
+): PayloadHeader & { bodyAt: number } {
   checkWireLayout(layout);
   if (payload.length > maxPayloadBytes(layout)) {
     fail('TOO_LARGE', `payload of ${payload.length} bytes exceeds the ${maxPayloadBytes(layout)} the layout allows`);
@@ -747,18 +784,28 @@ export function readPayloadHeader(payload: Uint8Array, layout: WireLayout, optio
   const h = parseHeader(payload, view);
   const layoutHash = payload.subarray(h.layoutHashAt, h.layoutHashAt + HASH_BYTES);
   if (!sameBytes(layoutHash, layout.layoutHash)) {
-    fail('LAYOUT_MISMATCH', `layout hash ${hex(layoutHash)} differs from this model's ${hex(layout.layoutHash)}: the sender runs another model shape`);
+    fail(
+      'LAYOUT_MISMATCH',
+      `layout hash ${hex(layoutHash)} differs from this model's ${hex(layout.layoutHash)}: the sender runs another model shape`,
+    );
   }
   if (h.chunkRows !== layout.chunkRows || h.chunkCols !== layout.chunkCols || h.k !== layout.k) {
-    fail('LAYOUT_MISMATCH', `chunk ${h.chunkRows}×${h.chunkCols} k=${h.k} differs from the run's ${layout.chunkRows}×${layout.chunkCols} k=${layout.k}`);
+    fail(
+      'LAYOUT_MISMATCH',
+      `chunk ${h.chunkRows}×${h.chunkCols} k=${h.k} differs from the run's ${layout.chunkRows}×${layout.chunkCols} k=${layout.k}`,
+    );
   }
-  if (h.tensorCount !== layout.tensors.length) fail('LAYOUT_MISMATCH', `payload has ${h.tensorCount} tensors, the layout ${layout.tensors.length}`);
+  if (h.tensorCount !== layout.tensors.length)
+    fail('LAYOUT_MISMATCH', `payload has ${h.tensorCount} tensors, the layout ${layout.tensors.length}`);
   const baseModelHash = payload.subarray(h.baseModelHashAt, h.baseModelHashAt + HASH_BYTES);
   const expect = options.expect ?? {};
   if (expect.runId !== undefined && expect.runId !== h.runId) fail('HEADER_MISMATCH', `run id '${h.runId}', expected '${expect.runId}'`);
   if (expect.round !== undefined && expect.round !== h.round) fail('HEADER_MISMATCH', `round ${h.round}, expected ${expect.round}`);
   if (expect.baseModelHash !== undefined && !sameBytes(expect.baseModelHash, baseModelHash)) {
-    fail('HEADER_MISMATCH', `base model hash ${hex(baseModelHash)}, expected ${hex(expect.baseModelHash)}: the sender trained on another model`);
+    fail(
+      'HEADER_MISMATCH',
+      `base model hash ${hex(baseModelHash)}, expected ${hex(expect.baseModelHash)}: the sender trained on another model`,
+    );
   }
   return {
     runId: h.runId,
@@ -790,7 +837,16 @@ export function decodeUpdate(payload: Uint8Array, layout: WireLayout, options: D
     const n = numChunks * k;
     const codes = new Uint8Array(n);
     unpackCodes(payload, codesAt, codes);
-    return { numChunks, chunkSize, k, indices: workspace.slice(indicesAt, indicesAt + n), codes, shift, scale, lookup: Float32Array.from(lookup) };
+    return {
+      numChunks,
+      chunkSize,
+      k,
+      indices: workspace.slice(indicesAt, indicesAt + n),
+      codes,
+      shift,
+      scale,
+      lookup: Float32Array.from(lookup),
+    };
   });
   for (const t of tensors) allocate(t.indices.byteLength + t.codes.byteLength + t.lookup.byteLength);
   return {

@@ -62,7 +62,7 @@ function selectTopK(keys: Uint32Array, size: number, k: number, hist: Uint32Arra
     hist.fill(0);
     for (let j = 0; j < size; j++) {
       const key = keys[j]!;
-      if (((key & mask) >>> 0) === prefix) hist[(key >>> shift) & 255]!++;
+      if ((key & mask) >>> 0 === prefix) hist[(key >>> shift) & 255]!++;
     }
     for (let b = 255; b >= 0; b--) {
       const count = hist[b]!;
@@ -93,7 +93,11 @@ function laneRange(lane: number, numChunks: number, k: number): [number, number]
 }
 
 /** Quantization parameters and codes of a tensor's selected values (f32, in the fixed order). */
-export function quantizeSelected(values: Float32Array, numChunks: number, k: number): { shift: number; scale: number; lookup: Float32Array; codes: Uint8Array; poisoned: boolean } {
+export function quantizeSelected(
+  values: Float32Array,
+  numChunks: number,
+  k: number,
+): { shift: number; scale: number; lookup: Float32Array; codes: Uint8Array; poisoned: boolean } {
   const n = numChunks * k;
   let total = 0;
   let finite = true;
@@ -161,12 +165,18 @@ export function compressTensor(error: Float32Array, delta: Float32Array | null, 
   const geometry = chunkGeometry(shape);
   const size = geometry.rows * geometry.cols;
   if (error.length < size) throw new Error(`compressTensor: error holds ${error.length} floats, shape [${shape.join(', ')}] needs ${size}`);
-  if (delta && delta.length < size) throw new Error(`compressTensor: delta holds ${delta.length} floats, shape [${shape.join(', ')}] needs ${size}`);
+  if (delta && delta.length < size)
+    throw new Error(`compressTensor: delta holds ${delta.length} floats, shape [${shape.join(', ')}] needs ${size}`);
   return compressChunks(error, delta, f32(beta), geometry);
 }
 
 /** Compresses every tensor of a flat error buffer (and the matching flat delta), in slot order. */
-export function compressLayout(error: Float32Array, delta: Float32Array | null, beta: number, tensors: readonly TensorSlot[]): CompressedUpdate {
+export function compressLayout(
+  error: Float32Array,
+  delta: Float32Array | null,
+  beta: number,
+  tensors: readonly TensorSlot[],
+): CompressedUpdate {
   return {
     tensors: tensors.map(({ shape, offset }) => {
       const geometry = chunkGeometry(shape);
@@ -174,7 +184,12 @@ export function compressLayout(error: Float32Array, delta: Float32Array | null, 
       if (offset < 0 || offset + size > error.length || (delta && offset + size > delta.length)) {
         throw new Error(`compressLayout: tensor [${shape.join(', ')}] at offset ${offset} runs past the buffers (${error.length} floats)`);
       }
-      return compressChunks(error.subarray(offset, offset + size), delta ? delta.subarray(offset, offset + size) : null, f32(beta), geometry);
+      return compressChunks(
+        error.subarray(offset, offset + size),
+        delta ? delta.subarray(offset, offset + size) : null,
+        f32(beta),
+        geometry,
+      );
     }),
   };
 }
@@ -206,7 +221,16 @@ function compressChunks(error: Float32Array, delta: Float32Array | null, beta: n
     }
   }
   const q = quantizeSelected(values, numChunks, k);
-  const compressed: CompressedTensor = { numChunks, chunkSize, k, indices, codes: q.codes, shift: q.shift, scale: q.scale, lookup: q.lookup };
+  const compressed: CompressedTensor = {
+    numChunks,
+    chunkSize,
+    k,
+    indices,
+    codes: q.codes,
+    shift: q.shift,
+    scale: q.scale,
+    lookup: q.lookup,
+  };
   for (let chunk = 0; chunk < numChunks; chunk++) {
     chunkFlatIndices(g, chunk, flat);
     for (let s = 0; s < k; s++) {
@@ -222,7 +246,9 @@ function compressChunks(error: Float32Array, delta: Float32Array | null, beta: n
 export function decompressTensor(compressed: CompressedTensor, shape: readonly number[]): Float32Array {
   const g = chunkGeometry(shape);
   if (g.numChunks !== compressed.numChunks || g.chunkSize !== compressed.chunkSize || g.k !== compressed.k) {
-    throw new Error(`decompressTensor: payload chunking ${compressed.numChunks}×${compressed.chunkSize} k=${compressed.k} does not fit shape [${shape.join(', ')}]`);
+    throw new Error(
+      `decompressTensor: payload chunking ${compressed.numChunks}×${compressed.chunkSize} k=${compressed.k} does not fit shape [${shape.join(', ')}]`,
+    );
   }
   const dense = new Float32Array(g.rows * g.cols);
   const flat = new Uint32Array(g.chunkSize);

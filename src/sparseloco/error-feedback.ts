@@ -61,7 +61,8 @@ export class ErrorFeedback {
     this.beta = options.beta ?? ERROR_FEEDBACK_BETA;
     this.nullRounds = options.nullRounds ?? DEFAULT_NULL_ROUNDS;
     if (!(this.beta >= 0 && this.beta <= 1)) throw new RangeError(`ErrorFeedback: beta ${this.beta} must be in [0, 1]`);
-    if (!Number.isInteger(this.nullRounds) || this.nullRounds < 0) throw new RangeError(`ErrorFeedback: nullRounds ${this.nullRounds} must be a non-negative integer`);
+    if (!Number.isInteger(this.nullRounds) || this.nullRounds < 0)
+      throw new RangeError(`ErrorFeedback: nullRounds ${this.nullRounds} must be a non-negative integer`);
     for (const { name, shape, offset } of tensors) {
       if (!Number.isInteger(offset) || offset < 0 || offset + elementCount(shape) > flatLength) {
         throw new RangeError(`ErrorFeedback: tensor '${name}' at offset ${offset} runs past the flat length ${flatLength}`);
@@ -89,7 +90,9 @@ export class ErrorFeedback {
    */
   compress(round: number, pseudoGradient: Float32Array): CompressedUpdate | null {
     if (pseudoGradient.length !== this.error.length) {
-      throw new RangeError(`ErrorFeedback: pseudo-gradient holds ${pseudoGradient.length} values, the flat layout ${this.error.length}; pass it laid out like the parameters`);
+      throw new RangeError(
+        `ErrorFeedback: pseudo-gradient holds ${pseudoGradient.length} values, the flat layout ${this.error.length}; pass it laid out like the parameters`,
+      );
     }
     if (this.isNullRound(round)) {
       this.error.fill(0);

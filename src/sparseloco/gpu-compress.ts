@@ -60,7 +60,12 @@ export interface ArenaTensor {
  * share a binding until it would exceed `maxBindingBytes` (maxStorageBufferBindingSize), so an
  * arena larger than one binding is still compressed in the same submit.
  */
-export function arenaGroups(tensors: readonly ArenaTensor[], errors: readonly GPUBuffer[], deltas: readonly GPUBuffer[] | null, maxBindingBytes: number): GpuCompressGroup[] {
+export function arenaGroups(
+  tensors: readonly ArenaTensor[],
+  errors: readonly GPUBuffer[],
+  deltas: readonly GPUBuffer[] | null,
+  maxBindingBytes: number,
+): GpuCompressGroup[] {
   const groups: GpuCompressGroup[] = [];
   let current: { arena: number; start: number; end: number; slots: { shape: readonly number[]; at: number }[] } | null = null;
   const close = (): void => {
@@ -75,10 +80,12 @@ export function arenaGroups(tensors: readonly ArenaTensor[], errors: readonly GP
     current = null;
   };
   for (const t of tensors) {
-    if (t.arenaOffset % 64 !== 0) throw new Error(`arenaGroups: tensor at float ${t.arenaOffset} of arena ${t.arena} is not 256-byte aligned`);
+    if (t.arenaOffset % 64 !== 0)
+      throw new Error(`arenaGroups: tensor at float ${t.arenaOffset} of arena ${t.arena} is not 256-byte aligned`);
     if (!errors[t.arena] || (deltas && !deltas[t.arena])) throw new Error(`arenaGroups: no error/delta buffer for arena ${t.arena}`);
     const end = t.arenaOffset + t.shape.reduce((a, b) => a * b, 1);
-    if ((end - t.arenaOffset) * 4 > maxBindingBytes) throw new GpuLimitError(`arenaGroups: a tensor of ${(end - t.arenaOffset) * 4} bytes exceeds one binding (${maxBindingBytes})`);
+    if ((end - t.arenaOffset) * 4 > maxBindingBytes)
+      throw new GpuLimitError(`arenaGroups: a tensor of ${(end - t.arenaOffset) * 4} bytes exceeds one binding (${maxBindingBytes})`);
     if (current && (current.arena !== t.arena || t.arenaOffset < current.end || (end - current.start) * 4 > maxBindingBytes)) close();
     current ??= { arena: t.arena, start: t.arenaOffset, end, slots: [] };
     current.slots.push({ shape: t.shape, at: t.arenaOffset });

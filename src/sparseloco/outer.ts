@@ -13,9 +13,11 @@ export const DEFAULT_OUTER_LR = 1.0;
  */
 export function outerStep(params: readonly Float32Array[], aggregate: readonly Float32Array[], lr: number = DEFAULT_OUTER_LR): void {
   if (!Number.isFinite(lr)) throw new RangeError(`outerStep: learning rate ${lr} is not finite`);
-  if (params.length !== aggregate.length) throw new RangeError(`outerStep: ${params.length} parameter tensors but ${aggregate.length} aggregate tensors`);
+  if (params.length !== aggregate.length)
+    throw new RangeError(`outerStep: ${params.length} parameter tensors but ${aggregate.length} aggregate tensors`);
   params.forEach((p, t) => {
-    if (p.length !== aggregate[t]!.length) throw new RangeError(`outerStep: tensor ${t} has ${p.length} parameters but ${aggregate[t]!.length} aggregate values`);
+    if (p.length !== aggregate[t]!.length)
+      throw new RangeError(`outerStep: tensor ${t} has ${p.length} parameters but ${aggregate[t]!.length} aggregate values`);
   });
   const lr32 = Math.fround(lr);
   params.forEach((theta, t) => {

@@ -18,14 +18,17 @@ export const BROWSER_DATA_CHANNEL_MESSAGE_BYTES = 262_144;
 
 export async function createBrowserPeer(options: BrowserPeerOptions): Promise<SwarmNode> {
   if (typeof RTCPeerConnection === 'undefined') {
-    throw new Error('RTCPeerConnection is not available here: create the browser peer on the page\'s main thread, not in a worker');
+    throw new Error("RTCPeerConnection is not available here: create the browser peer on the page's main thread, not in a worker");
   }
   return createLibp2p({
     ...commonNodeOptions(options),
     addresses: { listen: ['/p2p-circuit', '/webrtc'] },
     transports: [
       webSockets(),
-      webRTC({ rtcConfiguration: { iceServers: options.iceServers ?? [] }, dataChannel: { maxMessageSize: BROWSER_DATA_CHANNEL_MESSAGE_BYTES } }),
+      webRTC({
+        rtcConfiguration: { iceServers: options.iceServers ?? [] },
+        dataChannel: { maxMessageSize: BROWSER_DATA_CHANNEL_MESSAGE_BYTES },
+      }),
       circuitRelayTransport(),
     ],
   });

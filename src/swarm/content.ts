@@ -16,7 +16,10 @@ export function isContentHash(value: unknown): value is string {
  */
 export function toContentHash(value: unknown, what = 'content hash'): string {
   const plain = typeof value === 'string' && value.startsWith('0x') ? value.slice(2) : value;
-  if (!isContentHash(plain)) throw new Error(`${what} must be 64 lowercase hex characters, optionally after 0x (a blake3 digest), got ${JSON.stringify(String(value).slice(0, 80))}`);
+  if (!isContentHash(plain))
+    throw new Error(
+      `${what} must be 64 lowercase hex characters, optionally after 0x (a blake3 digest), got ${JSON.stringify(String(value).slice(0, 80))}`,
+    );
   return plain;
 }
 
@@ -77,7 +80,8 @@ export class MemoryContentStore implements ContentStore {
   }
 
   async put(bytes: Uint8Array): Promise<string> {
-    if (bytes.byteLength > this.maxBytes) throw new Error(`object of ${bytes.byteLength} bytes exceeds this store's capacity of ${this.maxBytes} bytes`);
+    if (bytes.byteLength > this.maxBytes)
+      throw new Error(`object of ${bytes.byteLength} bytes exceeds this store's capacity of ${this.maxBytes} bytes`);
     const hash = await contentHash(bytes);
     if (this.objects.has(hash)) return hash;
     this.objects.set(hash, bytes);

@@ -17,7 +17,12 @@ export interface DirectLinkOptions {
   backoffMs: number;
 }
 
-export const DEFAULT_DIRECT_LINK_OPTIONS: DirectLinkOptions = { maxAttemptsPerPeer: 4, maxAttemptsTotal: 200, dialTimeoutMs: 20_000, backoffMs: 1_000 };
+export const DEFAULT_DIRECT_LINK_OPTIONS: DirectLinkOptions = {
+  maxAttemptsPerPeer: 4,
+  maxAttemptsTotal: 200,
+  dialTimeoutMs: 20_000,
+  backoffMs: 1_000,
+};
 
 export interface DialFailure {
   peer: string;
@@ -79,7 +84,8 @@ export class DirectLinks {
   connectionOpened(connection: Connection): void {
     const peer = connection.remotePeer.toString();
     if (isDirectWebRTC(connection)) this.inboundSetups.delete(peer);
-    else if (connection.direction === 'inbound' && connection.remoteAddr.getComponents().some((c) => c.name === 'p2p-circuit')) this.inboundSetups.set(peer, Date.now());
+    else if (connection.direction === 'inbound' && connection.remoteAddr.getComponents().some((c) => c.name === 'p2p-circuit'))
+      this.inboundSetups.set(peer, Date.now());
   }
 
   hasDirectLink(peer: string): boolean {
@@ -102,10 +108,13 @@ export class DirectLinks {
   private retryLater(peer: string): void {
     const attempt = this.attempts.get(peer) ?? 0;
     if (attempt >= this.options.maxAttemptsPerPeer || this.totalAttempts >= this.options.maxAttemptsTotal) return;
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      if (!this.stopped && !this.hasDirectLink(peer)) this.enqueue(peer);
-    }, this.options.backoffMs * 2 ** Math.max(0, attempt - 1));
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(timer);
+        if (!this.stopped && !this.hasDirectLink(peer)) this.enqueue(peer);
+      },
+      this.options.backoffMs * 2 ** Math.max(0, attempt - 1),
+    );
     this.timers.add(timer);
   }
 
@@ -127,7 +136,8 @@ export class DirectLinks {
   private async untilNoInboundSetup(): Promise<void> {
     for (;;) {
       const now = Date.now();
-      for (const [peer, since] of this.inboundSetups) if (now - since > this.options.dialTimeoutMs || this.hasDirectLink(peer)) this.inboundSetups.delete(peer);
+      for (const [peer, since] of this.inboundSetups)
+        if (now - since > this.options.dialTimeoutMs || this.hasDirectLink(peer)) this.inboundSetups.delete(peer);
       if (this.stopped || this.inboundSetups.size === 0) return;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
@@ -140,7 +150,10 @@ export class DirectLinks {
     this.totalAttempts++;
     try {
       const connection = await this.node.dial(address, { signal: AbortSignal.timeout(this.options.dialTimeoutMs) });
-      if (!isDirectWebRTC(connection)) throw new Error(`the dial returned a ${connection.direct ? 'direct' : 'relayed'} connection to ${connection.remoteAddr.toString()}, not a direct WebRTC link`);
+      if (!isDirectWebRTC(connection))
+        throw new Error(
+          `the dial returned a ${connection.direct ? 'direct' : 'relayed'} connection to ${connection.remoteAddr.toString()}, not a direct WebRTC link`,
+        );
       this.attempts.set(peer, 0);
     } catch (err) {
       const willRetry = attempt < this.options.maxAttemptsPerPeer && this.totalAttempts < this.options.maxAttemptsTotal;

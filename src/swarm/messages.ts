@@ -22,7 +22,8 @@ export function encodeAnnouncementMessage(signed: SignedAnnouncement): Uint8Arra
 
 export function decodeAnnouncementMessage(data: Uint8Array, runId: string): SignedAnnouncement {
   const signed = parseSignedAnnouncement(parseJson(data, MAX_ANNOUNCE_BYTES, 'announcement'));
-  if (signed.announcement.run !== runId) throw new MessageError(`announcement for run '${signed.announcement.run}' on run '${runId}''s topic`);
+  if (signed.announcement.run !== runId)
+    throw new MessageError(`announcement for run '${signed.announcement.run}' on run '${runId}''s topic`);
   return signed;
 }
 
@@ -40,7 +41,10 @@ export function decodeDecisionMessage(data: Uint8Array, runId: string): SignedDe
 
 function parseSignedAnnouncement(value: unknown): SignedAnnouncement {
   const signed = expectRecord(value, 'signed announcement', ['announcement', 'signature']);
-  return { announcement: parseAnnouncement(signed.announcement), signature: expectHex(signed.signature, 'signed announcement.signature', 64) };
+  return {
+    announcement: parseAnnouncement(signed.announcement),
+    signature: expectHex(signed.signature, 'signed announcement.signature', 64),
+  };
 }
 
 function sized(bytes: Uint8Array, maxBytes: number, what: string): Uint8Array {

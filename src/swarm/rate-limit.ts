@@ -14,7 +14,8 @@ export class PeerRateLimiter {
     private readonly limit: RateLimit,
     private readonly now: () => number = () => performance.now(),
   ) {
-    if (!(limit.burst >= 1 && limit.perSecond > 0)) throw new Error(`rate limit needs burst >= 1 and perSecond > 0, got ${JSON.stringify(limit)}`);
+    if (!(limit.burst >= 1 && limit.perSecond > 0))
+      throw new Error(`rate limit needs burst >= 1 and perSecond > 0, got ${JSON.stringify(limit)}`);
   }
 
   /** Takes one token for `peer`; false when the peer has none left (the request is refused). */

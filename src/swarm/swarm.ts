@@ -13,7 +13,16 @@ import type { SignedAnnouncement } from '../identity/announcement.ts';
 import { cryptoReady } from '../identity/keys.ts';
 import { decodeAnnouncementMessage, decodeDecisionMessage, encodeAnnouncementMessage, encodeDecisionMessage } from './messages.ts';
 import type { SwarmNode } from './node-config.ts';
-import { CHECKPOINT_PROTOCOL, DEFAULT_REQUEST_RATE, MAX_OBJECT_BYTES, PAYLOAD_PROTOCOL, announceTopic, assertRunId, decisionTopic, type TransferProtocol } from './protocol.ts';
+import {
+  CHECKPOINT_PROTOCOL,
+  DEFAULT_REQUEST_RATE,
+  MAX_OBJECT_BYTES,
+  PAYLOAD_PROTOCOL,
+  announceTopic,
+  assertRunId,
+  decisionTopic,
+  type TransferProtocol,
+} from './protocol.ts';
 import { PeerRateLimiter, type RateLimit } from './rate-limit.ts';
 import { fetchObject, serveObject } from './transfer.ts';
 
@@ -171,7 +180,12 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
    * when there is one. `maxBytes` (default: the protocol's maximum) is checked before allocating;
    * pass the announced size to refuse anything bigger.
    */
-  async fetch(protocol: TransferProtocol, peer: PeerId | string, hash: string, options: { maxBytes?: number; signal?: AbortSignal; timeoutMs?: number } = {}): Promise<Uint8Array> {
+  async fetch(
+    protocol: TransferProtocol,
+    peer: PeerId | string,
+    hash: string,
+    options: { maxBytes?: number; signal?: AbortSignal; timeoutMs?: number } = {},
+  ): Promise<Uint8Array> {
     const peerId = typeof peer === 'string' ? peerIdFromString(peer) : peer;
     const signal = AbortSignal.any([AbortSignal.timeout(options.timeoutMs ?? 120_000), ...(options.signal ? [options.signal] : [])]);
     const stream = await this.openStream(peerId, protocol, signal);
@@ -182,14 +196,26 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
   links(): PeerLink[] {
     return this.node.getConnections().map((c) => {
       const address = c.remoteAddr.toString();
-      const kind = isDirectWebRTC(c) ? 'webrtc' : !c.direct || address.includes('/p2p-circuit') ? 'relayed' : /\/wss?(\/|$)/.test(address) ? 'websockets' : 'other';
+      const kind = isDirectWebRTC(c)
+        ? 'webrtc'
+        : !c.direct || address.includes('/p2p-circuit')
+          ? 'relayed'
+          : /\/wss?(\/|$)/.test(address)
+            ? 'websockets'
+            : 'other';
       return { peer: c.remotePeer.toString(), kind, direct: c.direct, remoteAddr: address, direction: c.direction };
     });
   }
 
   /** Peers this node holds a direct WebRTC link with. */
   directPeers(): string[] {
-    return [...new Set(this.links().filter((l) => l.kind === 'webrtc').map((l) => l.peer))];
+    return [
+      ...new Set(
+        this.links()
+          .filter((l) => l.kind === 'webrtc')
+          .map((l) => l.peer),
+      ),
+    ];
   }
 
   private async openStream(peer: PeerId, protocol: TransferProtocol, signal: AbortSignal): Promise<Stream> {
@@ -200,13 +226,21 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     return this.node.dialProtocol(peer, protocol, { signal });
   }
 
-  private async validate(peer: PeerId, message: Message, decode: (data: Uint8Array, from: string) => Promise<SignedAnnouncement | SignedDecision>): Promise<TopicValidatorResult> {
+  private async validate(
+    peer: PeerId,
+    message: Message,
+    decode: (data: Uint8Array, from: string) => Promise<SignedAnnouncement | SignedDecision>,
+  ): Promise<TopicValidatorResult> {
     try {
       if (message.type !== 'signed') throw new Error('unsigned gossip: the run requires messages signed by their libp2p peer');
       this.decoded.set(message, await decode(message.data, message.from.toString()));
       return TopicValidatorResult.Accept;
     } catch (err) {
-      this.safeDispatch('invalid-message', { from: peer.toString(), topic: message.topic, reason: err instanceof Error ? err.message : String(err) });
+      this.safeDispatch('invalid-message', {
+        from: peer.toString(),
+        topic: message.topic,
+        reason: err instanceof Error ? err.message : String(err),
+      });
       return TopicValidatorResult.Reject;
     }
   }
@@ -215,7 +249,11 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     const message = event.detail;
     if (message.topic !== this.topics.announce && message.topic !== this.topics.decision) return;
     if (message.type !== 'signed') {
-      this.safeDispatch('invalid-message', { from: 'unknown', topic: message.topic, reason: 'unsigned message: the run requires signed gossip' });
+      this.safeDispatch('invalid-message', {
+        from: 'unknown',
+        topic: message.topic,
+        reason: 'unsigned message: the run requires signed gossip',
+      });
       return;
     }
     const decoded = this.decoded.get(message);
@@ -246,7 +284,8 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     if (this.stopped) return;
     const connection = event.detail;
     const peer = connection.remotePeer.toString();
-    if (this.directLinks && connection.direct && connection.remoteAddr.getComponents().some((c) => c.name === 'webrtc')) this.directLinks.linkLost(peer);
+    if (this.directLinks && connection.direct && connection.remoteAddr.getComponents().some((c) => c.name === 'webrtc'))
+      this.directLinks.linkLost(peer);
     const kept = this.keepConnected.find((a) => a.getComponents().at(-1)?.value === peer);
     if (kept && this.node.getConnections(connection.remotePeer).length === 0) this.scheduleRedial(kept);
   };
@@ -282,4 +321,3 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     }
   }
 }
-

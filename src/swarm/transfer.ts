@@ -40,7 +40,10 @@ export interface ServeOptions {
 
 /** Answers one inbound request from `remotePeer` on `stream`. Never throws. */
 export async function serveObject(stream: Stream, remotePeer: string, options: ServeOptions): Promise<void> {
-  const timeout = setTimeout(() => stream.abort(new ProtocolError(`request not received within ${options.requestTimeoutMs} ms`)), options.requestTimeoutMs);
+  const timeout = setTimeout(
+    () => stream.abort(new ProtocolError(`request not received within ${options.requestTimeoutMs} ms`)),
+    options.requestTimeoutMs,
+  );
   try {
     if (!options.limiter.take(remotePeer)) {
       return await refuse(stream, Status.rateLimited, 'too many requests from this peer: slow down and retry in a few seconds');
@@ -52,13 +55,22 @@ export async function serveObject(stream: Stream, remotePeer: string, options: S
       if (!(await reader.atEnd())) throw new ProtocolError(`the request is longer than ${HASH_BYTES} bytes`);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
-      return await refuse(stream, Status.badRequest, `malformed request: ${err.message}; send exactly the 32-byte blake3 digest, then close`);
+      return await refuse(
+        stream,
+        Status.badRequest,
+        `malformed request: ${err.message}; send exactly the 32-byte blake3 digest, then close`,
+      );
     }
     clearTimeout(timeout);
     const hash = bytesToHex(digest);
     const bytes = await options.store.get(hash);
     if (!bytes) return await refuse(stream, Status.notFound, `object ${hash} is not held here`);
-    if (bytes.byteLength > options.maxBytes) return await refuse(stream, Status.tooLarge, `object ${hash} has ${bytes.byteLength} bytes, more than this protocol's ${options.maxBytes}`);
+    if (bytes.byteLength > options.maxBytes)
+      return await refuse(
+        stream,
+        Status.tooLarge,
+        `object ${hash} has ${bytes.byteLength} bytes, more than this protocol's ${options.maxBytes}`,
+      );
     await sendAll(stream, Uint8Array.of(Status.ok));
     await sendAll(stream, u32le(bytes.byteLength));
     for (let offset = 0; offset < bytes.byteLength; offset += MAX_FRAME_BYTES) {
@@ -109,14 +121,18 @@ export async function fetchObject(stream: Stream, hash: string, options: FetchOp
     }
     const total = readU32le(await reader.read(4, 'the object size'));
     if (total > options.maxBytes) {
-      throw new TransferError(Status.tooLarge, `peer announced ${total} bytes for ${hash}, more than the ${options.maxBytes} allowed; not downloading it`);
+      throw new TransferError(
+        Status.tooLarge,
+        `peer announced ${total} bytes for ${hash}, more than the ${options.maxBytes} allowed; not downloading it`,
+      );
     }
     const bytes = new Uint8Array(total);
     const hasher = await createContentHasher();
     let filled = 0;
     while (filled < total) {
       const length = readU32le(await reader.read(4, 'a frame length'));
-      if (length === 0 || length > MAX_FRAME_BYTES) throw new ProtocolError(`frame of ${length} bytes: frames carry 1 to ${MAX_FRAME_BYTES} bytes`);
+      if (length === 0 || length > MAX_FRAME_BYTES)
+        throw new ProtocolError(`frame of ${length} bytes: frames carry 1 to ${MAX_FRAME_BYTES} bytes`);
       if (filled + length > total) throw new ProtocolError(`frames exceed the announced ${total} bytes`);
       const frame = bytes.subarray(filled, filled + length);
       await reader.readInto(frame, 'a frame');
@@ -125,7 +141,8 @@ export async function fetchObject(stream: Stream, hash: string, options: FetchOp
     }
     if (!(await reader.atEnd())) throw new ProtocolError(`bytes after the announced ${total} bytes`);
     const received = hasher.digestHex();
-    if (received !== hash) throw new ProtocolError(`hash mismatch: asked for ${hash}, received bytes hashing to ${received}; the peer is faulty or malicious`);
+    if (received !== hash)
+      throw new ProtocolError(`hash mismatch: asked for ${hash}, received bytes hashing to ${received}; the peer is faulty or malicious`);
     return bytes;
   } catch (err) {
     stream.abort(err instanceof Error ? err : new Error(String(err)));

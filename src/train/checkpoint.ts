@@ -103,7 +103,11 @@ export function decodeCheckpoint(files: CheckpointFiles): Checkpoint {
   if (!modelBytes) throw new Error(`checkpoint has no ${MODEL_FILE}`);
   const model = readSafetensors(modelBytes);
   const configBytes = files[CONFIG_FILE];
-  const configJson = configBytes ? JSON.parse(new TextDecoder().decode(configBytes)) : model.metadata.webloco_config ? JSON.parse(model.metadata.webloco_config) : null;
+  const configJson = configBytes
+    ? JSON.parse(new TextDecoder().decode(configBytes))
+    : model.metadata.webloco_config
+      ? JSON.parse(model.metadata.webloco_config)
+      : null;
   if (!configJson) throw new Error(`checkpoint has neither ${CONFIG_FILE} nor a config in ${MODEL_FILE}'s metadata`);
   const config = parseLlamaConfig(configJson);
   const layout = parameterLayout(config);

@@ -47,7 +47,8 @@ export class TrainingControl {
 
   /** The share of time the loop may work, in [MIN_DUTY_CYCLE, 1]; applies from the next step. */
   setDutyCycle(duty: number): void {
-    if (!Number.isFinite(duty) || duty < MIN_DUTY_CYCLE || duty > 1) throw new RangeError(`the duty cycle is a share of time in [${MIN_DUTY_CYCLE}, 1], not ${duty}`);
+    if (!Number.isFinite(duty) || duty < MIN_DUTY_CYCLE || duty > 1)
+      throw new RangeError(`the duty cycle is a share of time in [${MIN_DUTY_CYCLE}, 1], not ${duty}`);
     this.duty = duty;
     this.wake(); // a rest in progress is cut short and recomputed
   }

@@ -106,9 +106,16 @@ export class AdamW {
     const { rt, model, hyper } = this;
     const clip = Number.isFinite(hyper.maxGradNorm);
     // The padding between tensors is zero, so whole arenas give the exact norm in few dispatches.
-    globalNormSquared(rt, { out: this.normSquared, parts: model.grads.arenas.map((grad, i) => ({ grad, n: model.layout.arenaFloats[i]! })) });
+    globalNormSquared(rt, {
+      out: this.normSquared,
+      parts: model.grads.arenas.map((grad, i) => ({ grad, n: model.layout.arenaFloats[i]! })),
+    });
     for (const g of this.groups) {
-      const slice = (buffers: ParameterBuffers): BufferSlice => ({ buffer: buffers.arenas[g.arena]!, offset: g.start * 4, size: g.floats * 4 });
+      const slice = (buffers: ParameterBuffers): BufferSlice => ({
+        buffer: buffers.arenas[g.arena]!,
+        offset: g.start * 4,
+        size: g.floats * 4,
+      });
       adamw(rt, {
         params: slice(model.params),
         grads: slice(model.grads),
@@ -133,7 +140,8 @@ export class AdamW {
 
   /** Restores moments and step count saved by getState (same layout). */
   setState(state: AdamWState): void {
-    if (!Number.isSafeInteger(state.step) || state.step < 0) throw new Error(`optimizer state: step must be a non-negative integer, got ${state.step}`);
+    if (!Number.isSafeInteger(state.step) || state.step < 0)
+      throw new Error(`optimizer state: step must be a non-negative integer, got ${state.step}`);
     uploadFlat(this.rt, this.m, state.m);
     uploadFlat(this.rt, this.v, state.v);
     this.stepCount = state.step;

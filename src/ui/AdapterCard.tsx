@@ -13,7 +13,12 @@ export function formatRate(tokensPerSecond: number): string {
 }
 
 export function AdapterCard({ gpu, capability, runPreset }: { gpu: GpuState; capability: CapabilityState; runPreset: string | null }) {
-  if (gpu.status === 'starting') return <section className="card" data-testid="gpu-starting">Starting the GPU worker…</section>;
+  if (gpu.status === 'starting')
+    return (
+      <section className="card" data-testid="gpu-starting">
+        Starting the GPU worker…
+      </section>
+    );
   if (gpu.status === 'unavailable') {
     return (
       <section className="card error" role="alert" data-testid="gpu-unavailable">
@@ -44,11 +49,17 @@ export function AdapterCard({ gpu, capability, runPreset }: { gpu: GpuState; cap
 }
 
 function CapabilityReport({ capability, runPreset }: { capability: CapabilityState; runPreset: string | null }) {
-  if (capability.status === 'measuring') return <p data-testid="capability" data-status="measuring">Measuring what this GPU can do…</p>;
+  if (capability.status === 'measuring')
+    return (
+      <p data-testid="capability" data-status="measuring">
+        Measuring what this GPU can do…
+      </p>
+    );
   if (capability.status === 'failed') {
     return (
       <p role="alert" className="error-text" data-testid="capability" data-status="failed">
-        The capability check failed: {capability.message}. Reload the page; if it fails again, this browser's WebGPU is not usable for training.
+        The capability check failed: {capability.message}. Reload the page; if it fails again, this browser's WebGPU is not usable for
+        training.
       </p>
     );
   }
@@ -96,13 +107,15 @@ function RunFit({ fit }: { fit: PresetFit }) {
   if (!fit.fits) {
     return (
       <p role="alert" className="error-text" data-testid="run-fit" data-fits="false">
-        This run trains the {fit.preset} model, which does not fit this GPU ({fit.reason}). Open the page on a computer with a larger GPU, or validate the run instead of training.
+        This run trains the {fit.preset} model, which does not fit this GPU ({fit.reason}). Open the page on a computer with a larger GPU,
+        or validate the run instead of training.
       </p>
     );
   }
   return (
     <p data-testid="run-fit" data-fits="true">
-      This run trains the <strong>{fit.preset}</strong> model: expect about <strong>{formatRate(fit.expectedTokensPerSecond)} tokens/s</strong> here.
+      This run trains the <strong>{fit.preset}</strong> model: expect about{' '}
+      <strong>{formatRate(fit.expectedTokensPerSecond)} tokens/s</strong> here.
     </p>
   );
 }

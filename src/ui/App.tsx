@@ -24,8 +24,8 @@ function Home() {
         <h1>WebLoCo</h1>
         <p className="lead">Pre-train a language model together with strangers, from this tab.</p>
         <p>
-          Your GPU trains a small LLaMA-style model for a few steps, then SparseLoCo sends what it learned in a few kilobytes. A validator scores every contribution by the loss it
-          removes, and a chain records who took part.
+          Your GPU trains a small LLaMA-style model for a few steps, then SparseLoCo sends what it learned in a few kilobytes. A validator
+          scores every contribution by the loss it removes, and a chain records who took part.
           {hub.status === 'hub' && (
             <>
               {' '}

@@ -40,7 +40,19 @@ function describe(series: readonly ChartSeries[], xLabel: string): string {
   return parts.join('; ');
 }
 
-export function Chart({ series, title, xLabel = 'step', yLabel = 'loss', height = 220 }: { series: ChartSeries[]; title: string; xLabel?: string; yLabel?: string; height?: number }) {
+export function Chart({
+  series,
+  title,
+  xLabel = 'step',
+  yLabel = 'loss',
+  height = 220,
+}: {
+  series: ChartSeries[];
+  title: string;
+  xLabel?: string;
+  yLabel?: string;
+  height?: number;
+}) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const shape = series.map((s) => `${s.label}/${s.color}/${s.pointsOnly ? 1 : 0}`).join('|');

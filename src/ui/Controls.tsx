@@ -22,7 +22,17 @@ function store(key: string, value: string): void {
   }
 }
 
-export function Controls({ paused, setPaused, setDutyCycle, leave }: { paused: boolean; setPaused: (p: boolean) => Promise<void>; setDutyCycle: (d: number) => Promise<void>; leave: () => void }) {
+export function Controls({
+  paused,
+  setPaused,
+  setDutyCycle,
+  leave,
+}: {
+  paused: boolean;
+  setPaused: (p: boolean) => Promise<void>;
+  setDutyCycle: (d: number) => Promise<void>;
+  leave: () => void;
+}) {
   const [intensity, setIntensity] = useState(() => Number(stored(INTENSITY_KEY, '100')));
   const [whenHidden, setWhenHidden] = useState(() => stored(HIDDEN_KEY, 'false') === 'true');
   /** The pause came from the tab being hidden (and ends when it is shown again). */

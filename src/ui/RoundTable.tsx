@@ -24,7 +24,15 @@ export function RoundTable({ rounds }: { rounds: RoundSummary[] }) {
       </thead>
       <tbody>
         {rounds.map((r) => (
-          <tr key={r.round} data-testid="round-row" data-round={r.round} data-payload-hash={r.payloadHash} data-model-hash={r.modelHash} data-payload-bytes={r.payloadBytes} data-heldout-loss={r.heldOutLoss}>
+          <tr
+            key={r.round}
+            data-testid="round-row"
+            data-round={r.round}
+            data-payload-hash={r.payloadHash}
+            data-model-hash={r.modelHash}
+            data-payload-bytes={r.payloadBytes}
+            data-heldout-loss={r.heldOutLoss}
+          >
             <td>{r.round}</td>
             <td>{r.meanInnerLoss.toFixed(4)}</td>
             <td>{r.heldOutLoss.toFixed(4)}</td>

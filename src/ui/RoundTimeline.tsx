@@ -4,7 +4,14 @@
 // take the outer step). Training's bar counts steps; the decision's counts the chain's blocks.
 import { ROUND_PHASES, type RoundPhase } from './swarm-state.ts';
 
-const LABELS: Record<RoundPhase, string> = { sync: 'Sync', train: 'Train', compress: 'Compress', upload: 'Upload', decision: 'Decision', apply: 'Apply' };
+const LABELS: Record<RoundPhase, string> = {
+  sync: 'Sync',
+  train: 'Train',
+  compress: 'Compress',
+  upload: 'Upload',
+  decision: 'Decision',
+  apply: 'Apply',
+};
 
 export function RoundTimeline({
   round,
@@ -44,7 +51,11 @@ export function RoundTimeline({
           return (
             <li key={p} className={`phase ${state}`} data-testid={`phase-${p}`} data-state={state}>
               <span>{label}</span>
-              <progress max={1} value={value} aria-label={`${LABELS[p]}: ${state === 'done' ? 'done' : state === 'active' ? `${Math.round(value * 100)}%` : 'not started'}`} />
+              <progress
+                max={1}
+                value={value}
+                aria-label={`${LABELS[p]}: ${state === 'done' ? 'done' : state === 'active' ? `${Math.round(value * 100)}%` : 'not started'}`}
+              />
             </li>
           );
         })}

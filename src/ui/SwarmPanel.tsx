@@ -27,7 +27,7 @@ const PHASES: Record<string, string> = {
   joining: 'loading the model',
   training: 'training',
   submitting: 'announcing and committing its payload',
-  waiting: 'waiting for the round\'s decision',
+  waiting: "waiting for the round's decision",
   applying: 'applying the decision',
   resyncing: 'out of sync: reloading the newest checkpoint',
 };
@@ -82,7 +82,8 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: HubRunInfo; worker: T
   const sent = state.rounds.filter((r) => r.bytesUp > 0);
   const ratio = view && sent.length > 0 ? (view.denseBytes * sent.length) / sent.reduce((n, r) => n + r.bytesUp, 0) : null;
   const direct = new Set(state.links.filter((l) => l.kind === 'webrtc').map((l) => l.peer)).size;
-  const blocks = view && state.participant?.round === view.round ? { done: view.blocksPerRound - view.blocksLeft, total: view.blocksPerRound } : null;
+  const blocks =
+    view && state.participant?.round === view.round ? { done: view.blocksPerRound - view.blocksLeft, total: view.blocksPerRound } : null;
 
   const download = async () => {
     const bytes = session ? await swarm.savedModel(session.bindingId) : null;
@@ -99,15 +100,19 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: HubRunInfo; worker: T
     <section className="card" data-testid="swarm" data-phase={state.phase} aria-labelledby="swarm-title">
       <h2 id="swarm-title">Train with the swarm</h2>
       <p>
-        Run <code data-testid="run-id">{run.runId}</code>: the {s.preset} model, {s.batch}×{s.seqLen} tokens a step, {s.innerSteps} steps a round, a round every{' '}
-        {((s.blocksPerRound * s.blockTimeMs) / 1000).toFixed(0)} s. {run.round === null ? 'This hub relays the run but does not host its chain: open the run\'s first hub to join.' : `The swarm is in round ${view?.round ?? run.round} of ${s.rounds}.`}
+        Run <code data-testid="run-id">{run.runId}</code>: the {s.preset} model, {s.batch}×{s.seqLen} tokens a step, {s.innerSteps} steps a
+        round, a round every {((s.blocksPerRound * s.blockTimeMs) / 1000).toFixed(0)} s.{' '}
+        {run.round === null
+          ? "This hub relays the run but does not host its chain: open the run's first hub to join."
+          : `The swarm is in round ${view?.round ?? run.round} of ${s.rounds}.`}
       </p>
 
       {!busy && savedTab && (
         <div className="join" data-testid="saved-session">
           <p>
-            This tab has a saved session for this run: hotkey <code>{savedTab.session.signed.binding.hotkey}</code> ({savedTab.label}), valid until{' '}
-            {new Date(savedTab.session.signed.binding.expiresAt).toLocaleString()}. Resuming keeps its model, optimizer state and error feedback.
+            This tab has a saved session for this run: hotkey <code>{savedTab.session.signed.binding.hotkey}</code> ({savedTab.label}),
+            valid until {new Date(savedTab.session.signed.binding.expiresAt).toLocaleString()}. Resuming keeps its model, optimizer state
+            and error feedback.
           </p>
           <p className="buttons">
             <button onClick={() => void swarm.resumeSaved(savedTab)} disabled={!canJoin}>
@@ -122,14 +127,21 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: HubRunInfo; worker: T
       {!busy && (
         <div className="join" data-testid="join-card">
           <p>
-            To take part, this tab signs a session binding once with your hotkey; a session key made here then signs every payload it announces.
-            {worker === null && ' Joining needs this tab\'s GPU worker (see above).'}
+            To take part, this tab signs a session binding once with your hotkey; a session key made here then signs every payload it
+            announces.
+            {worker === null && " Joining needs this tab's GPU worker (see above)."}
             {validatorActive && ' This tab is validating the run: stop validating to join.'}
           </p>
           <p className="buttons">
             <label>
               Rounds to take part in{' '}
-              <input type="number" min={1} max={Math.max(1, s.rounds)} value={rounds} onChange={(e) => setRounds(Math.max(1, Math.floor(Number(e.target.value) || 1)))} />
+              <input
+                type="number"
+                min={1}
+                max={Math.max(1, s.rounds)}
+                value={rounds}
+                onChange={(e) => setRounds(Math.max(1, Math.floor(Number(e.target.value) || 1)))}
+              />
             </label>
           </p>
           <p className="buttons">
@@ -179,7 +191,8 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: HubRunInfo; worker: T
         {state.phase === 'joining' && <>Joining: {state.progress ?? 'starting'}…</>}
         {state.phase === 'joined' && state.participant && (
           <>
-            Round <span data-testid="swarm-round">{state.participant.round}</span>: <span data-testid="swarm-phase">{state.paused ? 'paused' : (PHASES[state.participant.phase] ?? state.participant.phase)}</span>
+            Round <span data-testid="swarm-round">{state.participant.round}</span>:{' '}
+            <span data-testid="swarm-phase">{state.paused ? 'paused' : (PHASES[state.participant.phase] ?? state.participant.phase)}</span>
             {state.participant.phase === 'training' && state.step && ` · step ${state.step.step} · loss ${state.step.loss.toFixed(4)}`}
           </>
         )}
@@ -187,10 +200,19 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: HubRunInfo; worker: T
         {state.phase === 'left' && 'This tab left the swarm.'}
       </p>
 
-      {state.phase === 'joined' && <Controls paused={state.paused} setPaused={swarm.setPaused} setDutyCycle={swarm.setDutyCycle} leave={() => void swarm.leave()} />}
+      {state.phase === 'joined' && (
+        <Controls paused={state.paused} setPaused={swarm.setPaused} setDutyCycle={swarm.setDutyCycle} leave={() => void swarm.leave()} />
+      )}
 
       {busy && (
-        <RoundTimeline round={state.participant?.round ?? null} phase={state.roundPhase} paused={state.paused} stepsDone={state.stepsThisRound} innerSteps={s.innerSteps} blocks={blocks} />
+        <RoundTimeline
+          round={state.participant?.round ?? null}
+          phase={state.roundPhase}
+          paused={state.paused}
+          stepsDone={state.stepsThisRound}
+          innerSteps={s.innerSteps}
+          blocks={blocks}
+        />
       )}
 
       {(busy || state.rounds.length > 0) && (
@@ -216,14 +238,25 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: HubRunInfo; worker: T
           </dd>
           <dt>Session</dt>
           <dd>
-            binding <code title={session.bindingId} data-testid="binding-id" data-binding-id={session.bindingId}>{session.bindingId.slice(0, 14)}…</code>, registered on the run's chain, valid until {new Date(session.expiresAt).toLocaleString()}
+            binding{' '}
+            <code title={session.bindingId} data-testid="binding-id" data-binding-id={session.bindingId}>
+              {session.bindingId.slice(0, 14)}…
+            </code>
+            , registered on the run's chain, valid until {new Date(session.expiresAt).toLocaleString()}
           </dd>
           {state.resumed && (
             <>
               <dt>Resumed</dt>
-              <dd data-testid="resumed" data-source={state.resumed.joinedFrom?.source ?? ''} data-error-feedback-hash={state.resumed.errorFeedback?.hash ?? ''}>
-                from {state.resumed.joinedFrom?.source === 'local' ? 'this tab\'s saved model' : 'the hub\'s checkpoint'} of round {state.resumed.joinedFrom?.round}
-                {state.resumed.errorFeedback ? `, with the error feedback saved after round ${state.resumed.errorFeedback.round - 1}` : ', without saved error feedback'}
+              <dd
+                data-testid="resumed"
+                data-source={state.resumed.joinedFrom?.source ?? ''}
+                data-error-feedback-hash={state.resumed.errorFeedback?.hash ?? ''}
+              >
+                from {state.resumed.joinedFrom?.source === 'local' ? "this tab's saved model" : "the hub's checkpoint"} of round{' '}
+                {state.resumed.joinedFrom?.round}
+                {state.resumed.errorFeedback
+                  ? `, with the error feedback saved after round ${state.resumed.errorFeedback.round - 1}`
+                  : ', without saved error feedback'}
               </dd>
             </>
           )}
@@ -240,7 +273,10 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: HubRunInfo; worker: T
             <>
               <dt>Error feedback</dt>
               <dd>
-                saved after round {state.saved.round - 1}: <code data-testid="error-feedback-hash" data-hash={state.saved.errorFeedbackHash}>{state.saved.errorFeedbackHash.slice(0, 16)}…</code>{' '}
+                saved after round {state.saved.round - 1}:{' '}
+                <code data-testid="error-feedback-hash" data-hash={state.saved.errorFeedbackHash}>
+                  {state.saved.errorFeedbackHash.slice(0, 16)}…
+                </code>{' '}
                 <button onClick={() => void download()} data-testid="download-checkpoint" data-model-hash={state.saved.modelHash}>
                   Download checkpoint
                 </button>
@@ -256,7 +292,13 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: HubRunInfo; worker: T
         <ValidatorPanel
           state={validating.state}
           canStart={worker !== null && !busy}
-          blockedBy={busy ? 'This tab is in the swarm: leave it to validate.' : worker === null ? 'Validating needs this tab\'s GPU worker (see above).' : null}
+          blockedBy={
+            busy
+              ? 'This tab is in the swarm: leave it to validate.'
+              : worker === null
+                ? "Validating needs this tab's GPU worker (see above)."
+                : null
+          }
           start={() => void validating.start()}
           stop={() => void validating.stop()}
         />

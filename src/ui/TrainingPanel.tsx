@@ -24,18 +24,31 @@ export function TrainingPanel({ worker }: { worker: TrainerWorker }) {
         {info
           ? `${info.config.num_hidden_layers}-layer model, ${info.parameterCount.toLocaleString()} parameters, ${info.batch}×${info.seqLen} tokens a step, ${info.innerSteps} steps a round, on the Brown corpus (${info.trainTokens.toLocaleString()} training tokens).`
           : 'A tiny byte-level LLaMA trained on the Brown corpus, entirely on your GPU.'}{' '}
-        Each round your GPU trains, then compresses what it learned (error feedback, top-k, 2-bit codes) into a payload a swarm would exchange, and applies it to the
-        model.
+        Each round your GPU trains, then compresses what it learned (error feedback, top-k, 2-bit codes) into a payload a swarm would
+        exchange, and applies it to the model.
       </p>
       <p className="buttons">
         <label>
           Rounds{' '}
-          <input type="number" min={1} max={1000} value={rounds} disabled={busy} onChange={(e) => setRounds(Math.max(1, Math.floor(Number(e.target.value) || 1)))} />
+          <input
+            type="number"
+            min={1}
+            max={1000}
+            value={rounds}
+            disabled={busy}
+            onChange={(e) => setRounds(Math.max(1, Math.floor(Number(e.target.value) || 1)))}
+          />
         </label>
         <button onClick={() => start(rounds)} disabled={busy}>
           {resumable ? 'Continue' : `Start ${rounds} rounds`}
         </button>
-        {state.phase === 'paused' ? <button onClick={resume}>Resume</button> : <button onClick={pause} disabled={state.phase !== 'training'}>Pause</button>}
+        {state.phase === 'paused' ? (
+          <button onClick={resume}>Resume</button>
+        ) : (
+          <button onClick={pause} disabled={state.phase !== 'training'}>
+            Pause
+          </button>
+        )}
         <button onClick={stop} disabled={state.phase !== 'training' && state.phase !== 'paused'}>
           Stop
         </button>

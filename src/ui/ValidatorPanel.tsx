@@ -9,14 +9,27 @@ function short(hash: string): string {
   return `${hash.slice(0, 10)}…`;
 }
 
-export function ValidatorPanel({ state, canStart, blockedBy, start, stop }: { state: ValidatorState; canStart: boolean; blockedBy: string | null; start: () => void; stop: () => void }) {
+export function ValidatorPanel({
+  state,
+  canStart,
+  blockedBy,
+  start,
+  stop,
+}: {
+  state: ValidatorState;
+  canStart: boolean;
+  blockedBy: string | null;
+  start: () => void;
+  stop: () => void;
+}) {
   const active = state.phase === 'starting' || state.phase === 'validating';
   return (
     <section className="validator" data-testid="validator" data-phase={state.phase} aria-labelledby="validator-title">
       <h3 id="validator-title">Validate this run</h3>
       <p>
-        Instead of training, this tab can check the run's validator: it judges every round's committed payloads with the Gauntlet on its own GPU (with evaluation seeds of its own), follows the
-        chain's decision and checks the model hash it names. A tab either trains or validates.
+        Instead of training, this tab can check the run's validator: it judges every round's committed payloads with the Gauntlet on its own
+        GPU (with evaluation seeds of its own), follows the chain's decision and checks the model hash it names. A tab either trains or
+        validates.
         {blockedBy && ` ${blockedBy}`}
       </p>
       <p className="buttons">
@@ -80,10 +93,19 @@ function ValidatorRoundTable({ rounds }: { rounds: ValidatedRound[] }) {
             <td>{r.round}</td>
             <td>{r.committed}</td>
             <td>{r.decided}</td>
-            <td>{r.gathered.length === 0 ? 'none' : r.gathered.map((h) => <code key={h} title={h}>{short(h)} </code>)}</td>
+            <td>
+              {r.gathered.length === 0
+                ? 'none'
+                : r.gathered.map((h) => (
+                    <code key={h} title={h}>
+                      {short(h)}{' '}
+                    </code>
+                  ))}
+            </td>
             <td>{r.agrees ? 'yes' : `no (${r.decidedAlsoGathered} of the ${r.decided} decided)`}</td>
             <td>
-              <code title={r.modelHash}>{short(r.modelHash)}</code> {r.modelHashMatches ? 'as decided' : `but the decision names ${short(r.decidedModelHash)}`}
+              <code title={r.modelHash}>{short(r.modelHash)}</code>{' '}
+              {r.modelHashMatches ? 'as decided' : `but the decision names ${short(r.decidedModelHash)}`}
             </td>
             <td>{r.rejected.length === 0 ? 'none' : r.rejected.map((x) => `${short(x.peer)}: ${x.reason}`).join('; ')}</td>
             <td>

@@ -56,7 +56,8 @@ export function Wall() {
 function RunLine({ view, updatedAt, stale }: { view: WallView; updatedAt: number; stale: string | null }) {
   return (
     <p className="wall-run">
-      Run <code>{view.runId}</code> · {view.preset} model · {view.validator === 'gauntlet' ? 'scored by the Gauntlet' : 'every valid payload taken'} ·{' '}
+      Run <code>{view.runId}</code> · {view.preset} model ·{' '}
+      {view.validator === 'gauntlet' ? 'scored by the Gauntlet' : 'every valid payload taken'} ·{' '}
       <span className={stale ? 'wall-stale' : 'wall-live'} data-testid="wall-live">
         {stale ? `not updating: ${stale}` : `live, updated ${new Date(updatedAt).toLocaleTimeString()}`}
       </span>
@@ -79,11 +80,37 @@ function WallBody({ view }: { view: WallView }) {
           The swarm at a glance
         </h2>
         <dl className="wall-stats">
-          <Stat label="Round" value={String(view.round)} note={`${view.blocksLeft} of ${view.blocksPerRound} blocks left · ${roundSeconds.toFixed(0)} s a round`} testId="wall-round" />
-          <Stat label="Peers" value={String(view.peers.length)} note={`${online} online · ${view.connectedPeers} connected to the hub`} testId="wall-peer-count" />
-          <Stat label="Rounds decided" value={String(view.decidedRounds)} note={decided.at(-1) ? `last: ${plural(decided.at(-1)!.peers.filter((p) => p.included).length, 'payload')} taken` : 'none yet'} testId="wall-decided" />
-          <Stat label="Loss" value={latestLoss ? latestLoss.loss.toFixed(3) : '—'} note={latestLoss ? `the validator's, round ${latestLoss.round}` : 'after the first scored round'} testId="wall-loss" />
-          <Stat label="Sent" value={bytesIn(sent)[0]} unit={bytesIn(sent)[1]} note={ratio ? `${ratio.toFixed(0)}× smaller than dense` : plural(payloads, 'payload')} testId="wall-bytes" />
+          <Stat
+            label="Round"
+            value={String(view.round)}
+            note={`${view.blocksLeft} of ${view.blocksPerRound} blocks left · ${roundSeconds.toFixed(0)} s a round`}
+            testId="wall-round"
+          />
+          <Stat
+            label="Peers"
+            value={String(view.peers.length)}
+            note={`${online} online · ${view.connectedPeers} connected to the hub`}
+            testId="wall-peer-count"
+          />
+          <Stat
+            label="Rounds decided"
+            value={String(view.decidedRounds)}
+            note={decided.at(-1) ? `last: ${plural(decided.at(-1)!.peers.filter((p) => p.included).length, 'payload')} taken` : 'none yet'}
+            testId="wall-decided"
+          />
+          <Stat
+            label="Loss"
+            value={latestLoss ? latestLoss.loss.toFixed(3) : '—'}
+            note={latestLoss ? `the validator's, round ${latestLoss.round}` : 'after the first scored round'}
+            testId="wall-loss"
+          />
+          <Stat
+            label="Sent"
+            value={bytesIn(sent)[0]}
+            unit={bytesIn(sent)[1]}
+            note={ratio ? `${ratio.toFixed(0)}× smaller than dense` : plural(payloads, 'payload')}
+            testId="wall-bytes"
+          />
         </dl>
       </section>
       <LossByRound loss={view.loss} />
@@ -110,7 +137,9 @@ function Stat({ label, value, unit, note, testId }: { label: string; value: stri
 
 function LossByRound({ loss }: { loss: WallView['loss'] }) {
   if (loss.length === 0) return null;
-  const series: ChartSeries[] = [{ label: "the validator's loss", color: '#1f5fc4', points: loss.map((l) => ({ x: l.round, y: l.loss })), pointsOnly: loss.length < 3 }];
+  const series: ChartSeries[] = [
+    { label: "the validator's loss", color: '#1f5fc4', points: loss.map((l) => ({ x: l.round, y: l.loss })), pointsOnly: loss.length < 3 },
+  ];
   return (
     <section className="wall-section wall-chart" aria-label="Loss by round">
       <Chart series={series} title="The validator's loss of the global model, by round" xLabel="round" height={260} />
@@ -147,7 +176,14 @@ function PeerTable({ peers }: { peers: WallPeer[] }) {
             </thead>
             <tbody>
               {peers.map((p) => (
-                <tr key={p.hotkey} data-testid="wall-peer" data-hotkey={p.hotkey} data-online={String(p.online)} data-rounds={p.rounds} data-included={p.included}>
+                <tr
+                  key={p.hotkey}
+                  data-testid="wall-peer"
+                  data-hotkey={p.hotkey}
+                  data-online={String(p.online)}
+                  data-rounds={p.rounds}
+                  data-included={p.included}
+                >
                   <th scope="row">
                     <code title={`hotkey ${p.hotkey}, peer ${p.peerId}`}>{shortKey(p.hotkey)}</code>
                   </th>
@@ -198,7 +234,14 @@ function RoundTable({ rounds, current }: { rounds: WallRound[]; current: number 
               const taken = r.peers.filter((p) => p.included).length;
               const refused = r.peers.filter((p) => p.rejected).map((p) => `${shortKey(p.hotkey)}: ${p.rejected}`);
               return (
-                <tr key={r.round} data-testid="wall-round-row" data-round={r.round} data-decided={String(r.decided)} data-taken={taken} data-loss={r.loss ?? ''}>
+                <tr
+                  key={r.round}
+                  data-testid="wall-round-row"
+                  data-round={r.round}
+                  data-decided={String(r.decided)}
+                  data-taken={taken}
+                  data-loss={r.loss ?? ''}
+                >
                   <th scope="row">{r.round}</th>
                   <td>
                     {r.decided ? (

@@ -110,7 +110,12 @@ export function swarmReducer(s: SwarmState, a: SwarmAction): SwarmState {
       return sameLinks(s.links, a.links) ? s : { ...s, links: a.links };
     case 'step': {
       const losses = [...s.losses, { step: a.step.step, loss: a.step.loss }];
-      return { ...s, step: a.step, stepsThisRound: s.stepsThisRound + 1, losses: losses.length > MAX_STEPS ? losses.slice(-MAX_STEPS) : losses };
+      return {
+        ...s,
+        step: a.step,
+        stepsThisRound: s.stepsThisRound + 1,
+        losses: losses.length > MAX_STEPS ? losses.slice(-MAX_STEPS) : losses,
+      };
     }
     case 'paused':
       return { ...s, paused: a.paused };
@@ -124,6 +129,10 @@ export function swarmReducer(s: SwarmState, a: SwarmAction): SwarmState {
 }
 
 function sameLinks(a: PeerLink[], b: PeerLink[]): boolean {
-  const key = (links: PeerLink[]) => links.map((l) => `${l.peer} ${l.kind} ${l.direction} ${l.remoteAddr}`).sort().join('\n');
+  const key = (links: PeerLink[]) =>
+    links
+      .map((l) => `${l.peer} ${l.kind} ${l.direction} ${l.remoteAddr}`)
+      .sort()
+      .join('\n');
   return a.length === b.length && key(a) === key(b);
 }

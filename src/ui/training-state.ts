@@ -31,7 +31,16 @@ export type TrainingAction =
   | { type: 'checkpoint'; checkpoint: NonNullable<TrainingState['checkpoint']> }
   | { type: 'failed'; message: string };
 
-export const initialTraining: TrainingState = { phase: 'idle', info: null, losses: [], heldOut: [], rounds: [], tokensPerSecond: 0, error: null, checkpoint: null };
+export const initialTraining: TrainingState = {
+  phase: 'idle',
+  info: null,
+  losses: [],
+  heldOut: [],
+  rounds: [],
+  tokensPerSecond: 0,
+  error: null,
+  checkpoint: null,
+};
 
 export function trainingReducer(s: TrainingState, a: TrainingAction): TrainingState {
   switch (a.type) {
@@ -45,7 +54,7 @@ export function trainingReducer(s: TrainingState, a: TrainingAction): TrainingSt
       const e = a.event;
       if (e.kind === 'step') return { ...s, losses: [...s.losses, { step: e.step, loss: e.loss }], tokensPerSecond: e.tokensPerSecond };
       if (e.kind !== 'round') return s;
-      const step = s.info ? (e.round + 1) * s.info.innerSteps : s.losses.at(-1)?.step ?? 0;
+      const step = s.info ? (e.round + 1) * s.info.innerSteps : (s.losses.at(-1)?.step ?? 0);
       return { ...s, rounds: [...s.rounds, e], heldOut: [...s.heldOut, { step, loss: e.heldOutLoss }] };
     }
     case 'pause':

@@ -11,7 +11,8 @@ import type { HotkeySigner } from '../identity/binding.ts';
 import { MODEL_FILE } from '../train/checkpoint.ts';
 import { initialSwarm, swarmReducer } from './swarm-state.ts';
 
-export type SavedSessionState = { status: 'checking' } | { status: 'none' } | { status: 'saved'; tab: SavedTab } | { status: 'unavailable'; message: string };
+export type SavedSessionState =
+  { status: 'checking' } | { status: 'none' } | { status: 'saved'; tab: SavedTab } | { status: 'unavailable'; message: string };
 
 export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: string) {
   const [state, dispatch] = useReducer(swarmReducer, initialSwarm);
@@ -83,7 +84,10 @@ export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: st
     [worker, hubUrl, runId],
   );
 
-  const join = useCallback((signer: HotkeySigner | Promise<HotkeySigner>, rounds?: number) => start({ signer, ...(rounds ? { rounds } : {}) }), [start]);
+  const join = useCallback(
+    (signer: HotkeySigner | Promise<HotkeySigner>, rounds?: number) => start({ signer, ...(rounds ? { rounds } : {}) }),
+    [start],
+  );
   const resumeSaved = useCallback((tab: SavedTab) => start({ resume: tab }), [start]);
 
   const leave = useCallback(async () => {

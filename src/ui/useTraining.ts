@@ -55,7 +55,9 @@ export function useTraining(worker: TrainerWorker | null) {
     try {
       const c = await worker.api.checkpoint();
       // One file is enough: WebLoCo writes the config into the safetensors metadata too.
-      const url = URL.createObjectURL(new Blob([c.files['model.safetensors']! as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
+      const url = URL.createObjectURL(
+        new Blob([c.files['model.safetensors']! as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }),
+      );
       dispatch({ type: 'checkpoint', checkpoint: { step: c.step, modelHash: c.modelHash, heldOutLoss: c.heldOutLoss, url } });
     } catch (err) {
       fail(err);

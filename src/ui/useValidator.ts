@@ -37,12 +37,14 @@ export function useValidator(worker: TrainerWorker | null, hubUrl: string) {
       });
       running.current = validator;
       setState((s) => ({ ...s, phase: 'validating', startRound: validator.startRound }));
-      validator.done.then(
-        () => setState((s) => ({ ...s, phase: 'stopped', progress: null })),
-        (err: unknown) => setState((s) => ({ ...s, phase: 'error', progress: null, error: message(err) })),
-      ).finally(() => {
-        if (running.current === validator) running.current = null;
-      });
+      validator.done
+        .then(
+          () => setState((s) => ({ ...s, phase: 'stopped', progress: null })),
+          (err: unknown) => setState((s) => ({ ...s, phase: 'error', progress: null, error: message(err) })),
+        )
+        .finally(() => {
+          if (running.current === validator) running.current = null;
+        });
     } catch (err) {
       setState((s) => ({ ...s, phase: 'error', progress: null, error: message(err) }));
     } finally {

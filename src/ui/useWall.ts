@@ -24,7 +24,8 @@ async function readWall(origin: string, signal: AbortSignal): Promise<{ view: Wa
   const json = (res.headers.get('content-type') ?? '').startsWith('application/json');
   if (!json) return { error: 'this page was not served by a WebLoCo hub', fatal: true };
   const body = (await res.json().catch(() => null)) as (WallView & { error?: string }) | null;
-  if (!res.ok || !body || !Array.isArray(body.peers)) return { error: body?.error ?? `the hub answered ${res.status}`, fatal: res.status === 404 };
+  if (!res.ok || !body || !Array.isArray(body.peers))
+    return { error: body?.error ?? `the hub answered ${res.status}`, fatal: res.status === 404 };
   return { view: body };
 }
 

@@ -43,7 +43,8 @@ function runUntilKilled(kill: { afterMs: number } | { onAnnouncement: number }):
       }
     });
     child.on('exit', (code, signal) => {
-      if (signal !== 'SIGKILL' || !run.ready) reject(new Error(`the dev chain child exited (${code ?? signal}) before it was killed: ${stderr}`));
+      if (signal !== 'SIGKILL' || !run.ready)
+        reject(new Error(`the dev chain child exited (${code ?? signal}) before it was killed: ${stderr}`));
       else resolve(run as Run);
     });
   });
@@ -54,7 +55,8 @@ it(`keeps every announced block across ${KILLS} SIGKILLs at random instants`, as
   const announced = new Map<number, string>();
   let lastAnnounced = -1;
   for (let kill = 0; kill < KILLS; kill++) {
-    const trigger = kill % 2 === 0 ? { afterMs: Math.round(150 + Math.random() * 600) } : { onAnnouncement: 1 + Math.floor(Math.random() * 10) };
+    const trigger =
+      kill % 2 === 0 ? { afterMs: Math.round(150 + Math.random() * 600) } : { onAnnouncement: 1 + Math.floor(Math.random() * 10) };
     const run = await runUntilKilled(trigger);
     const context = `run ${kill} (killed at ${JSON.stringify(trigger)})`;
     // The restart continues from the last block it announced before (or a later one it stored but had not yet printed).

@@ -14,7 +14,10 @@ chain.onBlock((block) => {
   write({ height: block.height, hash: block.hash });
   if (block.height % 3 === 0) {
     void (async () => {
-      const session = await Session.start(await createBurnerSigner(), { run: 'crash-test', peerId: '12D3KooWGzh8vQ8m6cY1mXq7p1cJk9V8m5G5hQ7wV2ZLJ3nXbqjW' });
+      const session = await Session.start(await createBurnerSigner(), {
+        run: 'crash-test',
+        peerId: '12D3KooWGzh8vQ8m6cY1mXq7p1cJk9V8m5G5hQ7wV2ZLJ3nXbqjW',
+      });
       await chain.register(session.signed);
     })().catch(() => {}); // a registration cut short by the kill is simply lost
   }

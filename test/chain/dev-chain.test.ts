@@ -88,23 +88,46 @@ describe('dev chain', () => {
 
     // register: wrong signature, replayed binding, reused binding nonce, oversized, wrong run.
     const fresh = await signBinding(burner, { run: RUN, peerId: PEER_ID, sessionKey: SigningKey.generate() });
-    await expectRefused(chain.register({ ...fresh, binding: { ...fresh.binding, peerId: PEER_ID.replace('W', 'Z') } }), 'bad-signature', /not signed by its hotkey/);
+    await expectRefused(
+      chain.register({ ...fresh, binding: { ...fresh.binding, peerId: PEER_ID.replace('W', 'Z') } }),
+      'bad-signature',
+      /not signed by its hotkey/,
+    );
     await expectRefused(chain.register(session.signed), 'already-registered');
     const sameNonce = { ...fresh.binding, sessionKey: SigningKey.generate().publicKeyHex };
     const reused: SignedBinding = { binding: sameNonce, signature: await burner.signRaw(u8aToHex(bindingBytes(sameNonce)) as Hex) };
     await chain.register(fresh);
     await expectRefused(chain.register(reused), 'wrong-nonce', /fresh nonce/);
-    await expectRefused(chain.register({ ...fresh, binding: { ...fresh.binding, peerId: 'Q'.repeat(70_000) } }), 'oversized', /at most 65536/);
+    await expectRefused(
+      chain.register({ ...fresh, binding: { ...fresh.binding, peerId: 'Q'.repeat(70_000) } }),
+      'oversized',
+      /at most 65536/,
+    );
     const otherRun = await signBinding(burner, { run: 'other-run', peerId: PEER_ID, sessionKey: SigningKey.generate() });
     await expectRefused(chain.register(otherRun), 'wrong-run');
 
     // commit: wrong signature, wrong nonce (a replay and a lower one), oversized, wrong round, unregistered binding, second commit in a round.
     // Each announcement names the round of the next block at the moment it is submitted (rounds here last 200 ms).
     const announce = (fields: Partial<SignedAnnouncement['announcement']>) =>
-      signAnnouncement(session.key, { ...commit.announcement, round: nextRound(chain), payloadHash: `0x${'cd'.repeat(32)}` as Hex, ...fields });
-    await expectRefused(chain.commit({ ...announce({ nonce: 5 }), signature: announce({ nonce: 6 }).signature }), 'bad-signature', /session key/);
+      signAnnouncement(session.key, {
+        ...commit.announcement,
+        round: nextRound(chain),
+        payloadHash: `0x${'cd'.repeat(32)}` as Hex,
+        ...fields,
+      });
+    await expectRefused(
+      chain.commit({ ...announce({ nonce: 5 }), signature: announce({ nonce: 6 }).signature }),
+      'bad-signature',
+      /session key/,
+    );
     await expectRefused(chain.commit(announce({ nonce: 0 })), 'wrong-nonce', /not above/);
-    await expectRefused(chain.commit({ announcement: { ...announce({ nonce: 5 }).announcement, run: 'r'.repeat(70_000) }, signature: announce({}).signature }), 'oversized');
+    await expectRefused(
+      chain.commit({
+        announcement: { ...announce({ nonce: 5 }).announcement, run: 'r'.repeat(70_000) },
+        signature: announce({}).signature,
+      }),
+      'oversized',
+    );
     await expectRefused(chain.commit(announce({ nonce: 5, round: nextRound(chain) + 1 })), 'wrong-round');
     await expectRefused(chain.commit(announce({ nonce: 5, binding: `0x${'ee'.repeat(32)}` as Hex })), 'not-registered', /registered first/);
     const accepted = chain.commit(announce({ nonce: 5 }));
@@ -114,23 +137,49 @@ describe('dev chain', () => {
     // decision: wrong signature, wrong nonce, oversized, not a validator, too early, duplicate, unknown payload.
     const decide = (fields: Partial<SignedDecision['decision']>, key = chain.authority) =>
       signDecision(key, { run: RUN, round, payloadHashes: [commit.announcement.payloadHash], modelHash: MODEL_HASH, nonce: 1, ...fields });
-    await expectRefused(chain.decide({ ...decide({}), decision: { ...decide({}).decision, modelHash: `0x${'00'.repeat(32)}` as Hex } }), 'bad-signature', /not signed by its validator/);
+    await expectRefused(
+      chain.decide({ ...decide({}), decision: { ...decide({}).decision, modelHash: `0x${'00'.repeat(32)}` as Hex } }),
+      'bad-signature',
+      /not signed by its validator/,
+    );
     await expectRefused(chain.decide(decide({ round: round + 1, payloadHashes: [], nonce: 0 })), 'wrong-nonce');
-    await expectRefused(chain.decide(decide({ payloadHashes: Array.from({ length: 1500 }, (_, i) => `0x${i.toString(16).padStart(64, '0')}` as Hex) })), 'oversized');
+    await expectRefused(
+      chain.decide(decide({ payloadHashes: Array.from({ length: 1500 }, (_, i) => `0x${i.toString(16).padStart(64, '0')}` as Hex) })),
+      'oversized',
+    );
     await expectRefused(chain.decide(decide({ round: round + 1, payloadHashes: [] }, SigningKey.generate())), 'not-validator');
-    await expectRefused(chain.decide(decide({ round: nextRound(chain), payloadHashes: [] })), 'too-early', /its decision can come from block/);
+    await expectRefused(
+      chain.decide(decide({ round: nextRound(chain), payloadHashes: [] })),
+      'too-early',
+      /its decision can come from block/,
+    );
     await expectRefused(chain.decide(decide({})), 'duplicate', /already decided/);
-    await expectRefused(chain.decide(decide({ round: round - 1, payloadHashes: [`0x${'99'.repeat(32)}` as Hex] })), 'unknown-payload', /not committed in round/);
+    await expectRefused(
+      chain.decide(decide({ round: round - 1, payloadHashes: [`0x${'99'.repeat(32)}` as Hex] })),
+      'unknown-payload',
+      /not committed in round/,
+    );
 
     // weights: accepted, then wrong signature, wrong nonce, oversized, unregistered hotkey, future round.
     const hotkey = session.signed.binding.hotkey;
-    const weigh = (fields: Partial<Parameters<typeof signWeights>[1]>) => signWeights(chain.authority, { run: RUN, round, weights: [{ hotkey, weight: 65535 }], nonce: 2, ...fields });
+    const weigh = (fields: Partial<Parameters<typeof signWeights>[1]>) =>
+      signWeights(chain.authority, { run: RUN, round, weights: [{ hotkey, weight: 65535 }], nonce: 2, ...fields });
     await chain.setWeights(weigh({}));
     expect((await chain.metagraph()).weights.map((w) => w.weights.weights)).toEqual([[{ hotkey, weight: 65535 }]]);
-    await expectRefused(chain.setWeights({ ...weigh({ nonce: 3 }), weights: { ...weigh({ nonce: 3 }).weights, round: round - 1 } }), 'bad-signature');
+    await expectRefused(
+      chain.setWeights({ ...weigh({ nonce: 3 }), weights: { ...weigh({ nonce: 3 }).weights, round: round - 1 } }),
+      'bad-signature',
+    );
     await expectRefused(chain.setWeights(weigh({})), 'wrong-nonce');
-    await expectRefused(chain.setWeights(weigh({ nonce: 3, weights: Array.from({ length: 5000 }, () => ({ hotkey, weight: 1 })) })), 'oversized');
-    await expectRefused(chain.setWeights(weigh({ nonce: 3, weights: [{ hotkey: SigningKey.generate().address, weight: 1 }] })), 'not-registered', /never registered/);
+    await expectRefused(
+      chain.setWeights(weigh({ nonce: 3, weights: Array.from({ length: 5000 }, () => ({ hotkey, weight: 1 })) })),
+      'oversized',
+    );
+    await expectRefused(
+      chain.setWeights(weigh({ nonce: 3, weights: [{ hotkey: SigningKey.generate().address, weight: 1 }] })),
+      'not-registered',
+      /never registered/,
+    );
     await expectRefused(chain.setWeights(weigh({ nonce: 3, round: nextRound(chain) + 5 })), 'wrong-round');
     await expectRefused(chain.setWeights(weigh({ nonce: 3, weights: [{ hotkey, weight: 70_000 }] })), 'malformed', /\[0, 65535\]/);
 
@@ -151,7 +200,13 @@ describe('dev chain', () => {
     const { port } = server.address() as { port: number };
     const base = `http://127.0.0.1:${port}`;
     try {
-      const head = (await (await fetch(`${base}/api/chain/head`)).json()) as { height: number; hash: string; run: string; authority: string; blocksPerRound: number };
+      const head = (await (await fetch(`${base}/api/chain/head`)).json()) as {
+        height: number;
+        hash: string;
+        run: string;
+        authority: string;
+        blocksPerRound: number;
+      };
       expect(head).toMatchObject({ run: RUN, authority: chain.authority.address, blocksPerRound: 4 });
       const { blocks } = (await (await fetch(`${base}/api/chain/blocks?from=0&limit=1000`)).json()) as { blocks: unknown[] };
       expect(blocks.length).toBeGreaterThan(head.height);
@@ -159,14 +214,22 @@ describe('dev chain', () => {
       const page = (await (await fetch(`${base}/api/chain/blocks?from=2&limit=3`)).json()) as { blocks: { height: number }[] };
       expect(page.blocks.map((b) => b.height)).toEqual([2, 3, 4]);
 
-      const metagraph = (await (await fetch(`${base}/api/chain/metagraph`)).json()) as { neurons: { uid: number; bindingId: string; binding: SignedBinding }[] };
+      const metagraph = (await (await fetch(`${base}/api/chain/metagraph`)).json()) as {
+        neurons: { uid: number; bindingId: string; binding: SignedBinding }[];
+      };
       expect(metagraph.neurons[0]).toMatchObject({ uid: 0, bindingId: session.id, binding: session.signed });
 
       const fresh = await signBinding(await createBurnerSigner(), { run: RUN, peerId: PEER_ID, sessionKey: SigningKey.generate() });
-      const accepted = await fetch(`${base}/api/chain/extrinsics`, { method: 'POST', body: JSON.stringify({ call: 'register', binding: fresh }) });
+      const accepted = await fetch(`${base}/api/chain/extrinsics`, {
+        method: 'POST',
+        body: JSON.stringify({ call: 'register', binding: fresh }),
+      });
       expect(accepted.status).toBe(200);
       const inclusion = (await accepted.json()) as { height: number; blockHash: string; index: number };
-      expect(chain.blocks(inclusion.height, 1)[0]).toMatchObject({ hash: inclusion.blockHash, extrinsics: [{ call: 'register', binding: fresh }] });
+      expect(chain.blocks(inclusion.height, 1)[0]).toMatchObject({
+        hash: inclusion.blockHash,
+        extrinsics: [{ call: 'register', binding: fresh }],
+      });
 
       const refused = await fetch(`${base}/api/chain/extrinsics`, { method: 'POST', body: JSON.stringify({ call: 'mint' }) });
       expect(refused.status).toBe(400);

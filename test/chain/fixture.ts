@@ -39,7 +39,9 @@ export function nextRound(chain: DevChain): number {
 }
 
 /** Registers a burner session, commits one payload, waits out the round and decides it. */
-export async function populate(chain: DevChain): Promise<{ session: Session; commit: SignedAnnouncement; decision: SignedDecision; round: number }> {
+export async function populate(
+  chain: DevChain,
+): Promise<{ session: Session; commit: SignedAnnouncement; decision: SignedDecision; round: number }> {
   const session = await Session.start(await createBurnerSigner(), { run: RUN, peerId: PEER_ID });
   await chain.register(session.signed);
   // Commit early in a round, so the commit cannot slip past the round's last block.
@@ -48,7 +50,13 @@ export async function populate(chain: DevChain): Promise<{ session: Session; com
   const commit = session.announce({ round, baseModelHash: MODEL_HASH, payloadHash: `0x${'ab'.repeat(32)}` as Hex, bytes: 4321 });
   await chain.commit(commit);
   await untilHeight(chain, chain.clock.lastBlock(round));
-  const decision = signDecision(chain.authority, { run: RUN, round, payloadHashes: [commit.announcement.payloadHash], modelHash: `0x${'4d'.repeat(32)}` as Hex, nonce: 0 });
+  const decision = signDecision(chain.authority, {
+    run: RUN,
+    round,
+    payloadHashes: [commit.announcement.payloadHash],
+    modelHash: `0x${'4d'.repeat(32)}` as Hex,
+    nonce: 0,
+  });
   await chain.decide(decision);
   return { session, commit, decision, round };
 }

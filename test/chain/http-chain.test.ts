@@ -62,7 +62,12 @@ describe('HttpChain', () => {
       await remote.commit(commit).catch(async (error: unknown) => {
         // The round may have ended while the request travelled: commit again in the next one.
         if (!(error instanceof ChainError && error.code === 'wrong-round')) throw error;
-        const retry = session.announce({ round: round + 1, baseModelHash: MODEL_HASH, payloadHash: commit.announcement.payloadHash, bytes: 100 });
+        const retry = session.announce({
+          round: round + 1,
+          baseModelHash: MODEL_HASH,
+          payloadHash: commit.announcement.payloadHash,
+          bytes: 100,
+        });
         await remote.commit(retry);
       });
       const committedRound = (await remote.commits(round)).length > 0 ? round : round + 1;
@@ -70,7 +75,13 @@ describe('HttpChain', () => {
       expect(await remote.nextNonce({ binding: session.id })).toBeGreaterThanOrEqual(1);
 
       await untilHeight(chain, chain.clock.lastBlock(committedRound));
-      const decision = signDecision(chain.authority, { run: RUN, round: committedRound, payloadHashes: [`0x${'12'.repeat(32)}` as Hex], modelHash: MODEL_HASH, nonce: 0 });
+      const decision = signDecision(chain.authority, {
+        run: RUN,
+        round: committedRound,
+        payloadHashes: [`0x${'12'.repeat(32)}` as Hex],
+        modelHash: MODEL_HASH,
+        nonce: 0,
+      });
       await remote.decide(decision);
       expect(await remote.decision(committedRound)).toEqual(decision);
       expect((await remote.metagraph()).neurons.map((n) => n.hotkey)).toEqual([session.signed.binding.hotkey]);

@@ -74,16 +74,46 @@ describe('verifyChain', () => {
     const registerAt = heightOf('register');
     expect(Math.min(decisionAt, commitAt, registerAt)).toBeGreaterThan(0);
     const forgedHash = `0x${'66'.repeat(32)}` as Hex;
-    expectRefused(altered(decisionAt, (b) => void ((b.extrinsics[0] as { decision: { decision: { modelHash: Hex } } }).decision.decision.modelHash = forgedHash)), decisionAt, /extrinsicsRoot/);
-    expectRefused(altered(commitAt, (b) => void ((b.extrinsics[0] as { commit: { announcement: { payloadHash: Hex } } }).commit.announcement.payloadHash = forgedHash)), commitAt, /extrinsicsRoot/);
-    expectRefused(altered(registerAt, (b) => void ((b.extrinsics[0] as { binding: { binding: { burner: boolean } } }).binding.binding.burner = false)), registerAt, /extrinsicsRoot/);
-    expectRefused(altered(decisionAt, (b) => void b.extrinsics.pop()), decisionAt, /extrinsicsRoot/);
+    expectRefused(
+      altered(
+        decisionAt,
+        (b) => void ((b.extrinsics[0] as { decision: { decision: { modelHash: Hex } } }).decision.decision.modelHash = forgedHash),
+      ),
+      decisionAt,
+      /extrinsicsRoot/,
+    );
+    expectRefused(
+      altered(
+        commitAt,
+        (b) => void ((b.extrinsics[0] as { commit: { announcement: { payloadHash: Hex } } }).commit.announcement.payloadHash = forgedHash),
+      ),
+      commitAt,
+      /extrinsicsRoot/,
+    );
+    expectRefused(
+      altered(registerAt, (b) => void ((b.extrinsics[0] as { binding: { binding: { burner: boolean } } }).binding.binding.burner = false)),
+      registerAt,
+      /extrinsicsRoot/,
+    );
+    expectRefused(
+      altered(decisionAt, (b) => void b.extrinsics.pop()),
+      decisionAt,
+      /extrinsicsRoot/,
+    );
   });
 
   it('refuses altered headers, a block re-hashed without its signature, and one re-sealed by another key', () => {
     const middle = Math.floor(blocks.length / 2);
-    expectRefused(altered(middle, (b) => void (b.timestamp += 1)), middle, /does not hash/);
-    expectRefused(altered(middle, (b) => void (b.parentHash = blocks[middle - 2]!.hash)), middle, /does not hash/);
+    expectRefused(
+      altered(middle, (b) => void (b.timestamp += 1)),
+      middle,
+      /does not hash/,
+    );
+    expectRefused(
+      altered(middle, (b) => void (b.parentHash = blocks[middle - 2]!.hash)),
+      middle,
+      /does not hash/,
+    );
     expectRefused(
       altered(middle, (b) => {
         b.timestamp += 1;
@@ -93,7 +123,11 @@ describe('verifyChain', () => {
       /signature/,
     );
     const stranger = SigningKey.generate();
-    expectRefused(altered(middle, (b) => reseal(b, stranger)), middle, /not by the chain's authority/);
+    expectRefused(
+      altered(middle, (b) => reseal(b, stranger)),
+      middle,
+      /not by the chain's authority/,
+    );
     expectRefused(blocks, 0, /expected authority/, { authority: stranger.address });
   });
 
@@ -122,7 +156,11 @@ describe('verifyChain', () => {
     const middle = Math.floor(blocks.length / 2);
     expectRefused([...blocks.slice(0, middle), ...blocks.slice(middle + 1)], middle + 1, /expected height/);
     expectRefused([...blocks.slice(0, middle), blocks[middle + 1]!, blocks[middle]!], middle + 1, /expected height/);
-    expectRefused(altered(middle, (b) => reseal(Object.assign(b, { timestamp: blocks[middle - 1]!.timestamp }), chain.authority)), middle, /not after its parent/);
+    expectRefused(
+      altered(middle, (b) => reseal(Object.assign(b, { timestamp: blocks[middle - 1]!.timestamp }), chain.authority)),
+      middle,
+      /not after its parent/,
+    );
     expectRefused(blocks.slice(1), 1, /genesis/);
   });
 });

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { DEMO_RUN, demoOptions, wallUrl } from '../../src/cli/demo.ts';
 
 describe('webloco demo arguments', () => {
-  it('defaults to three peers on a tiny run with short rounds, in a fresh data dir, serving the repository\'s dist/', () => {
+  it("defaults to three peers on a tiny run with short rounds, in a fresh data dir, serving the repository's dist/", () => {
     expect(demoOptions([])).toEqual({
       peers: 3,
       port: 8080,
@@ -20,8 +20,43 @@ describe('webloco demo arguments', () => {
   });
 
   it('takes each run setting, the peers, the port and the directories from flags', () => {
-    const options = demoOptions(['--peers', '5', '--port', '0', '--host', '0.0.0.0', '--data-dir', 'keep', '--app-dir', 'build', '--preset', 'small', '--inner-steps', '2', '--batch', '2', '--seq-len', '32', '--blocks-per-round', '20', '--block-time-ms', '500', '--rounds', '7', '--take-all', '--headed'])!;
-    expect(options).toMatchObject({ peers: 5, port: 0, host: '0.0.0.0', dataDir: 'keep', appDir: resolve('build'), takeAll: true, headed: true });
+    const options = demoOptions([
+      '--peers',
+      '5',
+      '--port',
+      '0',
+      '--host',
+      '0.0.0.0',
+      '--data-dir',
+      'keep',
+      '--app-dir',
+      'build',
+      '--preset',
+      'small',
+      '--inner-steps',
+      '2',
+      '--batch',
+      '2',
+      '--seq-len',
+      '32',
+      '--blocks-per-round',
+      '20',
+      '--block-time-ms',
+      '500',
+      '--rounds',
+      '7',
+      '--take-all',
+      '--headed',
+    ])!;
+    expect(options).toMatchObject({
+      peers: 5,
+      port: 0,
+      host: '0.0.0.0',
+      dataDir: 'keep',
+      appDir: resolve('build'),
+      takeAll: true,
+      headed: true,
+    });
     expect(options.run).toEqual({ preset: 'small', innerSteps: 2, batch: 2, seqLen: 32, blocksPerRound: 20, blockTimeMs: 500, rounds: 7 });
     // Unnamed settings keep the demo's defaults, not the hub's.
     expect(demoOptions(['--inner-steps', '3'])!.run).toEqual({ ...DEMO_RUN, innerSteps: 3 });
@@ -38,7 +73,7 @@ describe('webloco demo arguments', () => {
     expect(() => demoOptions(['--wall'])).toThrow(/unknown option '--wall'/);
   });
 
-  it('puts the wall at the hub page\'s #/wall', () => {
+  it("puts the wall at the hub page's #/wall", () => {
     expect(wallUrl('http://127.0.0.1:8080')).toBe('http://127.0.0.1:8080/#/wall');
     expect(wallUrl('http://10.99.0.1:4000/')).toBe('http://10.99.0.1:4000/#/wall');
   });

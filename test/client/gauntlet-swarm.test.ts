@@ -33,8 +33,22 @@ beforeAll(async () => {
   const app = mkdtempSync(join(tmpdir(), 'webloco-app-'));
   mkdirSync(app, { recursive: true });
   writeFileSync(join(app, 'index.html'), '<!doctype html><title>WebLoCo</title>');
-  validator = await Validator.create(rt, { runId: 'gauntlet-swarm', config: preset('tiny'), trainTokens: data.train, seqLen: RUN.seqLen, secret: 'test' });
-  hub = await startHub({ port: 0, dataDir: mkdtempSync(join(tmpdir(), 'webloco-hub-')), appDir: app, runId: 'gauntlet-swarm', discoveryIntervalMs: 500, run: RUN, gauntlet: validator });
+  validator = await Validator.create(rt, {
+    runId: 'gauntlet-swarm',
+    config: preset('tiny'),
+    trainTokens: data.train,
+    seqLen: RUN.seqLen,
+    secret: 'test',
+  });
+  hub = await startHub({
+    port: 0,
+    dataDir: mkdtempSync(join(tmpdir(), 'webloco-hub-')),
+    appDir: app,
+    runId: 'gauntlet-swarm',
+    discoveryIntervalMs: 500,
+    run: RUN,
+    gauntlet: validator,
+  });
 }, 300_000);
 
 afterAll(async () => {
@@ -46,7 +60,8 @@ describe('the Gauntlet in a swarm', () => {
   it('keeps a copycat and a scaled peer out of every decision while honest members agree on the model; a round audits', async () => {
     const members: Member[] = [];
     try {
-      for (const behavior of ['honest', 'honest', 'copycat', 'scaled'] as const) members.push(await swarmMember(rt, hub, data, RUN, behavior));
+      for (const behavior of ['honest', 'honest', 'copycat', 'scaled'] as const)
+        members.push(await swarmMember(rt, hub, data, RUN, behavior));
       const [honestA, honestB, copycat, scaled] = members as [Member, Member, Member, Member];
       await Promise.all(members.map((m) => m.participant.join()));
       await Promise.all(members.map((m) => m.participant.run(ROUNDS)));
@@ -73,8 +88,17 @@ describe('the Gauntlet in a swarm', () => {
 
       // Anyone can re-score a published round from public data (θ from the chain's decisions, the payloads, the record).
       const audited = rounds[1]!;
-      const { stdout } = await promisify(execFile)(process.execPath, ['bin/webloco.mjs', 'audit', '--hub', hub.http, '--round', String(audited)], { encoding: 'utf8' });
-      const audit = JSON.parse(stdout.trim().split('\n').at(-1)!) as { round: number; ok: boolean; maxDifference: number; problems: string[] };
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        ['bin/webloco.mjs', 'audit', '--hub', hub.http, '--round', String(audited)],
+        { encoding: 'utf8' },
+      );
+      const audit = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+        round: number;
+        ok: boolean;
+        maxDifference: number;
+        problems: string[];
+      };
       expect(audit).toMatchObject({ round: audited, ok: true, problems: [] });
       expect(audit.maxDifference).toBeLessThanOrEqual(1e-4);
     } finally {

@@ -12,10 +12,16 @@ describe('Brown corpus', () => {
       stripBrownTags(
         "\tThe/at Fulton/np-tl County/nn-tl Grand/jj-tl Jury/nn-tl said/vbd Friday/nr an/at investigation/nn of/in Atlanta's/np$ recent/jj primary/nn election/nn produced/vbd ``/`` no/at evidence/nn ''/'' that/cs any/dti irregularities/nns took/vbd place/nn ./.",
       ),
-    ).toBe('The Fulton County Grand Jury said Friday an investigation of Atlanta\'s recent primary election produced "no evidence" that any irregularities took place.');
+    ).toBe(
+      'The Fulton County Grand Jury said Friday an investigation of Atlanta\'s recent primary election produced "no evidence" that any irregularities took place.',
+    );
     // ck01: a quote that opens the line, a contraction tagged with '+', commas inside quotes.
-    expect(stripBrownTags("Scotty/np murmured/vbd ,/, ``/`` No/rb ,/, thanks/nns ''/'' ,/, so/ql softly/rb")).toBe('Scotty murmured, "No, thanks", so softly');
-    expect(stripBrownTags("He/pps said/vbd more/ql loudly/rb ,/, ``/`` I'm/ppss+bem full/jj ,/, old/jj Pop/np ''/'' ./.")).toBe('He said more loudly, "I\'m full, old Pop".');
+    expect(stripBrownTags("Scotty/np murmured/vbd ,/, ``/`` No/rb ,/, thanks/nns ''/'' ,/, so/ql softly/rb")).toBe(
+      'Scotty murmured, "No, thanks", so softly',
+    );
+    expect(stripBrownTags("He/pps said/vbd more/ql loudly/rb ,/, ``/`` I'm/ppss+bem full/jj ,/, old/jj Pop/np ''/'' ./.")).toBe(
+      'He said more loudly, "I\'m full, old Pop".',
+    );
     // A word that itself holds a slash keeps it; brackets hug their contents; dashes stay spaced.
     expect(stripBrownTags('a/at 1-1/2/cd inch/nn (/( 38/cd mm/nns )/) gap/nn --/-- wide/jj')).toBe('a 1-1/2 inch (38 mm) gap -- wide');
     // An abbreviation's period also ends the sentence: one period, not two.

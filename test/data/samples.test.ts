@@ -29,8 +29,14 @@ function referenceStarts(runId: string, round: number, hotkey: string, n: number
 
 describe('samples()', () => {
   it('follows the documented rule exactly, so a validator can recompute it', () => {
-    for (const [n, seqLen, tokens] of [[12, 64, 5_733_814], [9, 255, 1000], [5, 3, 5]] as const) {
-      expect(samples('brown-tiny-1', 42, HOTKEY, n, seqLen, tokens)).toEqual(referenceStarts('brown-tiny-1', 42, HOTKEY, n, seqLen, tokens));
+    for (const [n, seqLen, tokens] of [
+      [12, 64, 5_733_814],
+      [9, 255, 1000],
+      [5, 3, 5],
+    ] as const) {
+      expect(samples('brown-tiny-1', 42, HOTKEY, n, seqLen, tokens)).toEqual(
+        referenceStarts('brown-tiny-1', 42, HOTKEY, n, seqLen, tokens),
+      );
     }
     // A range that forces rejections (2^32 mod 3_000_000_017 is large) still matches.
     expect(samples('r', 1, HOTKEY, 20, 1, 3_000_000_018)).toEqual(referenceStarts('r', 1, HOTKEY, 20, 1, 3_000_000_018));
@@ -49,7 +55,12 @@ describe('samples()', () => {
   });
 
   it('keeps every window inside the split, including the tightest fits', () => {
-    for (const [seqLen, tokens] of [[64, 65], [64, 66], [7, 1000], [255, 4099]] as const) {
+    for (const [seqLen, tokens] of [
+      [64, 65],
+      [64, 66],
+      [7, 1000],
+      [255, 4099],
+    ] as const) {
       const starts = samples('edge', 3, HOTKEY, 500, seqLen, tokens);
       expect(starts).toHaveLength(500);
       for (const s of starts) {
@@ -81,7 +92,9 @@ describe('heldOutWindows() and gatherWindows()', () => {
     const windows = gatherWindows(tokens, starts, 31);
     expect(windows).toBeInstanceOf(Uint32Array);
     expect(windows.length).toBe(6 * 32);
-    starts.forEach((start, row) => expect(Array.from(windows.subarray(row * 32, row * 32 + 32))).toEqual(Array.from(tokens.subarray(start, start + 32))));
+    starts.forEach((start, row) =>
+      expect(Array.from(windows.subarray(row * 32, row * 32 + 32))).toEqual(Array.from(tokens.subarray(start, start + 32))),
+    );
     expect(() => gatherWindows(tokens, [tokens.length - 31], 31)).toThrow(/outside the 5003-token split/);
   });
 });

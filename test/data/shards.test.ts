@@ -18,7 +18,11 @@ const allDocuments = await brown.documents();
 const heldOutDocs = allDocuments.filter((d) => isHeldOut('brown', d.id)).slice(0, 3);
 const trainDocs = allDocuments.filter((d) => !isHeldOut('brown', d.id)).slice(0, 12);
 const subset = allDocuments.filter((d) => heldOutDocs.includes(d) || trainDocs.includes(d));
-const source: TextSource = { name: 'brown', description: 'a 15-document slice of the Brown corpus, for tests', documents: async () => subset };
+const source: TextSource = {
+  name: 'brown',
+  description: 'a 15-document slice of the Brown corpus, for tests',
+  documents: async () => subset,
+};
 // An odd shard size, so shards end mid-document and the last one is partial.
 const SHARD_TOKENS = 40_009;
 
@@ -90,15 +94,21 @@ describe('token shards', () => {
     const flipped = Uint8Array.from(original);
     flipped[12345]! ^= 0x01;
     await writeFile(shardPath, flipped);
-    await expect(loadSplitFromDirectory(dir, 'train')).rejects.toThrow(/train-0001\.bin is corrupted: blake3 [0-9a-f]{64}, the manifest says.*run `npm run data`/);
+    await expect(loadSplitFromDirectory(dir, 'train')).rejects.toThrow(
+      /train-0001\.bin is corrupted: blake3 [0-9a-f]{64}, the manifest says.*run `npm run data`/,
+    );
     await writeFile(shardPath, original.subarray(0, original.length - 2));
-    await expect(loadSplitFromDirectory(dir, 'train')).rejects.toThrow(/corrupted: \d+ bytes, the manifest says 40009 tokens.*npm run data/);
+    await expect(loadSplitFromDirectory(dir, 'train')).rejects.toThrow(
+      /corrupted: \d+ bytes, the manifest says 40009 tokens.*npm run data/,
+    );
     // The held-out split has its own shards and still loads.
     expect((await loadSplitFromDirectory(dir, 'heldout')).tokens.length).toBe(manifest.splits.heldout.tokens);
     // Running the builder again repairs the folder.
     expect((await writeTokenShards(dir, source, bytesTokenizer, { shardTokens: SHARD_TOKENS })).written).toBe(true);
     expect((await loadSplitFromDirectory(dir, 'train')).tokens.length).toBe(manifest.splits.train.tokens);
-    await expect(loadSplitFromDirectory(join(dir, 'nothing-here'), 'train')).rejects.toThrow(/no token shards in .*nothing-here.*run `npm run data`/);
+    await expect(loadSplitFromDirectory(join(dir, 'nothing-here'), 'train')).rejects.toThrow(
+      /no token shards in .*nothing-here.*run `npm run data`/,
+    );
   });
 
   it('fetches and verifies shards over HTTP like a browser does', async () => {
@@ -118,7 +128,9 @@ describe('token shards', () => {
     try {
       const heldout = await fetchSplit(`http://127.0.0.1:${port}/data/bytes`, 'heldout');
       expect(heldout.tokens).toEqual(expectedStream(heldOutDocs, bytesTokenizer.encodeDocument));
-      await expect(fetchSplit(`http://127.0.0.1:${port}/data/gpt2`, 'train')).rejects.toThrow(/no token shards at .*\/data\/gpt2\/.*npm run data/);
+      await expect(fetchSplit(`http://127.0.0.1:${port}/data/gpt2`, 'train')).rejects.toThrow(
+        /no token shards at .*\/data\/gpt2\/.*npm run data/,
+      );
     } finally {
       await new Promise((done) => server.close(done));
     }

@@ -4,7 +4,11 @@ import { brownCorpus } from '../../src/data/node.ts';
 import { GPT2_END_OF_TEXT, loadTokenizer } from '../../src/data/tokenizer.ts';
 
 const documents = await brownCorpus().documents();
-const paragraph = documents.find((d) => d.id === 'ck01')!.text.split('\n').slice(0, 5).join('\n');
+const paragraph = documents
+  .find((d) => d.id === 'ck01')!
+  .text.split('\n')
+  .slice(0, 5)
+  .join('\n');
 const unicode = 'naïve café — 東京 🚀 <|endoftext|>';
 
 describe('bytes tokenizer', () => {

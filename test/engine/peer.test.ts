@@ -90,8 +90,14 @@ describe('Peer', () => {
   it('two peers applying the same decision reach the same θ; a payload for another θ is refused and changes nothing', async () => {
     const rt = await testRuntime();
     const start = initialModel(parameterLayout(preset('tiny'), rt.limits), 3);
-    const a = await Peer.create(rt, options({ identity: { runId: 'peer-test', hotkey: 'a' } }), data, { theta: start.theta.slice(), hash: start.hash });
-    const b = await Peer.create(rt, options({ identity: { runId: 'peer-test', hotkey: 'b' } }), data, { theta: start.theta.slice(), hash: start.hash });
+    const a = await Peer.create(rt, options({ identity: { runId: 'peer-test', hotkey: 'a' } }), data, {
+      theta: start.theta.slice(),
+      hash: start.hash,
+    });
+    const b = await Peer.create(rt, options({ identity: { runId: 'peer-test', hotkey: 'b' } }), data, {
+      theta: start.theta.slice(),
+      hash: start.hash,
+    });
     try {
       const fromA = (await a.contribute(0)).contribution!;
       const fromB = (await b.contribute(0)).contribution!;

@@ -2,7 +2,14 @@
 // it would send, and the integrity checks refuse the ones that must never be scored, with the
 // reason that goes into the decision record; index overlap finds the copycat.
 import { describe, expect, it } from 'vitest';
-import { adversarialPayload, compressDense, gaussianSource, parseBehaviors, SCALED_FACTOR, type AdversaryContext } from '../../src/engine/adversary.ts';
+import {
+  adversarialPayload,
+  compressDense,
+  gaussianSource,
+  parseBehaviors,
+  SCALED_FACTOR,
+  type AdversaryContext,
+} from '../../src/engine/adversary.ts';
 import { checkIntegrity, indexOverlap, updateNorm, type IntegrityContext } from '../../src/gauntlet/integrity.ts';
 import { preset } from '../../src/model/config.ts';
 import { parameterLayout } from '../../src/model/layout.ts';
@@ -18,12 +25,21 @@ const olderModelHash = new Uint8Array(32).fill(6);
 /** A pseudo-gradient-like update: dense Gaussian values, compressed as the compressor would. */
 function update(seed: number, std = 1e-3) {
   const gaussian = gaussianSource(seed);
-  return compressDense(layout.tensors.map((t) => Float32Array.from({ length: t.shape.reduce((a, b) => a * b, 1) }, () => std * gaussian())), layout.tensors);
+  return compressDense(
+    layout.tensors.map((t) => Float32Array.from({ length: t.shape.reduce((a, b) => a * b, 1) }, () => std * gaussian())),
+    layout.tensors,
+  );
 }
 
 const honestUpdate = update(1);
 const honestPayload = encodeUpdate({ runId, round, baseModelHash }, honestUpdate, wire);
-const context: IntegrityContext = { wire, runId, round, baseModelHash, recentModels: new Map([[Buffer.from(olderModelHash).toString('hex'), round - 2]]) };
+const context: IntegrityContext = {
+  wire,
+  runId,
+  round,
+  baseModelHash,
+  recentModels: new Map([[Buffer.from(olderModelHash).toString('hex'), round - 2]]),
+};
 
 function adversary(behavior: Parameters<typeof adversarialPayload>[0], extra: Partial<AdversaryContext> = {}): Uint8Array | null {
   return adversarialPayload(behavior, {
@@ -67,8 +83,15 @@ describe('integrity', () => {
     const staleResult = checkIntegrity(stale, context);
     expect(staleResult).toMatchObject({ ok: false, reason: 'stale', roundsBehind: 1 });
     // wrong model: this round, but computed on θ of two rounds ago; or on a θ nobody knows.
-    expect(checkIntegrity(encodeUpdate({ runId, round, baseModelHash: olderModelHash }, honestUpdate, wire), context)).toMatchObject({ ok: false, reason: 'wrong-model', roundsBehind: 2 });
-    const unknownModel = checkIntegrity(encodeUpdate({ runId, round, baseModelHash: new Uint8Array(32).fill(9) }, honestUpdate, wire), context);
+    expect(checkIntegrity(encodeUpdate({ runId, round, baseModelHash: olderModelHash }, honestUpdate, wire), context)).toMatchObject({
+      ok: false,
+      reason: 'wrong-model',
+      roundsBehind: 2,
+    });
+    const unknownModel = checkIntegrity(
+      encodeUpdate({ runId, round, baseModelHash: new Uint8Array(32).fill(9) }, honestUpdate, wire),
+      context,
+    );
     expect(unknownModel).toMatchObject({ ok: false, reason: 'wrong-model' });
     expect(unknownModel.ok || unknownModel.roundsBehind).toBeUndefined();
     expect(reasonOf(encodeUpdate({ runId: 'other-run', round, baseModelHash }, honestUpdate, wire))).toBe('wrong-run');
@@ -93,7 +116,15 @@ describe('integrity', () => {
     expect(Array.from(flipped.tensors[0]!.indices)).toEqual(Array.from(honestUpdate.tensors[0]!.indices));
     expect(flipped.tensors[0]!.shift).toBeCloseTo(-honestUpdate.tensors[0]!.shift, 9);
     // lazy: zeros in even rounds (the encoder takes them: scale 0, every code 2), a tiny update in odd ones.
-    const lazyEven = adversarialPayload('lazy', { origin: { runId, round: 2, baseModelHash }, wire, layout: layout.tensors, honest: null, previous: null, earlier: [], seed: 1 })!;
+    const lazyEven = adversarialPayload('lazy', {
+      origin: { runId, round: 2, baseModelHash },
+      wire,
+      layout: layout.tensors,
+      honest: null,
+      previous: null,
+      earlier: [],
+      seed: 1,
+    })!;
     expect(updateNorm(decoded(lazyEven))).toBe(0);
     const lazyOdd = decoded(adversary('lazy')!);
     expect(updateNorm(lazyOdd)).toBeGreaterThan(0);

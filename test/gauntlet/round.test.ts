@@ -36,18 +36,53 @@ describe('Gauntlet round', () => {
     const rt = await testRuntime();
     const theta0 = initialModel(parameterLayout(config, rt.limits), 0);
     // Two honest peers; each trains on exactly its first 8 windows (4 steps × 2 rows), the 8 the validator evaluates.
-    const peerOptions = (hotkey: string) => ({ config, identity: { runId, hotkey }, batch: 2, seqLen: 32, innerSteps: 4, rounds: 2, nullRounds: 0, evalBatches: 1 });
-    const peers = [await Peer.create(rt, peerOptions('peer-a'), data, { theta: theta0.theta.slice(), hash: theta0.hash }), await Peer.create(rt, peerOptions('peer-b'), data, { theta: theta0.theta.slice(), hash: theta0.hash })];
+    const peerOptions = (hotkey: string) => ({
+      config,
+      identity: { runId, hotkey },
+      batch: 2,
+      seqLen: 32,
+      innerSteps: 4,
+      rounds: 2,
+      nullRounds: 0,
+      evalBatches: 1,
+    });
+    const peers = [
+      await Peer.create(rt, peerOptions('peer-a'), data, { theta: theta0.theta.slice(), hash: theta0.hash }),
+      await Peer.create(rt, peerOptions('peer-b'), data, { theta: theta0.theta.slice(), hash: theta0.hash }),
+    ];
     const judged: JudgedRound[] = [];
-    const judge = await GauntletJudge.create(rt, { runId, config, trainTokens: data.train, seqLen: 32, secret: 'round-test', onRound: (j) => judged.push(j) });
+    const judge = await GauntletJudge.create(rt, {
+      runId,
+      config,
+      trainTokens: data.train,
+      seqLen: 32,
+      secret: 'round-test',
+      onRound: (j) => judged.push(j),
+    });
     const auditor = await LossEvaluator.create(rt, config, 8, 32);
     try {
       const base0: GlobalModel = { theta: peers[0]!.theta, hash: peers[0]!.modelHashBytes };
-      const [a0, b0] = (await Promise.all([peers[0]!.contribute(0), peers[1]!.contribute(0)])).map((r) => r.contribution!) as [Contribution, Contribution];
+      const [a0, b0] = (await Promise.all([peers[0]!.contribute(0), peers[1]!.contribute(0)])).map((r) => r.contribution!) as [
+        Contribution,
+        Contribution,
+      ];
       const wire = peers[0]!.wire;
       const bad = (behavior: Behavior, honest: Contribution) =>
-        adversarialPayload(behavior, { origin: { runId, round: 0, baseModelHash: base0.hash }, wire, layout: peers[0]!.layout.tensors, honest, previous: null, earlier: [a0.payload, b0.payload], seed: 5 })!;
-      const submit = (hotkey: string, payload: Uint8Array, sender = hotkey): SimulatedSubmission => ({ hotkey, sender, payload, payloadHash: payloadHash(payload) });
+        adversarialPayload(behavior, {
+          origin: { runId, round: 0, baseModelHash: base0.hash },
+          wire,
+          layout: peers[0]!.layout.tensors,
+          honest,
+          previous: null,
+          earlier: [a0.payload, b0.payload],
+          seed: 5,
+        })!;
+      const submit = (hotkey: string, payload: Uint8Array, sender = hotkey): SimulatedSubmission => ({
+        hotkey,
+        sender,
+        payload,
+        payloadHash: payloadHash(payload),
+      });
       const round0 = [
         submit('peer-a', a0.payload),
         submit('peer-b', b0.payload),
@@ -64,7 +99,13 @@ describe('Gauntlet round', () => {
       const record0 = judge.records[0]!;
 
       const reasons = Object.fromEntries(record0.rejected.map((r) => [r.peer === 'peer-b' ? 'forger' : r.peer, r.reason]));
-      expect(reasons).toEqual({ scaled: 'norm-outlier', nan: 'malformed', oversized: 'oversized', forger: 'forged', 'wrong-model': 'wrong-model' });
+      expect(reasons).toEqual({
+        scaled: 'norm-outlier',
+        nan: 'malformed',
+        oversized: 'oversized',
+        forger: 'forged',
+        'wrong-model': 'wrong-model',
+      });
       expect(record0.rejected.find((r) => r.reason === 'forged')!.detail).toMatch(/not signed by the session key/);
       // Rejected before scoring: only sound payloads were measured, and the copycat (later uploader) was not.
       expect(record0.measurements.map((m) => m.hotkey)).toEqual(['noise', 'peer-a', 'peer-b']);
@@ -74,7 +115,13 @@ describe('Gauntlet round', () => {
       expect([...record0.gathered].sort()).toEqual(['noise', 'peer-a', 'peer-b']);
       // H_{w+1} is exactly what applying the record's payloads gives.
       const byHash = new Map(round0.map((s) => [s.payloadHash, s.payload]));
-      const next = applyDecision(peers[0]!.layout, wire, base0, { runId, round: 0 }, decision0.payloadHashes.map((h) => byHash.get(h)!));
+      const next = applyDecision(
+        peers[0]!.layout,
+        wire,
+        base0,
+        { runId, round: 0 },
+        decision0.payloadHashes.map((h) => byHash.get(h)!),
+      );
       expect(hashHex(next)).toBe(record0.nextModelHash);
       expect(decision0.nextModelHash).toBe(record0.nextModelHash);
 
@@ -85,7 +132,8 @@ describe('Gauntlet round', () => {
       expect(score('noise').gradientScore).toBeLessThan(Math.min(score('peer-a').gradientScore!, score('peer-b').gradientScore!));
       const state0 = judge.validator.state;
       expect(mayBeGathered(state0, 'noise', judge.validator.context.config)).toBe(false);
-      for (const h of ['copycat', 'scaled', 'nan', 'oversized', 'wrong-model']) expect(mayBeGathered(state0, h, judge.validator.context.config), h).toBe(false);
+      for (const h of ['copycat', 'scaled', 'nan', 'oversized', 'wrong-model'])
+        expect(mayBeGathered(state0, h, judge.validator.context.config), h).toBe(false);
 
       // The chain statement: the exact list and H_{w+1}, signed by the validator's key.
       const key = SigningKey.generate('sr25519');
@@ -113,9 +161,25 @@ describe('Gauntlet round', () => {
       for (const peer of peers) peer.applyDecision(0, payloads0);
       const base1: GlobalModel = { theta: peers[0]!.theta, hash: peers[0]!.modelHashBytes };
       expect(bytesToHex(base1.hash)).toBe(record0.nextModelHash);
-      const [a1, b1] = (await Promise.all([peers[0]!.contribute(1), peers[1]!.contribute(1)])).map((r) => r.contribution!) as [Contribution, Contribution];
-      const noise1 = adversarialPayload('noise', { origin: { runId, round: 1, baseModelHash: base1.hash }, wire, layout: peers[0]!.layout.tensors, honest: null, previous: null, earlier: [], seed: 6 })!;
-      await judge.decide(1, base1, [submit('peer-a', a1.payload), submit('peer-b', b1.payload), submit('stale', a0.payload), submit('noise', noise1)]);
+      const [a1, b1] = (await Promise.all([peers[0]!.contribute(1), peers[1]!.contribute(1)])).map((r) => r.contribution!) as [
+        Contribution,
+        Contribution,
+      ];
+      const noise1 = adversarialPayload('noise', {
+        origin: { runId, round: 1, baseModelHash: base1.hash },
+        wire,
+        layout: peers[0]!.layout.tensors,
+        honest: null,
+        previous: null,
+        earlier: [],
+        seed: 6,
+      })!;
+      await judge.decide(1, base1, [
+        submit('peer-a', a1.payload),
+        submit('peer-b', b1.payload),
+        submit('stale', a0.payload),
+        submit('noise', noise1),
+      ]);
       const record1 = judge.records[1]!;
       expect(record1.rejected).toEqual([expect.objectContaining({ peer: 'stale', reason: 'stale' })]);
       expect(record1.scores.find((s) => s.hotkey === 'stale')).toMatchObject({ failure: 'stale', penalties: ['missing', 'out-of-sync'] });

@@ -33,7 +33,14 @@ describe('Gauntlet simulation', () => {
     const config = preset('tiny');
     const runId = 'gauntlet-sim';
     const judged: JudgedRound[] = [];
-    const judge = await GauntletJudge.create(rt, { runId, config, trainTokens: data.train.tokens, seqLen: 32, secret: 'simulation-test', onRound: (j) => judged.push(j) });
+    const judge = await GauntletJudge.create(rt, {
+      runId,
+      config,
+      trainTokens: data.train.tokens,
+      seqLen: 32,
+      secret: 'simulation-test',
+      onRound: (j) => judged.push(j),
+    });
     try {
       const result = await simulate(rt, {
         config,
@@ -51,8 +58,12 @@ describe('Gauntlet simulation', () => {
         adversaries: ADVERSARIES,
         judge,
       });
-      const adversaries = Object.entries(result.behaviors).filter(([, b]) => b !== 'honest').map(([h]) => h);
-      const honest = Object.entries(result.behaviors).filter(([, b]) => b === 'honest').map(([h]) => h);
+      const adversaries = Object.entries(result.behaviors)
+        .filter(([, b]) => b !== 'honest')
+        .map(([h]) => h);
+      const honest = Object.entries(result.behaviors)
+        .filter(([, b]) => b === 'honest')
+        .map(([h]) => h);
       console.log(
         JSON.stringify({
           heldOutLoss: result.heldOutLoss,
@@ -71,7 +82,8 @@ describe('Gauntlet simulation', () => {
         const first = judge.records.findIndex((r) => r.scores.some((s) => s.hotkey === adversary));
         expect(first, `${adversary} was never judged`).toBeGreaterThanOrEqual(0);
         expect(first).toBe(0);
-        for (const record of judge.records.slice(first + 1)) expect(record.gathered, `${adversary} in round ${record.round}`).not.toContain(adversary);
+        for (const record of judge.records.slice(first + 1))
+          expect(record.gathered, `${adversary} in round ${record.round}`).not.toContain(adversary);
       }
       // The copycat never got in at all: the index overlap is checked before the gather set.
       expect(result.gathered['adversary-2-copycat']).toBe(0);

@@ -79,11 +79,18 @@ describe('Gauntlet standings', () => {
     expect(s.gradientScore).toBeCloseTo(0.02, 12);
     expect(s.assignedGain).toBeCloseTo(0.05, 12);
     expect(s.binary).toBe(1);
-    expect(scoreMeasurement({ hotkey: 'a', lossBeforeRandom: 5, lossAfterRandom: 4.9, lossBeforeAssigned: 4, lossAfterAssigned: 3.95 }).binary).toBe(-1);
+    expect(
+      scoreMeasurement({ hotkey: 'a', lossBeforeRandom: 5, lossAfterRandom: 4.9, lossBeforeAssigned: 4, lossAfterAssigned: 3.95 }).binary,
+    ).toBe(-1);
     // A zero update gains nothing anywhere: not better on its own data, so −1.
-    expect(scoreMeasurement({ hotkey: 'a', lossBeforeRandom: 5, lossAfterRandom: 5, lossBeforeAssigned: 4, lossAfterAssigned: 4 }).binary).toBe(-1);
+    expect(
+      scoreMeasurement({ hotkey: 'a', lossBeforeRandom: 5, lossAfterRandom: 5, lossBeforeAssigned: 4, lossAfterAssigned: 4 }).binary,
+    ).toBe(-1);
     // A step that makes the loss non-finite scores as badly as possible.
-    expect(scoreMeasurement({ hotkey: 'a', lossBeforeRandom: 5, lossAfterRandom: NaN, lossBeforeAssigned: 4, lossAfterAssigned: NaN }).gradientScore).toBe(-Infinity);
+    expect(
+      scoreMeasurement({ hotkey: 'a', lossBeforeRandom: 5, lossAfterRandom: NaN, lossBeforeAssigned: 4, lossAfterAssigned: NaN })
+        .gradientScore,
+    ).toBe(-Infinity);
   });
 
   it('rates each round with openskill Plackett-Luce (β = 7, τ = 0.1), the missing at −99, and final = ordinal × max(0, MA) × sync', () => {
@@ -118,23 +125,38 @@ describe('Gauntlet standings', () => {
     // Two good rounds first so the peer has something to lose.
     const good = play(2, () => ({ measurements: [measured('a', 0.02), measured('b', 0.01), measured('c', 0.005)] }));
     const before = good.state.peers.a!;
-    const { state, scores } = play(1, () => ({ measurements: [measured('b', 0.01), measured('c', 0.005)], failures: [{ hotkey: 'a', reason: 'stale', roundsBehind: 1 }] }), good.state);
+    const { state, scores } = play(
+      1,
+      () => ({ measurements: [measured('b', 0.01), measured('c', 0.005)], failures: [{ hotkey: 'a', reason: 'stale', roundsBehind: 1 }] }),
+      good.state,
+    );
     const a = scores[0]!.find((s) => s.hotkey === 'a')!;
     expect(a.penalties).toEqual(['missing', 'out-of-sync']);
     expect(a.sync).toBeCloseTo((2 / 3) ** 2.5, 12);
     const after = state.peers.a!;
-    expect(after.final).toBeCloseTo(ordinal({ mu: after.mu, sigma: after.sigma }) * Math.max(0, 0.95 * before.binaryMA - 0.05) * (2 / 3) ** 2.5 * 0.75 * 0.75, 12);
+    expect(after.final).toBeCloseTo(
+      ordinal({ mu: after.mu, sigma: after.sigma }) * Math.max(0, 0.95 * before.binaryMA - 0.05) * (2 / 3) ** 2.5 * 0.75 * 0.75,
+      12,
+    );
   });
 
   it('4 of the last 8 evaluations negative: ×0.25; 3 negative in a row: excluded from the gather set', () => {
     // 'flaky' alternates good and bad rounds until 4 of its last 8 are negative.
     const pattern = [true, false, true, false, true, false, true];
     const { state, scores } = play(pattern.length, (r) => ({
-      measurements: [measured('steady', 0.01), measured('other', 0.008), pattern[r] ? measured('flaky', 0.02, 0.05) : measured('flaky', -0.001)],
+      measurements: [
+        measured('steady', 0.01),
+        measured('other', 0.008),
+        pattern[r] ? measured('flaky', 0.02, 0.05) : measured('flaky', -0.001),
+      ],
     }));
     expect(state.peers.flaky!.recent.filter(Boolean)).toHaveLength(3);
     expect(scores.at(-1)!.find((s) => s.hotkey === 'flaky')!.penalties).toEqual([]);
-    const fourth = play(1, () => ({ measurements: [measured('steady', 0.01), measured('other', 0.008), measured('flaky', -0.001)] }), state);
+    const fourth = play(
+      1,
+      () => ({ measurements: [measured('steady', 0.01), measured('other', 0.008), measured('flaky', -0.001)] }),
+      state,
+    );
     expect(fourth.scores[0]!.find((s) => s.hotkey === 'flaky')!.penalties).toEqual(['negative']);
     expect(isExcluded(fourth.state.peers.flaky!, config)).toBe(false);
 
@@ -146,7 +168,17 @@ describe('Gauntlet standings', () => {
 
   it('index overlap ≥ 0.4 halves the final score; ≥ 0.5 resets the copier', () => {
     const base = play(2, () => ({ measurements: [measured('a', 0.01), measured('b', 0.012), measured('c', 0.011)] }));
-    const { state, scores } = play(1, () => ({ measurements: [measured('a', 0.01), measured('b', 0.012), measured('c', 0.011)], overlaps: new Map([['b', 0.45], ['c', 0.55]]) }), base.state);
+    const { state, scores } = play(
+      1,
+      () => ({
+        measurements: [measured('a', 0.01), measured('b', 0.012), measured('c', 0.011)],
+        overlaps: new Map([
+          ['b', 0.45],
+          ['c', 0.55],
+        ]),
+      }),
+      base.state,
+    );
     const b = scores[0]!.find((s) => s.hotkey === 'b')!;
     expect(b.penalties).toEqual(['overlap']);
     expect(b.final).toBeCloseTo(ordinal({ mu: state.peers.b!.mu, sigma: state.peers.b!.sigma }) * state.peers.b!.binaryMA * 0.5, 12);

@@ -44,7 +44,12 @@ export async function swarmMember(
 ): Promise<Member> {
   const info = (await (await fetch(`${hub.http}/api/run`)).json()) as { runId: string; hub: { peerId: string; multiaddrs: string[] } };
   const node = await createNodePeer({ runId: info.runId, webrtc: false, dialPrivateAddresses: true, discoveryIntervalMs: 500 });
-  const swarm = new Swarm({ node, runId: info.runId, store: new MemoryContentStore(), keepConnected: info.hub.multiaddrs.map((a) => multiaddr(a)) });
+  const swarm = new Swarm({
+    node,
+    runId: info.runId,
+    store: new MemoryContentStore(),
+    keepConnected: info.hub.multiaddrs.map((a) => multiaddr(a)),
+  });
   await swarm.start();
   const chain = await HttpChain.connect(hub.http);
   const session = await Session.start(await createBurnerSigner(), { run: info.runId, peerId: swarm.peerId });
@@ -53,7 +58,16 @@ export async function swarmMember(
     { config: preset('tiny'), identity: { runId: info.runId, hotkey: session.signed.binding.hotkey }, ...run, rounds: 100, nullRounds: 0 },
     data,
   );
-  const participant = engineParticipant({ swarm, chain, session, engine: peer, behavior, hubPeerId: info.hub.peerId, latestCheckpoint: () => checkpointOf(hub), ...extra });
+  const participant = engineParticipant({
+    swarm,
+    chain,
+    session,
+    engine: peer,
+    behavior,
+    hubPeerId: info.hub.peerId,
+    latestCheckpoint: () => checkpointOf(hub),
+    ...extra,
+  });
   const reports: ParticipantRound[] = [];
   participant.addEventListener('round', (e) => reports.push(e.detail));
   return {

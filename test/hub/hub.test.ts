@@ -26,7 +26,17 @@ const hex = (byte: string): Hex => `0x${byte.repeat(32)}` as Hex;
 
 /** A session's signed announcement of `payloadHash` for round 0 (the round the test chain stays in). */
 function announcementOf(session: Session, fields: Partial<Announcement>): SignedAnnouncement {
-  return signAnnouncement(session.key, { kind: 'webloco/announcement/v1', run: RUN, round: 0, binding: session.id, baseModelHash: hex('02'), payloadHash: hex('0e'), bytes: 10, nonce: 0, ...fields });
+  return signAnnouncement(session.key, {
+    kind: 'webloco/announcement/v1',
+    run: RUN,
+    round: 0,
+    binding: session.id,
+    baseModelHash: hex('02'),
+    payloadHash: hex('0e'),
+    bytes: 10,
+    nonce: 0,
+    ...fields,
+  });
 }
 
 function tempDir(name: string): string {
@@ -43,7 +53,13 @@ function appDir(): string {
 
 async function peerOf(hub: Hub, acceptGossip?: ConstructorParameters<typeof Swarm>[0]['acceptGossip']): Promise<Swarm> {
   const node = await createNodePeer({ runId: hub.runId, webrtc: false, dialPrivateAddresses: true, discoveryIntervalMs: 500 });
-  const swarm = new Swarm({ node, runId: hub.runId, store: new MemoryContentStore(), keepConnected: hub.multiaddrs.map((a) => multiaddr(a)), acceptGossip });
+  const swarm = new Swarm({
+    node,
+    runId: hub.runId,
+    store: new MemoryContentStore(),
+    keepConnected: hub.multiaddrs.map((a) => multiaddr(a)),
+    acceptGossip,
+  });
   await swarm.start();
   return swarm;
 }
@@ -54,7 +70,10 @@ function get(base: string, path: string, method = 'GET'): Promise<{ status: numb
   return new Promise((done, fail) => {
     const req = request({ hostname, port, path, method }, (res) => {
       let body = '';
-      res.setEncoding('utf8').on('data', (c) => (body += c)).on('end', () => done({ status: res.statusCode!, type: String(res.headers['content-type']), body }));
+      res
+        .setEncoding('utf8')
+        .on('data', (c) => (body += c))
+        .on('end', () => done({ status: res.statusCode!, type: String(res.headers['content-type']), body }));
     });
     req.on('error', fail).end();
   });
@@ -77,7 +96,15 @@ describe('hub with two Node peers', () => {
       },
     ];
     // Fast blocks, long rounds: the whole test runs inside round 0.
-    hub = await startHub({ port: 0, dataDir: tempDir('hub'), appDir: appDir(), runId: RUN, discoveryIntervalMs: 500, routes, run: { blockTimeMs: 100, blocksPerRound: 10_000 } });
+    hub = await startHub({
+      port: 0,
+      dataDir: tempDir('hub'),
+      appDir: appDir(),
+      runId: RUN,
+      discoveryIntervalMs: 500,
+      routes,
+      run: { blockTimeMs: 100, blocksPerRound: 10_000 },
+    });
     alice = await peerOf(hub);
     // The hub accepts announcements signed by a session whose binding is registered on its chain.
     session = await Session.start(await createBurnerSigner(), { run: RUN, peerId: alice.peerId });
@@ -96,7 +123,9 @@ describe('hub with two Node peers', () => {
   });
 
   it('carries an announcement from one peer to the other', async () => {
-    const received = new Promise<{ from: string; message: SignedAnnouncement }>((done) => bob.addEventListener('announcement', (e) => done(e.detail), { once: true }));
+    const received = new Promise<{ from: string; message: SignedAnnouncement }>((done) =>
+      bob.addEventListener('announcement', (e) => done(e.detail), { once: true }),
+    );
     // Gossipsub builds its mesh on heartbeats: publish until a message gets through (each with
     // its own nonce: the hub refuses a replayed one).
     let nonce = 100;
@@ -129,10 +158,15 @@ describe('hub with two Node peers', () => {
     const topic = announceTopic(RUN);
     await pubsub.publish(topic, new TextEncoder().encode('{"announcement": not json'));
     const badHash = announcementOf(session, { nonce: 2 });
-    await pubsub.publish(topic, new TextEncoder().encode(JSON.stringify({ ...badHash, announcement: { ...badHash.announcement, payloadHash: 'nope' } })));
+    await pubsub.publish(
+      topic,
+      new TextEncoder().encode(JSON.stringify({ ...badHash, announcement: { ...badHash.announcement, payloadHash: 'nope' } })),
+    );
     await pubsub.publish(topic, new Uint8Array(5000).fill(0x20));
     // Well-formed and signed, but by a session key whose binding the chain has never seen.
-    await alice.announce(signAnnouncement(SigningKey.generate('ed25519'), { ...announcementOf(session, { nonce: 3 }).announcement, binding: hex('01') }));
+    await alice.announce(
+      signAnnouncement(SigningKey.generate('ed25519'), { ...announcementOf(session, { nonce: 3 }).announcement, binding: hex('01') }),
+    );
     await until('four rejections at the hub', () => reasons.length >= 4 || undefined);
     expect(reasons.join('\n')).toMatch(/not UTF-8 JSON/);
     expect(reasons.join('\n')).toMatch(/payloadHash must be 0x/);
@@ -155,7 +189,14 @@ describe('hub with two Node peers', () => {
     const res = await fetch(`${hub.http}/api/run`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/application\/json/);
-    const run = (await res.json()) as { runId: string; preset: string; round: number; modelHash: string; checkpoint: { round: number }; peers: { peerId: string; links: { kind: string }[] }[] };
+    const run = (await res.json()) as {
+      runId: string;
+      preset: string;
+      round: number;
+      modelHash: string;
+      checkpoint: { round: number };
+      peers: { peerId: string; links: { kind: string }[] }[];
+    };
     expect(run).toMatchObject({ runId: RUN, preset: 'tiny', round: 0, checkpoint: { round: 0 } });
     expect(run.modelHash).toMatch(/^[0-9a-f]{64}$/); // H of θ_0
     const ids = run.peers.map((p) => p.peerId);
@@ -197,9 +238,19 @@ describe('hub restarts', () => {
   it('a peer redials its hub with backoff after the hub comes back', async () => {
     const dataDir = tempDir('hub-redial');
     const first = await startHub({ port: 0, dataDir, appDir: appDir(), runId: 'redial-run' });
-    const p2pPort = Number(multiaddr(first.multiaddrs[0]!).getComponents().find((c) => c.name === 'tcp')!.value);
+    const p2pPort = Number(
+      multiaddr(first.multiaddrs[0]!)
+        .getComponents()
+        .find((c) => c.name === 'tcp')!.value,
+    );
     const node = await createNodePeer({ runId: first.runId, webrtc: false, dialPrivateAddresses: true });
-    const peer = new Swarm({ node, runId: first.runId, store: new MemoryContentStore(), keepConnected: first.multiaddrs.map((a) => multiaddr(a)), maxRedialDelayMs: 1_000 });
+    const peer = new Swarm({
+      node,
+      runId: first.runId,
+      store: new MemoryContentStore(),
+      keepConnected: first.multiaddrs.map((a) => multiaddr(a)),
+      maxRedialDelayMs: 1_000,
+    });
     await peer.start();
     try {
       await until('the first link', () => first.swarm.links().some((l) => l.peer === peer.peerId) || undefined);

@@ -31,7 +31,8 @@ import { testRuntime } from '../helpers/gpu.ts';
 import { until as untilWithin } from '../helpers/until.ts';
 
 /** Waits up to 20 s unless told otherwise: rounds here take several seconds. */
-const until = <T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000) => untilWithin(what, probe, timeoutMs);
+const until = <T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000) =>
+  untilWithin(what, probe, timeoutMs);
 
 const RUN = 'test-wall';
 const layout = parameterLayout(preset('tiny'));
@@ -57,7 +58,10 @@ async function wallOf(hub: Hub): Promise<WallView> {
 /** A pseudo-gradient-like payload for `round` of the run, compressed and encoded as a peer would. */
 function payload(seed: number, round: number, baseModelHash: string): Uint8Array {
   const gaussian = gaussianSource(seed);
-  const update = compressDense(layout.tensors.map((t) => Float32Array.from({ length: t.shape.reduce((a, b) => a * b, 1) }, () => 1e-3 * gaussian())), layout.tensors);
+  const update = compressDense(
+    layout.tensors.map((t) => Float32Array.from({ length: t.shape.reduce((a, b) => a * b, 1) }, () => 1e-3 * gaussian())),
+    layout.tensors,
+  );
   return encodeUpdate({ runId: RUN, round, baseModelHash: Buffer.from(baseModelHash, 'hex') }, update, wire);
 }
 
@@ -65,7 +69,11 @@ function payload(seed: number, round: number, baseModelHash: string): Uint8Array
  * Each session commits its payload (made for the round the chain is in, from H of its θ) inside one
  * round; the hub's store holds the bytes, as it would after copying them from the announcers.
  */
-async function commitInOneRound(hub: Hub, sessions: Session[], payloadsFor: (round: number, modelHash: string) => Uint8Array[]): Promise<{ round: number; sent: Uint8Array[] }> {
+async function commitInOneRound(
+  hub: Hub,
+  sessions: Session[],
+  payloadsFor: (round: number, modelHash: string) => Uint8Array[],
+): Promise<{ round: number; sent: Uint8Array[] }> {
   return until('commits inside one round', async () => {
     const state = hub.state()!;
     // Early in a round whose predecessor is decided, so that every commit lands in it.
@@ -74,7 +82,16 @@ async function commitInOneRound(hub: Hub, sessions: Session[], payloadsFor: (rou
     const sent = payloadsFor(state.round, state.modelHash);
     const hashes = await Promise.all(sent.map((bytes) => hub.store.put(bytes)));
     await Promise.all(
-      sessions.map((session, i) => hub.chain!.commit(session.announce({ round: state.round, baseModelHash: `0x${state.modelHash}` as Hex, payloadHash: `0x${hashes[i]}` as Hex, bytes: sent[i]!.length }))),
+      sessions.map((session, i) =>
+        hub.chain!.commit(
+          session.announce({
+            round: state.round,
+            baseModelHash: `0x${state.modelHash}` as Hex,
+            payloadHash: `0x${hashes[i]}` as Hex,
+            bytes: sent[i]!.length,
+          }),
+        ),
+      ),
     );
     return { round: state.round, sent };
   });
@@ -86,8 +103,20 @@ describe('GET /api/wall', () => {
 
   beforeAll(async () => {
     // 3 s rounds: time to register and commit inside one.
-    hub = await startHub({ port: 0, dataDir: tempDir('wall-hub'), appDir: appDir(), runId: RUN, discoveryIntervalMs: 500, run: { blockTimeMs: 100, blocksPerRound: 30 } });
-    online = new Swarm({ node: await createNodePeer({ runId: RUN, webrtc: false, dialPrivateAddresses: true }), runId: RUN, store: new MemoryContentStore(), keepConnected: hub.multiaddrs.map((a) => multiaddr(a)) });
+    hub = await startHub({
+      port: 0,
+      dataDir: tempDir('wall-hub'),
+      appDir: appDir(),
+      runId: RUN,
+      discoveryIntervalMs: 500,
+      run: { blockTimeMs: 100, blocksPerRound: 30 },
+    });
+    online = new Swarm({
+      node: await createNodePeer({ runId: RUN, webrtc: false, dialPrivateAddresses: true }),
+      runId: RUN,
+      store: new MemoryContentStore(),
+      keepConnected: hub.multiaddrs.map((a) => multiaddr(a)),
+    });
     await online.start();
   });
 
@@ -106,7 +135,15 @@ describe('GET /api/wall', () => {
     await until('the hub to see the online peer', () => hub.swarm.links().some((l) => l.peer === online.peerId) || undefined);
 
     const before = await wallOf(hub);
-    expect(before).toMatchObject({ runId: RUN, preset: 'tiny', blocksPerRound: 30, blockTimeMs: 100, validator: 'take-all', denseBytes: layout.parameterCount * 4, loss: [] });
+    expect(before).toMatchObject({
+      runId: RUN,
+      preset: 'tiny',
+      blocksPerRound: 30,
+      blockTimeMs: 100,
+      validator: 'take-all',
+      denseBytes: layout.parameterCount * 4,
+      loss: [],
+    });
     expect(before.connectedPeers).toBeGreaterThanOrEqual(1);
     const hotkeyOf = (s: Session) => s.signed.binding.hotkey;
     expect(Object.fromEntries(before.peers.map((p) => [p.hotkey, [p.peerId, p.online, p.rounds, p.bytes, p.score]]))).toEqual({
@@ -116,13 +153,22 @@ describe('GET /api/wall', () => {
 
     // Both commit in the round the chain is in: alice a payload for it, bob one encoded for the next
     // round, which does not decode against this round's model and is left out of the decision.
-    const { round, sent } = await commitInOneRound(hub, [alice, bob], (round, modelHash) => [payload(1, round, modelHash), payload(2, round + 1, modelHash)]);
+    const { round, sent } = await commitInOneRound(hub, [alice, bob], (round, modelHash) => [
+      payload(1, round, modelHash),
+      payload(2, round + 1, modelHash),
+    ]);
     const decision = await until(`round ${round}'s decision`, async () => (await hub.chain!.decision(round))?.decision);
     expect(decision.payloadHashes).toHaveLength(1);
 
     const wall = await wallOf(hub);
     const shown = wall.rounds.find((r) => r.round === round)!;
-    expect(shown).toMatchObject({ round, decided: true, bytes: sent[0]!.length + sent[1]!.length, modelHash: decision.modelHash.slice(2), loss: null });
+    expect(shown).toMatchObject({
+      round,
+      decided: true,
+      bytes: sent[0]!.length + sent[1]!.length,
+      modelHash: decision.modelHash.slice(2),
+      loss: null,
+    });
     expect(shown.peers).toEqual([
       { hotkey: hotkeyOf(alice), bytes: sent[0]!.length, included: true, score: null, rejected: null },
       { hotkey: hotkeyOf(bob), bytes: sent[1]!.length, included: false, score: null, rejected: null },
@@ -141,7 +187,13 @@ describe('GET /api/wall', () => {
   }, 60_000);
 
   it('is 404 on a hub that relays the run without its chain', async () => {
-    const relay = await startHub({ port: 0, dataDir: tempDir('wall-relay'), appDir: appDir(), runId: RUN, bootstrap: [hub.multiaddrs[0]!] });
+    const relay = await startHub({
+      port: 0,
+      dataDir: tempDir('wall-relay'),
+      appDir: appDir(),
+      runId: RUN,
+      bootstrap: [hub.multiaddrs[0]!],
+    });
     try {
       const res = await fetch(`${relay.http}/api/wall`);
       expect(res.status).toBe(404);
@@ -159,8 +211,21 @@ describe('GET /api/wall with the Gauntlet deciding', () => {
   beforeAll(async () => {
     const rt = await testRuntime();
     const data = await ensureShards('bytes');
-    validator = await Validator.create(rt, { runId: RUN, config: preset('tiny'), trainTokens: data.train.tokens, seqLen: 16, secret: 'wall' });
-    hub = await startHub({ port: 0, dataDir: tempDir('wall-gauntlet'), appDir: appDir(), runId: RUN, run: { blockTimeMs: 100, blocksPerRound: 30, seqLen: 16 }, gauntlet: validator });
+    validator = await Validator.create(rt, {
+      runId: RUN,
+      config: preset('tiny'),
+      trainTokens: data.train.tokens,
+      seqLen: 16,
+      secret: 'wall',
+    });
+    hub = await startHub({
+      port: 0,
+      dataDir: tempDir('wall-gauntlet'),
+      appDir: appDir(),
+      runId: RUN,
+      run: { blockTimeMs: 100, blocksPerRound: 30, seqLen: 16 },
+      gauntlet: validator,
+    });
   }, 300_000);
 
   afterAll(async () => {
@@ -170,13 +235,23 @@ describe('GET /api/wall with the Gauntlet deciding', () => {
 
   it("shows the Gauntlet's loss of the round's model, each peer's score and why a payload was refused", async () => {
     const peerId = async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString();
-    const [honest, garbled] = await Promise.all([Session.start(await createBurnerSigner(), { run: RUN, peerId: await peerId() }), Session.start(await createBurnerSigner(), { run: RUN, peerId: await peerId() })]);
+    const [honest, garbled] = await Promise.all([
+      Session.start(await createBurnerSigner(), { run: RUN, peerId: await peerId() }),
+      Session.start(await createBurnerSigner(), { run: RUN, peerId: await peerId() }),
+    ]);
     await Promise.all([hub.chain!.register(honest.signed), hub.chain!.register(garbled.signed)]);
-    const { round } = await commitInOneRound(hub, [honest, garbled], (round, modelHash) => [payload(3, round, modelHash), new TextEncoder().encode('not a payload '.repeat(20))]);
-    const judged = await until(`the Gauntlet's record of round ${round}`, async () => {
-      const res = await fetch(`${hub.http}/api/gauntlet/rounds/${round}`);
-      return res.ok ? ((await res.json()) as JudgedRoundRecord) : undefined;
-    }, 120_000);
+    const { round } = await commitInOneRound(hub, [honest, garbled], (round, modelHash) => [
+      payload(3, round, modelHash),
+      new TextEncoder().encode('not a payload '.repeat(20)),
+    ]);
+    const judged = await until(
+      `the Gauntlet's record of round ${round}`,
+      async () => {
+        const res = await fetch(`${hub.http}/api/gauntlet/rounds/${round}`);
+        return res.ok ? ((await res.json()) as JudgedRoundRecord) : undefined;
+      },
+      120_000,
+    );
     const measured = judged.record.measurements.find((m) => m.hotkey === honest.signed.binding.hotkey)!;
     expect(measured.lossBeforeRandom).toBeGreaterThan(0);
 
@@ -187,8 +262,20 @@ describe('GET /api/wall with the Gauntlet deciding', () => {
     expect(wall.loss).toContainEqual({ round, loss: measured.lossBeforeRandom });
     const scoreOf = (hotkey: string) => judged.record.scores.find((s) => s.hotkey === hotkey)!.final;
     expect(shown.peers).toEqual([
-      { hotkey: honest.signed.binding.hotkey, bytes: expect.any(Number), included: true, score: scoreOf(honest.signed.binding.hotkey), rejected: null },
-      { hotkey: garbled.signed.binding.hotkey, bytes: 280, included: false, score: scoreOf(garbled.signed.binding.hotkey), rejected: 'malformed' },
+      {
+        hotkey: honest.signed.binding.hotkey,
+        bytes: expect.any(Number),
+        included: true,
+        score: scoreOf(honest.signed.binding.hotkey),
+        rejected: null,
+      },
+      {
+        hotkey: garbled.signed.binding.hotkey,
+        bytes: 280,
+        included: false,
+        score: scoreOf(garbled.signed.binding.hotkey),
+        rejected: 'malformed',
+      },
     ]);
     // A peer's score is its standing now; the honest one was evaluated, the garbled one never was.
     const standing = validator.ranking().find((s) => s.hotkey === honest.signed.binding.hotkey)!;

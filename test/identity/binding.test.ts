@@ -71,13 +71,21 @@ describe('session binding', () => {
   it('accepts exactly what an extension signRaw returns (<Bytes>…</Bytes> wrapped) and the unwrapped form, from a keyring account', async () => {
     const pair = new Keyring({ type: 'sr25519', ss58Format: 42 }).addFromMnemonic(mnemonicGenerate());
     // polkadot{.js}'s RequestBytesSign: pair.sign(u8aWrapBytes(data)) with data the hex it was given.
-    const extensionLike: HotkeySigner = { address: pair.address, label: 'keyring', burner: false, signRaw: async (data) => u8aToHex(pair.sign(u8aWrapBytes(data))) as Hex };
+    const extensionLike: HotkeySigner = {
+      address: pair.address,
+      label: 'keyring',
+      burner: false,
+      signRaw: async (data) => u8aToHex(pair.sign(u8aWrapBytes(data))) as Hex,
+    };
     const wrapped = await signBinding(extensionLike, { run: RUN, peerId: PEER, sessionKey, now: NOW });
     expect(verifyBinding(wrapped, { run: RUN, now: NOW }).binding.burner).toBe(false);
     const unwrapped = { ...wrapped, signature: u8aToHex(pair.sign(bindingBytes(wrapped.binding))) as Hex };
     expect(verifyBinding(unwrapped, { run: RUN, now: NOW }).binding.hotkey).toBe(pair.address);
     // Signing the hex text instead of the bytes it encodes is a different message.
-    const asText = { ...wrapped, signature: u8aToHex(pair.sign(u8aWrapBytes(new TextEncoder().encode(u8aToHex(bindingBytes(wrapped.binding)))))) as Hex };
+    const asText = {
+      ...wrapped,
+      signature: u8aToHex(pair.sign(u8aWrapBytes(new TextEncoder().encode(u8aToHex(bindingBytes(wrapped.binding)))))) as Hex,
+    };
     expectCode(() => verifyBinding(asText, { run: RUN, now: NOW }), 'bad-signature');
   });
 
@@ -102,15 +110,27 @@ describe('session binding', () => {
   });
 
   it('refuses a hotkey with another SS58 prefix, an ed25519 hotkey, extra fields and a bad signature encoding', async () => {
-    const polkadotPrefix = { ...signed, binding: { ...signed.binding, hotkey: encodeAddress(hexToU8a(SigningKey.generate().publicKeyHex), 0) } };
+    const polkadotPrefix = {
+      ...signed,
+      binding: { ...signed.binding, hotkey: encodeAddress(hexToU8a(SigningKey.generate().publicKeyHex), 0) },
+    };
     expectCode(() => verifyBinding(polkadotPrefix, { run: RUN, now: NOW }), 'bad-address', /prefix 42/);
 
     const edPair = new Keyring({ type: 'ed25519', ss58Format: 42 }).addFromMnemonic(mnemonicGenerate());
-    const edSigner: HotkeySigner = { address: edPair.address, label: 'ed', burner: false, signRaw: async (data) => u8aToHex(edPair.sign(u8aWrapBytes(data))) as Hex };
+    const edSigner: HotkeySigner = {
+      address: edPair.address,
+      label: 'ed',
+      burner: false,
+      signRaw: async (data) => u8aToHex(edPair.sign(u8aWrapBytes(data))) as Hex,
+    };
     const edSigned = await signBinding(edSigner, { run: RUN, peerId: PEER, sessionKey, now: NOW });
     expectCode(() => verifyBinding(edSigned, { run: RUN, now: NOW }), 'bad-signature', /sr25519/);
 
-    expectCode(() => verifyBinding({ ...signed, binding: { ...signed.binding, extra: 1 } }, { run: RUN, now: NOW }), 'malformed', /unknown field 'extra'/);
+    expectCode(
+      () => verifyBinding({ ...signed, binding: { ...signed.binding, extra: 1 } }, { run: RUN, now: NOW }),
+      'malformed',
+      /unknown field 'extra'/,
+    );
     expectCode(() => verifyBinding({ ...signed, signature: '0x1234' }, { run: RUN, now: NOW }), 'malformed', /128/);
     expectCode(() => verifyBinding({ binding: signed.binding }, { run: RUN, now: NOW }), 'malformed', /lacks the field 'signature'/);
     expectCode(() => verifyBinding('nonsense', { run: RUN, now: NOW }), 'malformed');
@@ -159,17 +179,24 @@ describe('announcements', () => {
     await expect(Session.restore(otherSeed, 0)).rejects.toThrow(/not the one its binding names/);
   });
 
-  it('refuses an altered announcement and one signed by a key other than the binding\'s session key', async () => {
+  it("refuses an altered announcement and one signed by a key other than the binding's session key", async () => {
     const session = await Session.start(await createBurnerSigner(), { run: RUN, peerId: PEER, now: NOW });
     const binding = verifyBinding(session.signed, { run: RUN, now: NOW });
     const context = { run: RUN, acceptRound: () => true, bindingOf: () => binding, now: NOW };
     const signed: SignedAnnouncement = session.announce({ round: 3, baseModelHash: HASH_A, payloadHash: HASH_B, bytes: 10 });
     for (const [field, value] of Object.entries({ round: 4, baseModelHash: HASH_B, payloadHash: HASH_A, bytes: 11, nonce: 5 })) {
-      expectCode(() => verifyAnnouncement({ ...signed, announcement: { ...signed.announcement, [field]: value } }, context), 'bad-signature');
+      expectCode(
+        () => verifyAnnouncement({ ...signed, announcement: { ...signed.announcement, [field]: value } }, context),
+        'bad-signature',
+      );
     }
     const stranger = SigningKey.generate();
     const forged = { ...signed, signature: stranger.sign(new TextEncoder().encode(canonicalJson(signed.announcement))) };
     expectCode(() => verifyAnnouncement(forged, context), 'bad-signature', /session key/);
-    expectCode(() => verifyAnnouncement({ ...signed, announcement: { ...signed.announcement, bytes: 2 ** 40 } }, context), 'malformed', /bytes/);
+    expectCode(
+      () => verifyAnnouncement({ ...signed, announcement: { ...signed.announcement, bytes: 2 ** 40 } }, context),
+      'malformed',
+      /bytes/,
+    );
   });
 });

@@ -66,7 +66,12 @@ describe('connectWallet', () => {
     const signer = await connection.signer(connection.accounts[0]!);
     expect(signer.burner).toBe(false);
     expect(signer.label).toBe('Alice (polkadot-js)');
-    const signed = await signBinding(signer, { run: 'r1', peerId: '12D3KooWGzh8vQ8m6cY1mXq7p1cJk9V8m5G5hQ7wV2ZLJ3nXbqjW', sessionKey: SigningKey.generate(), now: 1000 });
+    const signed = await signBinding(signer, {
+      run: 'r1',
+      peerId: '12D3KooWGzh8vQ8m6cY1mXq7p1cJk9V8m5G5hQ7wV2ZLJ3nXbqjW',
+      sessionKey: SigningKey.generate(),
+      now: 1000,
+    });
     expect(prompts).toEqual([`WebLoCo test ${pair.address} bytes`]);
     expect(verifyBinding(signed, { run: 'r1', now: 1000 }).binding.hotkey).toBe(pair.address);
   });

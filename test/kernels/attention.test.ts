@@ -93,7 +93,11 @@ describe('attention reference', () => {
     const loss = () => attentionForwardReference(inputs.q, inputs.k, inputs.v, shape).out.reduce((acc, x, i) => acc + x * dOut[i]!, 0);
     const grads = attentionBackwardReference(inputs.q, inputs.k, inputs.v, dOut, shape);
     const step = 1e-6;
-    for (const [name, grad] of [['q', grads.dq], ['k', grads.dk], ['v', grads.dv]] as const) {
+    for (const [name, grad] of [
+      ['q', grads.dq],
+      ['k', grads.dk],
+      ['v', grads.dv],
+    ] as const) {
       const x = inputs[name];
       const numeric = new Float64Array(x.length);
       for (let i = 0; i < x.length; i++) {
@@ -140,7 +144,10 @@ describe('attention on Dawn', () => {
   // Tiles smaller than S, with blockQ ≠ blockK both ways round, so that blocks end mid-sequence
   // and key blocks start inside query blocks (and the reverse); plus the tiles this device picks
   // (undefined) at the tiny preset's headDim. Bigger tiles cost seconds of SwiftShader compile.
-  const smallTiles: ReadonlyArray<AttentionTiles | undefined> = [{ blockQ: 4, blockK: 8 }, { blockQ: 8, blockK: 4 }];
+  const smallTiles: ReadonlyArray<AttentionTiles | undefined> = [
+    { blockQ: 4, blockK: 8 },
+    { blockQ: 8, blockK: 4 },
+  ];
   for (const headDim of [8, 16]) {
     const tileShapes = headDim === 16 ? [undefined, ...smallTiles] : smallTiles;
     for (const [nHeads, nKvHeads] of HEADS) {

@@ -58,7 +58,8 @@ describe('matmul with f16 operands', () => {
       const gamma = ((c.K + 1) * 2 ** -24) / (1 - (c.K + 1) * 2 ** -24);
       for (let i = 0; i < got.length; i++) {
         const bound = gamma * expected.magnitude[i]!;
-        if (!(Math.abs(got[i]! - expected.out[i]!) <= bound)) expect.fail(`${JSON.stringify(c)} element ${i}: ${got[i]} vs ${expected.out[i]} (bound ${bound})`);
+        if (!(Math.abs(got[i]! - expected.out[i]!) <= bound))
+          expect.fail(`${JSON.stringify(c)} element ${i}: ${got[i]} vs ${expected.out[i]} (bound ${bound})`);
       }
     }
   });
@@ -67,7 +68,9 @@ describe('matmul with f16 operands', () => {
     const rt = await testRuntime();
     const out = rt.acquire(16 * 4);
     // 4×4 halves need 32 bytes: 16 bytes are too few; 32 are enough.
-    expect(() => matmul(rt, { out, a: rt.acquire(16), b: rt.acquire(32), M: 4, N: 4, K: 4, half: true })).toThrow(/a is \[4,4\], 16 f16 values packed in pairs \(32 bytes\)/);
+    expect(() => matmul(rt, { out, a: rt.acquire(16), b: rt.acquire(32), M: 4, N: 4, K: 4, half: true })).toThrow(
+      /a is \[4,4\], 16 f16 values packed in pairs \(32 bytes\)/,
+    );
     expect(() => matmul(rt, { out, a: rt.acquire(32), b: rt.acquire(32), M: 4, N: 4, K: 4, half: true })).not.toThrow();
   });
 });

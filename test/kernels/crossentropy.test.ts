@@ -132,12 +132,16 @@ describe('softmaxCrossEntropy', () => {
     expect(Number.isNaN(got.losses[4]!)).toBe(true);
     for (const t of [1, 3, 4]) expect(got.dlogits.subarray(t * V, (t + 1) * V).every((g) => g === 0)).toBe(true);
     const countedRows = [0, 1, 2, 3, 5];
-    expectAllClose(countedRows.map((t) => got.losses[t]!), countedRows.map((t) => expected.losses[t]!), LOSS_TOLERANCE, 'losses');
+    expectAllClose(
+      countedRows.map((t) => got.losses[t]!),
+      countedRows.map((t) => expected.losses[t]!),
+      LOSS_TOLERANCE,
+      'losses',
+    );
     expectAllClose(got.dlogits, expected.dlogits, gradTolerance(1 / valid), 'dlogits');
     // The NaN row counts in the mean (a bad target must show up in the logged loss).
     expect(Number.isNaN(got.mean)).toBe(true);
   });
-
 });
 
 describe('softmaxCrossEntropy and meanLoss with subgroup operations', () => {
@@ -148,7 +152,10 @@ describe('softmaxCrossEntropy and meanLoss with subgroup operations', () => {
       console.warn('cross-entropy subgroup path not tested: this device has no subgroups');
       ctx.skip();
     }
-    for (const [T, V] of [[301, 257], [2, 3001]] as const) {
+    for (const [T, V] of [
+      [301, 257],
+      [2, 3001],
+    ] as const) {
       const logits = randn(T * V, 400 + V, 3);
       const targets = randomTargets(T, V, 500 + T);
       const withSubgroups = await runCrossEntropy(rt, logits, targets, T, V, 1 / T);

@@ -126,9 +126,9 @@ describe('embedding', () => {
       /dTable holds 128 bytes but \[V=5, C=8\] f32 needs 160/,
     );
     // The pool rounds sizes up to 16 bytes: 16 bytes hold 4 ids, not 8.
-    expect(() => embeddingForward(rt, { out: rt.acquire(8 * C * 4), table: rt.acquire(V * C * 4), tokens: rt.acquire(16), T: 8, C })).toThrow(
-      /tokens holds 16 bytes but T=8 u32 ids needs 32/,
-    );
+    expect(() =>
+      embeddingForward(rt, { out: rt.acquire(8 * C * 4), table: rt.acquire(V * C * 4), tokens: rt.acquire(16), T: 8, C }),
+    ).toThrow(/tokens holds 16 bytes but T=8 u32 ids needs 32/);
     index.release(rt);
   });
 });

@@ -44,7 +44,10 @@ function expectWithinRoundoff(got: Float32Array, expected: { out: Float64Array; 
       worstIndex = i;
     }
   }
-  expect(worst, `${what}: element ${worstIndex} got ${got[worstIndex]}, expected ${expected.out[worstIndex]} (error / bound = ${worst})`).toBeLessThanOrEqual(1);
+  expect(
+    worst,
+    `${what}: element ${worstIndex} got ${got[worstIndex]}, expected ${expected.out[worstIndex]} (error / bound = ${worst})`,
+  ).toBeLessThanOrEqual(1);
 }
 
 interface Case {
@@ -95,7 +98,7 @@ const ODD_SHAPES = [
 ];
 
 describe('matmul on Dawn', () => {
-  it('lists every variant for compileAll, one pipeline each, including each plan\'s own', () => {
+  it("lists every variant for compileAll, one pipeline each, including each plan's own", () => {
     // Compiling all 16 on SwiftShader takes minutes, so the list is checked, not compiled; the
     // tests below compile and run the variants themselves.
     const programs = matmulPrograms();
@@ -116,7 +119,9 @@ describe('matmul on Dawn', () => {
     for (const layout of LAYOUTS) {
       for (const shape of ODD_SHAPES) {
         const c = { ...shape, ...layout };
-        const { got, expected } = await runCase(rt, c, (seed += 3), (x) => planMatmul(x, rt.limits.maxComputeWorkgroupsPerDimension, 'small'));
+        const { got, expected } = await runCase(rt, c, (seed += 3), (x) =>
+          planMatmul(x, rt.limits.maxComputeWorkgroupsPerDimension, 'small'),
+        );
         expectWithinRoundoff(got, expected, c.K, `small ${label(c)}`);
       }
     }
@@ -127,7 +132,9 @@ describe('matmul on Dawn', () => {
     let seed = 50;
     for (const shape of [...ODD_SHAPES, { M: 129, N: 257, K: 17 }]) {
       const c = { ...shape, transB: true };
-      const { got, expected } = await runCase(rt, c, (seed += 3), (x) => planMatmul(x, rt.limits.maxComputeWorkgroupsPerDimension, 'large'));
+      const { got, expected } = await runCase(rt, c, (seed += 3), (x) =>
+        planMatmul(x, rt.limits.maxComputeWorkgroupsPerDimension, 'large'),
+      );
       expectWithinRoundoff(got, expected, c.K, `large ${label(c)}`);
     }
   });
@@ -284,8 +291,12 @@ describe('matmul on Dawn', () => {
     const small = rt.acquire(16 * 4);
     const big = rt.acquire(4096 * 4);
     expect(() => matmul(rt, { out: small, a: small, b: small, M: 0, N: 1, K: 1 })).toThrow(/M must be a positive integer/);
-    expect(() => matmul(rt, { out: big, a: small, b: big, M: 8, N: 8, K: 8, transA: true })).toThrow(/a is \[8,8\] \(transA\), 64 floats \(256 bytes\), but its buffer holds only 64 bytes/);
-    expect(() => matmul(rt, { out: { buffer: big, offset: 128, size: 256 }, a: small, b: small, M: 4, N: 4, K: 4 })).toThrow(/offset 128 is not a multiple of 256/);
+    expect(() => matmul(rt, { out: big, a: small, b: big, M: 8, N: 8, K: 8, transA: true })).toThrow(
+      /a is \[8,8\] \(transA\), 64 floats \(256 bytes\), but its buffer holds only 64 bytes/,
+    );
+    expect(() => matmul(rt, { out: { buffer: big, offset: 128, size: 256 }, a: small, b: small, M: 4, N: 4, K: 4 })).toThrow(
+      /offset 128 is not a multiple of 256/,
+    );
     expect(() =>
       matmul(rt, { out: { buffer: big, offset: 0, size: 256 }, a: small, b: { buffer: big, offset: 1024, size: 256 }, M: 4, N: 4, K: 4 }),
     ).toThrow(/out and b are slices of the same GPUBuffer/);

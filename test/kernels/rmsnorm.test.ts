@@ -107,7 +107,10 @@ describe('rmsnorm', () => {
       console.warn('rmsnorm subgroup path not tested: this device has no subgroups');
       ctx.skip();
     }
-    for (const [T, C] of [[130, 64], [33, 300]] as const) {
+    for (const [T, C] of [
+      [130, 64],
+      [33, 300],
+    ] as const) {
       const withSubgroups = await run(T, C, 77, rt);
       const plain = await run(T, C, 77, await plainRuntime());
       for (const key of ['out', 'rstd', 'dx', 'dWeight'] as const) expect(withSubgroups[key], `${key} T=${T} C=${C}`).toEqual(plain[key]);
@@ -127,7 +130,7 @@ describe('rmsnorm', () => {
     expectAllClose(await rt.readF32(out, 0, C), new Float64Array(C).fill(2 * r * 0.5), { atol: 0, rtol: 6 * 2 ** -24 }, 'out');
   });
 
-  it('folds rows past the per-dimension workgroup limit into a 2-D grid and widens the backward\'s chunks', async () => {
+  it("folds rows past the per-dimension workgroup limit into a 2-D grid and widens the backward's chunks", async () => {
     // With a reported limit of 40: 1301 rows fold into a 40×33 grid, and the backward's chunks grow
     // from 16 to 33 rows so that 40 chunks cover them (T/16 would need 82).
     const rt = await smallGridRuntime(40);
@@ -147,10 +150,12 @@ describe('rmsnorm', () => {
     const rt = await testRuntime();
     const [T, C] = [4, 8];
     const big = rt.acquire(T * C * 4);
-    expect(() => rmsnormForward(rt, { out: big, rstd: big, x: big, weight: rt.acquire(16), T, C, eps: EPS })).toThrow(/weight holds 16 bytes but C=8 f32 needs 32/);
+    expect(() => rmsnormForward(rt, { out: big, rstd: big, x: big, weight: rt.acquire(16), T, C, eps: EPS })).toThrow(
+      /weight holds 16 bytes but C=8 f32 needs 32/,
+    );
     expect(() => rmsnormForward(rt, { out: big, rstd: big, x: big, weight: big, T, C, eps: 0 })).toThrow(/eps must be positive/);
-    expect(() =>
-      rmsnormBackward(rt, { dx: rt.acquire(16), dWeight: big, dOut: big, x: big, weight: big, rstd: big, T, C }),
-    ).toThrow(/dx holds 16 bytes but \[T=4, C=8\] f32 needs 128/);
+    expect(() => rmsnormBackward(rt, { dx: rt.acquire(16), dWeight: big, dOut: big, x: big, weight: big, rstd: big, T, C })).toThrow(
+      /dx holds 16 bytes but \[T=4, C=8\] f32 needs 128/,
+    );
   });
 });

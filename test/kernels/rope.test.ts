@@ -118,15 +118,25 @@ describe('rope', () => {
     const shape = { B: 2, S: 130, nHeads: 2, headDim: 16, theta: 10000 };
     const x = randn(shape.B * shape.S * shape.nHeads * shape.headDim, 4);
     const tolerance = rotationTolerance(x);
-    expectAllClose(await rotate(rt, x, shape, 'forward'), ropeRef(x, shape.B, shape.S, shape.nHeads, shape.headDim, shape.theta, 'forward'), tolerance);
-    expectAllClose(await rotate(rt, x, shape, 'backward'), ropeRef(x, shape.B, shape.S, shape.nHeads, shape.headDim, shape.theta, 'backward'), tolerance);
+    expectAllClose(
+      await rotate(rt, x, shape, 'forward'),
+      ropeRef(x, shape.B, shape.S, shape.nHeads, shape.headDim, shape.theta, 'forward'),
+      tolerance,
+    );
+    expectAllClose(
+      await rotate(rt, x, shape, 'backward'),
+      ropeRef(x, shape.B, shape.S, shape.nHeads, shape.headDim, shape.theta, 'backward'),
+      tolerance,
+    );
   });
 
   it('rejects bad shapes with a message saying what to fix', async () => {
     const rt = await testRuntime();
     const x = rt.acquire(64 * 4);
     expect(() => ropeForward(rt, { x, B: 1, S: 4, nHeads: 2, headDim: 7, theta: 10000 })).toThrow(/headDim must be even/);
-    expect(() => ropeForward(rt, { x, B: 1, S: 4, nHeads: 2, headDim: 16, theta: 10000 })).toThrow(/holds 256 bytes but \[B·S=4, nHeads·headDim=32\] f32 needs 512/);
+    expect(() => ropeForward(rt, { x, B: 1, S: 4, nHeads: 2, headDim: 16, theta: 10000 })).toThrow(
+      /holds 256 bytes but \[B·S=4, nHeads·headDim=32\] f32 needs 512/,
+    );
     expect(() => ropeBackward(rt, { dx: x, B: 1, S: 4, nHeads: 2, headDim: 8, theta: 0 })).toThrow(/theta must be a positive number/);
   });
 });

@@ -36,7 +36,7 @@ function params(seed: number): Float32Array[] {
 }
 
 describe('layout hash', () => {
-  it('is blake3 of the canonical layout bytes, and the model layout\'s own hash', () => {
+  it("is blake3 of the canonical layout bytes, and the model layout's own hash", () => {
     expect(layoutBytes(LAYOUT).toString()).toBe('[["model.embed_tokens.weight",[5,3]],["model.norm.weight",[3]]]');
     expect(bytesToHex(layoutHash(LAYOUT))).toBe(bytesToHex(blake3(layoutBytes(LAYOUT))));
     const model = parameterLayout(preset('tiny'));
@@ -101,7 +101,7 @@ describe('model hash', () => {
 });
 
 describe('the fast (WASM) BLAKE3', () => {
-  it('loads in Node, and gives @noble\'s digests on random data across chunk and tree boundaries', async () => {
+  it("loads in Node, and gives @noble's digests on random data across chunk and tree boundaries", async () => {
     expect(await hashReady()).toBe('wasm');
     const wasm = await createBLAKE3();
     const random = rng(7);
@@ -113,7 +113,7 @@ describe('the fast (WASM) BLAKE3', () => {
       const expected = bytesToHex(blake3(data));
       expect(bytesToHex(wasm.init().update(data).digest('binary')), `${length} bytes`).toBe(expected);
       const pieces = wasm.init();
-      for (let at = 0; at < length; at += 1 + at % 5000) pieces.update(data.subarray(at, Math.min(length, at + 1 + (at % 5000))));
+      for (let at = 0; at < length; at += 1 + (at % 5000)) pieces.update(data.subarray(at, Math.min(length, at + 1 + (at % 5000))));
       expect(bytesToHex(pieces.digest('binary')), `${length} bytes in pieces`).toBe(expected);
     }
   });
@@ -125,7 +125,12 @@ describe('the fast (WASM) BLAKE3', () => {
       { name: 'b', shape: [3] },
       { name: 'c', shape: [512, 1024] },
     ];
-    const theta = layout.map(({ shape }, i) => randn(shape.reduce((n, d) => n * d, 1), 40 + i));
+    const theta = layout.map(({ shape }, i) =>
+      randn(
+        shape.reduce((n, d) => n * d, 1),
+        40 + i,
+      ),
+    );
     expect(modelHash(layout, theta)).toBe(bytesToHex(blake3(modelBytes(layout, theta))));
   });
 });

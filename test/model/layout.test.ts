@@ -12,15 +12,36 @@ const WEBGPU_DEFAULTS = { maxBufferSize: 256 * 1024 * 1024, maxStorageBufferBind
 
 describe('LlamaConfig', () => {
   it('has the three presets with the documented shapes', () => {
-    expect(PRESETS.tiny).toMatchObject({ vocab_size: 256, hidden_size: 64, intermediate_size: 192, num_hidden_layers: 2, num_attention_heads: 4, max_position_embeddings: 64 });
+    expect(PRESETS.tiny).toMatchObject({
+      vocab_size: 256,
+      hidden_size: 64,
+      intermediate_size: 192,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      max_position_embeddings: 64,
+    });
     expect(PRESETS.small).toMatchObject({ vocab_size: 50257, hidden_size: 384, num_hidden_layers: 6, max_position_embeddings: 256 });
-    expect(PRESETS.base).toMatchObject({ vocab_size: 50257, hidden_size: 768, intermediate_size: 2048, num_hidden_layers: 12, max_position_embeddings: 1024 });
+    expect(PRESETS.base).toMatchObject({
+      vocab_size: 50257,
+      hidden_size: 768,
+      intermediate_size: 2048,
+      num_hidden_layers: 12,
+      max_position_embeddings: 1024,
+    });
     for (const p of Object.values(PRESETS)) expect(() => validateConfig(p)).not.toThrow();
     expect(() => preset('huge')).toThrow(/unknown model preset 'huge'; choose one of tiny, small, base/);
   });
 
   it('reads a Hugging Face config.json, filling HF defaults', () => {
-    const c = parseLlamaConfig({ architectures: ['LlamaForCausalLM'], hidden_act: 'silu', vocab_size: 10, hidden_size: 8, intermediate_size: 12, num_hidden_layers: 1, num_attention_heads: 2 });
+    const c = parseLlamaConfig({
+      architectures: ['LlamaForCausalLM'],
+      hidden_act: 'silu',
+      vocab_size: 10,
+      hidden_size: 8,
+      intermediate_size: 12,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+    });
     expect(c).toEqual({
       vocab_size: 10,
       hidden_size: 8,
@@ -37,7 +58,9 @@ describe('LlamaConfig', () => {
 
   it('rejects configs it would compute differently, naming the field', () => {
     const ok = { ...PRESETS.tiny };
-    expect(() => parseLlamaConfig({ ...ok, num_key_value_heads: 3 })).toThrow(/num_attention_heads 4 is not a multiple of num_key_value_heads 3/);
+    expect(() => parseLlamaConfig({ ...ok, num_key_value_heads: 3 })).toThrow(
+      /num_attention_heads 4 is not a multiple of num_key_value_heads 3/,
+    );
     expect(() => parseLlamaConfig({ ...ok, hidden_size: 66 })).toThrow(/hidden_size 66 is not divisible/);
     expect(() => parseLlamaConfig({ ...ok, hidden_act: 'gelu' })).toThrow(/hidden_act must be 'silu'/);
     expect(() => parseLlamaConfig({ ...ok, rope_scaling: { type: 'linear', factor: 2 } })).toThrow(/rope_scaling is not supported/);
@@ -97,7 +120,9 @@ describe('parameter layout', () => {
       expect(t.offset).toBe(layout.arenaStart[t.arena]! + t.arenaOffset);
     }
     // base's 154 MB embedding cannot be one binding of 128 MiB: the error says what to do.
-    expect(() => parameterLayout(PRESETS.base, WEBGPU_DEFAULTS)).toThrow(/model.embed_tokens.weight needs 154389504 bytes in one binding.*smaller model preset/);
+    expect(() => parameterLayout(PRESETS.base, WEBGPU_DEFAULTS)).toThrow(
+      /model.embed_tokens.weight needs 154389504 bytes in one binding.*smaller model preset/,
+    );
     expect(parameterLayout(PRESETS.base, { maxBufferSize: 4 * GIB, maxStorageBufferBindingSize: GIB }).arenaFloats).toHaveLength(1);
   });
 
@@ -118,7 +143,9 @@ describe('parameter layout', () => {
     const flat = packParameters(layout, named);
     const back = unpackParameters(layout, flat);
     layout.tensors.forEach((t, i) => expect(back.get(t.name)!.every((v) => v === i + 1)).toBe(true));
-    expect(() => packParameters(layout, { ...named, 'model.norm.weight': new Float32Array(3) })).toThrow(/'model.norm.weight' has 3 elements, expected 64/);
+    expect(() => packParameters(layout, { ...named, 'model.norm.weight': new Float32Array(3) })).toThrow(
+      /'model.norm.weight' has 3 elements, expected 64/,
+    );
   });
 });
 
@@ -135,7 +162,11 @@ describe('deterministic init', () => {
     expect(Math.abs(mean)).toBeLessThan(7e-4);
     expect(std).toBeGreaterThan(0.0196);
     expect(std).toBeLessThan(0.0204);
-    expect(unpackParameters(layout, a).get('model.norm.weight')!.every((v) => v === 1)).toBe(true);
+    expect(
+      unpackParameters(layout, a)
+        .get('model.norm.weight')!
+        .every((v) => v === 1),
+    ).toBe(true);
   });
 
   it('pins the first normals of a stream (any engine must reproduce these exact bits)', () => {
@@ -167,6 +198,8 @@ describe('activation memory plan', () => {
     expect(base.logitsBlockTokens % 64).toBe(0);
     expect(base.logitsBlockTokens * 50257 * 4).toBeLessThanOrEqual(64 * 1024 * 1024);
     expect(base.totalBytes).toBeLessThan(12 * base.perLayerBytes + base.headBytes + base.scratchBytes + 64 * 1024);
-    expect(() => planActivations(PRESETS.tiny, { batch: 1, seqLen: 65 }, limits)).toThrow(/seqLen 65 exceeds the model's max_position_embeddings 64/);
+    expect(() => planActivations(PRESETS.tiny, { batch: 1, seqLen: 65 }, limits)).toThrow(
+      /seqLen 65 exceeds the model's max_position_embeddings 64/,
+    );
   });
 });

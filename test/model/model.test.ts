@@ -23,7 +23,11 @@ import { GROUPED } from '../helpers/configs.ts';
 
 const CASES: [string, LlamaConfig, { batch: number; seqLen: number; logitsBlockTokens?: number }][] = [
   ['untied head, grouped KV heads', GROUPED, { batch: 2, seqLen: 7 }],
-  ['tied head, full KV heads, two head blocks', { ...GROUPED, tie_word_embeddings: true, num_key_value_heads: 4 }, { batch: 2, seqLen: 37, logitsBlockTokens: 64 }],
+  [
+    'tied head, full KV heads, two head blocks',
+    { ...GROUPED, tie_word_embeddings: true, num_key_value_heads: 4 },
+    { batch: 2, seqLen: 37, logitsBlockTokens: 64 },
+  ],
 ];
 
 const models: LlamaModel[] = [];
@@ -161,7 +165,19 @@ describe('webloco grads', () => {
       const printedLines: string[] = [];
       const log = vi.spyOn(console, 'log').mockImplementation((line: unknown) => void printedLines.push(String(line)));
       try {
-        await runGrads(['--config', join(dir, 'config.json'), '--weights', join(dir, 'w.safetensors'), '--tokens', join(dir, 't.safetensors'), '--out', join(dir, 'g.safetensors')], rt);
+        await runGrads(
+          [
+            '--config',
+            join(dir, 'config.json'),
+            '--weights',
+            join(dir, 'w.safetensors'),
+            '--tokens',
+            join(dir, 't.safetensors'),
+            '--out',
+            join(dir, 'g.safetensors'),
+          ],
+          rt,
+        );
       } finally {
         log.mockRestore();
       }

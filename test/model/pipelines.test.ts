@@ -19,7 +19,11 @@ const CASES: [string, LlamaConfig, ActivationShape][] = [
   // The tiny preset as trained: V = 256 takes the 32-thread cross-entropy, the whole batch is one head block.
   ['tiny preset', PRESETS.tiny, { batch: 2, seqLen: 8 }],
   // An untied head, grouped KV heads, and a head + loss in a full and a ragged block (64 + 10 tokens).
-  ['untied, grouped KV heads, two head blocks', { ...PRESETS.tiny, tie_word_embeddings: false, num_key_value_heads: 2 }, { batch: 2, seqLen: 37, logitsBlockTokens: 64 }],
+  [
+    'untied, grouped KV heads, two head blocks',
+    { ...PRESETS.tiny, tie_word_embeddings: false, num_key_value_heads: 2 },
+    { batch: 2, seqLen: 37, logitsBlockTokens: 64 },
+  ],
 ];
 
 function batchOf(config: LlamaConfig, shape: ActivationShape, seed: number): Batch {

@@ -38,7 +38,10 @@ describe.each([
       const g = grads[name]!;
       for (let sample = 0; sample < 4; sample++) {
         // Embedding rows of tokens that never occur have zero gradient: sample used ones too.
-        const i = name === 'model.embed_tokens.weight' && sample < 2 ? tokens[sample]! * config.hidden_size + sample : Math.floor(pick() * p.length);
+        const i =
+          name === 'model.embed_tokens.weight' && sample < 2
+            ? tokens[sample]! * config.hidden_size + sample
+            : Math.floor(pick() * p.length);
         const saved = p[i]!;
         p[i] = saved + h;
         const up = llamaReference(config, params, tokens, targets, B, S, false).loss;
@@ -48,7 +51,9 @@ describe.each([
         const numeric = (up - down) / (2 * h);
         // Central differences: truncation O(h²·f''') ≈ 1e-10 and cancellation ≈ 1e-16/h ≈ 1e-11 on
         // a loss of order 1, so 1e-8 absolute plus 1e-6 relative leaves ample margin.
-        expect(Math.abs(numeric - g[i]!), `${name}[${i}]: numeric ${numeric}, analytic ${g[i]}`).toBeLessThanOrEqual(1e-8 + 1e-6 * Math.abs(numeric));
+        expect(Math.abs(numeric - g[i]!), `${name}[${i}]: numeric ${numeric}, analytic ${g[i]}`).toBeLessThanOrEqual(
+          1e-8 + 1e-6 * Math.abs(numeric),
+        );
       }
     }
   });

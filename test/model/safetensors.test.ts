@@ -45,14 +45,38 @@ describe('safetensors', () => {
   });
 
   const f32 = (n: number) => new Uint8Array(n * 4);
-  const entry = (begin: number, end: number, shape: number[] = [(end - begin) / 4], dtype = 'F32') => ({ dtype, shape, data_offsets: [begin, end] });
+  const entry = (begin: number, end: number, shape: number[] = [(end - begin) / 4], dtype = 'F32') => ({
+    dtype,
+    shape,
+    data_offsets: [begin, end],
+  });
   const cases: [string, Uint8Array, RegExp][] = [
     ['a file shorter than its length prefix', new Uint8Array(5), /shorter than the 8-byte header length/],
-    ['a header length past the end', (() => { const b = rawFile({}); new DataView(b.buffer).setUint32(0, 1000, true); return b; })(), /does not fit/],
-    ['a header length of 2^60', (() => { const b = rawFile({}); new DataView(b.buffer).setBigUint64(0, 2n ** 60n, true); return b; })(), /exceeds 100000000 bytes/],
+    [
+      'a header length past the end',
+      (() => {
+        const b = rawFile({});
+        new DataView(b.buffer).setUint32(0, 1000, true);
+        return b;
+      })(),
+      /does not fit/,
+    ],
+    [
+      'a header length of 2^60',
+      (() => {
+        const b = rawFile({});
+        new DataView(b.buffer).setBigUint64(0, 2n ** 60n, true);
+        return b;
+      })(),
+      /exceeds 100000000 bytes/,
+    ],
     ['a header that is not JSON', rawFile(null, undefined, '{"x": nope}'), /not UTF-8 JSON/],
     ['a header that is a JSON array', rawFile(null, undefined, '[1, 2]'), /does not start with \{/],
-    ['invalid UTF-8', rawFile(null, undefined, '{"\u00ff": 1}').map((b, i, a) => (i === a.length - 4 ? 0xff : b)), /not UTF-8 JSON|not an object/],
+    [
+      'invalid UTF-8',
+      rawFile(null, undefined, '{"\u00ff": 1}').map((b, i, a) => (i === a.length - 4 ? 0xff : b)),
+      /not UTF-8 JSON|not an object/,
+    ],
     ['a BF16 tensor', rawFile({ x: entry(0, 4, [2], 'BF16') }, f32(1)), /dtype BF16, which is not supported.*convert the file to float32/],
     ['an unknown dtype', rawFile({ x: entry(0, 4, [1], 'Q4') }, f32(1)), /dtype Q4, which is unknown/],
     ['a negative dimension', rawFile({ x: entry(0, 4, [-1]) }, f32(1)), /shape \[-1\]/],
@@ -64,7 +88,11 @@ describe('safetensors', () => {
     ['trailing bytes no tensor covers', rawFile({ x: entry(0, 4) }, f32(2)), /cover 4 of 8 data bytes/],
     ['non-string metadata', rawFile({ __metadata__: { step: 3 } }), /__metadata__.step must be a string/],
     ['an entry that is not an object', rawFile({ x: 5 }), /entry 'x' is not an object/],
-    ['a shape product overflowing', rawFile({ x: entry(0, 4, [2 ** 30, 2 ** 30, 2 ** 30]) }, f32(1)), /needs .* bytes but data_offsets span 4/],
+    [
+      'a shape product overflowing',
+      rawFile({ x: entry(0, 4, [2 ** 30, 2 ** 30, 2 ** 30]) }, f32(1)),
+      /needs .* bytes but data_offsets span 4/,
+    ],
   ];
   it.each(cases)('rejects %s with a SafetensorsError', (_what, bytes, message) => {
     expect(() => readSafetensors(bytes)).toThrow(SafetensorsError);
@@ -72,8 +100,14 @@ describe('safetensors', () => {
   });
 
   it('refuses to write inconsistent tensors', () => {
-    expect(() => writeSafetensors({ x: { dtype: 'F32', shape: [3], data: new Float32Array(2) } })).toThrow(/shape \[3\] holds 3 elements, data has 2/);
-    expect(() => writeSafetensors({ x: { dtype: 'I32', shape: [1], data: new Float32Array(1) } })).toThrow(/dtype I32 needs Int32Array data/);
-    expect(() => writeSafetensors({ __metadata__: { dtype: 'F32', shape: [0], data: new Float32Array(0) } })).toThrow(/cannot be named '__metadata__'/);
+    expect(() => writeSafetensors({ x: { dtype: 'F32', shape: [3], data: new Float32Array(2) } })).toThrow(
+      /shape \[3\] holds 3 elements, data has 2/,
+    );
+    expect(() => writeSafetensors({ x: { dtype: 'I32', shape: [1], data: new Float32Array(1) } })).toThrow(
+      /dtype I32 needs Int32Array data/,
+    );
+    expect(() => writeSafetensors({ __metadata__: { dtype: 'F32', shape: [0], data: new Float32Array(0) } })).toThrow(
+      /cannot be named '__metadata__'/,
+    );
   });
 });

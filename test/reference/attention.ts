@@ -91,7 +91,13 @@ export function attentionForwardReference(q: Floats, k: Floats, v: Floats, s: At
  * Σ_l P_il dP_il is computed from P and dP here, not from out (the kernel uses rowsum(dO ∘ O),
  * which is equal: Σ_l P_il (dO_i·v_l) = dO_i·O_i).
  */
-export function attentionBackwardReference(q: Floats, k: Floats, v: Floats, dOut: Floats, s: AttentionReferenceShape): AttentionReferenceGradients {
+export function attentionBackwardReference(
+  q: Floats,
+  k: Floats,
+  v: Floats,
+  dOut: Floats,
+  s: AttentionReferenceShape,
+): AttentionReferenceGradients {
   const { B, S, nHeads, nKvHeads, headDim } = s;
   const at = layout(s);
   const scale = 1 / Math.sqrt(headDim);

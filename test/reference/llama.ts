@@ -40,7 +40,16 @@ function linear(x: Float64Array, W: ArrayLike<number>, T: number, nIn: number, n
 }
 
 /** dx += dy · W; dW += dyᵀ · x. */
-function linearBackward(dx: Float64Array, dW: Float64Array, dy: Float64Array, x: Float64Array, W: ArrayLike<number>, T: number, nIn: number, nOut: number): void {
+function linearBackward(
+  dx: Float64Array,
+  dW: Float64Array,
+  dy: Float64Array,
+  x: Float64Array,
+  W: ArrayLike<number>,
+  T: number,
+  nIn: number,
+  nOut: number,
+): void {
   for (let t = 0; t < T; t++) {
     for (let o = 0; o < nOut; o++) {
       const g = dy[t * nOut + o]!;
@@ -67,7 +76,16 @@ function rmsnorm(x: Float64Array, w: ArrayLike<number>, T: number, C: number, ep
 }
 
 /** y = w ⊙ x·r, r = (mean x² + eps)^-½: dx += r·(dy⊙w) − x·r³/C·Σ(dy⊙w⊙x); dw += Σ_t dy⊙x·r. */
-function rmsnormBackward(dx: Float64Array, dw: Float64Array, dy: Float64Array, x: Float64Array, w: ArrayLike<number>, rstd: Float64Array, T: number, C: number): void {
+function rmsnormBackward(
+  dx: Float64Array,
+  dw: Float64Array,
+  dy: Float64Array,
+  x: Float64Array,
+  w: ArrayLike<number>,
+  rstd: Float64Array,
+  T: number,
+  C: number,
+): void {
   for (let t = 0; t < T; t++) {
     const r = rstd[t]!;
     let dot = 0;
@@ -195,7 +213,15 @@ interface LayerCache {
  * Mean next-token cross-entropy of `tokens` [B·S] predicting `targets` [B·S], and (unless
  * `backward` is false) its gradient with respect to every parameter.
  */
-export function llamaReference(config: LlamaConfig, params: ReferenceParams, tokens: ArrayLike<number>, targets: ArrayLike<number>, B: number, S: number, backward = true): ReferenceResult {
+export function llamaReference(
+  config: LlamaConfig,
+  params: ReferenceParams,
+  tokens: ArrayLike<number>,
+  targets: ArrayLike<number>,
+  B: number,
+  S: number,
+  backward = true,
+): ReferenceResult {
   const d: Dims = {
     B,
     S,
@@ -284,7 +310,16 @@ export function llamaReference(config: LlamaConfig, params: ReferenceParams, tok
     const dLn2 = new Float64Array(T * C);
     linearBackward(dLn2, G(`${p}.mlp.gate_proj.weight`), dGate, c.ln2.y, P(`${p}.mlp.gate_proj.weight`), T, C, I);
     linearBackward(dLn2, G(`${p}.mlp.up_proj.weight`), dUp, c.ln2.y, P(`${p}.mlp.up_proj.weight`), T, C, I);
-    rmsnormBackward(dx, G(`${p}.post_attention_layernorm.weight`), dLn2, c.xMid, P(`${p}.post_attention_layernorm.weight`), c.ln2.rstd, T, C);
+    rmsnormBackward(
+      dx,
+      G(`${p}.post_attention_layernorm.weight`),
+      dLn2,
+      c.xMid,
+      P(`${p}.post_attention_layernorm.weight`),
+      c.ln2.rstd,
+      T,
+      C,
+    );
     // xMid = x + o_proj(attn)
     const dAttn = new Float64Array(T * C);
     linearBackward(dAttn, G(`${p}.self_attn.o_proj.weight`), dx, c.attn, P(`${p}.self_attn.o_proj.weight`), T, C, C);

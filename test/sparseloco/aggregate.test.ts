@@ -135,7 +135,10 @@ describe('aggregateUpdates', () => {
   it('is bit-identical from run to run and untouched elements stay exactly zero', () => {
     const updates = [0, 1, 2].map((p) => randomUpdate(LAYOUT, 500 + p));
     const first = aggregateUpdates(updates, LAYOUT).tensors;
-    const second = aggregateUpdates(updates.map((u) => structuredClone(u)), LAYOUT).tensors;
+    const second = aggregateUpdates(
+      updates.map((u) => structuredClone(u)),
+      LAYOUT,
+    ).tensors;
     first.forEach((tensor, t) => expect(new Uint32Array(second[t]!.buffer)).toEqual(new Uint32Array(tensor.buffer)));
     const dense = updates.map((u) => densify(u, LAYOUT));
     first.forEach((tensor, t) => {
@@ -147,6 +150,8 @@ describe('aggregateUpdates', () => {
 
   it('refuses an update that does not fit the layout, saying what to do', () => {
     const update = randomUpdate(LAYOUT, 600);
-    expect(() => aggregateUpdates([{ tensors: update.tensors.slice(1) }], LAYOUT)).toThrow(/3 tensors, the layout 4; decode payloads with decodeUpdate first/);
+    expect(() => aggregateUpdates([{ tensors: update.tensors.slice(1) }], LAYOUT)).toThrow(
+      /3 tensors, the layout 4; decode payloads with decodeUpdate first/,
+    );
   });
 });

@@ -37,7 +37,11 @@ const LAYOUT: TensorSpecs = [
   { name: 'prime', shape: [67] },
 ];
 const WIRE = wireLayoutOf(LAYOUT);
-const ORIGIN: PayloadOrigin = { runId: 'test-run-α', round: 4_000_000_001, baseModelHash: Uint8Array.from({ length: 32 }, (_, i) => 255 - i) };
+const ORIGIN: PayloadOrigin = {
+  runId: 'test-run-α',
+  round: 4_000_000_001,
+  baseModelHash: Uint8Array.from({ length: 32 }, (_, i) => 255 - i),
+};
 
 function expectSameUpdate(actual: CompressedUpdate, expected: CompressedUpdate): void {
   expect(actual.tensors.length).toBe(expected.tensors.length);
@@ -54,14 +58,21 @@ function expectSameUpdate(actual: CompressedUpdate, expected: CompressedUpdate):
 
 /** The same check as expectSameUpdate as one boolean (expect's deep equality is too slow for the fuzz loop). */
 function sameUpdate(a: CompressedUpdate, b: CompressedUpdate): boolean {
-  const sameArray = (x: ArrayLike<number>, y: ArrayLike<number>) => x.length === y.length && Array.prototype.every.call(x, (v: number, i: number) => Object.is(v, y[i]));
+  const sameArray = (x: ArrayLike<number>, y: ArrayLike<number>) =>
+    x.length === y.length && Array.prototype.every.call(x, (v: number, i: number) => Object.is(v, y[i]));
   return (
     a.tensors.length === b.tensors.length &&
     a.tensors.every((x, t) => {
       const y = b.tensors[t]!;
       return (
-        x.numChunks === y.numChunks && x.chunkSize === y.chunkSize && x.k === y.k && Object.is(x.shift, y.shift) && Object.is(x.scale, y.scale) &&
-        sameArray(x.indices, y.indices) && sameArray(x.codes, y.codes) && sameArray(x.lookup, y.lookup)
+        x.numChunks === y.numChunks &&
+        x.chunkSize === y.chunkSize &&
+        x.k === y.k &&
+        Object.is(x.shift, y.shift) &&
+        Object.is(x.scale, y.scale) &&
+        sameArray(x.indices, y.indices) &&
+        sameArray(x.codes, y.codes) &&
+        sameArray(x.lookup, y.lookup)
       );
     })
   );
@@ -110,13 +121,27 @@ describe('wire codec round trip', () => {
   });
 
   it('round-trips the extremes: indices at both chunk ends, a full chunk, every code value', () => {
-    const layout: TensorSpecs = [{ name: 'w', shape: [64, 64] }, { name: 'tiny', shape: [4] }];
-    const wire = { ...wireLayoutOf(layout), tensors: [{ numChunks: 1, chunkSize: 4096, k: 64 }, { numChunks: 1, chunkSize: 4, k: 4 }] };
+    const layout: TensorSpecs = [
+      { name: 'w', shape: [64, 64] },
+      { name: 'tiny', shape: [4] },
+    ];
+    const wire = {
+      ...wireLayoutOf(layout),
+      tensors: [
+        { numChunks: 1, chunkSize: 4096, k: 64 },
+        { numChunks: 1, chunkSize: 4, k: 4 },
+      ],
+    };
     const ends = Uint16Array.from({ length: 64 }, (_, i) => (i < 32 ? i : 4096 - 64 + i));
     const update: CompressedUpdate = {
       tensors: [
         { ...randomCompressedTensor(wire.tensors[0]!, 1), indices: ends, codes: Uint8Array.from({ length: 64 }, (_, i) => i % 4) },
-        { ...randomCompressedTensor(wire.tensors[1]!, 2), indices: Uint16Array.of(0, 1, 2, 3), codes: Uint8Array.of(3, 3, 3, 3), lookup: Float32Array.of(0, 0, 0, 0.02) },
+        {
+          ...randomCompressedTensor(wire.tensors[1]!, 2),
+          indices: Uint16Array.of(0, 1, 2, 3),
+          codes: Uint8Array.of(3, 3, 3, 3),
+          lookup: Float32Array.of(0, 0, 0, 0.02),
+        },
       ],
     };
     expectSameUpdate(decodeUpdate(encodeUpdate(ORIGIN, update, wire), wire).update, update);
@@ -137,20 +162,30 @@ describe('pinned encodings', () => {
       { numChunks: 4, chunkSize: 300, k: 100 },
     ],
   };
-  const pinnedUpdate = (seed: number): CompressedUpdate => ({ tensors: pinnedWire.tensors.map((t, i) => randomCompressedTensor(t, seed * 100 + i)) });
+  const pinnedUpdate = (seed: number): CompressedUpdate => ({
+    tensors: pinnedWire.tensors.map((t, i) => randomCompressedTensor(t, seed * 100 + i)),
+  });
 
   it('writes the same bytes as the reference encoder', () => {
     const digests = [1, 2, 3].map((seed) => bytesToHex(blake3(encodeUpdate(ORIGIN, randomUpdate(LAYOUT, seed), WIRE))));
     const wide = [1, 2].map((seed) => bytesToHex(blake3(encodeUpdate(ORIGIN, pinnedUpdate(seed), pinnedWire))));
     const delta = randn(128 * 192 + 100 * 48 + 70 + 1000 + 67, 9, 1e-3);
-    const slots = LAYOUT.map(({ shape }, i) => ({ shape, offset: LAYOUT.slice(0, i).reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0) }));
-    const compressed = bytesToHex(blake3(encodeUpdate(ORIGIN, compressLayout(new Float32Array(delta.length), delta, ERROR_FEEDBACK_BETA, slots), WIRE)));
+    const slots = LAYOUT.map(({ shape }, i) => ({
+      shape,
+      offset: LAYOUT.slice(0, i).reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0),
+    }));
+    const compressed = bytesToHex(
+      blake3(encodeUpdate(ORIGIN, compressLayout(new Float32Array(delta.length), delta, ERROR_FEEDBACK_BETA, slots), WIRE)),
+    );
     expect(digests).toEqual([
       'f5effeb64701c5424b22ce595d50b24b51cead3fd232c93779306069591476a2',
       'ece2268511c259d96bca69199e52bb5e531fce203ceadd2b6619339245cf6e1e',
       'cd538bdeee2e1870d69332579802075a338e64a51fdbff2eed09d0af6dccd5d6',
     ]);
-    expect(wide).toEqual(['42f871984d4de0e54256923cfadb9c934f17b8a690e4451ee728f355e275860a', '7bfa52b4b2c8e789a2e11e5d6c37da8b9d74abbc191bfebb4971465130ea7515']);
+    expect(wide).toEqual([
+      '42f871984d4de0e54256923cfadb9c934f17b8a690e4451ee728f355e275860a',
+      '7bfa52b4b2c8e789a2e11e5d6c37da8b9d74abbc191bfebb4971465130ea7515',
+    ]);
     expect(sectionsOf(encodeUpdate(ORIGIN, pinnedUpdate(1), pinnedWire), 5).map((s) => s.riceParameter)).toEqual([14, 0, 5, 5, 1]);
     expect(compressed).toBe('eddb3e7300ed73e1de64dbb56d494ba6f74c319d11eff603f4759ba526c05346');
   });
@@ -222,7 +257,9 @@ describe('wire codec rejects', () => {
     expect(decode(edited((_, v) => v.setFloat32(firstTensorAt + 16, 2e4, true)))).toBe('BAD_QUANTIZATION');
     expect(decode(edited((_, v) => v.setFloat32(firstTensorAt + 28, -Infinity, true)))).toBe('BAD_QUANTIZATION');
     expect(decode(edited((_, v) => v.setUint32(firstTensorAt + 36, 1e6, true)))).toBe('BAD_INDEX_STREAM');
-    expect(decode(edited((_, v) => v.setUint32(firstTensorAt + 36, v.getUint32(firstTensorAt + 36, true) - 1, true)))).toBe('BAD_INDEX_STREAM');
+    expect(decode(edited((_, v) => v.setUint32(firstTensorAt + 36, v.getUint32(firstTensorAt + 36, true) - 1, true)))).toBe(
+      'BAD_INDEX_STREAM',
+    );
     // A unary run of one-bits longer than any gap in a 4096-element chunk.
     expect(decode(edited((b) => b.fill(0xff, firstTensorAt + 40, firstTensorAt + 120)))).toBe('INDEX_OUT_OF_RANGE');
     expect(decode(payload.subarray(0, payload.length - 1))).toBe('TRUNCATED');
@@ -238,7 +275,14 @@ describe('wire codec rejects', () => {
   it('set padding bits (so every update has one byte string)', () => {
     // 67 one-element chunks with k = 1 hold 67 codes: the last code byte uses 3 of its 4 slots.
     const lastByte = payload.length - 1;
-    expect(codecErrorCode(() => decodeUpdate(edited((b) => (b[lastByte] |= 0xc0)), WIRE))).toBe('BAD_PADDING');
+    expect(
+      codecErrorCode(() =>
+        decodeUpdate(
+          edited((b) => (b[lastByte] |= 0xc0)),
+          WIRE,
+        ),
+      ),
+    ).toBe('BAD_PADDING');
   });
 });
 
@@ -318,7 +362,9 @@ describe('canonical payloads', () => {
         const streams = Array.from({ length: MAX_RICE_PARAMETER + 1 }, (_, r) => riceStream(tensor, r));
         // Brute force over all 16 parameters agrees with the encoder's choice.
         expect(canonical).toBe(bestRiceParameter(tensor).riceParameter);
-        streams.forEach(({ bits }, r) => expect(bits).toBeGreaterThanOrEqual(r < canonical ? streams[canonical]!.bits + 1 : streams[canonical]!.bits));
+        streams.forEach(({ bits }, r) =>
+          expect(bits).toBeGreaterThanOrEqual(r < canonical ? streams[canonical]!.bits + 1 : streams[canonical]!.bits),
+        );
         streams.forEach(({ bytes }, r) => {
           const variant = withIndexStream(payload, section, r, bytes);
           if (r === canonical) expect(variant).toEqual(payload);
@@ -346,7 +392,8 @@ describe('canonical payloads', () => {
         const longer = new Uint8Array(section.streamBytes + 1);
         longer.set(payload.subarray(section.streamAt, section.codesAt));
         expect(decode(withIndexStream(payload, section, section.riceParameter, longer)), where).toBe('BAD_INDEX_STREAM');
-        for (const value of [1, 0x80, 0xff]) expect(decode(edited(payload, (b) => (b[section.at + 11] = value))), where).toBe('BAD_RESERVED');
+        for (const value of [1, 0x80, 0xff])
+          expect(decode(edited(payload, (b) => (b[section.at + 11] = value))), where).toBe('BAD_RESERVED');
       });
       for (let bit = 0; bit < 16; bit++) expect(decode(edited(payload, (_, v) => v.setUint16(6, 1 << bit, true)))).toBe('BAD_RESERVED');
       const extended = new Uint8Array(payload.length + 1);
@@ -376,10 +423,18 @@ describe('canonical payloads', () => {
     const nonCanonical = [-0, 1e-40, -1e-40, 2 ** -127, NaN, Infinity, -Infinity];
     const nanPatterns = [0x7fc00000, 0x7f800001, 0xffc00000, 0x7fffffff, 0xffffffff];
     for (const field of [12, 16, 20, 24, 28, 32]) {
-      for (const value of nonCanonical) expect(decode(edited(compressed, (_, v) => v.setFloat32(first + field, value, true))), `field ${field} = ${value}`).toBe('BAD_QUANTIZATION');
-      for (const bits of nanPatterns) expect(decode(edited(compressed, (_, v) => v.setUint32(first + field, bits, true))), `field ${field} = NaN ${bits.toString(16)}`).toBe('BAD_QUANTIZATION');
+      for (const value of nonCanonical)
+        expect(decode(edited(compressed, (_, v) => v.setFloat32(first + field, value, true))), `field ${field} = ${value}`).toBe(
+          'BAD_QUANTIZATION',
+        );
+      for (const bits of nanPatterns)
+        expect(
+          decode(edited(compressed, (_, v) => v.setUint32(first + field, bits, true))),
+          `field ${field} = NaN ${bits.toString(16)}`,
+        ).toBe('BAD_QUANTIZATION');
     }
-    for (const value of [-scale, -1e-3, -1, -2e4]) expect(decode(edited(compressed, (_, v) => v.setFloat32(first + 16, value, true))), `scale ${value}`).toBe('BAD_QUANTIZATION');
+    for (const value of [-scale, -1e-3, -1, -2e4])
+      expect(decode(edited(compressed, (_, v) => v.setFloat32(first + 16, value, true))), `scale ${value}`).toBe('BAD_QUANTIZATION');
     // Every unused bin of every tensor, in both payloads: any lookup value but +0 is rejected.
     let unusedBins = 0;
     for (const { payload } of payloads) {
@@ -389,7 +444,10 @@ describe('canonical payloads', () => {
           if (usedBins(decoded.tensors[t]!).includes(b)) continue;
           unusedBins++;
           for (const value of [1e-3, -1e-3, -0, 1e-40]) {
-            expect(decode(edited(payload, (_, v) => v.setFloat32(section.at + 20 + 4 * b, value, true))), `tensor ${t} unused bin ${b} = ${value}`).toBe('BAD_QUANTIZATION');
+            expect(
+              decode(edited(payload, (_, v) => v.setFloat32(section.at + 20 + 4 * b, value, true))),
+              `tensor ${t} unused bin ${b} = ${value}`,
+            ).toBe('BAD_QUANTIZATION');
           }
         }
       });
@@ -496,8 +554,10 @@ describe('wire codec fuzz', () => {
         // A mutation can be valid (a flipped code bit, a changed lookup value): it must then be an
         // update the encoder accepts and reproduces, and the canonical encoding of that update.
         const reencoded = encodeUpdate(header, update, WIRE);
-        if (!sameUpdate(decodeUpdate(reencoded, WIRE).update, update)) throw new Error(`trial ${trial}: re-encoding a decoded update changed it`);
-        if (!sameBytes(reencoded, bytes)) throw new Error(`trial ${trial}: an accepted payload is not the canonical encoding of its update`);
+        if (!sameUpdate(decodeUpdate(reencoded, WIRE).update, update))
+          throw new Error(`trial ${trial}: re-encoding a decoded update changed it`);
+        if (!sameBytes(reencoded, bytes))
+          throw new Error(`trial ${trial}: an accepted payload is not the canonical encoding of its update`);
         accepted++;
         outcomes.set('valid', (outcomes.get('valid') ?? 0) + 1);
       } catch (error) {

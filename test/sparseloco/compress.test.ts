@@ -32,15 +32,29 @@ function expectSameBits(actual: Float32Array, expected: Float32Array, what: stri
 }
 
 function expectSamePayload(gpu: CompressedTensor, cpu: CompressedTensor, what: string): void {
-  expect({ numChunks: gpu.numChunks, chunkSize: gpu.chunkSize, k: gpu.k }, what).toEqual({ numChunks: cpu.numChunks, chunkSize: cpu.chunkSize, k: cpu.k });
-  expect(Buffer.from(gpu.indices.buffer, gpu.indices.byteOffset, gpu.indices.byteLength).equals(Buffer.from(cpu.indices.buffer, cpu.indices.byteOffset, cpu.indices.byteLength)), `${what}: indices`).toBe(true);
+  expect({ numChunks: gpu.numChunks, chunkSize: gpu.chunkSize, k: gpu.k }, what).toEqual({
+    numChunks: cpu.numChunks,
+    chunkSize: cpu.chunkSize,
+    k: cpu.k,
+  });
+  expect(
+    Buffer.from(gpu.indices.buffer, gpu.indices.byteOffset, gpu.indices.byteLength).equals(
+      Buffer.from(cpu.indices.buffer, cpu.indices.byteOffset, cpu.indices.byteLength),
+    ),
+    `${what}: indices`,
+  ).toBe(true);
   expect(Buffer.from(gpu.codes).equals(Buffer.from(cpu.codes)), `${what}: codes`).toBe(true);
   expectSameBits(new Float32Array([gpu.shift, gpu.scale]), new Float32Array([cpu.shift, cpu.scale]), `${what}: shift, scale`);
   expectSameBits(gpu.lookup, cpu.lookup, `${what}: lookup`);
 }
 
 /** Runs the GPU compressor on copies of (error, delta) and the CPU compressor on others; compares all. */
-async function expectGpuMatchesCpu(shape: number[], error: Float32Array, delta: Float32Array | null, rounds = 1): Promise<CompressedTensor[]> {
+async function expectGpuMatchesCpu(
+  shape: number[],
+  error: Float32Array,
+  delta: Float32Array | null,
+  rounds = 1,
+): Promise<CompressedTensor[]> {
   const rt = await testRuntime();
   const gpuError = rt.upload(error);
   const cpuError = error.slice();
@@ -96,7 +110,7 @@ describe('CPU compressor against the float64 reference', () => {
     });
   }
 
-  it('the full vocabulary embedding [50257, 384]: k per chunk, ascending, each the chunk\'s largest', () => {
+  it("the full vocabulary embedding [50257, 384]: k per chunk, ascending, each the chunk's largest", () => {
     // CPU only: SwiftShader needs ~45 s for this shape; [58, 384] covers its geometry on the GPU.
     const shape = [50257, 384];
     const g = chunkGeometry(shape);
@@ -146,7 +160,7 @@ describe('CPU compressor against the float64 reference', () => {
   });
 });
 
-describe('the shader\'s exact arithmetic', () => {
+describe("the shader's exact arithmetic", () => {
   it('div_exact and sqrt_exact round correctly, as Math.fround of the float64 result does', async () => {
     const rt = await testRuntime();
     // A test-only entry point appended to the real shader, reusing its bindings: sel_value holds
@@ -172,7 +186,8 @@ fn exact_math_check(@builtin(global_invocation_id) gid: vec3<u32>) {
     const wide = (): number => f32((1 + r()) * 2 ** Math.floor(r() * 120 - 60));
     for (let i = 0; i < 3000; i++) pairs.push((r() < 0.5 ? -1 : 1) * wide(), wide());
     // The divisions the compressor does: a sum by a count, a sum of squares by n − 1.
-    for (let i = 0; i < 2000; i++) pairs.push(f32((r() - 0.5) * 2 ** Math.floor(r() * 40 - 20)), 1 + Math.floor(r() * 2 ** Math.floor(r() * 22)));
+    for (let i = 0; i < 2000; i++)
+      pairs.push(f32((r() - 0.5) * 2 ** Math.floor(r() * 40 - 20)), 1 + Math.floor(r() * 2 ** Math.floor(r() * 22)));
     pairs.push(0, 3, 1, 3, 2, 3, 1, 1, 7, 7, f32(0.1), 10, 4, 1, 2, 1, f32(2 ** 60), f32(2 ** -60));
     const count = pairs.length / 2;
     const input = rt.upload(new Float32Array(pairs));
@@ -193,7 +208,22 @@ fn exact_math_check(@builtin(global_invocation_id) gid: vec3<u32>) {
 });
 
 describe('GPU compressor matches the CPU compressor bit for bit', () => {
-  for (const shape of [[256, 64], [64, 64], [192, 64], [64, 192], [64], [50, 30], [3, 130], [7], [67], [384, 384], [1024, 384], [768, 768], [384], [768]]) {
+  for (const shape of [
+    [256, 64],
+    [64, 64],
+    [192, 64],
+    [64, 192],
+    [64],
+    [50, 30],
+    [3, 130],
+    [7],
+    [67],
+    [384, 384],
+    [1024, 384],
+    [768, 768],
+    [384],
+    [768],
+  ]) {
     it(`random [${shape.join(', ')}]`, async () => {
       const n = size(shape);
       await expectGpuMatchesCpu(shape, randn(n, 31, 0.02), randn(n, 32, 0.01));
@@ -265,7 +295,10 @@ describe('GPU compressor matches the CPU compressor bit for bit', () => {
   it('compresses a whole layout in one submit: two groups, with and without Δ, at offsets', async () => {
     const rt = await testRuntime();
     const shapesA = [[256, 64], [64], [64, 192], [7]];
-    const shapesB = [[192, 64], [50, 30]];
+    const shapesB = [
+      [192, 64],
+      [50, 30],
+    ];
     const place = (shapes: number[][]): { slots: TensorSlot[]; floats: number } => {
       let offset = 0;
       const slots = shapes.map((shape) => {
@@ -317,7 +350,9 @@ describe('GPU compressor matches the CPU compressor bit for bit', () => {
     const groups = arenaGroups(tensors, gpuErrors, gpuDeltas, 32 * 1024);
     expect(groups.map((g) => g.tensors.length)).toEqual([2, 1, 1]);
     const gpu = await compressBatchOnGpu(rt, { beta, groups });
-    const cpu = tensors.map((t) => compressLayout(errors[t.arena]!, deltas[t.arena]!, beta, [{ shape: t.shape, offset: t.arenaOffset }]).tensors[0]!);
+    const cpu = tensors.map(
+      (t) => compressLayout(errors[t.arena]!, deltas[t.arena]!, beta, [{ shape: t.shape, offset: t.arenaOffset }]).tensors[0]!,
+    );
     gpu.forEach((t, i) => expectSamePayload(t, cpu[i]!, `tensor ${i}`));
     for (let a = 0; a < 2; a++) expectSameBits(await rt.readF32(gpuErrors[a]!, 0, floats[a]), errors[a]!, `arena ${a} error`);
   });

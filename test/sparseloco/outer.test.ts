@@ -129,13 +129,14 @@ describe('ErrorFeedback', () => {
         const expected = decayed - transmitted[i]!;
         // f32(0.95) is 1.3e-8 below 0.95 (relative to β·e); then three f32 roundings (product,
         // sum, difference), each within 2^-24 of its own result.
-        const bound = 1.3e-8 * Math.abs(previous[i]!) + 2 ** -24 * 1.01 * (0.95 * Math.abs(previous[i]!) + Math.abs(decayed) + Math.abs(expected));
+        const bound =
+          1.3e-8 * Math.abs(previous[i]!) + 2 ** -24 * 1.01 * (0.95 * Math.abs(previous[i]!) + Math.abs(decayed) + Math.abs(expected));
         expect(Math.abs(e - expected)).toBeLessThanOrEqual(bound);
       });
     }
   });
 
-  it('works on the model\'s own aligned flat layout, leaving the padding at zero', () => {
+  it("works on the model's own aligned flat layout, leaving the padding at zero", () => {
     const model = parameterLayout(preset('tiny'));
     const feedback = new ErrorFeedback(model.tensors, model.totalFloats, 0, { nullRounds: 0 });
     const delta = randn(model.totalFloats, 30, 1e-3);
@@ -146,7 +147,9 @@ describe('ErrorFeedback', () => {
     feedback.error.forEach((e, i) => {
       if (!inside[i]) expect(e).toBe(0);
     });
-    expect(() => encodeUpdate({ runId: 'r', round: 0, baseModelHash: new Uint8Array(32) }, sent, wireLayoutOf(model.tensors))).not.toThrow();
+    expect(() =>
+      encodeUpdate({ runId: 'r', round: 0, baseModelHash: new Uint8Array(32) }, sent, wireLayoutOf(model.tensors)),
+    ).not.toThrow();
   });
 
   it('produces a poisoned update the encoder refuses once e holds a NaN', () => {

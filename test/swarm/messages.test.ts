@@ -7,7 +7,12 @@ import { signDecision, type SignedDecision } from '../../src/chain/extrinsics.ts
 import { signAnnouncement, type SignedAnnouncement } from '../../src/identity/announcement.ts';
 import type { Hex } from '../../src/identity/fields.ts';
 import { SigningKey, cryptoReady } from '../../src/identity/keys.ts';
-import { decodeAnnouncementMessage, decodeDecisionMessage, encodeAnnouncementMessage, encodeDecisionMessage } from '../../src/swarm/messages.ts';
+import {
+  decodeAnnouncementMessage,
+  decodeDecisionMessage,
+  encodeAnnouncementMessage,
+  encodeDecisionMessage,
+} from '../../src/swarm/messages.ts';
 import { MAX_ANNOUNCE_BYTES } from '../../src/swarm/protocol.ts';
 import { PeerRateLimiter } from '../../src/swarm/rate-limit.ts';
 
@@ -21,9 +26,22 @@ let decision: SignedDecision;
 beforeAll(async () => {
   await cryptoReady();
   announcement = signAnnouncement(SigningKey.generate('ed25519'), {
-    kind: 'webloco/announcement/v1', run: RUN, round: 3, binding: hex('01'), baseModelHash: hex('02'), payloadHash: hex('03'), bytes: 12345, nonce: 0,
+    kind: 'webloco/announcement/v1',
+    run: RUN,
+    round: 3,
+    binding: hex('01'),
+    baseModelHash: hex('02'),
+    payloadHash: hex('03'),
+    bytes: 12345,
+    nonce: 0,
   });
-  decision = signDecision(SigningKey.generate('sr25519'), { run: RUN, round: 3, payloadHashes: [hex('03'), hex('04')], modelHash: hex('05'), nonce: 1 });
+  decision = signDecision(SigningKey.generate('sr25519'), {
+    run: RUN,
+    round: 3,
+    payloadHashes: [hex('03'), hex('04')],
+    modelHash: hex('05'),
+    nonce: 1,
+  });
 });
 
 describe('announcement messages', () => {
@@ -40,7 +58,11 @@ describe('announcement messages', () => {
     ['a short signature', () => ({ ...announcement, signature: '0x1234' }), /signature must be 0x followed by 128/],
     ['another kind', () => ({ ...announcement, announcement: { ...announcement.announcement, kind: 'x' } }), /announcement.kind/],
     ['a fractional round', () => ({ ...announcement, announcement: { ...announcement.announcement, round: 1.5 } }), /announcement.round/],
-    ['an uppercase hash', () => ({ ...announcement, announcement: { ...announcement.announcement, payloadHash: hex('AB') } }), /payloadHash must be 0x/],
+    [
+      'an uppercase hash',
+      () => ({ ...announcement, announcement: { ...announcement.announcement, payloadHash: hex('AB') } }),
+      /payloadHash must be 0x/,
+    ],
     ['zero bytes', () => ({ ...announcement, announcement: { ...announcement.announcement, bytes: 0 } }), /announcement.bytes/],
     ['another run', () => ({ ...announcement, announcement: { ...announcement.announcement, run: 'other' } }), /for run 'other'/],
   ];
@@ -71,7 +93,9 @@ describe('decision messages', () => {
   });
 
   it('refuses to encode a decision its validator did not sign', () => {
-    expect(() => encodeDecisionMessage({ ...decision, decision: { ...decision.decision, round: 4 } })).toThrow(/not signed by its validator/);
+    expect(() => encodeDecisionMessage({ ...decision, decision: { ...decision.decision, round: 4 } })).toThrow(
+      /not signed by its validator/,
+    );
   });
 });
 

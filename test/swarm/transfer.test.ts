@@ -73,12 +73,14 @@ describe('/webloco/payload/1 between two Node peers', () => {
     expect(await contentHash(bytes)).toBe(payloadHash);
   });
 
-  it('serves the same store on /webloco/checkpoint/1, under that protocol\'s own size limit', async () => {
+  it("serves the same store on /webloco/checkpoint/1, under that protocol's own size limit", async () => {
     expect(await contentHash(await client.fetch(CHECKPOINT_PROTOCOL, server.peerId, `0x${payloadHash}`))).toBe(payloadHash);
     const small = await makePeer(server.store, { maxObjectBytes: { [CHECKPOINT_PROTOCOL]: 1024 } });
     try {
       await client.node.dial(small.node.getMultiaddrs()[0]!);
-      await expect(client.fetch(CHECKPOINT_PROTOCOL, small.peerId, payloadHash)).rejects.toThrow(/tooLarge.*more than this protocol's 1024/);
+      await expect(client.fetch(CHECKPOINT_PROTOCOL, small.peerId, payloadHash)).rejects.toThrow(
+        /tooLarge.*more than this protocol's 1024/,
+      );
       expect((await client.fetch(PAYLOAD_PROTOCOL, small.peerId, payloadHash)).byteLength).toBe(payload.byteLength);
     } finally {
       await small.stop();
@@ -155,13 +157,33 @@ describe('a malicious responder', () => {
   });
 
   const cases: [string, () => Uint8Array[], RegExp][] = [
-    ['announces 4 GiB (refused before allocating)', () => [Uint8Array.of(Status.ok), u32le(0xfffffff0)], /announced 4294967280 bytes.*not downloading/],
+    [
+      'announces 4 GiB (refused before allocating)',
+      () => [Uint8Array.of(Status.ok), u32le(0xfffffff0)],
+      /announced 4294967280 bytes.*not downloading/,
+    ],
     ['sends an empty frame', () => [Uint8Array.of(Status.ok), u32le(10), u32le(0)], /frame of 0 bytes/],
     ['sends a frame over 1 MiB', () => [Uint8Array.of(Status.ok), u32le(10), u32le(MAX_FRAME_BYTES + 1)], /frame of 1048577 bytes/],
-    ['sends frames beyond the total', () => [Uint8Array.of(Status.ok), u32le(4), u32le(8), new Uint8Array(8)], /exceed the announced 4 bytes/],
-    ['stops in the middle', () => [Uint8Array.of(Status.ok), u32le(100), u32le(100), new Uint8Array(10)], /stream ended after 10 of 100 bytes/],
-    ['sends bytes after the object', () => [Uint8Array.of(Status.ok), u32le(4), u32le(4), new Uint8Array(4), new Uint8Array(3)], /bytes after the announced/],
-    ['sends an overlong error message', () => [Uint8Array.of(Status.notFound), new Uint8Array([0xff, 0xff])], /error message of 65535 bytes/],
+    [
+      'sends frames beyond the total',
+      () => [Uint8Array.of(Status.ok), u32le(4), u32le(8), new Uint8Array(8)],
+      /exceed the announced 4 bytes/,
+    ],
+    [
+      'stops in the middle',
+      () => [Uint8Array.of(Status.ok), u32le(100), u32le(100), new Uint8Array(10)],
+      /stream ended after 10 of 100 bytes/,
+    ],
+    [
+      'sends bytes after the object',
+      () => [Uint8Array.of(Status.ok), u32le(4), u32le(4), new Uint8Array(4), new Uint8Array(3)],
+      /bytes after the announced/,
+    ],
+    [
+      'sends an overlong error message',
+      () => [Uint8Array.of(Status.notFound), new Uint8Array([0xff, 0xff])],
+      /error message of 65535 bytes/,
+    ],
   ];
 
   for (const [what, response, error] of cases) {

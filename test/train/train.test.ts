@@ -33,7 +33,13 @@ describe('checkpoints', () => {
     expect(st.tensors.has('lm_head.weight')).toBe(false); // tied to the embedding
     expect(st.tensors.get('model.embed_tokens.weight')!.shape).toEqual([256, 64]);
     const hf = JSON.parse(new TextDecoder().decode(files[CONFIG_FILE]));
-    expect(hf).toMatchObject({ architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: 64, tie_word_embeddings: true, hidden_act: 'silu' });
+    expect(hf).toMatchObject({
+      architectures: ['LlamaForCausalLM'],
+      model_type: 'llama',
+      hidden_size: 64,
+      tie_word_embeddings: true,
+      hidden_act: 'silu',
+    });
 
     const back = decodeCheckpoint(files);
     expect(back.step).toBe(12);

@@ -33,7 +33,10 @@ describe('swarm dashboard state', () => {
   });
 
   it('adds a held-out point for every saved round, at the step it was reached', () => {
-    const s = run([{ type: 'join' }, { type: 'saved', saved: { round: 4, modelHash: 'ab', step: 12, heldOutLoss: 5.2, errorFeedbackHash: 'cd' } }]);
+    const s = run([
+      { type: 'join' },
+      { type: 'saved', saved: { round: 4, modelHash: 'ab', step: 12, heldOutLoss: 5.2, errorFeedbackHash: 'cd' } },
+    ]);
     expect(s.heldOut).toEqual([{ step: 12, loss: 5.2 }]);
     expect(s.saved?.errorFeedbackHash).toBe('cd');
   });

@@ -77,7 +77,8 @@ class RecordReader {
     this.#what = what;
   }
   bytes(length: number): Uint8Array {
-    if (this.#offset + length > this.#bytes.length) throw new ChainError('malformed', `the ${this.#what} record ends after ${this.#bytes.length} bytes, in the middle of a field`);
+    if (this.#offset + length > this.#bytes.length)
+      throw new ChainError('malformed', `the ${this.#what} record ends after ${this.#bytes.length} bytes, in the middle of a field`);
     const out = this.#bytes.subarray(this.#offset, this.#offset + length);
     this.#offset += length;
     return out;
@@ -95,7 +96,8 @@ class RecordReader {
   u64(): number {
     const b = this.bytes(8);
     const value = new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
-    if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new ChainError('malformed', `the ${this.#what} record holds ${value}, above the largest safe integer`);
+    if (value > BigInt(Number.MAX_SAFE_INTEGER))
+      throw new ChainError('malformed', `the ${this.#what} record holds ${value}, above the largest safe integer`);
     return Number(value);
   }
   short(): Uint8Array {
@@ -103,17 +105,23 @@ class RecordReader {
   }
   magic(expected: string): void {
     const found = new TextDecoder().decode(this.bytes(4));
-    if (found !== expected) throw new ChainError('malformed', `not a WebLoCo ${this.#what} record: it starts with ${JSON.stringify(found)}, not ${JSON.stringify(expected)}`);
+    if (found !== expected)
+      throw new ChainError(
+        'malformed',
+        `not a WebLoCo ${this.#what} record: it starts with ${JSON.stringify(found)}, not ${JSON.stringify(expected)}`,
+      );
   }
   end(): void {
-    if (this.#offset !== this.#bytes.length) throw new ChainError('malformed', `the ${this.#what} record has ${this.#bytes.length - this.#offset} bytes after its last field`);
+    if (this.#offset !== this.#bytes.length)
+      throw new ChainError('malformed', `the ${this.#what} record has ${this.#bytes.length - this.#offset} bytes after its last field`);
   }
 }
 
 /** The PeerId's binary multihash; refuses a string that base58 would not give back unchanged. */
 function peerIdBytes(peerId: string): Uint8Array {
   const bytes = base58Decode(peerId);
-  if (base58Encode(bytes) !== peerId) throw new ChainError('malformed', `the PeerId ${peerId} does not round-trip through base58btc: it cannot be written compactly`);
+  if (base58Encode(bytes) !== peerId)
+    throw new ChainError('malformed', `the PeerId ${peerId} does not round-trip through base58btc: it cannot be written compactly`);
   return bytes;
 }
 
@@ -156,7 +164,17 @@ export function decodeBindingRecord(bytes: Uint8Array, context: { run: string; h
   const signature = u8aToHex(reader.short()) as Hex;
   reader.end();
   return {
-    binding: { kind: BINDING_KIND, run: context.run, hotkey: context.hotkey, peerId, sessionKey, sessionKeyType: keyType, expiresAt, nonce, burner: burner === 1 },
+    binding: {
+      kind: BINDING_KIND,
+      run: context.run,
+      hotkey: context.hotkey,
+      peerId,
+      sessionKey,
+      sessionKeyType: keyType,
+      expiresAt,
+      nonce,
+      burner: burner === 1,
+    },
     signature,
   };
 }
@@ -167,8 +185,13 @@ export function decodeBindingRecord(bytes: Uint8Array, context: { run: string; h
  */
 export function encodeAnnouncementRecord(signed: SignedAnnouncement): Uint8Array {
   const { announcement } = signed;
-  for (const [name, value] of [['round', announcement.round], ['bytes', announcement.bytes], ['nonce', announcement.nonce]] as const) {
-    if (!Number.isSafeInteger(value) || value < 0 || value > MAX_U32) throw new ChainError('malformed', `announcement.${name} ${value} does not fit a u32`);
+  for (const [name, value] of [
+    ['round', announcement.round],
+    ['bytes', announcement.bytes],
+    ['nonce', announcement.nonce],
+  ] as const) {
+    if (!Number.isSafeInteger(value) || value < 0 || value > MAX_U32)
+      throw new ChainError('malformed', `announcement.${name} ${value} does not fit a u32`);
   }
   return new RecordWriter()
     .bytes(ascii.encode(ANNOUNCEMENT_RECORD_MAGIC))
@@ -193,7 +216,16 @@ export function decodeAnnouncementRecord(bytes: Uint8Array, context: { run: stri
   const signature = reader.hex(64);
   reader.end();
   return {
-    announcement: { kind: ANNOUNCEMENT_KIND, run: context.run, round, binding: context.binding, baseModelHash, payloadHash, bytes: payloadBytes, nonce },
+    announcement: {
+      kind: ANNOUNCEMENT_KIND,
+      run: context.run,
+      round,
+      binding: context.binding,
+      baseModelHash,
+      payloadHash,
+      bytes: payloadBytes,
+      nonce,
+    },
     signature,
   };
 }
@@ -211,17 +243,30 @@ export interface PeerCommitment {
  * would at a block's timestamp; the announcement against that binding, for any round (the caller
  * picks rounds). Throws ChainError saying what is wrong.
  */
-export function readPeerCommitment(fields: readonly (Uint8Array | undefined)[], context: { run: string; hotkey: string; now: number }): PeerCommitment {
+export function readPeerCommitment(
+  fields: readonly (Uint8Array | undefined)[],
+  context: { run: string; hotkey: string; now: number },
+): PeerCommitment {
   const [bindingField, announcementField, ...rest] = fields;
-  if (bindingField === undefined || rest.length > 0) throw new ChainError('malformed', `the commitment of ${context.hotkey} is not a WebLoCo binding (and announcement): it has ${fields.length} fields`);
+  if (bindingField === undefined || rest.length > 0)
+    throw new ChainError(
+      'malformed',
+      `the commitment of ${context.hotkey} is not a WebLoCo binding (and announcement): it has ${fields.length} fields`,
+    );
   const binding = asChainError(() => verifyBinding(decodeBindingRecord(bindingField, context), { run: context.run, now: context.now }));
   if (announcementField === undefined) {
-    if (fields.length > 1) throw new ChainError('malformed', `the commitment of ${context.hotkey} has a second field that is not raw bytes`);
+    if (fields.length > 1)
+      throw new ChainError('malformed', `the commitment of ${context.hotkey} has a second field that is not raw bytes`);
     return { binding };
   }
   const signed = decodeAnnouncementRecord(announcementField, { run: context.run, binding: binding.id });
   const { announcement, signature } = asChainError(() =>
-    verifyAnnouncement(signed, { run: context.run, acceptRound: () => true, bindingOf: (id) => (id === binding.id ? binding : undefined), now: context.now }),
+    verifyAnnouncement(signed, {
+      run: context.run,
+      acceptRound: () => true,
+      bindingOf: (id) => (id === binding.id ? binding : undefined),
+      now: context.now,
+    }),
   );
   return { binding, announcement: { announcement, signature } };
 }

@@ -51,7 +51,9 @@ export const REQUIRED_STORAGE = {
   Timestamp: ['Now'],
 } as const;
 
-export type StorageName = { [P in keyof typeof REQUIRED_STORAGE]: `${P}.${(typeof REQUIRED_STORAGE)[P][number]}` }[keyof typeof REQUIRED_STORAGE];
+export type StorageName = {
+  [P in keyof typeof REQUIRED_STORAGE]: `${P}.${(typeof REQUIRED_STORAGE)[P][number]}`;
+}[keyof typeof REQUIRED_STORAGE];
 
 /**
  * Transaction extensions of the Subtensor runtime that @polkadot/api does not know. Each carries
@@ -76,7 +78,11 @@ export interface StoredCommitment {
 }
 
 type StorageFunction = ((...args: unknown[]) => Uint8Array) & {
-  meta: { modifier: { isOptional: boolean }; fallback: Uint8Array; type: { isPlain: boolean; asPlain: { toNumber(): number }; asMap: { value: { toNumber(): number } } } };
+  meta: {
+    modifier: { isOptional: boolean };
+    fallback: Uint8Array;
+    type: { isPlain: boolean; asPlain: { toNumber(): number }; asMap: { value: { toNumber(): number } } };
+  };
   keyPrefix: (...args: unknown[]) => Uint8Array;
 };
 
@@ -96,10 +102,14 @@ export class SubtensorRuntime {
     this.#calls = decorateExtrinsics(registry, latest, metadata.version) as unknown as Record<string, Record<string, CallBuilder>>;
     this.#storage = decorateStorage(registry, latest, metadata.version) as unknown as Record<string, Record<string, StorageFunction>>;
     const missing: string[] = [];
-    for (const [pallet, calls] of Object.entries(REQUIRED_CALLS)) for (const call of calls) if (!this.#call(pallet, call)) missing.push(`call ${pallet}.${call}`);
-    for (const [pallet, items] of Object.entries(REQUIRED_STORAGE)) for (const item of items) if (!this.#entry(pallet, item)) missing.push(`storage ${pallet}.${item}`);
+    for (const [pallet, calls] of Object.entries(REQUIRED_CALLS))
+      for (const call of calls) if (!this.#call(pallet, call)) missing.push(`call ${pallet}.${call}`);
+    for (const [pallet, items] of Object.entries(REQUIRED_STORAGE))
+      for (const item of items) if (!this.#entry(pallet, item)) missing.push(`storage ${pallet}.${item}`);
     if (missing.length > 0) {
-      throw new Error(`This runtime's metadata lacks ${missing.join(', ')}: it is not a Subtensor runtime the WebLoCo adapter knows (it was written against opentensor/subtensor's runtime of 2026)`);
+      throw new Error(
+        `This runtime's metadata lacks ${missing.join(', ')}: it is not a Subtensor runtime the WebLoCo adapter knows (it was written against opentensor/subtensor's runtime of 2026)`,
+      );
     }
   }
 
@@ -134,7 +144,8 @@ export class SubtensorRuntime {
   /** Commitments.set_commitment(netuid, {fields}), each field a `BigRaw` of at most 512 bytes. */
   setCommitment(netuid: number, fields: readonly Uint8Array[]): Call {
     for (const [i, field] of fields.entries()) {
-      if (field.length > MAX_COMMITMENT_FIELD_BYTES) throw new RangeError(`commitment field ${i} is ${field.length} bytes; a BigRaw field holds at most ${MAX_COMMITMENT_FIELD_BYTES}`);
+      if (field.length > MAX_COMMITMENT_FIELD_BYTES)
+        throw new RangeError(`commitment field ${i} is ${field.length} bytes; a BigRaw field holds at most ${MAX_COMMITMENT_FIELD_BYTES}`);
     }
     return this.#call('Commitments', 'set_commitment')!(netuid, { fields: fields.map((field) => ({ BigRaw: u8aToHex(field) })) });
   }
@@ -159,8 +170,22 @@ export class SubtensorRuntime {
    * values, salt, version_key) (pallets/subtensor/src/subnets/weights.rs:1336); for the main
    * mechanism the netuid index is the netuid (subnets/mechanism.rs:35).
    */
-  weightsCommitHash(hotkey: string, netuid: number, uids: readonly number[], values: readonly number[], salt: readonly number[], versionKey: bigint): Hex {
-    const tuple = this.registry.createType('(AccountId32, u16, Vec<u16>, Vec<u16>, Vec<u16>, u64)', [hotkey, netuid, uids, values, salt, versionKey]);
+  weightsCommitHash(
+    hotkey: string,
+    netuid: number,
+    uids: readonly number[],
+    values: readonly number[],
+    salt: readonly number[],
+    versionKey: bigint,
+  ): Hex {
+    const tuple = this.registry.createType('(AccountId32, u16, Vec<u16>, Vec<u16>, Vec<u16>, u64)', [
+      hotkey,
+      netuid,
+      uids,
+      values,
+      salt,
+      versionKey,
+    ]);
     return u8aToHex(blake2AsU8a(tuple.toU8a(), 256)) as Hex;
   }
 
@@ -185,7 +210,10 @@ export class SubtensorRuntime {
     const entry = this.#required(name);
     if (value === null && entry.meta.modifier.isOptional) return undefined;
     const typeId = entry.meta.type.isPlain ? entry.meta.type.asPlain : entry.meta.type.asMap.value;
-    return this.registry.createType(this.registry.createLookupType(typeId.toNumber()), value === null ? entry.meta.fallback : hexToU8a(value));
+    return this.registry.createType(
+      this.registry.createLookupType(typeId.toNumber()),
+      value === null ? entry.meta.fallback : hexToU8a(value),
+    );
   }
 
   /** The hotkey (SS58, prefix 42) a CommitmentOf key is for: the key ends in Twox64Concat(account). */
@@ -198,8 +226,7 @@ export class SubtensorRuntime {
   /** Decodes a CommitmentOf value (undefined when none is stored). */
   commitment(value: Hex | null): StoredCommitment | undefined {
     const registration = this.decode('Commitments.CommitmentOf', value) as unknown as
-      | { block: { toNumber(): number }; info: { fields: { isBigRaw: boolean; asBigRaw: Codec; type: string; value: Codec }[] } }
-      | undefined;
+      { block: { toNumber(): number }; info: { fields: { isBigRaw: boolean; asBigRaw: Codec; type: string; value: Codec }[] } } | undefined;
     if (registration === undefined) return undefined;
     return {
       block: registration.block.toNumber(),
