@@ -4,6 +4,7 @@
 
 /** src/ folders, lowest level first. A folder imports only folders on strictly lower levels (and itself). */
 const LEVELS = [
+  ['base'],
   ['gpu', 'data'],
   ['kernels'],
   ['model'],

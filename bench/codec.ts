@@ -18,7 +18,8 @@ import { parseArgs } from '../src/cli/args.ts';
 import type { GpuRuntime } from '../src/gpu/runtime.ts';
 import { preset, PRESETS, type PresetName } from '../src/model/config.ts';
 import { Xoshiro128 } from '../src/model/init.ts';
-import { hashReady, modelHashBytes } from '../src/model/hash.ts';
+import { blake3Ready } from '../src/base/blake3.ts';
+import { modelHashBytes } from '../src/model/hash.ts';
 import { parameterLayout, type ParameterLayout } from '../src/model/layout.ts';
 import { decodeUpdate, encodeUpdate, wireLayoutOf } from '../src/sparseloco/codec.ts';
 import { compressLayout, ERROR_FEEDBACK_BETA } from '../src/sparseloco/compress.ts';
@@ -230,7 +231,7 @@ async function timeModelHash(
   budgetMs: number,
   withJs: boolean,
 ): Promise<Record<string, string | number>[]> {
-  const implementation = await hashReady();
+  const implementation = await blake3Ready();
   const views = layout.tensors.map((t) => theta.subarray(t.offset, t.offset + t.size));
   const bytes = layout.parameterCount * 4;
   const first = await once(() => modelHashBytes(layout.tensors, views));

@@ -33,8 +33,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { blake3 } from '@noble/hashes/blake3.js';
-import { hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { blake3 } from '../src/base/blake3.ts';
+import { hexToBytes } from '../src/base/hex.ts';
 import { multiaddr } from '@multiformats/multiaddr';
 import { parseArgs } from '../src/cli/args.ts';
 import { HttpChain } from '../src/chain/http-chain.ts';
@@ -49,7 +49,8 @@ import { parameterLayout } from '../src/model/layout.ts';
 import { chunkGeometry } from '../src/sparseloco/chunking.ts';
 import { encodeUpdate, wireLayoutOf } from '../src/sparseloco/codec.ts';
 import type { CompressedTensor, CompressedUpdate, TensorSpecs } from '../src/sparseloco/types.ts';
-import { contentHash, MemoryContentStore, toContentHash } from '../src/swarm/content.ts';
+import { MemoryContentStore } from '../src/swarm/content.ts';
+import { contentHash, toContentHash } from '../src/base/content-hash.ts';
 import { createNodePeer } from '../src/swarm/node-peer.ts';
 import { announceTopic, MAX_OBJECT_BYTES, PAYLOAD_PROTOCOL, Status } from '../src/swarm/protocol.ts';
 import { Swarm } from '../src/swarm/swarm.ts';
@@ -113,7 +114,7 @@ class MemoryWatch {
  * peer's compressor hands the codec, with uniform positions (the codec's worst case for size).
  */
 function randomUpdate(tensors: TensorSpecs, seed: number, magnitude = 1e-3): CompressedUpdate {
-  const bits = new Xoshiro128(blake3(utf8ToBytes(`webloco-bench-swarm:${seed}`)));
+  const bits = new Xoshiro128(blake3(new TextEncoder().encode(`webloco-bench-swarm:${seed}`)));
   const unit = () => bits.nextU32() / 2 ** 32;
   return {
     tensors: tensors.map(({ shape }): CompressedTensor => {
@@ -590,7 +591,7 @@ async function load(argv: string[]): Promise<void> {
     const encodeStarted = performance.now();
     for (const [i, p] of peers.entries()) {
       p.payload = encodeUpdate({ runId: ready.runId, round, baseModelHash: hexToBytes(run.modelHash) }, updates[i]!, wire);
-      p.payloadHash = await contentHash(p.payload);
+      p.payloadHash = contentHash(p.payload);
       await new Promise((next) => setImmediate(next)); // let the peers' connections breathe between payloads
     }
     const encodeMs = performance.now() - encodeStarted;

@@ -16,8 +16,8 @@ import { Validator } from '../gauntlet/validator.ts';
 import { nodeGpuDevice } from '../gpu/node.ts';
 import { GpuRuntime } from '../gpu/runtime.ts';
 import { preset } from '../model/config.ts';
-import { hashReady } from '../model/hash.ts';
-import { toContentHash } from '../swarm/content.ts';
+import { blake3Ready } from '../base/blake3.ts';
+import { toContentHash } from '../base/content-hash.ts';
 import { parseArgs } from './args.ts';
 
 interface PublishedRound {
@@ -36,7 +36,7 @@ export async function run(argv: string[]): Promise<void> {
   const published = await fetchHubJson<PublishedRound>(hub, `/api/gauntlet/rounds/${round}`);
   const config = preset(info.settings.preset);
   const data = await ensureShards(tokenizerFor(config));
-  await hashReady();
+  await blake3Ready();
   const chain = await HttpChain.connect(hub);
   const rt = new GpuRuntime(await nodeGpuDevice());
   const validator = await Validator.create(rt, {

@@ -5,6 +5,7 @@
 //   {"round","committed","decided","gathered","agrees","rejected","top"}
 // where `agrees` says whether its gather set is the decision's. Any stake-holder can run one to
 // check the run's validator; with a key among the chain's validators it would also set weights.
+import { randomHex } from '../base/hex.ts';
 import { waitForDecision } from '../chain/chain.ts';
 import { HttpChain } from '../chain/http-chain.ts';
 import { fetchHubObject, requireRunInfo } from '../client/hub-api.ts';
@@ -15,8 +16,8 @@ import { Validator } from '../gauntlet/validator.ts';
 import { nodeGpuDevice } from '../gpu/node.ts';
 import { GpuRuntime } from '../gpu/runtime.ts';
 import { preset } from '../model/config.ts';
-import { hashReady } from '../model/hash.ts';
-import { toContentHash } from '../swarm/content.ts';
+import { blake3Ready } from '../base/blake3.ts';
+import { toContentHash } from '../base/content-hash.ts';
 import { parseArgs, printer } from './args.ts';
 
 export async function run(argv: string[]): Promise<void> {
@@ -27,10 +28,10 @@ export async function run(argv: string[]): Promise<void> {
   const info = await requireRunInfo(hub);
   const config = preset(info.settings.preset);
   const data = await ensureShards(tokenizerFor(config));
-  await hashReady();
+  await blake3Ready();
   const chain = await HttpChain.connect(hub);
   const rt = new GpuRuntime(await nodeGpuDevice());
-  const secret = Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) => b.toString(16).padStart(2, '0')).join('');
+  const secret = randomHex(32);
   let round = info.checkpoint.round;
   // Its standings start empty at the round it joins: it has seen nobody yet.
   const validator = await Validator.create(rt, {

@@ -7,7 +7,7 @@ import type { Peer } from '../engine/peer.ts';
 import { ANNOUNCEMENT_KIND, signAnnouncement, type SignedAnnouncement } from '../identity/announcement.ts';
 import type { Hex } from '../identity/fields.ts';
 import type { Session } from '../identity/session.ts';
-import { toContentHash } from '../swarm/content.ts';
+import { toContentHash } from '../base/content-hash.ts';
 import { PAYLOAD_PROTOCOL } from '../swarm/protocol.ts';
 import type { Swarm } from '../swarm/swarm.ts';
 

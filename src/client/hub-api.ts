@@ -1,7 +1,7 @@
 // What a participant, a validator or an auditor reads from a hub over HTTP: the run (GET
 // /api/run) and objects by hash (GET /api/objects/<hash>, checked against the hash on arrival).
 import type { CheckpointRef } from './participant.ts';
-import { contentHash } from '../swarm/content.ts';
+import { contentHash } from '../base/content-hash.ts';
 
 export interface HubRunInfo {
   runId: string;
@@ -56,7 +56,7 @@ export async function fetchHubObject(hubUrl: string, hash: string): Promise<Uint
   const res = await fetch(new URL(`/api/objects/${hash}`, hubUrl));
   if (!res.ok) throw new Error(`object ${hash}: the hub answered ${res.status}`);
   const bytes = new Uint8Array(await res.arrayBuffer());
-  if ((await contentHash(bytes)) !== hash) throw new Error(`object ${hash}: the hub's bytes hash to something else`);
+  if ((contentHash(bytes)) !== hash) throw new Error(`object ${hash}: the hub's bytes hash to something else`);
   return bytes;
 }
 

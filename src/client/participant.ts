@@ -15,7 +15,7 @@ import { ChainError, type SignedDecision } from '../chain/extrinsics.ts';
 import type { SignedAnnouncement } from '../identity/announcement.ts';
 import type { Hex } from '../identity/fields.ts';
 import type { Session } from '../identity/session.ts';
-import { contentHash, toContentHash } from '../swarm/content.ts';
+import { contentHash, toContentHash } from '../base/content-hash.ts';
 import { CHECKPOINT_PROTOCOL, MAX_OBJECT_BYTES, PAYLOAD_PROTOCOL } from '../swarm/protocol.ts';
 import type { Swarm } from '../swarm/swarm.ts';
 import { MODEL_FILE, type CheckpointFiles } from '../train/checkpoint.ts';
@@ -151,7 +151,7 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
       const result = await backend.contribute(round);
       if (result.payload) {
         this.status('submitting', round);
-        payloadHash = await contentHash(result.payload);
+        payloadHash = contentHash(result.payload);
         bytesUp = result.payload.byteLength;
         note = await this.submit(round, result.payload, payloadHash);
       } else {

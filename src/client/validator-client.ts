@@ -9,7 +9,7 @@
 import * as Comlink from 'comlink';
 import { waitForDecision } from '../chain/chain.ts';
 import { HttpChain } from '../chain/http-chain.ts';
-import { toContentHash } from '../swarm/content.ts';
+import { toContentHash } from '../base/content-hash.ts';
 import { fetchHubObject, requireRunInfo, type HubRunInfo } from './hub-api.ts';
 import type { TrainerWorker } from './trainer-client.ts';
 import type { JudgedRoundSummary } from './worker.ts';

@@ -6,6 +6,7 @@
 // A tab can instead be a Gauntlet validator of its hub's run (src/client/validator-client.ts): the
 // worker then holds a Validator and θ_w instead of a peer, judges each round's committed payloads
 // on the GPU and follows the chain's decision. A tab is a participant or a validator, not both.
+import { randomHex } from '../base/hex.ts';
 import * as Comlink from 'comlink';
 import { dataUrl, fetchSplit } from '../data/browser.ts';
 import { applyDecision, hashHex, initialModel, modelFromCheckpoint, type GlobalModel } from '../engine/global-model.ts';
@@ -18,8 +19,8 @@ import { browserGpuDevice } from '../gpu/browser.ts';
 import type { AdapterReport } from '../gpu/device.ts';
 import { GpuRuntime, type RuntimeOptions } from '../gpu/runtime.ts';
 import { preset, type LlamaConfig } from '../model/config.ts';
-import { hashReady } from '../model/hash.ts';
-import { contentHash } from '../swarm/content.ts';
+import { blake3Ready } from '../base/blake3.ts';
+import { contentHash } from '../base/content-hash.ts';
 import { parameterLayout } from '../model/layout.ts';
 import { decodeCheckpoint, type CheckpointFiles } from '../train/checkpoint.ts';
 import { TrainingControl } from '../train/control.ts';
@@ -349,7 +350,7 @@ class Session {
       heldOutLoss: summary.heldOutLoss,
       files: summary.files,
       errorFeedback,
-      errorFeedbackHash: await contentHash(new Uint8Array(errorFeedback.buffer)),
+      errorFeedbackHash: contentHash(new Uint8Array(errorFeedback.buffer)),
     };
   }
 
@@ -516,8 +517,8 @@ const api = {
       validatorSession = undefined;
       const config = preset(start.preset);
       const rt = await getRuntime();
-      const [train] = await Promise.all([fetchSplit(dataUrl(tokenizerFor(config)), 'train'), hashReady()]);
-      const secret = Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) => b.toString(16).padStart(2, '0')).join('');
+      const [train] = await Promise.all([fetchSplit(dataUrl(tokenizerFor(config)), 'train'), blake3Ready()]);
+      const secret = randomHex(32);
       const validator = await Validator.create(rt, {
         runId: start.runId,
         config,

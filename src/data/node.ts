@@ -1,12 +1,12 @@
 // Token data in Node: the Brown corpus from node_modules, and shards on disk (build, verify,
 // load). The browser's counterpart is ./browser.ts.
+import { contentHash } from '../base/content-hash.ts';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { BROWN_DESCRIPTION, BROWN_FILE, brownToText } from './brown.ts';
 import {
-  blake3Hex,
   buildShards,
   loadSplit,
   parseManifest,
@@ -78,7 +78,7 @@ async function upToDate(directory: string, expectedRecipe: string): Promise<bool
   if (recipeKey(manifest) !== expectedRecipe) return false;
   for (const entry of [...manifest.splits.train.shards, ...manifest.splits.heldout.shards]) {
     const bytes = await readIfExists(join(directory, entry.file));
-    if (bytes === undefined || blake3Hex(bytes) !== entry.blake3) return false;
+    if (bytes === undefined || contentHash(bytes) !== entry.blake3) return false;
   }
   return true;
 }

@@ -11,7 +11,7 @@
 //   window = tokens[start .. start + seqLen]  (seqLen + 1 tokens: inputs and shifted targets)
 // Windows are drawn with replacement from the whole train stream and may overlap or cross a
 // document boundary, as in ordinary LM pre-training.
-import { blake3 } from '@noble/hashes/blake3.js';
+import { blake3 } from '../base/blake3.ts';
 
 const utf8 = new TextEncoder();
 export const SAMPLES_DOMAIN = 'webloco/samples/v1';

@@ -2,8 +2,9 @@
 // little-endian u16 binary files of bounded size and listed in a manifest.json with each file's
 // token count and blake3 hash. Building and verifying are pure functions over bytes; ./node.ts
 // reads and writes them with fs, ./browser.ts fetches them from /data/<tokenizer>/.
-import { blake3 } from '@noble/hashes/blake3.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { blake3, blake3Stream } from '../base/blake3.ts';
+import { contentHash } from '../base/content-hash.ts';
+import { bytesToHex } from '../base/hex.ts';
 import { unigramEntropyNats } from './entropy.ts';
 import type { TextDocument, TextSource } from './text-source.ts';
 import type { Tokenizer, TokenizerName } from './tokenizer.ts';
@@ -59,9 +60,6 @@ export interface ShardFile {
 const utf8 = new TextEncoder();
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-export function blake3Hex(bytes: Uint8Array): string {
-  return bytesToHex(blake3(bytes));
-}
 
 export function isHeldOut(sourceName: string, documentId: string): boolean {
   const digest = blake3(utf8.encode(`${sourceName}/${documentId}`));
@@ -71,7 +69,7 @@ export function isHeldOut(sourceName: string, documentId: string): boolean {
 
 /** blake3 over every (id, text) in order, NUL-separated: changes when any document does. */
 export function hashDocuments(documents: readonly TextDocument[]): string {
-  const hasher = blake3.create();
+  const hasher = blake3Stream();
   for (const doc of documents) hasher.update(utf8.encode(`${doc.id}\0${doc.text}\0`));
   return bytesToHex(hasher.digest());
 }
@@ -159,7 +157,7 @@ class SplitWriter {
     const bytes = encodeU16LE(this.buffer.subarray(0, this.filled));
     const file = `${this.split}-${String(this.entries.length).padStart(4, '0')}.bin`;
     this.files.push({ file, bytes });
-    this.entries.push({ file, tokens: this.filled, blake3: blake3Hex(bytes) });
+    this.entries.push({ file, tokens: this.filled, blake3: contentHash(bytes) });
     this.filled = 0;
   }
 
@@ -271,7 +269,7 @@ export async function loadSplit(
           `shard ${where}/${entry.file} is corrupted: ${bytes.length} bytes, the manifest says ${entry.tokens} tokens (${entry.tokens * 2} bytes)`,
         );
       }
-      const actual = blake3Hex(bytes);
+      const actual = contentHash(bytes);
       if (actual !== entry.blake3) {
         throw new ShardsUnavailableError(`shard ${where}/${entry.file} is corrupted: blake3 ${actual}, the manifest says ${entry.blake3}`);
       }

@@ -2,7 +2,7 @@
 // payloads; each is decoded against H_w, they are aggregated in the listed order, and
 // θ_{w+1} = θ_w − lr·aggregate on the CPU in f32, so a peer, a hub and an auditor that apply the
 // same decision hold the same bits and the same model hash. No GPU is involved.
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { bytesToHex } from '../base/hex.ts';
 import { modelHashBytes } from '../model/hash.ts';
 import { initParameters } from '../model/init.ts';
 import type { ParameterLayout } from '../model/layout.ts';

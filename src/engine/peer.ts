@@ -7,12 +7,12 @@
 //   const { contribution } = await peer.contribute(round);  // H inner steps, e ← β·e + Δ, compress, encode
 //   ... the swarm decides which payloads make θ_{w+1} ...
 //   peer.applyDecision(round, payloads);                     // decode, aggregate, θ ← θ − lr·aggregate
-import { blake3 } from '@noble/hashes/blake3.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { bytesToHex } from '../base/hex.ts';
+import { contentHash } from '../base/content-hash.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import { COMPRESS_PROGRAMS } from '../kernels/compress.ts';
 import type { LlamaConfig } from '../model/config.ts';
-import { hashReady } from '../model/hash.ts';
+import { blake3Ready } from '../base/blake3.ts';
 import type { ParameterLayout } from '../model/layout.ts';
 import { LlamaModel } from '../model/model.ts';
 import { CodecError, encodeUpdate, wireLayoutOf } from '../sparseloco/codec.ts';
@@ -100,10 +100,6 @@ export interface ContributeResult {
   skipped?: string;
 }
 
-export function payloadHash(payload: Uint8Array): string {
-  return bytesToHex(blake3(payload));
-}
-
 export class Peer {
   readonly layout: ParameterLayout;
   readonly wire: WireLayout;
@@ -153,7 +149,7 @@ export class Peer {
     // The model hash runs on WASM BLAKE3 once it has loaded (tens of times faster than JavaScript).
     const [model] = await Promise.all([
       LlamaModel.create(rt, options.config, { batch: options.batch, seqLen: options.seqLen }),
-      hashReady(),
+      blake3Ready(),
     ]);
     let optimizer: AdamW | undefined;
     let errorFeedback: ErrorFeedbackCompressor | undefined;
@@ -245,7 +241,7 @@ export class Peer {
         skipped: `round ${round}: the update cannot be sent (${err.message}); error feedback reset`,
       };
     }
-    return { round, losses: inner.losses, cancelled: false, contribution: { round, payload, payloadHash: payloadHash(payload), update } };
+    return { round, losses: inner.losses, cancelled: false, contribution: { round, payload, payloadHash: contentHash(payload), update } };
   }
 
   /**

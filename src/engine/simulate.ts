@@ -26,7 +26,8 @@ import { adversarialPayload, trains, type Behavior } from './adversary.ts';
 import { trainCentralized } from './centralized.ts';
 import type { CompressorKind } from './error-feedback.ts';
 import { initialModel, type GlobalModel } from './global-model.ts';
-import { Peer, payloadHash } from './peer.ts';
+import { Peer } from './peer.ts';
+import { contentHash } from '../base/content-hash.ts';
 
 /** The final comparison of swarm and baseline reads at least this many held-out tokens. */
 export const FINAL_EVAL_TOKENS = 16_384;
@@ -295,7 +296,7 @@ export async function simulate(rt: GpuRuntime, options: SimulateOptions): Promis
         if (!payload) continue;
         // A forger names the honest peer of its own index as the sender.
         const hotkey = member.behavior === 'forged' ? `peer-${index % peerCount}` : member.hotkey;
-        submissions.push({ hotkey, sender: member.hotkey, payload, payloadHash: payloadHash(payload) });
+        submissions.push({ hotkey, sender: member.hotkey, payload, payloadHash: contentHash(payload) });
       }
       // The decision: the judge's, or take-everything in upload order; each peer decodes the bytes itself.
       const decision = options.judge

@@ -14,7 +14,7 @@
 //               because the aggregate must never see one)
 // and, once every payload of the round is decoded (round.ts, with `updateNorm` here):
 //   norm-outlier its norm is more than maxNormRatio × the median norm of the round's sound payloads
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { bytesToHex } from '../base/hex.ts';
 import { decodedNorm } from '../sparseloco/aggregate.ts';
 import { CodecError, decodeUpdate, maxPayloadBytes, readPayloadHeader } from '../sparseloco/codec.ts';
 import type { CompressedUpdate, WireLayout } from '../sparseloco/types.ts';

@@ -13,9 +13,9 @@
 //      standings.ts moves every standing.
 // `judgeRound` is a function of (evaluator, context, previous state, round input, evaluation
 // seed): the validator calls it with a fresh seed, the audit (audit.ts) with the recorded one.
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { bytesToHex } from '../base/hex.ts';
 import { applyDecision, hashHex, type GlobalModel } from '../engine/global-model.ts';
-import { payloadHash } from '../engine/peer.ts';
+import { contentHash } from '../base/content-hash.ts';
 import type { ParameterLayout } from '../model/layout.ts';
 import type { CompressedUpdate, WireLayout } from '../sparseloco/types.ts';
 import type { GauntletConfig } from './config.ts';
@@ -194,7 +194,7 @@ export async function judgeRound(
   const failures: { hotkey: string; reason: IntegrityReason; roundsBehind?: number }[] = [];
   const active = new Set<string>();
   for (const submission of input.submissions) {
-    const hash = payloadHash(submission.payload);
+    const hash = contentHash(submission.payload);
     const result = checkIntegrity(submission.payload, {
       wire,
       runId,

@@ -3,8 +3,8 @@
 // round's evaluation seed, which the decision record reveals after the round, so an auditor
 // replays the same choice. The seed is secret until then: a peer that knew the random sequences
 // in advance could train on them.
-import { blake3 } from '@noble/hashes/blake3.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { blake3 } from '../base/blake3.ts';
+import { bytesToHex } from '../base/hex.ts';
 import { samples, seededWindowStarts } from '../data/samples.ts';
 import type { GauntletConfig } from './config.ts';
 import { ordinalOf, type GauntletState } from './standings.ts';

@@ -5,8 +5,8 @@
 // session key under the binding of the hotkey it names. An honest announcement verifies; a
 // `forged` peer's names another peer's binding, so its signature fails verification exactly as
 // it would on the network, and the validator rejects the payload as 'forged'.
-import { blake3 } from '@noble/hashes/blake3.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { blake3 } from '../base/blake3.ts';
+import { bytesToHex } from '../base/hex.ts';
 import type { GlobalModel } from '../engine/global-model.ts';
 import type { RoundJudge, SimulatedSubmission } from '../engine/simulate.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';

@@ -3,7 +3,7 @@
 // one round's payloads into a decision record (round.ts); `signDecision` makes the chain statement
 // of it. It replaces the hub's take-everything rule: a hub or the simulator applies exactly the
 // record's payloads, in order, and must arrive at its nextModelHash.
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { bytesToHex } from '../base/hex.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import type { LlamaConfig } from '../model/config.ts';
 import { signDecision, type SignedDecision } from '../chain/extrinsics.ts';

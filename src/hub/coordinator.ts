@@ -18,7 +18,7 @@ import type { SigningKey } from '../identity/keys.ts';
 import type { LlamaConfig } from '../model/config.ts';
 import type { ParameterLayout } from '../model/layout.ts';
 import type { WireLayout } from '../sparseloco/types.ts';
-import { toContentHash } from '../swarm/content.ts';
+import { toContentHash } from '../base/content-hash.ts';
 import { PAYLOAD_PROTOCOL } from '../swarm/protocol.ts';
 import type { Swarm } from '../swarm/swarm.ts';
 import { encodeCheckpoint, MODEL_FILE } from '../train/checkpoint.ts';

@@ -5,7 +5,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { extname, join, resolve, sep } from 'node:path';
-import { toContentHash } from '../swarm/content.ts';
+import { toContentHash } from '../base/content-hash.ts';
 import type { DiskContentStore } from './object-store.ts';
 
 const CONTENT_TYPES: Record<string, string> = {

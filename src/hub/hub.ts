@@ -13,7 +13,7 @@ import { ReplayGuard, verifyAnnouncement } from '../identity/announcement.ts';
 import type { Validator } from '../gauntlet/validator.ts';
 import type { VerifiedBinding } from '../identity/binding.ts';
 import { preset } from '../model/config.ts';
-import { hashReady } from '../model/hash.ts';
+import { blake3Ready } from '../base/blake3.ts';
 import { parameterLayout, type ParameterLayout } from '../model/layout.ts';
 import { wireLayoutOf } from '../sparseloco/codec.ts';
 import type { WireLayout } from '../sparseloco/types.ts';
@@ -25,7 +25,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import type { SignedAnnouncement } from '../identity/announcement.ts';
-import { toContentHash } from '../swarm/content.ts';
+import { toContentHash } from '../base/content-hash.ts';
 import { commonNodeOptions, type SwarmServices } from '../swarm/node-config.ts';
 import { PAYLOAD_PROTOCOL, assertRunId } from '../swarm/protocol.ts';
 import { Swarm, type SwarmOptions } from '../swarm/swarm.ts';
@@ -259,7 +259,7 @@ async function startHubWith(
 
   let coordinator: RoundCoordinator | null = null;
   if (chain) {
-    await hashReady(); // θ is hashed at every decision: on WASM BLAKE3, not JavaScript
+    await blake3Ready(); // θ is hashed at every decision: on WASM BLAKE3, not JavaScript
     const restored = await restoreModel(dataDir, settings, chain, store, layout, wire);
     coordinator = new RoundCoordinator({
       chain,

@@ -3,7 +3,8 @@
 // hash), and hashed again when read, so a corrupted file is reported and removed, never served.
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { contentHash, isContentHash, type ContentStore } from '../swarm/content.ts';
+import { type ContentStore } from '../swarm/content.ts';
+import { contentHash, isContentHash } from '../base/content-hash.ts';
 
 export class DiskContentStore implements ContentStore {
   private readonly dir: string;
@@ -39,7 +40,7 @@ export class DiskContentStore implements ContentStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
-    const actual = await contentHash(bytes);
+    const actual = contentHash(bytes);
     if (actual !== hash) {
       console.error(`hub store: ${this.pathOf(hash)} is corrupted (its bytes hash to ${actual}); removing it`);
       await rm(this.pathOf(hash), { force: true });
@@ -49,7 +50,7 @@ export class DiskContentStore implements ContentStore {
   }
 
   async put(bytes: Uint8Array): Promise<string> {
-    const hash = await contentHash(bytes);
+    const hash = contentHash(bytes);
     if (await this.has(hash)) return hash;
     const tmp = join(this.dir, `.tmp-${process.pid}-${this.tmpCounter++}-${hash}`);
     await writeFile(tmp, bytes);

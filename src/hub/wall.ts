@@ -7,7 +7,7 @@
 // again on each request.
 import type { DevChain } from '../chain/dev-chain.ts';
 import type { PeerStanding } from '../gauntlet/standings.ts';
-import { toContentHash } from '../swarm/content.ts';
+import { toContentHash } from '../base/content-hash.ts';
 import type { JudgedRoundRecord } from './coordinator.ts';
 
 /** How many of the latest rounds the document lists in full; peer totals and the loss cover every round. */

@@ -3,8 +3,8 @@
 // only as safe integers, no undefined / NaN / floats. JSON text rather than a binary codec because
 // the wallet extension shows the bytes it is asked to sign: a participant sees what they bind.
 // Hashes are blake3 (as for payloads and models, docs/PROTOCOL.md), written as 0x-prefixed hex.
-import { blake3 } from '@noble/hashes/blake3.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { blake3 } from '../base/blake3.ts';
+import { prefixedHex } from '../base/hex.ts';
 import { IdentityError } from './errors.ts';
 
 export type CanonicalValue = null | boolean | number | string | readonly CanonicalValue[] | { readonly [key: string]: CanonicalValue };
@@ -48,7 +48,7 @@ export function canonicalBytes(value: unknown): Uint8Array {
 
 /** blake3 of `bytes` as 0x + 64 lowercase hex digits. */
 export function blake3Hex(bytes: Uint8Array): `0x${string}` {
-  return `0x${bytesToHex(blake3(bytes))}`;
+  return prefixedHex(blake3(bytes));
 }
 
 /** blake3 of the canonical bytes of `value`. */

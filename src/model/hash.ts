@@ -3,14 +3,9 @@
 // H_{w+1}, and a peer whose θ hashes differently resyncs). Both are blake3 over canonical
 // little-endian bytes, defined byte by byte in docs/PROTOCOL.md.
 //
-// θ is hundreds of MB (base: 494 MB), hashed every round, so the model hash runs on hash-wasm's
-// BLAKE3 (WASM, ~20× the pure-JS @noble/hashes here; same digest, test/model/hash.test.ts checks
-// it). WASM loads asynchronously, so loading starts when this module is imported and the API stays
-// synchronous: until it has loaded (or where WASM cannot run) the same digest comes from @noble.
-// `await hashReady()` once at startup makes sure the first large hash is a fast one.
-import { blake3 } from '@noble/hashes/blake3.js';
-import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
-import { createBLAKE3, type IHasher } from 'hash-wasm';
+// θ is hundreds of MB (base: 494 MB), hashed every round: src/base/blake3.ts runs it on WASM.
+import { blake3, blake3Stream } from '../base/blake3.ts';
+import { bytesToHex } from '../base/hex.ts';
 
 /** One named parameter tensor; the model's layout entries carry more fields and still fit. */
 export interface TensorSpec {
@@ -26,37 +21,6 @@ export type TensorSpecs = readonly TensorSpec[];
 
 const MODEL_DOMAIN = new TextEncoder().encode('WLCO model v1');
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-/** hash-wasm's BLAKE3 once its WASM has loaded; null before, or where WASM cannot run. */
-let wasmBlake3: IHasher | null = null;
-const wasmLoaded: Promise<'wasm' | 'js'> = createBLAKE3().then(
-  (hasher) => {
-    wasmBlake3 = hasher;
-    return 'wasm';
-  },
-  // No WASM (a CSP without 'wasm-unsafe-eval', an old engine): @noble gives the same digests, slower.
-  () => 'js',
-);
-
-/**
- * Resolves when the fast (WASM) model hash is ready, with the implementation the model hash now
- * uses: 'wasm', or 'js' where WASM could not load. Await it once before hashing a large model;
- * hashing before it resolves is correct, only slower.
- */
-export function hashReady(): Promise<'wasm' | 'js'> {
-  return wasmLoaded;
-}
-
-/** A streaming BLAKE3-256: the WASM one when loaded, else @noble's. Used synchronously, start to digest. */
-function blake3Stream(): { update(bytes: Uint8Array): void; digest(): Uint8Array } {
-  const wasm = wasmBlake3;
-  if (!wasm) return blake3.create();
-  wasm.init();
-  return {
-    update: (bytes) => void wasm.update(bytes),
-    digest: () => wasm.digest('binary'),
-  };
-}
 
 export function elementCount(shape: readonly number[]): number {
   return shape.reduce((n, d) => n * d, 1);
@@ -74,7 +38,7 @@ export function layoutHash(layout: TensorSpecs): Uint8Array {
         throw new RangeError(`layoutHash: tensor '${name}' has dimension ${d}; dimensions must be integers in [0, 2^32)`);
     }
   }
-  return blake3(utf8ToBytes(JSON.stringify(layout.map(({ name, shape }) => [name, [...shape]]))));
+  return blake3(new TextEncoder().encode(JSON.stringify(layout.map(({ name, shape }) => [name, [...shape]]))));
 }
 
 /** The f32 values' bytes in little-endian order, without copying on little-endian machines. */
@@ -94,17 +58,19 @@ function littleEndianBytes(values: Float32Array): Uint8Array {
 export function modelHashBytes(layout: TensorSpecs, params: readonly Float32Array[]): Uint8Array {
   if (params.length !== layout.length)
     throw new RangeError(`modelHash: ${params.length} parameter arrays for a layout of ${layout.length} tensors`);
-  const hasher = blake3Stream();
-  hasher.update(MODEL_DOMAIN);
-  hasher.update(layoutHash(layout));
   layout.forEach(({ name, shape }, i) => {
     const expected = elementCount(shape);
     if (params[i]!.length !== expected)
       throw new RangeError(
         `modelHash: tensor '${name}' has ${params[i]!.length} values, its shape [${shape.join(', ')}] needs ${expected}`,
       );
-    hasher.update(littleEndianBytes(params[i]!));
   });
+  const layoutDigest = layoutHash(layout);
+  // Checked first: the stream holds the shared WASM hasher from here to its digest.
+  const hasher = blake3Stream();
+  hasher.update(MODEL_DOMAIN);
+  hasher.update(layoutDigest);
+  for (const p of params) hasher.update(littleEndianBytes(p));
   return hasher.digest();
 }
 

@@ -2,8 +2,7 @@
 // engine: each tensor draws from its own xoshiro128** stream keyed by blake3(seed, name), turned
 // into normals by Marsaglia's polar method with a natural log built from + − × ÷ only (the
 // engines' Math.log/cos are not required to agree to the last bit; IEEE arithmetic and sqrt are).
-import { blake3 } from '@noble/hashes/blake3.js';
-import { utf8ToBytes } from '@noble/hashes/utils.js';
+import { blake3 } from '../base/blake3.ts';
 import type { ParameterLayout } from './layout.ts';
 
 export interface InitOptions {
@@ -33,7 +32,7 @@ export function initParameters(layout: ParameterLayout, options: InitOptions): F
 
 function streamKey(seed: number, name: string): Uint8Array {
   if (!Number.isSafeInteger(seed)) throw new Error(`init seed must be an integer, got ${seed}`);
-  return blake3(utf8ToBytes(`webloco-init:${seed}:${name}`));
+  return blake3(new TextEncoder().encode(`webloco-init:${seed}:${name}`));
 }
 
 /** xoshiro128** (Blackman & Vigna): 32-bit outputs from integer operations only. */

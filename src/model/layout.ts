@@ -1,8 +1,8 @@
 // The flat parameter layout: one ordered list of named tensors under Hugging Face names, each at
 // a 64-float-aligned offset of one flat vector, split into GPU arenas. Parameters, gradients and
 // the AdamW moments all share it, and its hash names the model's shape on the wire.
-import { blake3 } from '@noble/hashes/blake3.js';
-import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import { blake3 } from '../base/blake3.ts';
+import { bytesToHex } from '../base/hex.ts';
 import { alignFloats, planArenas, type ArenaLimits } from './arena.ts';
 import { headDim, validateConfig, type LlamaConfig } from './config.ts';
 
@@ -93,7 +93,7 @@ export function parameterLayout(config: LlamaConfig, limits: ArenaLimits = UNLIM
     parameterCount: tensors.reduce((n, t) => n + t.size, 0),
     arenaFloats: plan.arenaFloats,
     arenaStart,
-    hash: bytesToHex(blake3(utf8ToBytes(canonical))),
+    hash: bytesToHex(blake3(new TextEncoder().encode(canonical))),
   };
 }
 

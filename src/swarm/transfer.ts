@@ -8,7 +8,9 @@
 // The requester checks `total` against its limit before allocating anything, checks every frame
 // length, and verifies the hash of what arrived. Layout and limits: docs/PROTOCOL.md, "Swarm".
 import type { Stream } from '@libp2p/interface';
-import { bytesToHex, createContentHasher, hexToBytes, toContentHash, type ContentStore } from './content.ts';
+import { type ContentStore } from './content.ts';
+import { createContentHasher, toContentHash } from '../base/content-hash.ts';
+import { bytesToHex, hexToBytes } from '../base/hex.ts';
 import { HASH_BYTES, MAX_ERROR_MESSAGE_BYTES, MAX_FRAME_BYTES, Status, type StatusCode } from './protocol.ts';
 import type { PeerRateLimiter } from './rate-limit.ts';
 import { ProtocolError, StreamReader, readU32le, sendAll, u32le } from './stream-bytes.ts';
@@ -140,7 +142,7 @@ export async function fetchObject(stream: Stream, hash: string, options: FetchOp
       filled += length;
     }
     if (!(await reader.atEnd())) throw new ProtocolError(`bytes after the announced ${total} bytes`);
-    const received = hasher.digestHex();
+    const received = hasher.digest();
     if (received !== hash)
       throw new ProtocolError(`hash mismatch: asked for ${hash}, received bytes hashing to ${received}; the peer is faulty or malicious`);
     return bytes;

@@ -13,7 +13,7 @@ import { Validator } from '../../src/gauntlet/validator.ts';
 import type { GpuRuntime } from '../../src/gpu/runtime.ts';
 import { startHub, type Hub } from '../../src/hub/hub.ts';
 import { preset } from '../../src/model/config.ts';
-import { toContentHash } from '../../src/swarm/content.ts';
+import { toContentHash } from '../../src/base/content-hash.ts';
 import { testRuntime } from '../helpers/gpu.ts';
 import { swarmMember, type Member } from '../helpers/swarm-member.ts';
 

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureShards } from '../../src/data/node.ts';
 import type { GpuRuntime } from '../../src/gpu/runtime.ts';
 import { startHub, type Hub } from '../../src/hub/hub.ts';
-import { toContentHash } from '../../src/swarm/content.ts';
+import { toContentHash } from '../../src/base/content-hash.ts';
 import { testRuntime } from '../helpers/gpu.ts';
 import { swarmMember } from '../helpers/swarm-member.ts';
 

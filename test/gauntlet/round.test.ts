@@ -10,7 +10,8 @@ import { verifyValidatorStatement, parseDecision } from '../../src/chain/extrins
 import { ensureShards } from '../../src/data/node.ts';
 import { adversarialPayload, type Behavior } from '../../src/engine/adversary.ts';
 import { applyDecision, hashHex, initialModel, type GlobalModel } from '../../src/engine/global-model.ts';
-import { Peer, payloadHash, type Contribution, type PeerData } from '../../src/engine/peer.ts';
+import { contentHash } from '../../src/base/content-hash.ts';
+import { Peer, type Contribution, type PeerData } from '../../src/engine/peer.ts';
 import type { SimulatedSubmission } from '../../src/engine/simulate.ts';
 import { auditRound } from '../../src/gauntlet/audit.ts';
 import { LossEvaluator } from '../../src/gauntlet/evaluator.ts';
@@ -81,7 +82,7 @@ describe('Gauntlet round', () => {
         hotkey,
         sender,
         payload,
-        payloadHash: payloadHash(payload),
+        payloadHash: contentHash(payload),
       });
       const round0 = [
         submit('peer-a', a0.payload),

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { multiaddr } from '@multiformats/multiaddr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHub, type Hub } from '../../src/hub/hub.ts';
-import { MemoryContentStore, contentHash } from '../../src/swarm/content.ts';
+import { MemoryContentStore } from '../../src/swarm/content.ts';
+import { contentHash } from '../../src/base/content-hash.ts';
 import { signAnnouncement, type Announcement, type SignedAnnouncement } from '../../src/identity/announcement.ts';
 import { createBurnerSigner } from '../../src/identity/burner.ts';
 import type { Hex } from '../../src/identity/fields.ts';
@@ -143,7 +144,7 @@ describe('hub with two Node peers', () => {
     await alice.announce(announcementOf(session, { payloadHash: `0x${hash}` as Hex, bytes: payload.byteLength, nonce: 1 }));
     await until('the hub to hold the payload', () => hub.store.has(hash));
     const bytes = await bob.fetch(PAYLOAD_PROTOCOL, hub.swarm.peerId, hash);
-    expect(await contentHash(bytes)).toBe(hash);
+    expect(contentHash(bytes)).toBe(hash);
     const viaHttp = await fetch(`${hub.http}/api/objects/${hash}`);
     expect(viaHttp.status).toBe(200);
     expect(new Uint8Array(await viaHttp.arrayBuffer())).toEqual(payload);

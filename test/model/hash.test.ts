@@ -5,9 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { blake3 } from '@noble/hashes/blake3.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { createBLAKE3 } from 'hash-wasm';
-import { rng, randn } from '../helpers/random.ts';
-import { hashReady, layoutHash, modelHash, modelHashBytes, type TensorSpecs } from '../../src/model/hash.ts';
+import { randn } from '../helpers/random.ts';
+import { blake3Ready } from '../../src/base/blake3.ts';
+import { layoutHash, modelHash, modelHashBytes, type TensorSpecs } from '../../src/model/hash.ts';
 import { preset } from '../../src/model/config.ts';
 import { parameterLayout } from '../../src/model/layout.ts';
 
@@ -100,26 +100,9 @@ describe('model hash', () => {
   });
 });
 
-describe('the fast (WASM) BLAKE3', () => {
-  it("loads in Node, and gives @noble's digests on random data across chunk and tree boundaries", async () => {
-    expect(await hashReady()).toBe('wasm');
-    const wasm = await createBLAKE3();
-    const random = rng(7);
-    // BLAKE3 works in 64-byte blocks and 1024-byte chunks merged in a binary tree: lengths around
-    // each boundary, several tree depths, and one input fed in uneven pieces as the model hash does.
-    const lengths = [0, 1, 63, 64, 65, 1023, 1024, 1025, 2048, 2049, 3072, 4097, 8192 + 7, 65536, 1 << 20, (1 << 20) + 4093];
-    for (const length of lengths) {
-      const data = Uint8Array.from({ length }, () => Math.floor(random() * 256));
-      const expected = bytesToHex(blake3(data));
-      expect(bytesToHex(wasm.init().update(data).digest('binary')), `${length} bytes`).toBe(expected);
-      const pieces = wasm.init();
-      for (let at = 0; at < length; at += 1 + (at % 5000)) pieces.update(data.subarray(at, Math.min(length, at + 1 + (at % 5000))));
-      expect(bytesToHex(pieces.digest('binary')), `${length} bytes in pieces`).toBe(expected);
-    }
-  });
-
+describe('the model hash on the fast (WASM) BLAKE3', () => {
   it('gives the model hash @noble gives, on a model of several MB', async () => {
-    await hashReady();
+    await blake3Ready();
     const layout: TensorSpecs = [
       { name: 'a', shape: [1000, 777] },
       { name: 'b', shape: [3] },
