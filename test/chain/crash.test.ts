@@ -3,6 +3,7 @@
 // times, and restarted on the same dir. Every announced block must still be stored under the
 // announced hash, every restart must continue from at least the last announced block, and the
 // stored chain must have no gap and verify in full (hash links, seals, replayed extrinsics).
+// The kill instants come from a seed the test prints; WEBLOCO_CRASH_SEED=<seed> replays them.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,10 +13,12 @@ import { afterAll, expect, it } from 'vitest';
 import { BlockStore } from '../../src/chain/block-store.ts';
 import { verifyChain } from '../../src/chain/verify.ts';
 import { cryptoReady } from '../../src/identity/keys.ts';
+import { rng } from '../helpers/random.ts';
 
 const CHILD = new URL('./dev-chain.child.ts', import.meta.url).pathname;
 const BLOCK_TIME_MS = 50;
 const KILLS = 4;
+const SEED = process.env.WEBLOCO_CRASH_SEED ? Number(process.env.WEBLOCO_CRASH_SEED) : Math.floor(Math.random() * 2 ** 32);
 const dataDir = mkdtempSync(join(tmpdir(), 'webloco-chain-crash-'));
 
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -51,14 +54,20 @@ function runUntilKilled(kill: { afterMs: number } | { onAnnouncement: number }):
 }
 
 it(`keeps every announced block across ${KILLS} SIGKILLs at random instants`, async () => {
+  if (!Number.isInteger(SEED)) throw new Error(`WEBLOCO_CRASH_SEED must be an integer, got '${process.env.WEBLOCO_CRASH_SEED}'`);
+  const random = rng(SEED);
+  const triggers = Array.from({ length: KILLS }, (_, kill) =>
+    kill % 2 === 0 ? { afterMs: Math.round(150 + random() * 600) } : { onAnnouncement: 1 + Math.floor(random() * 10) },
+  );
+  console.log(
+    `crash test seed ${SEED}, kill instants ${JSON.stringify(triggers)} (replay: WEBLOCO_CRASH_SEED=${SEED} npx vitest run test/chain/crash.test.ts)`,
+  );
   await cryptoReady();
   const announced = new Map<number, string>();
   let lastAnnounced = -1;
-  for (let kill = 0; kill < KILLS; kill++) {
-    const trigger =
-      kill % 2 === 0 ? { afterMs: Math.round(150 + Math.random() * 600) } : { onAnnouncement: 1 + Math.floor(Math.random() * 10) };
+  for (const [kill, trigger] of triggers.entries()) {
     const run = await runUntilKilled(trigger);
-    const context = `run ${kill} (killed at ${JSON.stringify(trigger)})`;
+    const context = `run ${kill} (killed at ${JSON.stringify(trigger)}, seed ${SEED})`;
     // The restart continues from the last block it announced before (or a later one it stored but had not yet printed).
     expect(run.ready.height, context).toBeGreaterThanOrEqual(lastAnnounced);
     if (announced.has(run.ready.height)) expect(run.ready.hash, context).toBe(announced.get(run.ready.height));
