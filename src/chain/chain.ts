@@ -1,7 +1,8 @@
 // The Chain interface: what a participant, the validator and the hub need from a chain, whichever
-// chain it is. The embedded dev chain (dev-chain.ts) implements it on this machine; a Subtensor
-// adapter will implement it over Bittensor (register → burnedRegister + setCommitment of the
-// binding, commit → setCommitment, weights → setWeights, metagraph → its storage).
+// chain it is. The embedded dev chain (dev-chain.ts) implements it on this machine, and is the one
+// the hub and its members use. SubtensorChain (subtensor.ts) implements it over Bittensor (register
+// → burnedRegister + setCommitment of the binding, commit → setCommitment, weights → setWeights,
+// metagraph → its storage); it is tested offline against recorded metadata and not yet wired in.
 import type { SignedAnnouncement } from '../identity/announcement.ts';
 import type { SignedBinding, VerifiedBinding } from '../identity/binding.ts';
 import type { Hex } from '../identity/fields.ts';

@@ -1,4 +1,4 @@
-// The Gauntlet's numbers, all in one place: the defaults are the Covenant run's (DESIGN.md,
+// The Gauntlet's numbers, all in one place: the defaults are the Covenant run's (docs/DESIGN.md,
 // "Gauntlet"), and every one can be overridden (tests on the tiny preset use smaller evaluation
 // sets). A validator and an auditor must use the same configuration to agree.
 

@@ -6,7 +6,7 @@
 //      first `gatherSize` of them with a sound payload, reaching at most `gatherReserves` further
 //      down the ranking for stand-ins; never a peer excluded, a copier, or one whose payload failed;
 //      and H_{w+1}, computed with the decision step every peer runs (engine/global-model.ts);
-//   4. scoring (DESIGN.md step 7: it feeds later rounds' gather sets): up to `maxEvaluated` peers
+//   4. scoring (docs/DESIGN.md step 7: it feeds later rounds' gather sets): up to `maxEvaluated` peers
 //      chosen by sampling.ts, each update applied alone at lr × 0.2 (each tensor clipped to the
 //      round's median norm, as the aggregate clips it) and the loss measured before
 //      and after on its own assigned sequences and on the round's random ones; then

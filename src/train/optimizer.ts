@@ -1,6 +1,6 @@
 // The inner optimizer: AdamW over a LlamaModel's flat parameter arenas, with moments in the same
 // layout, weight decay for 2-D weights only, and global-norm clipping computed on the GPU (no
-// readback in the step). Hyperparameters default to the Covenant run's (docs: DESIGN.md).
+// readback in the step). Hyperparameters default to the Covenant run's (docs/DESIGN.md).
 import { STORAGE_USAGE, type BufferSlice, type GpuRuntime } from '../gpu/runtime.ts';
 import { adamw, globalNormSquared, readGradNorm } from '../kernels/adamw.ts';
 import type { LlamaModel } from '../model/model.ts';
