@@ -1,7 +1,9 @@
 // Lets Node run the TypeScript sources as they are: checks for Node 22, then registers tsx (.ts)
 // and bin/wgsl-hooks.mjs (`x.wgsl?raw`, as Vite resolves it). Imported first by bin/webloco.mjs
-// and bin/bench.mjs, before they load any .ts module.
+// and bin/bench.mjs, before they load any .ts module. Also silences node:sqlite's experimental
+// warning (bin/quiet-warnings.mjs).
 import { register } from 'node:module';
+import './quiet-warnings.mjs';
 import { register as registerTsx } from 'tsx/esm/api';
 
 const [major] = process.versions.node.split('.').map(Number);
