@@ -14,7 +14,7 @@
 // stream (a trained model's Δ is more structured, so real payloads are a little smaller).
 import { blake3 } from '@noble/hashes/blake3.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
-import { parseArgs } from '../src/cli/args.ts';
+import { UsageError, type CommandSpec, type OptionValues } from '../src/cli/args.ts';
 import type { GpuRuntime } from '../src/gpu/runtime.ts';
 import { preset, PRESETS, type PresetName } from '../src/model/config.ts';
 import { Xoshiro128 } from '../src/model/init.ts';
@@ -110,14 +110,31 @@ async function gpuCompressor(rt: GpuRuntime, layout: ParameterLayout, delta: Flo
   };
 }
 
-export async function run(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, { presets: 'string', paths: 'string', 'budget-ms': 'number', seed: 'number', 'hash-js': 'boolean' });
+export const command = {
+  name: 'codec',
+  program: 'bench',
+  summary: "SparseLoCo compression per preset: wire ratio against dense fp32, compress/encode/decode throughput, the model hash's cost",
+  options: {
+    presets: {
+      kind: 'string',
+      shownDefault: 'tiny,small,base',
+      help: "comma-separated presets to measure (base's GPU path on a software adapter only when named here)",
+    },
+    paths: { kind: 'string', default: 'gpu,cpu', help: 'compressors to time: gpu, cpu or gpu,cpu' },
+    'budget-ms': { kind: 'number', default: 2000, help: 'time budget of each measurement (ms)' },
+    seed: { kind: 'number', default: 0, help: 'seed of the synthetic pseudo-gradient Δ' },
+    'hash-js': { kind: 'boolean', help: 'also time the pure-JS BLAKE3 (@noble/hashes) on the model-hash bytes' },
+  },
+  details: ['JSON lines on stdout, tables on stderr.'],
+} satisfies CommandSpec;
+
+export async function run(args: OptionValues<typeof command.options>): Promise<void> {
   const presets = (args.presets ?? 'tiny,small,base').split(',') as PresetName[];
   for (const name of presets)
-    if (!(name in PRESETS)) throw new Error(`--presets: unknown preset '${name}'; choose from ${Object.keys(PRESETS).join(', ')}`);
-  const paths = (args.paths ?? 'gpu,cpu').split(',') as Path[];
-  for (const p of paths) if (p !== 'gpu' && p !== 'cpu') throw new Error(`--paths: unknown path '${p}'; use gpu, cpu or gpu,cpu`);
-  const budgetMs = args['budget-ms'] ?? 2000;
+    if (!(name in PRESETS)) throw new UsageError(`--presets: unknown preset '${name}'; choose from ${Object.keys(PRESETS).join(', ')}`);
+  const paths = args.paths.split(',') as Path[];
+  for (const p of paths) if (p !== 'gpu' && p !== 'cpu') throw new UsageError(`--paths: unknown path '${p}'; use gpu, cpu or gpu,cpu`);
+  const budgetMs = args['budget-ms'];
 
   let rt: GpuRuntime | null = null;
   let software = false;
@@ -138,7 +155,7 @@ export async function run(argv: string[]): Promise<void> {
       // The GPU's limits decide how the parameters split into arenas; the CPU path uses the same layout.
       const layout = parameterLayout(config, rt?.limits);
       const wire = wireLayoutOf(layout.tensors);
-      const delta = syntheticPseudoGradient(layout, args.seed ?? 0);
+      const delta = syntheticPseudoGradient(layout, args.seed);
       const denseBytes = layout.parameterCount * 4;
       const origin = { runId: 'bench-codec', round: 0, baseModelHash: new Uint8Array(32) };
       const firstPayloads = new Map<Path, string>();

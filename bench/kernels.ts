@@ -3,7 +3,7 @@
 // table on stderr. `--node` measures ours alone on Dawn in Node (machines without a browser);
 // with `--f16` it also times each product on f16 operands (the f16 path's matmuls: packed halves,
 // f32 sums) beside the f32 one.
-import { parseArgs } from '../src/cli/args.ts';
+import { UsageError, type CommandSpec, type OptionValues } from '../src/cli/args.ts';
 import { preset, type PresetName } from '../src/model/config.ts';
 import { openBenchPage, printTable } from './browser.ts';
 import type { MatmulResult } from './kernels-page.ts';
@@ -16,12 +16,25 @@ const TOKENS: Record<PresetName, { gpu: number; software: number }> = {
   base: { gpu: 8192, software: 128 },
 };
 
-export async function run(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, { presets: 'string', tokens: 'number', 'budget-ms': 'number', node: 'boolean', f16: 'boolean' });
-  const presets = (args.presets ?? 'tiny,small,base').split(',') as PresetName[];
-  const budgetMs = args['budget-ms'] ?? 300;
+export const command = {
+  name: 'kernels',
+  program: 'bench',
+  summary: "GFLOP/s of every matmul of each preset's training step, ours beside tfjs-backend-webgpu's in headless Chromium",
+  options: {
+    presets: { kind: 'string', default: 'tiny,small,base', help: 'comma-separated presets whose training-step matmuls to measure' },
+    tokens: { kind: 'number', placeholder: 'N', help: 'tokens per training step (default: per preset, fewer on a software adapter)' },
+    'budget-ms': { kind: 'number', default: 300, help: 'time budget of each product (ms)' },
+    node: { kind: 'boolean', help: 'measure ours alone on Dawn in Node, without a browser or tfjs' },
+    f16: { kind: 'boolean', help: 'with --node: also time each product on f16 operands' },
+  },
+  details: ['JSON lines on stdout, a table on stderr.'],
+} satisfies CommandSpec;
+
+export async function run(args: OptionValues<typeof command.options>): Promise<void> {
+  const presets = args.presets.split(',') as PresetName[];
+  const budgetMs = args['budget-ms'];
   if (args.node) return runNode(presets, args.tokens, budgetMs, args.f16 ?? false);
-  if (args.f16) throw new Error('--f16 is measured with --node only (the page compares f32 products with tfjs)');
+  if (args.f16) throw new UsageError('--f16 is measured with --node only (the page compares f32 products with tfjs)');
 
   const bench = await openBenchPage('/bench/kernels.html');
   try {

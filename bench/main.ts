@@ -1,9 +1,11 @@
 // `node bin/bench.mjs <kernels|train|codec|swarm> [options]` (`npm run bench:kernels`, `bench:train`,
 // `bench:codec`, `bench:swarm`; `bench/device/run.sh bench <what>` on a GPU machine): benchmarks that print JSON
 // lines and a table, comparing side by side with a peer implementation in the same run. Each
-// lives in its own module, loaded only when it runs, and exports `run(argv)`.
+// lives in its own module, loaded only when it runs, that exports its options (`command`, a
+// CommandSpec) and `run(values)`, as webloco's commands do; `bench <name> --help` prints its usage.
+import { runCommandModule, type CommandModule, type LegacyCommandModule } from '../src/cli/dispatch.ts';
 
-const BENCHES: Record<string, () => Promise<{ run(argv: string[]): Promise<void> }>> = {
+const BENCHES: Record<string, () => Promise<CommandModule | LegacyCommandModule>> = {
   kernels: () => import('./kernels.ts'),
   train: () => import('./train.ts'),
   codec: () => import('./codec.ts'),
@@ -14,17 +16,14 @@ export async function main(argv: string[]): Promise<void> {
   const [what, ...rest] = argv;
   const load = what ? BENCHES[what] : undefined;
   if (!load) {
-    console.error(
-      `usage: bench <${Object.keys(BENCHES).join('|')}> [options]  (npm run bench:<name> -- [options], or bench/device/run.sh bench <name> [options])`,
-    );
+    const usage = `usage: bench <${Object.keys(BENCHES).join('|')}> [options]  (npm run bench:<name> -- [options], or bench/device/run.sh bench <name> [options]); bench <name> --help for its options`;
+    if (what === '--help' || what === '-h') {
+      console.log(usage);
+      return;
+    }
+    console.error(usage);
     process.exitCode = 2;
     return;
   }
-  try {
-    await (await load()).run(rest);
-  } catch (err) {
-    console.error(`bench ${what}: ${err instanceof Error ? err.message : String(err)}`);
-    if (process.env.WEBLOCO_DEBUG) console.error(err);
-    process.exitCode = 1;
-  }
+  await runCommandModule('bench', what, load, rest);
 }

@@ -8,7 +8,7 @@
 // preset and `profile-kernel` JSON lines, kernel by kernel, with the throughput each achieved and,
 // given `--peak-tflops` / `--peak-gbps` (WebGPU cannot report them), the fraction of peak.
 import type { Page } from 'playwright-core';
-import { onOff, parseArgs } from '../src/cli/args.ts';
+import { onOff, UsageError, type CommandSpec, type OptionValues } from '../src/cli/args.ts';
 import type { AdapterReport } from '../src/gpu/device.ts';
 import { summarizeProfile, type ProfilePeaks } from '../src/gpu/profile.ts';
 import { preset, type PresetName } from '../src/model/config.ts';
@@ -44,29 +44,44 @@ const SHAPES: Record<PresetName, { gpu: RunShape; software: RunShape }> = {
 const LOSS_RELATIVE_TOLERANCE = 1e-5;
 const GRAD_RELATIVE_TOLERANCE = 1e-4;
 
-export async function run(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, {
-    presets: 'string',
-    batch: 'number',
-    'seq-len': 'number',
-    warmup: 'number',
-    steps: 'number',
-    seed: 'number',
-    lr: 'number',
-    'peak-tflops': 'number',
-    'peak-gbps': 'number',
-    node: 'boolean',
-    profile: 'boolean',
-    f16: 'string',
-    subgroups: 'string',
-  });
+export const command = {
+  name: 'train',
+  program: 'bench',
+  summary: 'tokens/s and model-FLOPs utilisation of one training step per preset, ours beside tfjs autodiff on tfjs-backend-webgpu',
+  options: {
+    presets: {
+      kind: 'string',
+      placeholder: 'P[,P...]',
+      help: 'comma-separated presets to time (default: tiny,small,base; tiny,small on a software adapter)',
+    },
+    batch: { kind: 'number', placeholder: 'N', help: 'rows per step (default: per preset, fewer on a software adapter)' },
+    'seq-len': { kind: 'number', placeholder: 'N', help: "tokens per row, at most the model's context (default: per preset)" },
+    warmup: { kind: 'number', default: 1, help: 'untimed steps before the timed ones' },
+    steps: { kind: 'number', placeholder: 'N', help: 'timed steps (default: per preset, fewer on a software adapter)' },
+    seed: { kind: 'number', default: 1, help: 'seed of the initial weights and the batch' },
+    lr: { kind: 'number', default: 1e-3, help: 'AdamW learning rate of the timed steps' },
+    'peak-tflops': {
+      kind: 'number',
+      placeholder: 'T',
+      help: "the device's peak fp32 TFLOP/s, for the model-FLOPs utilisation and the profile",
+    },
+    'peak-gbps': { kind: 'number', placeholder: 'G', help: "the device's peak memory bandwidth (GB/s), for the profile" },
+    node: { kind: 'boolean', help: 'time ours alone on Dawn in Node, without a browser or tfjs' },
+    profile: { kind: 'boolean', help: 'one more step of ours with every dispatch timed: a table per preset, kernel by kernel' },
+    f16: { kind: 'string', placeholder: 'on|off', help: "f16 matmul operands (default: the runtime's, off)" },
+    subgroups: { kind: 'string', placeholder: 'on|off', help: 'subgroup reductions (default: on where the device has them)' },
+  },
+  details: ['JSON lines on stdout, a table on stderr; exits 1 when the two disagree on the initial loss or gradients.'],
+} satisfies CommandSpec;
+
+export async function run(args: OptionValues<typeof command.options>): Promise<void> {
   const runtime = { f16: onOff('--f16', args.f16), subgroups: onOff('--subgroups', args.subgroups) };
   const peakTflops = args['peak-tflops'];
   if (peakTflops !== undefined && !(peakTflops > 0))
-    throw new Error(`--peak-tflops must be > 0 (the device's peak fp32 TFLOP/s), got ${peakTflops}`);
+    throw new UsageError(`--peak-tflops must be > 0 (the device's peak fp32 TFLOP/s), got ${peakTflops}`);
   const peakGbps = args['peak-gbps'];
   if (peakGbps !== undefined && !(peakGbps > 0))
-    throw new Error(`--peak-gbps must be > 0 (the device's peak memory bandwidth in GB/s), got ${peakGbps}`);
+    throw new UsageError(`--peak-gbps must be > 0 (the device's peak memory bandwidth in GB/s), got ${peakGbps}`);
   const peaks: ProfilePeaks = { tflops: peakTflops, gbps: peakGbps };
   const requests = (adapter: AdapterReport): TrainBenchRequest[] => {
     const software = adapter.isFallbackAdapter || adapter.architecture === 'swiftshader';
@@ -78,10 +93,10 @@ export async function run(argv: string[]): Promise<void> {
         preset: name as PresetName,
         batch: args.batch ?? shape.batch,
         seqLen: Math.min(args['seq-len'] ?? shape.seqLen, config.max_position_embeddings),
-        warmupSteps: args.warmup ?? 1,
+        warmupSteps: args.warmup,
         timedSteps: args.steps ?? shape.steps,
-        seed: args.seed ?? 1,
-        lr: args.lr ?? 1e-3,
+        seed: args.seed,
+        lr: args.lr,
         profile: args.profile ?? false,
         runtime,
       };

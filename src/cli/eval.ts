@@ -11,16 +11,29 @@ import { GpuRuntime } from '../gpu/runtime.ts';
 import { heldOutBatches } from '../train/batches.ts';
 import { decodeCheckpoint, MODEL_FILE } from '../train/checkpoint.ts';
 import { readCheckpointDir } from '../train/checkpoint-dir.ts';
-import { parseArgs } from './args.ts';
+import type { CommandSpec, OptionValues } from './args.ts';
 
-export async function run(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, { checkpoint: 'string', batch: 'number', 'seq-len': 'number', batches: 'number' });
-  if (!args.checkpoint)
-    throw new Error(`usage: webloco eval --checkpoint DIR|FILE.safetensors [--batch 4] [--seq-len S] [--batches ${ROUND_EVAL_BATCHES}]`);
-  const path = resolve(args.checkpoint);
+export const command = {
+  name: 'eval',
+  summary: 'held-out loss and model hash of a checkpoint (folder or .safetensors file)',
+  options: {
+    checkpoint: {
+      kind: 'string',
+      placeholder: 'DIR|FILE.safetensors',
+      help: "the checkpoint: a folder with model.safetensors, or the .safetensors file a tab's download gives",
+    },
+    batch: { kind: 'number', default: 4, help: 'rows per held-out batch' },
+    'seq-len': { kind: 'number', placeholder: 'N', help: "tokens per row (default: the model's context length)" },
+    batches: { kind: 'number', default: ROUND_EVAL_BATCHES, help: 'held-out batches to evaluate (the fixed first ones)' },
+  },
+  required: ['checkpoint'],
+  details: ['Prints one JSON line: {"heldOutLoss", "modelHash", "step"}.'],
+} satisfies CommandSpec;
+
+export async function run(args: OptionValues<typeof command.options>): Promise<void> {
+  const path = resolve(args.checkpoint!); // required: parseCommand has checked it
   const files = (await stat(path)).isDirectory() ? await readCheckpointDir(path) : { [MODEL_FILE]: new Uint8Array(await readFile(path)) };
   const ckpt = decodeCheckpoint(files);
-  const batch = args.batch ?? 4;
   const seqLen = args['seq-len'] ?? ckpt.config.max_position_embeddings;
   const data = await ensureShards(tokenizerFor(ckpt.config));
   const rt = new GpuRuntime(await nodeGpuDevice());
@@ -29,7 +42,7 @@ export async function run(argv: string[]): Promise<void> {
       rt,
       ckpt.config,
       ckpt.params,
-      heldOutBatches(data.heldout.tokens, args.batches ?? ROUND_EVAL_BATCHES, batch, seqLen),
+      heldOutBatches(data.heldout.tokens, args.batches, args.batch, seqLen),
     );
     console.log(JSON.stringify({ heldOutLoss, modelHash: ckpt.modelHash, step: ckpt.step }));
   } finally {

@@ -9,7 +9,7 @@ import { parseLlamaConfig, type LlamaConfig } from '../model/config.ts';
 import { packParameters, parameterLayout, unpackParameters } from '../model/layout.ts';
 import { LlamaModel } from '../model/model.ts';
 import { readSafetensors, writeSafetensors, type Tensor } from '../model/safetensors.ts';
-import { parseArgs } from './args.ts';
+import type { CommandSpec, OptionValues } from './args.ts';
 
 export interface GradientsResult {
   loss: number;
@@ -88,15 +88,34 @@ export async function computeGradients(
   }
 }
 
+export const command = {
+  name: 'grads',
+  summary: 'gradient of the mean next-token loss of a batch, for checking against another implementation; prints {"loss"}',
+  options: {
+    config: { kind: 'string', placeholder: 'C.json', help: "the model's config.json (Hugging Face Llama fields)" },
+    weights: {
+      kind: 'string',
+      placeholder: 'W.safetensors',
+      help: 'the weights: every F32 tensor the config implies, by its Hugging Face name',
+    },
+    tokens: {
+      kind: 'string',
+      placeholder: 'T.safetensors',
+      help: 'the batch: one I32 tensor `tokens` [B, S+1]; inputs are the first S ids of a row, targets the last S',
+    },
+    out: {
+      kind: 'string',
+      placeholder: 'G.safetensors',
+      help: "where to write the gradients: one F32 tensor per weight, W's names and order",
+    },
+  },
+  required: ['config', 'weights', 'tokens', 'out'],
+  details: ["Runs on this machine's GPU (Dawn), so that an independent implementation (PyTorch, JAX) can check ours end to end."],
+} satisfies CommandSpec;
+
 /** `runtime` lets tests share their GPU device; the command opens its own. */
-export async function run(argv: string[], runtime?: GpuRuntime): Promise<void> {
-  const args = parseArgs(argv, { config: 'string', weights: 'string', tokens: 'string', out: 'string' });
-  for (const name of ['config', 'weights', 'tokens', 'out'] as const) {
-    if (!args[name])
-      throw new Error(
-        `missing --${name}; usage: webloco grads --config C.json --weights W.safetensors --tokens T.safetensors --out G.safetensors`,
-      );
-  }
+export async function run(args: OptionValues<typeof command.options>, runtime?: GpuRuntime): Promise<void> {
+  // All four are required: parseCommand has checked them.
   const [configText, weights, tokens] = await Promise.all([
     readFile(args.config!, 'utf8'),
     readFile(args.weights!),

@@ -6,48 +6,85 @@
 // (src/gauntlet) decides every round, each round line names the gathered peers, and the final line
 // adds `gathered`, `rank` and `honestOnlyHeldOutLoss`.
 import { ensureShards } from '../data/node.ts';
-import { parseBehaviors } from '../engine/adversary.ts';
+import { BEHAVIORS, parseBehaviors } from '../engine/adversary.ts';
+import { DEFAULT_INNER_LR, MAX_WARMUP_STEPS, ROUND_EVAL_BATCHES, tokenizerFor } from '../engine/policy.ts';
+import { FINAL_EVAL_TOKENS, SIMULATE_DEFAULTS, simulate } from '../engine/simulate.ts';
+import { GAUNTLET_DEFAULTS } from '../gauntlet/config.ts';
 import { GauntletJudge } from '../gauntlet/simulation.ts';
-import { tokenizerFor } from '../engine/policy.ts';
-import { SIMULATE_DEFAULTS, simulate } from '../engine/simulate.ts';
 import { nodeGpuDevice } from '../gpu/node.ts';
 import { GpuRuntime } from '../gpu/runtime.ts';
-import { preset } from '../model/config.ts';
-import { onOff, parseArgs, printer } from './args.ts';
+import { PRESETS, preset } from '../model/config.ts';
+import { ERROR_FEEDBACK_BETA } from '../sparseloco/compress.ts';
+import { DEFAULT_OUTER_LR } from '../sparseloco/outer.ts';
+import { onOff, printer, UsageError, type CommandSpec, type OptionValues } from './args.ts';
 
-export async function run(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, {
-    peers: 'number',
-    rounds: 'number',
-    preset: 'string',
-    'inner-steps': 'number',
-    batch: 'number',
-    'seq-len': 'number',
-    lr: 'number',
-    warmup: 'number',
-    'outer-lr': 'number',
-    beta: 'number',
-    'null-rounds': 'number',
-    compressor: 'string',
-    seed: 'number',
-    'run-id': 'string',
-    'eval-batches': 'number',
-    'final-eval-batches': 'number',
-    'skip-baseline': 'boolean',
-    adversaries: 'string',
-    gauntlet: 'boolean',
-    'eval-sequences': 'number',
-    f16: 'string',
-    json: 'boolean',
-  });
+export const command = {
+  name: 'simulate',
+  summary: 'a SparseLoCo swarm of N peers in this process vs the centralized baseline at equal tokens',
+  options: {
+    peers: { kind: 'number', default: SIMULATE_DEFAULTS.peers, help: 'honest peers in the swarm' },
+    rounds: { kind: 'number', default: SIMULATE_DEFAULTS.rounds, help: 'outer rounds' },
+    preset: { kind: 'string', default: 'tiny', help: `model preset (${Object.keys(PRESETS).join(', ')})` },
+    'inner-steps': { kind: 'number', default: SIMULATE_DEFAULTS.innerSteps, help: 'H, inner AdamW steps of each peer a round' },
+    batch: {
+      kind: 'number',
+      default: SIMULATE_DEFAULTS.batch,
+      help: "rows per inner step of each peer (the baseline's batch is peers × batch)",
+    },
+    'seq-len': {
+      kind: 'number',
+      placeholder: 'N',
+      help: `tokens per row (default: ${SIMULATE_DEFAULTS.seqLen}, or the model's context length if shorter)`,
+    },
+    lr: {
+      kind: 'number',
+      shownDefault: DEFAULT_INNER_LR,
+      help: 'peak inner learning rate: warm-up, then cosine decay over rounds × H steps',
+    },
+    warmup: { kind: 'number', placeholder: 'N', help: `inner warm-up steps (default: a tenth of rounds × H, at most ${MAX_WARMUP_STEPS})` },
+    'outer-lr': { kind: 'number', shownDefault: DEFAULT_OUTER_LR, help: 'outer SGD learning rate' },
+    beta: { kind: 'number', shownDefault: ERROR_FEEDBACK_BETA, help: 'error-feedback decay β' },
+    'null-rounds': { kind: 'number', shownDefault: 0, help: 'null rounds (no payload) each peer takes after joining' },
+    compressor: { kind: 'string', default: 'gpu', help: 'where error feedback, top-k and quantization run: gpu or cpu' },
+    seed: { kind: 'number', shownDefault: 0, help: 'seed of θ_0' },
+    'run-id': { kind: 'string', default: 'simulate', help: "run id: the peers' data assignments derive from it" },
+    'eval-batches': { kind: 'number', shownDefault: ROUND_EVAL_BATCHES, help: 'held-out batches evaluated after every round' },
+    'final-eval-batches': {
+      kind: 'number',
+      placeholder: 'N',
+      help: `held-out batches for the final comparison (default: enough for ${FINAL_EVAL_TOKENS} tokens)`,
+    },
+    'skip-baseline': { kind: 'boolean', help: 'do not train the centralized baseline (no lossRatio)' },
+    adversaries: {
+      kind: 'string',
+      placeholder: 'B[,B...]',
+      help: `one cheating peer per behaviour listed (${BEHAVIORS.join(', ')}); implies --gauntlet`,
+    },
+    gauntlet: { kind: 'boolean', help: 'the Gauntlet validator decides every round (default: every payload is gathered)' },
+    'eval-sequences': {
+      kind: 'number',
+      shownDefault: GAUNTLET_DEFAULTS.assignedSequences,
+      help: "the Gauntlet's assigned and random sequences scored per peer (each)",
+    },
+    f16: { kind: 'string', placeholder: 'on|off', help: "f16 matmul operands (default: the runtime's, off)" },
+    json: { kind: 'boolean', help: 'print one JSON object per line (with payload and model hashes) instead of text' },
+  },
+  details: [
+    'Prints a line per round (held-out loss, bytes per peer, compression ratio), then a final line comparing the swarm with the baseline;',
+    'with the Gauntlet, each round line names the gathered peers and the final line adds the ranking and the honest-only loss.',
+  ],
+} satisfies CommandSpec;
+
+export async function run(args: OptionValues<typeof command.options>): Promise<void> {
+  const f16 = onOff('--f16', args.f16); // before any work: wrong usage exits 2 at once
   const adversaries = parseBehaviors(args.adversaries ?? '');
-  const config = preset(args.preset ?? 'tiny');
-  const compressor = args.compressor ?? 'gpu';
-  if (compressor !== 'gpu' && compressor !== 'cpu') throw new Error(`--compressor must be 'gpu' or 'cpu', got '${compressor}'`);
+  const config = preset(args.preset);
+  const compressor = args.compressor;
+  if (compressor !== 'gpu' && compressor !== 'cpu') throw new UsageError(`--compressor must be 'gpu' or 'cpu', got '${compressor}'`);
   const print = printer(args.json);
   const data = await ensureShards(tokenizerFor(config));
-  const rt = new GpuRuntime(await nodeGpuDevice(), { f16: onOff('--f16', args.f16) });
-  const runId = args['run-id'] ?? 'simulate';
+  const rt = new GpuRuntime(await nodeGpuDevice(), { f16 });
+  const runId = args['run-id'];
   const seqLen = args['seq-len'] ?? Math.min(SIMULATE_DEFAULTS.seqLen, config.max_position_embeddings);
   const evalSequences = args['eval-sequences'];
   const judge =
@@ -66,10 +103,10 @@ export async function run(argv: string[]): Promise<void> {
       config,
       trainTokens: data.train.tokens,
       heldOutTokens: data.heldout.tokens,
-      peers: args.peers ?? SIMULATE_DEFAULTS.peers,
-      rounds: args.rounds ?? SIMULATE_DEFAULTS.rounds,
-      innerSteps: args['inner-steps'] ?? SIMULATE_DEFAULTS.innerSteps,
-      batch: args.batch ?? SIMULATE_DEFAULTS.batch,
+      peers: args.peers,
+      rounds: args.rounds,
+      innerSteps: args['inner-steps'],
+      batch: args.batch,
       seqLen,
       innerLr: args.lr,
       warmupSteps: args.warmup,

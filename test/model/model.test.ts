@@ -166,16 +166,12 @@ describe('webloco grads', () => {
       const log = vi.spyOn(console, 'log').mockImplementation((line: unknown) => void printedLines.push(String(line)));
       try {
         await runGrads(
-          [
-            '--config',
-            join(dir, 'config.json'),
-            '--weights',
-            join(dir, 'w.safetensors'),
-            '--tokens',
-            join(dir, 't.safetensors'),
-            '--out',
-            join(dir, 'g.safetensors'),
-          ],
+          {
+            config: join(dir, 'config.json'),
+            weights: join(dir, 'w.safetensors'),
+            tokens: join(dir, 't.safetensors'),
+            out: join(dir, 'g.safetensors'),
+          },
           rt,
         );
       } finally {
