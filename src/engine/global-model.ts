@@ -7,7 +7,7 @@ import { modelHashBytes } from '../model/hash.ts';
 import { initParameters } from '../model/init.ts';
 import type { ParameterLayout } from '../model/layout.ts';
 import { aggregateUpdates } from '../sparseloco/aggregate.ts';
-import { decodeUpdate } from '../sparseloco/codec.ts';
+import { PayloadDecoder, decodeUpdate, type DecodeOptions } from '../sparseloco/codec.ts';
 import { DEFAULT_OUTER_LR, outerStep } from '../sparseloco/outer.ts';
 import type { CompressedUpdate, WireLayout } from '../sparseloco/types.ts';
 import { decodeCheckpoint, MODEL_FILE, tensorViews } from '../train/checkpoint.ts';
@@ -43,9 +43,14 @@ export interface RoundOrigin {
   round: number;
 }
 
+/** What a contribution to `round` of `runId` computed against `base` must say in its header. */
+function contributionOf(base: GlobalModel, origin: RoundOrigin): DecodeOptions {
+  return { expect: { runId: origin.runId, round: origin.round, baseModelHash: base.hash } };
+}
+
 /** Decodes one payload as a contribution to `round` of `runId` computed against `base`; throws CodecError. */
 export function decodeContribution(wire: WireLayout, base: GlobalModel, origin: RoundOrigin, payload: Uint8Array): CompressedUpdate {
-  return decodeUpdate(payload, wire, { expect: { runId: origin.runId, round: origin.round, baseModelHash: base.hash } }).update;
+  return decodeUpdate(payload, wire, contributionOf(base, origin)).update;
 }
 
 /**
@@ -60,9 +65,10 @@ export function applyDecision(
   payloads: readonly Uint8Array[],
   outerLr = DEFAULT_OUTER_LR,
 ): GlobalModel {
+  const decoder = new PayloadDecoder(wire);
   const updates = payloads.map((bytes, i) => {
     try {
-      return decodeContribution(wire, base, origin, bytes);
+      return decoder.decode(bytes, contributionOf(base, origin)).update;
     } catch (err) {
       throw new DecisionError(
         `payload ${i} of round ${origin.round}'s decision does not apply to model ${bytesToHex(base.hash).slice(0, 16)}…: ${(err as Error).message}`,

@@ -150,7 +150,7 @@ describe('Peer', () => {
     try {
       const result = await peer.contribute(0);
       expect(result.contribution).toBeNull();
-      expect(result.skipped).toMatch(/cannot be sent .*(VALUE_TOO_LARGE|BAD_QUANTIZATION)/);
+      expect(result.skipped).toMatch(/cannot be sent .*(value-too-large|bad-quantization)/);
     } finally {
       peer.destroy();
     }

@@ -70,7 +70,7 @@ describe('integrity', () => {
     const nan = adversary('nan')!;
     expect(reasonOf(nan)).toBe('malformed');
     const nanResult = checkIntegrity(nan, context);
-    expect(!nanResult.ok && nanResult.detail).toMatch(/BAD_QUANTIZATION/);
+    expect(!nanResult.ok && nanResult.detail).toMatch(/bad-quantization/);
     // oversized: refused on its length, before a byte is parsed.
     const oversized = adversary('oversized')!;
     expect(oversized.length).toBe(maxPayloadBytes(wire) + 1);

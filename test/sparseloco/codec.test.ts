@@ -211,21 +211,21 @@ describe('wire codec rejects', () => {
     const outOfRange = first.indices.slice();
     outOfRange[63] = 4096;
     const cases: [CodecErrorCode, CompressedUpdate | (() => unknown)][] = [
-      ['BAD_INDICES', withTensor(update, 0, { indices: unsorted })],
-      ['BAD_INDICES', withTensor(update, 0, { indices: duplicated })],
-      ['INDEX_OUT_OF_RANGE', withTensor(update, 0, { indices: outOfRange })],
-      ['BAD_INDICES', withTensor(update, 0, { indices: first.indices.subarray(1) })],
-      ['BAD_CODES', withTensor(update, 0, { codes: first.codes.map((c, j) => (j === 5 ? 4 : c)) })],
-      ['BAD_QUANTIZATION', withTensor(update, 0, { scale: 1e-13 })],
-      ['BAD_QUANTIZATION', withTensor(update, 0, { scale: -2e4 })],
-      ['BAD_QUANTIZATION', withTensor(update, 0, { shift: NaN })],
-      ['BAD_QUANTIZATION', withTensor(update, 0, { lookup: Float32Array.of(0, Infinity, 0, 0) })],
-      ['LAYOUT_MISMATCH', withTensor(update, 1, { k: 40 })],
-      ['LAYOUT_MISMATCH', { tensors: update.tensors.slice(1) }],
-      ['BAD_RUN_ID', () => encodeUpdate({ ...ORIGIN, runId: '' }, update, WIRE)],
-      ['BAD_RUN_ID', () => encodeUpdate({ ...ORIGIN, runId: 'x'.repeat(65) }, update, WIRE)],
-      ['BAD_HEADER', () => encodeUpdate({ ...ORIGIN, round: 2 ** 32 }, update, WIRE)],
-      ['BAD_HEADER', () => encodeUpdate({ ...ORIGIN, baseModelHash: new Uint8Array(31) }, update, WIRE)],
+      ['bad-indices', withTensor(update, 0, { indices: unsorted })],
+      ['bad-indices', withTensor(update, 0, { indices: duplicated })],
+      ['index-out-of-range', withTensor(update, 0, { indices: outOfRange })],
+      ['bad-indices', withTensor(update, 0, { indices: first.indices.subarray(1) })],
+      ['bad-codes', withTensor(update, 0, { codes: first.codes.map((c, j) => (j === 5 ? 4 : c)) })],
+      ['bad-quantization', withTensor(update, 0, { scale: 1e-13 })],
+      ['bad-quantization', withTensor(update, 0, { scale: -2e4 })],
+      ['bad-quantization', withTensor(update, 0, { shift: NaN })],
+      ['bad-quantization', withTensor(update, 0, { lookup: Float32Array.of(0, Infinity, 0, 0) })],
+      ['layout-mismatch', withTensor(update, 1, { k: 40 })],
+      ['layout-mismatch', { tensors: update.tensors.slice(1) }],
+      ['bad-run-id', () => encodeUpdate({ ...ORIGIN, runId: '' }, update, WIRE)],
+      ['bad-run-id', () => encodeUpdate({ ...ORIGIN, runId: 'x'.repeat(65) }, update, WIRE)],
+      ['bad-header', () => encodeUpdate({ ...ORIGIN, round: 2 ** 32 }, update, WIRE)],
+      ['bad-header', () => encodeUpdate({ ...ORIGIN, baseModelHash: new Uint8Array(31) }, update, WIRE)],
     ];
     for (const [code, input] of cases) {
       expect(codecErrorCode(typeof input === 'function' ? input : () => encodeUpdate(ORIGIN, input, WIRE))).toBe(code);
@@ -236,40 +236,40 @@ describe('wire codec rejects', () => {
     const decode = (bytes: Uint8Array, options = {}) => codecErrorCode(() => decodeUpdate(bytes, WIRE, options));
     const otherLayout = wireLayoutOf([{ name: 'blocks', shape: [192, 128] }, ...LAYOUT.slice(1)]);
     expect(decode(payload)).toBe('no error');
-    expect(decode(edited((b) => (b[0] = 0x58)))).toBe('BAD_MAGIC');
-    expect(decode(edited((_, v) => v.setUint16(4, 2, true)))).toBe('UNSUPPORTED_VERSION');
-    expect(decode(edited((_, v) => v.setUint16(6, 1, true)))).toBe('BAD_RESERVED');
-    expect(decode(edited((b) => (b[50] ^= 1)))).toBe('LAYOUT_MISMATCH'); // inside the layout hash
-    expect(codecErrorCode(() => decodeUpdate(payload, otherLayout))).toBe('LAYOUT_MISMATCH');
-    expect(decode(edited((_, v) => v.setUint16(80, 32, true)))).toBe('LAYOUT_MISMATCH');
-    expect(decode(edited((_, v) => v.setUint32(82, 6, true)))).toBe('LAYOUT_MISMATCH');
-    expect(decode(edited((b) => (b[86] = 0)))).toBe('BAD_RUN_ID');
-    expect(decode(edited((b) => (b[86] = 65)))).toBe('BAD_RUN_ID');
-    expect(decode(edited((b) => (b[HEADER_FIXED_BYTES] = 0xff)))).toBe('BAD_RUN_ID'); // not UTF-8
-    expect(decode(payload, { expect: { round: ORIGIN.round + 1 } })).toBe('HEADER_MISMATCH');
-    expect(decode(payload, { expect: { runId: 'other' } })).toBe('HEADER_MISMATCH');
-    expect(decode(payload, { expect: { baseModelHash: new Uint8Array(32) } })).toBe('HEADER_MISMATCH');
-    expect(decode(edited((_, v) => v.setUint32(firstTensorAt, 5, true)))).toBe('LAYOUT_MISMATCH');
-    expect(decode(edited((b) => (b[firstTensorAt + 10] = 16)))).toBe('BAD_RICE_PARAMETER');
-    expect(decode(edited((b) => (b[firstTensorAt + 11] = 1)))).toBe('BAD_RESERVED');
-    expect(decode(edited((_, v) => v.setFloat32(firstTensorAt + 12, NaN, true)))).toBe('BAD_QUANTIZATION');
-    expect(decode(edited((_, v) => v.setFloat32(firstTensorAt + 16, 1e-13, true)))).toBe('BAD_QUANTIZATION');
-    expect(decode(edited((_, v) => v.setFloat32(firstTensorAt + 16, 2e4, true)))).toBe('BAD_QUANTIZATION');
-    expect(decode(edited((_, v) => v.setFloat32(firstTensorAt + 28, -Infinity, true)))).toBe('BAD_QUANTIZATION');
-    expect(decode(edited((_, v) => v.setUint32(firstTensorAt + 36, 1e6, true)))).toBe('BAD_INDEX_STREAM');
+    expect(decode(edited((b) => (b[0] = 0x58)))).toBe('bad-magic');
+    expect(decode(edited((_, v) => v.setUint16(4, 2, true)))).toBe('unsupported-version');
+    expect(decode(edited((_, v) => v.setUint16(6, 1, true)))).toBe('bad-reserved');
+    expect(decode(edited((b) => (b[50] ^= 1)))).toBe('layout-mismatch'); // inside the layout hash
+    expect(codecErrorCode(() => decodeUpdate(payload, otherLayout))).toBe('layout-mismatch');
+    expect(decode(edited((_, v) => v.setUint16(80, 32, true)))).toBe('layout-mismatch');
+    expect(decode(edited((_, v) => v.setUint32(82, 6, true)))).toBe('layout-mismatch');
+    expect(decode(edited((b) => (b[86] = 0)))).toBe('bad-run-id');
+    expect(decode(edited((b) => (b[86] = 65)))).toBe('bad-run-id');
+    expect(decode(edited((b) => (b[HEADER_FIXED_BYTES] = 0xff)))).toBe('bad-run-id'); // not UTF-8
+    expect(decode(payload, { expect: { round: ORIGIN.round + 1 } })).toBe('header-mismatch');
+    expect(decode(payload, { expect: { runId: 'other' } })).toBe('header-mismatch');
+    expect(decode(payload, { expect: { baseModelHash: new Uint8Array(32) } })).toBe('header-mismatch');
+    expect(decode(edited((_, v) => v.setUint32(firstTensorAt, 5, true)))).toBe('layout-mismatch');
+    expect(decode(edited((b) => (b[firstTensorAt + 10] = 16)))).toBe('bad-rice-parameter');
+    expect(decode(edited((b) => (b[firstTensorAt + 11] = 1)))).toBe('bad-reserved');
+    expect(decode(edited((_, v) => v.setFloat32(firstTensorAt + 12, NaN, true)))).toBe('bad-quantization');
+    expect(decode(edited((_, v) => v.setFloat32(firstTensorAt + 16, 1e-13, true)))).toBe('bad-quantization');
+    expect(decode(edited((_, v) => v.setFloat32(firstTensorAt + 16, 2e4, true)))).toBe('bad-quantization');
+    expect(decode(edited((_, v) => v.setFloat32(firstTensorAt + 28, -Infinity, true)))).toBe('bad-quantization');
+    expect(decode(edited((_, v) => v.setUint32(firstTensorAt + 36, 1e6, true)))).toBe('bad-index-stream');
     expect(decode(edited((_, v) => v.setUint32(firstTensorAt + 36, v.getUint32(firstTensorAt + 36, true) - 1, true)))).toBe(
-      'BAD_INDEX_STREAM',
+      'bad-index-stream',
     );
     // A unary run of one-bits longer than any gap in a 4096-element chunk.
-    expect(decode(edited((b) => b.fill(0xff, firstTensorAt + 40, firstTensorAt + 120)))).toBe('INDEX_OUT_OF_RANGE');
-    expect(decode(payload.subarray(0, payload.length - 1))).toBe('TRUNCATED');
-    expect(decode(payload.subarray(0, 40))).toBe('TRUNCATED');
-    expect(decode(payload.subarray(0, 2))).toBe('TRUNCATED');
-    expect(decode(new Uint8Array(0))).toBe('TRUNCATED');
+    expect(decode(edited((b) => b.fill(0xff, firstTensorAt + 40, firstTensorAt + 120)))).toBe('index-out-of-range');
+    expect(decode(payload.subarray(0, payload.length - 1))).toBe('truncated');
+    expect(decode(payload.subarray(0, 40))).toBe('truncated');
+    expect(decode(payload.subarray(0, 2))).toBe('truncated');
+    expect(decode(new Uint8Array(0))).toBe('truncated');
     const extended = new Uint8Array(payload.length + 1);
     extended.set(payload);
-    expect(decode(extended)).toBe('TRAILING_BYTES');
-    expect(decode(new Uint8Array(maxPayloadBytes(WIRE) + 1))).toBe('TOO_LARGE');
+    expect(decode(extended)).toBe('trailing-bytes');
+    expect(decode(new Uint8Array(maxPayloadBytes(WIRE) + 1))).toBe('too-large');
   });
 
   it('set padding bits (so every update has one byte string)', () => {
@@ -282,7 +282,7 @@ describe('wire codec rejects', () => {
           WIRE,
         ),
       ),
-    ).toBe('BAD_PADDING');
+    ).toBe('bad-padding');
   });
 });
 
@@ -368,7 +368,7 @@ describe('canonical payloads', () => {
         streams.forEach(({ bytes }, r) => {
           const variant = withIndexStream(payload, section, r, bytes);
           if (r === canonical) expect(variant).toEqual(payload);
-          else expect(decode(variant), `${name} tensor ${t}, Rice parameter ${r} (canonical ${canonical})`).toBe('BAD_RICE_PARAMETER');
+          else expect(decode(variant), `${name} tensor ${t}, Rice parameter ${r} (canonical ${canonical})`).toBe('bad-rice-parameter');
         });
       });
     }
@@ -383,22 +383,22 @@ describe('canonical payloads', () => {
         const where = `${name} tensor ${t}`;
         for (let bit = bits; bit < section.streamBytes * 8; bit++) {
           const at = section.streamAt + (bit >>> 3);
-          expect(decode(edited(payload, (b) => (b[at]! |= 1 << (bit & 7)))), `${where} stream padding bit ${bit}`).toBe('BAD_PADDING');
+          expect(decode(edited(payload, (b) => (b[at]! |= 1 << (bit & 7)))), `${where} stream padding bit ${bit}`).toBe('bad-padding');
         }
         const lastCodeByte = section.codesAt + Math.ceil(section.n / 4) - 1;
         for (let bit = 2 * (section.n % 4 || 4); bit < 8; bit++) {
-          expect(decode(edited(payload, (b) => (b[lastCodeByte]! |= 1 << bit))), `${where} code padding bit ${bit}`).toBe('BAD_PADDING');
+          expect(decode(edited(payload, (b) => (b[lastCodeByte]! |= 1 << bit))), `${where} code padding bit ${bit}`).toBe('bad-padding');
         }
         const longer = new Uint8Array(section.streamBytes + 1);
         longer.set(payload.subarray(section.streamAt, section.codesAt));
-        expect(decode(withIndexStream(payload, section, section.riceParameter, longer)), where).toBe('BAD_INDEX_STREAM');
+        expect(decode(withIndexStream(payload, section, section.riceParameter, longer)), where).toBe('bad-index-stream');
         for (const value of [1, 0x80, 0xff])
-          expect(decode(edited(payload, (b) => (b[section.at + 11] = value))), where).toBe('BAD_RESERVED');
+          expect(decode(edited(payload, (b) => (b[section.at + 11] = value))), where).toBe('bad-reserved');
       });
-      for (let bit = 0; bit < 16; bit++) expect(decode(edited(payload, (_, v) => v.setUint16(6, 1 << bit, true)))).toBe('BAD_RESERVED');
+      for (let bit = 0; bit < 16; bit++) expect(decode(edited(payload, (_, v) => v.setUint16(6, 1 << bit, true)))).toBe('bad-reserved');
       const extended = new Uint8Array(payload.length + 1);
       extended.set(payload);
-      expect(decode(extended)).toBe('TRAILING_BYTES');
+      expect(decode(extended)).toBe('trailing-bytes');
     }
   });
 
@@ -410,7 +410,7 @@ describe('canonical payloads', () => {
     overlong[86] = 6;
     overlong.set([0xc1, 0xa1], HEADER_FIXED_BYTES);
     overlong.set(payload.subarray(HEADER_FIXED_BYTES + 1), HEADER_FIXED_BYTES + 2);
-    expect(decode(overlong)).toBe('BAD_RUN_ID');
+    expect(decode(overlong)).toBe('bad-run-id');
   });
 
   it('rejects −0, subnormals, every NaN, infinities, a negative scale and a non-zero lookup in an unused bin', () => {
@@ -425,16 +425,16 @@ describe('canonical payloads', () => {
     for (const field of [12, 16, 20, 24, 28, 32]) {
       for (const value of nonCanonical)
         expect(decode(edited(compressed, (_, v) => v.setFloat32(first + field, value, true))), `field ${field} = ${value}`).toBe(
-          'BAD_QUANTIZATION',
+          'bad-quantization',
         );
       for (const bits of nanPatterns)
         expect(
           decode(edited(compressed, (_, v) => v.setUint32(first + field, bits, true))),
           `field ${field} = NaN ${bits.toString(16)}`,
-        ).toBe('BAD_QUANTIZATION');
+        ).toBe('bad-quantization');
     }
     for (const value of [-scale, -1e-3, -1, -2e4])
-      expect(decode(edited(compressed, (_, v) => v.setFloat32(first + 16, value, true))), `scale ${value}`).toBe('BAD_QUANTIZATION');
+      expect(decode(edited(compressed, (_, v) => v.setFloat32(first + 16, value, true))), `scale ${value}`).toBe('bad-quantization');
     // Every unused bin of every tensor, in both payloads: any lookup value but +0 is rejected.
     let unusedBins = 0;
     for (const { payload } of payloads) {
@@ -447,14 +447,14 @@ describe('canonical payloads', () => {
             expect(
               decode(edited(payload, (_, v) => v.setFloat32(section.at + 20 + 4 * b, value, true))),
               `tensor ${t} unused bin ${b} = ${value}`,
-            ).toBe('BAD_QUANTIZATION');
+            ).toBe('bad-quantization');
           }
         }
       });
     }
     expect(unusedBins).toBeGreaterThanOrEqual(3);
     // Scale 0 means every selected value was equal, so every code is 2.
-    expect(decode(edited(compressed, (_, v) => v.setFloat32(first + 16, 0, true)))).toBe('BAD_CODES');
+    expect(decode(edited(compressed, (_, v) => v.setFloat32(first + 16, 0, true)))).toBe('bad-codes');
   });
 
   it(`rejects a shift or a decoded value beyond ±${MAX_ABS_VALUE}, and accepts ±${MAX_ABS_VALUE} itself`, () => {
@@ -470,11 +470,11 @@ describe('canonical payloads', () => {
     expect(withQuantization(0, 1000)).toBe('no error');
     expect(withQuantization(0, -1000)).toBe('no error');
     expect(withQuantization(1000, 0)).toBe('no error');
-    expect(withQuantization(0, 1000.0625)).toBe('VALUE_TOO_LARGE');
-    expect(withQuantization(0, -3e38)).toBe('VALUE_TOO_LARGE');
-    expect(withQuantization(1000.0625, lookup3)).toBe('VALUE_TOO_LARGE');
-    expect(withQuantization(3e38, lookup3)).toBe('VALUE_TOO_LARGE');
-    expect(withQuantization(600, 500)).toBe('VALUE_TOO_LARGE'); // each within the bound, their sum not
+    expect(withQuantization(0, 1000.0625)).toBe('value-too-large');
+    expect(withQuantization(0, -3e38)).toBe('value-too-large');
+    expect(withQuantization(1000.0625, lookup3)).toBe('value-too-large');
+    expect(withQuantization(3e38, lookup3)).toBe('value-too-large');
+    expect(withQuantization(600, 500)).toBe('value-too-large'); // each within the bound, their sum not
   });
 
   it('is refused by the encoder wherever the decoder would reject it', () => {
@@ -482,19 +482,19 @@ describe('canonical payloads', () => {
     const first = update.tensors[0]!;
     const lookupWith = (b: number, value: number) => first.lookup.map((x, i) => (i === b ? value : x));
     const cases: [CodecErrorCode, CompressedUpdate | (() => unknown)][] = [
-      ['BAD_QUANTIZATION', withTensor(update, 0, { scale: -first.scale })],
-      ['BAD_QUANTIZATION', withTensor(update, 0, { scale: -0 })],
-      ['BAD_QUANTIZATION', withTensor(update, 0, { scale: NaN })],
-      ['BAD_QUANTIZATION', withTensor(update, 0, { scale: Infinity })],
-      ['BAD_QUANTIZATION', withTensor(update, 0, { shift: -0 })],
-      ['BAD_QUANTIZATION', withTensor(update, 0, { shift: 1e-40 })],
-      ['BAD_QUANTIZATION', withTensor(update, 0, { lookup: lookupWith(1, -0) })],
-      ['BAD_QUANTIZATION', withTensor(update, 2, { lookup: Float32Array.of(1e-3, 0, 0, 0) })],
-      ['BAD_CODES', withTensor(update, 0, { scale: 0 })],
-      ['BAD_CODES', withTensor(update, 2, { codes: update.tensors[2]!.codes.map((c, j) => (j === 0 ? 1 : c)) })],
-      ['VALUE_TOO_LARGE', withTensor(update, 0, { shift: 1000.5 })],
-      ['VALUE_TOO_LARGE', withTensor(update, 0, { lookup: lookupWith(3, 3e38) })],
-      ['BAD_RUN_ID', () => encodeUpdate({ ...ORIGIN, runId: 'run-\ud800' }, update, WIRE)],
+      ['bad-quantization', withTensor(update, 0, { scale: -first.scale })],
+      ['bad-quantization', withTensor(update, 0, { scale: -0 })],
+      ['bad-quantization', withTensor(update, 0, { scale: NaN })],
+      ['bad-quantization', withTensor(update, 0, { scale: Infinity })],
+      ['bad-quantization', withTensor(update, 0, { shift: -0 })],
+      ['bad-quantization', withTensor(update, 0, { shift: 1e-40 })],
+      ['bad-quantization', withTensor(update, 0, { lookup: lookupWith(1, -0) })],
+      ['bad-quantization', withTensor(update, 2, { lookup: Float32Array.of(1e-3, 0, 0, 0) })],
+      ['bad-codes', withTensor(update, 0, { scale: 0 })],
+      ['bad-codes', withTensor(update, 2, { codes: update.tensors[2]!.codes.map((c, j) => (j === 0 ? 1 : c)) })],
+      ['value-too-large', withTensor(update, 0, { shift: 1000.5 })],
+      ['value-too-large', withTensor(update, 0, { lookup: lookupWith(3, 3e38) })],
+      ['bad-run-id', () => encodeUpdate({ ...ORIGIN, runId: 'run-\ud800' }, update, WIRE)],
     ];
     for (const [code, input] of cases) {
       expect(codecErrorCode(typeof input === 'function' ? input : () => encodeUpdate(ORIGIN, input, WIRE))).toBe(code);
