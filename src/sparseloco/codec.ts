@@ -6,7 +6,7 @@
 // wire-format.ts holds its constants, its field table and its error codes.
 //
 // Payloads come from strangers. A PayloadDecoder is made for the layout it expects, refuses a
-// payload longer than any valid one before reading it, checks the whole payload before
+// payload longer than the longest valid one before reading it, checks the whole payload before
 // allocating any of the decoded update (one pass that reads every field in order, decoding the
 // indices into a working buffer the decoder owns, sized by the layout), allocates exactly what
 // the layout says a valid payload needs, and reports the first broken rule as a CodecError.
@@ -21,7 +21,15 @@ import { bytesToHex } from '../base/hex.ts';
 import { layoutHash } from '../model/hash.ts';
 import { MAX_CHUNK_SIDE, NOMINAL_K, chunkGeometry } from './chunking.ts';
 import { ftz } from './compress.ts';
-import { canonicalRiceParameter, maxIndexStreamBytes, quotientSum, readIndexStream, riceParameterGuess, writeIndexStream } from './rice.ts';
+import {
+  canonicalRiceParameter,
+  longestIndexStreamBytes,
+  maxIndexStreamBytes,
+  quotientSum,
+  readIndexStream,
+  riceParameterGuess,
+  writeIndexStream,
+} from './rice.ts';
 import type { CompressedTensor, CompressedUpdate, PayloadHeader, TensorChunking, TensorSpecs, WireLayout } from './types.ts';
 import {
   HASH_BYTES,
@@ -136,14 +144,14 @@ function codeBytes(t: TensorChunking): number {
   return Math.ceil((t.numChunks * t.k) / 4);
 }
 
-/** The longest payload the layout admits (any Rice parameter, the longest run id). */
+/**
+ * The longest valid payload for the layout, exactly: the longest run id, and per tensor its fixed
+ * fields, the longest canonical index stream (rice.ts: longestIndexStreamBytes) and its codes. A
+ * payload one byte longer is too-large.
+ */
 export function maxPayloadBytes(layout: WireLayout): number {
   let total = HEADER_FIXED_BYTES + MAX_RUN_ID_BYTES;
-  for (const t of layout.tensors) {
-    let worstStream = 0;
-    for (let r = 0; r <= MAX_RICE_PARAMETER; r++) worstStream = Math.max(worstStream, maxIndexStreamBytes(t, r));
-    total += TENSOR_FIXED_BYTES + worstStream + codeBytes(t);
-  }
+  for (const t of layout.tensors) total += TENSOR_FIXED_BYTES + longestIndexStreamBytes(t) + codeBytes(t);
   return total;
 }
 

@@ -29,6 +29,18 @@ export function maxIndexStreamBytes(t: TensorChunking, r: number): number {
   return Math.ceil(maxIndexStreamBits(t, r) / 8);
 }
 
+/**
+ * Bytes of the longest canonical stream: ⌈min over r of maxIndexStreamBits(t, r) / 8⌉. No
+ * selection's canonical stream is longer (it is at most its bits at the r minimising the bound),
+ * and the selection whose chunks each put all their slack in one gap (indices 0, 1, …, k − 2,
+ * chunkSize − 1) reaches the bound at every r, so its canonical stream is exactly this long.
+ */
+export function longestIndexStreamBytes(t: TensorChunking): number {
+  let bits = Infinity;
+  for (let r = 0; r <= MAX_RICE_PARAMETER; r++) bits = Math.min(bits, maxIndexStreamBits(t, r));
+  return Math.ceil(bits / 8);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The canonical parameter
 
