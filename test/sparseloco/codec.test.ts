@@ -9,8 +9,8 @@ import { blake3 } from '@noble/hashes/blake3.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { rng, randn } from '../helpers/random.ts';
 import { randomCompressedTensor, randomUpdate } from './random-update.ts';
+import { LAYOUT, ORIGIN, PINNED_WIRE, WIRE, compressedUpdate, pinnedUpdate } from './wire-vectors.ts';
 import { ERROR_FEEDBACK_BETA, compressLayout, compressTensor } from '../../src/sparseloco/compress.ts';
-import { packedSlots } from '../../src/sparseloco/error-feedback.ts';
 import {
   CodecError,
   HEADER_FIXED_BYTES,
@@ -24,24 +24,8 @@ import {
   maxPayloadBytes,
   wireLayoutOf,
   type CodecErrorCode,
-  type PayloadOrigin,
 } from '../../src/sparseloco/codec.ts';
 import type { CompressedTensor, CompressedUpdate, TensorSpecs } from '../../src/sparseloco/types.ts';
-
-// 64×64 tiles; a 50×48 tile (k = 38); 1-D rows of 35 and 50 (k = 2); a prime length (chunks of 1, k = 1).
-const LAYOUT: TensorSpecs = [
-  { name: 'blocks', shape: [128, 192] },
-  { name: 'odd', shape: [100, 48] },
-  { name: 'norm', shape: [70] },
-  { name: 'bias', shape: [1000] },
-  { name: 'prime', shape: [67] },
-];
-const WIRE = wireLayoutOf(LAYOUT);
-const ORIGIN: PayloadOrigin = {
-  runId: 'test-run-α',
-  round: 4_000_000_001,
-  baseModelHash: Uint8Array.from({ length: 32 }, (_, i) => 255 - i),
-};
 
 function expectSameUpdate(actual: CompressedUpdate, expected: CompressedUpdate): void {
   expect(actual.tensors.length).toBe(expected.tensors.length);
@@ -151,24 +135,10 @@ describe('wire codec round trip', () => {
 describe('pinned encodings', () => {
   // blake3 of payloads the encoder wrote before it was rewritten for speed (commit f0850ea's
   // encoder): a faster encoder must write the very same bytes, for Rice parameters from 0 to 14.
-  const PINNED_LAYOUT: TensorSpecs = [{ name: 'w', shape: [8, 4096] }];
-  const pinnedWire = {
-    ...wireLayoutOf(PINNED_LAYOUT),
-    tensors: [
-      { numChunks: 3, chunkSize: 65536, k: 2 }, // gaps of ~2^14: the largest Rice parameters
-      { numChunks: 2, chunkSize: 4096, k: 4096 }, // every index: Rice parameter 0
-      { numChunks: 5, chunkSize: 4096, k: 64 }, // the nominal chunk
-      { numChunks: 7, chunkSize: 999, k: 17 }, // codes not a multiple of 4
-      { numChunks: 4, chunkSize: 300, k: 100 },
-    ],
-  };
-  const pinnedUpdate = (seed: number): CompressedUpdate => ({
-    tensors: pinnedWire.tensors.map((t, i) => randomCompressedTensor(t, seed * 100 + i)),
-  });
 
   it('writes the same bytes as the reference encoder', () => {
     const digests = [1, 2, 3].map((seed) => bytesToHex(blake3(encodeUpdate(ORIGIN, randomUpdate(LAYOUT, seed), WIRE))));
-    const wide = [1, 2].map((seed) => bytesToHex(blake3(encodeUpdate(ORIGIN, pinnedUpdate(seed), pinnedWire))));
+    const wide = [1, 2].map((seed) => bytesToHex(blake3(encodeUpdate(ORIGIN, pinnedUpdate(seed), PINNED_WIRE))));
     const delta = randn(128 * 192 + 100 * 48 + 70 + 1000 + 67, 9, 1e-3);
     const slots = LAYOUT.map(({ shape }, i) => ({
       shape,
@@ -186,7 +156,7 @@ describe('pinned encodings', () => {
       '42f871984d4de0e54256923cfadb9c934f17b8a690e4451ee728f355e275860a',
       '7bfa52b4b2c8e789a2e11e5d6c37da8b9d74abbc191bfebb4971465130ea7515',
     ]);
-    expect(sectionsOf(encodeUpdate(ORIGIN, pinnedUpdate(1), pinnedWire), 5).map((s) => s.riceParameter)).toEqual([14, 0, 5, 5, 1]);
+    expect(sectionsOf(encodeUpdate(ORIGIN, pinnedUpdate(1), PINNED_WIRE), 5).map((s) => s.riceParameter)).toEqual([14, 0, 5, 5, 1]);
     expect(compressed).toBe('eddb3e7300ed73e1de64dbb56d494ba6f74c319d11eff603f4759ba526c05346');
   });
 });
@@ -285,18 +255,6 @@ describe('wire codec rejects', () => {
     ).toBe('bad-padding');
   });
 });
-
-/**
- * The compressor's output for LAYOUT from e = 0 and a random Δ, except that 'norm' gets a constant
- * Δ: every selected value equal, so scale 0, every code 2 and three unused bins.
- */
-function compressedUpdate(seed: number): CompressedUpdate {
-  const { tensors, flatLength } = packedSlots(LAYOUT);
-  const delta = randn(flatLength, seed, 1e-3);
-  const norm = tensors[2]!;
-  delta.fill(0.25, norm.offset, norm.offset + 70);
-  return compressLayout(new Float32Array(flatLength), delta, ERROR_FEEDBACK_BETA, tensors);
-}
 
 /** A tensor's index stream Rice-coded with parameter r, written from PROTOCOL.md §2 apart from codec.ts. */
 function riceStream(tensor: CompressedTensor, r: number): { bytes: Uint8Array; bits: number } {
