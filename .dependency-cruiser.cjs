@@ -13,6 +13,7 @@ const LEVELS = [
   ['identity'],
   ['chain'],
   ['gauntlet', 'swarm'],
+  ['run'],
   ['client', 'hub'],
   ['cli', 'ui'],
 ];

@@ -55,7 +55,6 @@ import { createNodePeer } from '../src/swarm/node-peer.ts';
 import { announceTopic, MAX_OBJECT_BYTES, PAYLOAD_PROTOCOL, Status } from '../src/swarm/protocol.ts';
 import { Swarm } from '../src/swarm/swarm.ts';
 import { TransferError } from '../src/swarm/transfer.ts';
-import type { CheckpointRef } from '../src/client/participant.ts';
 import { printTable } from './browser.ts';
 
 const MB = 1e6;
@@ -865,16 +864,13 @@ async function overhead(argv: string[]): Promise<void> {
     process.exit(1);
   }, timeoutMs);
 
-  const [{ nodeGpuDevice }, { GpuRuntime }, { ensureShards }, { Peer }, { tokenizerFor }, { Participant }, { decodeCheckpoint }] =
-    await Promise.all([
-      import('../src/gpu/node.ts'),
-      import('../src/gpu/runtime.ts'),
-      import('../src/data/node.ts'),
-      import('../src/engine/peer.ts'),
-      import('../src/engine/policy.ts'),
-      import('../src/client/participant.ts'),
-      import('../src/train/checkpoint.ts'),
-    ]);
+  const [{ nodeGpuDevice }, { GpuRuntime }, { ensureShards }, { tokenizerFor }, { createHeadlessMember }] = await Promise.all([
+    import('../src/gpu/node.ts'),
+    import('../src/gpu/runtime.ts'),
+    import('../src/data/node.ts'),
+    import('../src/engine/policy.ts'),
+    import('../src/run/member.ts'),
+  ]);
   const rt = new GpuRuntime(await nodeGpuDevice());
   console.log(JSON.stringify({ kind: 'adapter', ...rt.gpu.adapter, features: undefined, limits: undefined }));
   const config = preset(presetName);
@@ -888,69 +884,24 @@ async function overhead(argv: string[]): Promise<void> {
   const memory = new MemoryWatch();
   try {
     hub = await startHub({ port: 0, dataDir, appDir, runId: 'bench-swarm-overhead', discoveryIntervalMs: 2_000, run: runSettings });
-    const info = (await (await fetch(`${hub.http}/api/run`)).json()) as {
-      runId: string;
-      round: number;
-      hub: { peerId: string; multiaddrs: string[] };
-      checkpoint: unknown;
-    };
     let gpu: Promise<void> = Promise.resolve();
     const records: MemberRound[] = [];
+    const tokensPerStep = runSettings.batch * runSettings.seqLen;
     const participants = await Promise.all(
       Array.from({ length: memberCount }, async (_, member) => {
-        const node = await createNodePeer({ runId: info.runId, webrtc: false, dialPrivateAddresses: true, discoveryIntervalMs: 2_000 });
-        const swarm = new Swarm({
-          node,
-          runId: info.runId,
-          store: new MemoryContentStore(),
-          keepConnected: info.hub.multiaddrs.map((a) => multiaddr(a)),
-        });
-        await swarm.start();
-        // A software GPU's step holds this process's event loop for most of a minute, long past the
-        // hub's 5 s keep-alive: the chain client must retry a request on a socket the hub closed.
-        const chain = await HttpChain.connect(hub!.http, { fetch: retryingFetch });
-        const session = await Session.start(await createBurnerSigner(), { run: info.runId, peerId: swarm.peerId });
-        const peer = await Peer.create(
-          rt,
-          {
-            config,
-            identity: { runId: info.runId, hotkey: session.signed.binding.hotkey },
-            ...runSettings,
-            rounds: 100,
-            joinedRound: info.round,
-            nullRounds: 0,
-          },
-          data,
-        );
-        stops.push(async () => {
-          chain.close();
-          await swarm.stop();
-          peer.destroy();
-        });
         // This member's current round, filled in as its phases pass.
         let current: Partial<MemberRound> & { phaseAt: Record<string, number> } = { phaseAt: {} };
-        const commit = chain.commit.bind(chain);
-        chain.commit = async (signed) => {
-          const t = performance.now();
-          try {
-            return await commit(signed);
-          } finally {
-            current.commitMs = performance.now() - t;
-          }
-        };
-        const tokensPerStep = runSettings.batch * runSettings.seqLen;
-        const participant = new Participant({
-          swarm,
-          chain,
-          session,
-          hubPeerId: info.hub.peerId,
-          latestCheckpoint: async () =>
-            ((await (await retryingFetch(`${hub!.http}/api/run`)).json()) as { checkpoint: CheckpointRef }).checkpoint,
-          backend: {
-            load: async (files) => {
-              peer.setGlobalModel(decodeCheckpoint(files).params);
-              return peer.modelHash;
-            },
+        const joined = await createHeadlessMember({
+          hubUrl: hub!.http,
+          rt,
+          data,
+          nullRounds: 0,
+          discoveryIntervalMs: 2_000,
+          // A software GPU's step holds this process's event loop for most of a minute, long past the
+          // hub's 5 s keep-alive: the chain client must retry a request on a socket the hub closed.
+          fetch: retryingFetch,
+          wrapBackend: (backend, engine) => ({
+            ...backend,
             contribute: async (round) => {
               // Members take the one GPU in turn.
               const queued = performance.now();
@@ -962,7 +913,7 @@ async function overhead(argv: string[]): Promise<void> {
               current.gpuQueueMs = started - queued;
               let trainingMs = 0;
               try {
-                const r = await peer.contribute(round, { onStep: (p) => (trainingMs += (tokensPerStep / p.tokensPerSecond) * 1000) });
+                const r = await engine.contribute(round, { onStep: (p) => (trainingMs += (tokensPerStep / p.tokensPerSecond) * 1000) });
                 current.trainingMs = trainingMs;
                 current.contributeOtherMs = performance.now() - started - trainingMs;
                 return { payload: r.contribution?.payload ?? null, cancelled: r.cancelled, skipped: r.skipped };
@@ -972,12 +923,23 @@ async function overhead(argv: string[]): Promise<void> {
             },
             applyDecision: async (round, payloads) => {
               const t = performance.now();
-              const hash = peer.applyDecision(round, payloads);
+              const hash = await backend.applyDecision(round, payloads);
               current.applyMs = (current.applyMs ?? 0) + performance.now() - t;
               return hash;
             },
-          },
+          }),
         });
+        stops.push(() => joined.stop());
+        const { participant, chain } = joined;
+        const commit = chain.commit.bind(chain);
+        chain.commit = async (signed) => {
+          const t = performance.now();
+          try {
+            return await commit(signed);
+          } finally {
+            current.commitMs = performance.now() - t;
+          }
+        };
         participant.addEventListener('status', (e) => {
           const { phase } = e.detail;
           current.phaseAt[phase] ??= performance.now();

@@ -23,7 +23,9 @@ export function contentHash(bytes: Uint8Array): ContentHash {
 export function toContentHash(value: unknown, what = 'content hash'): ContentHash {
   const plain = typeof value === 'string' && value.startsWith('0x') ? value.slice(2) : value;
   if (!isContentHash(plain)) {
-    throw new TypeError(`${what} must be 64 lowercase hex characters, optionally after 0x (a blake3 digest), got ${JSON.stringify(String(value).slice(0, 80))}`);
+    throw new TypeError(
+      `${what} must be 64 lowercase hex characters, optionally after 0x (a blake3 digest), got ${JSON.stringify(String(value).slice(0, 80))}`,
+    );
   }
   return plain;
 }

@@ -1,6 +1,7 @@
 // Blocks: a header {height, parentHash, timestamp, extrinsicsRoot, author}, its blake3 hash, the
 // authority's sr25519 signature of that hash, and the extrinsics. Browser-safe: the dev chain
 // seals blocks with it and every verifier checks them with it.
+import { CodedError } from '../base/errors.ts';
 import { hexToU8a } from '@polkadot/util';
 import { decodeAddress } from '@polkadot/util-crypto';
 import { canonicalHash } from '../identity/canonical.ts';
@@ -107,11 +108,10 @@ function checkSeal(value: unknown): Block {
 }
 
 /** A block that is not a valid continuation of the chain being verified. */
-export class BlockVerificationError extends Error {
-  override name = 'BlockVerificationError';
+export class BlockVerificationError extends CodedError<'bad-block'> {
   readonly height: number;
   constructor(height: number, message: string) {
-    super(message);
+    super('bad-block', message);
     this.height = height;
   }
 }

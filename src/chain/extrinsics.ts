@@ -3,6 +3,7 @@
 // functions check its shape and the signed statements are checked by signature here. The rules
 // that need chain state (nonces, rounds, registrations) live in state.ts. docs/PROTOCOL.md
 // ("Identity and chain") is the reference for every field.
+import { CodedError } from '../base/errors.ts';
 import { decodeAddress } from '@polkadot/util-crypto';
 import type { SignedAnnouncement } from '../identity/announcement.ts';
 import { MAX_U32 } from '../identity/announcement.ts';
@@ -32,14 +33,7 @@ export type ChainErrorCode =
   | 'stopped' // the chain is not producing blocks (closed, or its store failed)
   | 'refused'; // an external chain's runtime or transaction pool refused the call (Subtensor: the message names its error)
 
-export class ChainError extends Error {
-  override name = 'ChainError';
-  readonly code: ChainErrorCode;
-  constructor(code: ChainErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
-}
+export class ChainError extends CodedError<ChainErrorCode> {}
 
 /** Runs `check`, turning an IdentityError into the ChainError with the matching code. */
 export function asChainError<T>(check: () => T): T {

@@ -11,18 +11,42 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
+import { errorMessage } from '../base/errors.ts';
 import type { Extrinsic } from '../chain/extrinsics.ts';
 import type { Hub } from '../hub/hub.ts';
-import { parseArgs } from './args.ts';
+import { checkRunShape, DEFAULT_RUN, type RunShape } from '../run/settings.ts';
+import { parseCommand, runSettingOptions, runSettingsFrom, UsageError, type CommandSpec, type OptionValues } from './args.ts';
 import { chromiumLaunchOptions } from './chromium.ts';
-import { definedOnly, startRunHub } from './hub.ts';
+import { startRunHub } from './hub.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 export const MAX_DEMO_PEERS = 32;
 
-/** The demo's run unless told otherwise: the tiny model, 10 inner steps of 4×64 tokens, a round every 10 s. */
-export const DEMO_RUN = { preset: 'tiny', innerSteps: 10, batch: 4, seqLen: 64, blocksPerRound: 10, blockTimeMs: 1000, rounds: 1000 };
+/** The demo's run unless told otherwise: the run defaults, in 10-block rounds (10 s) so a screen sees rounds go by. */
+export const DEMO_RUN: RunShape = { ...DEFAULT_RUN, blocksPerRound: 10 };
+
+export const command = {
+  name: 'demo',
+  summary:
+    "a local swarm for a screen: a hub with the Gauntlet and N headless Chromium peers joining with burner keys; prints the wall's URL",
+  options: {
+    peers: { kind: 'number', default: 3, help: `headless Chromium pages that join the run (0 to ${MAX_DEMO_PEERS})` },
+    port: { kind: 'number', default: 8080, help: "the hub's HTTP port (0: any free one; its libp2p port is the next)" },
+    host: { kind: 'string', default: '127.0.0.1', help: 'interface the hub listens on' },
+    'data-dir': { kind: 'string', placeholder: 'DIR', help: 'keep the run in DIR (default: a fresh temporary dir, removed at exit)' },
+    'app-dir': { kind: 'string', placeholder: 'dist', help: "the built app (default: the repository's dist/, built when missing)" },
+    ...runSettingOptions(DEMO_RUN),
+    'take-all': { kind: 'boolean', help: 'take every payload that decodes instead of letting the Gauntlet decide' },
+    headed: { kind: 'boolean', help: 'show the browser windows instead of running headless' },
+  },
+  details: [
+    'A hub (dev chain, the Gauntlet, relay, the app) and N headless Chromium pages that join its run',
+    "with burner keys and train on their WebGPU; prints the swarm wall's URL. Each demo is a fresh run",
+    'in a temporary data dir unless --data-dir names one. Builds the app (vite build) when the',
+    "repository's dist/ holds none. Ctrl-C stops everything.",
+  ],
+} satisfies CommandSpec;
 
 export interface DemoOptions {
   peers: number;
@@ -34,78 +58,40 @@ export interface DemoOptions {
   takeAll: boolean;
   /** Show the browser windows instead of running headless. */
   headed: boolean;
-  run: typeof DEMO_RUN;
+  run: RunShape;
 }
 
-const USAGE = [
-  'usage: webloco demo [--peers 3] [--port 8080] [--host 127.0.0.1] [--data-dir DIR] [--app-dir dist]',
-  `                    [--preset ${DEMO_RUN.preset}] [--inner-steps ${DEMO_RUN.innerSteps}] [--batch ${DEMO_RUN.batch}] [--seq-len ${DEMO_RUN.seqLen}] [--rounds ${DEMO_RUN.rounds}]`,
-  `                    [--blocks-per-round ${DEMO_RUN.blocksPerRound}] [--block-time-ms ${DEMO_RUN.blockTimeMs}] [--take-all] [--headed]`,
-  '',
-  'A hub (dev chain, the Gauntlet, relay, the app) and N headless Chromium pages that join its run',
-  "with burner keys and train on their WebGPU; prints the swarm wall's URL. Each demo is a fresh run",
-  'in a temporary data dir unless --data-dir names one. Builds the app (vite build) when the',
-  "repository's dist/ holds none. Ctrl-C stops everything.",
-].join('\n');
-
-/** The demo's options from its arguments; throws with what is wrong. Null for --help. */
-export function demoOptions(argv: string[]): DemoOptions | null {
-  const args = parseArgs(argv, {
-    peers: 'number',
-    port: 'number',
-    host: 'string',
-    'data-dir': 'string',
-    'app-dir': 'string',
-    preset: 'string',
-    'inner-steps': 'number',
-    batch: 'number',
-    'seq-len': 'number',
-    rounds: 'number',
-    'blocks-per-round': 'number',
-    'block-time-ms': 'number',
-    'take-all': 'boolean',
-    headed: 'boolean',
-    help: 'boolean',
-  });
-  if (args.help) return null;
-  const peers = args.peers ?? 3;
+/** The demo's options from its parsed arguments; throws UsageError with what is wrong. */
+export function demoOptions(args: OptionValues<typeof command.options>): DemoOptions {
+  const peers = args.peers;
   if (!Number.isInteger(peers) || peers < 0 || peers > MAX_DEMO_PEERS)
-    throw new Error(`--peers must be a whole number from 0 to ${MAX_DEMO_PEERS}, got ${peers}`);
-  const port = args.port ?? 8080;
-  if (!Number.isInteger(port) || port < 0 || port > 65534)
-    throw new Error(`--port must be 0 (any free port) or a port below 65535 (the hub's libp2p port is the next one), got ${port}`);
-  const run = {
-    ...DEMO_RUN,
-    ...definedOnly({
-      preset: args.preset,
-      innerSteps: args['inner-steps'],
-      batch: args.batch,
-      seqLen: args['seq-len'],
-      rounds: args.rounds,
-      blocksPerRound: args['blocks-per-round'],
-      blockTimeMs: args['block-time-ms'],
-    }),
-  };
-  for (const [flag, value] of [
-    ['inner-steps', run.innerSteps],
-    ['batch', run.batch],
-    ['seq-len', run.seqLen],
-    ['rounds', run.rounds],
-    ['blocks-per-round', run.blocksPerRound],
-    ['block-time-ms', run.blockTimeMs],
-  ] as const) {
-    if (!Number.isSafeInteger(value) || value < 1) throw new Error(`--${flag} must be a positive whole number, got ${value}`);
+    throw new UsageError(`--peers must be a whole number from 0 to ${MAX_DEMO_PEERS}, got ${peers}`);
+  const port = args.port;
+  if (!Number.isInteger(port) || port < 0 || port > 65534) {
+    throw new UsageError(`--port must be 0 (any free port) or a port below 65535 (the hub's libp2p port is the next one), got ${port}`);
+  }
+  const run = { ...DEMO_RUN, ...runSettingsFrom(args) };
+  try {
+    checkRunShape(run);
+  } catch (err) {
+    throw new UsageError(errorMessage(err));
   }
   return {
     peers,
     port,
-    host: args.host ?? '127.0.0.1',
-    dataDir: args['data-dir'] ?? null,
-    appDir: resolve(args['app-dir'] ?? join(REPO, 'dist')),
+    host: args.host,
+    dataDir: (args['data-dir'] as string | undefined) ?? null,
+    appDir: resolve((args['app-dir'] as string | undefined) ?? join(REPO, 'dist')),
     takeAll: args['take-all'] ?? false,
     headed: args.headed ?? false,
     run,
   };
+}
+
+/** The demo's options from its command line, or null for --help (for tests). */
+export function demoOptionsFrom(argv: string[]): DemoOptions | null {
+  const values = parseCommand(command, argv);
+  return values === 'help' ? null : demoOptions(values);
 }
 
 /** The swarm wall's address on the hub at `http` (the app's #/wall route). */
@@ -113,12 +99,8 @@ export function wallUrl(http: string): string {
   return `${http.replace(/\/$/, '')}/#/wall`;
 }
 
-export async function run(argv: string[]): Promise<void> {
-  const options = demoOptions(argv);
-  if (!options) {
-    console.log(USAGE);
-    return;
-  }
+export async function run(args: OptionValues<typeof command.options>): Promise<void> {
+  const options = demoOptions(args);
   await ensureApp(options.appDir);
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'webloco-demo-')));
   const removeDataDir = () => (options.dataDir ? Promise.resolve() : rm(dataDir, { recursive: true, force: true }));
@@ -149,9 +131,7 @@ export async function run(argv: string[]): Promise<void> {
     console.log(`demo: ${signal}, stopping`);
     stopReporting();
     await browser?.close().catch(() => undefined);
-    await stopHub().catch((err) =>
-      console.error(`demo: error while stopping the hub: ${err instanceof Error ? err.message : String(err)}`),
-    );
+    await stopHub().catch((err: unknown) => console.error(`demo: error while stopping the hub: ${errorMessage(err)}`));
     await removeDataDir();
   };
   const stopped = new Promise<void>((done) => {
@@ -187,7 +167,7 @@ export async function run(argv: string[]): Promise<void> {
         if (process.env.WEBLOCO_DEBUG)
           tab.on('console', (message) => message.type() === 'error' && console.error(`[peer ${i}] console: ${message.text()}`));
         void drivePage(tab, page, i, () => stopping).catch((err) => {
-          if (!stopping) console.error(`[peer ${i}] ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+          if (!stopping) console.error(`[peer ${i}] ${errorMessage(err).split('\n')[0]}`);
         });
       }
     } catch (err) {

@@ -4,73 +4,66 @@
 // seeds), then follows the chain's decision to θ_{w+1}, checking the model hash. One line a round:
 //   {"round","committed","decided","gathered","agrees","rejected","top"}
 // where `agrees` says whether its gather set is the decision's. Any stake-holder can run one to
-// check the run's validator; with a key among the chain's validators it would also set weights.
+// check the run's validator.
+import { blake3Ready } from '../base/blake3.ts';
 import { randomHex } from '../base/hex.ts';
-import { waitForDecision } from '../chain/chain.ts';
 import { HttpChain } from '../chain/http-chain.ts';
-import { fetchHubObject, requireRunInfo } from '../client/hub-api.ts';
 import { ensureShards } from '../data/node.ts';
-import { applyDecision, hashHex, modelFromCheckpoint, type GlobalModel } from '../engine/global-model.ts';
+import { modelFromCheckpoint } from '../engine/global-model.ts';
 import { tokenizerFor } from '../engine/policy.ts';
 import { Validator } from '../gauntlet/validator.ts';
 import { nodeGpuDevice } from '../gpu/node.ts';
 import { GpuRuntime } from '../gpu/runtime.ts';
 import { preset } from '../model/config.ts';
-import { blake3Ready } from '../base/blake3.ts';
-import { toContentHash } from '../base/content-hash.ts';
-import { parseArgs, printer } from './args.ts';
+import { chainDecisions, committedSubmissions, decidedPayloads, followDecision, ModelReplica } from '../run/follow.ts';
+import { fetchHubObject, requireRunInfo } from '../run/hub-client.ts';
+import { printer, type CommandSpec, type OptionValues } from './args.ts';
 
-export async function run(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, { hub: 'string', rounds: 'number', json: 'boolean' });
-  if (!args.hub) throw new Error('usage: webloco validator --hub http://HOST:PORT [--rounds N] [--json]');
-  const hub = args.hub;
+export const command = {
+  name: 'validator',
+  summary:
+    'a Gauntlet validator of its own following the run of the hub at --hub: judges each decided round on this GPU and says whether it agrees',
+  options: {
+    hub: { kind: 'string', placeholder: 'URL', help: "the hub's http address" },
+    rounds: { kind: 'number', placeholder: 'N', help: 'rounds to judge (default: until stopped)' },
+    json: { kind: 'boolean', help: 'one JSON object a line' },
+  },
+  required: ['hub'],
+} satisfies CommandSpec;
+
+export async function run(args: OptionValues<typeof command.options>): Promise<void> {
+  const hub = args.hub!;
   const print = printer(args.json);
   const info = await requireRunInfo(hub);
   const config = preset(info.settings.preset);
   const data = await ensureShards(tokenizerFor(config));
   await blake3Ready();
-  const chain = await HttpChain.connect(hub);
+  const chain = await HttpChain.connect(hub, { authority: info.chain.authority });
   const rt = new GpuRuntime(await nodeGpuDevice());
-  const secret = randomHex(32);
-  let round = info.checkpoint.round;
+  const start = info.checkpoint.round;
   // Its standings start empty at the round it joins: it has seen nobody yet.
   const validator = await Validator.create(rt, {
     runId: info.runId,
     config,
     trainTokens: data.train.tokens,
     seqLen: info.settings.seqLen,
-    secret,
-    state: { round, peers: {} },
+    secret: randomHex(32),
+    state: { round: start, peers: {} },
   });
   try {
     const { layout, wire } = validator.context;
-    let model: GlobalModel = modelFromCheckpoint(layout, await fetchHubObject(hub, info.checkpoint.objectHash));
-    const last = round + (args.rounds ?? Infinity);
-    while (round < last) {
-      const decision = (await waitForDecision(chain, round))!;
-      const commits = await chain.commits(round);
-      const submissions = [];
-      for (const { announcement } of commits) {
-        const signer = await chain.binding(announcement.binding);
-        if (!signer) continue;
-        try {
-          submissions.push({ hotkey: signer.binding.hotkey, payload: await fetchHubObject(hub, toContentHash(announcement.payloadHash)) });
-        } catch {
-          // the hub never got it: a missing payload, as for the run's validator
-        }
-      }
-      const { record } = await validator.judge({ round, base: model, submissions });
-      const decided = decision.decision.payloadHashes.map((h) => toContentHash(h));
-      const payloads = await Promise.all(decided.map((h) => fetchHubObject(hub, h)));
-      model = applyDecision(layout, wire, model, { runId: info.runId, round }, payloads);
-      if (hashHex(model) !== toContentHash(decision.decision.modelHash)) {
-        throw new Error(
-          `round ${round}: the decision's payloads give model ${hashHex(model)}, the decision names ${decision.decision.modelHash}`,
-        );
-      }
+    const checkpoint = await fetchHubObject(hub, info.checkpoint.objectHash, info.checkpoint.bytes);
+    const replica = new ModelReplica(layout, wire, info.runId, modelFromCheckpoint(layout, checkpoint), (hash) =>
+      fetchHubObject(hub, hash),
+    );
+    for await (const { round, decision } of chainDecisions(chain, start, { wait: true, until: start + (args.rounds ?? Infinity) })) {
+      const { committed, submissions } = await committedSubmissions(chain, round, (hash, bytes) => fetchHubObject(hub, hash, bytes));
+      const { record } = await validator.judge({ round, base: replica.model, submissions });
+      const decided = decidedPayloads(decision);
+      await followDecision(round, decision, replica);
       print({
         round,
-        committed: commits.length,
+        committed,
         decided: decided.length,
         gathered: record.payloadHashes.length,
         agrees: record.payloadHashes.length === decided.length && record.payloadHashes.every((h, i) => h === decided[i]),
@@ -80,9 +73,9 @@ export async function run(argv: string[]): Promise<void> {
           .slice(0, 5)
           .map((s) => ({ hotkey: s.hotkey, final: s.final })),
       });
-      round++;
     }
   } finally {
+    chain.close();
     validator.destroy();
     rt.destroy();
   }

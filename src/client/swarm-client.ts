@@ -6,6 +6,7 @@
 // with the worker as its RoundBackend: the worker trains and compresses, the main thread
 // announces, commits, fetches and hands the decision's payloads back. Same round logic as
 // `webloco peer` (src/cli/peer.ts), which has its engine peer in the same process.
+import { errorMessage } from '../base/errors.ts';
 import * as Comlink from 'comlink';
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import { multiaddr } from '@multiformats/multiaddr';
@@ -19,8 +20,9 @@ import { createBrowserPeer } from '../swarm/browser-peer.ts';
 import { MemoryContentStore } from '../swarm/content.ts';
 import { Swarm, type PeerLink } from '../swarm/swarm.ts';
 import type { CheckpointFiles } from '../train/checkpoint.ts';
-import { fetchRunInfo, type HubRunInfo } from './hub-api.ts';
-import { Participant, type JoinedFrom, type ParticipantEvents, type ParticipantRound, type RoundBackend } from './participant.ts';
+import type { ChainedRunInfo } from '../run/api.ts';
+import { fetchRunInfo, requireRunInfo } from '../run/hub-client.ts';
+import { Participant, type JoinedFrom, type ParticipantEvents, type ParticipantRound, type RoundBackend } from '../run/participant.ts';
 import type { SavedProgress, SavedTab, TabStore } from './tab-store.ts';
 import type { TrainerWorker } from './trainer-client.ts';
 import type { TrainEvent } from './worker.ts';
@@ -28,7 +30,11 @@ import type { TrainEvent } from './worker.ts';
 /** A resumed session must have at least this long to run, or the tab asks for a new one. */
 const RESUME_MARGIN_MS = 5 * 60_000;
 
-/** What GET /api/run answers (src/hub/hub.ts): the run, where it stands, and how to reach the hub. */
+/**
+ * True when `hubUrl` names this machine or a private network (loopback, RFC 1918, link-local,
+ * .local): the tab may then dial private addresses and plain ws://, which browsers' libp2p
+ * refuses by default, and needs no STUN server to find its peers.
+ */
 export function isPrivateHub(hubUrl: string): boolean {
   const host = new URL(hubUrl).hostname.replace(/^\[|\]$/g, '');
   if (host === 'localhost' || host.endsWith('.localhost') || host.endsWith('.local') || host === '::1') return true;
@@ -85,7 +91,7 @@ export interface JoinSwarmOptions {
 }
 
 export interface JoinedSwarm {
-  info: HubRunInfo;
+  info: ChainedRunInfo;
   peerId: string;
   session: SessionSummary;
   /** The hub's peer id, to tell its link from other peers'. */
@@ -109,17 +115,14 @@ function registrationMessage(err: unknown): string {
         : '';
     return `The run's chain refused this session (${err.code}): ${err.message}${hint}`;
   }
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }
 
 /** Joins the swarm of the hub at `hubUrl`; resolves once registered and holding the run's current model. */
 export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
   const progress = (step: string) => o.onProgress?.(step);
   progress('reading the run from the hub');
-  const info = await fetchRunInfo(o.hubUrl);
-  if (!info) throw new Error(`${o.hubUrl} is not a WebLoCo hub (GET /api/run did not answer with a run): open the address a hub printed`);
-  if (info.round === null || !info.checkpoint)
-    throw new Error(`the hub at ${o.hubUrl} relays run '${info.runId}' but does not host its chain: open the run's first hub`);
+  const info = await requireRunInfo(o.hubUrl);
 
   if (!o.signer && !o.resume) throw new Error('joining needs a hotkey to sign the session, or a saved session to resume');
   if (o.resume) checkResumable(o.resume, info.runId);
@@ -148,7 +151,7 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
       abort.abort();
       stopLinks();
       chain?.close();
-      await o.worker.api.cancel().catch(() => {});
+      await o.worker.api.controls.cancel().catch(() => {});
       await swarm.stop().catch(() => {});
     })());
   try {
@@ -157,7 +160,7 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
     stopLinks = watchLinks(swarm, (links) => o.onLinks?.(links));
     progress("verifying the run's chain");
     try {
-      chain = await HttpChain.connect(o.hubUrl);
+      chain = await HttpChain.connect(o.hubUrl, { authority: info.chain.authority });
     } catch (err) {
       if (err instanceof BlockVerificationError)
         throw new Error(
@@ -197,7 +200,7 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
     });
 
     progress('loading data and compiling kernels');
-    await o.worker.api.init({
+    await o.worker.api.member.init({
       preset: info.settings.preset,
       batch: info.settings.batch,
       seqLen: info.settings.seqLen,
@@ -224,7 +227,7 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
       ...(saved ? { localCheckpoint: async () => ({ round: saved.round, modelHash: saved.modelHash, files: saved.files }) } : {}),
       afterRound: async () => {
         roundsLeft = Math.max(0, roundsLeft - 1);
-        const snapshot = await o.worker.api.snapshot();
+        const snapshot = await o.worker.api.member.snapshot();
         await o.store?.saveProgress(info.runId, session.id, {
           round: snapshot.round,
           modelHash: snapshot.modelHash,
@@ -250,7 +253,7 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
     let restoredErrorFeedback: JoinedSwarm['restoredErrorFeedback'] = null;
     if (saved) {
       progress('restoring the error feedback');
-      const hash = await o.worker.api.restoreErrorFeedback(saved.errorFeedback);
+      const hash = await o.worker.api.member.restoreErrorFeedback(saved.errorFeedback);
       if (hash !== saved.errorFeedbackHash)
         throw new Error(`the restored error feedback hashes to ${hash}, it was saved as ${saved.errorFeedbackHash}`);
       restoredErrorFeedback = { round: saved.round, hash };
@@ -303,15 +306,15 @@ function workerBackend(worker: TrainerWorker, onStep: (e: TrainEvent) => void): 
       // Transferred when each file owns its whole buffer (a view into a shared one must be copied).
       const buffers = Object.values(files).map((f) => f.buffer as ArrayBuffer);
       const whole = Object.values(files).every((f) => f.byteOffset === 0 && f.byteLength === f.buffer.byteLength);
-      const info = await worker.api.loadCheckpoint(whole ? Comlink.transfer(files, buffers) : files, round);
+      const info = await worker.api.member.loadCheckpoint(whole ? Comlink.transfer(files, buffers) : files, round);
       return info.modelHash;
     },
     async contribute(round: number) {
-      const c = await worker.api.contribute(round, Comlink.proxy(onStep));
+      const c = await worker.api.member.contribute(round, Comlink.proxy(onStep));
       return { payload: c.payload, cancelled: c.cancelled, ...(c.skipped ? { skipped: c.skipped } : {}) };
     },
     // Payloads are copied: the participant keeps them in its store to serve other peers.
-    applyDecision: (round: number, payloads: Uint8Array[]) => worker.api.applyDecision(round, payloads),
+    applyDecision: (round: number, payloads: Uint8Array[]) => worker.api.member.applyDecision(round, payloads),
   };
 }
 

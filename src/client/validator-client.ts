@@ -7,10 +7,10 @@
 // One report a round: what was committed and decided, what this tab would have gathered, whether
 // that is the decision, what it rejected and why, and whom it ranks first.
 import * as Comlink from 'comlink';
-import { waitForDecision } from '../chain/chain.ts';
 import { HttpChain } from '../chain/http-chain.ts';
-import { toContentHash } from '../base/content-hash.ts';
-import { fetchHubObject, requireRunInfo, type HubRunInfo } from './hub-api.ts';
+import type { ChainedRunInfo } from '../run/api.ts';
+import { chainDecisions, committedSubmissions, decidedModelHash, decidedPayloads } from '../run/follow.ts';
+import { fetchHubObject, requireRunInfo } from '../run/hub-client.ts';
 import type { TrainerWorker } from './trainer-client.ts';
 import type { JudgedRoundSummary } from './worker.ts';
 
@@ -35,7 +35,7 @@ export interface ValidateRunOptions {
 }
 
 export interface RunningValidator {
-  info: HubRunInfo;
+  info: ChainedRunInfo;
   /** The first round it judges (the hub checkpoint's). */
   startRound: number;
   /** Settles when the rounds are done or it was stopped; rejects with why it could not go on. */
@@ -53,9 +53,9 @@ export async function validateRun(o: ValidateRunOptions): Promise<RunningValidat
   let chain: HttpChain | undefined;
   try {
     progress("verifying the run's chain");
-    chain = await HttpChain.connect(o.hubUrl);
+    chain = await HttpChain.connect(o.hubUrl, { authority: info.chain.authority });
     progress("downloading the run's checkpoint");
-    const checkpoint = await fetchHubObject(o.hubUrl, info.checkpoint.objectHash);
+    const checkpoint = await fetchHubObject(o.hubUrl, info.checkpoint.objectHash, info.checkpoint.bytes);
     progress('loading data and compiling the evaluator');
     const start = {
       runId: info.runId,
@@ -64,16 +64,16 @@ export async function validateRun(o: ValidateRunOptions): Promise<RunningValidat
       round: info.checkpoint.round,
       checkpoint,
     };
-    await o.worker.api.startValidator(Comlink.transfer(start, [checkpoint.buffer as ArrayBuffer]));
+    await o.worker.api.validator.start(Comlink.transfer(start, [checkpoint.buffer as ArrayBuffer]));
   } catch (err) {
     chain?.close();
-    await o.worker.api.stopValidator().catch(() => {});
+    await o.worker.api.validator.stop().catch(() => {});
     throw err;
   }
   const following = chain;
   const done = judgeRounds(o, info, following, abort.signal).finally(async () => {
     following.close();
-    await o.worker.api.stopValidator().catch(() => {});
+    await o.worker.api.validator.stop().catch(() => {});
   });
   // stop() waits for `done`; a failure is reported there, not by stop().
   const settled = done.catch(() => {});
@@ -90,54 +90,36 @@ export async function validateRun(o: ValidateRunOptions): Promise<RunningValidat
 
 async function judgeRounds(
   o: ValidateRunOptions,
-  info: HubRunInfo & { checkpoint: { round: number } },
+  info: ChainedRunInfo & { checkpoint: { round: number } },
   chain: HttpChain,
   signal: AbortSignal,
 ): Promise<void> {
-  let round = info.checkpoint.round;
-  const last = round + (o.rounds ?? Infinity);
-  while (round < last && !signal.aborted) {
-    o.onProgress?.(`waiting for the chain's decision of round ${round}`);
-    const decision = await waitForDecision(chain, round, signal);
-    if (!decision) return;
+  const start = info.checkpoint.round;
+  for await (const { round, decision } of chainDecisions(chain, start, { wait: true, until: start + (o.rounds ?? Infinity), signal })) {
     o.onProgress?.(`fetching round ${round}'s payloads`);
-    const commits = await chain.commits(round);
-    const submissions: { hotkey: string; payload: Uint8Array }[] = [];
-    for (const { announcement } of commits) {
-      const signer = await chain.binding(announcement.binding);
-      if (!signer) continue;
-      try {
-        submissions.push({
-          hotkey: signer.binding.hotkey,
-          payload: await fetchHubObject(o.hubUrl, toContentHash(announcement.payloadHash)),
-        });
-      } catch {
-        // The hub never got it: a missing payload, as it is for the run's validator.
-      }
-    }
-    const payloadHashes = decision.decision.payloadHashes.map((h) => toContentHash(h));
-    const payloads = await Promise.all(payloadHashes.map((h) => fetchHubObject(o.hubUrl, h)));
-    const decidedModelHash = toContentHash(decision.decision.modelHash);
+    const { committed, submissions } = await committedSubmissions(chain, round, (hash, bytes) => fetchHubObject(o.hubUrl, hash, bytes));
+    const payloadHashes = decidedPayloads(decision);
+    const payloads = new Map(await Promise.all(payloadHashes.map(async (h) => [h, await fetchHubObject(o.hubUrl, h)] as const)));
+    const decided = decidedModelHash(decision);
     if (signal.aborted) return;
     o.onProgress?.(`judging round ${round} on this tab's GPU`);
     // Every payload was fetched into a buffer of its own: they cross to the worker without copies.
-    const judged = await o.worker.api.judgeRound(
+    const judged = await o.worker.api.validator.judge(
       round,
       Comlink.transfer(
         submissions,
         submissions.map((s) => s.payload.buffer as ArrayBuffer),
       ),
       Comlink.transfer(
-        { payloadHashes, payloads, modelHash: decidedModelHash },
-        payloads.map((p) => p.buffer as ArrayBuffer),
+        { decision, payloads },
+        [...payloads.values()].map((p) => p.buffer as ArrayBuffer),
       ),
     );
-    o.onRound?.({ ...judged, committed: commits.length, decided: payloadHashes.length, decidedModelHash });
+    o.onRound?.({ ...judged, committed, decided: payloadHashes.length, decidedModelHash: decided });
     if (!judged.modelHashMatches) {
       throw new Error(
-        `round ${round}: applying the decision's ${payloadHashes.length} payloads gives model ${judged.modelHash}, but the decision names ${decidedModelHash}; this tab cannot follow the run from here`,
+        `round ${round}: applying the decision's ${payloadHashes.length} payloads gives model ${judged.modelHash}, but the decision names ${decided}; this tab cannot follow the run from here`,
       );
     }
-    round++;
   }
 }

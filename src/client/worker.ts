@@ -1,16 +1,20 @@
-// The training worker: owns the GPU device and one peer of the engine (src/engine/peer.ts); the
-// main thread talks to it through Comlink (RTCPeerConnection does not exist in workers, so
-// networking stays on the main thread). Until the tab joins a swarm it runs SparseLoCo rounds on
-// its own: H inner steps, error feedback and compression on the GPU, encode, then the outer step
-// from its own payload. Large arrays cross with Comlink.transfer, never by copy.
-// A tab can instead be a Gauntlet validator of its hub's run (src/client/validator-client.ts): the
-// worker then holds a Validator and θ_w instead of a peer, judges each round's committed payloads
-// on the GPU and follows the chain's decision. A tab is a participant or a validator, not both.
+// The training worker: owns the GPU device and either one peer of the engine (src/engine/peer.ts)
+// or a Gauntlet validator; the main thread talks to it through Comlink (RTCPeerConnection does not
+// exist in workers, so networking stays on the main thread). Its API is split by role:
+//   gpu        the adapter, the capability check and the self-test;
+//   solo       before the tab joins a swarm: SparseLoCo rounds on its own (H inner steps, error
+//              feedback and compression on the GPU, encode, then the outer step from its own payload);
+//   member     in a hub's run (src/client/swarm-client.ts): train and compress when the participant
+//              asks, apply the chain's decisions, snapshot and restore θ, AdamW state and e;
+//   controls   pause, resume and the duty cycle of whichever peer is training;
+//   validator  the tab as a Gauntlet validator (src/client/validator-client.ts): judges each round's
+//              committed payloads on the GPU and follows the chain's decision.
+// A tab is a participant or a validator, not both. Large arrays cross with Comlink.transfer.
 import { randomHex } from '../base/hex.ts';
 import * as Comlink from 'comlink';
 import { dataUrl, fetchSplit } from '../data/browser.ts';
-import { applyDecision, hashHex, initialModel, modelFromCheckpoint, type GlobalModel } from '../engine/global-model.ts';
-import { Peer, type PeerOptions } from '../engine/peer.ts';
+import { initialModel, modelFromCheckpoint } from '../engine/global-model.ts';
+import { Peer, type PeerOptions as EnginePeerOptions } from '../engine/peer.ts';
 import { tokenizerFor } from '../engine/policy.ts';
 import { Validator } from '../gauntlet/validator.ts';
 import { checkCapability, type Capability } from '../engine/capability.ts';
@@ -20,10 +24,12 @@ import type { AdapterReport } from '../gpu/device.ts';
 import { GpuRuntime, type RuntimeOptions } from '../gpu/runtime.ts';
 import { preset, type LlamaConfig } from '../model/config.ts';
 import { blake3Ready } from '../base/blake3.ts';
-import { contentHash } from '../base/content-hash.ts';
+import { contentHash, type ContentHash } from '../base/content-hash.ts';
 import { parameterLayout } from '../model/layout.ts';
 import { decodeCheckpoint, type CheckpointFiles } from '../train/checkpoint.ts';
 import { TrainingControl } from '../train/control.ts';
+import type { SignedDecision } from '../chain/extrinsics.ts';
+import { decidedPayloads, followDecision, ModelMismatchError, ModelReplica } from '../run/follow.ts';
 import type { StepProgress } from '../train/inner-loop.ts';
 
 export type { Capability, SelfTestResult };
@@ -45,8 +51,8 @@ function getRuntime(): Promise<GpuRuntime> {
   return runtime;
 }
 
-/** A solo run: the tab is a swarm of one, with the same round as every peer. */
-export interface SessionOptions {
+/** The tab's peer: a solo run (a swarm of one), or a member of a hub's run, with the same round as every peer. */
+export interface PeerOptions {
   preset: string;
   /** Rows per inner step and tokens per row. */
   batch: number;
@@ -65,7 +71,7 @@ export interface SessionOptions {
   nullRounds?: number;
 }
 
-export interface SessionInfo {
+export interface PeerInfo {
   config: LlamaConfig;
   parameterCount: number;
   batch: number;
@@ -146,11 +152,11 @@ export interface ValidatorStart {
   checkpoint: Uint8Array;
 }
 
-/** What the chain decided a round: the payloads in aggregation order (hashes and bytes) and H_{w+1}. */
+/** What the chain decided a round, with the bytes of the payloads it names. */
 export interface ChainDecision {
-  payloadHashes: string[];
-  payloads: Uint8Array[];
-  modelHash: string;
+  decision: SignedDecision;
+  /** Each named payload by its content hash. */
+  payloads: Map<ContentHash, Uint8Array>;
 }
 
 /** One round as this tab's Gauntlet judged it, next to the chain's decision. */
@@ -172,35 +178,43 @@ export interface JudgedRoundSummary {
 }
 
 /** The tab's Gauntlet: a Validator on the worker's GPU and θ_w of the round it judges next. */
-class ValidatorSession {
+class WorkerValidator {
   constructor(
     readonly validator: Validator,
-    readonly runId: string,
-    public model: GlobalModel,
+    readonly replica: ModelReplica,
     public round: number,
   ) {}
 
-  async judge(round: number, submissions: { hotkey: string; payload: Uint8Array }[], decision: ChainDecision): Promise<JudgedRoundSummary> {
+  async judge(round: number, submissions: { hotkey: string; payload: Uint8Array }[], chain: ChainDecision): Promise<JudgedRoundSummary> {
     if (round !== this.round)
       throw new Error(`this tab's validator holds θ of round ${this.round}, not ${round}: rounds are judged in order`);
-    const { record } = await this.validator.judge({ round, base: this.model, submissions });
-    const { layout, wire } = this.validator.context;
+    const { record } = await this.validator.judge({ round, base: this.replica.model, submissions });
+    const decided = decidedPayloads(chain.decision);
     // Whatever this tab thinks, the run goes on with the chain's decision: follow it.
-    const next = applyDecision(layout, wire, this.model, { runId: this.runId, round }, decision.payloads);
-    const modelHash = hashHex(next);
-    const modelHashMatches = modelHash === decision.modelHash;
-    if (modelHashMatches) {
-      this.model = next;
+    const base = this.replica.model;
+    let modelHashMatches = true;
+    try {
+      await followDecision(round, chain.decision, {
+        payload: async (hash) => {
+          const bytes = chain.payloads.get(hash);
+          if (!bytes) throw new Error(`the decision's payload ${hash} was not handed to the worker`);
+          return bytes;
+        },
+        apply: (r, payloads) => this.replica.apply(r, payloads),
+      });
       this.round = round + 1;
+    } catch (err) {
+      if (!(err instanceof ModelMismatchError)) throw err;
+      modelHashMatches = false;
     }
-    const decided = new Set(decision.payloadHashes);
+    const modelHash = this.replica.modelHash;
+    if (!modelHashMatches) this.replica.model = base; // stays on θ_w: this tab cannot follow the run from here
+    const decidedSet = new Set(decided);
     return {
       round,
       gathered: record.payloadHashes,
-      agrees:
-        record.payloadHashes.length === decision.payloadHashes.length &&
-        record.payloadHashes.every((h, i) => h === decision.payloadHashes[i]),
-      decidedAlsoGathered: record.payloadHashes.filter((h) => decided.has(h)).length,
+      agrees: record.payloadHashes.length === decided.length && record.payloadHashes.every((h, i) => h === decided[i]),
+      decidedAlsoGathered: record.payloadHashes.filter((h) => decidedSet.has(h)).length,
       rejected: record.rejected.map((r) => ({ peer: r.peer, payloadHash: r.payloadHash, reason: r.reason })),
       top: this.validator
         .ranking()
@@ -216,8 +230,8 @@ class ValidatorSession {
   }
 }
 
-/** The tab's peer and where it is in its run. */
-class Session {
+/** The tab's engine peer (solo or a swarm member) and where it is in its run. */
+class WorkerPeer {
   private control = new TrainingControl();
   private running = false;
   /** Pause and throttle outlive each task's control: a paused tab stays paused into the next round. */
@@ -232,7 +246,7 @@ class Session {
     private readonly trainTokens: number,
   ) {}
 
-  info(): SessionInfo {
+  info(): PeerInfo {
     const o = this.peer.options;
     return {
       config: o.config,
@@ -248,12 +262,12 @@ class Session {
     };
   }
 
-  /** Runs one GPU task at a time; close() waits for the one in progress. */
   /** Rounds are being trained right now. */
   get busy(): boolean {
     return this.running;
   }
 
+  /** Runs one GPU task at a time; close() waits for the one in progress. */
   private exclusive<T>(task: () => Promise<T>): Promise<T> {
     if (this.running) return Promise.reject(new Error('training is already running in this tab'));
     this.running = true;
@@ -373,7 +387,7 @@ class Session {
   }
 
   /** Sets θ from checkpoint files (a swarm's checkpoint when joining, or a saved one) at `round`. */
-  load(files: CheckpointFiles, round = this.round): SessionInfo {
+  load(files: CheckpointFiles, round = this.round): PeerInfo {
     const ckpt = decodeCheckpoint(files);
     // Field by field: a config parsed from a checkpoint lists its fields in another order than a preset.
     const ours = this.peer.options.config;
@@ -394,22 +408,60 @@ class Session {
   }
 }
 
-let session: Session | undefined;
-let validatorSession: ValidatorSession | undefined;
+let peer: WorkerPeer | undefined;
+let validator: WorkerValidator | undefined;
 /** Settles when a validator being started is ready (or failed): starting twice at once must not leak one. */
 let validatorStarting: Promise<unknown> = Promise.resolve();
 
-function requireValidator(): ValidatorSession {
-  if (!validatorSession) throw new Error('this tab is not validating: call startValidator() first');
-  return validatorSession;
+function requireValidator(): WorkerValidator {
+  if (!validator) throw new Error('this tab is not validating: call validator.start() first');
+  return validator;
 }
 
-function requireSession(): Session {
-  if (!session) throw new Error('call init() first');
-  return session;
+function requirePeer(): WorkerPeer {
+  if (!peer) throw new Error('this tab has no peer yet: call solo.init() or member.init() first');
+  return peer;
 }
 
-const api = {
+/** Builds this tab's peer (model, optimizer, error feedback) and loads the data; frees any previous one. */
+async function initPeer(options: PeerOptions): Promise<PeerInfo> {
+  if (validator) throw new Error('this tab is validating the run: stop validating before training (a tab is a participant or a validator)');
+  const previous = peer;
+  peer = undefined;
+  await previous?.close();
+  const config = preset(options.preset);
+  const rt = await getRuntime();
+  const url = dataUrl(tokenizerFor(config));
+  const [train, heldOut] = await Promise.all([fetchSplit(url, 'train'), fetchSplit(url, 'heldout')]);
+  const engineOptions: EnginePeerOptions = {
+    config,
+    identity: { runId: options.runId ?? 'solo', hotkey: options.hotkey ?? 'peer-0' },
+    batch: options.batch,
+    seqLen: options.seqLen ?? config.max_position_embeddings,
+    innerSteps: options.innerSteps,
+    rounds: options.rounds,
+    // A solo tab starts with its run, from θ_0: no null rounds.
+    nullRounds: options.nullRounds ?? 0,
+    joinedRound: options.joinedRound,
+  };
+  const start = initialModel(parameterLayout(config, rt.limits), options.seed ?? 0);
+  const engine = await Peer.create(rt, engineOptions, { train: train.tokens, heldOut: heldOut.tokens }, start);
+  peer = new WorkerPeer(engine, train.tokens.length);
+  peer.round = options.joinedRound ?? 0; // a swarm's participant sets the round when it loads the checkpoint
+  return peer.info();
+}
+
+/** θ_w as checkpoint files (transferred, not copied). */
+async function checkpoint(): Promise<CheckpointSummary> {
+  const summary = await requirePeer().checkpoint();
+  return Comlink.transfer(
+    summary,
+    Object.values(summary.files).map((f) => f.buffer as ArrayBuffer),
+  );
+}
+
+/** The GPU this worker runs on. */
+const gpu = {
   /** Forces runtime options (the f16 path, subgroups) either way; only before the GPU is first used. */
   configure(options: RuntimeOptions): void {
     if (runtime) throw new Error('the GPU runtime has started: configure the worker before its first call');
@@ -431,108 +483,87 @@ const api = {
   async selfTest(): Promise<SelfTestResult> {
     return gpuSelfTest(await getRuntime());
   },
+};
 
-  /** Builds this tab's peer (model, optimizer, error feedback) and loads the data; frees any previous one. */
-  async init(options: SessionOptions): Promise<SessionInfo> {
-    if (validatorSession)
-      throw new Error('this tab is validating the run: stop validating before training (a tab is a participant or a validator)');
-    const previous = session;
-    session = undefined;
-    await previous?.close();
-    const config = preset(options.preset);
-    const rt = await getRuntime();
-    const url = dataUrl(tokenizerFor(config));
-    const [train, heldOut] = await Promise.all([fetchSplit(url, 'train'), fetchSplit(url, 'heldout')]);
-    const peerOptions: PeerOptions = {
-      config,
-      identity: { runId: options.runId ?? 'solo', hotkey: options.hotkey ?? 'peer-0' },
-      batch: options.batch,
-      seqLen: options.seqLen ?? config.max_position_embeddings,
-      innerSteps: options.innerSteps,
-      rounds: options.rounds,
-      // A solo tab starts with its run, from θ_0: no null rounds.
-      nullRounds: options.nullRounds ?? 0,
-      joinedRound: options.joinedRound,
-    };
-    const start = initialModel(parameterLayout(config, rt.limits), options.seed ?? 0);
-    const peer = await Peer.create(rt, peerOptions, { train: train.tokens, heldOut: heldOut.tokens }, start);
-    session = new Session(peer, train.tokens.length);
-    session.round = options.joinedRound ?? 0; // a swarm's participant sets the round when it loads the checkpoint
-    return session.info();
-  },
+/** Whichever peer is training: held before its next step, throttled, stopped. */
+const controls = {
+  /** Holds training before its next step (this round and later ones) until resume(); θ and e stay as they are. */
+  pause: () => requirePeer().pause(),
+  resume: () => requirePeer().resume(),
+  /** The share of time training may use the GPU, in [0.05, 1] (rests between steps). */
+  setDutyCycle: (duty: number) => requirePeer().setDutyCycle(duty),
+  cancel: () => requirePeer().cancel(),
+};
 
+/** A solo run: the tab as a swarm of one, its own payload each round's decision. */
+const solo = {
+  init: initPeer,
   /** Runs up to `rounds` rounds; `onEvent` (a Comlink.proxy) hears every step and round. */
   train(rounds: number, onEvent: (e: TrainEvent) => void) {
-    return requireSession().runRounds(rounds, onEvent);
+    return requirePeer().runRounds(rounds, onEvent);
   },
-  /** Holds training before its next step (this round and later ones) until resume(); θ and e stay as they are. */
-  pause: () => requireSession().pause(),
-  resume: () => requireSession().resume(),
-  /** The share of time training may use the GPU, in [0.05, 1] (rests between steps). */
-  setDutyCycle: (duty: number) => requireSession().setDutyCycle(duty),
-  cancel: () => requireSession().cancel(),
+  checkpoint,
+};
 
+/** A member of a hub's run: the main thread's participant decides when to train and what to apply. */
+const member = {
+  init: initPeer,
+  /** θ from checkpoint files, as the model of `round` (the run's checkpoint when joining). */
+  loadCheckpoint: (files: CheckpointFiles, round?: number) => requirePeer().load(files, round),
+  /** This peer's payload for `round` (transferred). */
+  async contribute(round: number, onEvent: (e: TrainEvent) => void): Promise<SwarmContribution> {
+    const c = await requirePeer().contribute(round, onEvent);
+    return c.payload ? Comlink.transfer(c, [c.payload.buffer as ArrayBuffer]) : c;
+  },
+  applyDecision: (round: number, payloads: Uint8Array[]) => requirePeer().applyDecision(round, payloads),
+  modelHash: () => requirePeer().peer.modelHash,
   /** θ, AdamW state and e between rounds, for the tab to save (buffers transferred). */
   async snapshot(): Promise<PeerSnapshot> {
-    const s = await requireSession().snapshot();
+    const s = await requirePeer().snapshot();
     return Comlink.transfer(s, [...Object.values(s.files).map((f) => f.buffer as ArrayBuffer), s.errorFeedback.buffer as ArrayBuffer]);
   },
   /** Sets e from a snapshot of this run's peer; returns the hash of e as the GPU now holds it. */
-  restoreErrorFeedback: (e: Float32Array) => requireSession().restoreErrorFeedback(e),
+  restoreErrorFeedback: (e: Float32Array) => requirePeer().restoreErrorFeedback(e),
+  checkpoint,
+};
 
-  /** θ_w as checkpoint files (transferred, not copied). */
-  async checkpoint(): Promise<CheckpointSummary> {
-    const summary = await requireSession().checkpoint();
-    return Comlink.transfer(
-      summary,
-      Object.values(summary.files).map((f) => f.buffer as ArrayBuffer),
-    );
-  },
-
-  /** θ from checkpoint files, as the model of `round` (a swarm's checkpoint when joining). */
-  loadCheckpoint: (files: CheckpointFiles, round?: number) => requireSession().load(files, round),
-
-  /** Swarm rounds: the main thread's participant decides when; the payload is transferred. */
-  async contribute(round: number, onEvent: (e: TrainEvent) => void): Promise<SwarmContribution> {
-    const c = await requireSession().contribute(round, onEvent);
-    return c.payload ? Comlink.transfer(c, [c.payload.buffer as ArrayBuffer]) : c;
-  },
-  applyDecision: (round: number, payloads: Uint8Array[]) => requireSession().applyDecision(round, payloads),
-  modelHash: () => requireSession().peer.modelHash,
-
+/** The tab as a Gauntlet validator of its hub's run. */
+const validate = {
   /**
    * Makes this tab a Gauntlet validator of a run, from the hub's checkpoint: the evaluator on this
    * worker's GPU, standings that start empty (it has seen nobody yet) and a secret of its own for
    * its evaluation seeds. Refused while rounds are being trained; an idle peer is freed.
    */
-  async startValidator(start: ValidatorStart): Promise<{ round: number; modelHash: string }> {
+  async start(start: ValidatorStart): Promise<{ round: number; modelHash: string }> {
     await validatorStarting;
-    if (session?.busy)
+    if (peer?.busy)
       throw new Error('this tab is training with the swarm: leave the swarm before validating (a tab is a participant or a validator)');
     const starting = (async () => {
-      const previousPeer = session;
-      session = undefined;
+      const previousPeer = peer;
+      peer = undefined;
       await previousPeer?.close();
-      validatorSession?.destroy();
-      validatorSession = undefined;
+      validator?.destroy();
+      validator = undefined;
       const config = preset(start.preset);
       const rt = await getRuntime();
       const [train] = await Promise.all([fetchSplit(dataUrl(tokenizerFor(config)), 'train'), blake3Ready()]);
-      const secret = randomHex(32);
-      const validator = await Validator.create(rt, {
+      const judge = await Validator.create(rt, {
         runId: start.runId,
         config,
         trainTokens: train.tokens,
         seqLen: start.seqLen,
-        secret,
+        secret: randomHex(32),
         state: { round: start.round, peers: {} },
       });
       try {
-        const model = modelFromCheckpoint(validator.context.layout, start.checkpoint);
-        validatorSession = new ValidatorSession(validator, start.runId, model, start.round);
-        return { round: start.round, modelHash: hashHex(model) };
+        const { layout, wire } = judge.context;
+        const replica = new ModelReplica(layout, wire, start.runId, modelFromCheckpoint(layout, start.checkpoint), () => {
+          throw new Error('the main thread hands the worker every payload a decision names');
+        });
+        validator = new WorkerValidator(judge, replica, start.round);
+        return { round: start.round, modelHash: replica.modelHash };
       } catch (err) {
-        validator.destroy();
+        judge.destroy();
         throw err;
       }
     })();
@@ -541,14 +572,24 @@ const api = {
   },
 
   /** Judges `round` from its committed submissions, then follows the chain's decision (payloads transferred). */
-  judgeRound: (round: number, submissions: { hotkey: string; payload: Uint8Array }[], decision: ChainDecision) =>
+  judge: (round: number, submissions: { hotkey: string; payload: Uint8Array }[], decision: ChainDecision) =>
     requireValidator().judge(round, submissions, decision),
 
   /** Frees the validator's GPU buffers; the tab may then train. */
-  stopValidator(): void {
-    validatorSession?.destroy();
-    validatorSession = undefined;
+  stop(): void {
+    validator?.destroy();
+    validator = undefined;
   },
+};
+
+// Marked as proxies so that Comlink's types give the main thread \`api.solo.train(…)\` (Comlink
+// resolves the path on this side either way).
+const api = {
+  gpu: Comlink.proxy(gpu),
+  controls: Comlink.proxy(controls),
+  solo: Comlink.proxy(solo),
+  member: Comlink.proxy(member),
+  validator: Comlink.proxy(validate),
 };
 
 export type WorkerApi = typeof api;

@@ -1,8 +1,9 @@
 // Token data in Node: the Brown corpus from node_modules, and shards on disk (build, verify,
 // load). The browser's counterpart is ./browser.ts.
+import { writeJsonAtomically } from '../base/files.ts';
 import { contentHash } from '../base/content-hash.ts';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { BROWN_DESCRIPTION, BROWN_FILE, brownToText } from './brown.ts';
@@ -92,7 +93,7 @@ export interface WriteShardsResult {
 /**
  * Builds `tokenizer`'s shards of `source` into `directory`, unless it already holds shards of
  * the same recipe (source text hash, tokenizer, split rule, shard size) whose hashes all match.
- * The manifest is written last, through a rename, so an interrupted run never looks complete.
+ * The manifest is written last, atomically, so an interrupted run never looks complete.
  */
 export async function writeTokenShards(
   directory: string,
@@ -107,8 +108,7 @@ export async function writeTokenShards(
   await mkdir(directory, { recursive: true });
   for (const { file, bytes } of files) await writeFile(join(directory, file), bytes);
   const manifestPath = join(directory, MANIFEST_FILE);
-  await writeFile(`${manifestPath}.tmp`, `${JSON.stringify(manifest, null, 2)}\n`);
-  await rename(`${manifestPath}.tmp`, manifestPath);
+  await writeJsonAtomically(manifestPath, manifest);
   return { manifest, written: true };
 }
 

@@ -2,6 +2,7 @@
 // little-endian u16 binary files of bounded size and listed in a manifest.json with each file's
 // token count and blake3 hash. Building and verifying are pure functions over bytes; ./node.ts
 // reads and writes them with fs, ./browser.ts fetches them from /data/<tokenizer>/.
+import { CodedError } from '../base/errors.ts';
 import { blake3, blake3Stream } from '../base/blake3.ts';
 import { contentHash } from '../base/content-hash.ts';
 import { bytesToHex } from '../base/hex.ts';
@@ -59,7 +60,6 @@ export interface ShardFile {
 
 const utf8 = new TextEncoder();
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
 
 export function isHeldOut(sourceName: string, documentId: string): boolean {
   const digest = blake3(utf8.encode(`${sourceName}/${documentId}`));
@@ -222,10 +222,9 @@ export function buildShards(
 }
 
 /** Shards that are missing or damaged: the fix is always to (re)build them. */
-export class ShardsUnavailableError extends Error {
-  override name = 'ShardsUnavailableError';
+export class ShardsUnavailableError extends CodedError<'shards-unavailable'> {
   constructor(problem: string) {
-    super(`${problem}: run \`npm run data\` to build the token shards (it rewrites only what is missing or wrong)`);
+    super('shards-unavailable', `${problem}: run \`npm run data\` to build the token shards (it rewrites only what is missing or wrong)`);
   }
 }
 

@@ -2,6 +2,7 @@
 // payloads; each is decoded against H_w, they are aggregated in the listed order, and
 // θ_{w+1} = θ_w − lr·aggregate on the CPU in f32, so a peer, a hub and an auditor that apply the
 // same decision hold the same bits and the same model hash. No GPU is involved.
+import { CodedError } from '../base/errors.ts';
 import { bytesToHex } from '../base/hex.ts';
 import { modelHashBytes } from '../model/hash.ts';
 import { initParameters } from '../model/init.ts';
@@ -19,8 +20,10 @@ export interface GlobalModel {
 }
 
 /** Thrown when a decision's payloads do not decode against θ_w: the holder is out of sync. */
-export class DecisionError extends Error {
-  override name = 'DecisionError';
+export class DecisionError extends CodedError<'decision-does-not-apply'> {
+  constructor(message: string) {
+    super('decision-does-not-apply', message);
+  }
 }
 
 /** θ_0 of a run: the portable seeded init (src/model/init.ts) and its hash. */

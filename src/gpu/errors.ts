@@ -1,23 +1,29 @@
 // Errors a participant can act on: each message says what went wrong and what to do about it.
+import { CodedError } from '../base/errors.ts';
 
-export class WebGpuUnavailableError extends Error {
-  override name = 'WebGpuUnavailableError';
+export class WebGpuUnavailableError extends CodedError<'webgpu-unavailable'> {
   constructor(detail: string) {
     super(
+      'webgpu-unavailable',
+
       `WebGPU is not available here (${detail}): use Chrome or Edge 113+, or enable ` +
         'chrome://flags/#enable-unsafe-webgpu; on Linux start Chromium with --enable-unsafe-webgpu.',
     );
   }
 }
 
-export class GpuLimitError extends Error {
-  override name = 'GpuLimitError';
+/** A shape or buffer past the adapter's limits: the message says which limit and what to do. */
+export class GpuLimitError extends CodedError<'gpu-limit'> {
+  constructor(message: string) {
+    super('gpu-limit', message);
+  }
 }
 
-export class GpuDeviceLostError extends Error {
-  override name = 'GpuDeviceLostError';
+export class GpuDeviceLostError extends CodedError<'device-lost'> {
   constructor(reason: string, message: string) {
     super(
+      'device-lost',
+
       `The GPU device was lost (${reason}: ${message}). Training stopped; reload the page to ` +
         'start again. If this repeats, close other GPU-heavy tabs or update the graphics driver.',
     );
@@ -25,9 +31,11 @@ export class GpuDeviceLostError extends Error {
 }
 
 /** WebGPU rejected a command (a validation or out-of-memory error); its result is garbage. */
-export class GpuCommandError extends Error {
-  override name = 'GpuCommandError';
+export class GpuCommandError extends CodedError<'command-rejected'> {
   constructor(messages: string[]) {
-    super(`WebGPU rejected ${messages.length} command(s), so results read back may be wrong: ${messages.slice(0, 3).join(' | ')}`);
+    super(
+      'command-rejected',
+      `WebGPU rejected ${messages.length} command(s), so results read back may be wrong: ${messages.slice(0, 3).join(' | ')}`,
+    );
   }
 }

@@ -11,44 +11,18 @@
 import type { DevChain } from '../chain/dev-chain.ts';
 import { signDecision, type SignedDecision } from '../chain/extrinsics.ts';
 import { applyDecision, decodeContribution, hashHex, type GlobalModel } from '../engine/global-model.ts';
-import type { DecisionRecord, Submission } from '../gauntlet/round.ts';
-import type { GauntletState } from '../gauntlet/standings.ts';
+import type { Submission } from '../gauntlet/round.ts';
 import { signDecisionRecord, type Validator } from '../gauntlet/validator.ts';
 import type { SigningKey } from '../identity/keys.ts';
 import type { LlamaConfig } from '../model/config.ts';
 import type { ParameterLayout } from '../model/layout.ts';
+import type { CheckpointRef, Exclusion, JudgedRoundRecord } from '../run/api.ts';
 import type { WireLayout } from '../sparseloco/types.ts';
 import { toContentHash } from '../base/content-hash.ts';
 import { PAYLOAD_PROTOCOL } from '../swarm/protocol.ts';
 import type { Swarm } from '../swarm/swarm.ts';
 import { encodeCheckpoint, MODEL_FILE } from '../train/checkpoint.ts';
 import type { DiskContentStore } from './object-store.ts';
-
-/** θ at the start of `round`, stored as a model.safetensors object. */
-export interface CheckpointRef {
-  round: number;
-  /** blake3 of the model.safetensors bytes (its name in the object store). */
-  objectHash: string;
-  modelHash: string;
-  bytes: number;
-}
-
-/** Why a committed payload was left out of a decision. */
-export interface Exclusion {
-  payloadHash: string;
-  reason: string;
-}
-
-/** What the Gauntlet decided a round from: enough for anyone to audit it (src/gauntlet/audit.ts). */
-export interface JudgedRoundRecord {
-  record: DecisionRecord;
-  /** The standings before the round. */
-  previous: GauntletState;
-  /** The submissions in upload (chain) order. */
-  submissions: { hotkey: string; payloadHash: string }[];
-  /** The recent model hashes the validator knew (hash → round), for the sync score. */
-  recentModels: [string, number][];
-}
 
 export interface RoundDecided {
   round: number;

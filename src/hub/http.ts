@@ -6,6 +6,8 @@ import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { extname, join, resolve, sep } from 'node:path';
 import { toContentHash } from '../base/content-hash.ts';
+import { errorMessage } from '../base/errors.ts';
+import type { GauntletStandings, JudgedRoundRecord, RunInfo, WallView } from '../run/api.ts';
 import type { DiskContentStore } from './object-store.ts';
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -32,14 +34,14 @@ export interface HubHttpOptions {
   appDir: string;
   store: DiskContentStore;
   /** GET /api/run's body. */
-  runInfo: () => unknown;
+  runInfo: () => RunInfo;
   /** The Gauntlet's public record: a round's judgement (for audits) and the standings; absent without it. */
   gauntlet?: {
-    round(round: number): Promise<unknown | undefined>;
-    standings(): unknown;
+    round(round: number): Promise<JudgedRoundRecord | undefined>;
+    standings(): GauntletStandings;
   };
   /** GET /api/wall's body (the swarm wall, wall.ts); absent on a hub without the run's chain. */
-  wall?: () => Promise<unknown>;
+  wall?: () => Promise<WallView>;
   /** Route handlers mounted before the hub's own (e.g. src/chain's chainRoutes); true = handled. */
   routes?: HubRoute[];
 }
@@ -50,7 +52,7 @@ export function createHubHttpServer(options: HubHttpOptions): Server {
   const appDir = resolve(options.appDir);
   return createServer((req, res) => {
     handle(req, res, appDir, options).catch((err) => {
-      if (!res.headersSent) sendJson(res, 500, { error: `internal error: ${err instanceof Error ? err.message : String(err)}` });
+      if (!res.headersSent) sendJson(res, 500, { error: `internal error: ${errorMessage(err)}` });
       else res.destroy();
     });
   });
@@ -82,7 +84,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, appDir: string,
     try {
       hash = toContentHash(path.slice('/api/objects/'.length), 'an object name');
     } catch (err) {
-      return sendJson(res, 400, { error: `${(err as Error).message}: objects are named by their blake3 hash` });
+      return sendJson(res, 400, { error: `${errorMessage(err)}: objects are named by their blake3 hash` });
     }
     const bytes = await options.store.get(hash);
     if (!bytes) return sendJson(res, 404, { error: `object ${hash} is not in this hub's store` });

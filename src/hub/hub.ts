@@ -1,37 +1,37 @@
-// `webloco hub`: a long-lived swarm member that browsers reach first. It relays (circuit relay v2,
-// sized for a swarm, so browsers can reach each other and set up direct WebRTC links), carries
-// gossip and discovery, keeps a copy of every announced object in a content-addressed store on
-// disk and serves it over the transfer protocols and HTTP, and serves the built app. Several hubs
-// can serve one run: each keeps the others (`bootstrap`) connected. The first hub of a run also
-// embeds the run's dev chain (src/chain/dev-chain.ts: the round clock, registrations, commits and
-// decisions, served under /api/chain/) and decides its rounds (coordinator.ts).
+// `webloco hub`: a long-lived swarm member that browsers reach first. It composes: a libp2p node
+// that relays (circuit relay v2, sized for a swarm, so browsers can reach each other and set up
+// direct WebRTC links) and carries gossip and discovery; a copy of every announced payload
+// (payload-copier.ts) in a content-addressed store on disk (object-store.ts), served over the
+// transfer protocols and HTTP (http.ts) with the built app. Several hubs can serve one run: each
+// keeps the others (`bootstrap`) connected. The first hub of a run also embeds the run's dev chain
+// (src/chain/dev-chain.ts: the round clock, registrations, commits and decisions, served under
+// /api/chain/, gossip admitted by admission.ts) and decides its rounds (coordinator.ts).
 import { circuitRelayServer, type CircuitRelayService } from '@libp2p/circuit-relay-v2';
-import { DevChain } from '../chain/dev-chain.ts';
-import { chainRoutes } from '../chain/routes.ts';
-import { applyDecision, hashHex, initialModel, modelFromCheckpoint } from '../engine/global-model.ts';
-import { ReplayGuard, verifyAnnouncement } from '../identity/announcement.ts';
-import type { Validator } from '../gauntlet/validator.ts';
-import type { VerifiedBinding } from '../identity/binding.ts';
-import { preset } from '../model/config.ts';
-import { blake3Ready } from '../base/blake3.ts';
-import { parameterLayout, type ParameterLayout } from '../model/layout.ts';
-import { wireLayoutOf } from '../sparseloco/codec.ts';
-import type { WireLayout } from '../sparseloco/types.ts';
 import { webSockets } from '@libp2p/websockets';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
-import type { SignedAnnouncement } from '../identity/announcement.ts';
-import { toContentHash } from '../base/content-hash.ts';
+import { blake3Ready } from '../base/blake3.ts';
+import type { ContentHash } from '../base/content-hash.ts';
+import { DevChain } from '../chain/dev-chain.ts';
+import { chainRoutes } from '../chain/routes.ts';
+import { initialModel, modelFromCheckpoint } from '../engine/global-model.ts';
+import type { Validator } from '../gauntlet/validator.ts';
+import { preset } from '../model/config.ts';
+import { parameterLayout, type ParameterLayout } from '../model/layout.ts';
+import type { CheckpointRef, RunInfo } from '../run/api.ts';
+import { followDecisions, ModelReplica } from '../run/follow.ts';
+import type { RunSettings, RunShape } from '../run/settings.ts';
+import { wireLayoutOf } from '../sparseloco/codec.ts';
+import type { WireLayout } from '../sparseloco/types.ts';
 import { commonNodeOptions, type SwarmServices } from '../swarm/node-config.ts';
-import { PAYLOAD_PROTOCOL, assertRunId } from '../swarm/protocol.ts';
-import { Swarm, type SwarmOptions } from '../swarm/swarm.ts';
-import { RoundCoordinator, type CheckpointRef, type JudgedRoundRecord } from './coordinator.ts';
+import { Swarm } from '../swarm/swarm.ts';
+import { gossipAdmission } from './admission.ts';
+import { RoundCoordinator } from './coordinator.ts';
+import { HubDataDir } from './data-dir.ts';
 import { createHubHttpServer, type HubRoute } from './http.ts';
 import { DiskContentStore } from './object-store.ts';
+import { copyAnnouncedPayloads } from './payload-copier.ts';
 import { loadOrCreatePeerKey } from './peer-key.ts';
 import { Wall } from './wall.ts';
 
@@ -54,7 +54,7 @@ export interface HubOptions {
   maxReservations?: number;
   /** Discovery republish interval (ms). */
   discoveryIntervalMs?: number;
-  /** More HTTP routes, tried before the hub's own (the dev chain's API, for one). */
+  /** More HTTP routes, tried before the hub's own. */
   routes?: HubRoute[];
   /**
    * The Gauntlet that decides rounds on the run's first hub (`webloco hub` makes one on the GPU);
@@ -62,13 +62,13 @@ export interface HubOptions {
    */
   gauntlet?: Validator;
   /** The run's settings when it is created (later starts keep the stored ones). */
-  run?: Partial<Omit<RunSettings, 'runId'>>;
+  run?: Partial<RunShape>;
 }
 
 /** The round being trained and H of its θ, as GET /api/run reports them. */
 export interface RunState {
   round: number;
-  modelHash: string;
+  modelHash: ContentHash;
   checkpoint: CheckpointRef | null;
 }
 
@@ -87,128 +87,48 @@ export interface Hub {
   stop(): Promise<void>;
 }
 
-/**
- * What a run is, fixed when it starts and kept in dataDir/run.json: the model, how peers train a
- * round, the chain's clock and how often θ is checkpointed. Peers read it from GET /api/run.
- */
-export interface RunSettings {
-  runId: string;
-  preset: string;
-  /** Seed of θ_0. */
-  seed: number;
-  /** Rows per inner step and tokens per row, H inner steps a round, rounds in the run (the schedule's length). */
-  batch: number;
-  seqLen: number;
-  innerSteps: number;
-  rounds: number;
-  blocksPerRound: number;
-  blockTimeMs: number;
-  /** θ is written as a checkpoint after every this many rounds. */
-  checkpointEvery: number;
-}
-
-/** Defaults for a tiny-preset run on a software GPU: 10 inner steps of 4×64 tokens in a 30 s round. */
-export const DEFAULT_RUN: Omit<RunSettings, 'runId'> = {
-  preset: 'tiny',
-  seed: 0,
-  batch: 4,
-  seqLen: 64,
-  innerSteps: 10,
-  rounds: 1000,
-  blocksPerRound: 30,
-  blockTimeMs: 1000,
-  checkpointEvery: 1,
-};
-
-/** The run's settings in `dataDir` (run.json), created from `asked` and the defaults for a new run. */
-export async function runSettings(
-  dataDir: string,
-  runId: string | undefined,
-  asked: Partial<Omit<RunSettings, 'runId'>>,
-): Promise<RunSettings> {
-  await mkdir(resolve(dataDir), { recursive: true });
-  return loadRunSettings(resolve(dataDir), runId, asked);
-}
-
-async function loadRunSettings(
-  dataDir: string,
-  runId: string | undefined,
-  asked: Partial<Omit<RunSettings, 'runId'>>,
-): Promise<RunSettings> {
-  const path = join(dataDir, 'run.json');
-  const stored = await readFile(path, 'utf8').then(
-    (text) => JSON.parse(text) as RunSettings,
-    () => undefined,
-  );
-  if (stored && runId && stored.runId !== runId) {
-    throw new Error(`${dataDir} belongs to run '${stored.runId}', not '${runId}': use another --data-dir for a new run`);
-  }
-  const settings: RunSettings = {
-    ...DEFAULT_RUN,
-    ...asked,
-    ...stored,
-    runId: assertRunId(runId ?? stored?.runId ?? `run-${new Date().toISOString().slice(0, 10)}-${randomBytes(3).toString('hex')}`),
-  };
-  preset(settings.preset); // an unknown preset fails here, before anything starts
-  for (const key of ['batch', 'seqLen', 'innerSteps', 'rounds', 'blocksPerRound', 'blockTimeMs', 'checkpointEvery'] as const) {
-    if (!Number.isSafeInteger(settings[key]) || settings[key] < 1)
-      throw new Error(`run setting ${key} must be a positive integer, got ${settings[key]}`);
-  }
-  await writeFile(`${path}.tmp`, JSON.stringify(settings, null, 2) + '\n');
-  await rename(`${path}.tmp`, path);
-  return settings;
-}
-
 /** θ where the run stands: the newest checkpoint with the chain's decisions since replayed (θ_0 for a new run). */
 async function restoreModel(
-  dataDir: string,
+  dir: HubDataDir,
   settings: RunSettings,
   chain: DevChain,
   store: DiskContentStore,
   layout: ParameterLayout,
   wire: WireLayout,
 ) {
-  const saved = await readFile(join(dataDir, 'state.json'), 'utf8').then(
-    (text) => JSON.parse(text) as { checkpoint: CheckpointRef },
-    () => undefined,
-  );
-  let checkpoint: CheckpointRef | null = null;
+  const checkpoint = (await dir.checkpoint()) ?? null;
   let model = initialModel(layout, settings.seed);
-  let round = 0;
-  if (saved) {
-    const bytes = await store.get(saved.checkpoint.objectHash);
-    if (!bytes) throw new Error(`${dataDir}/state.json names checkpoint ${saved.checkpoint.objectHash}, which is not in the object store`);
+  if (checkpoint) {
+    const bytes = await store.get(checkpoint.objectHash);
+    if (!bytes) throw new Error(`${dir.path}/state.json names checkpoint ${checkpoint.objectHash}, which is not in the object store`);
     model = modelFromCheckpoint(layout, bytes);
-    checkpoint = saved.checkpoint;
-    round = checkpoint.round;
   }
-  for (let decision = await chain.decision(round); decision; decision = await chain.decision(++round)) {
-    const payloads: Uint8Array[] = [];
-    for (const hash of decision.decision.payloadHashes) {
-      const bytes = await store.get(toContentHash(hash));
-      if (!bytes) throw new Error(`round ${round}'s decision lists payload ${hash}, which is not in the object store`);
-      payloads.push(bytes);
-    }
-    model = applyDecision(layout, wire, model, { runId: settings.runId, round }, payloads);
-    if (`0x${hashHex(model)}` !== decision.decision.modelHash)
-      throw new Error(`replaying round ${round} gave model ${hashHex(model)}, the chain's decision says ${decision.decision.modelHash}`);
-  }
-  return { model, round, checkpoint };
+  const replica = new ModelReplica(layout, wire, settings.runId, model, async (hash, round) => {
+    const bytes = await store.get(hash);
+    if (!bytes) throw new Error(`round ${round}'s decision lists payload ${hash}, which is not in the object store`);
+    return bytes;
+  });
+  const round = await followDecisions(chain, checkpoint?.round ?? 0, replica);
+  return { model: replica.model, round, checkpoint };
 }
 
 export async function startHub(options: HubOptions): Promise<Hub> {
-  const dataDir = resolve(options.dataDir);
-  await mkdir(dataDir, { recursive: true });
-  const settings = await loadRunSettings(dataDir, options.runId, options.run ?? {});
-  const store = new DiskContentStore(dataDir);
+  const dir = new HubDataDir(options.dataDir);
+  const settings = await dir.runSettings(options.runId, options.run ?? {});
+  const store = new DiskContentStore(dir.path);
   await store.init();
   // The run's first hub hosts its chain and decides its rounds; hubs that join it (--bootstrap)
   // relay, carry gossip and keep objects, and leave the chain to the first.
   const chain = options.bootstrap?.length
     ? null
-    : await DevChain.open({ dataDir, run: settings.runId, blocksPerRound: settings.blocksPerRound, blockTimeMs: settings.blockTimeMs });
+    : await DevChain.open({
+        dataDir: dir.path,
+        run: settings.runId,
+        blocksPerRound: settings.blocksPerRound,
+        blockTimeMs: settings.blockTimeMs,
+      });
   try {
-    return await startHubWith(options, dataDir, settings, store, chain);
+    return await startHubWith(options, dir, settings, store, chain);
   } catch (err) {
     chain?.close();
     throw err;
@@ -217,7 +137,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
 
 async function startHubWith(
   options: HubOptions,
-  dataDir: string,
+  dir: HubDataDir,
   settings: RunSettings,
   store: DiskContentStore,
   chain: DevChain | null,
@@ -229,7 +149,7 @@ async function startHubWith(
   const p2pPort = options.p2pPort ?? (options.port === 0 ? 0 : options.port + 1);
   const common = commonNodeOptions({
     runId: settings.runId,
-    privateKey: await loadOrCreatePeerKey(dataDir),
+    privateKey: await loadOrCreatePeerKey(dir.path),
     dialPrivateAddresses: true,
     discoveryIntervalMs: options.discoveryIntervalMs,
   });
@@ -252,7 +172,7 @@ async function startHubWith(
     runId: settings.runId,
     store,
     keepConnected: (options.bootstrap ?? []).map((a) => multiaddr(a)),
-    acceptGossip: chain ? runGossipChecks(chain) : undefined,
+    acceptGossip: chain ? gossipAdmission(chain) : undefined,
   });
   await swarm.start();
   const stopCopying = copyAnnouncedPayloads(swarm, store);
@@ -260,7 +180,7 @@ async function startHubWith(
   let coordinator: RoundCoordinator | null = null;
   if (chain) {
     await blake3Ready(); // θ is hashed at every decision: on WASM BLAKE3, not JavaScript
-    const restored = await restoreModel(dataDir, settings, chain, store, layout, wire);
+    const restored = await restoreModel(dir, settings, chain, store, layout, wire);
     coordinator = new RoundCoordinator({
       chain,
       swarm,
@@ -276,8 +196,8 @@ async function startHubWith(
       gauntlet: options.gauntlet,
       onDecided: async ({ round, checkpoint, judged }) => {
         // The Gauntlet's judgement of the round, public so that anyone can audit it.
-        if (judged) await writeJsonAtomically(join(dataDir, 'gauntlet', `${round}.json`), judged);
-        if (checkpoint) await writeJsonAtomically(join(dataDir, 'state.json'), { checkpoint });
+        if (judged) await dir.saveJudgedRound(round, judged);
+        if (checkpoint) await dir.saveCheckpoint(checkpoint);
       },
     });
     await coordinator.start();
@@ -285,11 +205,7 @@ async function startHubWith(
   }
 
   const state = (): RunState | null => coordinator?.state ?? null;
-  const judgedRound = (round: number) =>
-    readFile(join(dataDir, 'gauntlet', `${round}.json`), 'utf8').then(
-      (text) => JSON.parse(text) as JudgedRoundRecord,
-      () => undefined,
-    );
+  const gauntlet = options.gauntlet;
   const wall =
     chain &&
     new Wall({
@@ -297,32 +213,32 @@ async function startHubWith(
       preset: settings.preset,
       denseBytes: layout.parameterCount * 4,
       connected: () => [...new Set(swarm.links().map((l) => l.peer))],
-      ...(options.gauntlet ? { judged: judgedRound, ranking: () => options.gauntlet!.ranking() } : {}),
+      ...(gauntlet ? { judged: (round: number) => dir.judgedRound(round), ranking: () => gauntlet.ranking() } : {}),
     });
+  const runInfo = (): RunInfo => ({
+    runId: settings.runId,
+    settings,
+    config,
+    // The round being trained, H of its θ and the newest checkpoint (null on a hub without the chain).
+    ...(state() ?? { round: null, modelHash: null, checkpoint: null }),
+    chain: chain && {
+      authority: chain.authority.address,
+      blocksPerRound: settings.blocksPerRound,
+      blockTimeMs: settings.blockTimeMs,
+      height: chain.headBlock().height,
+    },
+    hub: { peerId: swarm.peerId, multiaddrs: node.getMultiaddrs().map(String) },
+    peers: peersOf(swarm),
+  });
   const server = createHubHttpServer({
     appDir: options.appDir ?? 'dist',
     store,
     routes: [...(chain ? [chainRoutes(chain)] : []), ...(options.routes ?? [])],
-    gauntlet: options.gauntlet && {
-      round: judgedRound,
-      standings: () => ({ ranking: options.gauntlet!.ranking() }),
+    gauntlet: gauntlet && {
+      round: (round) => dir.judgedRound(round),
+      standings: () => ({ ranking: gauntlet.ranking() }),
     },
-    runInfo: () => ({
-      runId: settings.runId,
-      preset: settings.preset,
-      settings,
-      config,
-      // The round being trained, H of its θ and the newest checkpoint (null on a hub without the chain).
-      ...(state() ?? { round: null, modelHash: null, checkpoint: null }),
-      chain: chain && {
-        authority: chain.authority.address,
-        blocksPerRound: settings.blocksPerRound,
-        blockTimeMs: settings.blockTimeMs,
-        height: chain.headBlock().height,
-      },
-      hub: { peerId: swarm.peerId, multiaddrs: node.getMultiaddrs().map(String) },
-      peers: peersOf(swarm),
-    }),
+    runInfo,
     ...(wall ? { wall: () => wall.view() } : {}),
   });
   await new Promise<void>((done, fail) => server.once('error', fail).listen(options.port, host, done));
@@ -350,86 +266,10 @@ async function startHubWith(
   };
 }
 
-/**
- * The hub's checks on gossip: an announcement must be signed by the session key of a binding
- * registered on chain, for the round the chain is in (or the one just closed, for messages in
- * flight at the boundary), and not replayed; a decision must come from a validator of the run.
- */
-function runGossipChecks(chain: DevChain): NonNullable<SwarmOptions['acceptGossip']> {
-  const replay = new ReplayGuard();
-  return {
-    announcement: async (signed) => {
-      const current = chain.clock.roundAt(chain.headBlock().height);
-      const bindings = new Map<string, VerifiedBinding | undefined>([
-        [signed.announcement.binding, await chain.binding(signed.announcement.binding)],
-      ]);
-      verifyAnnouncement(signed, {
-        run: chain.run,
-        acceptRound: (r) => r === current || r === current - 1,
-        bindingOf: (id) => bindings.get(id),
-        now: Date.now(),
-        replay,
-      });
-    },
-    decision: async (signed) => {
-      if (!chain.spec.validators.includes(signed.decision.validator))
-        throw new Error(`${signed.decision.validator} is not a validator of run ${chain.run}`);
-    },
-  };
-}
-
-function peersOf(swarm: Swarm): { peerId: string; links: { kind: string; remoteAddr: string; direction: string }[] }[] {
-  const byPeer = new Map<string, { kind: string; remoteAddr: string; direction: string }[]>();
+function peersOf(swarm: Swarm): RunInfo['peers'] {
+  const byPeer = new Map<string, RunInfo['peers'][number]['links']>();
   for (const { peer, kind, remoteAddr, direction } of swarm.links()) {
     byPeer.set(peer, [...(byPeer.get(peer) ?? []), { kind, remoteAddr, direction }]);
   }
   return [...byPeer].map(([peerId, links]) => ({ peerId, links }));
-}
-
-/**
- * Keeps a copy of every announced payload: fetches it from the announcer (at most two at a time,
- * no more than the announced size) so it stays available after the announcer leaves.
- */
-function copyAnnouncedPayloads(swarm: Swarm, store: DiskContentStore): () => void {
-  const queue: { from: string; hash: string; bytes: number }[] = [];
-  const queued = new Set<string>();
-  let active = 0;
-  const pump = (): void => {
-    while (active < 2 && queue.length > 0) {
-      const { from, hash, bytes } = queue.shift()!;
-      active++;
-      swarm
-        .fetch(PAYLOAD_PROTOCOL, from, hash, { maxBytes: bytes })
-        .then((payload) => store.put(payload))
-        .catch((err) =>
-          console.error(`hub: could not copy payload ${hash} from ${from}: ${err instanceof Error ? err.message : String(err)}`),
-        )
-        .finally(() => {
-          active--;
-          queued.delete(hash);
-          pump();
-        });
-    }
-  };
-  const onAnnouncement = (event: CustomEvent<{ from: string; message: SignedAnnouncement }>): void => {
-    const { from, message } = event.detail;
-    const hash = toContentHash(message.announcement.payloadHash);
-    if (queued.has(hash) || queue.length >= 256) return;
-    queued.add(hash);
-    void store.has(hash).then((held) => {
-      if (held) queued.delete(hash);
-      else {
-        queue.push({ from, hash, bytes: message.announcement.bytes });
-        pump();
-      }
-    });
-  };
-  swarm.addEventListener('announcement', onAnnouncement);
-  return () => swarm.removeEventListener('announcement', onAnnouncement);
-}
-
-async function writeJsonAtomically(path: string, value: unknown): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(`${path}.tmp`, JSON.stringify(value, null, 2) + '\n');
-  await rename(`${path}.tmp`, path);
 }

@@ -1,14 +1,14 @@
-// The hub's content-addressed store on disk: each object is `objects/<blake3 hex>`, written to a
-// temporary file and renamed into place (a crash never leaves a half-written object under its
-// hash), and hashed again when read, so a corrupted file is reported and removed, never served.
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+// The hub's content-addressed store on disk: each object is `objects/<blake3 hex>`, written
+// atomically (a crash never leaves a half-written object under its hash), and hashed again when
+// read, so a corrupted file is reported and removed, never served.
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomically } from '../base/files.ts';
 import { type ContentStore } from '../swarm/content.ts';
-import { contentHash, isContentHash } from '../base/content-hash.ts';
+import { contentHash, isContentHash, type ContentHash } from '../base/content-hash.ts';
 
 export class DiskContentStore implements ContentStore {
   private readonly dir: string;
-  private tmpCounter = 0;
 
   constructor(dataDir: string) {
     this.dir = join(dataDir, 'objects');
@@ -18,12 +18,12 @@ export class DiskContentStore implements ContentStore {
     await mkdir(this.dir, { recursive: true });
   }
 
-  pathOf(hash: string): string {
+  pathOf(hash: ContentHash): string {
     if (!isContentHash(hash)) throw new Error(`not a content hash: ${JSON.stringify(hash)}`);
     return join(this.dir, hash);
   }
 
-  async has(hash: string): Promise<boolean> {
+  async has(hash: ContentHash): Promise<boolean> {
     if (!isContentHash(hash)) return false;
     return stat(this.pathOf(hash)).then(
       (s) => s.isFile(),
@@ -31,7 +31,7 @@ export class DiskContentStore implements ContentStore {
     );
   }
 
-  async get(hash: string): Promise<Uint8Array | undefined> {
+  async get(hash: ContentHash): Promise<Uint8Array | undefined> {
     if (!isContentHash(hash)) return undefined;
     let bytes: Uint8Array;
     try {
@@ -49,12 +49,10 @@ export class DiskContentStore implements ContentStore {
     return bytes;
   }
 
-  async put(bytes: Uint8Array): Promise<string> {
+  async put(bytes: Uint8Array): Promise<ContentHash> {
     const hash = contentHash(bytes);
     if (await this.has(hash)) return hash;
-    const tmp = join(this.dir, `.tmp-${process.pid}-${this.tmpCounter++}-${hash}`);
-    await writeFile(tmp, bytes);
-    await rename(tmp, this.pathOf(hash));
+    await writeFileAtomically(this.pathOf(hash), bytes);
     return hash;
   }
 }

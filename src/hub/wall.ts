@@ -8,77 +8,7 @@
 import type { DevChain } from '../chain/dev-chain.ts';
 import type { PeerStanding } from '../gauntlet/standings.ts';
 import { toContentHash } from '../base/content-hash.ts';
-import type { JudgedRoundRecord } from './coordinator.ts';
-
-/** How many of the latest rounds the document lists in full; peer totals and the loss cover every round. */
-export const WALL_ROUNDS = 30;
-
-export interface WallRoundPeer {
-  hotkey: string;
-  /** Payload bytes it committed this round. */
-  bytes: number;
-  /** Its payload is in the round's decision. */
-  included: boolean;
-  /** The Gauntlet's final score after this round; null without a Gauntlet or before it judged the round. */
-  score: number | null;
-  /** Why the Gauntlet refused its payload, if it did (an integrity reason: `stale`, `malformed`, …). */
-  rejected: string | null;
-}
-
-export interface WallRound {
-  round: number;
-  decided: boolean;
-  /** Every peer that committed a payload in the round, in chain order. */
-  peers: WallRoundPeer[];
-  /** Payload bytes committed in the round, all peers together. */
-  bytes: number;
-  /** H_{w+1}, once decided. */
-  modelHash: string | null;
-  /** The Gauntlet's loss of θ_w on the round's random evaluation windows (null when it measured nobody). */
-  loss: number | null;
-}
-
-export interface WallPeer {
-  hotkey: string;
-  /** The libp2p peer of its latest session. */
-  peerId: string;
-  /** Holds a connection to this hub now. */
-  online: boolean;
-  /** Height of its latest registration. */
-  registeredAt: number;
-  /** Rounds it committed a payload in, and how many of those payloads a decision took. */
-  rounds: number;
-  included: number;
-  /** Payload bytes it committed, all rounds together. */
-  bytes: number;
-  lastRound: number | null;
-  /** Its current Gauntlet final score (null without a Gauntlet or before its first evaluation). */
-  score: number | null;
-}
-
-export interface WallView {
-  runId: string;
-  preset: string;
-  /** The chain's head, the round it is in and the blocks left before that round closes. */
-  height: number;
-  round: number;
-  blocksLeft: number;
-  blocksPerRound: number;
-  blockTimeMs: number;
-  /** Rounds decided so far. */
-  decidedRounds: number;
-  /** Peers (browsers, nodes, other hubs) holding a libp2p connection to this hub. */
-  connectedPeers: number;
-  /** The dense model's bytes (f32 parameters): what a payload would weigh uncompressed. */
-  denseBytes: number;
-  /** `gauntlet` when scores decide the rounds, else `take-all`. */
-  validator: 'gauntlet' | 'take-all';
-  peers: WallPeer[];
-  /** The latest WALL_ROUNDS rounds, newest last, the round in progress included. */
-  rounds: WallRound[];
-  /** The validator's loss of every decided round that has one, oldest first. */
-  loss: { round: number; loss: number }[];
-}
+import { WALL_ROUNDS, type JudgedRoundRecord, type WallPeer, type WallRound, type WallRoundPeer, type WallView } from '../run/api.ts';
 
 export interface WallSources {
   chain: DevChain;

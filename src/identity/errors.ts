@@ -1,5 +1,6 @@
 // Errors from reading identity objects (bindings, announcements, wallets). Each carries a code a
 // program can branch on and a message that says what was wrong and what to do.
+import { CodedError } from '../base/errors.ts';
 
 export type IdentityErrorCode =
   | 'malformed' // a field is missing, has the wrong type or format, or an unknown field is present
@@ -12,20 +13,14 @@ export type IdentityErrorCode =
   | 'replay' // this (binding, nonce) was seen before
   | 'oversized'; // larger than the protocol allows
 
-export class IdentityError extends Error {
-  override name = 'IdentityError';
-  readonly code: IdentityErrorCode;
-  constructor(code: IdentityErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
-}
+export class IdentityError extends CodedError<IdentityErrorCode> {}
 
 /** No wallet extension answered web3Enable: say which to install, and offer the burner key. */
-export class NoWalletError extends Error {
-  override name = 'NoWalletError';
+export class NoWalletError extends CodedError<'no-wallet'> {
   constructor() {
     super(
+      'no-wallet',
+
       'No Polkadot/Bittensor wallet extension found: install polkadot{.js}, Talisman or SubWallet, ' +
         'or continue with a burner key for this demo',
     );
@@ -33,10 +28,11 @@ export class NoWalletError extends Error {
 }
 
 /** An extension answered but shares no sr25519 account with this page. */
-export class NoWalletAccountError extends Error {
-  override name = 'NoWalletAccountError';
+export class NoWalletAccountError extends CodedError<'no-wallet-account'> {
   constructor(extensions: string[]) {
     super(
+      'no-wallet-account',
+
       `The wallet extension${extensions.length === 1 ? '' : 's'} ${extensions.join(', ')} shared no sr25519 account with this page: ` +
         'create or import an sr25519 account (the kind Bittensor hotkeys use) and allow this site to see it, ' +
         'or continue with a burner key for this demo',

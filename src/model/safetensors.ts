@@ -2,6 +2,7 @@
 // JSON header {name: {dtype, shape, data_offsets}, __metadata__?}, then the tensor bytes.
 // Files come from strangers (checkpoints, peers), so everything is validated before any tensor
 // is allocated. Uint8Array in and out: no fs, works in Node, workers and pages.
+import { CodedError } from '../base/errors.ts';
 
 export type TensorDtype = 'F32' | 'I32';
 
@@ -23,8 +24,11 @@ const MAX_DIMS = 8;
 const BYTES: Record<TensorDtype, number> = { F32: 4, I32: 4 };
 const KNOWN_OTHER_DTYPES = ['BOOL', 'U8', 'I8', 'F8_E5M2', 'F8_E4M3', 'I16', 'U16', 'F16', 'BF16', 'U32', 'F64', 'I64', 'U64'];
 
-export class SafetensorsError extends Error {
-  override name = 'SafetensorsError';
+/** A file that is not valid safetensors (or not one WebLoCo can read): the message says what is wrong. */
+export class SafetensorsError extends CodedError<'invalid-safetensors'> {
+  constructor(message: string) {
+    super('invalid-safetensors', message);
+  }
 }
 
 function fail(why: string): never {

@@ -5,15 +5,13 @@
 // Decoding checks the size limit, UTF-8 JSON, every field, the run, and (for a decision, which
 // names its signer) the validator's signature. An announcement's signature needs its session
 // binding from the chain, so the Swarm's `acceptGossip` hook verifies it. docs/PROTOCOL.md, "Swarm".
+import { errorMessage } from '../base/errors.ts';
 import { parseDecision, verifyValidatorStatement, type SignedDecision } from '../chain/extrinsics.ts';
 import { parseAnnouncement, type SignedAnnouncement } from '../identity/announcement.ts';
 import { canonicalBytes } from '../identity/canonical.ts';
 import { expectHex, expectRecord } from '../identity/fields.ts';
 import { MAX_ANNOUNCE_BYTES, MAX_DECISION_BYTES } from './protocol.ts';
-
-export class MessageError extends Error {
-  override name = 'MessageError';
-}
+import { ProtocolError } from './stream-bytes.ts';
 
 export function encodeAnnouncementMessage(signed: SignedAnnouncement): Uint8Array {
   parseSignedAnnouncement(signed);
@@ -23,7 +21,7 @@ export function encodeAnnouncementMessage(signed: SignedAnnouncement): Uint8Arra
 export function decodeAnnouncementMessage(data: Uint8Array, runId: string): SignedAnnouncement {
   const signed = parseSignedAnnouncement(parseJson(data, MAX_ANNOUNCE_BYTES, 'announcement'));
   if (signed.announcement.run !== runId)
-    throw new MessageError(`announcement for run '${signed.announcement.run}' on run '${runId}''s topic`);
+    throw new ProtocolError(`announcement for run '${signed.announcement.run}' on run '${runId}''s topic`, 'malformed-message');
   return signed;
 }
 
@@ -35,7 +33,8 @@ export function encodeDecisionMessage(signed: SignedDecision): Uint8Array {
 /** Parses a gossiped decision and checks that its `validator` signed it (not that it may decide). */
 export function decodeDecisionMessage(data: Uint8Array, runId: string): SignedDecision {
   const { statement, signature } = verifyValidatorStatement(parseJson(data, MAX_DECISION_BYTES, 'decision'), 'decision', parseDecision);
-  if (statement.run !== runId) throw new MessageError(`decision for run '${statement.run}' on run '${runId}''s topic`);
+  if (statement.run !== runId)
+    throw new ProtocolError(`decision for run '${statement.run}' on run '${runId}''s topic`, 'malformed-message');
   return { decision: statement, signature };
 }
 
@@ -48,7 +47,8 @@ function parseSignedAnnouncement(value: unknown): SignedAnnouncement {
 }
 
 function sized(bytes: Uint8Array, maxBytes: number, what: string): Uint8Array {
-  if (bytes.byteLength > maxBytes) throw new MessageError(`${what} of ${bytes.byteLength} bytes exceeds the ${maxBytes}-byte limit`);
+  if (bytes.byteLength > maxBytes)
+    throw new ProtocolError(`${what} of ${bytes.byteLength} bytes exceeds the ${maxBytes}-byte limit`, 'malformed-message');
   return bytes;
 }
 
@@ -57,6 +57,6 @@ function parseJson(data: Uint8Array, maxBytes: number, what: string): unknown {
   try {
     return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data));
   } catch (err) {
-    throw new MessageError(`${what} is not UTF-8 JSON: ${err instanceof Error ? err.message : String(err)}`);
+    throw new ProtocolError(`${what} is not UTF-8 JSON: ${errorMessage(err)}`, 'malformed-message');
   }
 }

@@ -1,10 +1,17 @@
 // Exact-length reads and backpressured writes on a libp2p 3 stream. The transfer protocols parse
 // their frames with these, so a short, long or stalled stream surfaces as a ProtocolError that
 // names what was being read, never as a hang or a partial buffer.
+import { CodedError } from '../base/errors.ts';
 import type { Stream } from '@libp2p/interface';
 
-export class ProtocolError extends Error {
-  override name = 'ProtocolError';
+/**
+ * A peer broke the swarm's wire rules: a transfer stream that is short, long, stalled or framed
+ * wrong (`malformed-stream`), or a gossip message that fails its topic's codec (`malformed-message`).
+ */
+export class ProtocolError extends CodedError<'malformed-stream' | 'malformed-message'> {
+  constructor(message: string, code: 'malformed-stream' | 'malformed-message' = 'malformed-stream') {
+    super(code, message);
+  }
 }
 
 /** Reads a stream's bytes in exact amounts, buffering what the transport delivered beyond them. */

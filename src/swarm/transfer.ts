@@ -7,6 +7,7 @@
 //
 // The requester checks `total` against its limit before allocating anything, checks every frame
 // length, and verifies the hash of what arrived. Layout and limits: docs/PROTOCOL.md, "Swarm".
+import { CodedError } from '../base/errors.ts';
 import type { Stream } from '@libp2p/interface';
 import { type ContentStore } from './content.ts';
 import { createContentHasher, toContentHash } from '../base/content-hash.ts';
@@ -17,14 +18,23 @@ import { ProtocolError, StreamReader, readU32le, sendAll, u32le } from './stream
 
 const STATUS_NAMES: Record<number, string> = Object.fromEntries(Object.entries(Status).map(([name, code]) => [code, name]));
 
+/** A refusal's status as an error code (kebab-case, as every code in the project). */
+export type TransferErrorCode = 'not-found' | 'bad-request' | 'rate-limited' | 'too-large' | 'internal';
+const TRANSFER_CODES: Record<number, TransferErrorCode> = {
+  [Status.notFound]: 'not-found',
+  [Status.badRequest]: 'bad-request',
+  [Status.rateLimited]: 'rate-limited',
+  [Status.tooLarge]: 'too-large',
+  [Status.internal]: 'internal',
+};
+
 /** The remote answered with an error status (not found, rate limited, ...), or sent too much. */
-export class TransferError extends Error {
-  override name = 'TransferError';
+export class TransferError extends CodedError<TransferErrorCode> {
   constructor(
     readonly status: StatusCode,
     message: string,
   ) {
-    super(message);
+    super(TRANSFER_CODES[status] ?? 'internal', message);
   }
   get statusName(): string {
     return STATUS_NAMES[this.status] ?? `status ${this.status}`;

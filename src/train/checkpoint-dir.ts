@@ -1,7 +1,8 @@
 // Checkpoints as folders on disk (Node): model.safetensors, config.json and, when present,
 // optimizer.safetensors, written and read as the bytes checkpoint.ts makes and checks.
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomically } from '../base/files.ts';
 import { CONFIG_FILE, MODEL_FILE, OPTIMIZER_FILE, type CheckpointFiles } from './checkpoint.ts';
 
 export async function readCheckpointDir(dir: string): Promise<CheckpointFiles> {
@@ -16,12 +17,10 @@ export async function readCheckpointDir(dir: string): Promise<CheckpointFiles> {
   return files;
 }
 
-/** Each file goes through a temporary name and a rename, so a crash never leaves half a file. */
+/** Each file is written atomically, so a crash never leaves half a file. */
 export async function writeCheckpointDir(dir: string, files: CheckpointFiles): Promise<void> {
   await mkdir(dir, { recursive: true });
   for (const [name, bytes] of Object.entries(files)) {
-    const path = join(dir, name);
-    await writeFile(`${path}.tmp`, bytes);
-    await rename(`${path}.tmp`, path);
+    await writeFileAtomically(join(dir, name), bytes);
   }
 }

@@ -1,6 +1,6 @@
 // The Gauntlet's standings as the hub reports them (GET /api/wall): best final score first, this
 // tab's hotkey marked. Without a Gauntlet (a take-all hub) it says that every payload counts.
-import type { WallPeer } from '../hub/wall.ts';
+import type { WallPeer } from '../run/api.ts';
 
 export function Leaderboard({
   peers,

@@ -9,7 +9,7 @@ export function SelfTest({ worker }: { worker: TrainerWorker }) {
   const run = async () => {
     setRunning(true);
     try {
-      setResult(await worker.api.selfTest());
+      setResult(await worker.api.gpu.selfTest());
     } catch (err) {
       setResult({ error: err instanceof Error ? err.message : String(err) });
     } finally {

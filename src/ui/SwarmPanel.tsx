@@ -5,7 +5,7 @@
 // every round; a reload resumes them. `?join=burner` joins with a burner key by itself (kiosks,
 // `webloco demo`). Or, instead of joining, validate the run (ValidatorPanel).
 import { useEffect, useMemo, useRef, useState } from 'react';
-import type { HubRunInfo } from '../client/hub-api.ts';
+import type { RunInfo } from '../run/api.ts';
 import type { TrainerWorker } from '../client/trainer-client.ts';
 import { BURNER_LABEL } from '../identity/burner.ts';
 import type { WalletAccount } from '../identity/wallet.ts';
@@ -40,7 +40,7 @@ function autoJoin(): { rounds?: number } | null {
   return rounds > 0 ? { rounds } : {};
 }
 
-export function SwarmPanel({ run, worker, hubUrl }: { run: HubRunInfo; worker: TrainerWorker | null; hubUrl: string }) {
+export function SwarmPanel({ run, worker, hubUrl }: { run: RunInfo; worker: TrainerWorker | null; hubUrl: string }) {
   const swarm = useSwarm(worker, hubUrl, run.runId);
   const { state, saved } = swarm;
   const { wallet, connect, signerFor, burner } = useWallet();

@@ -1,8 +1,8 @@
 // This tab's receipt for each round it took part in: the model hash the decision named (and the
 // tab reached), what it sent, whether the decision included it, the Gauntlet's score for it after
 // the round, and why it was left out when it was.
-import type { ParticipantRound } from '../client/participant.ts';
-import type { WallRound } from '../hub/wall.ts';
+import type { ParticipantRound } from '../run/participant.ts';
+import type { WallRound } from '../run/api.ts';
 
 export function kilobytes(bytes: number): string {
   return `${(bytes / 1024).toFixed(1)} KiB`;

@@ -1,7 +1,7 @@
 // The tab's life in a swarm as one reducer: choosing a hotkey, joining (each step named), taking
 // part in rounds (which phase, how far), pausing, what it saved after each round, and how it
 // ended. Every label, bar and button of the swarm dashboard derives from it.
-import type { JoinedFrom, ParticipantRound } from '../client/participant.ts';
+import type { JoinedFrom, ParticipantRound } from '../run/participant.ts';
 import type { ParticipantStatus, SavedRound, SessionSummary } from '../client/swarm-client.ts';
 import type { PeerLink } from '../swarm/swarm.ts';
 import type { LossPoint } from './loss-series.ts';

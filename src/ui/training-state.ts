@@ -1,5 +1,5 @@
 // The tab's training lifecycle as one reducer: every button and label derives from it.
-import type { RoundSummary, SessionInfo, TrainEvent } from '../client/worker.ts';
+import type { RoundSummary, PeerInfo, TrainEvent } from '../client/worker.ts';
 import type { LossPoint } from './loss-series.ts';
 
 export type Phase = 'idle' | 'loading' | 'ready' | 'training' | 'paused' | 'stopping' | 'finished' | 'error';
@@ -8,7 +8,7 @@ export type { LossPoint };
 
 export interface TrainingState {
   phase: Phase;
-  info: SessionInfo | null;
+  info: PeerInfo | null;
   /** Inner training loss at every step. */
   losses: LossPoint[];
   /** Held-out loss of the model after each round's outer step, at the step the round ended. */
@@ -21,7 +21,7 @@ export interface TrainingState {
 
 export type TrainingAction =
   | { type: 'load' }
-  | { type: 'loaded'; info: SessionInfo }
+  | { type: 'loaded'; info: PeerInfo }
   | { type: 'start' }
   | { type: 'event'; event: TrainEvent }
   | { type: 'pause' }

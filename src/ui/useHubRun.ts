@@ -1,9 +1,10 @@
 // Whether the page was served by a hub: asks its own origin for GET /api/run once. A hub's page
 // joins its swarm; any other server (vite, a static host) leaves the tab training on its own.
 import { useEffect, useState } from 'react';
-import { fetchRunInfo, type HubRunInfo } from '../client/hub-api.ts';
+import type { RunInfo } from '../run/api.ts';
+import { fetchRunInfo } from '../run/hub-client.ts';
 
-export type HubRunState = { status: 'checking' } | { status: 'hub'; run: HubRunInfo } | { status: 'solo' };
+export type HubRunState = { status: 'checking' } | { status: 'hub'; run: RunInfo } | { status: 'solo' };
 
 export function useHubRun(): HubRunState {
   const [state, setState] = useState<HubRunState>({ status: 'checking' });

@@ -61,11 +61,11 @@ export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: st
         });
         joined.current = member;
         // A pause asked for while joining holds the first round too.
-        if (paused.current) await worker.api.pause();
+        if (paused.current) await worker.api.controls.pause();
         dispatch({
           type: 'joined',
           identity: { peerId: member.peerId, hubPeerId: member.hubPeerId, session: member.session },
-          modelHash: await worker.api.modelHash(),
+          modelHash: await worker.api.member.modelHash(),
           resumed: 'resume' in how ? { joinedFrom: member.joinedFrom, errorFeedback: member.restoredErrorFeedback } : null,
         });
         if (store.current) setSaved({ status: 'saved', tab: (await store.current.tab(runId))! });
@@ -112,7 +112,7 @@ export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: st
   const setPaused = useCallback(
     async (pause: boolean) => {
       paused.current = pause;
-      if (worker && joined.current) await (pause ? worker.api.pause() : worker.api.resume());
+      if (worker && joined.current) await (pause ? worker.api.controls.pause() : worker.api.controls.resume());
       dispatch({ type: 'paused', paused: pause });
     },
     [worker],
@@ -120,7 +120,7 @@ export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: st
 
   const setDutyCycle = useCallback(
     async (duty: number) => {
-      if (worker && joined.current) await worker.api.setDutyCycle(duty);
+      if (worker && joined.current) await worker.api.controls.setDutyCycle(duty);
     },
     [worker],
   );

@@ -30,12 +30,12 @@ export function useTrainer(): { gpu: GpuState; worker: TrainerWorker | null; cap
     let cancelled = false;
     // `?f16=on` puts the model on the f16 path (absent or `off`: f32, the default until a real GPU measures f16 faster).
     const f16 = new URLSearchParams(window.location.search).get('f16');
-    void w.api.configure(f16 === 'on' || f16 === 'off' ? { f16: f16 === 'on' } : {});
-    w.api.adapter().then(
+    void w.api.gpu.configure(f16 === 'on' || f16 === 'off' ? { f16: f16 === 'on' } : {});
+    w.api.gpu.adapter().then(
       (adapter) => {
         if (cancelled) return;
         setGpu({ status: 'ready', adapter });
-        w.api.capability().then(
+        w.api.gpu.capability().then(
           (c) => !cancelled && setCapability({ status: 'done', capability: c }),
           (err: unknown) => !cancelled && setCapability({ status: 'failed', message: err instanceof Error ? err.message : String(err) }),
         );

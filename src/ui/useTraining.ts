@@ -1,17 +1,16 @@
 // React hook around the worker's peer: a solo SparseLoCo run with live progress, pause/resume/
 // stop, and checkpoints as downloads.
+import { errorMessage } from '../base/errors.ts';
 import * as Comlink from 'comlink';
 import { useCallback, useReducer } from 'react';
 import type { TrainerWorker } from '../client/trainer-client.ts';
-import type { SessionOptions, TrainEvent } from '../client/worker.ts';
+import type { TrainEvent } from '../client/worker.ts';
+import { soloRun } from '../run/settings.ts';
 import { initialTraining, trainingReducer } from './training-state.ts';
-
-/** The tab's run: the tiny preset, 4×64 tokens a step, H = 10 inner steps a round. */
-export const TAB_RUN: Omit<SessionOptions, 'rounds'> = { preset: 'tiny', batch: 4, seqLen: 64, innerSteps: 10 };
 
 export function useTraining(worker: TrainerWorker | null) {
   const [state, dispatch] = useReducer(trainingReducer, initialTraining);
-  const fail = (err: unknown) => dispatch({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
+  const fail = (err: unknown) => dispatch({ type: 'failed', message: errorMessage(err) });
 
   /** Runs the rest of the current run, or starts a new run of `rounds` rounds. */
   const start = useCallback(
@@ -21,11 +20,11 @@ export function useTraining(worker: TrainerWorker | null) {
         let info = state.info;
         if (!info || state.phase === 'finished' || info.rounds !== rounds) {
           dispatch({ type: 'load' });
-          info = await worker.api.init({ ...TAB_RUN, rounds });
+          info = await worker.api.solo.init(soloRun(rounds));
           dispatch({ type: 'loaded', info });
         }
         dispatch({ type: 'start' });
-        const result = await worker.api.train(
+        const result = await worker.api.solo.train(
           rounds,
           Comlink.proxy((event: TrainEvent) => dispatch({ type: 'event', event })),
         );
@@ -39,21 +38,21 @@ export function useTraining(worker: TrainerWorker | null) {
 
   const pause = useCallback(() => {
     dispatch({ type: 'pause' });
-    void worker?.api.pause();
+    void worker?.api.controls.pause();
   }, [worker]);
   const resume = useCallback(() => {
     dispatch({ type: 'resume' });
-    void worker?.api.resume();
+    void worker?.api.controls.resume();
   }, [worker]);
   const stop = useCallback(() => {
     dispatch({ type: 'stop' });
-    void worker?.api.cancel();
+    void worker?.api.controls.cancel();
   }, [worker]);
 
   const saveCheckpoint = useCallback(async () => {
     if (!worker) return;
     try {
-      const c = await worker.api.checkpoint();
+      const c = await worker.api.solo.checkpoint();
       // One file is enough: WebLoCo writes the config into the safetensors metadata too.
       const url = URL.createObjectURL(
         new Blob([c.files['model.safetensors']! as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }),

@@ -2,9 +2,9 @@
 // page served by anything else (Vite's dev server, a static host) has no wall to show, and says so;
 // a hub that stops answering keeps its last view on screen, marked as stale.
 import { useEffect, useState } from 'react';
-import type { WallView } from '../hub/wall.ts';
+import type { WallView } from '../run/api.ts';
 
-export type { WallPeer, WallRound, WallView } from '../hub/wall.ts';
+export type { WallPeer, WallRound, WallView } from '../run/api.ts';
 
 export const WALL_POLL_MS = 2_000;
 

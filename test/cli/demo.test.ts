@@ -2,7 +2,7 @@
 // fresh data dir, the repository's dist/), each run setting overridable, and what it refuses.
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEMO_RUN, demoOptions, wallUrl } from '../../src/cli/demo.ts';
+import { DEMO_RUN, demoOptionsFrom as demoOptions, wallUrl } from '../../src/cli/demo.ts';
 
 describe('webloco demo arguments', () => {
   it("defaults to three peers on a tiny run with short rounds, in a fresh data dir, serving the repository's dist/", () => {
@@ -14,7 +14,17 @@ describe('webloco demo arguments', () => {
       appDir: resolve(__dirname, '../../dist'),
       takeAll: false,
       headed: false,
-      run: { preset: 'tiny', innerSteps: 10, batch: 4, seqLen: 64, blocksPerRound: 10, blockTimeMs: 1000, rounds: 1000 },
+      run: {
+        preset: 'tiny',
+        seed: 0,
+        innerSteps: 10,
+        batch: 4,
+        seqLen: 64,
+        blocksPerRound: 10,
+        blockTimeMs: 1000,
+        rounds: 1000,
+        checkpointEvery: 1,
+      },
     });
     expect(demoOptions(['--help'])).toBeNull();
   });
@@ -57,20 +67,29 @@ describe('webloco demo arguments', () => {
       takeAll: true,
       headed: true,
     });
-    expect(options.run).toEqual({ preset: 'small', innerSteps: 2, batch: 2, seqLen: 32, blocksPerRound: 20, blockTimeMs: 500, rounds: 7 });
+    expect(options.run).toEqual({
+      ...DEMO_RUN,
+      preset: 'small',
+      innerSteps: 2,
+      batch: 2,
+      seqLen: 32,
+      blocksPerRound: 20,
+      blockTimeMs: 500,
+      rounds: 7,
+    });
     // Unnamed settings keep the demo's defaults, not the hub's.
     expect(demoOptions(['--inner-steps', '3'])!.run).toEqual({ ...DEMO_RUN, innerSteps: 3 });
   });
 
   it('refuses peer counts, ports and run settings that cannot work, saying which flag', () => {
-    expect(() => demoOptions(['--peers', '-1'])).toThrow(/--peers must be a whole number from 0 to 32/);
+    expect(() => demoOptions(['--peers=-1'])).toThrow(/--peers must be a whole number from 0 to 32/);
     expect(() => demoOptions(['--peers', '2.5'])).toThrow(/--peers/);
     expect(() => demoOptions(['--peers', '33'])).toThrow(/--peers/);
     expect(() => demoOptions(['--port', '65535'])).toThrow(/--port/);
-    expect(() => demoOptions(['--inner-steps', '0'])).toThrow(/--inner-steps must be a positive whole number/);
+    expect(() => demoOptions(['--inner-steps', '0'])).toThrow(/--inner-steps must be a whole number ≥ 1/);
     expect(() => demoOptions(['--block-time-ms', '0.5'])).toThrow(/--block-time-ms/);
-    expect(() => demoOptions(['--peers'])).toThrow(/needs a value/);
-    expect(() => demoOptions(['--wall'])).toThrow(/unknown option '--wall'/);
+    expect(() => demoOptions(['--peers'])).toThrow(/--peers <value>' argument missing/);
+    expect(() => demoOptions(['--wall'])).toThrow(/Unknown option '--wall'/);
   });
 
   it("puts the wall at the hub page's #/wall", () => {

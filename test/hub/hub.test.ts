@@ -3,6 +3,7 @@
 // without a registered session binding are rejected and reported while the nodes keep working;
 // the HTTP side serves the app and the API and answers bad requests with JSON errors; the hub
 // keeps its peer id and run id across restarts.
+import type { RunInfo } from '../../src/run/api.ts';
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -190,15 +191,8 @@ describe('hub with two Node peers', () => {
     const res = await fetch(`${hub.http}/api/run`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/application\/json/);
-    const run = (await res.json()) as {
-      runId: string;
-      preset: string;
-      round: number;
-      modelHash: string;
-      checkpoint: { round: number };
-      peers: { peerId: string; links: { kind: string }[] }[];
-    };
-    expect(run).toMatchObject({ runId: RUN, preset: 'tiny', round: 0, checkpoint: { round: 0 } });
+    const run = (await res.json()) as RunInfo;
+    expect(run).toMatchObject({ runId: RUN, settings: { preset: 'tiny' }, round: 0, checkpoint: { round: 0 } });
     expect(run.modelHash).toMatch(/^[0-9a-f]{64}$/); // H of θ_0
     const ids = run.peers.map((p) => p.peerId);
     expect(ids).toEqual(expect.arrayContaining([alice.peerId, bob.peerId]));

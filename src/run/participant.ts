@@ -10,16 +10,19 @@
 //          else the hub), apply it, and compare the model hash with the decision's. A mismatch
 //          means this peer is out of sync: it joins again from the newest checkpoint.
 // Nothing here waits for other peers: the chain's clock closes rounds, the hub decides them.
+import { TypedEventEmitter } from '@libp2p/interface';
+import { contentHash, signedHash, toContentHash, type ContentHash } from '../base/content-hash.ts';
+import { errorMessage } from '../base/errors.ts';
 import { waitForDecision, type Chain } from '../chain/chain.ts';
 import { ChainError, type SignedDecision } from '../chain/extrinsics.ts';
 import type { SignedAnnouncement } from '../identity/announcement.ts';
 import type { Hex } from '../identity/fields.ts';
 import type { Session } from '../identity/session.ts';
-import { contentHash, toContentHash } from '../base/content-hash.ts';
 import { CHECKPOINT_PROTOCOL, MAX_OBJECT_BYTES, PAYLOAD_PROTOCOL } from '../swarm/protocol.ts';
 import type { Swarm } from '../swarm/swarm.ts';
 import { MODEL_FILE, type CheckpointFiles } from '../train/checkpoint.ts';
-import { TypedEventEmitter } from '@libp2p/interface';
+import type { CheckpointRef } from './api.ts';
+import { decidedModelHash, decidedPayloads, followDecision, followDecisions, type DecisionFollower } from './follow.ts';
 
 /** The engine peer behind a participant: in this process, or in the tab's worker. */
 export interface RoundBackend {
@@ -29,14 +32,6 @@ export interface RoundBackend {
   contribute(round: number): Promise<{ payload: Uint8Array | null; cancelled: boolean; skipped?: string }>;
   /** θ_{w+1} from the decision's payloads, in order; returns its model hash. */
   applyDecision(round: number, payloads: Uint8Array[]): Promise<string>;
-}
-
-/** The hub's newest checkpoint, as GET /api/run reports it. */
-export interface CheckpointRef {
-  round: number;
-  objectHash: string;
-  modelHash: string;
-  bytes: number;
 }
 
 export interface ParticipantOptions {
@@ -107,7 +102,7 @@ export interface ParticipantEvents {
 export class Participant extends TypedEventEmitter<ParticipantEvents> {
   /** The round whose θ the backend holds (the next to train), or -1 before joining. */
   round = -1;
-  private modelHash = '';
+  private modelHash: ContentHash = '';
   /** Where the last join or resync took θ from. */
   joinedFrom: JoinedFrom | null = null;
   private bytesDown = 0;
@@ -162,7 +157,7 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
     }
     this.status('waiting', round);
     const decision = (await waitForDecision(this.o.chain, round))!;
-    const hashes = decision.decision.payloadHashes.map((h) => toContentHash(h));
+    const hashes = decidedPayloads(decision);
     await this.apply(round, decision);
     const included = payloadHash !== null && hashes.includes(payloadHash);
     if (payloadHash && !included && !note) note = 'the decision did not include this payload';
@@ -185,37 +180,38 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
   private async submit(round: number, payload: Uint8Array, payloadHash: string): Promise<string | undefined> {
     const { swarm, chain, session } = this.o;
     await swarm.store.put(payload);
-    const fields = { round, baseModelHash: `0x${this.modelHash}`, payloadHash: `0x${payloadHash}`, bytes: payload.byteLength } as const;
+    const fields = { round, baseModelHash: signedHash(this.modelHash), payloadHash: signedHash(payloadHash), bytes: payload.byteLength };
     const signed = this.o.announce ? await this.o.announce(fields) : session.announce(fields);
-    await swarm.announce(signed).catch(() => 0); // no gossip peers yet: the chain commit still stands
+    await swarm.announce(signed).catch(() => 0); // no gossip peers yet (publishing throws): the chain commit still stands
     try {
       await chain.commit(signed);
       return undefined;
     } catch (err) {
       if (err instanceof ChainError && err.code === 'wrong-round') return `committed too late: round ${round} had closed`;
-      return `the chain refused the commit: ${(err as Error).message}`;
+      return `the chain refused the commit: ${errorMessage(err)}`;
     }
   }
 
   /** Fetches the decision's payloads, applies it, and resyncs when the model hash disagrees. */
   private async apply(round: number, signed: SignedDecision): Promise<void> {
     this.status('applying', round);
-    const expected = toContentHash(signed.decision.modelHash);
     try {
-      const payloads: Uint8Array[] = [];
-      for (const hash of signed.decision.payloadHashes.map((h) => toContentHash(h))) payloads.push(await this.payload(hash));
-      this.modelHash = await this.o.backend.applyDecision(round, payloads);
+      this.modelHash = (await followDecision(round, signed, this.follower)).modelHash;
       this.round = round + 1;
     } catch (err) {
-      console.warn(`round ${round}: could not apply the decision (${(err as Error).message}); resyncing from the newest checkpoint`);
-    }
-    if (this.round !== round + 1 || this.modelHash !== expected) {
+      console.warn(`round ${round}: could not follow the decision (${errorMessage(err)}); resyncing from the newest checkpoint`);
       this.status('resyncing', round);
       await this.syncFromCheckpoint();
     }
   }
 
-  private async payload(hash: string): Promise<Uint8Array> {
+  /** The backend as a decision follower: payloads from their announcers or the hub. */
+  private readonly follower: DecisionFollower = {
+    payload: (hash) => this.payload(hash),
+    apply: (round, payloads) => this.o.backend.applyDecision(round, payloads),
+  };
+
+  private async payload(hash: ContentHash): Promise<Uint8Array> {
     const { swarm, hubPeerId } = this.o;
     const own = await swarm.store.get(hash);
     if (own) return own;
@@ -238,7 +234,7 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
         }
       }
     }
-    throw new Error(`payload ${hash} could not be fetched from ${sources.join(' or ')}: ${(lastError as Error)?.message}`);
+    throw new Error(`payload ${hash} could not be fetched from ${sources.join(' or ')}: ${errorMessage(lastError)}`);
   }
 
   /**
@@ -263,28 +259,24 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
         throw new Error(`the hub's checkpoint hashes to ${this.modelHash}, not the ${checkpoint.modelHash} it claims`);
       this.round = checkpoint.round;
     }
-    this.joinedFrom = { source: local ? 'local' : 'hub', round: this.round, replayed: 0 };
-    for (let decision = await chain.decision(this.round); decision; decision = await chain.decision(this.round)) {
-      const round = this.round;
-      const payloads: Uint8Array[] = [];
-      for (const hash of decision.decision.payloadHashes.map((h) => toContentHash(h))) payloads.push(await this.payload(hash));
-      this.modelHash = await backend.applyDecision(round, payloads);
-      if (this.modelHash !== toContentHash(decision.decision.modelHash))
-        throw new Error(`replaying round ${round} gave model ${this.modelHash}, its decision says ${decision.decision.modelHash}`);
-      this.round = round + 1;
-      this.joinedFrom.replayed++;
-    }
+    const joinedFrom: JoinedFrom = { source: local ? 'local' : 'hub', round: this.round, replayed: 0 };
+    this.joinedFrom = joinedFrom;
+    this.round = await followDecisions(chain, this.round, this.follower, (_, modelHash) => {
+      this.modelHash = modelHash;
+      joinedFrom.replayed++;
+    });
   }
 
   /** The saved checkpoint, if it is at least as new as the hub's and the chain names its model hash. */
   private async vouchedLocalCheckpoint(hub: CheckpointRef): Promise<LocalCheckpoint | null> {
+    // A saved checkpoint that cannot be read is as good as none: join from the hub's.
     const local = await this.o.localCheckpoint?.().catch(() => null);
     if (!local || local.round < hub.round) return null;
     // θ_w is vouched for by the hub's checkpoint of the same round, or by the decision of round w - 1.
     const named =
       local.round === hub.round
         ? hub.modelHash
-        : await this.o.chain.decision(local.round - 1).then((d) => (d ? toContentHash(d.decision.modelHash) : null));
+        : await this.o.chain.decision(local.round - 1).then((d) => (d ? decidedModelHash(d) : null));
     return named === local.modelHash ? local : null;
   }
 

@@ -13,13 +13,14 @@ import type { GpuRuntime } from '../../src/gpu/runtime.ts';
 import { startHub, type Hub } from '../../src/hub/hub.ts';
 import { toContentHash } from '../../src/base/content-hash.ts';
 import { testRuntime } from '../helpers/gpu.ts';
-import { swarmMember } from '../helpers/swarm-member.ts';
+import { createHeadlessMember, type HeadlessMemberOptions } from '../../src/run/member.ts';
 
 // 8 s rounds: a member trains 2 steps of 2×16 tokens and commits well inside one, even on a busy software GPU.
 const RUN = { innerSteps: 2, batch: 2, seqLen: 16, blocksPerRound: 32, blockTimeMs: 250, checkpointEvery: 1 };
 
 let rt: GpuRuntime;
-const member = (extra: Parameters<typeof swarmMember>[5] = {}) => swarmMember(rt, hub, data, RUN, 'honest', extra);
+const member = (extra: Pick<HeadlessMemberOptions, 'localCheckpoint'> = {}) =>
+  createHeadlessMember({ hubUrl: hub.http, rt, data, nullRounds: 0, discoveryIntervalMs: 500, ...extra });
 let hub: Hub;
 let data: { train: Uint16Array; heldOut: Uint16Array };
 
@@ -66,7 +67,7 @@ describe('swarm rounds', () => {
       // A member joining now loads the newest checkpoint, replays what followed, and within one
       // round holds the model the chain's decision names. Given a saved θ of its own (a reloaded
       // tab), it starts from that instead, but only when the chain names its model hash.
-      const saved = { round: a.participant.round, modelHash: a.peer.modelHash, files: await a.peer.checkpoint() };
+      const saved = { round: a.participant.round, modelHash: a.engine.modelHash, files: await a.engine.checkpoint() };
       const offered = [{ ...saved, modelHash: 'ab'.repeat(32) }, saved];
       const late = await member({ localCheckpoint: async () => offered.shift() ?? null });
       try {

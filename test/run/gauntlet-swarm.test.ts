@@ -15,7 +15,7 @@ import { startHub, type Hub } from '../../src/hub/hub.ts';
 import { preset } from '../../src/model/config.ts';
 import { toContentHash } from '../../src/base/content-hash.ts';
 import { testRuntime } from '../helpers/gpu.ts';
-import { swarmMember, type Member } from '../helpers/swarm-member.ts';
+import { createHeadlessMember, type HeadlessMember as Member } from '../../src/run/member.ts';
 
 // 8 s rounds: four members train one after another on the one software GPU, then the validator scores.
 const RUN = { innerSteps: 2, batch: 2, seqLen: 16, blocksPerRound: 32, blockTimeMs: 250, checkpointEvery: 1 };
@@ -61,7 +61,7 @@ describe('the Gauntlet in a swarm', () => {
     const members: Member[] = [];
     try {
       for (const behavior of ['honest', 'honest', 'copycat', 'scaled'] as const)
-        members.push(await swarmMember(rt, hub, data, RUN, behavior));
+        members.push(await createHeadlessMember({ hubUrl: hub.http, rt, data, behavior, nullRounds: 0, discoveryIntervalMs: 500 }));
       const [honestA, honestB, copycat, scaled] = members as [Member, Member, Member, Member];
       await Promise.all(members.map((m) => m.participant.join()));
       await Promise.all(members.map((m) => m.participant.run(ROUNDS)));

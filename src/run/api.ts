@@ -1,0 +1,147 @@
+// The hub's HTTP API as every member reads it: the shapes the hub serves and clients parse,
+// declared once (docs/PROTOCOL.md, "HTTP API"). The chain's own routes (/api/chain/…) are
+// src/chain/routes.ts's.
+//   GET /api/run                        RunInfo
+//   GET /api/objects/<content hash>     the object's bytes
+//   GET /api/wall                       WallView
+//   GET /api/gauntlet/standings         GauntletStandings
+//   GET /api/gauntlet/rounds/<round>    JudgedRoundRecord
+import type { ContentHash } from '../base/content-hash.ts';
+import type { DecisionRecord } from '../gauntlet/round.ts';
+import type { GauntletState, PeerStanding } from '../gauntlet/standings.ts';
+import type { LlamaConfig } from '../model/config.ts';
+import type { RunSettings } from './settings.ts';
+
+/** θ at the start of `round`, stored by the hub as a model.safetensors object. */
+export interface CheckpointRef {
+  round: number;
+  /** blake3 of the model.safetensors bytes (its name in the object store). */
+  objectHash: ContentHash;
+  modelHash: ContentHash;
+  bytes: number;
+}
+
+/** The run's chain as GET /api/run names it: who seals its blocks (members pin it) and its clock. */
+export interface RunChainInfo {
+  authority: string;
+  blocksPerRound: number;
+  blockTimeMs: number;
+  height: number;
+}
+
+export interface HubLink {
+  kind: string;
+  remoteAddr: string;
+  direction: string;
+}
+
+/** GET /api/run: the run, where it stands, and how to reach the hub. */
+export interface RunInfo {
+  runId: string;
+  settings: RunSettings;
+  config: LlamaConfig;
+  /** The round being trained, H of its θ and the newest checkpoint; null on a hub that does not host the run's chain. */
+  round: number | null;
+  modelHash: ContentHash | null;
+  checkpoint: CheckpointRef | null;
+  chain: RunChainInfo | null;
+  hub: { peerId: string; multiaddrs: string[] };
+  /** The hub's libp2p connections by peer. */
+  peers: { peerId: string; links: HubLink[] }[];
+}
+
+/** The run of a hub that hosts its chain: where it stands is known. */
+export type ChainedRunInfo = RunInfo & { round: number; modelHash: ContentHash; checkpoint: CheckpointRef; chain: RunChainInfo };
+
+/** Why a committed payload was left out of a decision. */
+export interface Exclusion {
+  payloadHash: ContentHash;
+  reason: string;
+}
+
+/** GET /api/gauntlet/rounds/<round>: what the Gauntlet decided a round from, enough for anyone to audit it (src/gauntlet/audit.ts). */
+export interface JudgedRoundRecord {
+  record: DecisionRecord;
+  /** The standings before the round. */
+  previous: GauntletState;
+  /** The submissions in upload (chain) order. */
+  submissions: { hotkey: string; payloadHash: ContentHash }[];
+  /** The recent model hashes the validator knew (hash → round), for the sync score. */
+  recentModels: [ContentHash, number][];
+}
+
+/** GET /api/gauntlet/standings. */
+export interface GauntletStandings {
+  ranking: PeerStanding[];
+}
+
+/** How many of the latest rounds the wall lists in full; peer totals and the loss cover every round. */
+export const WALL_ROUNDS = 30;
+
+export interface WallRoundPeer {
+  hotkey: string;
+  /** Payload bytes it committed this round. */
+  bytes: number;
+  /** Its payload is in the round's decision. */
+  included: boolean;
+  /** The Gauntlet's final score after this round; null without a Gauntlet or before it judged the round. */
+  score: number | null;
+  /** Why the Gauntlet refused its payload, if it did (an integrity reason: `stale`, `malformed`, …). */
+  rejected: string | null;
+}
+
+export interface WallRound {
+  round: number;
+  decided: boolean;
+  /** Every peer that committed a payload in the round, in chain order. */
+  peers: WallRoundPeer[];
+  /** Payload bytes committed in the round, all peers together. */
+  bytes: number;
+  /** H_{w+1}, once decided. */
+  modelHash: ContentHash | null;
+  /** The Gauntlet's loss of θ_w on the round's random evaluation windows (null when it measured nobody). */
+  loss: number | null;
+}
+
+export interface WallPeer {
+  hotkey: string;
+  /** The libp2p peer of its latest session. */
+  peerId: string;
+  /** Holds a connection to this hub now. */
+  online: boolean;
+  /** Height of its latest registration. */
+  registeredAt: number;
+  /** Rounds it committed a payload in, and how many of those payloads a decision took. */
+  rounds: number;
+  included: number;
+  /** Payload bytes it committed, all rounds together. */
+  bytes: number;
+  lastRound: number | null;
+  /** Its current Gauntlet final score (null without a Gauntlet or before its first evaluation). */
+  score: number | null;
+}
+
+/** GET /api/wall: the swarm wall's document (src/hub/wall.ts builds it). */
+export interface WallView {
+  runId: string;
+  preset: string;
+  /** The chain's head, the round it is in and the blocks left before that round closes. */
+  height: number;
+  round: number;
+  blocksLeft: number;
+  blocksPerRound: number;
+  blockTimeMs: number;
+  /** Rounds decided so far. */
+  decidedRounds: number;
+  /** Peers (browsers, nodes, other hubs) holding a libp2p connection to this hub. */
+  connectedPeers: number;
+  /** The dense model's bytes (f32 parameters): what a payload would weigh uncompressed. */
+  denseBytes: number;
+  /** `gauntlet` when scores decide the rounds, else `take-all`. */
+  validator: 'gauntlet' | 'take-all';
+  peers: WallPeer[];
+  /** The latest WALL_ROUNDS rounds, newest last, the round in progress included. */
+  rounds: WallRound[];
+  /** The validator's loss of every decided round that has one, oldest first. */
+  loss: { round: number; loss: number }[];
+}

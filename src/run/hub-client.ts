@@ -1,0 +1,111 @@
+// What a member (a tab, `webloco peer`, a validator, an auditor) reads from a hub over HTTP:
+// the run (GET /api/run), objects by hash (checked against the hash on arrival) and the
+// Gauntlet's public records. Every read is capped in size before it is buffered: a hub that
+// answers with more is refused, not read.
+import { contentHash, type ContentHash } from '../base/content-hash.ts';
+import { errorMessage } from '../base/errors.ts';
+import { MAX_OBJECT_BYTES, PAYLOAD_PROTOCOL } from '../swarm/protocol.ts';
+import type { ChainedRunInfo, JudgedRoundRecord, RunInfo } from './api.ts';
+
+/** Largest JSON document a member reads from a hub (the run, the wall, a judged round). */
+export const MAX_JSON_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The body of `response`, refused once it exceeds `maxBytes` (by its Content-Length before
+ * reading, or while reading when the hub sends more than it declared or declares nothing).
+ */
+export async function readCapped(response: Response, maxBytes: number, what: string): Promise<Uint8Array> {
+  const declared = Number(response.headers.get('content-length') ?? NaN);
+  if (declared > maxBytes) {
+    await response.body?.cancel();
+    throw new Error(`${what}: the hub sends ${declared} bytes, more than the ${maxBytes} allowed`);
+  }
+  if (!response.body) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel();
+      throw new Error(`${what}: the hub sent more than the ${maxBytes} bytes allowed`);
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
+}
+
+async function readJson(response: Response, what: string): Promise<unknown> {
+  const bytes = await readCapped(response, MAX_JSON_BYTES, what);
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch (err) {
+    throw new Error(`${what}: the hub's answer is not JSON (${errorMessage(err)})`);
+  }
+}
+
+/**
+ * The run of the hub at `hubUrl`, or null when nothing there answers /api/run as a hub does (the
+ * page was served by a plain static server or a dev server: the tab then trains on its own).
+ */
+export async function fetchRunInfo(hubUrl: string, signal?: AbortSignal): Promise<RunInfo | null> {
+  let response: Response;
+  try {
+    response = await fetch(new URL('/api/run', hubUrl), { signal, headers: { accept: 'application/json' } });
+  } catch {
+    return null; // nothing listens there, or it is not reachable: not a hub
+  }
+  if (!response.ok || !(response.headers.get('content-type') ?? '').startsWith('application/json')) {
+    await response.body?.cancel();
+    return null;
+  }
+  const info = (await readJson(response, 'GET /api/run').catch(() => null)) as RunInfo | null;
+  return info && typeof info.runId === 'string' && info.settings && info.hub && Array.isArray(info.hub.multiaddrs) ? info : null;
+}
+
+/** The run of a hub that hosts its chain; throws with what to do otherwise. */
+export async function requireRunInfo(hubUrl: string, signal?: AbortSignal): Promise<ChainedRunInfo> {
+  const info = await fetchRunInfo(hubUrl, signal);
+  if (!info) throw new Error(`${hubUrl} is not a WebLoCo hub (GET /api/run did not answer with a run): use the address a hub printed`);
+  if (info.round === null || !info.checkpoint || !info.chain || info.modelHash === null) {
+    throw new Error(`the hub at ${hubUrl} relays run '${info.runId}' but does not host its chain: use the run's first hub`);
+  }
+  return info as ChainedRunInfo;
+}
+
+/** An object from the hub's store by its blake3 hash, at most `maxBytes`, refused unless its bytes hash to it. */
+export async function fetchHubObject(
+  hubUrl: string,
+  hash: ContentHash,
+  maxBytes: number = MAX_OBJECT_BYTES[PAYLOAD_PROTOCOL],
+): Promise<Uint8Array> {
+  const res = await fetch(new URL(`/api/objects/${hash}`, hubUrl));
+  if (!res.ok) {
+    await res.body?.cancel();
+    throw new Error(`object ${hash}: the hub answered ${res.status}`);
+  }
+  const bytes = await readCapped(res, maxBytes, `object ${hash}`);
+  if (contentHash(bytes) !== hash) throw new Error(`object ${hash}: the hub's bytes hash to something else`);
+  return bytes;
+}
+
+/** A JSON route of the hub; its `{error}` becomes the thrown message. */
+export async function fetchHubJson<T>(hubUrl: string, path: string): Promise<T> {
+  const res = await fetch(new URL(path, hubUrl));
+  const body = (await readJson(res, `GET ${path}`)) as T & { error?: string };
+  if (!res.ok) throw new Error(`GET ${path} answered ${res.status}: ${body.error ?? 'no reason given'}`);
+  return body;
+}
+
+/** The Gauntlet's published judgement of `round` (GET /api/gauntlet/rounds/<round>). */
+export function fetchJudgedRound(hubUrl: string, round: number): Promise<JudgedRoundRecord> {
+  return fetchHubJson<JudgedRoundRecord>(hubUrl, `/api/gauntlet/rounds/${round}`);
+}

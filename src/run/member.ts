@@ -1,0 +1,161 @@
+// A headless member of a run, assembled one way for `webloco peer`, the benchmarks and the tests:
+// the hub's run (GET /api/run), a libp2p node kept connected to the hub, a verifying chain client,
+// a burner session registered on the chain, an engine peer on a GPU runtime (src/engine/peer.ts)
+// and the Participant that runs its rounds. Its RoundBackend is the engine's contribution, or an
+// adversary's (adversary.ts) for the behaviours the Gauntlet must keep out. Node only (it reads
+// the token shards from disk); a tab assembles the browser variant in src/client/swarm-client.ts.
+import { multiaddr } from '@multiformats/multiaddr';
+import { HttpChain } from '../chain/http-chain.ts';
+import { ensureShards } from '../data/node.ts';
+import type { Behavior } from '../engine/adversary.ts';
+import { Peer, type PeerData } from '../engine/peer.ts';
+import { tokenizerFor } from '../engine/policy.ts';
+import type { GpuRuntime } from '../gpu/runtime.ts';
+import { createBurnerSigner } from '../identity/burner.ts';
+import { Session } from '../identity/session.ts';
+import { preset } from '../model/config.ts';
+import { DEFAULT_NULL_ROUNDS } from '../sparseloco/error-feedback.ts';
+import { MemoryContentStore } from '../swarm/content.ts';
+import { createNodePeer } from '../swarm/node-peer.ts';
+import { Swarm } from '../swarm/swarm.ts';
+import { decodeCheckpoint } from '../train/checkpoint.ts';
+import { Adversary, forgedAnnouncement } from './adversary.ts';
+import type { ChainedRunInfo } from './api.ts';
+import { requireRunInfo } from './hub-client.ts';
+import { Participant, type ParticipantOptions, type ParticipantRound, type RoundBackend } from './participant.ts';
+
+export interface HeadlessMemberOptions {
+  hubUrl: string;
+  rt: GpuRuntime;
+  /** Refuse a run that trains another preset (before any GPU work). */
+  preset?: string;
+  /** Token splits; default this machine's shards for the run's tokenizer. */
+  data?: PeerData;
+  /** An adversary the Gauntlet must keep out instead of an honest member ('honest'). */
+  behavior?: Behavior;
+  /** Take part in direct WebRTC links (false: WebSockets to the hub only). */
+  webrtc?: boolean;
+  discoveryIntervalMs?: number;
+  /** Null rounds after joining (DEFAULT_NULL_ROUNDS; 0 for a member that starts with the run). */
+  nullRounds?: number;
+  /** The chain client's fetch (a retrying one, when training stalls this process's event loop). */
+  fetch?: typeof fetch;
+  localCheckpoint?: ParticipantOptions['localCheckpoint'];
+  /** Wraps the engine's backend (a benchmark times each phase of a round). */
+  wrapBackend?: (backend: RoundBackend, engine: Peer) => RoundBackend;
+}
+
+export interface HeadlessMember {
+  info: ChainedRunInfo;
+  participant: Participant;
+  swarm: Swarm;
+  chain: HttpChain;
+  session: Session;
+  engine: Peer;
+  /** Every round this member finished, in order. */
+  reports: ParticipantRound[];
+  /** Stops the node and the chain client and frees the engine's GPU buffers (not the runtime). */
+  stop(): Promise<void>;
+}
+
+/** The engine peer as a participant's backend, honest or transformed by an adversary. */
+export function engineBackend(engine: Peer, adversary: Adversary | null = null): RoundBackend {
+  return {
+    async load(files) {
+      engine.setGlobalModel(decodeCheckpoint(files).params);
+      return engine.modelHash;
+    },
+    async contribute(round) {
+      if (adversary) return adversary.contribute(round);
+      const result = await engine.contribute(round);
+      return { payload: result.contribution?.payload ?? null, cancelled: result.cancelled, skipped: result.skipped };
+    },
+    async applyDecision(round, payloads) {
+      return engine.applyDecision(round, payloads);
+    },
+  };
+}
+
+/** Joins the run of the hub at `hubUrl` as a new member (not yet registered: call `participant.join()`). */
+export async function createHeadlessMember(o: HeadlessMemberOptions): Promise<HeadlessMember> {
+  const info = await requireRunInfo(o.hubUrl);
+  if (o.preset !== undefined && o.preset !== info.settings.preset)
+    throw new Error(`the run at ${o.hubUrl} trains preset '${info.settings.preset}', not '${o.preset}'`);
+  const config = preset(info.settings.preset);
+  const node = await createNodePeer({
+    runId: info.runId,
+    dialPrivateAddresses: true,
+    webrtc: o.webrtc ?? false,
+    discoveryIntervalMs: o.discoveryIntervalMs,
+  });
+  const swarm = new Swarm({
+    node,
+    runId: info.runId,
+    store: new MemoryContentStore(),
+    keepConnected: info.hub.multiaddrs.map((a) => multiaddr(a)),
+    directLinks: o.webrtc ?? false,
+  });
+  let chain: HttpChain | undefined;
+  let engine: Peer | undefined;
+  try {
+    await swarm.start();
+    chain = await HttpChain.connect(o.hubUrl, { authority: info.chain.authority, ...(o.fetch ? { fetch: o.fetch } : {}) });
+    const session = await Session.start(await createBurnerSigner(), { run: info.runId, peerId: swarm.peerId });
+    const data = o.data ?? (await localData(tokenizerFor(config)));
+    engine = await Peer.create(
+      o.rt,
+      {
+        config,
+        identity: { runId: info.runId, hotkey: session.signed.binding.hotkey },
+        batch: info.settings.batch,
+        seqLen: info.settings.seqLen,
+        innerSteps: info.settings.innerSteps,
+        rounds: info.settings.rounds,
+        // Null rounds count from the first round it contributes to (none if that is the run's first).
+        nullRounds: o.nullRounds ?? DEFAULT_NULL_ROUNDS,
+      },
+      data,
+    );
+    const behavior = o.behavior ?? 'honest';
+    const adversary = behavior === 'honest' ? null : new Adversary(behavior, engine, swarm, info.hub.peerId);
+    const honestBackend = engineBackend(engine, adversary);
+    const joined = chain;
+    const participant = new Participant({
+      swarm,
+      chain,
+      session,
+      backend: o.wrapBackend ? o.wrapBackend(honestBackend, engine) : honestBackend,
+      hubPeerId: info.hub.peerId,
+      latestCheckpoint: async () => (await requireRunInfo(o.hubUrl)).checkpoint,
+      ...(o.localCheckpoint ? { localCheckpoint: o.localCheckpoint } : {}),
+      ...(behavior === 'forged' ? { announce: (fields) => forgedAnnouncement(joined, session, fields) } : {}),
+    });
+    const reports: ParticipantRound[] = [];
+    participant.addEventListener('round', (e) => reports.push(e.detail));
+    const built = engine;
+    return {
+      info,
+      participant,
+      swarm,
+      chain,
+      session,
+      engine,
+      reports,
+      async stop() {
+        joined.close();
+        await swarm.stop();
+        built.destroy();
+      },
+    };
+  } catch (err) {
+    chain?.close();
+    engine?.destroy();
+    await swarm.stop();
+    throw err;
+  }
+}
+
+async function localData(tokenizer: ReturnType<typeof tokenizerFor>): Promise<PeerData> {
+  const shards = await ensureShards(tokenizer);
+  return { train: shards.train.tokens, heldOut: shards.heldout.tokens };
+}

@@ -1,0 +1,86 @@
+// A run's settings, written once: what a run is (the model, how members train a round, the chain's
+// clock, how often θ is checkpointed), each setting's default, its command-line flag and its help
+// text. The hub creates a run from them (and keeps them in its data dir), serves them in GET
+// /api/run, and every member (a tab, `webloco peer`, a validator) trains by them; `webloco hub`'s
+// and `webloco demo`'s options and help are generated from this table.
+import { preset, PRESETS } from '../model/config.ts';
+import { assertRunId } from '../swarm/protocol.ts';
+
+export interface RunSettings {
+  runId: string;
+  preset: string;
+  /** Seed of θ_0. */
+  seed: number;
+  /** Rows per inner step and tokens per row. */
+  batch: number;
+  seqLen: number;
+  /** H: inner steps a round. */
+  innerSteps: number;
+  /** Rounds in the run: the inner schedule spans rounds × H steps. */
+  rounds: number;
+  blocksPerRound: number;
+  blockTimeMs: number;
+  /** θ is written as a checkpoint after every this many rounds. */
+  checkpointEvery: number;
+}
+
+export type RunSettingName = Exclude<keyof RunSettings, 'runId'>;
+export type RunShape = Omit<RunSettings, 'runId'>;
+
+export interface RunSettingSpec<K extends RunSettingName = RunSettingName> {
+  /** The command-line flag, without its dashes. */
+  flag: string;
+  default: RunShape[K];
+  help: string;
+}
+
+/**
+ * Every setting with its default: a tiny-preset run on a software GPU, 10 inner steps of 4×64
+ * tokens in a 30-block round of 1 s blocks, a checkpoint every round.
+ */
+export const RUN_SETTINGS: { readonly [K in RunSettingName]: RunSettingSpec<K> } = {
+  preset: { flag: 'preset', default: 'tiny', help: `model preset (${Object.keys(PRESETS).join(', ')})` },
+  seed: { flag: 'seed', default: 0, help: 'seed of θ_0' },
+  batch: { flag: 'batch', default: 4, help: 'rows per inner step' },
+  seqLen: { flag: 'seq-len', default: 64, help: 'tokens per row' },
+  innerSteps: { flag: 'inner-steps', default: 10, help: 'H, inner AdamW steps a round' },
+  rounds: { flag: 'rounds', default: 1000, help: 'rounds in the run (the inner schedule spans rounds × H steps)' },
+  blocksPerRound: { flag: 'blocks-per-round', default: 30, help: "the chain's blocks in a round" },
+  blockTimeMs: { flag: 'block-time-ms', default: 1000, help: 'time between blocks (ms)' },
+  checkpointEvery: { flag: 'checkpoint-every', default: 1, help: 'rounds between checkpoints of θ' },
+};
+
+export const RUN_SETTING_NAMES = Object.keys(RUN_SETTINGS) as RunSettingName[];
+
+/** The defaults of every setting. */
+export const DEFAULT_RUN: RunShape = Object.fromEntries(RUN_SETTING_NAMES.map((name) => [name, RUN_SETTINGS[name].default])) as RunShape;
+
+/** The settings a tab's solo run (a swarm of one, before joining any hub) trains with: the defaults. */
+export function soloRun(rounds: number): RunShape {
+  return { ...DEFAULT_RUN, rounds };
+}
+
+/** Settings filled from the defaults and checked; throws saying which setting is wrong and why. */
+export function completeRunSettings(runId: string, given: Partial<RunShape>): RunSettings {
+  const settings: RunSettings = { ...DEFAULT_RUN, ...definedOnly(given), runId: assertRunId(runId) };
+  checkRunShape(settings);
+  return settings;
+}
+
+/** Throws unless every setting is usable: a known preset, positive whole numbers elsewhere (the seed may be 0). */
+export function checkRunShape(shape: RunShape): void {
+  preset(shape.preset); // an unknown preset fails here, before anything starts
+  for (const name of RUN_SETTING_NAMES) {
+    if (name === 'preset') continue;
+    const value = shape[name];
+    const min = name === 'seed' ? 0 : 1;
+    if (!Number.isSafeInteger(value) || value < min) {
+      throw new RangeError(`run setting --${RUN_SETTINGS[name].flag} must be a whole number ≥ ${min}, got ${String(value)}`);
+    }
+  }
+}
+
+/** The entries whose value is defined, so that defaults and stored settings fill the rest. */
+export function definedOnly<T extends object>(values: T): Partial<T> {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
