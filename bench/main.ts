@@ -3,9 +3,9 @@
 // lines and a table, comparing side by side with a peer implementation in the same run. Each
 // lives in its own module, loaded only when it runs, that exports its options (`command`, a
 // CommandSpec) and `run(values)`, as webloco's commands do; `bench <name> --help` prints its usage.
-import { runCommandModule, type CommandModule, type LegacyCommandModule } from '../src/cli/dispatch.ts';
+import { runCommandModule, type CommandModule } from '../src/cli/dispatch.ts';
 
-const BENCHES: Record<string, () => Promise<CommandModule | LegacyCommandModule>> = {
+const BENCHES: Record<string, () => Promise<CommandModule>> = {
   kernels: () => import('./kernels.ts'),
   train: () => import('./train.ts'),
   codec: () => import('./codec.ts'),

@@ -36,7 +36,7 @@ import { fileURLToPath } from 'node:url';
 import { blake3 } from '../src/base/blake3.ts';
 import { hexToBytes } from '../src/base/hex.ts';
 import { multiaddr } from '@multiformats/multiaddr';
-import { parseArgs } from '../src/cli/args.ts';
+import { UsageError, type CommandSpec, type OptionValues } from '../src/cli/args.ts';
 import { HttpChain } from '../src/chain/http-chain.ts';
 import type { SignedDecision } from '../src/chain/extrinsics.ts';
 import type { Block } from '../src/chain/block.ts';
@@ -173,15 +173,40 @@ function stats(values: number[]): { min: number; median: number; max: number; me
   };
 }
 
-export async function run(argv: string[]): Promise<void> {
-  const mode = argv[argv.indexOf('--mode') + 1];
-  if (argv.indexOf('--mode') < 0 || !mode)
-    throw new Error('usage: bench swarm --mode load|overhead [options]  (npm run bench:swarm -- --mode load)');
-  const rest = argv.filter((_, i) => i !== argv.indexOf('--mode') && i !== argv.indexOf('--mode') + 1);
-  if (mode === 'hub-child') return hubChild(rest);
-  if (mode === 'load') return load(rest);
-  if (mode === 'overhead') return overhead(rest);
-  throw new Error(`--mode: unknown mode '${mode}'; use load or overhead`);
+export const command = {
+  program: 'bench',
+  name: 'swarm',
+  summary:
+    "the swarm's costs on this machine, on loopback: --mode load (a hub and N peers moving real payloads, no training) or overhead (members training rounds)",
+  options: {
+    mode: { kind: 'string', placeholder: 'load|overhead', help: 'what to measure' },
+    preset: { kind: 'string', placeholder: 'NAME', help: 'model preset (load: base, overhead: small)' },
+    peers: { kind: 'number', placeholder: '64', help: 'load: Node peers, each committing one payload' },
+    'full-fetchers': { kind: 'number', placeholder: '4', help: 'load: peers that fetch the whole decision' },
+    'fetch-each': { kind: 'number', placeholder: '2', help: 'load: payloads every peer fetches besides' },
+    'allow-colocated': { kind: 'boolean', help: "load: exempt 127.0.0.1 from gossipsub's IP-colocation penalty" },
+    'keep-dir': { kind: 'boolean', help: "load: keep the hub's data dir" },
+    members: { kind: 'number', placeholder: '4', help: 'overhead: members training in this process' },
+    rounds: { kind: 'number', placeholder: '1', help: 'overhead: rounds each member takes part in' },
+    batch: { kind: 'number', placeholder: '2', help: 'overhead: rows per inner step' },
+    'seq-len': { kind: 'number', placeholder: '16', help: 'overhead: tokens per row' },
+    'inner-steps': { kind: 'number', placeholder: '1', help: 'overhead: H' },
+    'blocks-per-round': { kind: 'number', placeholder: 'N', help: 'blocks in a round (load: 40, overhead: 60)' },
+    'block-time-ms': { kind: 'number', placeholder: '1000', help: 'time between blocks (ms)' },
+    'timeout-s': { kind: 'number', placeholder: 'S', help: 'stop after this long (load: 900, overhead: 1800)' },
+    'data-dir': { kind: 'string', placeholder: 'DIR', help: "hub-child (internal): the hub's data dir" },
+    'app-dir': { kind: 'string', placeholder: 'DIR', help: "hub-child (internal): the hub's app dir" },
+  },
+  required: ['mode'],
+} satisfies CommandSpec;
+
+type SwarmBenchArgs = OptionValues<typeof command.options>;
+
+export async function run(args: SwarmBenchArgs): Promise<void> {
+  if (args.mode === 'hub-child') return hubChild(args);
+  if (args.mode === 'load') return load(args);
+  if (args.mode === 'overhead') return overhead(args);
+  throw new UsageError(`--mode: unknown mode '${args.mode}'; use load or overhead`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -221,15 +246,7 @@ interface HubRoundReport {
   memory: ReturnType<MemoryWatch['report']>;
 }
 
-async function hubChild(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, {
-    preset: 'string',
-    'blocks-per-round': 'number',
-    'block-time-ms': 'number',
-    'data-dir': 'string',
-    'app-dir': 'string',
-    'allow-colocated': 'boolean',
-  });
+async function hubChild(args: SwarmBenchArgs): Promise<void> {
   if (!process.send) throw new Error("--mode hub-child runs only as the load bench's child process");
   const send = (message: HubChildMessage) => process.send!(message);
   const memory = new MemoryWatch();
@@ -433,18 +450,7 @@ async function fetchFromHub(
   throw new Error(`peer ${peer.index}: the hub kept refusing ${hash} as rate-limited for a minute`);
 }
 
-async function load(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, {
-    preset: 'string',
-    peers: 'number',
-    'blocks-per-round': 'number',
-    'block-time-ms': 'number',
-    'full-fetchers': 'number',
-    'fetch-each': 'number',
-    'timeout-s': 'number',
-    'keep-dir': 'boolean',
-    'allow-colocated': 'boolean',
-  });
+async function load(args: SwarmBenchArgs): Promise<void> {
   const presetName = (args.preset ?? 'base') as PresetName;
   if (!(presetName in PRESETS)) throw new Error(`--preset: unknown preset '${presetName}'; choose from ${Object.keys(PRESETS).join(', ')}`);
   const peerCount = args.peers ?? 64;
@@ -832,18 +838,7 @@ interface MemberRound {
   note?: string;
 }
 
-async function overhead(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, {
-    preset: 'string',
-    members: 'number',
-    rounds: 'number',
-    batch: 'number',
-    'seq-len': 'number',
-    'inner-steps': 'number',
-    'blocks-per-round': 'number',
-    'block-time-ms': 'number',
-    'timeout-s': 'number',
-  });
+async function overhead(args: SwarmBenchArgs): Promise<void> {
   const presetName = (args.preset ?? 'small') as PresetName;
   if (!(presetName in PRESETS)) throw new Error(`--preset: unknown preset '${presetName}'; choose from ${Object.keys(PRESETS).join(', ')}`);
   const memberCount = args.members ?? 4;

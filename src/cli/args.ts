@@ -55,8 +55,13 @@ export function parseCommand<O extends OptionSpecs>(spec: CommandSpec<O>, argv: 
   if (argv.includes('--help') || argv.includes('-h')) return 'help';
   let parsed: Record<string, string | boolean | undefined>;
   try {
-    const options = Object.fromEntries(Object.entries(spec.options).map(([name, o]) => [name, { type: o.kind === 'boolean' ? 'boolean' : 'string' } as const]));
-    parsed = nodeParseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+    const options = Object.fromEntries(
+      Object.entries(spec.options).map(([name, o]) => [name, { type: o.kind === 'boolean' ? 'boolean' : 'string' } as const]),
+    );
+    parsed = nodeParseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<
+      string,
+      string | boolean | undefined
+    >;
   } catch (err) {
     throw new UsageError(`${commandLine(spec)}: ${(err as Error).message.replace(/\. To specify a positional argument.*$/s, '')}`);
   }
@@ -67,7 +72,8 @@ export function parseCommand<O extends OptionSpecs>(spec: CommandSpec<O>, argv: 
       values[name] = o.default;
     } else if (o.kind === 'number') {
       const n = Number(raw);
-      if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${commandLine(spec)}: --${name} needs a number, got '${String(raw)}'`);
+      if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n))
+        throw new UsageError(`${commandLine(spec)}: --${name} needs a number, got '${String(raw)}'`);
       values[name] = n;
     } else {
       values[name] = raw;
@@ -82,12 +88,14 @@ export function parseCommand<O extends OptionSpecs>(spec: CommandSpec<O>, argv: 
 /** The command's usage: a line per option with its default or placeholder, then the details. */
 export function formatUsage<O extends OptionSpecs>(spec: CommandSpec<O>): string {
   const rows = Object.entries(spec.options).map(([name, o]) => {
-    const value = o.kind === 'boolean' ? '' : ` ${o.placeholder ?? (o.default ?? o.shownDefault ?? (o.kind === 'number' ? 'N' : 'VALUE'))}`;
+    const value = o.kind === 'boolean' ? '' : ` ${o.placeholder ?? o.default ?? o.shownDefault ?? (o.kind === 'number' ? 'N' : 'VALUE')}`;
     return [`--${name}${value}`, o.help + (spec.required?.includes(name) ? ' (required)' : '')] as const;
   });
   const width = Math.max(...rows.map(([left]) => left.length), 0);
   return [
-    `usage: ${commandLine(spec)} ${spec.required?.map((r) => `--${r} ${spec.options[r]?.placeholder ?? 'VALUE'}`).join(' ') ?? ''}${rows.length > (spec.required?.length ?? 0) ? ' [options]' : ''}`.replace(/ {2,}/g, ' ').trimEnd(),
+    `usage: ${commandLine(spec)} ${spec.required?.map((r) => `--${r} ${spec.options[r]?.placeholder ?? 'VALUE'}`).join(' ') ?? ''}${rows.length > (spec.required?.length ?? 0) ? ' [options]' : ''}`
+      .replace(/ {2,}/g, ' ')
+      .trimEnd(),
     '',
     spec.summary,
     '',
@@ -103,7 +111,14 @@ export function runSettingOptions(defaults: Partial<RunShape> = {}): OptionSpecs
   return Object.fromEntries(
     RUN_SETTING_NAMES.map((name) => {
       const s = RUN_SETTINGS[name];
-      return [s.flag, { kind: typeof s.default === 'number' ? 'number' : 'string', help: s.help, shownDefault: defaults[name] ?? s.default } satisfies OptionSpec];
+      return [
+        s.flag,
+        {
+          kind: typeof s.default === 'number' ? 'number' : 'string',
+          help: s.help,
+          shownDefault: defaults[name] ?? s.default,
+        } satisfies OptionSpec,
+      ];
     }),
   );
 }
@@ -132,47 +147,4 @@ export function onOff(flag: string, value: string | undefined): boolean | undefi
   if (value === undefined) return undefined;
   if (value !== 'on' && value !== 'off') throw new UsageError(`${flag} takes on or off (absent: the runtime's default), got ${value}`);
   return value === 'on';
-}
-
-// ---------------------------------------------------------------------------------------------
-// Legacy parser, kept only until every command and benchmark declares a CommandSpec.
-export interface ArgSpec {
-  [name: string]: 'string' | 'number' | 'boolean';
-}
-export type ParsedArgs<S extends ArgSpec> = {
-  [K in keyof S]?: S[K] extends 'number' ? number : S[K] extends 'boolean' ? boolean : string;
-};
-export function parseArgs<S extends ArgSpec>(argv: string[], spec: S): ParsedArgs<S> {
-  const out: Record<string, unknown> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith('--'))
-      throw new Error(
-        `unexpected argument '${arg}'; options are ${Object.keys(spec)
-          .map((k) => `--${k}`)
-          .join(', ')}`,
-      );
-    const name = arg.slice(2);
-    const kind = spec[name];
-    if (!kind)
-      throw new Error(
-        `unknown option '--${name}'; options are ${Object.keys(spec)
-          .map((k) => `--${k}`)
-          .join(', ')}`,
-      );
-    if (kind === 'boolean') {
-      out[name] = true;
-      continue;
-    }
-    const value = argv[++i];
-    if (value === undefined) throw new Error(`option '--${name}' needs a value`);
-    if (kind === 'number') {
-      const n = Number(value);
-      if (!Number.isFinite(n)) throw new Error(`option '--${name}' needs a number, got '${value}'`);
-      out[name] = n;
-    } else {
-      out[name] = value;
-    }
-  }
-  return out as ParsedArgs<S>;
 }

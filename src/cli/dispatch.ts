@@ -10,29 +10,11 @@ export interface CommandModule {
   run(values: Record<string, unknown>): Promise<void>;
 }
 
-/**
- * A module not yet converted to a CommandSpec, which parses its own arguments: bench/swarm.ts only
- * (every webloco command declares one). Goes when bench/swarm.ts does, with args.ts's legacy parseArgs.
- */
-export interface LegacyCommandModule {
-  command?: undefined;
-  run(argv: string[]): Promise<void>;
-}
-
 /** Loads the module, parses `argv` and runs it; sets process.exitCode on failure, never throws. */
-export async function runCommandModule(
-  program: string,
-  name: string,
-  load: () => Promise<CommandModule | LegacyCommandModule>,
-  argv: string[],
-): Promise<void> {
+export async function runCommandModule(program: string, name: string, load: () => Promise<CommandModule>, argv: string[]): Promise<void> {
   const invocation = `${program} ${name}`;
   try {
     const mod = await load();
-    if (!mod.command) {
-      await mod.run(argv);
-      return;
-    }
     const values = parseCommand(mod.command, argv);
     if (values === 'help') {
       console.log(formatUsage(mod.command));
