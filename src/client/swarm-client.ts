@@ -2,7 +2,7 @@
 // (GET /api/run), starts the tab's libp2p node (WebSockets to the hub, direct WebRTC to other
 // peers through the hub's relay), verifies the hub's chain (HttpChain), has the hotkey (wallet
 // account or burner key) sign the session binding once, registers it on chain, and builds the
-// worker's engine peer with the run's settings. Then src/client/participant.ts runs the rounds,
+// worker's engine peer with the run's settings. Then src/run/participant.ts runs the rounds,
 // with the worker as its RoundBackend: the worker trains and compresses, the main thread
 // announces, commits, fetches and hands the decision's payloads back. Same round logic as
 // `webloco peer` (src/cli/peer.ts), which has its engine peer in the same process.
