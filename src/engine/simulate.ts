@@ -3,7 +3,7 @@
 // (inner steps, error feedback + compression on the GPU or CPU, encode, decode, aggregate, outer
 // step), and a centralized baseline trains on exactly the same tokens (R·H steps of the peers'
 // N·B rows stacked) so the two held-out losses compare at equal tokens. `webloco simulate`
-// prints its reports; test/engine/simulate.test.ts checks the claim.
+// prints its reports; test/claims/simulate.claim.ts checks the claim (`npm run test:claims`).
 //
 // Every peer decodes every payload from its bytes and applies the outer step itself; the
 // simulator stops when the peers' model hashes differ: the protocol's "every honest peer arrives

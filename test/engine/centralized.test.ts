@@ -1,7 +1,7 @@
 // Centralized training in Node on Dawn: bit-identical runs for a seed, and the schedule policy
 // written once. That it learns real text (held-out loss well below the byte unigram entropy) is
-// asserted on the simulator's centralized baseline (test/engine/simulate.test.ts), which is this
-// same trainCentralized on 61k tokens: one long training run in the suite instead of two.
+// asserted on the simulator's centralized baseline (test/claims/simulate.claim.ts, `npm run
+// test:claims`), which is this same trainCentralized on 61k tokens: one long training run, not two.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureShards } from '../../src/data/node.ts';
 import { trainCentralized, type CentralizedOptions } from '../../src/engine/centralized.ts';
