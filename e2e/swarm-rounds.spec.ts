@@ -9,6 +9,7 @@
 import { chromium, expect, test, type Browser, type Page } from '@playwright/test';
 import { chromiumLaunchOptions } from '../src/cli/chromium.ts';
 import { FAST_RUN, startHub, startPeer, type HubProcess, type PeerProcess } from './fixtures/processes.ts';
+import { holdsFor } from './fixtures/wait.ts';
 
 const BLOCKS_PER_ROUND = 20;
 const BLOCK_TIME_MS = 500;
@@ -27,15 +28,13 @@ interface DecisionOnChain {
 }
 
 async function pageRounds(page: Page): Promise<MemberRound[]> {
-  return page
-    .getByTestId('swarm-round-row')
-    .evaluateAll((rows) =>
-      rows.map((row) => ({
-        round: Number(row.getAttribute('data-round')),
-        modelHash: row.getAttribute('data-model-hash')!,
-        included: row.getAttribute('data-included') === 'true',
-      })),
-    );
+  return page.getByTestId('swarm-round-row').evaluateAll((rows) =>
+    rows.map((row) => ({
+      round: Number(row.getAttribute('data-round')),
+      modelHash: row.getAttribute('data-model-hash')!,
+      included: row.getAttribute('data-included') === 'true',
+    })),
+  );
 }
 
 /** Every decision on the hub's chain, with the height of the block that holds it. */
@@ -160,11 +159,17 @@ test('two browsers and two webloco peers agree on the model every round; a kille
     const lateStart = Date.now();
     peers.push(late);
 
-    // SIGKILL a peer mid-round (1.5 s after it reported a round, so while it trains or commits the next).
+    // SIGKILL a peer mid-round: 1.5 s after it reported a round, so while it trains or commits the
+    // next. The 1.5 s are the point; through them it must still be running that next round.
     const victim = peers[1]!;
     const reported = victim.rounds.length;
     await expect.poll(() => victim.rounds.length, { timeout: 60_000 }).toBeGreaterThan(reported);
-    await new Promise((wake) => setTimeout(wake, 1500));
+    const inRound = victim.rounds.length;
+    await holdsFor(
+      'peer-b runs its next round',
+      1_500,
+      () => victim.process.exitCode === null && victim.process.signalCode === null && victim.rounds.length === inRound,
+    );
     const killedIn = await chainRound(hub);
     victim.process.kill('SIGKILL');
     const killedAt = Date.now();

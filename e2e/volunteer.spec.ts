@@ -22,6 +22,7 @@ import { canonicalBytes } from '../src/identity/canonical.ts';
 import { commitsOf, metagraph, submit } from './fixtures/chain-api.ts';
 import { FAST_RUN, startHub, type HubProcess } from './fixtures/processes.ts';
 import { installTestWallet, TEST_WALLET_NAME } from './fixtures/test-wallet.ts';
+import { holdsFor, steady } from './fixtures/wait.ts';
 
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
@@ -180,11 +181,11 @@ test('a volunteer joins with a wallet, sees the loss fall and a round complete, 
   // Pause: no new steps, not even across a round boundary; resume continues with the next step.
   await page.getByRole('button', { name: 'Pause training' }).click();
   await expect(page.getByTestId('swarm-status')).toHaveAttribute('data-paused', 'true');
-  await page.waitForTimeout(3_000); // a step already running on the GPU finishes
-  const pausedAt = await stepOf(page);
+  // A step already running on the GPU finishes: the counter stops (3 s is several tiny steps).
+  const pausedAt = await steady('the step counter after pausing', 3_000, () => stepOf(page));
   const roundAtPause = Number(await page.getByTestId('swarm-round').textContent());
-  await page.waitForTimeout(12_000); // longer than a round (20 blocks of 500 ms)
-  expect(await stepOf(page), 'no inner step while paused').toBe(pausedAt);
+  // The window is the point: longer than a round (20 blocks of 500 ms), watched throughout.
+  await holdsFor('no inner step while paused', 12_000, async () => (await stepOf(page)) === pausedAt);
   const errorFeedback = await page.getByTestId('error-feedback-hash').getAttribute('data-hash');
   const bindingId = await page.getByTestId('binding-id').getAttribute('data-binding-id');
   console.log(`paused at step ${pausedAt} in round ${roundAtPause}; 12 s later still step ${await stepOf(page)}`);
@@ -209,7 +210,12 @@ test('a volunteer joins with a wallet, sees the loss fall and a round complete, 
   // Reload while paused mid-round (e is then exactly the saved one): the tab resumes by itself with
   // the same binding and the error feedback it saved, and the chain takes its payloads again.
   await page.getByRole('button', { name: 'Pause training' }).click();
-  await page.waitForTimeout(3_000);
+  await expect(page.getByTestId('swarm-status')).toHaveAttribute('data-paused', 'true');
+  // Idle: the step in flight has finished and nothing is being saved (3 s is several tiny steps).
+  await steady('the step and the saved error feedback after pausing', 3_000, async () => [
+    await stepOf(page),
+    await page.getByTestId('error-feedback-hash').getAttribute('data-hash'),
+  ]);
   const savedErrorFeedback = await page.getByTestId('error-feedback-hash').getAttribute('data-hash');
   await page.reload();
   await expect(panel).toHaveAttribute('data-phase', 'joined', { timeout: 120_000 });
