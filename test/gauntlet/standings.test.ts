@@ -50,7 +50,7 @@ function play(rounds: number, round: (r: number) => Partial<RoundOutcome>, from:
 }
 
 describe('Gauntlet standings', () => {
-  it('uses the DESIGN defaults', () => {
+  it('uses the defaults of docs/DESIGN.md', () => {
     expect(config).toMatchObject({
       maxEvaluated: 20,
       assignedSequences: 8,
