@@ -97,7 +97,7 @@ async function gpuCompressor(rt: GpuRuntime, layout: ParameterLayout, delta: Flo
   const arena = (floats: number, label: string) => rt.device.createBuffer({ label, size: Math.max(floats, 4) * 4, usage: STORAGE_USAGE });
   const errors = layout.arenaFloats.map((floats, i) => arena(floats, `bench-error-${i}`));
   const deltas = layout.arenaFloats.map((floats, i) => arena(floats, `bench-delta-${i}`));
-  layout.arenaFloats.forEach((floats, i) => rt.write(deltas[i]!, delta.subarray(layout.arenaStart[i]!, layout.arenaStart[i]! + floats)));
+  layout.arenaFloats.forEach((floats, i) => rt.write(deltas[i]!, delta.subarray(layout.arenaStart[i], layout.arenaStart[i]! + floats)));
   const groups = arenaGroups(layout.tensors, errors, deltas, rt.limits.maxStorageBufferBindingSize);
   return {
     async compress() {
@@ -132,8 +132,10 @@ export async function run(args: OptionValues<typeof command.options>): Promise<v
   const presets = (args.presets ?? 'tiny,small,base').split(',') as PresetName[];
   for (const name of presets)
     if (!(name in PRESETS)) throw new UsageError(`--presets: unknown preset '${name}'; choose from ${Object.keys(PRESETS).join(', ')}`);
-  const paths = args.paths.split(',') as Path[];
-  for (const p of paths) if (p !== 'gpu' && p !== 'cpu') throw new UsageError(`--paths: unknown path '${p}'; use gpu, cpu or gpu,cpu`);
+  const paths = args.paths.split(',').map((p): Path => {
+    if (p !== 'gpu' && p !== 'cpu') throw new UsageError(`--paths: unknown path '${p}'; use gpu, cpu or gpu,cpu`);
+    return p;
+  });
   const budgetMs = args['budget-ms'];
 
   let rt: GpuRuntime | null = null;

@@ -127,6 +127,8 @@ async function benchMatmuls(shapes: MatmulShape[], budgetMs: number, log: (s: st
   return results;
 }
 
-exposeBenchApi({
+const page = {
   benchMatmuls: (shapes: MatmulShape[], budgetMs: number) => benchMatmuls(shapes, budgetMs, logLine),
-});
+};
+export type KernelsPage = typeof page;
+exposeBenchApi(page);

@@ -6,7 +6,8 @@
 import { UsageError, type CommandSpec, type OptionValues } from '../src/cli/args.ts';
 import { preset, type PresetName } from '../src/model/config.ts';
 import { openBenchPage, printTable } from './browser.ts';
-import type { MatmulResult } from './kernels-page.ts';
+import type { KernelsPage, MatmulResult } from './kernels-page.ts';
+import type { BenchWindow } from './page.ts';
 import { matmulFlopsOf, trainingStepMatmuls, type MatmulShape } from './shapes.ts';
 
 /** Tokens per step: realistic on a real GPU, cut down on a software one. */
@@ -38,17 +39,17 @@ export async function run(args: OptionValues<typeof command.options>): Promise<v
 
   const bench = await openBenchPage('/bench/kernels.html');
   try {
-    const adapter = await bench.page.evaluate(() => (window as any).webloco.adapter());
+    const adapter = await bench.page.evaluate(() => (window as unknown as BenchWindow<KernelsPage>).webloco.adapter());
     console.log(JSON.stringify({ kind: 'adapter', ...adapter, features: undefined }));
     const software = adapter.isFallbackAdapter || adapter.architecture === 'swiftshader';
     const table: Record<string, string | number>[] = [];
     for (const name of presets) {
       const tokens = args.tokens ?? TOKENS[name][software ? 'software' : 'gpu'];
       const shapes = trainingStepMatmuls(preset(name), tokens);
-      const results: MatmulResult[] = await bench.page.evaluate(([s, b]) => (window as any).webloco.benchMatmuls(s, b), [
-        shapes,
-        budgetMs,
-      ] as [MatmulShape[], number]);
+      const results: MatmulResult[] = await bench.page.evaluate(
+        ([s, b]) => (window as unknown as BenchWindow<KernelsPage>).webloco.benchMatmuls(s, b),
+        [shapes, budgetMs] as [MatmulShape[], number],
+      );
       let oursMs = 0;
       let tfjsMs = 0;
       for (const r of results) {

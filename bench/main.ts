@@ -25,5 +25,5 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  await runCommandModule('bench', what, load, rest);
+  await runCommandModule('bench', what!, load, rest);
 }

@@ -93,8 +93,8 @@ export class TfjsLlama {
     const logits = linear(this.rmsnorm(x, this.finalNorm), this.head);
     // −log softmax at the target, summed over the vocabulary through a one-hot mask: the
     // formulation tfjs-layers uses for categorical cross-entropy, differentiable with tfjs ops.
-    const picked = tf.sum(tf.mul(tf.logSoftmax(logits), tf.oneHot(tf.reshape(targets, [T]) as tf.Tensor1D, V)));
-    return tf.div(tf.neg(picked), T) as tf.Scalar;
+    const picked = tf.sum(tf.mul(tf.logSoftmax(logits), tf.oneHot(tf.reshape<tf.Rank.R1>(targets, [T]), V)));
+    return tf.div<tf.Scalar>(tf.neg(picked), T);
   }
 
   /**
@@ -136,7 +136,7 @@ export class TfjsLlama {
         const denom = tf.add(tf.div(tf.sqrt(p.v), biasCorrection2), hyper.eps);
         p.variable.assign(tf.sub(decayed, tf.mul(tf.div(p.m, denom), stepSize)));
       }
-      return value as tf.Scalar;
+      return value;
     });
     return { loss, gradients };
   }
@@ -166,14 +166,14 @@ export class TfjsLlama {
     const nH = this.config.num_attention_heads;
     const nKV = this.config.num_key_value_heads;
     const hd = headDim(this.config);
-    const heads = (x: tf.Tensor2D, n: number) => tf.transpose(tf.reshape(x, [B, S, n, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+    const heads = (x: tf.Tensor2D, n: number) => tf.transpose<tf.Tensor4D>(tf.reshape(x, [B, S, n, hd]), [0, 2, 1, 3]);
     const q = rope(heads(linear(h, w.q), nH), cos, sin);
     let k = rope(heads(linear(h, w.k), nKV), cos, sin);
     let v = heads(linear(h, w.v), nKV);
     if (nKV !== nH) {
       // repeat_kv: query head j reads KV head ⌊j / group⌋.
       const group = nH / nKV;
-      const repeat = (x: tf.Tensor4D) => tf.reshape(tf.tile(tf.expandDims(x, 2), [1, 1, group, 1, 1]), [B, nH, S, hd]) as tf.Tensor4D;
+      const repeat = (x: tf.Tensor4D) => tf.reshape<tf.Rank.R4>(tf.tile(tf.expandDims(x, 2), [1, 1, group, 1, 1]), [B, nH, S, hd]);
       k = repeat(k);
       v = repeat(v);
     }
@@ -210,7 +210,7 @@ export class TfjsLlama {
 
 /** y = x·Wᵀ with W [out, in] (Hugging Face's nn.Linear layout). */
 function linear(x: tf.Tensor2D, weight: tf.Tensor): tf.Tensor2D {
-  return tf.matMul(x, weight as tf.Tensor2D, false, true);
+  return tf.matMul(x, weight, false, true);
 }
 
 /** HF apply_rotary_pos_emb on [B, heads, S, hd]: x·cos + rotate_half(x)·sin, rotate_half(x) = [−x₂, x₁]. */

@@ -87,10 +87,12 @@ async function benchTrain(req: TrainBenchRequest, log: (line: string) => void): 
   return trainBenchResult(req, ours.layout, ours, tfjs);
 }
 
-exposeBenchApi({
+const page = {
   benchTrain: (req: TrainBenchRequest) =>
     benchTrain(req, (line) => {
       logLine(line);
       console.log(line); // bench/train.ts shows it on stderr as progress
     }),
-});
+};
+export type TrainPage = typeof page;
+exposeBenchApi(page);

@@ -13,6 +13,8 @@ import type { AdapterReport } from '../src/gpu/device.ts';
 import { summarizeProfile, type ProfilePeaks } from '../src/gpu/profile.ts';
 import { preset, type PresetName } from '../src/model/config.ts';
 import { openBenchPage, printTable } from './browser.ts';
+import type { BenchWindow } from './page.ts';
+import type { TrainPage } from './train-page.ts';
 import type { TrainBenchRequest, TrainBenchResult } from './train-step.ts';
 import { modelFlopsPerToken } from '../src/model/flops.ts';
 
@@ -119,12 +121,14 @@ export async function run(args: OptionValues<typeof command.options>): Promise<v
     bench.page.on('console', (message) => console.error(`[page] ${message.text()}`));
     try {
       const adapter: AdapterReport = await evaluateSurvivingReload(bench.page, () =>
-        bench.page.evaluate(() => (window as any).webloco.adapter()),
+        bench.page.evaluate(() => (window as unknown as BenchWindow<TrainPage>).webloco.adapter()),
       );
       console.log(JSON.stringify({ kind: 'adapter', ...adapter, features: undefined }));
       for (const request of requests(adapter)) {
         report(
-          await evaluateSurvivingReload(bench.page, () => bench.page.evaluate((req) => (window as any).webloco.benchTrain(req), request)),
+          await evaluateSurvivingReload(bench.page, () =>
+            bench.page.evaluate((req) => (window as unknown as BenchWindow<TrainPage>).webloco.benchTrain(req), request),
+          ),
         );
       }
     } finally {

@@ -24,7 +24,7 @@ export const browserOnly = {
   setup(build) {
     build.onResolve({ filter: /^(vite|playwright-core|@tensorflow\/.*)$/ }, (args) => ({ path: args.path, namespace: 'browser-only' }));
     build.onLoad({ filter: /.*/, namespace: 'browser-only' }, (args) => ({
-      contents: `module.exports = new Proxy({}, { get(_, key) { if (key === '__esModule') return false; throw new Error('${'${args.path}'} is not available on this machine (browser benchmarks only)'); } });`,
+      contents: `module.exports = new Proxy({}, { get(_, key) { if (key === '__esModule') return false; throw new Error(${JSON.stringify(`${args.path} is not available on this machine (browser benchmarks only)`)}); } });`,
       loader: 'js',
     }));
   },

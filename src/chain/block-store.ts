@@ -3,6 +3,7 @@
 // transaction committed, so a process killed at any instant keeps every block it announced.
 // The database is opened in exclusive locking mode: a second process on the same data dir would
 // fork the chain, so it is refused. Node only (the browser verifies blocks served over HTTP).
+import { errorMessage } from '../base/errors.ts';
 import { DatabaseSync } from 'node:sqlite';
 import type { Block } from './block.ts';
 
@@ -21,9 +22,11 @@ export class BlockStore {
       this.#db.exec('BEGIN IMMEDIATE; COMMIT;');
     } catch (error) {
       this.#db.close();
-      const message = (error as Error).message;
+      const message = errorMessage(error);
       if (/locked|busy/i.test(message))
-        throw new Error(`The chain database ${path} is in use by another process (${message}): run one dev chain per data directory`);
+        throw new Error(`The chain database ${path} is in use by another process (${message}): run one dev chain per data directory`, {
+          cause: error,
+        });
       throw error;
     }
     this.#db.exec(`

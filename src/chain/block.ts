@@ -1,6 +1,7 @@
 // Blocks: a header {height, parentHash, timestamp, extrinsicsRoot, author}, its blake3 hash, the
 // authority's sr25519 signature of that hash, and the extrinsics. Browser-safe: the dev chain
 // seals blocks with it and every verifier checks them with it.
+import { prefixedHex } from '../base/hex.ts';
 import { CodedError } from '../base/errors.ts';
 import { hexToU8a } from '@polkadot/util';
 import { decodeAddress } from '@polkadot/util-crypto';
@@ -9,7 +10,7 @@ import { expectAddress, expectHex, expectInteger, expectRecord, type Hex } from 
 import { verifySignature, type SigningKey } from '../identity/keys.ts';
 import { IdentityError } from '../identity/errors.ts';
 
-export const ZERO_HASH = `0x${'00'.repeat(32)}` as Hex;
+export const ZERO_HASH: Hex = prefixedHex(new Uint8Array(32));
 
 export interface BlockHeader {
   height: number;

@@ -272,9 +272,15 @@ export class ChainState {
     return last === undefined ? 0 : last + 1;
   }
 
+  /** This state and its parents, newest layer first. */
+  *#stack(): Generator<ChainState> {
+    yield this;
+    if (this.#parent) yield* this.#parent.#stack();
+  }
+
   neurons(): Neuron[] {
     const all = new Map<string, Neuron>();
-    for (let state: ChainState | undefined = this; state; state = state.#parent) {
+    for (const state of this.#stack()) {
       for (const [hotkey, neuron] of state.#neurons.own) if (!all.has(hotkey)) all.set(hotkey, neuron);
     }
     return [...all.values()].sort((a, b) => a.uid - b.uid);

@@ -135,12 +135,12 @@ export class SubtensorChain implements Chain {
   }
 
   async head(): Promise<ChainHead> {
-    const hash = (await this.#provider.send('chain_getFinalizedHead', [])) as Hex;
+    const hash = await this.#provider.send<Hex>('chain_getFinalizedHead', []);
     return this.#headAt(hash);
   }
 
   async #headAt(hash: Hex): Promise<ChainHead> {
-    const header = (await this.#provider.send('chain_getHeader', [hash])) as { number: Hex };
+    const header = await this.#provider.send<{ number: Hex }>('chain_getHeader', [hash]);
     const timestamp = (await this.#read(hash, 'Timestamp.Now'))!.toString();
     return { height: Number.parseInt(header.number, 16), hash, timestamp: Number(timestamp) };
   }
@@ -150,7 +150,7 @@ export class SubtensorChain implements Chain {
     let stopped = false;
     void this.#api.rpc.chain
       .subscribeFinalizedHeads((header) => {
-        this.#headAt(header.hash.toHex() as Hex).then(listener, (error: unknown) =>
+        this.#headAt(header.hash.toHex()).then(listener, (error: unknown) =>
           console.error('SubtensorChain: reading a finalized head failed:', error),
         );
       })
@@ -261,7 +261,7 @@ export class SubtensorChain implements Chain {
   async commits(round: number): Promise<SignedAnnouncement[]> {
     const head = await this.head();
     const last = this.clock.lastBlock(round);
-    const at = last >= head.height ? head : await this.#headAt((await this.#provider.send('chain_getBlockHash', [last])) as Hex);
+    const at = last >= head.height ? head : await this.#headAt(await this.#provider.send<Hex>('chain_getBlockHash', [last]));
     const found: { block: number; hotkey: string; announcement: SignedAnnouncement }[] = [];
     for (const { hotkey, block, commitment } of await this.#allPeerCommitments(at)) {
       const a = commitment.announcement;
@@ -349,10 +349,10 @@ export class SubtensorChain implements Chain {
 
   async #peerCommitment(head: ChainHead, hotkey: string): Promise<PeerCommitment | undefined> {
     const stored = this.#current.commitment(
-      (await this.#provider.send('state_getStorage', [
+      await this.#provider.send<Hex | null>('state_getStorage', [
         this.#current.key('Commitments.CommitmentOf', this.netuid, hotkey),
         head.hash,
-      ])) as Hex | null,
+      ]),
     );
     if (!stored) return undefined;
     try {
@@ -368,12 +368,12 @@ export class SubtensorChain implements Chain {
     const prefix = runtime.keyPrefix('Commitments.CommitmentOf', this.netuid);
     const keys: Hex[] = [];
     for (;;) {
-      const page = (await this.#provider.send('state_getKeysPaged', [prefix, KEYS_PAGE, keys.at(-1) ?? null, head.hash])) as Hex[];
+      const page = await this.#provider.send<Hex[]>('state_getKeysPaged', [prefix, KEYS_PAGE, keys.at(-1) ?? null, head.hash]);
       keys.push(...page);
       if (page.length < KEYS_PAGE) break;
     }
     if (keys.length === 0) return [];
-    const [changes] = (await this.#provider.send('state_queryStorageAt', [keys, head.hash])) as { changes: [Hex, Hex | null][] }[];
+    const [changes] = await this.#provider.send<{ changes: [Hex, Hex | null][] }[]>('state_queryStorageAt', [keys, head.hash]);
     const out: { hotkey: string; block: number; commitment: PeerCommitment }[] = [];
     for (const [key, value] of changes?.changes ?? []) {
       const stored = runtime.commitment(value);
@@ -413,7 +413,7 @@ export class SubtensorChain implements Chain {
           return;
         }
         if (!status.isFinalized) return;
-        const blockHash = status.asFinalized.toHex() as Hex;
+        const blockHash = status.asFinalized.toHex();
         if (dispatchError) {
           let reason = dispatchError.toString();
           if (dispatchError.isModule) {
@@ -456,9 +456,9 @@ function noDecisions(): ChainError {
 
 /** One storage value at block `at` (null: the best block), decoded by the runtime. */
 async function readStorage(provider: WsProvider, runtime: SubtensorRuntime, at: Hex | null, name: StorageName, ...args: unknown[]) {
-  const value = (await provider.send(
+  const value = await provider.send<Hex | null>(
     'state_getStorage',
     at === null ? [runtime.key(name, ...args)] : [runtime.key(name, ...args), at],
-  )) as Hex | null;
+  );
   return runtime.decode(name, value);
 }

@@ -58,10 +58,7 @@ export function parseCommand<O extends OptionSpecs>(spec: CommandSpec<O>, argv: 
     const options = Object.fromEntries(
       Object.entries(spec.options).map(([name, o]) => [name, { type: o.kind === 'boolean' ? 'boolean' : 'string' } as const]),
     );
-    parsed = nodeParseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<
-      string,
-      string | boolean | undefined
-    >;
+    parsed = nodeParseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
   } catch (err) {
     throw new UsageError(`${commandLine(spec)}: ${(err as Error).message.replace(/\. To specify a positional argument.*$/s, '')}`);
   }
@@ -127,7 +124,7 @@ export function runSettingOptions(defaults: Partial<RunShape> = {}): OptionSpecs
 export function runSettingsFrom(values: Record<string, unknown>): Partial<RunShape> {
   const out: Record<string, unknown> = {};
   for (const name of RUN_SETTING_NAMES) if (values[RUN_SETTINGS[name].flag] !== undefined) out[name] = values[RUN_SETTINGS[name].flag];
-  return out as Partial<RunShape>;
+  return out;
 }
 
 /** Prints a report line: one JSON object with `json`, else `key value` pairs for people. */

@@ -2,6 +2,7 @@
 // the gradient of the mean next-token cross-entropy of one batch, for every tensor of W, on this
 // machine's GPU (Dawn). Lets any independent implementation (PyTorch, JAX) check ours end to end.
 // T holds one I32 tensor `tokens` [B, S+1]: inputs are the first S ids of each row, targets the last S.
+import { errorMessage } from '../base/errors.ts';
 import { readFile, writeFile } from 'node:fs/promises';
 import { nodeGpuDevice } from '../gpu/node.ts';
 import { GpuRuntime } from '../gpu/runtime.ts';
@@ -125,7 +126,7 @@ export async function run(args: OptionValues<typeof command.options>, runtime?: 
   try {
     configJson = JSON.parse(configText);
   } catch (err) {
-    throw new Error(`${args.config} is not JSON: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(`${args.config} is not JSON: ${errorMessage(err)}`, { cause: err });
   }
   const rt = runtime ?? new GpuRuntime(await nodeGpuDevice());
   try {

@@ -46,15 +46,15 @@ export const command = {
 export async function run(args: OptionValues<typeof command.options>): Promise<void> {
   const { hub, stop } = await startRunHub({
     port: args.port,
-    p2pPort: args['p2p-port'] as number | undefined,
+    p2pPort: args['p2p-port'],
     host: args.host,
     dataDir: args['data-dir'],
     appDir: args['app-dir'],
-    bootstrap: (args.bootstrap as string | undefined)
+    bootstrap: args.bootstrap
       ?.split(',')
       .map((a) => a.trim())
       .filter(Boolean),
-    runId: args['run-id'] as string | undefined,
+    runId: args['run-id'],
     run: runSettingsFrom(args),
     takeAll: args['take-all'] ?? false,
   });
@@ -91,7 +91,7 @@ export interface RunHubOptions extends Omit<HubOptions, 'gauntlet'> {
  * A hub as `webloco hub` starts one (`webloco demo` too): the run's first hub (no bootstrap) gets
  * the Gauntlet on this machine's GPU unless `takeAll`. `stop` stops the hub and frees the GPU.
  */
-export async function startRunHub(options: RunHubOptions): Promise<{ hub: Hub; stop(): Promise<void> }> {
+export async function startRunHub(options: RunHubOptions): Promise<{ hub: Hub; stop: () => Promise<void> }> {
   const { takeAll, ...hubOptions } = options;
   const judges = !options.bootstrap?.length && !takeAll;
   const rt = judges ? await gauntletRuntime() : null;

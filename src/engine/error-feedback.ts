@@ -127,7 +127,7 @@ class GpuErrorFeedback implements ErrorFeedbackCompressor {
   async state(): Promise<Float32Array> {
     const e = new Float32Array(this.layout.totalFloats);
     for (const [i, floats] of this.layout.arenaFloats.entries()) {
-      if (floats > 0) e.set(await this.rt.readF32(this.errors[i]!, 0, floats), this.layout.arenaStart[i]!);
+      if (floats > 0) e.set(await this.rt.readF32(this.errors[i]!, 0, floats), this.layout.arenaStart[i]);
     }
     return e;
   }

@@ -88,7 +88,7 @@ export async function auditRound(
       'sync',
       'final',
     ] as const satisfies readonly (keyof PeerScore)[]) {
-      compare(`${s.hotkey} ${field}`, s[field] as number | undefined, r[field] as number | undefined);
+      compare(`${s.hotkey} ${field}`, s[field], r[field]);
     }
   }
   if (recomputed.scores.length !== record.scores.length)

@@ -3,11 +3,11 @@
 // one round's payloads into a decision record (round.ts); `signDecision` makes the chain statement
 // of it. It replaces the hub's take-everything rule: a hub or the simulator applies exactly the
 // record's payloads, in order, and must arrive at its nextModelHash.
+import { signedHash } from '../base/content-hash.ts';
 import { bytesToHex } from '../base/hex.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import type { LlamaConfig } from '../model/config.ts';
 import { signDecision, type SignedDecision } from '../chain/extrinsics.ts';
-import type { Hex } from '../identity/fields.ts';
 import type { SigningKey } from '../identity/keys.ts';
 import { wireLayoutOf } from '../sparseloco/codec.ts';
 import { DEFAULT_OUTER_LR } from '../sparseloco/outer.ts';
@@ -109,8 +109,8 @@ export function signDecisionRecord(key: SigningKey, record: DecisionRecord, nonc
   return signDecision(key, {
     run: record.run,
     round: record.round,
-    payloadHashes: record.payloadHashes.map((h) => `0x${h}` as Hex),
-    modelHash: `0x${record.nextModelHash}` as Hex,
+    payloadHashes: record.payloadHashes.map(signedHash),
+    modelHash: signedHash(record.nextModelHash),
     nonce,
   });
 }

@@ -86,7 +86,7 @@ export async function openDevice(adapter: GPUAdapter): Promise<GpuDevice> {
   // zeros; collect them so the runtime can fail loudly at the next readback.
   let errors: string[] = [];
   device.addEventListener('uncapturederror', (event) => {
-    if (errors.length < 100) errors.push((event as GPUUncapturedErrorEvent).error.message);
+    if (errors.length < 100) errors.push(event.error.message);
   });
   return {
     takeErrors: () => {

@@ -51,7 +51,7 @@ async function createDawn(): Promise<GPU> {
   const { create, globals } = await import('webgpu');
   // Dawn's constants (GPUBufferUsage, ...) must be globals for code written for the browser.
   Object.assign(globalThis, globals);
-  return create([]) as GPU;
+  return create([]);
 }
 
 /** A Dawn `GPU` with an adapter, finding SwiftShader when the system has no usable driver. */

@@ -234,7 +234,7 @@ export class GpuRuntime {
     return {
       label: p.name,
       layout: this.device.createPipelineLayout({ bindGroupLayouts: [this.layout(p.bindings)] }),
-      compute: { module, entryPoint: p.entryPoint, constants: p.constants as Record<string, number> | undefined },
+      compute: { module, entryPoint: p.entryPoint, constants: p.constants },
     };
   }
 

@@ -90,11 +90,11 @@ export async function signBinding(
     sessionKey: options.sessionKey.publicKeyHex,
     sessionKeyType: options.sessionKey.type,
     expiresAt: options.expiresAt ?? now + DEFAULT_SESSION_MS,
-    nonce: u8aToHex(crypto.getRandomValues(new Uint8Array(16))) as Hex,
+    nonce: u8aToHex(crypto.getRandomValues(new Uint8Array(16))),
     burner: signer.burner,
   };
   parseBinding(binding); // refuse to ask the wallet to sign something every verifier would refuse
-  const signature = await signer.signRaw(u8aToHex(bindingBytes(binding)) as Hex);
+  const signature = await signer.signRaw(u8aToHex(bindingBytes(binding)));
   return { binding, signature };
 }
 

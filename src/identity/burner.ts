@@ -18,6 +18,6 @@ export async function createBurnerSigner(): Promise<HotkeySigner> {
     address: pair.address,
     label: BURNER_LABEL,
     burner: true,
-    signRaw: async (data: Hex) => u8aToHex(pair.sign(u8aWrapBytes(hexToU8a(data)))) as Hex,
+    signRaw: async (data: Hex) => u8aToHex(pair.sign(u8aWrapBytes(hexToU8a(data)))),
   };
 }

@@ -1,13 +1,14 @@
 // Field checks for objects that arrive from the network (JSON): each throws
 // IdentityError('malformed') naming the object and field, so a refusal says exactly what was wrong.
 // Objects must have exactly the expected keys, so nothing unsigned or unchecked rides along.
+import type { PrefixedHex } from '../base/hex.ts';
 import { checkAddress } from '@polkadot/util-crypto';
 import { IdentityError } from './errors.ts';
 
 /** The SS58 prefix of Bittensor (and generic Substrate) addresses. */
 export const SS58_PREFIX = 42;
 
-export type Hex = `0x${string}`;
+export type Hex = PrefixedHex;
 
 export function expectRecord(value: unknown, what: string, keys: readonly string[]): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value))

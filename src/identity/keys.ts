@@ -54,7 +54,7 @@ export class SigningKey {
 
   /** The public key as 0x-hex (how bindings and blocks name it). */
   get publicKeyHex(): Hex {
-    return u8aToHex(this.publicKey) as Hex;
+    return u8aToHex(this.publicKey);
   }
 
   /** The public key as an SS58 address with prefix 42. */
@@ -65,7 +65,7 @@ export class SigningKey {
   /** Signs `message` as is (no <Bytes> wrapping: only wallet extensions wrap). */
   sign(message: Uint8Array): Hex {
     const keypair = { publicKey: this.publicKey, secretKey: this.#secretKey };
-    return u8aToHex(this.type === 'sr25519' ? sr25519Sign(message, keypair) : ed25519Sign(message, keypair)) as Hex;
+    return u8aToHex(this.type === 'sr25519' ? sr25519Sign(message, keypair) : ed25519Sign(message, keypair));
   }
 }
 

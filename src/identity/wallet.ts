@@ -2,6 +2,7 @@
 // that injects into window.injectedWeb3) through @polkadot/extension-dapp. The package touches
 // `window` when it is imported, so it is imported here lazily, inside connectWallet, never at
 // module load: this file can be imported anywhere, including Node and workers.
+import { errorMessage } from '../base/errors.ts';
 import type { HotkeySigner } from './binding.ts';
 import { NoWalletAccountError, NoWalletError } from './errors.ts';
 import { SS58_PREFIX, type Hex } from './fields.ts';
@@ -57,8 +58,9 @@ export async function connectWallet(appName = 'WebLoCo'): Promise<WalletConnecti
             return signature;
           } catch (error) {
             throw new Error(
-              `The wallet extension '${account.source}' did not sign the session binding (${(error as Error).message}): ` +
+              `The wallet extension '${account.source}' did not sign the session binding (${errorMessage(error)}): ` +
                 'approve the request in the extension to join, or continue with a burner key',
+              { cause: error },
             );
           }
         },

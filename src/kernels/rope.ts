@@ -53,7 +53,7 @@ const tables = new WeakMap<GpuRuntime, Map<string, GPUBuffer>>();
 /** The table on the GPU, uploaded once per runtime and shape (a few hundred KiB at most). */
 function cosSinBuffer(rt: GpuRuntime, S: number, headDim: number, theta: number): GPUBuffer {
   let byShape = tables.get(rt);
-  if (!byShape) tables.set(rt, (byShape = new Map()));
+  if (!byShape) tables.set(rt, (byShape = new Map<string, GPUBuffer>()));
   const key = `${S}:${headDim}:${theta}`;
   let buffer = byShape.get(key);
   if (!buffer) {

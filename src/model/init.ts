@@ -118,7 +118,7 @@ export function portableLog(x: number): number {
   f64[0] = x;
   e += ((u32[HIGH]! >>> 20) & 0x7ff) - 1023;
   u32[HIGH] = (u32[HIGH]! & 0x800fffff) | (1023 << 20);
-  let m = f64[0]!;
+  let m = f64[0];
   if (m > SQRT2) {
     m /= 2;
     e += 1;

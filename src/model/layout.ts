@@ -108,7 +108,10 @@ export function packParameters(
   layout: ParameterLayout,
   tensors: ReadonlyMap<string, ArrayLike<number>> | Readonly<Record<string, ArrayLike<number>>>,
 ): Float32Array {
-  const get = (name: string) => (tensors instanceof Map ? tensors.get(name) : (tensors as Record<string, ArrayLike<number>>)[name]);
+  const get = (name: string): ArrayLike<number> | undefined =>
+    tensors instanceof Map
+      ? (tensors as ReadonlyMap<string, ArrayLike<number>>).get(name)
+      : (tensors as Readonly<Record<string, ArrayLike<number>>>)[name];
   const flat = new Float32Array(layout.totalFloats);
   for (const t of layout.tensors) {
     const data = get(t.name);

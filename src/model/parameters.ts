@@ -66,7 +66,7 @@ export function uploadFlat(rt: GpuRuntime, buffers: ParameterBuffers, flat: Floa
   if (flat.length !== layout.totalFloats)
     throw new Error(`expected a flat parameter vector of ${layout.totalFloats} floats (the layout's totalFloats), got ${flat.length}`);
   buffers.arenas.forEach((arena, i) => {
-    rt.write(arena, flat.subarray(layout.arenaStart[i]!, layout.arenaStart[i]! + layout.arenaFloats[i]!));
+    rt.write(arena, flat.subarray(layout.arenaStart[i], layout.arenaStart[i]! + layout.arenaFloats[i]!));
   });
 }
 
@@ -74,7 +74,7 @@ export async function downloadFlat(rt: GpuRuntime, buffers: ParameterBuffers): P
   const { layout } = buffers;
   const flat = new Float32Array(layout.totalFloats);
   for (let i = 0; i < buffers.arenas.length; i++) {
-    flat.set(await rt.readF32(buffers.arenas[i]!, 0, layout.arenaFloats[i]!), layout.arenaStart[i]!);
+    flat.set(await rt.readF32(buffers.arenas[i]!, 0, layout.arenaFloats[i]), layout.arenaStart[i]);
   }
   return flat;
 }

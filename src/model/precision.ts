@@ -86,9 +86,7 @@ export function allocateHalfTensors(rt: GpuRuntime, config: LlamaConfig, weights
   const arenas = plan.arenaFloats.map((words, i) =>
     rt.device.createBuffer({ label: `half-${i}`, size: Math.max(words, 4) * 4, usage: STORAGE_USAGE }),
   );
-  const views = new Map(
-    plan.tensors.map((t) => [t.name, { buffer: arenas[t.arena]!, offset: t.arenaOffset * 4, size: t.size * 4 } as BufferSlice]),
-  );
+  const views = new Map(plan.tensors.map((t) => [t.name, { buffer: arenas[t.arena]!, offset: t.arenaOffset * 4, size: t.size * 4 }]));
   const view = (name: string) => views.get(name)!;
   const weightCasts: HalfTensors['weightCasts'] = [];
   const layers = weights.layers.map((w, l) => {

@@ -63,7 +63,7 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
   for (const [name, value] of Object.entries(header)) {
     if (name === '__metadata__') {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('__metadata__ must be an object of strings');
-      for (const [k, v] of Object.entries(value)) {
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
         if (typeof v !== 'string') fail(`__metadata__.${k} must be a string`);
         metadata[k] = v;
       }
@@ -119,7 +119,7 @@ export function writeSafetensors(
   metadata?: Record<string, string>,
 ): Uint8Array {
   assertLittleEndianHost();
-  const list = Symbol.iterator in tensors ? [...(tensors as Iterable<[string, Tensor]>)] : Object.entries(tensors);
+  const list = Symbol.iterator in tensors ? [...tensors] : Object.entries(tensors);
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   let offset = 0;

@@ -48,7 +48,7 @@ async function readJson(response: Response, what: string): Promise<unknown> {
   try {
     return JSON.parse(new TextDecoder().decode(bytes));
   } catch (err) {
-    throw new Error(`${what}: the hub's answer is not JSON (${errorMessage(err)})`);
+    throw new Error(`${what}: the hub's answer is not JSON (${errorMessage(err)})`, { cause: err });
   }
 }
 

@@ -33,7 +33,7 @@ export class MemoryContentStore implements ContentStore {
   async put(bytes: Uint8Array): Promise<ContentHash> {
     if (bytes.byteLength > this.maxBytes)
       throw new Error(`object of ${bytes.byteLength} bytes exceeds this store's capacity of ${this.maxBytes} bytes`);
-    const hash = await contentHash(bytes);
+    const hash = contentHash(bytes);
     if (this.objects.has(hash)) return hash;
     this.objects.set(hash, bytes);
     this.totalBytes += bytes.byteLength;

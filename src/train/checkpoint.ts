@@ -89,7 +89,7 @@ function unflatten(layout: ParameterLayout, tensors: Map<string, Tensor>, prefix
     if (found.shape.join(',') !== t.shape.join(',')) {
       throw new Error(`${what}: '${prefix + t.name}' has shape [${found.shape}], the config needs [${t.shape}]`);
     }
-    flat.set(found.data as Float32Array, t.offset);
+    flat.set(found.data, t.offset);
   }
   return flat;
 }
@@ -103,7 +103,7 @@ export function decodeCheckpoint(files: CheckpointFiles): Checkpoint {
   if (!modelBytes) throw new Error(`checkpoint has no ${MODEL_FILE}`);
   const model = readSafetensors(modelBytes);
   const configBytes = files[CONFIG_FILE];
-  const configJson = configBytes
+  const configJson: unknown = configBytes
     ? JSON.parse(new TextDecoder().decode(configBytes))
     : model.metadata.webloco_config
       ? JSON.parse(model.metadata.webloco_config)

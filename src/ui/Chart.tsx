@@ -23,7 +23,7 @@ export function alignSeries(series: readonly ChartSeries[]): AlignedData {
   const xs = [...new Set(series.flatMap((s) => s.points.map((p) => p.x)))].sort((a, b) => a - b);
   const index = new Map(xs.map((x, i) => [x, i]));
   const columns = series.map((s) => {
-    const ys: (number | null)[] = new Array(xs.length).fill(null);
+    const ys = new Array<number | null>(xs.length).fill(null);
     for (const p of s.points) ys[index.get(p.x)!] = p.y;
     return ys;
   });
@@ -91,6 +91,7 @@ export function Chart({
       plot.current = null;
     };
     // Rebuilt only when the series themselves change (`shape`); new values go through setData below.
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- `series` is read through `shape` on purpose
   }, [shape, height, xLabel, yLabel]);
 
   useEffect(() => {

@@ -16,16 +16,17 @@ const NO_WEBGPU =
   'You can still watch the swarm, but this tab cannot train.';
 
 export function useTrainer(): { gpu: GpuState; worker: TrainerWorker | null; capability: CapabilityState } {
-  const [gpu, setGpu] = useState<GpuState>({ status: 'starting' });
+  const [gpu, setGpu] = useState<GpuState>(() =>
+    'gpu' in navigator ? { status: 'starting' } : { status: 'unavailable', message: NO_WEBGPU },
+  );
   const [worker, setWorker] = useState<TrainerWorker | null>(null);
   const [capability, setCapability] = useState<CapabilityState>({ status: 'measuring' });
 
   useEffect(() => {
-    if (!('gpu' in navigator)) {
-      setGpu({ status: 'unavailable', message: NO_WEBGPU });
-      return;
-    }
+    if (!('gpu' in navigator)) return; // the initial state says so
     const w = startTrainerWorker();
+    // The worker is this effect's own resource (terminated in its cleanup); the page reads it from state.
+    // eslint-disable-next-line react-hooks/set-state-in-effect
     setWorker(w);
     let cancelled = false;
     // `?f16=on` puts the model on the f16 path (absent or `off`: f32, the default until a real GPU measures f16 faster).

@@ -237,7 +237,7 @@ describe('the commitment records', () => {
       /not signed by its hotkey/,
     );
     const tampered = Uint8Array.from(fields[1]!);
-    tampered[10] ^= 1; // inside baseModelHash
+    tampered[10]! ^= 1; // inside baseModelHash
     expect(() => readPeerCommitment([fields[0]!, tampered], { run: RUN, hotkey: session.signed.binding.hotkey, now: Date.now() })).toThrow(
       /not signed by the session key/,
     );

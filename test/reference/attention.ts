@@ -111,7 +111,7 @@ export function attentionBackwardReference(
       for (let i = 0; i < S; i++) {
         const dP = new Float64Array(S);
         for (let j = 0; j < S; j++) {
-          for (let d = 0; d < headDim; d++) dP[j] += dOut[at.q(b, i, h, d)]! * v[at.kv(b, j, g, d)]!;
+          for (let d = 0; d < headDim; d++) dP[j]! += dOut[at.q(b, i, h, d)]! * v[at.kv(b, j, g, d)]!;
         }
         let rowTerm = 0;
         for (let j = 0; j < S; j++) rowTerm += p[i]![j]! * dP[j]!;
@@ -119,9 +119,9 @@ export function attentionBackwardReference(
           const pij = p[i]![j]!;
           const dS = pij * (dP[j]! - rowTerm);
           for (let d = 0; d < headDim; d++) {
-            dv[at.kv(b, j, g, d)] += pij * dOut[at.q(b, i, h, d)]!;
-            dq[at.q(b, i, h, d)] += scale * dS * k[at.kv(b, j, g, d)]!;
-            dk[at.kv(b, j, g, d)] += scale * dS * q[at.q(b, i, h, d)]!;
+            dv[at.kv(b, j, g, d)]! += pij * dOut[at.q(b, i, h, d)]!;
+            dq[at.q(b, i, h, d)]! += scale * dS * k[at.kv(b, j, g, d)]!;
+            dk[at.kv(b, j, g, d)]! += scale * dS * q[at.q(b, i, h, d)]!;
           }
         }
       }

@@ -21,7 +21,7 @@ export function embeddingBackwardRef(
   const dTable = Float64Array.from(dTableInitial);
   for (let t = 0; t < T; t++) {
     const row = tokens[t]! * C;
-    for (let c = 0; c < C; c++) dTable[row + c] += dOut[t * C + c]!;
+    for (let c = 0; c < C; c++) dTable[row + c]! += dOut[t * C + c]!;
   }
   return dTable;
 }

@@ -42,8 +42,8 @@ export function rmsnormBackwardRef(
     for (let c = 0; c < C; c++) dot += dOut[t * C + c]! * weight[c]! * x[t * C + c]!;
     for (let c = 0; c < C; c++) {
       const i = t * C + c;
-      dx[i] += r * dOut[i]! * weight[c]! - (r ** 3 * x[i]! * dot) / C;
-      dWeight[c] += dOut[i]! * x[i]! * r;
+      dx[i]! += r * dOut[i]! * weight[c]! - (r ** 3 * x[i]! * dot) / C;
+      dWeight[c]! += dOut[i]! * x[i]! * r;
     }
   }
   return { dx, dWeight };

@@ -209,7 +209,7 @@ describe('wire codec rejects', () => {
     expect(decode(edited((b) => (b[0] = 0x58)))).toBe('bad-magic');
     expect(decode(edited((_, v) => v.setUint16(4, 2, true)))).toBe('unsupported-version');
     expect(decode(edited((_, v) => v.setUint16(6, 1, true)))).toBe('bad-reserved');
-    expect(decode(edited((b) => (b[50] ^= 1)))).toBe('layout-mismatch'); // inside the layout hash
+    expect(decode(edited((b) => (b[50]! ^= 1)))).toBe('layout-mismatch'); // inside the layout hash
     expect(codecErrorCode(() => decodeUpdate(payload, otherLayout))).toBe('layout-mismatch');
     expect(decode(edited((_, v) => v.setUint16(80, 32, true)))).toBe('layout-mismatch');
     expect(decode(edited((_, v) => v.setUint32(82, 6, true)))).toBe('layout-mismatch');
@@ -248,7 +248,7 @@ describe('wire codec rejects', () => {
     expect(
       codecErrorCode(() =>
         decodeUpdate(
-          edited((b) => (b[lastByte] |= 0xc0)),
+          edited((b) => (b[lastByte]! |= 0xc0)),
           WIRE,
         ),
       ),

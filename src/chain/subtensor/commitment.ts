@@ -84,7 +84,7 @@ class RecordReader {
     return out;
   }
   hex(length: number): Hex {
-    return u8aToHex(this.bytes(length)) as Hex;
+    return u8aToHex(this.bytes(length));
   }
   u8(): number {
     return this.bytes(1)[0]!;
@@ -161,7 +161,7 @@ export function decodeBindingRecord(bytes: Uint8Array, context: { run: string; h
   const expiresAt = reader.u64();
   const nonce = reader.hex(16);
   const peerId = base58Encode(reader.short());
-  const signature = u8aToHex(reader.short()) as Hex;
+  const signature = u8aToHex(reader.short());
   reader.end();
   return {
     binding: {

@@ -99,8 +99,8 @@ export class SubtensorRuntime {
     this.registry = registry;
     this.metadata = metadata;
     const latest = metadata.asLatest;
-    this.#calls = decorateExtrinsics(registry, latest, metadata.version) as unknown as Record<string, Record<string, CallBuilder>>;
-    this.#storage = decorateStorage(registry, latest, metadata.version) as unknown as Record<string, Record<string, StorageFunction>>;
+    this.#calls = decorateExtrinsics(registry, latest, metadata.version);
+    this.#storage = decorateStorage(registry, latest, metadata.version);
     const missing: string[] = [];
     for (const [pallet, calls] of Object.entries(REQUIRED_CALLS))
       for (const call of calls) if (!this.#call(pallet, call)) missing.push(`call ${pallet}.${call}`);
@@ -186,7 +186,7 @@ export class SubtensorRuntime {
       salt,
       versionKey,
     ]);
-    return u8aToHex(blake2AsU8a(tuple.toU8a(), 256)) as Hex;
+    return u8aToHex(blake2AsU8a(tuple.toU8a(), 256));
   }
 
   // Storage.
@@ -194,12 +194,12 @@ export class SubtensorRuntime {
   /** The full storage key of `name` at `args` (e.g. key('SubtensorModule.Keys', netuid, uid)). */
   key(name: StorageName, ...args: unknown[]): Hex {
     // The decorated function gives the key with a SCALE compact length in front (as a Bytes value).
-    return u8aToHex(compactStripLength(this.#required(name)(...args))[1]) as Hex;
+    return u8aToHex(compactStripLength(this.#required(name)(...args))[1]);
   }
 
   /** The key prefix shared by every entry of `name` under the leading `args` (e.g. a netuid). */
   keyPrefix(name: StorageName, ...args: unknown[]): Hex {
-    return u8aToHex(this.#required(name).keyPrefix(...args)) as Hex;
+    return u8aToHex(this.#required(name).keyPrefix(...args));
   }
 
   /**
