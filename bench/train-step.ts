@@ -64,7 +64,7 @@ export function trainBenchSetup(req: TrainBenchRequest): TrainBenchSetup {
 }
 
 /** Seeded token ids in [0, V): a window of S + 1 per row gives inputs and next-token targets. */
-export function syntheticBatch(B: number, S: number, V: number, seed: number): { tokens: Int32Array; targets: Int32Array } {
+function syntheticBatch(B: number, S: number, V: number, seed: number): { tokens: Int32Array; targets: Int32Array } {
   const tokens = new Int32Array(B * S);
   const targets = new Int32Array(B * S);
   let s = seed >>> 0;
@@ -147,14 +147,14 @@ export async function timeOurTrainingStep(
   }
 }
 
-export function median(xs: readonly number[]): number {
+function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 /** The parameter whose gradient differs most, relatively: ‖a − b‖ / ‖b‖ per tensor. */
-export function worstGradientDiff(layout: ParameterLayout, a: Float32Array, b: Float32Array): { tensor: string; relativeDiff: number } {
+function worstGradientDiff(layout: ParameterLayout, a: Float32Array, b: Float32Array): { tensor: string; relativeDiff: number } {
   let worst = { tensor: '', relativeDiff: -1 };
   for (const t of layout.tensors) {
     let diff = 0;

@@ -28,11 +28,11 @@ test('webloco demo --peers 3: the wall shows three peers and a decided round; sc
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const printed: string[] = [];
-  createInterface({ input: demo.stdout! }).on('line', (line) => {
+  createInterface({ input: demo.stdout }).on('line', (line) => {
     printed.push(line);
     console.log(`[demo ${elapsed()}] ${line}`);
   });
-  createInterface({ input: demo.stderr! }).on('line', (line) => {
+  createInterface({ input: demo.stderr }).on('line', (line) => {
     if (line.trim()) console.log(`[demo stderr] ${line}`);
   });
   try {

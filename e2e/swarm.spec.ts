@@ -68,7 +68,7 @@ async function startHubProcess(appDir: string): Promise<{ hub: ChildProcess; htt
     },
   );
   const firstLine = await new Promise<string>((done, fail) => {
-    const lines = createInterface({ input: hub.stdout! });
+    const lines = createInterface({ input: hub.stdout });
     lines.once('line', done);
     hub.once('exit', (code) => fail(new Error(`webloco hub exited with code ${code} before printing its addresses`)));
   });

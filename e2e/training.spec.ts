@@ -126,7 +126,7 @@ test('the tab runs SparseLoCo rounds whose payloads and model hashes Node reprod
   const evalOut = execFileSync(process.execPath, ['bin/webloco.mjs', 'eval', '--checkpoint', file, '--batch', '4', '--seq-len', '64'], {
     encoding: 'utf8',
   });
-  const node = JSON.parse(evalOut.trim().split('\n').at(-1)!);
+  const node = JSON.parse(evalOut.trim().split('\n').at(-1)!) as { modelHash: string; heldOutLoss: number };
   expect(node.modelHash).toBe(browserHash); // the very same parameter bytes
   // Same weights, same batches, two WebGPU implementations (Chromium's Dawn and Node's Dawn): only
   // reduction order may differ, so agreement is to f32 rounding of a mean of ~500 logsumexps.

@@ -10,7 +10,7 @@ import { expectAddress, expectHex, expectInteger, expectRecord, type Hex } from 
 import { verifySignature, type SigningKey } from '../identity/keys.ts';
 import { IdentityError } from '../identity/errors.ts';
 
-export const ZERO_HASH: Hex = prefixedHex(new Uint8Array(32));
+const ZERO_HASH: Hex = prefixedHex(new Uint8Array(32));
 
 export interface BlockHeader {
   height: number;

@@ -34,10 +34,10 @@ export interface DevChainOptions {
   onFailure?: (error: Error) => void;
 }
 
-export const DEFAULT_BLOCKS_PER_ROUND = 60;
-export const DEFAULT_BLOCK_TIME_MS = 1000;
+const DEFAULT_BLOCKS_PER_ROUND = 60;
+const DEFAULT_BLOCK_TIME_MS = 1000;
 /** Submissions waiting for the next block, in JSON characters. */
-export const MAX_POOL_BYTES = 4 * 1024 * 1024;
+const MAX_POOL_BYTES = 4 * 1024 * 1024;
 
 interface Pending {
   extrinsic: unknown;

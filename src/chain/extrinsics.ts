@@ -48,9 +48,9 @@ export function asChainError<T>(check: () => T): T {
 
 /** Largest extrinsic (canonical JSON bytes) the chain accepts. */
 export const MAX_EXTRINSIC_BYTES = 64 * 1024;
-export const MAX_DECISION_PAYLOADS = 256;
-export const MAX_WEIGHTS = 4096;
-export const MAX_WEIGHT = 0xffff;
+const MAX_DECISION_PAYLOADS = 256;
+const MAX_WEIGHTS = 4096;
+const MAX_WEIGHT = 0xffff;
 
 export const GENESIS_KIND = 'webloco/genesis/v1';
 export const DECISION_KIND = 'webloco/decision/v1';
@@ -117,7 +117,7 @@ export type Extrinsic =
 
 export type Call = Extrinsic['call'];
 /** The calls anyone may submit; 'genesis' exists only in block 0. */
-export const SUBMITTABLE_CALLS = ['register', 'commit', 'decision', 'weights'] as const;
+const SUBMITTABLE_CALLS = ['register', 'commit', 'decision', 'weights'] as const;
 const FIELD_OF_CALL = { genesis: 'spec', register: 'binding', commit: 'commit', decision: 'decision', weights: 'weights' } as const;
 
 /**

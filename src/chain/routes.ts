@@ -9,8 +9,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ChainError, MAX_EXTRINSIC_BYTES } from './extrinsics.ts';
 import type { DevChain } from './dev-chain.ts';
 
-export const CHAIN_API_PREFIX = '/api/chain/';
-export const MAX_BLOCKS_PER_REQUEST = 1000;
+const CHAIN_API_PREFIX = '/api/chain/';
+const MAX_BLOCKS_PER_REQUEST = 1000;
 
 export interface ChainResponse {
   status: number;
@@ -22,7 +22,7 @@ function error(status: number, code: string, message: string): ChainResponse {
 }
 
 /** Answers a request under /api/chain/, or returns undefined for any other path. */
-export async function handleChainRequest(chain: DevChain, method: string, url: string, body?: string): Promise<ChainResponse | undefined> {
+async function handleChainRequest(chain: DevChain, method: string, url: string, body?: string): Promise<ChainResponse | undefined> {
   const { pathname, searchParams } = new URL(url, 'http://hub.invalid');
   if (!pathname.startsWith(CHAIN_API_PREFIX)) return undefined;
   const route = pathname.slice(CHAIN_API_PREFIX.length);

@@ -35,7 +35,7 @@ const RESUME_MARGIN_MS = 5 * 60_000;
  * .local): the tab may then dial private addresses and plain ws://, which browsers' libp2p
  * refuses by default, and needs no STUN server to find its peers.
  */
-export function isPrivateHub(hubUrl: string): boolean {
+function isPrivateHub(hubUrl: string): boolean {
   const host = new URL(hubUrl).hostname.replace(/^\[|\]$/g, '');
   if (host === 'localhost' || host.endsWith('.localhost') || host.endsWith('.local') || host === '::1') return true;
   const v4 = host.match(/^(\d+)\.(\d+)\.(\d+)\.(\d+)$/);

@@ -18,7 +18,7 @@ async function fetchBytes(url: string): Promise<Uint8Array | undefined> {
   return new Uint8Array(await response.arrayBuffer());
 }
 
-export async function fetchManifest(url: string): Promise<ShardManifest> {
+async function fetchManifest(url: string): Promise<ShardManifest> {
   const bytes = await fetchBytes(`${url}/manifest.json`);
   if (bytes === undefined) throw new ShardsUnavailableError(`no token shards at ${url}/ (manifest.json is missing)`);
   return parseManifest(new TextDecoder().decode(bytes), `${url}/manifest.json`);

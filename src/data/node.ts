@@ -23,7 +23,7 @@ import { loadTokenizer, type Tokenizer, type TokenizerName } from './tokenizer.t
 
 /** public/data at the repository root: Vite serves it as /data/. */
 export const DEFAULT_DATA_DIR = resolve(import.meta.dirname, '../../public/data');
-export const MANIFEST_FILE = 'manifest.json';
+const MANIFEST_FILE = 'manifest.json';
 
 function brownDirectory(): string {
   try {

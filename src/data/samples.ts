@@ -14,8 +14,8 @@
 import { blake3 } from '../base/blake3.ts';
 
 const utf8 = new TextEncoder();
-export const SAMPLES_DOMAIN = 'webloco/samples/v1';
-export const HELD_OUT_DOMAIN = 'webloco/heldout/v1';
+const SAMPLES_DOMAIN = 'webloco/samples/v1';
+const HELD_OUT_DOMAIN = 'webloco/heldout/v1';
 
 function field(text: string): Uint8Array {
   const bytes = utf8.encode(text);

@@ -12,15 +12,15 @@ import type { Tokenizer, TokenizerName } from './tokenizer.ts';
 
 export const SHARD_FORMAT = 'webloco-token-shards/1';
 export type SplitName = 'train' | 'heldout';
-export const SPLIT_NAMES: readonly SplitName[] = ['train', 'heldout'];
+const SPLIT_NAMES: readonly SplitName[] = ['train', 'heldout'];
 
 /** 2^20 tokens = a 2 MiB file: small enough to fetch and hash without stalling a page. */
 export const DEFAULT_SHARD_TOKENS = 1 << 20;
 
-export const HELD_OUT_FRACTION = 0.05;
+const HELD_OUT_FRACTION = 0.05;
 /** A document is held out when the first 4 bytes of its id's blake3, as a little-endian u32, fall below this. */
 const HELD_OUT_THRESHOLD = Math.floor(HELD_OUT_FRACTION * 2 ** 32);
-export const SPLIT_RULE =
+const SPLIT_RULE =
   `held out iff u32le(blake3(utf8("<source>/<document id>"))[0..4]) < ${HELD_OUT_THRESHOLD} (${HELD_OUT_FRACTION * 100}%); ` +
   'documents keep source order within each split, each followed by the tokenizer document boundary';
 
@@ -68,7 +68,7 @@ export function isHeldOut(sourceName: string, documentId: string): boolean {
 }
 
 /** blake3 over every (id, text) in order, NUL-separated: changes when any document does. */
-export function hashDocuments(documents: readonly TextDocument[]): string {
+function hashDocuments(documents: readonly TextDocument[]): string {
   const hasher = blake3Stream();
   for (const doc of documents) hasher.update(utf8.encode(`${doc.id}\0${doc.text}\0`));
   return bytesToHex(hasher.digest());
@@ -109,7 +109,7 @@ export function recipeKey(recipe: ShardRecipe): string {
   ]);
 }
 
-export function encodeU16LE(tokens: Uint16Array): Uint8Array {
+function encodeU16LE(tokens: Uint16Array): Uint8Array {
   if (LITTLE_ENDIAN_HOST) return new Uint8Array(tokens.buffer.slice(tokens.byteOffset, tokens.byteOffset + tokens.byteLength));
   const bytes = new Uint8Array(tokens.length * 2);
   const view = new DataView(bytes.buffer);
@@ -117,7 +117,7 @@ export function encodeU16LE(tokens: Uint16Array): Uint8Array {
   return bytes;
 }
 
-export function decodeU16LE(bytes: Uint8Array): Uint16Array {
+function decodeU16LE(bytes: Uint8Array): Uint16Array {
   if (bytes.length % 2 !== 0) throw new Error(`a u16 shard must have an even byte length, got ${bytes.length}`);
   const tokens = new Uint16Array(bytes.length / 2);
   if (LITTLE_ENDIAN_HOST) new Uint8Array(tokens.buffer).set(bytes);

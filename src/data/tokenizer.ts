@@ -35,7 +35,7 @@ export const bytesTokenizer: Tokenizer = {
   encodeDocument: (text) => utf8.encode(`${text}\n\n`),
 };
 
-export const GPT2_VOCAB_SIZE = 50257;
+const GPT2_VOCAB_SIZE = 50257;
 export const GPT2_END_OF_TEXT = 50256;
 
 let gpt2: Promise<Tokenizer> | undefined;

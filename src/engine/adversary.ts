@@ -26,11 +26,11 @@ export type Behavior = (typeof BEHAVIORS)[number];
 /** The factor a `scaled` peer multiplies its update by. */
 export const SCALED_FACTOR = 100;
 /** Standard deviation of a `noise` peer's dense update (a pseudo-gradient's order of magnitude on the tiny preset). */
-export const NOISE_STD = 1e-2;
+const NOISE_STD = 1e-2;
 /** Standard deviation of a `lazy` peer's tiny update in odd rounds. */
-export const LAZY_STD = 1e-6;
+const LAZY_STD = 1e-6;
 /** Fraction of a copied payload's indices a `copycat` moves elsewhere. */
-export const COPYCAT_MOVED = 0.1;
+const COPYCAT_MOVED = 0.1;
 
 /** Parses a comma-separated list of behaviours ('nan,scaled,copycat'). */
 export function parseBehaviors(list: string): Behavior[] {

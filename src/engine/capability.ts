@@ -14,9 +14,9 @@ import { parameterLayout } from '../model/layout.ts';
  * The whole training step's rate as a share of the big matmuls' rate: on the H100 the step
  * reached 18.7% of FP32 peak while its matmuls reached 43–49% (docs/BENCHMARKS.md).
  */
-export const STEP_SHARE_OF_MATMUL = 0.4;
+const STEP_SHARE_OF_MATMUL = 0.4;
 /** A preset is recommended when one row of its sequence trains in at most this long. */
-export const RECOMMEND_SECONDS_PER_ROW = 2;
+const RECOMMEND_SECONDS_PER_ROW = 2;
 /** Float32 copies of the parameters a peer keeps on the GPU: θ, gradients, AdamW m and v, error feedback, the pseudo-gradient. */
 const PARAMETER_COPIES = 6;
 

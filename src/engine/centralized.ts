@@ -45,7 +45,7 @@ export interface CentralizedResult {
 }
 
 /** The batches `webloco train` uses: a peer's sampler under a fixed identity, continuing after a resume. */
-export function centralizedBatches(
+function centralizedBatches(
   trainTokens: Uint16Array,
   o: { seed?: number; firstStep: number; steps: number; microBatches: number; batch: number; seqLen: number },
 ) {

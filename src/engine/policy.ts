@@ -8,7 +8,7 @@ import type { LrSchedule } from '../train/schedule.ts';
 /** Peak inner AdamW learning rate for the presets we train (tiny, small, base). */
 export const DEFAULT_INNER_LR = 3e-3;
 /** The cosine ends at this fraction of the peak (0.1× in the Covenant run). */
-export const MIN_LR_RATIO = 0.1;
+const MIN_LR_RATIO = 0.1;
 /** Warm-up is a tenth of the run, at most this many steps. */
 export const MAX_WARMUP_STEPS = 20;
 /** Held-out batches a peer evaluates after each round (a quick look, not the final comparison). */

@@ -163,7 +163,7 @@ export interface SimulationResult {
 }
 
 /** Rows of several batches of the same seqLen stacked into one batch. */
-export function concatBatches(batches: readonly Batch[]): Batch {
+function concatBatches(batches: readonly Batch[]): Batch {
   const seqLen = batches[0]!.seqLen;
   const rows = batches.reduce((n, b) => n + b.rows, 0);
   const inputs = new Uint32Array(rows * seqLen);

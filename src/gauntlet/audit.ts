@@ -16,7 +16,7 @@ export interface AuditResult {
 }
 
 /** Default tolerance: absolute, on losses (nats) and on scores. */
-export const AUDIT_TOLERANCE = 1e-4;
+const AUDIT_TOLERANCE = 1e-4;
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);

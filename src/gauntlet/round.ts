@@ -139,7 +139,7 @@ function vouchedFor(state: GauntletState, hotkey: string, config: GauntletConfig
  * no rating game, so its conservative ordinal (μ − 3σ) stays at 0 and its final score with it,
  * and without this a swarm of one would stop learning after the first evaluation.
  */
-export function gatherSet(
+function gatherSet(
   state: GauntletState,
   sound: ReadonlySet<string>,
   candidates: readonly string[],

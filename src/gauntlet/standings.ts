@@ -112,7 +112,7 @@ export function syncScore(roundsBehind: number, config: Pick<GauntletConfig, 'ma
 }
 
 /** Relative loss reduction (L_before − L_after) / L_before. */
-export function relativeGain(before: number, after: number): number {
+function relativeGain(before: number, after: number): number {
   return (before - after) / before;
 }
 

@@ -2,7 +2,7 @@
 import { GpuDeviceLostError, GpuLimitError, WebGpuUnavailableError } from './errors.ts';
 
 /** Limits the model needs raised above WebGPU's defaults (requested up to the adapter's maximum). */
-export const WANTED_LIMITS = [
+const WANTED_LIMITS = [
   'maxStorageBufferBindingSize',
   'maxBufferSize',
   'maxStorageBuffersPerShaderStage',
@@ -14,7 +14,7 @@ export const WANTED_LIMITS = [
 ] as const satisfies readonly (keyof GPUSupportedLimits)[];
 
 /** The floor below which the kernels cannot run at all. */
-export const REQUIRED_LIMITS: Partial<Record<(typeof WANTED_LIMITS)[number], number>> = {
+const REQUIRED_LIMITS: Partial<Record<(typeof WANTED_LIMITS)[number], number>> = {
   maxStorageBuffersPerShaderStage: 8,
   maxComputeWorkgroupStorageSize: 16384,
   maxComputeInvocationsPerWorkgroup: 256,
@@ -45,7 +45,7 @@ export interface GpuDevice {
   takeErrors(): string[];
 }
 
-export function describeAdapter(adapter: GPUAdapter, limits: GPUSupportedLimits): AdapterReport {
+function describeAdapter(adapter: GPUAdapter, limits: GPUSupportedLimits): AdapterReport {
   const info = adapter.info;
   const report: Record<string, number> = {};
   for (const name of WANTED_LIMITS) report[name] = Number(limits[name]);

@@ -55,7 +55,7 @@ async function createDawn(): Promise<GPU> {
 }
 
 /** A Dawn `GPU` with an adapter, finding SwiftShader when the system has no usable driver. */
-export async function nodeGpu(): Promise<{ gpu: GPU; adapter: GPUAdapter }> {
+async function nodeGpu(): Promise<{ gpu: GPU; adapter: GPUAdapter }> {
   const swiftShader = SWIFTSHADER_ICDS.find((p) => existsSync(p));
   if (!dawnGpu && swiftShader && process.platform === 'linux' && !driverChosen() && !hasSystemVulkanDriver())
     process.env.VK_ICD_FILENAMES = swiftShader;

@@ -13,7 +13,7 @@ import { verifySignature, type SigningKey } from './keys.ts';
 
 export const ANNOUNCEMENT_KIND = 'webloco/announcement/v1';
 /** Largest payload an announcement may claim: far above any preset's compressed update. */
-export const MAX_PAYLOAD_BYTES = 256 * 1024 * 1024;
+const MAX_PAYLOAD_BYTES = 256 * 1024 * 1024;
 /** Rounds and nonces are u32, as in the payload header. */
 export const MAX_U32 = 0xffffffff;
 

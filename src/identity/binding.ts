@@ -16,7 +16,7 @@ export const BINDING_KIND = 'webloco/binding/v1';
 /** A run id: 1..64 printable characters without spaces (it is also written into payload headers). */
 export const RUN_ID_PATTERN = /^[\x21-\x7e]{1,64}$/;
 /** A libp2p PeerId in its base58btc string form (Qm… or 12D3Koo…). */
-export const PEER_ID_PATTERN = /^[1-9A-HJ-NP-Za-km-z]{32,128}$/;
+const PEER_ID_PATTERN = /^[1-9A-HJ-NP-Za-km-z]{32,128}$/;
 
 export interface SessionBinding {
   kind: typeof BINDING_KIND;
@@ -65,8 +65,8 @@ export interface HotkeySigner {
 }
 
 /** Sessions last at most this long; a tab that stays longer signs a new binding. */
-export const MAX_SESSION_MS = 7 * 24 * 3600 * 1000;
-export const DEFAULT_SESSION_MS = 12 * 3600 * 1000;
+const MAX_SESSION_MS = 7 * 24 * 3600 * 1000;
+const DEFAULT_SESSION_MS = 12 * 3600 * 1000;
 
 export function bindingBytes(binding: SessionBinding): Uint8Array {
   return canonicalBytes(binding);
@@ -99,7 +99,7 @@ export async function signBinding(
 }
 
 /** Checks the fields of an untrusted binding (not its signature). */
-export function parseBinding(value: unknown): SessionBinding {
+function parseBinding(value: unknown): SessionBinding {
   const b = expectRecord(value, 'binding', [
     'kind',
     'run',

@@ -47,7 +47,7 @@ export function canonicalBytes(value: unknown): Uint8Array {
 }
 
 /** blake3 of `bytes` as 0x + 64 lowercase hex digits. */
-export function blake3Hex(bytes: Uint8Array): `0x${string}` {
+function blake3Hex(bytes: Uint8Array): `0x${string}` {
   return prefixedHex(blake3(bytes));
 }
 

@@ -22,13 +22,8 @@ function normProgram(rt: GpuRuntime, entryPoint: 'norm_partial' | 'norm_final', 
   );
 }
 
-/** The gradient norm's two passes, in the runtime's reduction variant or the one asked for. */
-export function normPrograms(rt: GpuRuntime, subgroups = rt.subgroups): Program[] {
-  return [normProgram(rt, 'norm_partial', subgroups), normProgram(rt, 'norm_final', subgroups)];
-}
-
 /** The AdamW update (element-wise: the module's plain variant). */
-export function adamwStepProgram(rt: GpuRuntime): Program {
+function adamwStepProgram(rt: GpuRuntime): Program {
   return reducingProgram(
     rt,
     {

@@ -69,7 +69,7 @@ const TILE_CANDIDATES: Record<AttentionKernel, readonly AttentionTiles[]> = {
 };
 
 /** Lanes per row: each owns headDim/4/lanes vec4 columns; 4 lanes balance exp count and registers. */
-export function threadsPerRow(headDim: number): number {
+function threadsPerRow(headDim: number): number {
   const vec4s = headDim / 4;
   if (!Number.isInteger(vec4s) || vec4s < 1) {
     throw new Error(`attention: headDim ${headDim} must be a positive multiple of 4 (rows are read as vec4)`);

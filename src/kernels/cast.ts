@@ -6,7 +6,7 @@ import { grid1d } from './grid.ts';
 
 const WG = 256;
 
-export const CAST_TO_HALF: Program = {
+const CAST_TO_HALF: Program = {
   name: 'cast_to_half',
   code,
   entryPoint: 'cast_to_half',

@@ -18,8 +18,8 @@ const PARAM_WORDS = 6;
 /** The largest chunk a workgroup selects from: WG · PER_THREAD in shaders/compress.wgsl (a 64 × 64 tile). */
 const MAX_GPU_CHUNK_SIZE = 4096;
 
-export const COMPRESS_EF_SELECT: Program = { name: 'compress', code, entryPoint: 'ef_select', bindings: BINDINGS };
-export const COMPRESS_QUANTIZE: Program = { name: 'compress', code, entryPoint: 'quantize', bindings: BINDINGS };
+const COMPRESS_EF_SELECT: Program = { name: 'compress', code, entryPoint: 'ef_select', bindings: BINDINGS };
+const COMPRESS_QUANTIZE: Program = { name: 'compress', code, entryPoint: 'quantize', bindings: BINDINGS };
 export const COMPRESS_PACK: Program = { name: 'compress', code, entryPoint: 'pack', bindings: BINDINGS };
 /** Everything compressChunksOnGpu dispatches (for rt.compileAll before a round). */
 export const COMPRESS_PROGRAMS: readonly Program[] = [COMPRESS_EF_SELECT, COMPRESS_QUANTIZE, COMPRESS_PACK];

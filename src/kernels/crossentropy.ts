@@ -13,7 +13,7 @@ export const IGNORE_INDEX = 0xffffffff;
  * The softmax_crossentropy variant with `threads` threads a row (a power of two, 32..256; the
  * tree reduction needs a power of two).
  */
-export function softmaxCrossEntropyProgram(rt: GpuRuntime, threads: number, subgroups = rt.subgroups): Program {
+function softmaxCrossEntropyProgram(rt: GpuRuntime, threads: number, subgroups = rt.subgroups): Program {
   const program: Program = {
     name: 'softmax_crossentropy',
     code,
@@ -36,7 +36,7 @@ export function threadsPerRow(V: number): number {
   return threads;
 }
 
-export function meanLossProgram(rt: GpuRuntime, subgroups = rt.subgroups): Program {
+function meanLossProgram(rt: GpuRuntime, subgroups = rt.subgroups): Program {
   return reducingProgram(
     rt,
     { name: 'mean_loss', code, entryPoint: 'mean_loss', bindings: ['read', 'read', 'write', 'uniform'], constants: { WG: 256 } },

@@ -7,7 +7,7 @@ import { requireBytes, requireCount } from './checks.ts';
 
 const WG = 256;
 
-export const EMBEDDING_FORWARD: Program = {
+const EMBEDDING_FORWARD: Program = {
   name: 'embedding_forward',
   code,
   entryPoint: 'embedding_forward',
@@ -15,7 +15,7 @@ export const EMBEDDING_FORWARD: Program = {
   constants: { WG },
 };
 
-export const EMBEDDING_BACKWARD: Program = {
+const EMBEDDING_BACKWARD: Program = {
   name: 'embedding_backward',
   code,
   entryPoint: 'embedding_backward',

@@ -138,7 +138,7 @@ const REDUCE_WG = 256;
  * The profile's name for a product: the operand layout and the role it has in the model
  * (NT: y = x·Wᵀ, the forward; NN: dX = dY·W, input gradients; TN: dW = dYᵀ·X, weight gradients).
  */
-export function matmulLabel(v: Pick<MatmulVariant, 'transA' | 'transB'>): string {
+function matmulLabel(v: Pick<MatmulVariant, 'transA' | 'transB'>): string {
   const layout = `${v.transA ? 'T' : 'N'}${v.transB ? 'T' : 'N'}`;
   const role = { NT: 'forward', NN: 'grad input', TN: 'grad weight', TT: '' }[layout as 'NT'];
   return role ? `matmul ${layout} (${role})` : `matmul ${layout}`;
@@ -150,7 +150,7 @@ export function matmulFlops(M: number, N: number, K: number): number {
 }
 
 /** The tile the launcher uses for a shape (exposed so tests and benchmarks can force the other). */
-export function chooseMatmulTile(M: number, N: number): MatmulTile {
+function chooseMatmulTile(M: number, N: number): MatmulTile {
   const large = MATMUL_TILES.large.tile;
   return ceilDiv(M, large) * ceilDiv(N, large) >= LARGE_TILE_MIN_TILES ? 'large' : 'small';
 }

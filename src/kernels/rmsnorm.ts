@@ -33,11 +33,11 @@ function program(entryPoint: string, bindings: Program['bindings'], WG: number):
 }
 
 /** The forward for C channels, its reduction in the variant `subgroups` picks (the runtime's by default). */
-export function rmsnormForwardProgram(rt: GpuRuntime, C: number, subgroups = rt.subgroups): Program {
+function rmsnormForwardProgram(rt: GpuRuntime, C: number, subgroups = rt.subgroups): Program {
   return reducingProgram(rt, program('rmsnorm_forward', ['read', 'read', 'write', 'write', 'uniform'], rmsnormThreads(C)), subgroups);
 }
 /** The fused dx + dWeight-partial pass for C channels (its workgroup memory holds C sums). */
-export function rmsnormBackwardProgram(rt: GpuRuntime, C: number, subgroups = rt.subgroups): Program {
+function rmsnormBackwardProgram(rt: GpuRuntime, C: number, subgroups = rt.subgroups): Program {
   const base = program('rmsnorm_backward', ['read', 'read', 'read', 'read', 'write', 'write', 'uniform'], rmsnormThreads(C));
   return reducingProgram(rt, { ...base, constants: { ...base.constants, MAX_C: C } }, subgroups);
 }

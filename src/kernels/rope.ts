@@ -6,14 +6,14 @@ import { grid1d } from './grid.ts';
 
 const WG = 256;
 
-export const ROPE_FORWARD: Program = {
+const ROPE_FORWARD: Program = {
   name: 'rope_forward',
   code,
   entryPoint: 'rope_forward',
   bindings: ['read', 'write', 'uniform'],
   constants: { WG },
 };
-export const ROPE_BACKWARD: Program = {
+const ROPE_BACKWARD: Program = {
   name: 'rope_backward',
   code,
   entryPoint: 'rope_backward',

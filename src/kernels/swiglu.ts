@@ -6,14 +6,14 @@ import { grid1d } from './grid.ts';
 
 const WG = 256;
 
-export const SWIGLU_FORWARD: Program = {
+const SWIGLU_FORWARD: Program = {
   name: 'swiglu_forward',
   code,
   entryPoint: 'swiglu_forward',
   bindings: ['read', 'read', 'write', 'uniform'],
   constants: { WG },
 };
-export const SWIGLU_BACKWARD: Program = {
+const SWIGLU_BACKWARD: Program = {
   name: 'swiglu_backward',
   code,
   entryPoint: 'swiglu_backward',

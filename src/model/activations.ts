@@ -10,7 +10,7 @@ import { ALIGN_FLOATS, planArenas, type ArenaLimits } from './arena.ts';
 import { headDim, type LlamaConfig } from './config.ts';
 
 /** Default budget for the logits block: big enough to keep the GPU busy, small enough for any binding limit. */
-export const LOGITS_BLOCK_BYTES = 64 * 1024 * 1024;
+const LOGITS_BLOCK_BYTES = 64 * 1024 * 1024;
 
 export interface LayerActivations {
   /** Residual stream entering the layer [T, C] (the previous layer's output). */
@@ -80,7 +80,7 @@ export interface ActivationPlanEntry {
 }
 
 /** Tokens per head block: all of T if the logits fit the budget, else a multiple of 64 so block offsets stay 256-byte aligned. */
-export function chooseLogitsBlock(config: LlamaConfig, T: number, limits: ArenaLimits, requested?: number): number {
+function chooseLogitsBlock(config: LlamaConfig, T: number, limits: ArenaLimits, requested?: number): number {
   const budget = Math.min(LOGITS_BLOCK_BYTES, limits.maxStorageBufferBindingSize, limits.maxBufferSize);
   const rowBytes = config.vocab_size * 4;
   if (requested !== undefined) {

@@ -45,12 +45,12 @@ export function dims(config: LlamaConfig, acts: Activations) {
 }
 
 /** The residual stream leaving layer l: the next layer's input, or the model's output. */
-export function layerOutput(acts: Activations, l: number): BufferSlice {
+function layerOutput(acts: Activations, l: number): BufferSlice {
   return l + 1 < acts.layers.length ? acts.layers[l + 1]!.input : acts.output;
 }
 
 /** dst = src, in queue order with the dispatches around it. */
-export function copyView(rt: GpuRuntime, dst: BufferSlice, src: BufferSlice): void {
+function copyView(rt: GpuRuntime, dst: BufferSlice, src: BufferSlice): void {
   rt.copy(src.buffer, src.offset, dst.buffer, dst.offset, src.size);
 }
 

@@ -12,7 +12,7 @@ export interface InitOptions {
 }
 
 /** Hugging Face LlamaConfig.initializer_range. */
-export const DEFAULT_INIT_STD = 0.02;
+const DEFAULT_INIT_STD = 0.02;
 
 /** A flat parameter vector (layout.totalFloats): weights ~ N(0, std²), norm gains 1, padding 0. */
 export function initParameters(layout: ParameterLayout, options: InitOptions): Float32Array {

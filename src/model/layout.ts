@@ -35,7 +35,7 @@ export interface ParameterLayout {
 }
 
 /** Limits large enough never to split: for CPU-side use (files, references). */
-export const UNLIMITED: ArenaLimits = { maxBufferSize: Number.MAX_SAFE_INTEGER, maxStorageBufferBindingSize: Number.MAX_SAFE_INTEGER };
+const UNLIMITED: ArenaLimits = { maxBufferSize: Number.MAX_SAFE_INTEGER, maxStorageBufferBindingSize: Number.MAX_SAFE_INTEGER };
 
 /** Tensor names and shapes in canonical order: embeddings, layers 0..L-1, final norm, head. */
 export function parameterShapes(config: LlamaConfig): { name: string; shape: number[] }[] {
@@ -95,12 +95,6 @@ export function parameterLayout(config: LlamaConfig, limits: ArenaLimits = UNLIM
     arenaStart,
     hash: bytesToHex(blake3(new TextEncoder().encode(canonical))),
   };
-}
-
-export function findTensor(layout: ParameterLayout, name: string): ParameterTensor {
-  const t = layout.tensors.find((x) => x.name === name);
-  if (!t) throw new Error(`no parameter named '${name}' in this model (${layout.tensors.length} tensors, e.g. ${layout.tensors[0]?.name})`);
-  return t;
 }
 
 /** The flat vector holding `tensors` (every layout tensor, by name, with its exact size). */

@@ -19,7 +19,7 @@ export interface SafetensorsFile {
 }
 
 /** The reference implementation's cap: larger headers are treated as malicious. */
-export const MAX_HEADER_BYTES = 100_000_000;
+const MAX_HEADER_BYTES = 100_000_000;
 const MAX_DIMS = 8;
 const BYTES: Record<TensorDtype, number> = { F32: 4, I32: 4 };
 const KNOWN_OTHER_DTYPES = ['BOOL', 'U8', 'I8', 'F8_E5M2', 'F8_E4M3', 'I16', 'U16', 'F16', 'BF16', 'U32', 'F64', 'I64', 'U64'];

@@ -8,13 +8,13 @@ import { MAX_OBJECT_BYTES, PAYLOAD_PROTOCOL } from '../swarm/protocol.ts';
 import type { ChainedRunInfo, JudgedRoundRecord, RunInfo } from './api.ts';
 
 /** Largest JSON document a member reads from a hub (the run, the wall, a judged round). */
-export const MAX_JSON_BYTES = 8 * 1024 * 1024;
+const MAX_JSON_BYTES = 8 * 1024 * 1024;
 
 /**
  * The body of `response`, refused once it exceeds `maxBytes` (by its Content-Length before
  * reading, or while reading when the hub sends more than it declared or declares nothing).
  */
-export async function readCapped(response: Response, maxBytes: number, what: string): Promise<Uint8Array> {
+async function readCapped(response: Response, maxBytes: number, what: string): Promise<Uint8Array> {
   const declared = Number(response.headers.get('content-length') ?? NaN);
   if (declared > maxBytes) {
     await response.body?.cancel();
@@ -98,7 +98,7 @@ export async function fetchHubObject(
 }
 
 /** A JSON route of the hub; its `{error}` becomes the thrown message. */
-export async function fetchHubJson<T>(hubUrl: string, path: string): Promise<T> {
+async function fetchHubJson<T>(hubUrl: string, path: string): Promise<T> {
   const res = await fetch(new URL(path, hubUrl));
   const body = (await readJson(res, `GET ${path}`)) as T & { error?: string };
   if (!res.ok) throw new Error(`GET ${path} answered ${res.status}: ${body.error ?? 'no reason given'}`);

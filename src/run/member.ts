@@ -59,7 +59,7 @@ export interface HeadlessMember {
 }
 
 /** The engine peer as a participant's backend, honest or transformed by an adversary. */
-export function engineBackend(engine: Peer, adversary: Adversary | null = null): RoundBackend {
+function engineBackend(engine: Peer, adversary: Adversary | null = null): RoundBackend {
   return {
     async load(files) {
       engine.setGlobalModel(decodeCheckpoint(files).params);

@@ -81,6 +81,6 @@ export function checkRunShape(shape: RunShape): void {
 }
 
 /** The entries whose value is defined, so that defaults and stored settings fill the rest. */
-export function definedOnly<T extends object>(values: T): Partial<T> {
+function definedOnly<T extends object>(values: T): Partial<T> {
   return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -9,7 +9,7 @@ import type { TensorChunking } from './types.ts';
 export const MAX_CHUNK_SIDE = 64;
 /** k per 4096-element chunk; other chunk sizes keep this density (1.5625 %). */
 export const NOMINAL_K = 64;
-export const NOMINAL_CHUNK_SIZE = MAX_CHUNK_SIDE * MAX_CHUNK_SIDE;
+const NOMINAL_CHUNK_SIZE = MAX_CHUNK_SIDE * MAX_CHUNK_SIDE;
 
 /** A tensor's tiling (the kernel's ChunkTiling: rows, cols, chunk sides, blocks per row, chunks, k). */
 export interface ChunkGeometry extends TensorChunking, ChunkTiling {}

@@ -51,19 +51,12 @@ import {
 
 export {
   CodecError,
-  HASH_BYTES,
   HEADER,
   HEADER_FIXED_BYTES,
-  MAX_ABS_SCALE,
   MAX_ABS_VALUE,
-  MAX_CHUNK_SIZE,
   MAX_RICE_PARAMETER,
-  MAX_RUN_ID_BYTES,
-  MIN_ABS_SCALE,
   SECTION,
   TENSOR_FIXED_BYTES,
-  WIRE_MAGIC,
-  WIRE_VERSION,
   type CodecErrorCode,
   type WireField,
 } from './wire-format.ts';
@@ -115,7 +108,7 @@ export function wireLayoutOf(layout: TensorSpecs): WireLayout {
 }
 
 /** Throws (a plain RangeError: this is the caller's configuration, not a stranger's payload). */
-export function checkWireLayout(layout: WireLayout): void {
+function checkWireLayout(layout: WireLayout): void {
   if (!(layout.layoutHash instanceof Uint8Array) || layout.layoutHash.length !== HASH_BYTES) {
     throw new RangeError(`wire layout: layoutHash must be ${HASH_BYTES} bytes`);
   }

@@ -33,9 +33,9 @@ import type { CompressedTensor, CompressedUpdate } from './types.ts';
 /** The Covenant run's error-feedback decay. */
 export const ERROR_FEEDBACK_BETA = 0.95;
 /** Lanes of the fixed summation order (the GPU's workgroup size for the per-tensor reductions). */
-export const REDUCTION_LANES = 256;
+const REDUCTION_LANES = 256;
 /** Quantization bins (2 bits). */
-export const QUANT_BINS = 4;
+const QUANT_BINS = 4;
 
 const f32 = Math.fround;
 const MIN_NORMAL = 2 ** -126;
@@ -93,7 +93,7 @@ function laneRange(lane: number, numChunks: number, k: number): [number, number]
 }
 
 /** Quantization parameters and codes of a tensor's selected values (f32, in the fixed order). */
-export function quantizeSelected(
+function quantizeSelected(
   values: Float32Array,
   numChunks: number,
   k: number,

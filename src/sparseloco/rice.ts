@@ -21,7 +21,7 @@ const FAST_WINDOW_MASK = 2 ** FAST_WINDOW_BITS - 1;
  * Most bits a well-formed stream with parameter r can take: the gaps of a chunk sum to at most
  * chunkSize − k, so its unary parts hold at most ⌊(chunkSize − k) / 2^r⌋ one-bits.
  */
-export function maxIndexStreamBits(t: TensorChunking, r: number): number {
+function maxIndexStreamBits(t: TensorChunking, r: number): number {
   return t.numChunks * (t.k * (r + 1) + Math.floor((t.chunkSize - t.k) / 2 ** r));
 }
 

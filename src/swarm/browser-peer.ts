@@ -14,7 +14,7 @@ export interface BrowserPeerOptions extends CommonNodeOptions {
   iceServers?: RTCIceServer[];
 }
 
-export const BROWSER_DATA_CHANNEL_MESSAGE_BYTES = 262_144;
+const BROWSER_DATA_CHANNEL_MESSAGE_BYTES = 262_144;
 
 export async function createBrowserPeer(options: BrowserPeerOptions): Promise<SwarmNode> {
   if (typeof RTCPeerConnection === 'undefined') {

@@ -32,7 +32,7 @@ export interface DialFailure {
   willRetry: boolean;
 }
 
-export function isWebRTCAddress(address: Multiaddr): boolean {
+function isWebRTCAddress(address: Multiaddr): boolean {
   return address.getComponents().some((c) => c.name === 'webrtc');
 }
 

@@ -2,6 +2,7 @@
 // run's gossip topics with strict codecs, the transfer protocols served from a ContentStore,
 // direct WebRTC links to discovered peers, and hubs kept connected with backoff. It wraps a
 // libp2p node made by createBrowserPeer / createNodePeer (or the hub) and owns it: stop() stops it.
+import { asError } from '../base/errors.ts';
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub';
 import { TypedEventEmitter, type Connection, type PeerId, type Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
@@ -275,7 +276,7 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     // listener and breaks streams later: a newer direct link to the same peer replaces it.
     for (const older of this.node.getConnections(connection.remotePeer)) {
       if (older !== connection && isDirectWebRTC(older) && older.timeline.open <= connection.timeline.open) {
-        older.close().catch((err: unknown) => older.abort(err instanceof Error ? err : new Error(String(err))));
+        older.close().catch((err: unknown) => older.abort(asError(err)));
       }
     }
   };

@@ -7,7 +7,7 @@
 //
 // The requester checks `total` against its limit before allocating anything, checks every frame
 // length, and verifies the hash of what arrived. Layout and limits: docs/PROTOCOL.md, "Swarm".
-import { CodedError } from '../base/errors.ts';
+import { asError, CodedError } from '../base/errors.ts';
 import type { Stream } from '@libp2p/interface';
 import { type ContentStore } from './content.ts';
 import { createContentHasher, toContentHash } from '../base/content-hash.ts';
@@ -92,7 +92,7 @@ export async function serveObject(stream: Stream, remotePeer: string, options: S
     }
     await stream.close();
   } catch (err) {
-    stream.abort(err instanceof Error ? err : new Error(String(err)));
+    stream.abort(asError(err));
   } finally {
     clearTimeout(timeout);
   }
@@ -157,7 +157,7 @@ export async function fetchObject(stream: Stream, hash: string, options: FetchOp
       throw new ProtocolError(`hash mismatch: asked for ${hash}, received bytes hashing to ${received}; the peer is faulty or malicious`);
     return bytes;
   } catch (err) {
-    stream.abort(err instanceof Error ? err : new Error(String(err)));
+    stream.abort(asError(err));
     throw err;
   } finally {
     options.signal?.removeEventListener('abort', onAbort);

@@ -36,7 +36,7 @@ export function checkpointHash(layout: ParameterLayout, flat: Float32Array): str
 }
 
 /** config.json as `transformers` expects it for LlamaForCausalLM. */
-export function huggingFaceConfig(config: LlamaConfig): Record<string, unknown> {
+function huggingFaceConfig(config: LlamaConfig): Record<string, unknown> {
   return {
     architectures: ['LlamaForCausalLM'],
     model_type: 'llama',

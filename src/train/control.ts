@@ -3,15 +3,8 @@
 // consistent). The throttle is a duty cycle: at 0.25 the loop rests three times as long as its
 // last step took before starting the next, so a volunteer's GPU works a quarter of the time.
 
-export class TrainingCancelled extends Error {
-  override name = 'TrainingCancelled';
-  constructor() {
-    super('training was cancelled');
-  }
-}
-
 /** The smallest duty cycle accepted: below it a step would wait minutes for its turn. */
-export const MIN_DUTY_CYCLE = 0.05;
+const MIN_DUTY_CYCLE = 0.05;
 
 export class TrainingControl {
   private paused = false;

@@ -19,7 +19,7 @@ export interface ChartSeries {
 }
 
 /** The series on one shared, sorted x axis (uPlot's layout), null where a series has no value. */
-export function alignSeries(series: readonly ChartSeries[]): AlignedData {
+function alignSeries(series: readonly ChartSeries[]): AlignedData {
   const xs = [...new Set(series.flatMap((s) => s.points.map((p) => p.x)))].sort((a, b) => a - b);
   const index = new Map(xs.map((x, i) => [x, i]));
   const columns = series.map((s) => {

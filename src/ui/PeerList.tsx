@@ -9,7 +9,7 @@ const KIND_LABELS: Record<PeerLink['kind'], string> = {
   other: 'other transport',
 };
 
-export function linkLabel(link: PeerLink, hubPeerId: string): string {
+function linkLabel(link: PeerLink, hubPeerId: string): string {
   return link.kind === 'websockets' && link.peer === hubPeerId ? 'WebSocket (hub)' : KIND_LABELS[link.kind];
 }
 

@@ -6,7 +6,7 @@ import type { WallView } from '../run/api.ts';
 
 export type { WallPeer, WallRound, WallView } from '../run/api.ts';
 
-export const WALL_POLL_MS = 2_000;
+const WALL_POLL_MS = 2_000;
 
 export type WallState =
   | { status: 'loading' }

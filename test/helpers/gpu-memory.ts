@@ -10,15 +10,15 @@ export interface BufferLedger {
 
 export function trackBuffers(rt: GpuRuntime): BufferLedger {
   const device = rt.device;
-  const createBuffer = device.createBuffer;
+  const createBuffer = device.createBuffer.bind(device);
   const live = new Map<GPUBuffer, number>();
   device.createBuffer = (descriptor: GPUBufferDescriptor) => {
-    const buffer = createBuffer.call(device, descriptor);
+    const buffer = createBuffer(descriptor);
     live.set(buffer, descriptor.size);
-    const destroy = buffer.destroy;
+    const destroy = buffer.destroy.bind(buffer);
     buffer.destroy = () => {
       live.delete(buffer);
-      destroy.call(buffer);
+      destroy();
     };
     return buffer;
   };

@@ -19,10 +19,10 @@ export async function pipelinesCompiledDuring(rt: GpuRuntime, work: () => Promis
   const before = rt.pipelineCount;
   const programs: string[] = [];
   const device = rt.device;
-  const createComputePipeline = device.createComputePipeline;
+  const createComputePipeline = device.createComputePipeline.bind(device);
   device.createComputePipeline = (descriptor: GPUComputePipelineDescriptor) => {
     programs.push(`${descriptor.label}#${descriptor.compute.entryPoint} ${JSON.stringify(descriptor.compute.constants ?? {})}`);
-    return createComputePipeline.call(device, descriptor);
+    return createComputePipeline(descriptor);
   };
   try {
     await work();

@@ -11,7 +11,7 @@ class SmallGridRuntime extends GpuRuntime {
   constructor(base: GpuRuntime, maxWorkgroupsPerDimension: number) {
     super(base.gpu);
     this.smallLimits = new Proxy(base.limits, {
-      get: (target, key) => (key === 'maxComputeWorkgroupsPerDimension' ? maxWorkgroupsPerDimension : Reflect.get(target, key)),
+      get: (target, key): unknown => (key === 'maxComputeWorkgroupsPerDimension' ? maxWorkgroupsPerDimension : Reflect.get(target, key)),
     });
   }
 

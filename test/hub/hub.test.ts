@@ -24,7 +24,7 @@ import { Swarm } from '../../src/swarm/swarm.ts';
 import { until } from '../helpers/until.ts';
 
 const RUN = 'test-hub';
-const hex = (byte: string): Hex => `0x${byte.repeat(32)}` as Hex;
+const hex = (byte: string): Hex => `0x${byte.repeat(32)}`;
 
 /** A session's signed announcement of `payloadHash` for round 0 (the round the test chain stays in). */
 function announcementOf(session: Session, fields: Partial<Announcement>): SignedAnnouncement {
@@ -142,7 +142,7 @@ describe('hub with two Node peers', () => {
   it('copies an announced payload into the hub store; another peer fetches it from the hub', async () => {
     const payload = new TextEncoder().encode('a payload for round 2 '.repeat(1000));
     const hash = await alice.store.put(payload);
-    await alice.announce(announcementOf(session, { payloadHash: `0x${hash}` as Hex, bytes: payload.byteLength, nonce: 1 }));
+    await alice.announce(announcementOf(session, { payloadHash: `0x${hash}`, bytes: payload.byteLength, nonce: 1 }));
     await until('the hub to hold the payload', () => hub.store.has(hash));
     const bytes = await bob.fetch(PAYLOAD_PROTOCOL, hub.swarm.peerId, hash);
     expect(contentHash(bytes)).toBe(hash);
@@ -220,7 +220,7 @@ describe('hub with two Node peers', () => {
     for (const [path, status, error, method] of cases) {
       const res = await get(hub.http, path, method);
       expect([path, res.status, res.type]).toEqual([path, status, 'application/json; charset=utf-8']);
-      expect(JSON.parse(res.body).error).toMatch(error);
+      expect((JSON.parse(res.body) as { error: string }).error).toMatch(error);
     }
     // Dot segments written literally are resolved by URL parsing, so they stay inside the app.
     const dotted = await get(hub.http, '/../../etc/passwd');
@@ -234,7 +234,7 @@ describe('hub restarts', () => {
     const dataDir = tempDir('hub-redial');
     const first = await startHub({ port: 0, dataDir, appDir: appDir(), runId: 'redial-run' });
     const p2pPort = Number(
-      multiaddr(first.multiaddrs[0]!)
+      multiaddr(first.multiaddrs[0])
         .getComponents()
         .find((c) => c.name === 'tcp')!.value,
     );

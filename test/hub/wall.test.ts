@@ -263,7 +263,7 @@ describe('GET /api/wall with the Gauntlet deciding', () => {
     expect(shown.peers).toEqual([
       {
         hotkey: honest.signed.binding.hotkey,
-        bytes: expect.any(Number),
+        bytes: expect.any(Number) as number,
         included: true,
         score: scoreOf(honest.signed.binding.hotkey),
         rejected: null,

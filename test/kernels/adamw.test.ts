@@ -128,7 +128,7 @@ describe('adamw', () => {
       });
     }
     const read = async (layout: ReturnType<typeof flatLayout>, g: number) =>
-      rt.readF32(layout.buffer, layout.slices[g]!.offset / 4, groupLengths[g]!);
+      rt.readF32(layout.buffer, layout.slices[g]!.offset / 4, groupLengths[g]);
     for (let g = 0; g < groupLengths.length; g++) {
       const state = reference[g]!;
       // Moments carry the clip factor's relative error (~1e-6: f32 norm and sqrt) plus three

@@ -2,7 +2,7 @@
 // the f16 path (packed pairs, shaders/cast.wgsl) against float64 references.
 
 /** The number a binary16 bit pattern stands for (subnormals, ±inf and NaN included). */
-export function halfBitsToNumber(bits: number): number {
+function halfBitsToNumber(bits: number): number {
   const sign = bits & 0x8000 ? -1 : 1;
   const exponent = (bits >> 10) & 0x1f;
   const fraction = bits & 0x3ff;

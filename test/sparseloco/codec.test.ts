@@ -523,8 +523,9 @@ describe('wire codec fuzz', () => {
         accepted++;
         outcomes.set('valid', (outcomes.get('valid') ?? 0) + 1);
       } catch (error) {
-        if (!(error instanceof CodecError)) throw new Error(`trial ${trial}: the decoder threw ${String(error)} instead of a CodecError`);
-        if (allocated !== 0) throw new Error(`trial ${trial}: a rejected payload allocated ${allocated} bytes`);
+        if (!(error instanceof CodecError))
+          throw new Error(`trial ${trial}: the decoder threw ${String(error)} instead of a CodecError`, { cause: error });
+        if (allocated !== 0) throw new Error(`trial ${trial}: a rejected payload allocated ${allocated} bytes`, { cause: error });
         outcomes.set(error.code, (outcomes.get(error.code) ?? 0) + 1);
       }
     }

@@ -30,11 +30,13 @@ export interface SpecExpectations {
   baseModelHash?: Uint8Array;
 }
 
-class Rejection {
+class Rejection extends Error {
   constructor(
     readonly code: string,
     readonly detail: string,
-  ) {}
+  ) {
+    super(`${code}: ${detail}`);
+  }
 }
 
 function reject(code: string, detail: string): never {

@@ -17,7 +17,7 @@ import { MAX_ANNOUNCE_BYTES } from '../../src/swarm/protocol.ts';
 import { PeerRateLimiter } from '../../src/swarm/rate-limit.ts';
 
 const RUN = 'test-messages';
-const hex = (byte: string): Hex => `0x${byte.repeat(32)}` as Hex;
+const hex = (byte: string): Hex => `0x${byte.repeat(32)}`;
 const utf8 = (value: unknown) => new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value));
 
 let announcement: SignedAnnouncement;

@@ -32,7 +32,7 @@ describe('checkpoints', () => {
     expect([...st.tensors.keys()]).toContain('model.layers.1.mlp.down_proj.weight');
     expect(st.tensors.has('lm_head.weight')).toBe(false); // tied to the embedding
     expect(st.tensors.get('model.embed_tokens.weight')!.shape).toEqual([256, 64]);
-    const hf = JSON.parse(new TextDecoder().decode(files[CONFIG_FILE]));
+    const hf: unknown = JSON.parse(new TextDecoder().decode(files[CONFIG_FILE]));
     expect(hf).toMatchObject({
       architectures: ['LlamaForCausalLM'],
       model_type: 'llama',
