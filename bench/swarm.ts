@@ -632,7 +632,7 @@ async function load(args: SwarmBenchArgs): Promise<void> {
           payloadHash: `0x${p.payloadHash!}`,
           bytes: p.payload!.byteLength,
         });
-        await p.swarm.announce(signed).catch(() => 0);
+        await p.swarm.announce(signed).catch(() => 0); // no gossip peer yet: the commit still stands
         await p.chain.commit(signed);
         p.committedAt = Date.now();
       }),
@@ -795,7 +795,7 @@ async function load(args: SwarmBenchArgs): Promise<void> {
     ]);
   } finally {
     clearTimeout(killTimer);
-    await Promise.all(peers.map((p) => p.swarm.stop().catch(() => undefined)));
+    await Promise.all(peers.map((p) => p.swarm.stop().catch(() => undefined))); // stopping anyway: a node that failed to stop is gone with the process
     peers[0]?.chain.close();
     if (child && child.exitCode === null) {
       const exited = new Promise((done) => child!.once('exit', done));
@@ -1029,7 +1029,7 @@ async function overhead(args: SwarmBenchArgs): Promise<void> {
     printTable(table);
   } finally {
     clearTimeout(killTimer);
-    for (const stop of stops) await stop().catch(() => undefined);
+    for (const stop of stops) await stop().catch(() => undefined); // as above: the process ends
     await hub?.stop();
     memory.stop();
     rt.destroy();

@@ -66,7 +66,7 @@ export function blake3Stream(): Blake3Stream {
 
 /** A stream of its own (a fresh WASM instance, else @noble), safe to feed across awaits. */
 export async function createBlake3Stream(): Promise<Blake3Stream> {
-  const wasm = await createBLAKE3().catch(() => null);
+  const wasm = await createBLAKE3().catch(() => null); // no WASM here: @noble below
   if (!wasm) return nobleBlake3.create();
   wasm.init();
   return {

@@ -130,7 +130,7 @@ export async function run(args: OptionValues<typeof command.options>): Promise<v
     stopping = true;
     console.log(`demo: ${signal}, stopping`);
     stopReporting();
-    await browser?.close().catch(() => undefined);
+    await browser?.close().catch(() => undefined); // already gone: nothing left to close
     await stopHub().catch((err: unknown) => console.error(`demo: error while stopping the hub: ${errorMessage(err)}`));
     await removeDataDir();
   };
@@ -206,7 +206,7 @@ async function drivePage(page: Page, url: string, index: number, stopping: () =>
   while (!stopping()) {
     if (process.env.WEBLOCO_DEBUG) {
       // What the page says it is doing, each time it changes (WEBLOCO_DEBUG=1 webloco demo …).
-      const now = ((await status.textContent({ timeout: 500 }).catch(() => null)) ?? '').replace(/ · step .*/, '');
+      const now = (await status.textContent({ timeout: 500 }).catch(() => null)) ?? ''; // not on the page right now.replace(/ · step .*/, '');
       if (now && now !== shown) console.log(`[peer ${index}] ${now}`);
       shown = now || shown;
     }
@@ -218,7 +218,7 @@ async function drivePage(page: Page, url: string, index: number, stopping: () =>
       enabledSince = Date.now();
     } else if (Date.now() - enabledSince > 5_000) {
       console.log(`[peer ${index}] the page did not join by itself: clicking "Use a burner key"`);
-      await button.click().catch(() => undefined);
+      await button.click().catch(() => undefined); // it went away meanwhile: the next look decides
       enabledSince = null;
     }
     await new Promise((wake) => setTimeout(wake, 1_000));

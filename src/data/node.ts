@@ -74,7 +74,7 @@ async function upToDate(directory: string, expectedRecipe: string): Promise<bool
   try {
     manifest = await readManifest(directory);
   } catch {
-    return false;
+    return false; // missing or unreadable: the shards are rebuilt
   }
   if (recipeKey(manifest) !== expectedRecipe) return false;
   for (const entry of [...manifest.splits.train.shards, ...manifest.splits.heldout.shards]) {

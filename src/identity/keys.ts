@@ -75,6 +75,6 @@ export function verifySignature(type: KeyType, message: Uint8Array, signature: H
   try {
     return type === 'sr25519' ? sr25519Verify(message, signature, publicKey) : ed25519Verify(message, signature, publicKey);
   } catch {
-    return false;
+    return false; // a malformed key or signature (wrong length, not a curve point) verifies nothing
   }
 }

@@ -2,6 +2,7 @@
 // JSON header {name: {dtype, shape, data_offsets}, __metadata__?}, then the tensor bytes.
 // Files come from strangers (checkpoints, peers), so everything is validated before any tensor
 // is allocated. Uint8Array in and out: no fs, works in Node, workers and pages.
+import { errorMessage } from '../base/errors.ts';
 import { CodedError } from '../base/errors.ts';
 
 export type TensorDtype = 'F32' | 'I32';
@@ -53,7 +54,7 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
     header = JSON.parse(text);
   } catch (err) {
     if (err instanceof SafetensorsError) throw err;
-    fail(`header is not UTF-8 JSON (${err instanceof Error ? err.message : String(err)})`);
+    fail(`header is not UTF-8 JSON (${errorMessage(err)})`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object');
   const dataBytes = bytes.byteLength - 8 - n;

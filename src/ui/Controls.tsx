@@ -10,7 +10,7 @@ function stored(key: string, fallback: string): string {
   try {
     return localStorage.getItem(key) ?? fallback;
   } catch {
-    return fallback;
+    return fallback; // storage refused (a private window): the default
   }
 }
 

@@ -1,4 +1,5 @@
 // "Check the GPU": runs a WGSL kernel in the worker and compares it with the CPU's answer.
+import { errorMessage } from '../base/errors.ts';
 import { useState } from 'react';
 import type { SelfTestResult } from '../client/worker.ts';
 import type { TrainerWorker } from '../client/trainer-client.ts';
@@ -11,7 +12,7 @@ export function SelfTest({ worker }: { worker: TrainerWorker }) {
     try {
       setResult(await worker.api.gpu.selfTest());
     } catch (err) {
-      setResult({ error: err instanceof Error ? err.message : String(err) });
+      setResult({ error: errorMessage(err) });
     } finally {
       setRunning(false);
     }

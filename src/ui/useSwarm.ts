@@ -3,6 +3,7 @@
 // training, pause and resume the GPU, set its duty cycle, leave. The session, θ and the error
 // feedback are saved in IndexedDB (TabStore) after every round; a tab that was in the swarm when
 // it was closed or reloaded rejoins by itself.
+import { errorMessage } from '../base/errors.ts';
 import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
 import { joinSwarm, type JoinedSwarm } from '../client/swarm-client.ts';
 import { TabStore, type SavedTab } from '../client/tab-store.ts';
@@ -27,10 +28,11 @@ export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: st
       async (s) => {
         if (closed) return s.close();
         store.current = s;
+        // An unreadable saved tab is as good as none: the page offers a fresh join.
         const tab = await s.tab(runId).catch(() => undefined);
         setSaved(tab ? { status: 'saved', tab } : { status: 'none' });
       },
-      (err: unknown) => setSaved({ status: 'unavailable', message: err instanceof Error ? err.message : String(err) }),
+      (err: unknown) => setSaved({ status: 'unavailable', message: errorMessage(err) }),
     );
     return () => {
       closed = true;
@@ -72,13 +74,13 @@ export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: st
         member.done
           .then(
             () => dispatch({ type: 'finished' }),
-            (err: unknown) => dispatch({ type: 'failed', message: err instanceof Error ? err.message : String(err) }),
+            (err: unknown) => dispatch({ type: 'failed', message: errorMessage(err) }),
           )
           .finally(() => {
             if (joined.current === member) joined.current = null;
           });
       } catch (err) {
-        dispatch({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
+        dispatch({ type: 'failed', message: errorMessage(err) });
       }
     },
     [worker, hubUrl, runId],
@@ -98,7 +100,7 @@ export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: st
     paused.current = false;
     dispatch({ type: 'left' });
     // Left on purpose: a reload offers to resume the session instead of rejoining by itself.
-    await store.current?.setActive(runId, false).catch(() => {});
+    await store.current?.setActive(runId, false).catch(() => {}); // storage refused: the reload then rejoins, no harm
     const tab = await store.current?.tab(runId);
     if (tab) setSaved({ status: 'saved', tab });
   }, [runId]);

@@ -1,5 +1,6 @@
 // React hook around the training worker: starts it once, exposes the adapter or the reason
 // WebGPU is unavailable, then runs the capability check (limits, a short benchmark) on it.
+import { errorMessage } from '../base/errors.ts';
 import { useEffect, useState } from 'react';
 import { startTrainerWorker, type AdapterReport, type TrainerWorker } from '../client/trainer-client.ts';
 import type { Capability } from '../client/worker.ts';
@@ -38,7 +39,7 @@ export function useTrainer(): { gpu: GpuState; worker: TrainerWorker | null; cap
         setGpu({ status: 'ready', adapter });
         w.api.gpu.capability().then(
           (c) => !cancelled && setCapability({ status: 'done', capability: c }),
-          (err: unknown) => !cancelled && setCapability({ status: 'failed', message: err instanceof Error ? err.message : String(err) }),
+          (err: unknown) => !cancelled && setCapability({ status: 'failed', message: errorMessage(err) }),
         );
       },
       (err: unknown) => !cancelled && setGpu({ status: 'unavailable', message: err instanceof Error ? err.message : NO_WEBGPU }),

@@ -1,5 +1,6 @@
 // React hook around the tab as a Gauntlet validator of its hub's run (src/client/validator-client.ts):
 // start, the report of every round it judged, what it is waiting for, stop.
+import { errorMessage } from '../base/errors.ts';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { TrainerWorker } from '../client/trainer-client.ts';
 import { validateRun, type RunningValidator, type ValidatedRound } from '../client/validator-client.ts';
@@ -27,7 +28,6 @@ export function useValidator(worker: TrainerWorker | null, hubUrl: string) {
     if (!worker || running.current || starting.current) return;
     starting.current = true;
     setState({ ...idle, phase: 'starting' });
-    const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
     try {
       const validator = await validateRun({
         hubUrl,
@@ -40,13 +40,13 @@ export function useValidator(worker: TrainerWorker | null, hubUrl: string) {
       validator.done
         .then(
           () => setState((s) => ({ ...s, phase: 'stopped', progress: null })),
-          (err: unknown) => setState((s) => ({ ...s, phase: 'error', progress: null, error: message(err) })),
+          (err: unknown) => setState((s) => ({ ...s, phase: 'error', progress: null, error: errorMessage(err) })),
         )
         .finally(() => {
           if (running.current === validator) running.current = null;
         });
     } catch (err) {
-      setState((s) => ({ ...s, phase: 'error', progress: null, error: message(err) }));
+      setState((s) => ({ ...s, phase: 'error', progress: null, error: errorMessage(err) }));
     } finally {
       starting.current = false;
     }

@@ -1,6 +1,7 @@
 // The swarm wall's data: GET /api/wall from the hub that served the page, every two seconds. A
 // page served by anything else (Vite's dev server, a static host) has no wall to show, and says so;
 // a hub that stops answering keeps its last view on screen, marked as stale.
+import { errorMessage } from '../base/errors.ts';
 import { useEffect, useState } from 'react';
 import type { WallView } from '../run/api.ts';
 
@@ -19,10 +20,11 @@ async function readWall(origin: string, signal: AbortSignal): Promise<{ view: Wa
   try {
     res = await fetch(new URL('/api/wall', origin), { signal, headers: { accept: 'application/json' }, cache: 'no-store' });
   } catch (err) {
-    return { error: `the hub did not answer (${err instanceof Error ? err.message : String(err)})`, fatal: false };
+    return { error: `the hub did not answer (${errorMessage(err)})`, fatal: false };
   }
   const json = (res.headers.get('content-type') ?? '').startsWith('application/json');
   if (!json) return { error: 'this page was not served by a WebLoCo hub', fatal: true };
+  // A body that is not JSON is answered as the status alone.
   const body = (await res.json().catch(() => null)) as (WallView & { error?: string }) | null;
   if (!res.ok || !body || !Array.isArray(body.peers))
     return { error: body?.error ?? `the hub answered ${res.status}`, fatal: res.status === 404 };

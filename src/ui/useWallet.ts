@@ -1,5 +1,6 @@
 // React hook around the participant's hotkey: a wallet extension's account (through
 // src/identity/wallet.ts, which loads @polkadot/extension-dapp only when asked) or a burner key.
+import { errorMessage } from '../base/errors.ts';
 import { useCallback, useState } from 'react';
 import type { HotkeySigner } from '../identity/binding.ts';
 import { createBurnerSigner } from '../identity/burner.ts';
@@ -20,7 +21,7 @@ export function useWallet() {
     try {
       setWallet({ status: 'connected', connection: await connectWallet() });
     } catch (err) {
-      setWallet({ status: 'error', message: err instanceof Error ? err.message : String(err) });
+      setWallet({ status: 'error', message: errorMessage(err) });
     }
   }, []);
 
