@@ -26,6 +26,7 @@ import { wireLayoutOf } from '../sparseloco/codec.ts';
 import type { WireLayout } from '../sparseloco/types.ts';
 import { commonNodeOptions, type SwarmServices } from '../swarm/node-config.ts';
 import { Swarm } from '../swarm/swarm.ts';
+import { guardWebSocketListeners } from '../swarm/ws-guard.ts';
 import { gossipAdmission } from './admission.ts';
 import { RoundCoordinator } from './coordinator.ts';
 import { HubDataDir } from './data-dir.ts';
@@ -147,6 +148,7 @@ async function startHubWith(
   const wire = wireLayoutOf(layout.tensors);
   const host = options.host ?? '127.0.0.1';
   const p2pPort = options.p2pPort ?? (options.port === 0 ? 0 : options.port + 1);
+  guardWebSocketListeners(); // before listening: one malformed frame must not stop the hub
   const common = commonNodeOptions({
     runId: settings.runId,
     privateKey: await loadOrCreatePeerKey(dir.path),

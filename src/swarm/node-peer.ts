@@ -6,6 +6,7 @@ import { webRTC } from '@libp2p/webrtc';
 import { webSockets } from '@libp2p/websockets';
 import { createLibp2p } from 'libp2p';
 import { commonNodeOptions, type CommonNodeOptions, type SwarmNode } from './node-config.ts';
+import { guardWebSocketListeners } from './ws-guard.ts';
 
 export interface NodePeerOptions extends CommonNodeOptions {
   /** WebSockets listen addresses, e.g. `/ip4/0.0.0.0/tcp/4001/ws`; none by default. */
@@ -21,6 +22,7 @@ export interface NodePeerOptions extends CommonNodeOptions {
 
 export async function createNodePeer(options: NodePeerOptions): Promise<SwarmNode> {
   const webrtc = options.webrtc ?? true;
+  if (options.listen?.length) guardWebSocketListeners(); // strangers' frames reach a listener
   return createLibp2p({
     ...commonNodeOptions(options),
     addresses: { listen: [...(options.listen ?? []), ...(webrtc ? ['/p2p-circuit', '/webrtc'] : [])] },

@@ -6,6 +6,7 @@ import { blake3, blake3Ready, blake3Stream, createBlake3Stream } from '../../src
 import { contentHash, createContentHasher, isContentHash, signedHash, toContentHash } from '../../src/base/content-hash.ts';
 import { CodedError, errorMessage } from '../../src/base/errors.ts';
 import { bytesToHex, hexToBytes, prefixedHex, randomHex } from '../../src/base/hex.ts';
+import { printable } from '../../src/base/log-text.ts';
 import { rng } from '../helpers/random.ts';
 
 describe('BLAKE3', () => {
@@ -79,5 +80,15 @@ describe('errors', () => {
     expect(errorMessage(err)).toBe('a bad thing: do the other thing');
     expect(errorMessage('plain')).toBe('plain');
     expect(errorMessage(7)).toBe('7');
+  });
+});
+
+describe('printable (text a stranger controls, on one log line)', () => {
+  it('escapes newlines, terminal escapes, C1 controls and bidirectional overrides, and cuts long text', () => {
+    expect(printable('refused\nhub: payload accepted\r\u001b[31mred\u009b\u202eevil\u2028')).toBe(
+      'refused\\nhub: payload accepted\\r\\u001b[31mred\\u009b\\u202eevil\\u2028',
+    );
+    expect(printable('plain text, ünïcödé and emoji 🙂 stay')).toBe('plain text, ünïcödé and emoji 🙂 stay');
+    expect(printable('x'.repeat(1500))).toBe(`${'x'.repeat(1000)}… (500 more characters)`);
   });
 });
