@@ -6,6 +6,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { hexToU8a, u8aToHex } from '@polkadot/util';
+import { errorMessage } from '../base/errors.ts';
+import { printable } from '../base/log-text.ts';
 import type { SignedAnnouncement } from '../identity/announcement.ts';
 import type { SignedBinding, VerifiedBinding } from '../identity/binding.ts';
 import { canonicalJson } from '../identity/canonical.ts';
@@ -287,7 +289,7 @@ export class DevChain implements Chain {
       try {
         listener(block);
       } catch (error) {
-        console.error(`a listener of the dev chain threw on block ${block.height} (the chain goes on):`, error);
+        console.error(`a listener of the dev chain threw on block ${block.height} (the chain goes on): ${printable(errorMessage(error))}`);
       }
     }
   }

@@ -7,6 +7,8 @@
 // takes minutes; long runs will need a trusted checkpoint to start from.
 import type { SignedAnnouncement } from '../identity/announcement.ts';
 import type { SignedBinding, VerifiedBinding } from '../identity/binding.ts';
+import { errorMessage } from '../base/errors.ts';
+import { printable } from '../base/log-text.ts';
 import type { Hex } from '../identity/fields.ts';
 import { cryptoReady } from '../identity/keys.ts';
 import type { Block } from './block.ts';
@@ -94,7 +96,7 @@ export class HttpChain implements Chain {
   #schedulePoll(): void {
     this.#poll = setTimeout(() => {
       this.sync()
-        .catch((error: unknown) => console.error('HttpChain: syncing with the hub failed (retrying):', error))
+        .catch((error: unknown) => console.error(`HttpChain: syncing with the hub failed (retrying): ${printable(errorMessage(error))}`))
         .finally(() => {
           if (this.#listeners.size > 0) this.#schedulePoll();
         });
@@ -173,8 +175,19 @@ export class HttpChain implements Chain {
    * One request, tried a second time when it fails before any answer: after a long pause (a peer
    * training in the same process) the hub may have closed the kept-alive connection the request
    * went out on. A resubmitted extrinsic that did arrive is refused by the chain as a duplicate.
+   * A 429 (the hub's per-address rate limit) is retried after its Retry-After, up to 3 times.
    */
   async #send(url: string, init?: RequestInit): Promise<Response> {
+    for (let attempt = 0; ; attempt++) {
+      const response = await this.#sendOnce(url, init);
+      const retryAfter = Number(response.headers.get('retry-after'));
+      if (response.status !== 429 || attempt === 3 || !(retryAfter >= 0 && retryAfter <= 30)) return response;
+      await response.body?.cancel();
+      await new Promise((wake) => setTimeout(wake, retryAfter * 1000));
+    }
+  }
+
+  async #sendOnce(url: string, init?: RequestInit): Promise<Response> {
     try {
       return await this.#fetch(url, init);
     } catch (err) {

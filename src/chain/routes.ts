@@ -55,10 +55,14 @@ async function handleChainRequest(chain: DevChain, method: string, url: string, 
       };
     }
     case 'blocks': {
-      const from = Number(searchParams.get('from'));
-      const limit = searchParams.has('limit') ? Number(searchParams.get('limit')) : 100;
-      if (!searchParams.has('from') || !Number.isSafeInteger(from) || from < 0)
-        return error(400, 'malformed', 'blocks needs ?from=N, a height ≥ 0');
+      // Plain decimal digits only: Number() would also take '', '0x10' and '1e1'.
+      const from = /^\d{1,15}$/.test(searchParams.get('from') ?? '') ? Number(searchParams.get('from')) : NaN;
+      const limit = !searchParams.has('limit')
+        ? 100
+        : /^\d{1,15}$/.test(searchParams.get('limit')!)
+          ? Number(searchParams.get('limit'))
+          : NaN;
+      if (!Number.isSafeInteger(from)) return error(400, 'malformed', 'blocks needs ?from=N, a height ≥ 0 in decimal digits');
       if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_BLOCKS_PER_REQUEST)
         return error(400, 'malformed', `limit must be 1..${MAX_BLOCKS_PER_REQUEST}`);
       return { status: 200, json: { blocks: chain.blocks(from, limit) } };
@@ -77,7 +81,7 @@ async function handleChainRequest(chain: DevChain, method: string, url: string, 
     default: {
       if (body === undefined || body.length === 0) return error(400, 'malformed', 'POST /api/chain/extrinsics needs a JSON body {call, …}');
       if (body.length > 2 * MAX_EXTRINSIC_BYTES)
-        return error(413, 'oversized', `the body is ${body.length} bytes; an extrinsic is at most ${MAX_EXTRINSIC_BYTES}`);
+        return error(413, 'oversized', `the body is over ${2 * MAX_EXTRINSIC_BYTES} bytes; an extrinsic is at most ${MAX_EXTRINSIC_BYTES}`);
       let extrinsic: unknown;
       try {
         extrinsic = JSON.parse(body);
@@ -106,22 +110,41 @@ export function chainRoutes(chain: DevChain): (req: IncomingMessage, res: Server
   return async (req, res) => {
     const url = req.url ?? '/';
     if (!url.startsWith(CHAIN_API_PREFIX)) return false;
-    let body = '';
-    if (req.method === 'POST') {
-      const chunks: Buffer[] = [];
-      let length = 0;
-      for await (const chunk of req as AsyncIterable<Buffer>) {
-        chunks.push(chunk);
-        length += chunk.length;
-        if (length > 2 * MAX_EXTRINSIC_BYTES) break; // handleChainRequest refuses it as oversized
-      }
-      body = Buffer.concat(chunks).toString('utf8');
-    }
+    const body = req.method === 'POST' ? await readBody(req, 2 * MAX_EXTRINSIC_BYTES) : '';
     const response =
       (await handleChainRequest(chain, req.method ?? 'GET', url, body)) ?? error(404, 'not-found', `no chain endpoint ${url}`);
     const text = JSON.stringify(response.json);
-    res.writeHead(response.status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+    res.writeHead(response.status, {
+      'content-type': 'application/json; charset=utf-8',
+      'cache-control': 'no-store',
+      // Refused before the whole body arrived (oversized): close instead of reading the rest.
+      ...(req.complete ? {} : { connection: 'close' }),
+    });
     res.end(text);
     return true;
   };
+}
+
+/**
+ * The request's body as text, or its first `limit` + 1 bytes when it is longer (a Content-Length
+ * over the limit is not read at all): handleChainRequest then refuses it as oversized. The rest
+ * is left unread, not torn down, so that the refusal reaches the client.
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  if (Number(req.headers['content-length']) > limit) return Promise.resolve(' '.repeat(limit + 1));
+  return new Promise((done, fail) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const finish = () => {
+      req.off('data', onData).off('end', finish).off('error', fail);
+      req.pause();
+      done(Buffer.concat(chunks).toString('utf8'));
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      length += chunk.length;
+      if (length > limit) finish();
+    };
+    req.on('data', onData).on('end', finish).on('error', fail);
+  });
 }

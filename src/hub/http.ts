@@ -1,6 +1,8 @@
 // The hub's HTTP side: the built app (with a single-page-app fallback to index.html), the JSON
 // API under /api/, and objects from the content store. Errors are JSON {"error": "..."} with
-// the right status. Routes: docs/PROTOCOL.md, "Swarm" → "HTTP API".
+// the right status. Every request first passes its address's rate limit, mounted routes included;
+// a refusal sent before the request's body was read closes the connection. Routes:
+// docs/PROTOCOL.md, "Swarm" → "HTTP API".
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -8,6 +10,7 @@ import { extname, join, resolve, sep } from 'node:path';
 import { toContentHash } from '../base/content-hash.ts';
 import { errorMessage } from '../base/errors.ts';
 import type { GauntletStandings, JudgedRoundRecord, RunInfo, WallView } from '../run/api.ts';
+import { RateLimiter, addressKey, type RateLimit } from '../swarm/rate-limit.ts';
 import type { DiskContentStore } from './object-store.ts';
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -29,6 +32,19 @@ const CONTENT_TYPES: Record<string, string> = {
 
 const MAX_URL_LENGTH = 2048;
 
+/** Token buckets per client address (an IPv6 /64): every request takes from `requests`, a POST (or any non-GET) from `posts` too. */
+export interface HttpRateLimits {
+  requests: RateLimit;
+  posts: RateLimit;
+}
+
+/**
+ * Generous: a local swarm of ~10 members behind one address polls the chain every block, loads the
+ * app and fetches objects without ever meeting them; they bound what one address can make the hub
+ * do (signature checks and SQLite writes behind every POST).
+ */
+const DEFAULT_HTTP_RATE_LIMITS: HttpRateLimits = { requests: { burst: 1000, perSecond: 200 }, posts: { burst: 100, perSecond: 20 } };
+
 export interface HubHttpOptions {
   /** The built app (vite build's dist/). */
   appDir: string;
@@ -44,13 +60,29 @@ export interface HubHttpOptions {
   wall?: () => Promise<WallView>;
   /** Route handlers mounted before the hub's own (e.g. src/chain's chainRoutes); true = handled. */
   routes?: HubRoute[];
+  /** Per-address rate limits (default DEFAULT_HTTP_RATE_LIMITS: 1000 + 200/s requests, 100 + 20/s POSTs). */
+  rateLimits?: Partial<HttpRateLimits>;
 }
 
 export type HubRoute = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 
 export function createHubHttpServer(options: HubHttpOptions): Server {
   const appDir = resolve(options.appDir);
+  const limits = { ...DEFAULT_HTTP_RATE_LIMITS, ...options.rateLimits };
+  const requests = new RateLimiter(limits.requests);
+  const posts = new RateLimiter(limits.posts);
   return createServer((req, res) => {
+    const client = addressKey(req.socket.remoteAddress) ?? 'unknown';
+    const limiter = !requests.take(client)
+      ? requests
+      : req.method !== 'GET' && req.method !== 'HEAD' && !posts.take(client)
+        ? posts
+        : undefined;
+    if (limiter) {
+      const seconds = Math.max(1, Math.ceil(limiter.retryAfterMs(client) / 1000));
+      res.setHeader('Retry-After', String(seconds));
+      return sendJson(res, 429, { error: `too many requests from your address: retry in ${seconds} s` });
+    }
     handle(req, res, appDir, options).catch((err) => {
       if (!res.headersSent) sendJson(res, 500, { error: `internal error: ${errorMessage(err)}` });
       else res.destroy();
@@ -86,15 +118,13 @@ async function handle(req: IncomingMessage, res: ServerResponse, appDir: string,
     } catch (err) {
       return sendJson(res, 400, { error: `${errorMessage(err)}: objects are named by their blake3 hash` });
     }
-    const bytes = await options.store.get(hash);
-    if (!bytes) return sendJson(res, 404, { error: `object ${hash} is not in this hub's store` });
-    res.writeHead(200, {
+    // Streamed from its verified file: a checkpoint is hundreds of MB, never read whole per request.
+    const object = await options.store.verifiedFile(hash);
+    if (!object) return sendJson(res, 404, { error: `object ${hash} is not in this hub's store` });
+    return sendFile(req, res, object.path, {
       'Content-Type': 'application/octet-stream',
-      'Content-Length': bytes.byteLength,
       'Cache-Control': 'public, max-age=31536000, immutable',
     });
-    res.end(req.method === 'HEAD' ? undefined : bytes);
-    return;
   }
   if (path.startsWith('/api/gauntlet/') && options.gauntlet) {
     if (path === '/api/gauntlet/standings') return sendJson(res, 200, options.gauntlet.standings());
@@ -140,9 +170,13 @@ async function serveApp(req: IncomingMessage, res: ServerResponse, appDir: strin
   return sendJson(res, 404, { error: `no file ${path}` });
 }
 
-async function sendFile(req: IncomingMessage, res: ServerResponse, file: string): Promise<void> {
+async function sendFile(req: IncomingMessage, res: ServerResponse, file: string, headers: Record<string, string> = {}): Promise<void> {
   const { size } = await stat(file);
-  res.writeHead(200, { 'Content-Type': CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream', 'Content-Length': size });
+  res.writeHead(200, {
+    'Content-Type': CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
+    'Content-Length': size,
+    ...headers,
+  });
   if (req.method === 'HEAD') {
     res.end();
     return;
@@ -158,6 +192,14 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': Buffer.byteLength(text),
     'Cache-Control': 'no-store',
+    // Refused before its body was read (a 405, a 429 on a POST): close rather than read the rest.
+    ...(bodyUnread(res.req) ? { Connection: 'close' } : {}),
   });
   res.end(text);
+}
+
+/** The request carries a body that has not all arrived yet. */
+function bodyUnread(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return !req.complete && (req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0'));
 }

@@ -30,7 +30,7 @@ import { guardWebSocketListeners } from '../swarm/ws-guard.ts';
 import { gossipAdmission } from './admission.ts';
 import { RoundCoordinator } from './coordinator.ts';
 import { HubDataDir } from './data-dir.ts';
-import { createHubHttpServer, type HubRoute } from './http.ts';
+import { createHubHttpServer, type HttpRateLimits, type HubRoute } from './http.ts';
 import { DiskContentStore } from './object-store.ts';
 import { copyAnnouncedPayloads } from './payload-copier.ts';
 import { loadOrCreatePeerKey } from './peer-key.ts';
@@ -53,6 +53,8 @@ export interface HubOptions {
   runId?: string;
   /** Circuit-relay reservations this hub grants at once. */
   maxReservations?: number;
+  /** Per-address HTTP rate limits (http.ts: 1000 + 200/s requests, 100 + 20/s POSTs). */
+  httpRateLimits?: Partial<HttpRateLimits>;
   /** Discovery republish interval (ms). */
   discoveryIntervalMs?: number;
   /** More HTTP routes, tried before the hub's own. */
@@ -233,6 +235,7 @@ async function startHubWith(
     peers: peersOf(swarm),
   });
   const server = createHubHttpServer({
+    rateLimits: options.httpRateLimits,
     appDir: options.appDir ?? 'dist',
     store,
     routes: [...(chain ? [chainRoutes(chain)] : []), ...(options.routes ?? [])],

@@ -11,8 +11,19 @@ export type CanonicalValue = null | boolean | number | string | readonly Canonic
 
 const encoder = new TextEncoder();
 
+/**
+ * Deepest nesting of arrays and objects that canonical JSON holds. Our objects nest 5 levels at
+ * most (an extrinsic around a signed object around its fields); JSON.parse builds 100,000 levels
+ * happily, and recursing through a few thousand overflows the stack.
+ */
+const MAX_CANONICAL_DEPTH = 32;
+
 /** Canonical JSON text of `value`; throws IdentityError('malformed') for anything it cannot represent exactly. */
 export function canonicalJson(value: unknown): string {
+  return canonicalAt(value, 0);
+}
+
+function canonicalAt(value: unknown, depth: number): string {
   if (value === null) return 'null';
   switch (typeof value) {
     case 'boolean':
@@ -23,7 +34,10 @@ export function canonicalJson(value: unknown): string {
     case 'string':
       return JSON.stringify(value);
     case 'object': {
-      if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+      // Checked before going deeper, so that no input can exhaust the stack.
+      if (depth >= MAX_CANONICAL_DEPTH)
+        throw new IdentityError('malformed', `canonical JSON nests at most ${MAX_CANONICAL_DEPTH} arrays and objects deep; this is deeper`);
+      if (Array.isArray(value)) return `[${value.map((item) => canonicalAt(item, depth + 1)).join(',')}]`;
       if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) {
         throw new IdentityError(
           'malformed',
@@ -34,7 +48,7 @@ export function canonicalJson(value: unknown): string {
       for (const [key, v] of entries)
         if (v === undefined) throw new IdentityError('malformed', `canonical JSON cannot hold undefined (field '${key}')`);
       entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-      return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+      return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalAt(v, depth + 1)}`).join(',')}}`;
     }
     default:
       throw new IdentityError('malformed', `canonical JSON cannot hold a ${typeof value}`);

@@ -54,6 +54,12 @@ export const MAX_GOSSIP_DATA_BYTES = 256 * 1024;
 
 /** Default per-peer token bucket for inbound requests on each transfer protocol. */
 export const DEFAULT_REQUEST_RATE = { burst: 32, perSecond: 4 };
+/**
+ * Default per-address token bucket on each transfer protocol, shared by every peer id on one IP:
+ * eight peers' worth, so that a household or a local swarm of ~10 behind one address fetches a
+ * round's payloads unthrottled, while fresh peer ids no longer multiply an address's budget.
+ */
+export const DEFAULT_REQUEST_RATE_PER_ADDRESS = { burst: 256, perSecond: 32 };
 
 const RUN_ID = /^[A-Za-z0-9._-]{1,64}$/;
 

@@ -2,7 +2,8 @@
 // run's gossip topics with strict codecs, the transfer protocols served from a ContentStore,
 // direct WebRTC links to discovered peers, and hubs kept connected with backoff. It wraps a
 // libp2p node made by createBrowserPeer / createNodePeer (or the hub) and owns it: stop() stops it.
-import { asError } from '../base/errors.ts';
+import { asError, errorMessage } from '../base/errors.ts';
+import { printable } from '../base/log-text.ts';
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub';
 import { TypedEventEmitter, type Connection, type PeerId, type Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
@@ -17,6 +18,7 @@ import type { SwarmNode } from './node-config.ts';
 import {
   CHECKPOINT_PROTOCOL,
   DEFAULT_REQUEST_RATE,
+  DEFAULT_REQUEST_RATE_PER_ADDRESS,
   MAX_OBJECT_BYTES,
   PAYLOAD_PROTOCOL,
   announceTopic,
@@ -24,8 +26,8 @@ import {
   decisionTopic,
   type TransferProtocol,
 } from './protocol.ts';
-import { PeerRateLimiter, type RateLimit } from './rate-limit.ts';
-import { fetchObject, serveObject } from './transfer.ts';
+import { RateLimiter, remoteAddressKey, type RateLimit } from './rate-limit.ts';
+import { fetchObject, serveObject, type Requester } from './transfer.ts';
 
 export interface SwarmOptions {
   node: SwarmNode;
@@ -36,8 +38,13 @@ export interface SwarmOptions {
   keepConnected?: Multiaddr[];
   /** Dial discovered peers' /webrtc addresses (browsers, headless peers with WebRTC). */
   directLinks?: boolean | Partial<DirectLinkOptions>;
-  /** Per-peer limit on inbound requests, per transfer protocol. */
+  /** Per-peer limit on inbound requests, per transfer protocol (default DEFAULT_REQUEST_RATE). */
   requestRate?: RateLimit;
+  /**
+   * Per-address limit on inbound requests, per transfer protocol, shared by every peer id on one
+   * IP address (an IPv6 /64) that connects straight from it (default DEFAULT_REQUEST_RATE_PER_ADDRESS).
+   */
+  requestRatePerAddress?: RateLimit;
   /** Largest object served or fetched, per protocol (defaults: MAX_OBJECT_BYTES). */
   maxObjectBytes?: Partial<Record<TransferProtocol, number>>;
   /** Inbound requests must arrive within this time (ms). */
@@ -79,7 +86,7 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
   readonly store: ContentStore;
   private readonly topics: { announce: string; decision: string };
   private readonly maxObjectBytes: Record<TransferProtocol, number>;
-  private readonly limiters: Record<TransferProtocol, PeerRateLimiter>;
+  private readonly limits: Record<TransferProtocol, { perPeer: RateLimiter; perAddress: RateLimiter }>;
   private readonly requestTimeoutMs: number;
   private readonly directLinks?: DirectLinks;
   private readonly keepConnected: Multiaddr[];
@@ -97,8 +104,11 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     this.store = options.store;
     this.topics = { announce: announceTopic(this.runId), decision: decisionTopic(this.runId) };
     this.maxObjectBytes = { ...MAX_OBJECT_BYTES, ...options.maxObjectBytes };
-    const rate = options.requestRate ?? DEFAULT_REQUEST_RATE;
-    this.limiters = { [PAYLOAD_PROTOCOL]: new PeerRateLimiter(rate), [CHECKPOINT_PROTOCOL]: new PeerRateLimiter(rate) };
+    const limits = () => ({
+      perPeer: new RateLimiter(options.requestRate ?? DEFAULT_REQUEST_RATE),
+      perAddress: new RateLimiter(options.requestRatePerAddress ?? DEFAULT_REQUEST_RATE_PER_ADDRESS),
+    });
+    this.limits = { [PAYLOAD_PROTOCOL]: limits(), [CHECKPOINT_PROTOCOL]: limits() };
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
     this.keepConnected = options.keepConnected ?? [];
     this.maxRedialDelayMs = options.maxRedialDelayMs ?? 30_000;
@@ -120,9 +130,9 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
       await this.node.handle(
         protocol,
         (stream: Stream, connection: Connection) =>
-          serveObject(stream, connection.remotePeer.toString(), {
+          serveObject(stream, requesterOf(connection), {
             store: this.store,
-            limiter: this.limiters[protocol],
+            limits: this.limits[protocol],
             maxBytes: this.maxObjectBytes[protocol],
             requestTimeoutMs: this.requestTimeoutMs,
           }),
@@ -318,7 +328,12 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     try {
       this.safeDispatchEvent(type, { detail });
     } catch (err) {
-      console.error(`swarm: a '${type}' listener threw`, err);
+      console.error(`swarm: a '${type}' listener threw: ${printable(err instanceof Error && err.stack ? err.stack : errorMessage(err))}`);
     }
   }
+}
+
+/** A request's peer, and its address when the connection came straight from it (remoteAddressKey). */
+function requesterOf(connection: Connection): Requester {
+  return { peer: connection.remotePeer.toString(), address: remoteAddressKey(connection.remoteAddr) };
 }

@@ -12,8 +12,9 @@ import type { Stream } from '@libp2p/interface';
 import { type ContentStore } from './content.ts';
 import { createContentHasher, toContentHash } from '../base/content-hash.ts';
 import { bytesToHex, hexToBytes } from '../base/hex.ts';
+import { printable } from '../base/log-text.ts';
 import { HASH_BYTES, MAX_ERROR_MESSAGE_BYTES, MAX_FRAME_BYTES, Status, type StatusCode } from './protocol.ts';
-import type { PeerRateLimiter } from './rate-limit.ts';
+import type { RateLimiter } from './rate-limit.ts';
 import { ProtocolError, StreamReader, readU32le, sendAll, u32le } from './stream-bytes.ts';
 
 const STATUS_NAMES: Record<number, string> = Object.fromEntries(Object.entries(Status).map(([name, code]) => [code, name]));
@@ -43,23 +44,34 @@ export class TransferError extends CodedError<TransferErrorCode> {
 
 export interface ServeOptions {
   store: ContentStore;
-  limiter: PeerRateLimiter;
+  /** Token buckets by remote peer and by remote address: a request takes one from each. */
+  limits: { perPeer: RateLimiter; perAddress: RateLimiter };
   /** Largest object this protocol sends. */
   maxBytes: number;
   /** How long a requester may take to send its 32 bytes and close. */
   requestTimeoutMs: number;
 }
 
-/** Answers one inbound request from `remotePeer` on `stream`. Never throws. */
-export async function serveObject(stream: Stream, remotePeer: string, options: ServeOptions): Promise<void> {
+/** Who sent a request: its peer id, and its IP address (addressKey) when the connection came straight from it. */
+export interface Requester {
+  peer: string;
+  address?: string;
+}
+
+/** Answers one inbound request from `remote` on `stream`. Never throws. */
+export async function serveObject(stream: Stream, remote: Requester, options: ServeOptions): Promise<void> {
   const timeout = setTimeout(
     () => stream.abort(new ProtocolError(`request not received within ${options.requestTimeoutMs} ms`)),
     options.requestTimeoutMs,
   );
   try {
-    if (!options.limiter.take(remotePeer)) {
-      return await refuse(stream, Status.rateLimited, 'too many requests from this peer: slow down and retry in a few seconds');
-    }
+    // Both buckets, so that fresh peer ids from one address share that address's budget.
+    const limited = !options.limits.perPeer.take(remote.peer)
+      ? 'this peer'
+      : remote.address !== undefined && !options.limits.perAddress.take(remote.address)
+        ? 'this address'
+        : undefined;
+    if (limited) return await refuse(stream, Status.rateLimited, `too many requests from ${limited}: slow down and retry in a few seconds`);
     const reader = new StreamReader(stream);
     let digest: Uint8Array;
     try {
@@ -128,7 +140,8 @@ export async function fetchObject(stream: Stream, hash: string, options: FetchOp
     if (status !== Status.ok) {
       const length = new DataView((await reader.read(2, 'the error length')).buffer).getUint16(0, true);
       if (length > MAX_ERROR_MESSAGE_BYTES) throw new ProtocolError(`error message of ${length} bytes exceeds ${MAX_ERROR_MESSAGE_BYTES}`);
-      const message = new TextDecoder().decode(await reader.read(length, 'the error message'));
+      // The peer's own words: printable, since they end up in logs and on screens.
+      const message = printable(new TextDecoder().decode(await reader.read(length, 'the error message')));
       throw new TransferError(status as StatusCode, `peer refused ${hash}: ${STATUS_NAMES[status!] ?? `status ${status}`}: ${message}`);
     }
     const total = readU32le(await reader.read(4, 'the object size'));

@@ -1,12 +1,18 @@
 // A hub facing strangers' bytes (issue 18): malformed WebSocket frames on its libp2p port close
-// that connection only, and the hub goes on answering HTTP, serving objects and deciding rounds.
+// that connection only, and the hub goes on answering HTTP, serving objects and deciding rounds;
+// its HTTP side closes the connection on a body it refuses early, refuses JSON nested too deep
+// with a 400 and `?from=` that is not plain digits, and limits each address (429 with
+// Retry-After), the chain's POST included.
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { multiaddr } from '@multiformats/multiaddr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHubHttpServer } from '../../src/hub/http.ts';
 import { startHub, type Hub } from '../../src/hub/hub.ts';
+import { DiskContentStore } from '../../src/hub/object-store.ts';
+import type { RunInfo } from '../../src/run/api.ts';
 import { MemoryContentStore } from '../../src/swarm/content.ts';
 import { createNodePeer } from '../../src/swarm/node-peer.ts';
 import { PAYLOAD_PROTOCOL } from '../../src/swarm/protocol.ts';
@@ -120,6 +126,109 @@ describe('a hub facing strangers', () => {
       await until('the next decided round', () => hub.state()!.round > round);
     } finally {
       await peer.stop();
+    }
+  });
+
+  /** Sends `head` and then `body` bytes of a request on a raw socket; what came back once the server closed it. */
+  async function refusedEarly(head: string, body: Buffer): Promise<string> {
+    const { socket, received, closed } = await rawConnection(tcpOf(`/ip4/127.0.0.1/tcp/${new URL(hub.http).port}`));
+    socket.write(head);
+    socket.write(body);
+    await closed; // the server closes the connection; this test never ends its side
+    return received().toString('latin1');
+  }
+
+  it('answers a body it refuses before reading it with Connection: close, and closes the connection', async () => {
+    const oversized = await refusedEarly(
+      'POST /api/chain/extrinsics HTTP/1.1\r\nHost: hub\r\nContent-Type: application/json\r\nContent-Length: 10485760\r\n\r\n',
+      Buffer.alloc(200 * 1024, 0x20),
+    );
+    expect(oversized).toMatch(/^HTTP\/1\.1 413 /);
+    expect(oversized).toMatch(/\r\nconnection: close\r\n/i);
+    expect(oversized).toContain('"code":"oversized"');
+    // Chunked: no Content-Length to go by, refused once 128 KiB have arrived.
+    const chunked = await refusedEarly(
+      'POST /api/chain/extrinsics HTTP/1.1\r\nHost: hub\r\nTransfer-Encoding: chunked\r\n\r\n',
+      Buffer.concat([Buffer.from(`${(200 * 1024).toString(16)}\r\n`), Buffer.alloc(200 * 1024, 0x20)]),
+    );
+    expect(chunked).toMatch(/^HTTP\/1\.1 413 /);
+    expect(chunked).toMatch(/\r\nconnection: close\r\n/i);
+    // A POST to a read-only route: 405 without reading the megabyte it announces.
+    const readOnly = await refusedEarly('POST /api/run HTTP/1.1\r\nHost: hub\r\nContent-Length: 1048576\r\n\r\n', Buffer.alloc(1024));
+    expect(readOnly).toMatch(/^HTTP\/1\.1 405 /);
+    expect(readOnly).toMatch(/\r\nconnection: close\r\n/i);
+  });
+
+  it('refuses JSON nested thousands of levels deep with a 400, not a 500', async () => {
+    const body = `{"call":"register","binding":${'['.repeat(3000)}${']'.repeat(3000)}}`;
+    const response = await fetch(`${hub.http}/api/chain/extrinsics`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(response.status).toBe(400);
+    const { error } = (await response.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe('malformed');
+    expect(error.message).toMatch(/nests at most 32 arrays and objects deep/);
+  });
+
+  it('reads ?from= and &limit= of /api/chain/blocks as plain decimal digits only', async () => {
+    const status = async (query: string) => (await fetch(`${hub.http}/api/chain/blocks${query}`)).status;
+    for (const bad of [
+      '',
+      '?from=',
+      '?from=0x10',
+      '?from=1e1',
+      '?from=-1',
+      '?from=1.5',
+      '?from=%201',
+      '?from=1&limit=0x10',
+      '?from=1&limit=',
+    ])
+      expect([bad, await status(bad)]).toEqual([bad, 400]);
+    expect(await status('?from=0')).toBe(200);
+    expect(await status('?from=1&limit=10')).toBe(200);
+  });
+});
+
+describe("the hub's HTTP rate limits", () => {
+  it('answers 429 with Retry-After once an address spends its budget, POSTs (the chain route included) sooner', async () => {
+    const dir = tempDir('limits');
+    const store = new DiskContentStore(dir);
+    await store.init();
+    let mountedCalls = 0;
+    const server = createHubHttpServer({
+      appDir: dir,
+      store,
+      runInfo: () => ({ runId: 'limits' }) as RunInfo,
+      // Standing in for the dev chain's routes: a refused request never reaches a mounted route.
+      routes: [
+        async (req, res) => {
+          if (!req.url?.startsWith('/api/chain/')) return false;
+          mountedCalls++;
+          res.writeHead(200).end('{}');
+          return true;
+        },
+      ],
+      rateLimits: { requests: { burst: 20, perSecond: 0.5 }, posts: { burst: 3, perSecond: 0.5 } },
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const posts = [];
+      for (let i = 0; i < 5; i++) posts.push(await fetch(`${base}/api/chain/extrinsics`, { method: 'POST', body: '{}' }));
+      expect(posts.map((r) => r.status)).toEqual([200, 200, 200, 429, 429]);
+      expect(mountedCalls).toBe(3);
+      expect(Number(posts[3]!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(((await posts[3]!.json()) as { error: string }).error).toMatch(/too many requests from your address: retry in \d+ s/);
+      // GETs have their own, larger budget: 20 in all, 5 of them spent by the POSTs.
+      const gets = [];
+      for (let i = 0; i < 16; i++) gets.push((await fetch(`${base}/api/run`)).status);
+      expect(gets.slice(0, 15).every((s) => s === 200)).toBe(true);
+      expect(gets[15]).toBe(429);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((done) => server.close(done));
     }
   });
 });

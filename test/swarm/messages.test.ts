@@ -14,7 +14,7 @@ import {
   encodeDecisionMessage,
 } from '../../src/swarm/messages.ts';
 import { MAX_ANNOUNCE_BYTES } from '../../src/swarm/protocol.ts';
-import { PeerRateLimiter } from '../../src/swarm/rate-limit.ts';
+import { RateLimiter } from '../../src/swarm/rate-limit.ts';
 
 const RUN = 'test-messages';
 const hex = (byte: string): Hex => `0x${byte.repeat(32)}`;
@@ -99,10 +99,10 @@ describe('decision messages', () => {
   });
 });
 
-describe('PeerRateLimiter', () => {
+describe('RateLimiter', () => {
   it('allows a burst, then refills at the stated rate, per peer', () => {
     let now = 0;
-    const limiter = new PeerRateLimiter({ burst: 3, perSecond: 2 }, () => now);
+    const limiter = new RateLimiter({ burst: 3, perSecond: 2 }, () => now);
     expect([1, 2, 3, 4].map(() => limiter.take('a'))).toEqual([true, true, true, false]);
     expect(limiter.take('b')).toBe(true);
     now = 499;
@@ -113,6 +113,6 @@ describe('PeerRateLimiter', () => {
   });
 
   it('rejects a limit that would refuse everything', () => {
-    expect(() => new PeerRateLimiter({ burst: 0, perSecond: 1 })).toThrow(/burst >= 1/);
+    expect(() => new RateLimiter({ burst: 0, perSecond: 1 })).toThrow(/burst >= 1/);
   });
 });

@@ -133,6 +133,35 @@ describe('/webloco/payload/1 between two Node peers', () => {
     await server.node.dial(strict.node.getMultiaddrs()[0]!);
     expect((await server.fetch(PAYLOAD_PROTOCOL, strict.peerId, payloadHash)).byteLength).toBe(payload.byteLength);
   });
+
+  it('limits every peer id from one address together: fresh peer ids do not multiply the budget', async () => {
+    const guarded = await makePeer(server.store, {
+      requestRate: { burst: 2, perSecond: 0.01 },
+      requestRatePerAddress: { burst: 4, perSecond: 0.01 },
+    });
+    const fresh = await Promise.all([1, 2, 3].map(() => makePeer(new MemoryContentStore())));
+    try {
+      const outcomes: string[] = [];
+      for (const peer of fresh) {
+        await peer.node.dial(guarded.node.getMultiaddrs()[0]!);
+        for (let i = 0; i < 2; i++)
+          outcomes.push(
+            await peer.fetch(PAYLOAD_PROTOCOL, guarded.peerId, payloadHash).then(
+              () => 'served',
+              (err: unknown) => (err instanceof TransferError && err.status === Status.rateLimited ? err.message : String(err)),
+            ),
+          );
+      }
+      // Each peer's own budget (2) would serve all 6; the address's (4) serves 4.
+      expect(outcomes.filter((o) => o === 'served')).toHaveLength(4);
+      expect(outcomes.slice(4)).toEqual([
+        expect.stringMatching(/too many requests from this address/),
+        expect.stringMatching(/this address/),
+      ]);
+    } finally {
+      await Promise.all([guarded, ...fresh].map((s) => s.stop()));
+    }
+  });
 });
 
 describe('a malicious responder', () => {
@@ -180,6 +209,14 @@ describe('a malicious responder', () => {
       'sends bytes after the object',
       () => [Uint8Array.of(Status.ok), u32le(4), u32le(4), new Uint8Array(4), new Uint8Array(3)],
       /bytes after the announced/,
+    ],
+    [
+      'refuses with newlines and terminal escapes in its message (shown escaped, on one line)',
+      () => {
+        const text = new TextEncoder().encode('gone\nhub: payload accepted\u001b[2K\u202e');
+        return [Uint8Array.of(Status.notFound, text.byteLength, 0), text];
+      },
+      /notFound: gone\\nhub: payload accepted\\u001b\[2K\\u202e$/,
     ],
     [
       'sends an overlong error message',
