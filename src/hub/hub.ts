@@ -6,10 +6,10 @@
 // keeps the others (`bootstrap`) connected. The first hub of a run also embeds the run's dev chain
 // (src/chain/dev-chain.ts: the round clock, registrations, commits and decisions, served under
 // /api/chain/, gossip admitted by admission.ts) and decides its rounds (coordinator.ts).
-import { circuitRelayServer, type CircuitRelayService } from '@libp2p/circuit-relay-v2';
+import type { CircuitRelayService } from '@libp2p/circuit-relay-v2';
 import { webSockets } from '@libp2p/websockets';
 import { multiaddr } from '@multiformats/multiaddr';
-import { createLibp2p } from 'libp2p';
+import { createLibp2p, type Libp2p } from 'libp2p';
 import type { AddressInfo } from 'node:net';
 import { blake3Ready } from '../base/blake3.ts';
 import type { ContentHash } from '../base/content-hash.ts';
@@ -34,6 +34,7 @@ import { createHubHttpServer, type HttpRateLimits, type HubRoute } from './http.
 import { DiskContentStore } from './object-store.ts';
 import { copyAnnouncedPayloads } from './payload-copier.ts';
 import { loadOrCreatePeerKey } from './peer-key.ts';
+import { boundedRelay, reservationsPerAddress } from './relay.ts';
 import { Wall } from './wall.ts';
 
 export interface HubOptions {
@@ -51,8 +52,9 @@ export interface HubOptions {
   bootstrap?: string[];
   /** Run id; default the one stored in dataDir, else a new one. */
   runId?: string;
-  /** Circuit-relay reservations this hub grants at once. */
+  /** Circuit-relay reservations this hub grants at once, in all and per address (relay.ts: 1024, 32). */
   maxReservations?: number;
+  maxReservationsPerAddress?: number;
   /** Per-address HTTP rate limits (http.ts: 1000 + 200/s requests, 100 + 20/s POSTs). */
   httpRateLimits?: Partial<HttpRateLimits>;
   /** Discovery republish interval (ms). */
@@ -157,8 +159,10 @@ async function startHubWith(
     dialPrivateAddresses: true,
     discoveryIntervalMs: options.discoveryIntervalMs,
   });
-  const node = await createLibp2p<SwarmServices & { relay: CircuitRelayService }>({
+  const relayLimits = { maxReservations: options.maxReservations, maxReservationsPerAddress: options.maxReservationsPerAddress };
+  const node: Libp2p<SwarmServices & { relay: CircuitRelayService }> = await createLibp2p({
     ...common,
+    connectionGater: { ...common.connectionGater, ...reservationsPerAddress(relayLimits, () => node) },
     addresses: { listen: [`/ip4/${host}/tcp/${p2pPort}/ws`] },
     transports: [webSockets()],
     // libp2p refuses more than 5 new connections a second from one address by default: far too few
@@ -166,9 +170,8 @@ async function startHubWith(
     connectionManager: { maxConnections: 2048, inboundConnectionThreshold: 200 },
     services: {
       ...common.services,
-      // No default data/duration limit: the relay then also carries traffic between peers that
-      // cannot link directly; where they can, it only carries WebRTC signalling.
-      relay: circuitRelayServer({ reservations: { maxReservations: options.maxReservations ?? 1024, applyDefaultLimit: false } }),
+      // Limited relayed connections (128 KiB, 2 min) and reservations per address: relay.ts.
+      relay: boundedRelay(relayLimits),
     },
   });
   const swarm = new Swarm({

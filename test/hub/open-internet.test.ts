@@ -2,11 +2,13 @@
 // that connection only, and the hub goes on answering HTTP, serving objects and deciding rounds;
 // its HTTP side closes the connection on a body it refuses early, refuses JSON nested too deep
 // with a 400 and `?from=` that is not plain digits, and limits each address (429 with
-// Retry-After), the chain's POST included.
+// Retry-After), the chain's POST included; its relay limits relayed connections and reservations
+// per address, and WebRTC links still form through it.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { CircuitRelayService } from '@libp2p/circuit-relay-v2';
 import { multiaddr } from '@multiformats/multiaddr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHubHttpServer } from '../../src/hub/http.ts';
@@ -14,6 +16,7 @@ import { startHub, type Hub } from '../../src/hub/hub.ts';
 import { DiskContentStore } from '../../src/hub/object-store.ts';
 import type { RunInfo } from '../../src/run/api.ts';
 import { MemoryContentStore } from '../../src/swarm/content.ts';
+import { isDirectWebRTC } from '../../src/swarm/direct-links.ts';
 import { createNodePeer } from '../../src/swarm/node-peer.ts';
 import { PAYLOAD_PROTOCOL } from '../../src/swarm/protocol.ts';
 import { Swarm } from '../../src/swarm/swarm.ts';
@@ -229,6 +232,51 @@ describe("the hub's HTTP rate limits", () => {
     } finally {
       server.closeAllConnections();
       await new Promise((done) => server.close(done));
+    }
+  });
+});
+
+describe("the hub's relay", () => {
+  it('limits relayed connections and reservations per address, and WebRTC links still form through it', async () => {
+    const app = tempDir('app');
+    writeFileSync(join(app, 'index.html'), '<!doctype html><title>WebLoCo</title>');
+    const hub = await startHub({
+      port: 0,
+      dataDir: tempDir('relay'),
+      appDir: app,
+      runId: 'open-internet-relay',
+      discoveryIntervalMs: 300,
+      maxReservationsPerAddress: 2,
+    });
+    const peers: Swarm[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const node = await createNodePeer({ runId: hub.runId, webrtc: true, dialPrivateAddresses: true, discoveryIntervalMs: 300 });
+        const peer = new Swarm({
+          node,
+          runId: hub.runId,
+          store: new MemoryContentStore(),
+          keepConnected: hub.multiaddrs.map((a) => multiaddr(a)),
+          directLinks: true,
+        });
+        await peer.start();
+        peers.push(peer);
+      }
+      const { relay } = hub.swarm.node.services as unknown as { relay: CircuitRelayService }; // the hub's node has one
+      await until('two reservations', () => relay.reservations.size === 2);
+      // Peers with a reservation link directly; every relayed connection (the signalling path) is limited.
+      await until('a direct WebRTC link', () => peers.some((p) => p.directPeers().length > 0), 45_000);
+      const relayed = peers.flatMap((p) =>
+        p.node.getConnections().filter((c) => c.remoteAddr.getComponents().some((x) => x.name === 'p2p-circuit') && !isDirectWebRTC(c)),
+      );
+      expect(relayed.length).toBeGreaterThan(0);
+      // What is left of the 128 KiB the relay allows each relayed connection (no limit: undefined).
+      for (const c of relayed) expect(c.limits?.bytes).toSatisfy((left: unknown) => typeof left === 'bigint' && left <= 128n * 1024n);
+      // The third peer of this address asked too, and was refused.
+      expect(relay.reservations.size).toBe(2);
+    } finally {
+      for (const peer of peers) await peer.stop();
+      await hub.stop();
     }
   });
 });
