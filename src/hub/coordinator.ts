@@ -19,6 +19,8 @@ import type { ParameterLayout } from '../model/layout.ts';
 import type { CheckpointRef, Exclusion, JudgedRoundRecord } from '../run/api.ts';
 import type { WireLayout } from '../sparseloco/types.ts';
 import { toContentHash } from '../base/content-hash.ts';
+import { errorMessage } from '../base/errors.ts';
+import { printable } from '../base/log-text.ts';
 import { PAYLOAD_PROTOCOL } from '../swarm/protocol.ts';
 import type { Swarm } from '../swarm/swarm.ts';
 import { encodeCheckpoint, MODEL_FILE } from '../train/checkpoint.ts';
@@ -81,7 +83,7 @@ export class RoundCoordinator {
       if (current > this.nextRound)
         this.deciding = this.deciding
           .then(() => this.decideClosedRounds(current))
-          .catch((err) => console.error(`hub: deciding failed: ${(err as Error).message}`));
+          .catch((err) => console.error(`hub: deciding failed: ${printable(errorMessage(err))}`));
     });
   }
 

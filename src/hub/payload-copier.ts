@@ -3,6 +3,7 @@
 // leaves, for the decision, for members fetching it and for audits.
 import { toContentHash, type ContentHash } from '../base/content-hash.ts';
 import { errorMessage } from '../base/errors.ts';
+import { printable } from '../base/log-text.ts';
 import type { SignedAnnouncement } from '../identity/announcement.ts';
 import type { ContentStore } from '../swarm/content.ts';
 import { PAYLOAD_PROTOCOL } from '../swarm/protocol.ts';
@@ -24,7 +25,7 @@ export function copyAnnouncedPayloads(swarm: Swarm, store: ContentStore): () => 
       swarm
         .fetch(PAYLOAD_PROTOCOL, from, hash, { maxBytes: bytes })
         .then((payload) => store.put(payload))
-        .catch((err: unknown) => console.error(`hub: could not copy payload ${hash} from ${from}: ${errorMessage(err)}`))
+        .catch((err: unknown) => console.error(`hub: could not copy payload ${hash} from ${from}: ${printable(errorMessage(err))}`))
         .finally(() => {
           active--;
           queued.delete(hash);
