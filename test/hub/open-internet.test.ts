@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2';
 import { multiaddr } from '@multiformats/multiaddr';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createHubHttpServer } from '../../src/hub/http.ts';
 import { startHub, type Hub } from '../../src/hub/hub.ts';
 import { DiskContentStore } from '../../src/hub/object-store.ts';
@@ -101,15 +101,24 @@ describe('a hub facing strangers', () => {
 
   it('closes only the connection that sent a malformed WebSocket frame, and keeps serving and deciding', async () => {
     const target = tcpOf(hub.multiaddrs[0]!);
-    await Promise.all(
-      MALFORMED_FRAMES.map(async ([what, frame]) => {
-        const { socket, received, closed } = await rawConnection(target);
-        socket.write(UPGRADE);
-        await until(`the upgrade before sending ${what}`, () => received().toString('latin1').startsWith('HTTP/1.1 101'));
-        socket.write(frame);
-        await closed;
-      }),
-    );
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      await Promise.all(
+        MALFORMED_FRAMES.map(async ([what, frame]) => {
+          const { socket, received, closed } = await rawConnection(target);
+          socket.write(UPGRADE);
+          await until(`the upgrade before sending ${what}`, () => received().toString('latin1').startsWith('HTTP/1.1 101'));
+          socket.write(frame);
+          await closed;
+        }),
+      );
+      // One line per closed connection.
+      const lines = logged.mock.calls.map((args) => args.map(String).join(' ')).filter((l) => l.startsWith('p2p: closed the WebSocket'));
+      expect(lines).toHaveLength(MALFORMED_FRAMES.length);
+      for (const line of lines) expect(line).toMatch(/^p2p: closed the WebSocket connection from 127\.0\.0\.1:\d+: [^\n]+$/);
+    } finally {
+      logged.mockRestore();
+    }
 
     // HTTP still answers, a libp2p peer still connects and fetches an object, rounds are still decided.
     expect((await fetch(`${hub.http}/api/run`)).status).toBe(200);
