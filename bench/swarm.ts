@@ -41,7 +41,9 @@ import { HttpChain } from '../src/chain/http-chain.ts';
 import type { SignedDecision } from '../src/chain/extrinsics.ts';
 import type { Block } from '../src/chain/block.ts';
 import { startHub, type Hub } from '../src/hub/hub.ts';
+import { generateKeyPair } from '@libp2p/crypto/keys';
 import { createBurnerSigner } from '../src/identity/burner.ts';
+import { peerSigningKey } from '../src/identity/peer-id.ts';
 import { Session } from '../src/identity/session.ts';
 import { preset, PRESETS, type PresetName } from '../src/model/config.ts';
 import { Xoshiro128 } from '../src/model/init.ts';
@@ -263,6 +265,9 @@ async function hubChild(args: SwarmBenchArgs): Promise<void> {
       blocksPerRound: args['blocks-per-round']!,
       blockTimeMs: args['block-time-ms']!,
       checkpointEvery: 1_000_000,
+      // The swarm's throughput is measured here, not what identities cost: no proof of work, no waiting.
+      bindingWorkBits: 0,
+      bindingAgeRounds: 0,
     },
   });
   const startupMs = performance.now() - started;
@@ -526,7 +531,8 @@ async function load(args: SwarmBenchArgs): Promise<void> {
       const groupStarted = Date.now();
       const group = await Promise.all(
         Array.from({ length: Math.min(4, peerCount - i) }, async (_, j) => {
-          const node = await createNodePeer({ runId: ready.runId, webrtc: false, dialPrivateAddresses: true });
+          const peerKey = await generateKeyPair('Ed25519');
+          const node = await createNodePeer({ runId: ready.runId, privateKey: peerKey, webrtc: false, dialPrivateAddresses: true });
           const swarm = new Swarm({
             node,
             runId: ready.runId,
@@ -549,7 +555,11 @@ async function load(args: SwarmBenchArgs): Promise<void> {
             Math.min(60_000, left()),
             50,
           );
-          const session = await Session.start(await createBurnerSigner(), { run: ready.runId, peerId: swarm.peerId });
+          const session = await Session.start(await createBurnerSigner(), {
+            run: ready.runId,
+            peer: peerSigningKey(peerKey),
+            workBits: chain.bindingRules.workBits,
+          });
           return { index: i + j, swarm, chain, session } satisfies LoadPeer;
         }),
       );
@@ -852,6 +862,8 @@ async function overhead(args: SwarmBenchArgs): Promise<void> {
     blocksPerRound: args['blocks-per-round'] ?? 60,
     blockTimeMs: args['block-time-ms'] ?? 1000,
     checkpointEvery: 1,
+    // Members that start with the run (nullRounds 0): a binding age would only hold them back.
+    bindingAgeRounds: 0,
   };
   const timeoutMs = (args['timeout-s'] ?? 1800) * 1000;
   const killTimer = setTimeout(() => {

@@ -4,6 +4,7 @@
 // The database is opened in exclusive locking mode: a second process on the same data dir would
 // fork the chain, so it is refused. Node only (the browser verifies blocks served over HTTP).
 import { errorMessage } from '../base/errors.ts';
+import { chmodSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import type { Block } from './block.ts';
 
@@ -11,7 +12,6 @@ export class BlockStore {
   readonly path: string;
   readonly #db: DatabaseSync;
   readonly #insertBlock;
-  readonly #setMeta;
 
   constructor(path: string) {
     this.path = path;
@@ -29,12 +29,12 @@ export class BlockStore {
         });
       throw error;
     }
+    chmodSync(path, 0o600); // SQLite gives the -wal and -shm files the database's mode
     this.#db.exec(`
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, hash TEXT NOT NULL UNIQUE, block TEXT NOT NULL);
     `);
     this.#insertBlock = this.#db.prepare('INSERT INTO blocks (height, hash, block) VALUES (?, ?, ?)');
-    this.#setMeta = this.#db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
   }
 
   meta(key: string): string | undefined {
@@ -42,11 +42,17 @@ export class BlockStore {
     return row ? String(row.value) : undefined;
   }
 
-  /** Stores `block` (and `meta` entries) in one transaction; returns once it is durable. */
-  append(block: Block, meta: Record<string, string> = {}): void {
+  /** Deletes a meta entry so that no copy of its value stays on disk (zeroed pages, the WAL checkpointed and truncated). */
+  forgetMeta(key: string): void {
+    this.#db.exec('PRAGMA secure_delete = ON');
+    this.#db.prepare('DELETE FROM meta WHERE key = ?').run(key);
+    this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+  }
+
+  /** Stores `block` in one transaction; returns once it is durable. */
+  append(block: Block): void {
     this.#db.exec('BEGIN IMMEDIATE');
     try {
-      for (const [key, value] of Object.entries(meta)) this.#setMeta.run(key, value);
       this.#insertBlock.run(block.height, block.hash, JSON.stringify(block));
       this.#db.exec('COMMIT');
     } catch (error) {

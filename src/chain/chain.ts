@@ -36,10 +36,19 @@ export interface Metagraph {
   weights: SignedWeights[];
 }
 
+/** What a binding must bring to be registered and how long it waits before committing (fixed at genesis). */
+export interface BindingRules {
+  /** Leading zero bits of proof of work its id must have (signBinding's `workBits`). */
+  workBits: number;
+  /** Rounds after its registration's round before its commits are accepted (none when registered in round 0). */
+  ageRounds: number;
+}
+
 export interface Chain {
   readonly run: string;
   /** Rounds and deadlines from block heights. */
   readonly clock: RoundClock;
+  readonly bindingRules: BindingRules;
   head(): Promise<ChainHead>;
   /** Called with each new head once it is final; returns the function that stops it. */
   onHead(listener: (head: ChainHead) => void): () => void;
@@ -57,6 +66,8 @@ export interface Chain {
   commits(round: number): Promise<SignedAnnouncement[]>;
   decision(round: number): Promise<SignedDecision | undefined>;
   binding(id: Hex): Promise<VerifiedBinding | undefined>;
+  /** The first round a registered binding's commits are accepted in (BindingRules.ageRounds); undefined for an unknown binding. */
+  firstCommitRound(binding: Hex): Promise<number | undefined>;
   /** The nonce a signer's next commit (binding) or decision/weights (validator) must exceed the last of: the smallest one accepted. */
   nextNonce(signer: { binding: Hex } | { validator: string }): Promise<number>;
   metagraph(): Promise<Metagraph>;

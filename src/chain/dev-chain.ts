@@ -2,12 +2,16 @@
 // blockTimeMs (1 s by default) holding the extrinsics submitted since the last one. Blocks are
 // hash-chained, signed, stored in SQLite (block-store.ts) and only then announced; on restart the
 // chain replays its stored blocks through the same state transition every verifier runs
-// (state.ts) and continues from the last one. Node only; serve it with routes.ts.
-import { mkdirSync } from 'node:fs';
+// (state.ts) and continues from the last one. The authority's seed is the one secret: it lives in
+// its own file, `authority-key` (0600, in a data directory made 0700), never in chain.sqlite; a
+// chain.sqlite that still holds it (made before) has it moved out on open. Node only; serve it
+// with routes.ts.
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { hexToU8a, u8aToHex } from '@polkadot/util';
 import { errorMessage } from '../base/errors.ts';
+import { writeFileAtomically } from '../base/files.ts';
 import { printable } from '../base/log-text.ts';
+import { hexToU8a, u8aToHex } from '@polkadot/util';
 import type { SignedAnnouncement } from '../identity/announcement.ts';
 import type { SignedBinding, VerifiedBinding } from '../identity/binding.ts';
 import { canonicalJson } from '../identity/canonical.ts';
@@ -15,8 +19,17 @@ import type { Hex } from '../identity/fields.ts';
 import { cryptoReady, SigningKey } from '../identity/keys.ts';
 import { extrinsicsRoot, headerHash, sealBlock, type Block } from './block.ts';
 import { BlockStore } from './block-store.ts';
-import type { Chain, ChainHead, Inclusion, Metagraph } from './chain.ts';
-import { ChainError, GENESIS_KIND, parseGenesisSpec, type GenesisSpec, type SignedDecision, type SignedWeights } from './extrinsics.ts';
+import type { BindingRules, Chain, ChainHead, Inclusion, Metagraph } from './chain.ts';
+import {
+  ChainError,
+  DEFAULT_BINDING_AGE_ROUNDS,
+  DEFAULT_BINDING_WORK_BITS,
+  GENESIS_KIND,
+  parseGenesisSpec,
+  type GenesisSpec,
+  type SignedDecision,
+  type SignedWeights,
+} from './extrinsics.ts';
 import type { RoundClock } from './round-clock.ts';
 import { ChainState, type BlockContext } from './state.ts';
 
@@ -30,6 +43,10 @@ export interface DevChainOptions {
   blockTimeMs?: number;
   /** Validators' SS58 addresses; default the authority alone (the hub signs decisions with it). */
   validators?: string[];
+  /** Proof-of-work bits a binding's id needs (DEFAULT_BINDING_WORK_BITS); fixed when the chain is created, a reopen keeps the genesis's. */
+  bindingWorkBits?: number;
+  /** Rounds before a new binding's commits count (DEFAULT_BINDING_AGE_ROUNDS); fixed when the chain is created, like bindingWorkBits. */
+  bindingAgeRounds?: number;
   /** The clock blocks are stamped with (ms); Date.now by default. */
   now?: () => number;
   /** Called if a block cannot be stored: the chain stops producing. Default console.error. */
@@ -38,6 +55,8 @@ export interface DevChainOptions {
 
 const DEFAULT_BLOCKS_PER_ROUND = 60;
 const DEFAULT_BLOCK_TIME_MS = 1000;
+/** The authority's seed, 0x-hex, in the data directory: readable by the owner only. */
+const AUTHORITY_KEY_FILE = 'authority-key';
 /** Submissions waiting for the next block, in JSON characters. */
 const MAX_POOL_BYTES = 4 * 1024 * 1024;
 
@@ -81,25 +100,34 @@ export class DevChain implements Chain {
   /** Opens (or creates) the chain in `options.dataDir`. Call start() to produce blocks. */
   static async open(options: DevChainOptions): Promise<DevChain> {
     await cryptoReady();
-    mkdirSync(options.dataDir, { recursive: true });
+    // The directory holds the authority's key: the owner's alone, whoever created it.
+    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    chmodSync(options.dataDir, 0o700);
     const store = new BlockStore(join(options.dataDir, 'chain.sqlite'));
     try {
-      const seed = store.meta('authoritySeed');
-      if (seed === undefined) {
-        const authority = SigningKey.generate('sr25519');
+      const authority = await loadAuthority(options.dataDir, store);
+      if (!store.last()) {
+        const key = authority ?? SigningKey.generate('sr25519');
+        // The key is on disk before the genesis block names it: a chain is never left without its key.
+        if (!authority) await writeFileAtomically(join(options.dataDir, AUTHORITY_KEY_FILE), `${u8aToHex(key.seed)}\n`, { mode: 0o600 });
         const spec = parseGenesisSpec({
           kind: GENESIS_KIND,
           run: options.run,
           blocksPerRound: options.blocksPerRound ?? DEFAULT_BLOCKS_PER_ROUND,
           blockTimeMs: options.blockTimeMs ?? DEFAULT_BLOCK_TIME_MS,
-          authority: authority.address,
-          validators: options.validators ?? [authority.address],
+          authority: key.address,
+          validators: options.validators ?? [key.address],
+          bindingWorkBits: options.bindingWorkBits ?? DEFAULT_BINDING_WORK_BITS,
+          bindingAgeRounds: options.bindingAgeRounds ?? DEFAULT_BINDING_AGE_ROUNDS,
         });
-        const genesis = sealBlock(authority, undefined, (options.now ?? Date.now)(), [{ call: 'genesis', spec }]);
-        store.append(genesis, { authoritySeed: u8aToHex(authority.seed) });
-        return new DevChain(store, authority, new ChainState(spec), genesis, options);
+        const genesis = sealBlock(key, undefined, (options.now ?? Date.now)(), [{ call: 'genesis', spec }]);
+        store.append(genesis);
+        return new DevChain(store, key, new ChainState(spec), genesis, options);
       }
-      const authority = SigningKey.fromSeed(hexToU8a(seed), 'sr25519');
+      if (!authority)
+        throw new Error(
+          `${store.path} holds blocks but ${join(options.dataDir, AUTHORITY_KEY_FILE)} is missing: restore the authority's key from a backup`,
+        );
       const { state, head } = replay(store, authority);
       const { spec } = state;
       const mismatch = (field: string, stored: unknown, asked: unknown) =>
@@ -214,6 +242,14 @@ export class DevChain implements Chain {
     return this.#state.binding(id);
   }
 
+  get bindingRules(): BindingRules {
+    return { workBits: this.spec.bindingWorkBits, ageRounds: this.spec.bindingAgeRounds };
+  }
+
+  async firstCommitRound(binding: Hex): Promise<number | undefined> {
+    return this.#state.firstCommitRound(binding);
+  }
+
   async nextNonce(signer: { binding: Hex } | { validator: string }): Promise<number> {
     return this.#state.nextNonce(signer);
   }
@@ -305,6 +341,29 @@ export class DevChain implements Chain {
 }
 
 /**
+ * The authority's key from `authority-key`, moving it there first from a chain.sqlite made before
+ * the key had its own file (the row is then overwritten with zeros: secure_delete). Undefined for a
+ * new chain.
+ */
+async function loadAuthority(dataDir: string, store: BlockStore): Promise<SigningKey | undefined> {
+  const path = join(dataDir, AUTHORITY_KEY_FILE);
+  const fromFile = existsSync(path) ? readFileSync(path, 'utf8').trim() : undefined;
+  const fromDatabase = store.meta('authoritySeed');
+  if (fromDatabase !== undefined) {
+    if (fromFile !== undefined && fromFile !== fromDatabase)
+      throw new Error(`${path} and ${store.path} hold different authority keys: keep the one that sealed the blocks, remove the other`);
+    if (fromFile === undefined) await writeFileAtomically(path, `${fromDatabase}\n`, { mode: 0o600 });
+    store.forgetMeta('authoritySeed');
+  }
+  const seed = fromFile ?? fromDatabase;
+  if (seed === undefined) return undefined;
+  if (!/^0x[0-9a-f]{64}$/.test(seed))
+    throw new Error(`${path} does not hold an authority seed (0x + 64 hex digits): restore it from a backup`);
+  chmodSync(path, 0o600);
+  return SigningKey.fromSeed(hexToU8a(seed), 'sr25519');
+}
+
+/**
  * Rebuilds the state from the stored blocks. They were sealed by this process's own key, so their
  * signatures are not re-checked (that would cost minutes on a long chain); heights, hash links,
  * hashes and extrinsic roots are, and every extrinsic is applied under the full rules.
@@ -330,7 +389,6 @@ function replay(store: BlockStore, authority: SigningKey): { state: ChainState; 
     }
     head = block;
   }
-  if (!state || !head)
-    throw new Error(`${store.path} holds an authority key but no genesis block: the database is damaged; remove it to start a new chain`);
+  if (!state || !head) throw new Error(`${store.path} holds no genesis block: the database is damaged; remove it to start a new chain`);
   return { state, head };
 }

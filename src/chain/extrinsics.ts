@@ -13,6 +13,7 @@ import { canonicalBytes, canonicalJson } from '../identity/canonical.ts';
 import { IdentityError } from '../identity/errors.ts';
 import { expectAddress, expectHex, expectInteger, expectLiteral, expectRecord, expectString, type Hex } from '../identity/fields.ts';
 import { verifySignature, type SigningKey } from '../identity/keys.ts';
+import { DEFAULT_NULL_ROUNDS } from '../sparseloco/error-feedback.ts';
 
 export type ChainErrorCode =
   | 'unknown-call' // the extrinsic's `call` is not one the chain knows
@@ -27,6 +28,10 @@ export type ChainErrorCode =
   | 'not-registered' // a commit from a binding, or weights for a hotkey, never registered
   | 'already-registered'
   | 'duplicate' // a second commit of one binding in a round, a second decision for a round
+  | 'insufficient-work' // a binding whose id lacks the proof of work the genesis asks for
+  | 'too-young' // a commit from a binding registered fewer than the genesis's bindingAgeRounds rounds ago
+  | 'copied-payload' // a commit of a payload hash another binding already committed in the round
+  | 'round-full' // the round already holds as many commits as a decision can list
   | 'not-validator' // a decision or weights signed by a key that is not one of the run's validators
   | 'too-early' // a decision before its round's deadline has passed
   | 'unknown-payload' // a decision names a payload hash that was not committed in its round
@@ -49,6 +54,17 @@ export function asChainError<T>(check: () => T): T {
 /** Largest extrinsic (canonical JSON bytes) the chain accepts. */
 export const MAX_EXTRINSIC_BYTES = 64 * 1024;
 const MAX_DECISION_PAYLOADS = 256;
+/** Commits a round holds at most: no more than one decision can list. */
+export const MAX_COMMITS_PER_ROUND = MAX_DECISION_PAYLOADS;
+/** The hardest proof of work a genesis may ask of a registration (2^32 hashes: hours on one core). */
+const MAX_BINDING_WORK_BITS = 32;
+/**
+ * 2^20 tries: about a second of one core in Node with the WASM BLAKE3 (docs/BENCHMARKS.md), a
+ * thousand identities about 20 CPU-minutes (docs/PROTOCOL.md, "Registration cost").
+ */
+export const DEFAULT_BINDING_WORK_BITS = 20;
+/** An honest peer's null rounds after joining: it sends nothing before then anyway. */
+export const DEFAULT_BINDING_AGE_ROUNDS = DEFAULT_NULL_ROUNDS;
 const MAX_WEIGHTS = 4096;
 const MAX_WEIGHT = 0xffff;
 
@@ -66,6 +82,10 @@ export interface GenesisSpec {
   authority: string;
   /** Validators: SS58, prefix 42, sr25519. */
   validators: string[];
+  /** Leading zero bits a binding's id must have to be registered: its proof of work. */
+  bindingWorkBits: number;
+  /** Rounds after its registration's round before a binding's commits are accepted (none for one registered in round 0). */
+  bindingAgeRounds: number;
 }
 
 /** The validator's statement that θ_{w+1} is θ_w plus exactly these payloads, and has this hash. */
@@ -141,9 +161,16 @@ export function parseExtrinsic(value: unknown): Extrinsic {
   return value as Extrinsic;
 }
 
+const GENESIS_FIELDS = ['kind', 'run', 'blocksPerRound', 'blockTimeMs', 'authority', 'validators', 'bindingWorkBits', 'bindingAgeRounds'];
+
+/**
+ * Checks a genesis spec. A chain created before registrations had a cost has a spec without
+ * `bindingWorkBits` and `bindingAgeRounds`: it is read with both 0, the rules it was made under.
+ */
 export function parseGenesisSpec(value: unknown): GenesisSpec {
   return asChainError(() => {
-    const s = expectRecord(value, 'genesis spec', ['kind', 'run', 'blocksPerRound', 'blockTimeMs', 'authority', 'validators']);
+    const legacy = typeof value === 'object' && value !== null && !('bindingWorkBits' in value) && !('bindingAgeRounds' in value);
+    const s = expectRecord(value, 'genesis spec', legacy ? GENESIS_FIELDS.slice(0, -2) : GENESIS_FIELDS);
     if (!Array.isArray(s.validators) || s.validators.length > 64)
       throw new IdentityError('malformed', 'genesis spec.validators must be a list of at most 64 addresses');
     return {
@@ -153,6 +180,8 @@ export function parseGenesisSpec(value: unknown): GenesisSpec {
       blockTimeMs: expectInteger(s.blockTimeMs, 'genesis spec.blockTimeMs', 1, 3_600_000),
       authority: expectAddress(s.authority, 'genesis spec.authority'),
       validators: s.validators.map((v, i) => expectAddress(v, `genesis spec.validators[${i}]`)),
+      bindingWorkBits: legacy ? 0 : expectInteger(s.bindingWorkBits, 'genesis spec.bindingWorkBits', 0, MAX_BINDING_WORK_BITS),
+      bindingAgeRounds: legacy ? 0 : expectInteger(s.bindingAgeRounds, 'genesis spec.bindingAgeRounds', 0, 1_000_000),
     };
   });
 }

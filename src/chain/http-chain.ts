@@ -12,7 +12,7 @@ import { printable } from '../base/log-text.ts';
 import type { Hex } from '../identity/fields.ts';
 import { cryptoReady } from '../identity/keys.ts';
 import type { Block } from './block.ts';
-import type { Chain, ChainHead, Inclusion, Metagraph } from './chain.ts';
+import type { BindingRules, Chain, ChainHead, Inclusion, Metagraph } from './chain.ts';
 import { ChainError, type ChainErrorCode, type SignedDecision, type SignedWeights } from './extrinsics.ts';
 import type { RoundClock } from './round-clock.ts';
 import { ChainVerifier } from './verify.ts';
@@ -54,6 +54,16 @@ export class HttpChain implements Chain {
 
   get clock(): RoundClock {
     return this.#verifier.state.clock;
+  }
+
+  get bindingRules(): BindingRules {
+    const { spec } = this.#verifier.state;
+    return { workBits: spec.bindingWorkBits, ageRounds: spec.bindingAgeRounds };
+  }
+
+  /** The authority that sealed every block this client verified (the genesis's). */
+  get authority(): string {
+    return this.#verifier.state.spec.authority;
   }
 
   /** Fetches and verifies the blocks after the last verified one; throws BlockVerificationError on a bad one. */
@@ -145,6 +155,11 @@ export class HttpChain implements Chain {
   async binding(id: Hex): Promise<VerifiedBinding | undefined> {
     await this.sync();
     return this.#verifier.state.binding(id);
+  }
+
+  async firstCommitRound(binding: Hex): Promise<number | undefined> {
+    await this.sync();
+    return this.#verifier.state.firstCommitRound(binding);
   }
 
   async nextNonce(signer: { binding: Hex } | { validator: string }): Promise<number> {

@@ -1,7 +1,7 @@
 // The dev chain's HTTP API, for the hub to mount on its server (JSON in and out):
 //   GET  /api/chain/head               the head, the run's clock and authority
 //   GET  /api/chain/blocks?from=N[&limit=M]   stored blocks from height N (at most 1000)
-//   GET  /api/chain/metagraph          registered hotkeys with their bindings, validators, weights
+//   GET  /api/chain/metagraph?from=UID[&limit=N]   registered hotkeys by uid (at most 1000 a page), validators, weights
 //   POST /api/chain/extrinsics         submit {call, …}; answers once it is in a stored block
 // Browsers verify what they read with verify.ts. `handleChainRequest` is the whole logic as a
 // function of (method, url, body); `chainRoutes` adapts it to node:http.
@@ -11,6 +11,8 @@ import type { DevChain } from './dev-chain.ts';
 
 const CHAIN_API_PREFIX = '/api/chain/';
 const MAX_BLOCKS_PER_REQUEST = 1000;
+const METAGRAPH_PAGE = 256;
+const MAX_METAGRAPH_PAGE = 1000;
 
 export interface ChainResponse {
   status: number;
@@ -19,6 +21,13 @@ export interface ChainResponse {
 
 function error(status: number, code: string, message: string): ChainResponse {
   return { status, json: { error: { code, message } } };
+}
+
+/** A query parameter in plain decimal digits, `absent` when it is not given, undefined when it is not a number. */
+function pageParameter(params: URLSearchParams, name: string, absent: number): number | undefined {
+  const value = params.get(name);
+  if (value === null) return absent;
+  return /^\d{1,15}$/.test(value) ? Number(value) : undefined;
 }
 
 /** Answers a request under /api/chain/, or returns undefined for any other path. */
@@ -68,15 +77,21 @@ async function handleChainRequest(chain: DevChain, method: string, url: string, 
       return { status: 200, json: { blocks: chain.blocks(from, limit) } };
     }
     case 'metagraph': {
+      // Paged by uid so that an answer stays bounded however many identities register.
+      const [from, limit] = [pageParameter(searchParams, 'from', 0), pageParameter(searchParams, 'limit', METAGRAPH_PAGE)];
+      if (from === undefined) return error(400, 'malformed', 'metagraph takes ?from=UID, a uid ≥ 0 in decimal digits');
+      if (limit === undefined || limit < 1 || limit > MAX_METAGRAPH_PAGE)
+        return error(400, 'malformed', `metagraph's limit must be 1..${MAX_METAGRAPH_PAGE}`);
       const metagraph = await chain.metagraph();
-      const neurons = metagraph.neurons.map(({ uid, hotkey, registeredAt, binding }) => ({
+      const page = metagraph.neurons.filter((n) => n.uid >= from).slice(0, limit + 1);
+      const neurons = page.slice(0, limit).map(({ uid, hotkey, registeredAt, binding }) => ({
         uid,
         hotkey,
         registeredAt,
         bindingId: binding.id,
-        binding: { binding: binding.binding, signature: binding.signature },
+        binding: { binding: binding.binding, signature: binding.signature, peerSignature: binding.peerSignature },
       }));
-      return { status: 200, json: { ...metagraph, neurons } };
+      return { status: 200, json: { ...metagraph, neurons, next: page[limit]?.uid ?? null } };
     }
     default: {
       if (body === undefined || body.length === 0) return error(400, 'malformed', 'POST /api/chain/extrinsics needs a JSON body {call, …}');

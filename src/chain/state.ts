@@ -7,9 +7,11 @@
 import { verifyAnnouncement, type SignedAnnouncement } from '../identity/announcement.ts';
 import { verifyBinding, type VerifiedBinding } from '../identity/binding.ts';
 import type { Hex } from '../identity/fields.ts';
+import { leadingZeroBits } from '../identity/work.ts';
 import {
   asChainError,
   ChainError,
+  MAX_COMMITS_PER_ROUND,
   parseDecision,
   parseExtrinsic,
   parseWeights,
@@ -65,13 +67,17 @@ export class ChainState {
   /** Last accepted nonce per signer ('binding:<id>' or 'validator:<address>'). */
   readonly #nonces: Layer<string, number>;
   readonly #bindings: Layer<Hex, VerifiedBinding>;
+  /** The height each binding was registered at. */
+  readonly #bindingHeights: Layer<Hex, number>;
   readonly #neurons: Layer<string, Neuron>;
   /** '<hotkey>/<binding nonce>' of every registration. */
   readonly #bindingNonces: Layer<string, true>;
   /** '<round>/<binding id>' → the commit. */
   readonly #commits: Layer<string, SignedAnnouncement>;
-  /** '<round>/<payload hash>' of every commit. */
-  readonly #committedPayloads: Layer<string, true>;
+  /** '<round>/<payload hash>' → the binding that committed it. */
+  readonly #committedPayloads: Layer<string, Hex>;
+  /** Commits per round (the base layer's and every fork's own). */
+  readonly #commitCounts: Layer<number, number>;
   readonly #decisions: Layer<number, SignedDecision>;
   readonly #weights: Layer<string, SignedWeights>;
   /** Commits per round in inclusion order (appended to on merge; the base layer's is complete). */
@@ -85,10 +91,12 @@ export class ChainState {
     const below = parent ? parent.#layers() : undefined;
     this.#nonces = new Layer(below?.nonces);
     this.#bindings = new Layer(below?.bindings);
+    this.#bindingHeights = new Layer(below?.bindingHeights);
     this.#neurons = new Layer(below?.neurons);
     this.#bindingNonces = new Layer(below?.bindingNonces);
     this.#commits = new Layer(below?.commits);
     this.#committedPayloads = new Layer(below?.committedPayloads);
+    this.#commitCounts = new Layer(below?.commitCounts);
     this.#decisions = new Layer(below?.decisions);
     this.#weights = new Layer(below?.weights);
     this.#neuronCount = parent ? parent.#neuronCount : 0;
@@ -98,10 +106,12 @@ export class ChainState {
     return {
       nonces: this.#nonces,
       bindings: this.#bindings,
+      bindingHeights: this.#bindingHeights,
       neurons: this.#neurons,
       bindingNonces: this.#bindingNonces,
       commits: this.#commits,
       committedPayloads: this.#committedPayloads,
+      commitCounts: this.#commitCounts,
       decisions: this.#decisions,
       weights: this.#weights,
     };
@@ -117,10 +127,12 @@ export class ChainState {
     if (!parent) throw new Error('merge: this state is not a fork');
     this.#nonces.mergeInto(parent.#nonces);
     this.#bindings.mergeInto(parent.#bindings);
+    this.#bindingHeights.mergeInto(parent.#bindingHeights);
     this.#neurons.mergeInto(parent.#neurons);
     this.#bindingNonces.mergeInto(parent.#bindingNonces);
     this.#commits.mergeInto(parent.#commits);
     this.#committedPayloads.mergeInto(parent.#committedPayloads);
+    this.#commitCounts.mergeInto(parent.#commitCounts);
     this.#decisions.mergeInto(parent.#decisions);
     this.#weights.mergeInto(parent.#weights);
     for (const [round, commits] of this.#commitsByRound) {
@@ -166,9 +178,16 @@ export class ChainState {
         `hotkey ${hotkey} already registered a binding with nonce ${nonce}: each binding needs a fresh nonce`,
       );
     }
+    const work = leadingZeroBits(verified.id);
+    if (work < this.spec.bindingWorkBits)
+      throw new ChainError(
+        'insufficient-work',
+        `binding ${verified.id} carries ${work} bits of proof of work; run '${this.spec.run}' registers bindings with ${this.spec.bindingWorkBits}: search its nonce (signBinding's workBits)`,
+      );
     const previous = this.#neurons.get(hotkey);
     const uid = previous?.uid ?? this.#neuronCount++;
     this.#bindings.set(verified.id, verified);
+    this.#bindingHeights.set(verified.id, at.height);
     this.#bindingNonces.set(`${hotkey}/${nonce}`, true);
     this.#neurons.set(hotkey, { uid, hotkey, binding: verified, registeredAt: at.height });
   }
@@ -185,12 +204,32 @@ export class ChainState {
     );
     const signer = `binding:${announcement.binding}`;
     this.#checkNonce(signer, announcement.nonce);
+    const from = this.firstCommitRound(announcement.binding)!;
+    if (round < from)
+      throw new ChainError(
+        'too-young',
+        `binding ${announcement.binding} may commit from round ${from} on (${this.spec.bindingAgeRounds} rounds after the round it was registered in), this is round ${round}`,
+      );
     const key = `${round}/${announcement.binding}`;
     if (this.#commits.has(key))
       throw new ChainError('duplicate', `binding ${announcement.binding} already committed a payload in round ${round}`);
+    const payloadKey = `${round}/${announcement.payloadHash}`;
+    const author = this.#committedPayloads.get(payloadKey);
+    if (author !== undefined)
+      throw new ChainError(
+        'copied-payload',
+        `payload ${announcement.payloadHash} was already committed in round ${round} by binding ${author}: a payload belongs to the binding that committed it first`,
+      );
+    const count = this.#commitCounts.get(round) ?? 0;
+    if (count >= MAX_COMMITS_PER_ROUND)
+      throw new ChainError(
+        'round-full',
+        `round ${round} already holds ${count} commits, as many as a decision can list: commit in the next round`,
+      );
     this.#nonces.set(signer, announcement.nonce);
     this.#commits.set(key, { announcement, signature });
-    this.#committedPayloads.set(`${round}/${announcement.payloadHash}`, true);
+    this.#committedPayloads.set(payloadKey, announcement.binding);
+    this.#commitCounts.set(round, count + 1);
     const list = this.#commitsByRound.get(round) ?? [];
     list.push({ announcement, signature });
     this.#commitsByRound.set(round, list);
@@ -256,6 +295,18 @@ export class ChainState {
 
   binding(id: Hex): VerifiedBinding | undefined {
     return this.#bindings.get(id);
+  }
+
+  /**
+   * The first round a registered binding may commit in: `bindingAgeRounds` after the round of its
+   * registration, or at once for one registered in round 0, when every member of a run is new (a
+   * peer that starts with the run has no null rounds either). Undefined for an unknown binding.
+   */
+  firstCommitRound(id: Hex): number | undefined {
+    const height = this.#bindingHeights.get(id);
+    if (height === undefined) return undefined;
+    const registered = this.clock.roundAt(height);
+    return registered === 0 ? 0 : registered + this.spec.bindingAgeRounds;
   }
 
   /** The round's commits in inclusion order. */

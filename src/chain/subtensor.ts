@@ -81,6 +81,8 @@ export class SubtensorChain implements Chain {
   readonly run: string;
   readonly netuid: number;
   readonly clock: RoundClock;
+  /** No proof of work and no waiting: registering on a subnet costs its burn (burned_register). */
+  readonly bindingRules = { workBits: 0, ageRounds: 0 };
   readonly #api: ApiPromise;
   readonly #provider: WsProvider;
   readonly #hotkey: SubtensorAccount;
@@ -275,6 +277,11 @@ export class SubtensorChain implements Chain {
   async binding(id: Hex): Promise<VerifiedBinding | undefined> {
     const head = await this.head();
     return (await this.#allPeerCommitments(head)).find((c) => c.commitment.binding.id === id)?.commitment.binding;
+  }
+
+  /** Round 0 for any binding the subnet holds: Subtensor's registration burn stands in for an age. */
+  async firstCommitRound(binding: Hex): Promise<number | undefined> {
+    return (await this.binding(binding)) ? 0 : undefined;
   }
 
   /**

@@ -4,20 +4,30 @@
 // seeds), then follows the chain's decision to θ_{w+1}, checking the model hash. One line a round:
 //   {"round","committed","decided","gathered","agrees","rejected","top"}
 // where `agrees` says whether its gather set is the decision's. Any stake-holder can run one to
-// check the run's validator.
+// check the run's validator. With `--authority` it refuses a hub serving another chain; the
+// checkpoint it starts from is refused unless the chain vouches for its model hash.
 import { blake3Ready } from '../base/blake3.ts';
 import { randomHex } from '../base/hex.ts';
-import { HttpChain } from '../chain/http-chain.ts';
 import { ensureShards } from '../data/node.ts';
-import { modelFromCheckpoint } from '../engine/global-model.ts';
+import { hashHex, modelFromCheckpoint } from '../engine/global-model.ts';
 import { tokenizerFor } from '../engine/policy.ts';
 import { Validator } from '../gauntlet/validator.ts';
 import { nodeGpuDevice } from '../gpu/node.ts';
 import { GpuRuntime } from '../gpu/runtime.ts';
 import { preset } from '../model/config.ts';
-import { chainDecisions, committedSubmissions, decidedPayloads, followDecision, ModelReplica } from '../run/follow.ts';
-import { fetchHubObject, requireRunInfo } from '../run/hub-client.ts';
+import { parameterLayout } from '../model/layout.ts';
+import {
+  chainDecisions,
+  checkVouchedModel,
+  committedSubmissions,
+  decidedPayloads,
+  followDecision,
+  initialModelHash,
+  ModelReplica,
+} from '../run/follow.ts';
+import { connectToRun, fetchHubObject } from '../run/hub-client.ts';
 import { printer, type CommandSpec, type OptionValues } from './args.ts';
+import { AUTHORITY_OPTION, authorityPin } from './authority.ts';
 
 export const command = {
   name: 'validator',
@@ -25,6 +35,7 @@ export const command = {
     'a Gauntlet validator of its own following the run of the hub at --hub: judges each decided round on this GPU and says whether it agrees',
   options: {
     hub: { kind: 'string', placeholder: 'URL', help: "the hub's http address" },
+    authority: AUTHORITY_OPTION,
     rounds: { kind: 'number', placeholder: 'N', help: 'rounds to judge (default: until stopped)' },
     json: { kind: 'boolean', help: 'one JSON object a line' },
   },
@@ -34,31 +45,37 @@ export const command = {
 export async function run(args: OptionValues<typeof command.options>): Promise<void> {
   const hub = args.hub!;
   const print = printer(args.json);
-  const info = await requireRunInfo(hub);
-  const config = preset(info.settings.preset);
-  const data = await ensureShards(tokenizerFor(config));
+  const authority = authorityPin(args.authority);
   await blake3Ready();
-  const chain = await HttpChain.connect(hub, { authority: info.chain.authority });
-  const rt = new GpuRuntime(await nodeGpuDevice());
-  const start = info.checkpoint.round;
-  // Its standings start empty at the round it joins: it has seen nobody yet.
-  const validator = await Validator.create(rt, {
-    runId: info.runId,
-    config,
-    trainTokens: data.train.tokens,
-    seqLen: info.settings.seqLen,
-    secret: randomHex(32),
-    state: { round: start, peers: {} },
-  });
+  const { info, chain } = await connectToRun(hub, authority ? { authority } : {});
+  let rt: GpuRuntime | undefined;
+  let validator: Validator | undefined;
   try {
-    const { layout, wire } = validator.context;
+    // θ to start from, taken only if the chain vouches for it: before any GPU work.
+    const config = preset(info.settings.preset);
     const checkpoint = await fetchHubObject(hub, info.checkpoint.objectHash, info.checkpoint.bytes);
+    const reached = hashHex(modelFromCheckpoint(parameterLayout(config), checkpoint));
+    await checkVouchedModel(chain, info.checkpoint.round, reached, () => initialModelHash(info.settings), "the hub's checkpoint");
+    const data = await ensureShards(tokenizerFor(config));
+    rt = new GpuRuntime(await nodeGpuDevice());
+    const start = info.checkpoint.round;
+    // Its standings start empty at the round it joins: it has seen nobody yet.
+    validator = await Validator.create(rt, {
+      runId: info.runId,
+      config,
+      trainTokens: data.train.tokens,
+      seqLen: info.settings.seqLen,
+      secret: randomHex(32),
+      state: { round: start, peers: {} },
+    });
+    const judge = validator;
+    const { layout, wire } = validator.context;
     const replica = new ModelReplica(layout, wire, info.runId, modelFromCheckpoint(layout, checkpoint), (hash) =>
       fetchHubObject(hub, hash),
     );
     for await (const { round, decision } of chainDecisions(chain, start, { wait: true, until: start + (args.rounds ?? Infinity) })) {
       const { committed, submissions } = await committedSubmissions(chain, round, (hash, bytes) => fetchHubObject(hub, hash, bytes));
-      const { record } = await validator.judge({ round, base: replica.model, submissions });
+      const { record } = await judge.judge({ round, base: replica.model, submissions });
       const decided = decidedPayloads(decision);
       await followDecision(round, decision, replica);
       print({
@@ -68,7 +85,7 @@ export async function run(args: OptionValues<typeof command.options>): Promise<v
         gathered: record.payloadHashes.length,
         agrees: record.payloadHashes.length === decided.length && record.payloadHashes.every((h, i) => h === decided[i]),
         rejected: record.rejected.map((r) => `${r.peer.slice(0, 8)}…:${r.reason}`),
-        top: validator
+        top: judge
           .ranking()
           .slice(0, 5)
           .map((s) => ({ hotkey: s.hotkey, final: s.final })),
@@ -76,7 +93,7 @@ export async function run(args: OptionValues<typeof command.options>): Promise<v
     }
   } finally {
     chain.close();
-    validator.destroy();
-    rt.destroy();
+    validator?.destroy();
+    rt?.destroy();
   }
 }

@@ -1,8 +1,10 @@
 // The tab's side of a swarm: joins the run of the hub that served the page. It reads the run
-// (GET /api/run), starts the tab's libp2p node (WebSockets to the hub, direct WebRTC to other
-// peers through the hub's relay), verifies the hub's chain (HttpChain), has the hotkey (wallet
-// account or burner key) sign the session binding once, registers it on chain, and builds the
-// worker's engine peer with the run's settings. Then src/run/participant.ts runs the rounds,
+// (GET /api/run) and verifies the hub's chain (HttpChain), held to the authority the page's link
+// names or this browser saw there first (authority.ts), starts the tab's libp2p node (WebSockets
+// to the hub, direct WebRTC to other peers through the hub's relay), pays the chain's proof of
+// work and has the hotkey (wallet account or burner key) sign the session binding once (the
+// node's libp2p key co-signs it), registers it on chain, and builds the worker's engine peer with
+// the run's settings. Then src/run/participant.ts runs the rounds,
 // with the worker as its RoundBackend: the worker trains and compresses, the main thread
 // announces, commits, fetches and hands the decision's payloads back. Same round logic as
 // `webloco peer` (src/cli/peer.ts), which has its engine peer in the same process.
@@ -11,9 +13,10 @@ import * as Comlink from 'comlink';
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import { multiaddr } from '@multiformats/multiaddr';
 import { BlockVerificationError } from '../chain/block.ts';
-import { HttpChain } from '../chain/http-chain.ts';
+import type { HttpChain } from '../chain/http-chain.ts';
 import { ChainError } from '../chain/extrinsics.ts';
 import { bindingId, type HotkeySigner } from '../identity/binding.ts';
+import { peerSigningKey } from '../identity/peer-id.ts';
 import { Session } from '../identity/session.ts';
 import { DEFAULT_NULL_ROUNDS } from '../sparseloco/error-feedback.ts';
 import { createBrowserPeer } from '../swarm/browser-peer.ts';
@@ -21,8 +24,10 @@ import { MemoryContentStore } from '../swarm/content.ts';
 import { Swarm, type PeerLink } from '../swarm/swarm.ts';
 import type { CheckpointFiles } from '../train/checkpoint.ts';
 import type { ChainedRunInfo } from '../run/api.ts';
-import { fetchRunInfo, requireRunInfo } from '../run/hub-client.ts';
+import { initialModelHash } from '../run/follow.ts';
+import { fetchRunInfo } from '../run/hub-client.ts';
 import { Participant, type JoinedFrom, type ParticipantEvents, type ParticipantRound, type RoundBackend } from '../run/participant.ts';
+import { connectPinned, type PinOptions } from './authority.ts';
 import type { SavedProgress, SavedTab, TabStore } from './tab-store.ts';
 import type { TrainerWorker } from './trainer-client.ts';
 import type { TrainEvent } from './worker.ts';
@@ -72,8 +77,10 @@ export interface JoinSwarmOptions {
   worker: TrainerWorker;
   /** Signs a new session's binding; unused when resuming a saved one. */
   signer?: HotkeySigner;
-  /** Where the tab keeps its session and progress across reloads; without it nothing is saved. */
+  /** Where the tab keeps its session and progress (and the authority it saw first) across reloads; without it nothing is saved. */
   store?: TabStore;
+  /** The page's `#authority=…` (authorityFromFragment): the run's authority as its link names it. */
+  authority?: string;
   /** Resume this saved membership (same session, θ and error feedback) instead of starting a new one. */
   resume?: SavedTab;
   /** After each round, once θ, AdamW state and e are saved (and evaluated). */
@@ -121,10 +128,22 @@ function registrationMessage(err: unknown): string {
 /** Joins the swarm of the hub at `hubUrl`; resolves once registered and holding the run's current model. */
 export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
   const progress = (step: string) => o.onProgress?.(step);
-  progress('reading the run from the hub');
-  const info = await requireRunInfo(o.hubUrl);
-
   if (!o.signer && !o.resume) throw new Error('joining needs a hotkey to sign the session, or a saved session to resume');
+  progress('reading the run from the hub and verifying its chain');
+  const pin: PinOptions = { ...(o.authority !== undefined ? { fragment: o.authority } : {}), ...(o.store ? { memory: o.store } : {}) };
+  let info: ChainedRunInfo;
+  let chain: HttpChain;
+  try {
+    ({ info, chain } = await connectPinned(o.hubUrl, pin));
+  } catch (err) {
+    if (err instanceof BlockVerificationError)
+      throw new Error(
+        `The run's chain failed verification at block ${err.height}: ${err.message}. This hub serves a chain that was altered; do not join it.`,
+        { cause: err },
+      );
+    throw err;
+  }
+
   if (o.resume) checkResumable(o.resume, info.runId);
   const local = isPrivateHub(o.hubUrl);
   // A resumed session keeps its libp2p key: the binding names this peer id.
@@ -142,7 +161,6 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
     keepConnected: info.hub.multiaddrs.map((a) => multiaddr(a)),
     directLinks: true,
   });
-  let chain: HttpChain | undefined;
   const abort = new AbortController();
   let stopLinks = () => {};
   let stopped: Promise<void> | undefined;
@@ -150,7 +168,7 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
     (stopped ??= (async () => {
       abort.abort();
       stopLinks();
-      chain?.close();
+      chain.close();
       await o.worker.api.controls.cancel().catch(() => {});
       await swarm.stop().catch(() => {});
     })());
@@ -158,25 +176,19 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
     progress('connecting to the hub');
     await swarm.start();
     stopLinks = watchLinks(swarm, (links) => o.onLinks?.(links));
-    progress("verifying the run's chain");
-    try {
-      chain = await HttpChain.connect(o.hubUrl, { authority: info.chain.authority });
-    } catch (err) {
-      if (err instanceof BlockVerificationError)
-        throw new Error(
-          `The run's chain failed verification at block ${err.height}: ${err.message}. This hub serves a chain that was altered; do not join it.`,
-          { cause: err },
-        );
-      throw err;
-    }
     let session: Session;
     if (o.resume) {
       progress('restoring the saved session');
       const id = bindingId(o.resume.session.signed.binding);
       session = await Session.restore(o.resume.session, await chain.nextNonce({ binding: id }));
     } else {
-      progress('waiting for the hotkey to sign the session binding');
-      session = await Session.start(o.signer!, { run: info.runId, peerId: swarm.peerId });
+      progress("paying the chain's proof of work, then waiting for the hotkey to sign the session binding");
+      session = await Session.start(o.signer!, {
+        run: info.runId,
+        peer: peerSigningKey(peerKey),
+        workBits: chain.bindingRules.workBits,
+        signal: abort.signal,
+      });
     }
     if (!(await chain.binding(session.id))) {
       progress("registering the session on the run's chain");
@@ -224,6 +236,7 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
         if (!latest?.checkpoint) throw new Error(`the hub at ${o.hubUrl} no longer reports a checkpoint`);
         return latest.checkpoint;
       },
+      initialModelHash: () => initialModelHash(info.settings),
       ...(saved ? { localCheckpoint: async () => ({ round: saved.round, modelHash: saved.modelHash, files: saved.files }) } : {}),
       afterRound: async () => {
         roundsLeft = Math.max(0, roundsLeft - 1);
@@ -291,9 +304,10 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
   }
 }
 
-/** Refuses a saved session of another run or one about to expire, saying what to do. */
+/** Refuses a saved session of another run, one about to expire or one saved before bindings were peer-signed, saying what to do. */
 function checkResumable(tab: SavedTab, runId: string): void {
   const { binding } = tab.session.signed;
+  if (!('peerSignature' in tab.session.signed)) throw new Error('the saved session was made by an older version of this page: join again');
   if (binding.run !== runId) throw new Error(`the saved session is for run '${binding.run}', this hub runs '${runId}': join again`);
   if (binding.expiresAt <= Date.now() + RESUME_MARGIN_MS)
     throw new Error(`the saved session expired (${new Date(binding.expiresAt).toLocaleString()}): join again, the hotkey signs a new one`);

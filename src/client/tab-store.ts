@@ -1,15 +1,19 @@
 // What a tab keeps across reloads, in the browser's IndexedDB (per origin, so per hub): the
 // tab's libp2p key and its session (key seed and signed binding) for each run, whether it was in
 // the swarm when it closed, and after every round θ, AdamW state and the error feedback. A reload
-// then resumes the same session with the same error feedback instead of starting over.
+// then resumes the same session with the same error feedback instead of starting over. It also
+// remembers the run's authority it first saw at each origin (authority.ts: trust on first use).
 import { bindingId } from '../identity/binding.ts';
 import type { SavedSession } from '../identity/session.ts';
 import type { CheckpointFiles } from '../train/checkpoint.ts';
+import type { AuthorityMemory } from './authority.ts';
 
 const DB_NAME = 'webloco';
-const DB_VERSION = 1;
+/** 2 added AUTHORITIES. */
+const DB_VERSION = 2;
 const TABS = 'tabs';
 const PROGRESS = 'progress';
+const AUTHORITIES = 'authorities';
 
 /** A tab's membership of one run. */
 export interface SavedTab {
@@ -35,7 +39,7 @@ export interface SavedProgress {
   savedAt: number;
 }
 
-export class TabStore {
+export class TabStore implements AuthorityMemory {
   private constructor(private readonly db: IDBDatabase) {}
 
   /** Opens (creating on first use) this origin's store; throws where IndexedDB is unavailable. */
@@ -48,6 +52,7 @@ export class TabStore {
         const db = request.result;
         if (!db.objectStoreNames.contains(TABS)) db.createObjectStore(TABS, { keyPath: 'runId' });
         if (!db.objectStoreNames.contains(PROGRESS)) db.createObjectStore(PROGRESS);
+        if (!db.objectStoreNames.contains(AUTHORITIES)) db.createObjectStore(AUTHORITIES);
       };
       request.onsuccess = () => resolve(new TabStore(request.result));
       request.onerror = () => reject(new Error(`IndexedDB would not open: ${request.error?.message ?? 'no reason given'}`));
@@ -76,6 +81,15 @@ export class TabStore {
 
   async saveProgress(runId: string, bindingId: string, progress: SavedProgress): Promise<void> {
     await this.request(PROGRESS, 'readwrite', (s) => s.put(progress, progressKey(runId, bindingId)));
+  }
+
+  /** The run's authority this browser first saw at `origin` (an SS58 address), if any. */
+  authority(origin: string): Promise<string | undefined> {
+    return this.request(AUTHORITIES, 'readonly', (s) => s.get(origin));
+  }
+
+  async rememberAuthority(origin: string, address: string): Promise<void> {
+    await this.request(AUTHORITIES, 'readwrite', (s) => s.put(address, origin));
   }
 
   /** Forgets the run's session and progress (the user chose to start over). */

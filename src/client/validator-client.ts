@@ -1,16 +1,26 @@
 // The tab as a Gauntlet validator of the run of the hub that served it, like `webloco validator
 // --hub URL` (src/cli/validator.ts) in Node. The main thread does the network: it reads the run
-// and the hub's newest checkpoint, verifies the hub's chain (HttpChain), and for every round the
+// and the hub's newest checkpoint, verifies the hub's chain (HttpChain, held to the authority the
+// page's link names or this browser saw first: authority.ts), takes the checkpoint only if the
+// chain vouches for its model hash, and for every round the
 // chain decides it fetches the round's committed payloads and the decision's payloads by hash from
 // the hub. The worker does the GPU work: its Validator judges the committed payloads (with this
 // tab's own evaluation seeds), then it follows the chain's decision and checks the model hash.
 // One report a round: what was committed and decided, what this tab would have gathered, whether
 // that is the decision, what it rejected and why, and whom it ranks first.
 import * as Comlink from 'comlink';
-import { HttpChain } from '../chain/http-chain.ts';
+import type { HttpChain } from '../chain/http-chain.ts';
 import type { ChainedRunInfo } from '../run/api.ts';
-import { chainDecisions, committedSubmissions, decidedModelHash, decidedPayloads } from '../run/follow.ts';
-import { fetchHubObject, requireRunInfo } from '../run/hub-client.ts';
+import {
+  chainDecisions,
+  checkVouchedModel,
+  committedSubmissions,
+  decidedModelHash,
+  decidedPayloads,
+  initialModelHash,
+} from '../run/follow.ts';
+import { fetchHubObject } from '../run/hub-client.ts';
+import { connectPinned, type PinOptions } from './authority.ts';
 import type { TrainerWorker } from './trainer-client.ts';
 import type { JudgedRoundSummary } from './worker.ts';
 
@@ -27,6 +37,8 @@ export interface ValidatedRound extends JudgedRoundSummary {
 export interface ValidateRunOptions {
   hubUrl: string;
   worker: TrainerWorker;
+  /** The page's `#authority=…` and the browser's memory of the hub's authority (authority.ts). */
+  pin?: PinOptions;
   /** Rounds to judge; default until stopped. */
   rounds?: number;
   onRound?: (round: ValidatedRound) => void;
@@ -47,13 +59,10 @@ export interface RunningValidator {
 /** Starts validating the run of the hub at `hubUrl`; resolves once the worker holds the checkpoint's θ. */
 export async function validateRun(o: ValidateRunOptions): Promise<RunningValidator> {
   const progress = (step: string) => o.onProgress?.(step);
-  progress('reading the run from the hub');
-  const info = await requireRunInfo(o.hubUrl);
+  progress('reading the run from the hub and verifying its chain');
+  const { info, chain } = await connectPinned(o.hubUrl, o.pin);
   const abort = new AbortController();
-  let chain: HttpChain | undefined;
   try {
-    progress("verifying the run's chain");
-    chain = await HttpChain.connect(o.hubUrl, { authority: info.chain.authority });
     progress("downloading the run's checkpoint");
     const checkpoint = await fetchHubObject(o.hubUrl, info.checkpoint.objectHash, info.checkpoint.bytes);
     progress('loading data and compiling the evaluator');
@@ -64,9 +73,10 @@ export async function validateRun(o: ValidateRunOptions): Promise<RunningValidat
       round: info.checkpoint.round,
       checkpoint,
     };
-    await o.worker.api.validator.start(Comlink.transfer(start, [checkpoint.buffer as ArrayBuffer]));
+    const started = await o.worker.api.validator.start(Comlink.transfer(start, [checkpoint.buffer as ArrayBuffer]));
+    await checkVouchedModel(chain, start.round, started.modelHash, () => initialModelHash(info.settings), "the hub's checkpoint");
   } catch (err) {
-    chain?.close();
+    chain.close();
     await o.worker.api.validator.stop().catch(() => {});
     throw err;
   }

@@ -13,6 +13,8 @@ export interface AuditResult {
   maxDifference: number;
   problems: string[];
   recomputed: DecisionRecord;
+  /** The standings after the round as recomputed: the next round's `previous`, for an auditor following the run. */
+  state: GauntletState;
 }
 
 /** Default tolerance: absolute, on losses (nats) and on scores. */
@@ -32,7 +34,7 @@ export async function auditRound(
 ): Promise<AuditResult> {
   const problems: string[] = [];
   if (record.round !== input.round) problems.push(`the record is for round ${record.round}, the data for round ${input.round}`);
-  const { record: recomputed } = await judgeRound(evaluator, context, previous, input, record.evaluationSeed);
+  const { record: recomputed, state } = await judgeRound(evaluator, context, previous, input, record.evaluationSeed);
   if (recomputed.baseModelHash !== record.baseModelHash)
     problems.push(`θ_w hashes to ${recomputed.baseModelHash}, the record says ${record.baseModelHash}`);
   if (!sameList(recomputed.payloadHashes, record.payloadHashes))
@@ -42,6 +44,10 @@ export async function auditRound(
   const rejections = (r: DecisionRecord) => r.rejected.map((x) => `${x.peer}:${x.payloadHash}:${x.reason}`);
   if (!sameList(rejections(recomputed), rejections(record)))
     problems.push(`rejections differ: recomputed ${rejections(recomputed).join(', ')}, recorded ${rejections(record).join(', ')}`);
+  if (!sameList(recomputed.admission.admitted, record.admission.admitted))
+    problems.push(
+      `admitted peers differ: recomputed ${recomputed.admission.admitted.join(', ')}, recorded ${record.admission.admitted.join(', ')}`,
+    );
 
   let maxDifference = 0;
   const compare = (what: string, a: number | undefined, b: number | undefined) => {
@@ -54,6 +60,7 @@ export async function auditRound(
     maxDifference = Math.max(maxDifference, Number.isNaN(difference) ? Infinity : difference);
     if (!(difference <= tolerance)) problems.push(`${what}: recomputed ${a}, recorded ${b}`);
   };
+  compare('admission minGain', recomputed.admission.minGain ?? undefined, record.admission.minGain ?? undefined);
   const recorded = new Map(record.measurements.map((m) => [m.hotkey, m]));
   if (
     !sameList(
@@ -79,6 +86,7 @@ export async function auditRound(
       continue;
     }
     if (r.binary !== s.binary) problems.push(`${s.hotkey} binary: recomputed ${s.binary}, recorded ${r.binary}`);
+    if (r.admitted !== s.admitted) problems.push(`${s.hotkey} admitted: recomputed ${s.admitted}, recorded ${r.admitted}`);
     for (const field of [
       'gradientScore',
       'assignedGain',
@@ -93,5 +101,5 @@ export async function auditRound(
   }
   if (recomputed.scores.length !== record.scores.length)
     problems.push(`the record scores ${record.scores.length} peers, the recomputed round ${recomputed.scores.length}`);
-  return { ok: problems.length === 0, maxDifference, problems, recomputed };
+  return { ok: problems.length === 0, maxDifference, problems, recomputed, state };
 }

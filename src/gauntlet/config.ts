@@ -49,11 +49,20 @@ export interface GauntletConfig {
   gatherSize: number;
   gatherReserves: number;
   /**
-   * Whether a peer never evaluated may be gathered (its first payload is taken on trust, scored
-   * after the decision, and decides its later rounds). Without it a new run's first round has no
-   * one to gather. Registration and the joining peer's null rounds are what the trust rests on.
+   * Peers on probation (never admitted: newcomers, and peers reset for copying) evaluated per round
+   * before the decision, the longest waiting first: 10. Nothing of theirs is gathered before an
+   * evaluation admits them, so this also caps the peers admitted in one round; with the evaluation
+   * budget (`maxEvaluated`) it bounds what a flood of fresh hotkeys costs the validator.
    */
-  admitNewcomers: boolean;
+  maxNewcomers: number;
+  /**
+   * A peer on probation is admitted when its gradient score (relative loss reduction on the round's
+   * random windows) is positive and at least this fraction (0.5) of the round's reference: the lower
+   * median over the admitted peers evaluated in the round, or with none, over the round's positive
+   * scores. On the tiny preset honest scores sat within 0.67-1.2× of their round's median and
+   * noise at most 0.21× of it (in the Gauntlet scenario; test/gauntlet/sybil.test.ts prints its rounds).
+   */
+  admissionGainRatio: number;
   /** Chain weights (normalised positive final scores) are set every this many rounds: 5. */
   weightsInterval: number;
 }
@@ -83,7 +92,8 @@ export const GAUNTLET_DEFAULTS: GauntletConfig = {
   maxNormRatio: 10,
   gatherSize: 20,
   gatherReserves: 10,
-  admitNewcomers: true,
+  maxNewcomers: 10,
+  admissionGainRatio: 0.5,
   weightsInterval: 5,
 };
 
@@ -99,6 +109,7 @@ export function gauntletConfig(overrides: Partial<GauntletConfig> = {}): Gauntle
     'gatherSize',
     'weightsInterval',
     'maxRoundsBehind',
+    'maxNewcomers',
   ] as const) {
     if (!Number.isSafeInteger(config[key]) || config[key] < 1)
       throw new RangeError(`gauntlet: ${key} must be a positive integer, got ${config[key]}`);
@@ -108,6 +119,8 @@ export function gauntletConfig(overrides: Partial<GauntletConfig> = {}): Gauntle
   if (!(config.binaryAlpha > 0 && config.binaryAlpha <= 1))
     throw new RangeError(`gauntlet: binaryAlpha must be in (0, 1], got ${config.binaryAlpha}`);
   if (!(config.maxNormRatio >= 1)) throw new RangeError(`gauntlet: maxNormRatio must be at least 1, got ${config.maxNormRatio}`);
+  if (!(config.admissionGainRatio >= 0))
+    throw new RangeError(`gauntlet: admissionGainRatio must be non-negative, got ${config.admissionGainRatio}`);
   if (!(config.evaluationLrScale > 0))
     throw new RangeError(`gauntlet: evaluationLrScale must be positive, got ${config.evaluationLrScale}`);
   return config;

@@ -1,16 +1,21 @@
 // One round of the Gauntlet, from the payloads at the deadline to the decision record:
 //   1. integrity of every submission (integrity.ts), in upload order, then each sound payload's
-//      norm against the round's median; the reasons are recorded;
+//      norm against the round's median (the admitted peers', when any sent one); the reasons are recorded;
 //   2. index overlap of every accepted payload with the earlier uploads (the later one copied);
-//   3. the gather set from the standings before this round: peers ranked by final score, the
+//   3. evaluation: up to `maxEvaluated` peers chosen by sampling.ts (of them up to `maxNewcomers`
+//      on probation, never admitted yet), each update applied alone at lr × 0.2 (each tensor
+//      clipped to the round's median norm, as the aggregate clips it) and the loss measured before
+//      and after on its own assigned sequences and on the round's random ones; a peer on probation
+//      whose update lowered the random loss by at least `admissionGainRatio` of the round's
+//      reference is admitted;
+//   4. the gather set from the standings before this round: peers ranked by final score, the
 //      first `gatherSize` of them with a sound payload, reaching at most `gatherReserves` further
-//      down the ranking for stand-ins; never a peer excluded, a copier, or one whose payload failed;
-//      and H_{w+1}, computed with the decision step every peer runs (engine/global-model.ts);
-//   4. scoring (docs/DESIGN.md step 7: it feeds later rounds' gather sets): up to `maxEvaluated` peers
-//      chosen by sampling.ts, each update applied alone at lr × 0.2 (each tensor clipped to the
-//      round's median norm, as the aggregate clips it) and the loss measured before
-//      and after on its own assigned sequences and on the round's random ones; then
-//      standings.ts moves every standing.
+//      down the ranking for stand-ins; never a peer excluded, a copier, one whose payload failed,
+//      or one on probation that this round did not admit; and H_{w+1}, computed with the decision
+//      step every peer runs (engine/global-model.ts);
+//   5. standings.ts moves every standing (docs/DESIGN.md step 7: it feeds later rounds' gather sets).
+// Evaluating before deciding is what keeps fresh hotkeys out: a payload counts only once an
+// evaluation showed it lowers the loss, never on trust.
 // `judgeRound` is a function of (evaluator, context, previous state, round input, evaluation
 // seed): the validator calls it with a fresh seed, the audit (audit.ts) with the recorded one.
 import { bytesToHex } from '../base/hex.ts';
@@ -22,13 +27,14 @@ import type { GauntletConfig } from './config.ts';
 import { applyAlone, windowBatches, type LossEvaluator } from './evaluator.ts';
 import { decodedNorm, lowerMedian } from '../sparseloco/aggregate.ts';
 import { checkIntegrity, indexOverlap, updateNorm, type IntegrityReason } from './integrity.ts';
-import { assignedWindows, chooseForEvaluation, randomWindows } from './sampling.ts';
+import { assignedWindows, chooseForEvaluation, chooseOnProbation, randomWindows } from './sampling.ts';
 import {
   chainWeights,
   compareStandings,
   isExcluded,
-  isNewcomer,
   newStanding,
+  onProbation,
+  scoreMeasurement,
   updateStandings,
   type GauntletState,
   type Measurement,
@@ -94,6 +100,11 @@ export interface DecisionRecord {
   /** H_{w+1} = the model hash after applying exactly `payloadHashes` to θ_w. */
   nextModelHash: string;
   rejected: Rejection[];
+  /**
+   * Probation this round: the gradient score a peer on probation had to reach (null when no
+   * evaluation gave a reference, so nobody could be admitted) and the peers admitted.
+   */
+  admission: { minGain: number | null; admitted: string[] };
   /** Peers evaluated on the GPU this round, and what was measured. */
   measurements: Measurement[];
   scores: PeerScore[];
@@ -113,12 +124,20 @@ function standingOf(state: GauntletState, hotkey: string) {
   return state.peers[hotkey] ?? newStanding(hotkey);
 }
 
-/** Whether the standings allow `hotkey` into a gather set (its payload this round aside). */
-export function mayBeGathered(state: GauntletState, hotkey: string, config: GauntletConfig): boolean {
+/**
+ * Whether the standings allow `hotkey` into a gather set (its payload this round aside): admitted,
+ * not excluded, a positive final score. `admittedNow` are the peers on probation that this round's
+ * evaluation admitted: they may be gathered in the round that admitted them.
+ */
+export function mayBeGathered(
+  state: GauntletState,
+  hotkey: string,
+  config: GauntletConfig,
+  admittedNow: ReadonlySet<string> = new Set(),
+): boolean {
   const s = state.peers[hotkey];
-  if (s && isExcluded(s, config)) return false;
-  if (s && s.final > 0) return true;
-  return config.admitNewcomers && isNewcomer(s);
+  if (admittedNow.has(hotkey)) return !s || !isExcluded(s, config);
+  return s !== undefined && !onProbation(s) && !isExcluded(s, config) && s.final > 0;
 }
 
 /**
@@ -128,7 +147,7 @@ export function mayBeGathered(state: GauntletState, hotkey: string, config: Gaun
  */
 function vouchedFor(state: GauntletState, hotkey: string, config: GauntletConfig): boolean {
   const s = state.peers[hotkey];
-  return s !== undefined && !isExcluded(s, config) && s.evaluations > 0 && s.recent.at(-1) === false && s.binaryMA > 0;
+  return s !== undefined && s.admitted && !isExcluded(s, config) && s.evaluations > 0 && s.recent.at(-1) === false && s.binaryMA > 0;
 }
 
 /**
@@ -144,8 +163,9 @@ function gatherSet(
   sound: ReadonlySet<string>,
   candidates: readonly string[],
   config: GauntletConfig,
+  admittedNow: ReadonlySet<string>,
 ): { gathered: string[]; reservesUsed: number } {
-  const chosen = walkRanking(state, sound, candidates, config, (h) => mayBeGathered(state, h, config));
+  const chosen = walkRanking(state, sound, candidates, config, (h) => mayBeGathered(state, h, config, admittedNow));
   return chosen.gathered.length > 0 ? chosen : walkRanking(state, sound, candidates, config, (h) => vouchedFor(state, h, config));
 }
 
@@ -230,10 +250,12 @@ export async function judgeRound(
     }
   }
 
-  // 1b. Norms against the round's median: a gross outlier is refused like a malformed payload.
+  // 1b. Norms against the round's median: a gross outlier is refused like a malformed payload. The
+  // median is the admitted peers' when any sent one: peers on probation cannot move it.
   const norms = new Map([...accepted.values()].map((a) => [a.hotkey, updateNorm(a.update)]));
   if (accepted.size > 0) {
-    const median = lowerMedian([...norms.values()]);
+    const setters = yardstick(state, accepted.keys());
+    const median = lowerMedian([...norms].filter(([h]) => setters.has(h)).map(([, n]) => n));
     for (const a of [...accepted.values()]) {
       const norm = norms.get(a.hotkey)!;
       if (norm > config.maxNormRatio * median) {
@@ -255,14 +277,13 @@ export async function judgeRound(
   });
   const copiers = new Set([...overlaps].filter(([, o]) => o >= config.overlapResetThreshold).map(([h]) => h));
 
-  // 3. The gather set and H_{w+1}.
+  // 3. Evaluation, before the decision: up to `maxNewcomers` peers on probation, the rest of
+  // `maxEvaluated` among the admitted.
   const sound = new Set([...accepted.keys()].filter((h) => !copiers.has(h)));
-  const { gathered, reservesUsed } = gatherSet(state, sound, [...active], config);
-  const payloads = gathered.map((h) => accepted.get(h)!.payload);
-  const next = applyDecision(layout, wire, base, { runId, round }, payloads, context.outerLr);
-
-  // 4. Scoring.
-  const chosen = chooseForEvaluation([...sound], state, seed, config);
+  const waiting = [...sound].filter((h) => onProbation(state.peers[h]));
+  const onTrial = chooseOnProbation(waiting, state, seed, Math.min(config.maxNewcomers, config.maxEvaluated));
+  const established = [...sound].filter((h) => !onProbation(state.peers[h]));
+  const chosen = [...onTrial, ...chooseForEvaluation(established, state, seed, config, config.maxEvaluated - onTrial.length)].sort();
   const measurements: Measurement[] = [];
   if (chosen.length > 0) {
     const trainTokens = context.trainTokens.length;
@@ -275,7 +296,7 @@ export async function judgeRound(
     );
     const lossBeforeRandom = await evaluator.loss(base.theta, randomBatches);
     const lr = context.outerLr * config.evaluationLrScale;
-    const soundUpdates = [...sound].map((h) => accepted.get(h)!.update);
+    const soundUpdates = [...yardstick(state, sound)].map((h) => accepted.get(h)!.update);
     const medianNorms = layout.tensors.map((_, t) => lowerMedian(soundUpdates.map((u) => decodedNorm(u.tensors[t]!))));
     for (const hotkey of chosen) {
       const assigned = windowBatches(
@@ -295,7 +316,19 @@ export async function judgeRound(
       });
     }
   }
-  const updated = updateStandings(state, { round, active: [...active], measurements, failures, overlaps }, config);
+  const admission = admit(state, measurements, new Set(onTrial), config);
+
+  // 4. The gather set and H_{w+1}.
+  const { gathered, reservesUsed } = gatherSet(state, sound, [...active], config, new Set(admission.admitted));
+  const payloads = gathered.map((h) => accepted.get(h)!.payload);
+  const next = applyDecision(layout, wire, base, { runId, round }, payloads, context.outerLr);
+
+  // 5. Standings.
+  const updated = updateStandings(
+    state,
+    { round, active: [...active], measurements, failures, overlaps, admitted: admission.admitted },
+    config,
+  );
 
   const record: DecisionRecord = {
     kind: DECISION_RECORD_KIND,
@@ -308,9 +341,44 @@ export async function judgeRound(
     reservesUsed,
     nextModelHash: hashHex(next),
     rejected,
+    admission,
     measurements,
     scores: updated.scores,
     ...((round + 1) % config.weightsInterval === 0 ? { weights: chainWeights(updated.state) } : {}),
   };
   return { record, state: updated.state };
+}
+
+/**
+ * Who of the peers evaluated on probation (`onTrial`) the round admits: a positive gradient score of
+ * at least `admissionGainRatio` × the reference, the lower median of the scores of the admitted
+ * peers evaluated this round that the standings let into gather sets, or, when none was, of every
+ * positive score of the round (a new run's first round).
+ */
+function admit(
+  state: GauntletState,
+  measurements: readonly Measurement[],
+  onTrial: ReadonlySet<string>,
+  config: GauntletConfig,
+): DecisionRecord['admission'] {
+  const scores = measurements.map((m) => ({ hotkey: m.hotkey, score: scoreMeasurement(m).gradientScore }));
+  const established = scores.filter((s) => !onTrial.has(s.hotkey) && mayBeGathered(state, s.hotkey, config)).map((s) => s.score);
+  const positive = scores.filter((s) => s.score > 0).map((s) => s.score);
+  const reference = established.length > 0 ? lowerMedian(established) : positive.length > 0 ? lowerMedian(positive) : null;
+  if (reference === null || !(reference > 0)) return { minGain: null, admitted: [] };
+  const minGain = config.admissionGainRatio * reference;
+  const admitted = scores.filter((s) => onTrial.has(s.hotkey) && s.score > 0 && s.score >= minGain).map((s) => s.hotkey);
+  return { minGain, admitted };
+}
+
+/**
+ * The peers whose payloads set the round's median norms (the norm-outlier limit, the evaluation's
+ * clipping): the admitted ones among `hotkeys` when there are any, else all of them. So a crowd of
+ * peers on probation can neither drag the median down (and an honest payload past the outlier
+ * limit) nor up (and their own unclipped).
+ */
+function yardstick(state: GauntletState, hotkeys: Iterable<string>): Set<string> {
+  const all = [...hotkeys];
+  const admitted = all.filter((h) => !onProbation(state.peers[h]));
+  return new Set(admitted.length > 0 ? admitted : all);
 }

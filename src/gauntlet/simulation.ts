@@ -5,7 +5,6 @@
 // session key under the binding of the hotkey it names. An honest announcement verifies; a
 // `forged` peer's names another peer's binding, so its signature fails verification exactly as
 // it would on the network, and the validator rejects the payload as 'forged'.
-import { blake3 } from '../base/blake3.ts';
 import { bytesToHex } from '../base/hex.ts';
 import type { GlobalModel } from '../engine/global-model.ts';
 import type { RoundJudge, SimulatedSubmission } from '../engine/simulate.ts';
@@ -19,13 +18,6 @@ import { SigningKey, cryptoReady } from '../identity/keys.ts';
 import type { GauntletConfig } from './config.ts';
 import type { DecisionRecord, Submission } from './round.ts';
 import { Validator, type JudgedRound } from './validator.ts';
-
-const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
-
-/** A stand-in libp2p PeerId string for a simulated peer (no node exists; the binding still needs one). */
-function simulatedPeerId(hotkey: string): string {
-  return `12D3KooW${Array.from(blake3(new TextEncoder().encode(hotkey)), (b) => BASE58[b % 58]).join('')}`;
-}
 
 interface SimulatedIdentity {
   session: SigningKey;
@@ -69,7 +61,7 @@ export class GauntletJudge implements RoundJudge {
       const now = Date.now();
       const signed = await signBinding(await createBurnerSigner(), {
         run: this.options.runId,
-        peerId: simulatedPeerId(hotkey),
+        peer: SigningKey.generate('ed25519'), // no node exists; the binding still names (and proves) a PeerId
         sessionKey: session,
         now,
       });

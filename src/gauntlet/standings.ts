@@ -31,6 +31,14 @@ export interface PeerStanding {
   lastEvaluated: number;
   /** −1 until first seen. */
   lastSeen: number;
+  /** The round it first sent a payload in; −1 until then. Probation evaluations go to the longest waiting first. */
+  firstSeen: number;
+  /**
+   * Whether an evaluation has shown its payload lowers the loss (round.ts, `admissionGainRatio`).
+   * Until then the peer is on probation: evaluated before the decision, never gathered. A copier's
+   * reset puts it back on probation.
+   */
+  admitted: boolean;
 }
 
 export interface GauntletState {
@@ -58,6 +66,8 @@ export interface RoundOutcome {
   failures: readonly { hotkey: string; reason: IntegrityReason; roundsBehind?: number }[];
   /** Highest index overlap with an earlier upload this round, for peers whose payload passed integrity. */
   overlaps: ReadonlyMap<string, number>;
+  /** Peers on probation whose evaluation this round admitted them. */
+  admitted: readonly string[];
 }
 
 /** What the round did to one peer: the record a decision carries and an audit compares. */
@@ -73,6 +83,8 @@ export interface PeerScore {
   /** Multipliers applied this round, by name. */
   penalties: string[];
   reset: boolean;
+  /** Admitted after this round (false: still on probation, never gathered). */
+  admitted: boolean;
   binaryMA: number;
   ordinal: number;
   sync: number;
@@ -99,6 +111,8 @@ export function newStanding(hotkey: string): PeerStanding {
     resets: 0,
     lastEvaluated: -1,
     lastSeen: -1,
+    firstSeen: -1,
+    admitted: false,
   };
 }
 
@@ -130,9 +144,9 @@ export function isExcluded(standing: PeerStanding, config: GauntletConfig): bool
   return standing.negativeRun >= config.excludeAfterNegativeRun;
 }
 
-/** Never evaluated, never failed, never reset: a peer whose first payload is taken on trust (admitNewcomers). */
-export function isNewcomer(standing: PeerStanding | undefined): boolean {
-  return !standing || (standing.evaluations === 0 && standing.failures === 0 && standing.resets === 0);
+/** Not admitted yet (never seen, or no evaluation has shown its payload lowers the loss): nothing of it is gathered. */
+export function onProbation(standing: PeerStanding | undefined): boolean {
+  return !standing?.admitted;
 }
 
 function cloneState(state: GauntletState): GauntletState {
@@ -153,12 +167,15 @@ function pushRecent(standing: PeerStanding, negative: boolean, config: GauntletC
  * modified. Order of operations (each documented in docs/PROTOCOL.md, "Gauntlet"):
  * 1. one OpenSkill Plackett-Luce game over the evaluated peers (score = gradient score) and
  *    every peer that was due and delivered nothing of its own (score = missingScore): its payload
- *    failed integrity, it copied, or a peer known from earlier rounds sent nothing;
+ *    failed integrity, it copied, or a peer known from earlier rounds sent nothing; admitted peers
+ *    only (those the round admits included): peers on probation keep their first rating;
  * 2. evaluated peers: binary MA, negatives, final = ordinal × max(0, MA) × sync, then ×0.25 when
- *    4 of the last 8 evaluations were negative, ×0.5 for an index overlap ≥ 0.4;
+ *    4 of the last 8 evaluations were negative, ×0.5 for an index overlap ≥ 0.4; those on probation
+ *    that the round admitted (outcome.admitted) are admitted;
  * 3. failed peers: MA with −1, a negative, sync from rounds behind, final × missing (× out of sync);
- * 4. copiers (overlap ≥ 0.5): binary MA and final reset to 0 (their rating keeps the game's verdict);
- * 5. known peers with nothing this round: final × inactive.
+ * 4. copiers (overlap ≥ 0.5): binary MA and final reset to 0, back on probation (their rating keeps the game's verdict);
+ * 5. admitted peers with nothing this round: final × inactive; peers on probation with nothing for
+ *    more than `negativeWindow` rounds are dropped.
  */
 export function updateStandings(
   state: GauntletState,
@@ -168,20 +185,31 @@ export function updateStandings(
   const next = cloneState(state);
   next.round = outcome.round + 1;
   const standing = (hotkey: string) => (next.peers[hotkey] ??= newStanding(hotkey));
-  for (const hotkey of outcome.active) standing(hotkey).lastSeen = outcome.round;
+  for (const hotkey of outcome.active) {
+    const s = standing(hotkey);
+    s.lastSeen = outcome.round;
+    if (s.firstSeen < 0) s.firstSeen = outcome.round;
+  }
+  const admitted = new Set(outcome.admitted);
+  // Only admitted peers play the rating game: a flood of peers on probation moves nobody's rating.
+  const plays = (hotkey: string) => state.peers[hotkey]?.admitted === true || admitted.has(hotkey);
 
   const copiers = new Set([...outcome.overlaps].filter(([, o]) => o >= config.overlapResetThreshold).map(([h]) => h));
   const measured = outcome.measurements.filter((m) => !copiers.has(m.hotkey)).map((m) => ({ m, ...scoreMeasurement(m) }));
   const failed = outcome.failures;
   const active = new Set(outcome.active);
-  const inactive = Object.keys(state.peers)
+  const absent = Object.keys(state.peers)
     .filter((h) => !active.has(h))
     .sort();
+  const inactive = absent.filter(plays);
+  // A peer on probation that stopped sending is forgotten after `negativeWindow` rounds: nothing of it is kept.
+  for (const hotkey of absent)
+    if (!plays(hotkey) && state.peers[hotkey]!.lastSeen < outcome.round - config.negativeWindow) delete next.peers[hotkey];
 
   // 1. The round's game.
-  const missing = [...failed.map((f) => f.hotkey), ...[...copiers].sort(), ...inactive];
+  const missing = [...failed.map((f) => f.hotkey), ...[...copiers].sort(), ...inactive].filter(plays);
   const players = [
-    ...measured.map((e) => ({ hotkey: e.m.hotkey, score: e.gradientScore })),
+    ...measured.filter((e) => plays(e.m.hotkey)).map((e) => ({ hotkey: e.m.hotkey, score: e.gradientScore })),
     ...missing.map((hotkey) => ({ hotkey, score: config.missingScore })),
   ];
   if (players.length >= 2) {
@@ -205,6 +233,7 @@ export function updateStandings(
     s.evaluations++;
     s.lastEvaluated = outcome.round;
     s.sync = 1;
+    if (admitted.has(s.hotkey)) s.admitted = true;
     const penalties: string[] = [];
     let final = ordinalOf(s) * Math.max(0, s.binaryMA) * s.sync;
     if (s.recent.filter(Boolean).length >= config.negativeLimit) {
@@ -227,6 +256,7 @@ export function updateStandings(
       ...(overlap !== undefined ? { overlap } : {}),
       penalties,
       reset: false,
+      admitted: s.admitted,
       binaryMA: s.binaryMA,
       ordinal: ordinalOf(s),
       sync: s.sync,
@@ -254,6 +284,7 @@ export function updateStandings(
       failure: f.reason,
       penalties,
       reset: false,
+      admitted: s.admitted,
       binaryMA: s.binaryMA,
       ordinal: ordinalOf(s),
       sync: s.sync,
@@ -266,6 +297,7 @@ export function updateStandings(
     s.binaryMA = 0;
     s.final = 0;
     s.resets++;
+    s.admitted = false;
     pushRecent(s, true, config);
     scores.push({
       hotkey,
@@ -273,6 +305,7 @@ export function updateStandings(
       overlap: outcome.overlaps.get(hotkey)!,
       penalties: ['copy'],
       reset: true,
+      admitted: s.admitted,
       binaryMA: s.binaryMA,
       ordinal: ordinalOf(s),
       sync: s.sync,
@@ -288,6 +321,7 @@ export function updateStandings(
       evaluated: false,
       penalties: ['inactive'],
       reset: false,
+      admitted: s.admitted,
       binaryMA: s.binaryMA,
       ordinal: ordinalOf(s),
       sync: s.sync,
@@ -299,8 +333,9 @@ export function updateStandings(
 
 /**
  * Peers best first: those with a positive final score (the ones that earn weight) by final score;
- * then the rest by OpenSkill ordinal, so a peer that earns nothing yet but wins its games stands
- * above one that loses them; then by hotkey, so the order is total and deterministic.
+ * then the other admitted peers, then those on probation, each by OpenSkill ordinal, so a peer that
+ * earns nothing yet but wins its games stands above one that loses them; then by hotkey, so the
+ * order is total and deterministic.
  */
 export function ranking(state: GauntletState): PeerStanding[] {
   return Object.values(state.peers).sort(compareStandings);
@@ -310,6 +345,7 @@ export function compareStandings(a: PeerStanding, b: PeerStanding): number {
   const earnsA = a.final > 0;
   const earnsB = b.final > 0;
   if (earnsA !== earnsB) return earnsA ? -1 : 1;
+  if (a.admitted !== b.admitted) return a.admitted ? -1 : 1;
   return (earnsA ? b.final - a.final : 0) || ordinalOf(b) - ordinalOf(a) || (a.hotkey < b.hotkey ? -1 : a.hotkey > b.hotkey ? 1 : 0);
 }
 

@@ -1,7 +1,9 @@
 // The Gauntlet validator of a run: its GPU evaluator, the standings, the model hashes of recent
 // rounds (for the sync score), and the secret its evaluation seeds come from. `judge(input)` turns
 // one round's payloads into a decision record (round.ts); `signDecision` makes the chain statement
-// of it. It replaces the hub's take-everything rule: a hub or the simulator applies exactly the
+// of it. `snapshot()` is everything besides the secret that judging the next round needs: a hub
+// saves it with each judged round and a restarted validator continues from it (`state`,
+// `recentModels`) with the same secret, so the seeds it already revealed stay its seeds. It replaces the hub's take-everything rule: a hub or the simulator applies exactly the
 // record's payloads, in order, and must arrive at its nextModelHash.
 import { signedHash } from '../base/content-hash.ts';
 import { bytesToHex } from '../base/hex.ts';
@@ -28,6 +30,16 @@ export interface ValidatorOptions {
   secret: string;
   /** Standings to continue from (a restarted validator). */
   state?: GauntletState;
+  /** The recent model hashes it knew (a restarted validator: its snapshot's). */
+  recentModels?: readonly (readonly [string, number])[];
+}
+
+/** What a validator carries from one round to the next, besides its secret: plain JSON. */
+export interface ValidatorSnapshot {
+  /** The standings after the last judged round (`standings.round` is the next round to judge). */
+  standings: GauntletState;
+  /** Model hashes (hex) of recent rounds → round, for the sync score. */
+  recentModels: [string, number][];
 }
 
 export interface JudgedRound {
@@ -42,15 +54,17 @@ const REMEMBERED_MODELS = 8;
 
 export class Validator {
   private standings: GauntletState;
-  private readonly recentModels = new Map<string, number>();
+  private readonly recentModels: Map<string, number>;
 
   private constructor(
     readonly context: GauntletContext,
     readonly evaluator: LossEvaluator,
     private readonly secret: string,
     state: GauntletState,
+    recentModels: readonly (readonly [string, number])[],
   ) {
     this.standings = state;
+    this.recentModels = new Map(recentModels);
   }
 
   static async create(rt: GpuRuntime, options: ValidatorOptions): Promise<Validator> {
@@ -70,7 +84,7 @@ export class Validator {
       seqLen: options.seqLen,
       outerLr: options.outerLr ?? DEFAULT_OUTER_LR,
     };
-    return new Validator(context, evaluator, options.secret, options.state ?? emptyState());
+    return new Validator(context, evaluator, options.secret, options.state ?? emptyState(), options.recentModels ?? []);
   }
 
   /** The standings (copy them before keeping: the next round replaces this object). */
@@ -92,6 +106,20 @@ export class Validator {
     this.standings = state;
     for (const [hash, round] of this.recentModels) if (round <= input.round - REMEMBERED_MODELS) this.recentModels.delete(hash);
     return { record, previous, input: full };
+  }
+
+  /** What judging the next round needs besides the secret (a copy). */
+  snapshot(): ValidatorSnapshot {
+    return { standings: structuredClone(this.standings), recentModels: [...this.recentModels] };
+  }
+
+  /**
+   * Moves the standings on to `round` without judging the rounds before it (decided without this
+   * validator: a hub that ran without its GPU, or lost its saved standings). Nobody is scored for them.
+   */
+  skipTo(round: number): void {
+    if (round < this.standings.round) throw new RangeError(`gauntlet: the standings are at round ${this.standings.round}, past ${round}`);
+    this.standings = { ...this.standings, round };
   }
 
   /** Peers best first. */

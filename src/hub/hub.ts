@@ -131,6 +131,8 @@ export async function startHub(options: HubOptions): Promise<Hub> {
         run: settings.runId,
         blocksPerRound: settings.blocksPerRound,
         blockTimeMs: settings.blockTimeMs,
+        bindingWorkBits: settings.bindingWorkBits,
+        bindingAgeRounds: settings.bindingAgeRounds,
       });
   try {
     return await startHubWith(options, dir, settings, store, chain);

@@ -92,6 +92,13 @@ export class ReplayGuard {
     seen.add(`${announcement.binding}/${announcement.nonce}`);
   }
 
+  /** How many (binding, nonce) pairs it holds. */
+  get size(): number {
+    let size = 0;
+    for (const seen of this.#seen.values()) size += seen.size;
+    return size;
+  }
+
   /** Drops what was kept for rounds before `round`; announcements for them are refused from now on. */
   forgetRoundsBefore(round: number): void {
     this.#oldestRound = Math.max(this.#oldestRound, round);

@@ -1,5 +1,6 @@
 // A participant's session: a session key made here from a random seed, the binding the hotkey
-// signed for it (the one wallet prompt of the session), and the next announcement nonce.
+// signed for it (the one wallet prompt of the session) and its node's libp2p key co-signed, and
+// the next announcement nonce.
 import { bindingId, signBinding, type HotkeySigner, type SignedBinding } from './binding.ts';
 import { ANNOUNCEMENT_KIND, signAnnouncement, type SignedAnnouncement } from './announcement.ts';
 import type { Hex } from './fields.ts';
@@ -23,10 +24,22 @@ export class Session {
     this.id = bindingId(signed.binding);
   }
 
-  /** Makes a session key and asks `hotkey` to sign its binding (the wallet prompts once). */
+  /**
+   * Makes a session key, pays the chain's proof of work (`workBits`, Chain.bindingRules) and asks
+   * `hotkey` to sign its binding (the wallet prompts once); `peer` is the node's libp2p key
+   * (peerSigningKey), which co-signs it.
+   */
   static async start(
     hotkey: HotkeySigner,
-    options: { run: string; peerId: string; keyType?: KeyType; expiresAt?: number; now?: number },
+    options: {
+      run: string;
+      peer: SigningKey;
+      workBits?: number;
+      keyType?: KeyType;
+      expiresAt?: number;
+      now?: number;
+      signal?: AbortSignal;
+    },
   ): Promise<Session> {
     await cryptoReady();
     const key = SigningKey.generate(options.keyType ?? 'sr25519');

@@ -3,13 +3,16 @@
 // applies them to its θ_w and checks that its model hash is the decided one. A mismatch means the
 // follower is out of sync (a participant resyncs, a validator or an auditor stops). The hub
 // replaying its own decisions after a restart, a participant joining or applying a round, a
-// validator and an auditor all go through `followDecision`.
+// validator and an auditor all go through `followDecision`. θ a member starts from (a hub's
+// checkpoint, its own saved one) is taken only when the chain vouches for its model hash
+// (`checkVouchedModel`): the decision of the round before names it, and θ_0 is the run's seed's.
 import { toContentHash, type ContentHash } from '../base/content-hash.ts';
 import { CodedError } from '../base/errors.ts';
 import { waitForDecision, type Chain } from '../chain/chain.ts';
 import type { SignedDecision } from '../chain/extrinsics.ts';
-import { applyDecision, hashHex, type GlobalModel } from '../engine/global-model.ts';
-import type { ParameterLayout } from '../model/layout.ts';
+import { applyDecision, hashHex, initialModel, type GlobalModel } from '../engine/global-model.ts';
+import { preset } from '../model/config.ts';
+import { parameterLayout, type ParameterLayout } from '../model/layout.ts';
 import type { WireLayout } from '../sparseloco/types.ts';
 
 /** The payloads a decision names, in aggregation order. */
@@ -30,6 +33,57 @@ export class ModelMismatchError extends CodedError<'model-mismatch'> {
     readonly reached: ContentHash,
   ) {
     super('model-mismatch', `applying round ${round}'s decision gave model ${reached}, the decision names ${decided}`);
+  }
+}
+
+/** θ a member was about to start from is not the one the chain names for its round: it is refused. */
+export class UntrustedCheckpointError extends CodedError<'untrusted-checkpoint'> {}
+
+/** H of θ_0, the run's seed's (the one model no decision names). CPU; for θ_0's checkpoint only. */
+export function initialModelHash(settings: { preset: string; seed: number }): ContentHash {
+  return toContentHash(hashHex(initialModel(parameterLayout(preset(settings.preset)), settings.seed)));
+}
+
+/**
+ * H of θ_round as the chain vouches for it: the decision of round − 1 names it (undefined while
+ * the chain holds none), and θ_0 is the run's seed's (`initialHash`, asked for only then).
+ */
+export async function vouchedModelHash(
+  chain: Pick<Chain, 'decision'>,
+  round: number,
+  initialHash: () => ContentHash | Promise<ContentHash>,
+): Promise<ContentHash | undefined> {
+  if (round === 0) return initialHash();
+  const decision = await chain.decision(round - 1);
+  return decision && decidedModelHash(decision);
+}
+
+/**
+ * Throws UntrustedCheckpointError unless `reached`, the model hash of θ that `source` gave for the
+ * start of `round`, is the one the chain vouches for. Every member checks θ it loads this way: a
+ * participant (tab or `webloco peer`) joining or resyncing, a validator starting; an auditor
+ * starts from θ_0 and checks every decision instead.
+ */
+export async function checkVouchedModel(
+  chain: Pick<Chain, 'decision'>,
+  round: number,
+  reached: string,
+  initialHash: () => ContentHash | Promise<ContentHash>,
+  source: string,
+): Promise<void> {
+  const vouched = await vouchedModelHash(chain, round, initialHash);
+  if (vouched === undefined)
+    throw new UntrustedCheckpointError(
+      'untrusted-checkpoint',
+      `${source} is θ of round ${round}, but the chain has no decision of round ${round - 1} to vouch for it: refusing it`,
+    );
+  if (toContentHash(reached) !== vouched) {
+    const named =
+      round === 0 ? `θ_0 of the run's seed hashes to ${vouched}` : `the chain's decision of round ${round - 1} names ${vouched}`;
+    throw new UntrustedCheckpointError(
+      'untrusted-checkpoint',
+      `${source} of round ${round} holds model ${reached}, but ${named}: refusing it (the hub serves a checkpoint the chain does not vouch for)`,
+    );
   }
 }
 

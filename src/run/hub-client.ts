@@ -1,9 +1,11 @@
 // What a member (a tab, `webloco peer`, a validator, an auditor) reads from a hub over HTTP:
-// the run (GET /api/run), objects by hash (checked against the hash on arrival) and the
+// the run (GET /api/run) and its chain (`connectToRun`: verified from genesis, sealed by the
+// authority the member pinned), objects by hash (checked against the hash on arrival) and the
 // Gauntlet's public records. Every read is capped in size before it is buffered: a hub that
 // answers with more is refused, not read.
 import { contentHash, type ContentHash } from '../base/content-hash.ts';
-import { errorMessage } from '../base/errors.ts';
+import { CodedError, errorMessage } from '../base/errors.ts';
+import { HttpChain } from '../chain/http-chain.ts';
 import { MAX_OBJECT_BYTES, PAYLOAD_PROTOCOL } from '../swarm/protocol.ts';
 import type { ChainedRunInfo, JudgedRoundRecord, RunInfo } from './api.ts';
 
@@ -79,6 +81,46 @@ export async function requireRunInfo(hubUrl: string, signal?: AbortSignal): Prom
     throw new Error(`the hub at ${hubUrl} relays run '${info.runId}' but does not host its chain: use the run's first hub`);
   }
   return info as ChainedRunInfo;
+}
+
+/** The run's authority as the member pinned it, and where the pin came from (for the refusal to say). */
+export interface AuthorityPin {
+  /** The SS58 address that seals the run's blocks. */
+  address: string;
+  /** Where it came from: '--authority', "the page's #authority", 'this browser's first visit', … */
+  from: string;
+}
+
+/** The hub serves another chain than the run the member pinned. */
+export class WrongAuthorityError extends CodedError<'wrong-authority'> {}
+
+/**
+ * The run of the hub at `hubUrl` and its chain, verified from genesis. With `authority` pinned the
+ * chain must be sealed by it: a hub serving another chain (its own, or a fake's) is refused before
+ * anything is taken from it. Without a pin the authority the hub names is taken on its word (a
+ * member should say so); either way every block is verified against that one authority.
+ */
+export async function connectToRun(
+  hubUrl: string,
+  o: { authority?: AuthorityPin; fetch?: typeof fetch } = {},
+): Promise<{ info: ChainedRunInfo; chain: HttpChain }> {
+  const info = await requireRunInfo(hubUrl);
+  const shown = info.chain.authority;
+  if (o.authority && o.authority.address !== shown)
+    throw new WrongAuthorityError(
+      'wrong-authority',
+      `the hub at ${hubUrl} serves a chain sealed by ${shown}, but ${o.authority.from} pins the run's authority ${o.authority.address}: ` +
+        'this hub does not serve that run (a fake or replaced hub); refusing it',
+    );
+  const chain = await HttpChain.connect(hubUrl, { authority: o.authority?.address ?? shown, ...(o.fetch ? { fetch: o.fetch } : {}) });
+  if (chain.run !== info.runId) {
+    chain.close();
+    throw new WrongAuthorityError(
+      'wrong-authority',
+      `the hub at ${hubUrl} names run '${info.runId}' but serves the chain of run '${chain.run}'`,
+    );
+  }
+  return { info, chain };
 }
 
 /** An object from the hub's store by its blake3 hash, at most `maxBytes`, refused unless its bytes hash to it. */

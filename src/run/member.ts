@@ -1,17 +1,21 @@
 // A headless member of a run, assembled one way for `webloco peer`, the benchmarks and the tests:
-// the hub's run (GET /api/run), a libp2p node kept connected to the hub, a verifying chain client,
-// a burner session registered on the chain, an engine peer on a GPU runtime (src/engine/peer.ts)
+// the hub's run (GET /api/run) and its verifying chain client (pinned to the authority given, which
+// a hub serving another chain cannot pass), a libp2p node kept connected to the hub, a burner
+// session co-signed by the node's key with the chain's proof of work paid, an engine peer on a
+// GPU runtime (src/engine/peer.ts)
 // and the Participant that runs its rounds. Its RoundBackend is the engine's contribution, or an
 // adversary's (adversary.ts) for the behaviours the Gauntlet must keep out. Node only (it reads
 // the token shards from disk); a tab assembles the browser variant in src/client/swarm-client.ts.
+import { generateKeyPair } from '@libp2p/crypto/keys';
 import { multiaddr } from '@multiformats/multiaddr';
-import { HttpChain } from '../chain/http-chain.ts';
+import type { HttpChain } from '../chain/http-chain.ts';
 import { ensureShards } from '../data/node.ts';
 import type { Behavior } from '../engine/adversary.ts';
 import { Peer, type PeerData } from '../engine/peer.ts';
 import { tokenizerFor } from '../engine/policy.ts';
 import type { GpuRuntime } from '../gpu/runtime.ts';
 import { createBurnerSigner } from '../identity/burner.ts';
+import { peerSigningKey } from '../identity/peer-id.ts';
 import { Session } from '../identity/session.ts';
 import { preset } from '../model/config.ts';
 import { DEFAULT_NULL_ROUNDS } from '../sparseloco/error-feedback.ts';
@@ -21,11 +25,14 @@ import { Swarm } from '../swarm/swarm.ts';
 import { decodeCheckpoint } from '../train/checkpoint.ts';
 import { Adversary, forgedAnnouncement } from './adversary.ts';
 import type { ChainedRunInfo } from './api.ts';
-import { requireRunInfo } from './hub-client.ts';
+import { initialModelHash } from './follow.ts';
+import { connectToRun, requireRunInfo, type AuthorityPin } from './hub-client.ts';
 import { Participant, type ParticipantOptions, type ParticipantRound, type RoundBackend } from './participant.ts';
 
 export interface HeadlessMemberOptions {
   hubUrl: string;
+  /** The run's authority, pinned: a hub that serves another chain is refused (without it, the hub's word is taken). */
+  authority?: AuthorityPin;
   rt: GpuRuntime;
   /** Refuse a run that trains another preset (before any GPU work). */
   preset?: string;
@@ -78,12 +85,21 @@ function engineBackend(engine: Peer, adversary: Adversary | null = null): RoundB
 
 /** Joins the run of the hub at `hubUrl` as a new member (not yet registered: call `participant.join()`). */
 export async function createHeadlessMember(o: HeadlessMemberOptions): Promise<HeadlessMember> {
-  const info = await requireRunInfo(o.hubUrl);
-  if (o.preset !== undefined && o.preset !== info.settings.preset)
+  // The run and its chain first: a hub that does not serve the pinned run costs nothing more.
+  const { info, chain } = await connectToRun(o.hubUrl, {
+    ...(o.authority ? { authority: o.authority } : {}),
+    ...(o.fetch ? { fetch: o.fetch } : {}),
+  });
+  if (o.preset !== undefined && o.preset !== info.settings.preset) {
+    chain.close();
     throw new Error(`the run at ${o.hubUrl} trains preset '${info.settings.preset}', not '${o.preset}'`);
+  }
   const config = preset(info.settings.preset);
+  // Its own key, not libp2p's default, so that the session's binding can be signed with it.
+  const peerKey = await generateKeyPair('Ed25519');
   const node = await createNodePeer({
     runId: info.runId,
+    privateKey: peerKey,
     dialPrivateAddresses: true,
     webrtc: o.webrtc ?? false,
     discoveryIntervalMs: o.discoveryIntervalMs,
@@ -95,12 +111,14 @@ export async function createHeadlessMember(o: HeadlessMemberOptions): Promise<He
     keepConnected: info.hub.multiaddrs.map((a) => multiaddr(a)),
     directLinks: o.webrtc ?? false,
   });
-  let chain: HttpChain | undefined;
   let engine: Peer | undefined;
   try {
     await swarm.start();
-    chain = await HttpChain.connect(o.hubUrl, { authority: info.chain.authority, ...(o.fetch ? { fetch: o.fetch } : {}) });
-    const session = await Session.start(await createBurnerSigner(), { run: info.runId, peerId: swarm.peerId });
+    const session = await Session.start(await createBurnerSigner(), {
+      run: info.runId,
+      peer: peerSigningKey(peerKey),
+      workBits: chain.bindingRules.workBits,
+    });
     const data = o.data ?? (await localData(tokenizerFor(config)));
     engine = await Peer.create(
       o.rt,
@@ -127,6 +145,7 @@ export async function createHeadlessMember(o: HeadlessMemberOptions): Promise<He
       backend: o.wrapBackend ? o.wrapBackend(honestBackend, engine) : honestBackend,
       hubPeerId: info.hub.peerId,
       latestCheckpoint: async () => (await requireRunInfo(o.hubUrl)).checkpoint,
+      initialModelHash: () => initialModelHash(info.settings),
       ...(o.localCheckpoint ? { localCheckpoint: o.localCheckpoint } : {}),
       ...(behavior === 'forged' ? { announce: (fields) => forgedAnnouncement(joined, session, fields) } : {}),
     });
@@ -148,7 +167,7 @@ export async function createHeadlessMember(o: HeadlessMemberOptions): Promise<He
       },
     };
   } catch (err) {
-    chain?.close();
+    chain.close();
     engine?.destroy();
     await swarm.stop();
     throw err;

@@ -1,11 +1,14 @@
 // A participant's rounds in a swarm, the same for a browser tab (its engine peer lives in the
 // training worker) and a headless `webloco peer` (its engine peer in the same process):
 //   join:  download the hub's newest checkpoint by hash (or take this peer's own saved θ when it
-//          is as new and the chain names its hash), replay the chain's decisions since, and
-//          check the model hash each decision names;
+//          is as new), take it only if the chain vouches for its model hash (follow.ts:
+//          checkVouchedModel), replay the chain's decisions since, and check the model hash each
+//          decision names;
 //   round: if the chain is still in round w, train and compress (RoundBackend.contribute), keep
-//          the payload in the local store, announce it (gossip, signed by the session key) and
-//          commit it on chain; a commit that lands after round w's last block is refused as late;
+//          the payload in the local store, commit it on chain and only then announce it (gossip,
+//          signed by the session key): nobody can commit a payload hash before its author, and
+//          the chain refuses it after (copied-payload). A commit that lands after round w's last
+//          block is refused as late, and none is tried before the chain's binding age allows;
 //          then wait for round w's decision, fetch its payloads (from whoever announced them,
 //          else the hub), apply it, and compare the model hash with the decision's. A mismatch
 //          means this peer is out of sync: it joins again from the newest checkpoint.
@@ -22,7 +25,7 @@ import { CHECKPOINT_PROTOCOL, MAX_OBJECT_BYTES, PAYLOAD_PROTOCOL } from '../swar
 import type { Swarm } from '../swarm/swarm.ts';
 import { MODEL_FILE, type CheckpointFiles } from '../train/checkpoint.ts';
 import type { CheckpointRef } from './api.ts';
-import { decidedModelHash, decidedPayloads, followDecision, followDecisions, type DecisionFollower } from './follow.ts';
+import { checkVouchedModel, decidedPayloads, followDecision, followDecisions, vouchedModelHash, type DecisionFollower } from './follow.ts';
 
 /** The engine peer behind a participant: in this process, or in the tab's worker. */
 export interface RoundBackend {
@@ -43,6 +46,8 @@ export interface ParticipantOptions {
   hubPeerId: string;
   /** Reads the hub's newest checkpoint (GET /api/run), for joining and resyncing. */
   latestCheckpoint: () => Promise<CheckpointRef>;
+  /** H of θ_0 from the run's seed (follow.ts initialModelHash): what vouches for a checkpoint of round 0. */
+  initialModelHash: () => ContentHash | Promise<ContentHash>;
   /**
    * This peer's own saved θ (a tab reloading): joining starts from it instead of the hub's
    * checkpoint when it is at least as new and the chain's decision of the round before names its
@@ -108,6 +113,8 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
   private bytesDown = 0;
   /** Who announced each payload: fetch from them first, the hub second. */
   private readonly announcers = new Map<string, string>();
+  /** The first round the chain takes this session's commits in (its binding's age). */
+  private commitsFrom = 0;
 
   constructor(private readonly o: ParticipantOptions) {
     super();
@@ -121,6 +128,7 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
   async join(): Promise<void> {
     const { chain, session } = this.o;
     if (!(await chain.binding(session.id))) await chain.register(session.signed);
+    this.commitsFrom = (await chain.firstCommitRound(session.id)) ?? 0;
     await this.syncFromCheckpoint(true);
   }
 
@@ -144,7 +152,10 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
     if (current === round) {
       this.status('training', round);
       const result = await backend.contribute(round);
-      if (result.payload) {
+      if (result.payload && round < this.commitsFrom) {
+        // Only an engine told to skip its null rounds gets here: the chain would refuse the commit.
+        note = `this session's binding may commit from round ${this.commitsFrom} on (the chain's binding age): nothing sent`;
+      } else if (result.payload) {
         this.status('submitting', round);
         payloadHash = contentHash(result.payload);
         bytesUp = result.payload.byteLength;
@@ -176,20 +187,24 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
     };
   }
 
-  /** Keeps the payload where others can fetch it, announces it, and commits it on chain. */
+  /**
+   * Keeps the payload where others can fetch it, commits it on chain, then announces it. The
+   * commit comes first: a payload hash gossiped before its commit could be committed by a copier
+   * first, and the chain credits a payload to whoever committed it first.
+   */
   private async submit(round: number, payload: Uint8Array, payloadHash: string): Promise<string | undefined> {
     const { swarm, chain, session } = this.o;
     await swarm.store.put(payload);
     const fields = { round, baseModelHash: signedHash(this.modelHash), payloadHash: signedHash(payloadHash), bytes: payload.byteLength };
     const signed = this.o.announce ? await this.o.announce(fields) : session.announce(fields);
-    await swarm.announce(signed).catch(() => 0); // no gossip peers yet (publishing throws): the chain commit still stands
     try {
       await chain.commit(signed);
-      return undefined;
     } catch (err) {
       if (err instanceof ChainError && err.code === 'wrong-round') return `committed too late: round ${round} had closed`;
       return `the chain refused the commit: ${errorMessage(err)}`;
     }
+    await swarm.announce(signed).catch(() => 0); // no gossip peers yet (publishing throws): the chain commit still stands
+    return undefined;
   }
 
   /** Fetches the decision's payloads, applies it, and resyncs when the model hash disagrees. */
@@ -239,7 +254,8 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
 
   /**
    * Loads the hub's newest checkpoint (or, when joining, this peer's own saved one if it is as new
-   * and the chain vouches for it), then applies every decision the chain holds after it.
+   * and the chain vouches for it), refuses it unless the chain vouches for its model hash, then
+   * applies every decision the chain holds after it.
    */
   private async syncFromCheckpoint(preferLocal = false): Promise<void> {
     const { swarm, hubPeerId, backend, chain } = this.o;
@@ -254,9 +270,9 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
     } else {
       const bytes = await swarm.fetch(CHECKPOINT_PROTOCOL, hubPeerId, checkpoint.objectHash, { maxBytes: checkpoint.bytes });
       this.bytesDown += bytes.byteLength;
-      this.modelHash = await backend.load({ [MODEL_FILE]: bytes }, checkpoint.round);
-      if (this.modelHash !== checkpoint.modelHash)
-        throw new Error(`the hub's checkpoint hashes to ${this.modelHash}, not the ${checkpoint.modelHash} it claims`);
+      const modelHash = await backend.load({ [MODEL_FILE]: bytes }, checkpoint.round);
+      await checkVouchedModel(chain, checkpoint.round, modelHash, this.o.initialModelHash, "the hub's checkpoint");
+      this.modelHash = modelHash;
       this.round = checkpoint.round;
     }
     const joinedFrom: JoinedFrom = { source: local ? 'local' : 'hub', round: this.round, replayed: 0 };
@@ -272,12 +288,8 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
     // A saved checkpoint that cannot be read is as good as none: join from the hub's.
     const local = await this.o.localCheckpoint?.().catch(() => null);
     if (!local || local.round < hub.round) return null;
-    // θ_w is vouched for by the hub's checkpoint of the same round, or by the decision of round w - 1.
-    const named =
-      local.round === hub.round
-        ? hub.modelHash
-        : await this.o.chain.decision(local.round - 1).then((d) => (d ? decidedModelHash(d) : null));
-    return named === local.modelHash ? local : null;
+    const named = await vouchedModelHash(this.o.chain, local.round, this.o.initialModelHash);
+    return named === toContentHash(local.modelHash) ? local : null;
   }
 
   private status(phase: ParticipantEvents['status']['detail']['phase'], round: number): void {

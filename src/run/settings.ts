@@ -3,6 +3,7 @@
 // text. The hub creates a run from them (and keeps them in its data dir), serves them in GET
 // /api/run, and every member (a tab, `webloco peer`, a validator) trains by them; `webloco hub`'s
 // and `webloco demo`'s options and help are generated from this table.
+import { DEFAULT_BINDING_AGE_ROUNDS, DEFAULT_BINDING_WORK_BITS } from '../chain/extrinsics.ts';
 import { preset, PRESETS } from '../model/config.ts';
 import { assertRunId } from '../swarm/protocol.ts';
 
@@ -22,6 +23,9 @@ export interface RunSettings {
   blockTimeMs: number;
   /** θ is written as a checkpoint after every this many rounds. */
   checkpointEvery: number;
+  /** What registering an identity costs and how long a new one waits (the chain's genesis; docs/PROTOCOL.md). */
+  bindingWorkBits: number;
+  bindingAgeRounds: number;
 }
 
 export type RunSettingName = Exclude<keyof RunSettings, 'runId'>;
@@ -48,6 +52,23 @@ export const RUN_SETTINGS: { readonly [K in RunSettingName]: RunSettingSpec<K> }
   blocksPerRound: { flag: 'blocks-per-round', default: 30, help: "the chain's blocks in a round" },
   blockTimeMs: { flag: 'block-time-ms', default: 1000, help: 'time between blocks (ms)' },
   checkpointEvery: { flag: 'checkpoint-every', default: 1, help: 'rounds between checkpoints of θ' },
+  bindingWorkBits: {
+    flag: 'binding-work-bits',
+    default: DEFAULT_BINDING_WORK_BITS,
+    help: "proof of work a session binding's registration needs, in leading zero bits of its id (0..32; 20 is about a second of one core)",
+  },
+  bindingAgeRounds: {
+    flag: 'binding-age-rounds',
+    default: DEFAULT_BINDING_AGE_ROUNDS,
+    help: 'rounds after its registration before a new binding may commit (none for those registered in round 0)',
+  },
+};
+
+/** Settings that may be 0 (the rest are counts of at least 1), and each one's largest value. */
+const ZERO_ALLOWED: Partial<Record<RunSettingName, number>> = {
+  seed: Number.MAX_SAFE_INTEGER,
+  bindingWorkBits: 32,
+  bindingAgeRounds: 1_000_000,
 };
 
 export const RUN_SETTING_NAMES = Object.keys(RUN_SETTINGS) as RunSettingName[];
@@ -67,15 +88,17 @@ export function completeRunSettings(runId: string, given: Partial<RunShape>): Ru
   return settings;
 }
 
-/** Throws unless every setting is usable: a known preset, positive whole numbers elsewhere (the seed may be 0). */
+/** Throws unless every setting is usable: a known preset, positive whole numbers elsewhere (ZERO_ALLOWED's may be 0, up to their bound). */
 export function checkRunShape(shape: RunShape): void {
   preset(shape.preset); // an unknown preset fails here, before anything starts
   for (const name of RUN_SETTING_NAMES) {
     if (name === 'preset') continue;
     const value = shape[name];
-    const min = name === 'seed' ? 0 : 1;
-    if (!Number.isSafeInteger(value) || value < min) {
-      throw new RangeError(`run setting --${RUN_SETTINGS[name].flag} must be a whole number ≥ ${min}, got ${String(value)}`);
+    const max = ZERO_ALLOWED[name];
+    const min = max === undefined ? 1 : 0;
+    if (!Number.isSafeInteger(value) || value < min || value > (max ?? Number.MAX_SAFE_INTEGER)) {
+      const range = max === undefined ? `≥ ${min}` : `in ${min}..${max}`;
+      throw new RangeError(`run setting --${RUN_SETTINGS[name].flag} must be a whole number ${range}, got ${String(value)}`);
     }
   }
 }

@@ -5,6 +5,7 @@
 // it was closed or reloaded rejoins by itself.
 import { errorMessage } from '../base/errors.ts';
 import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
+import { authorityFromFragment } from '../client/authority.ts';
 import { joinSwarm, type JoinedSwarm } from '../client/swarm-client.ts';
 import { TabStore, type SavedTab } from '../client/tab-store.ts';
 import type { TrainerWorker } from '../client/trainer-client.ts';
@@ -14,6 +15,12 @@ import { initialSwarm, swarmReducer } from './swarm-state.ts';
 
 export type SavedSessionState =
   { status: 'checking' } | { status: 'none' } | { status: 'saved'; tab: SavedTab } | { status: 'unavailable'; message: string };
+
+/** The run's authority as the page's link names it (`#authority=5F…`), for joining or validating. */
+export function pageAuthority(): { authority?: string } {
+  const authority = authorityFromFragment(window.location.hash);
+  return authority === undefined ? {} : { authority };
+}
 
 export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: string) {
   const [state, dispatch] = useReducer(swarmReducer, initialSwarm);
@@ -51,6 +58,7 @@ export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: st
           worker,
           ...('resume' in how ? { resume: how.resume } : { signer: await how.signer, ...(how.rounds ? { rounds: how.rounds } : {}) }),
           ...(store.current ? { store: store.current } : {}),
+          ...pageAuthority(),
           onProgress: (progress) => dispatch({ type: 'progress', progress }),
           onStatus: (status) => dispatch({ type: 'status', status }),
           onRound: (round) => dispatch({ type: 'round', round }),

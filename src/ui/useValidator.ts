@@ -3,7 +3,9 @@
 import { errorMessage } from '../base/errors.ts';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { TrainerWorker } from '../client/trainer-client.ts';
+import { TabStore } from '../client/tab-store.ts';
 import { validateRun, type RunningValidator, type ValidatedRound } from '../client/validator-client.ts';
+import { pageAuthority } from './useSwarm.ts';
 
 export type ValidatorPhase = 'idle' | 'starting' | 'validating' | 'stopped' | 'error';
 
@@ -28,10 +30,14 @@ export function useValidator(worker: TrainerWorker | null, hubUrl: string) {
     if (!worker || running.current || starting.current) return;
     starting.current = true;
     setState({ ...idle, phase: 'starting' });
+    // The authority this browser saw at the hub first, when IndexedDB is there to remember it.
+    const memory = await TabStore.open().catch(() => undefined);
+    const fragment = pageAuthority().authority;
     try {
       const validator = await validateRun({
         hubUrl,
         worker,
+        pin: { ...(fragment !== undefined ? { fragment } : {}), ...(memory ? { memory } : {}) },
         onProgress: (progress) => setState((s) => ({ ...s, progress })),
         onRound: (round) => setState((s) => ({ ...s, rounds: [...s.rounds, round] })),
       });
@@ -48,6 +54,7 @@ export function useValidator(worker: TrainerWorker | null, hubUrl: string) {
     } catch (err) {
       setState((s) => ({ ...s, phase: 'error', progress: null, error: errorMessage(err) }));
     } finally {
+      memory?.close();
       starting.current = false;
     }
   }, [worker, hubUrl]);

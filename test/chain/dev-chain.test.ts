@@ -16,7 +16,8 @@ import { createBurnerSigner } from '../../src/identity/burner.ts';
 import type { Hex } from '../../src/identity/fields.ts';
 import { cryptoReady, SigningKey } from '../../src/identity/keys.ts';
 import type { Session } from '../../src/identity/session.ts';
-import { MODEL_HASH, nextRound, openTestChain, PEER_ID, populate, RUN, untilHeight } from './fixture.ts';
+import { peerIdOf } from '../../src/identity/peer-id.ts';
+import { MODEL_HASH, nextRound, openTestChain, PEER_KEY, populate, RUN, untilHeight, WORK_BITS } from './fixture.ts';
 
 async function expectRefused(submission: Promise<unknown>, code: ChainErrorCode, message?: RegExp): Promise<void> {
   const error = await submission.then(
@@ -87,15 +88,20 @@ describe('dev chain', () => {
     await expectRefused(chain.submit({ call: 'register', binding: session.signed, extra: 1 }), 'malformed', /unknown field 'extra'/);
 
     // register: wrong signature, replayed binding, reused binding nonce, oversized, wrong run.
-    const fresh = await signBinding(burner, { run: RUN, peerId: PEER_ID, sessionKey: SigningKey.generate() });
+    const fresh = await signBinding(burner, { run: RUN, peer: PEER_KEY, sessionKey: SigningKey.generate(), workBits: WORK_BITS });
+    const otherPeer = peerIdOf(SigningKey.generate('ed25519').publicKey);
     await expectRefused(
-      chain.register({ ...fresh, binding: { ...fresh.binding, peerId: PEER_ID.replace('W', 'Z') } }),
+      chain.register({ ...fresh, binding: { ...fresh.binding, peerId: otherPeer } }),
       'bad-signature',
       /not signed by its hotkey/,
     );
     await expectRefused(chain.register(session.signed), 'already-registered');
     const sameNonce = { ...fresh.binding, sessionKey: SigningKey.generate().publicKeyHex };
-    const reused: SignedBinding = { binding: sameNonce, signature: await burner.signRaw(u8aToHex(bindingBytes(sameNonce)) as Hex) };
+    const reused: SignedBinding = {
+      binding: sameNonce,
+      signature: await burner.signRaw(u8aToHex(bindingBytes(sameNonce)) as Hex),
+      peerSignature: PEER_KEY.sign(bindingBytes(sameNonce)),
+    };
     await chain.register(fresh);
     await expectRefused(chain.register(reused), 'wrong-nonce', /fresh nonce/);
     await expectRefused(
@@ -103,7 +109,7 @@ describe('dev chain', () => {
       'oversized',
       /at most 65536/,
     );
-    const otherRun = await signBinding(burner, { run: 'other-run', peerId: PEER_ID, sessionKey: SigningKey.generate() });
+    const otherRun = await signBinding(burner, { run: 'other-run', peer: PEER_KEY, sessionKey: SigningKey.generate() });
     await expectRefused(chain.register(otherRun), 'wrong-run');
 
     // commit: wrong signature, wrong nonce (a replay and a lower one), oversized, wrong round, unregistered binding, second commit in a round.
@@ -219,7 +225,12 @@ describe('dev chain', () => {
       };
       expect(metagraph.neurons[0]).toMatchObject({ uid: 0, bindingId: session.id, binding: session.signed });
 
-      const fresh = await signBinding(await createBurnerSigner(), { run: RUN, peerId: PEER_ID, sessionKey: SigningKey.generate() });
+      const fresh = await signBinding(await createBurnerSigner(), {
+        run: RUN,
+        peer: PEER_KEY,
+        sessionKey: SigningKey.generate(),
+        workBits: WORK_BITS,
+      });
       const accepted = await fetch(`${base}/api/chain/extrinsics`, {
         method: 'POST',
         body: JSON.stringify({ call: 'register', binding: fresh }),

@@ -8,11 +8,9 @@ import type { DevChain } from '../../src/chain/dev-chain.ts';
 import { ChainError, signDecision } from '../../src/chain/extrinsics.ts';
 import { HttpChain } from '../../src/chain/http-chain.ts';
 import { chainRoutes } from '../../src/chain/routes.ts';
-import { createBurnerSigner } from '../../src/identity/burner.ts';
 import type { Hex } from '../../src/identity/fields.ts';
 import { cryptoReady, SigningKey } from '../../src/identity/keys.ts';
-import { Session } from '../../src/identity/session.ts';
-import { MODEL_HASH, openTestChain, PEER_ID, RUN, untilHeight } from './fixture.ts';
+import { MODEL_HASH, openTestChain, RUN, testSession, untilHeight } from './fixture.ts';
 
 let chain: DevChain;
 let remove: () => void;
@@ -52,7 +50,7 @@ describe('HttpChain', () => {
     try {
       expect(remote.run).toBe(RUN);
       expect(remote.clock.blocksPerRound).toBe(4);
-      const session = await Session.start(await createBurnerSigner(), { run: RUN, peerId: PEER_ID });
+      const session = await testSession();
       const registered = await remote.register(session.signed);
       expect((await remote.head()).height).toBeGreaterThanOrEqual(registered.height);
       expect((await remote.binding(session.id))?.binding).toEqual(session.signed.binding);

@@ -25,12 +25,12 @@ import { REQUIRED_CALLS, REQUIRED_STORAGE, SUBTENSOR_SIGNED_EXTENSIONS, Subtenso
 import { bindingId, verifyBinding } from '../../src/identity/binding.ts';
 import { createBurnerSigner } from '../../src/identity/burner.ts';
 import type { Hex } from '../../src/identity/fields.ts';
+import { SigningKey } from '../../src/identity/keys.ts';
 import { Session } from '../../src/identity/session.ts';
 
 const FIXTURE = new URL('./fixtures/subtensor-metadata-spec381.scale', import.meta.url);
 const FIXTURE_SHA256 = '9a84d63fd8a4c4aa419ecef50a26a9e5fcb6132e82476cb116fc4d1c72ee696a';
 const RUN = 'subtensor-test';
-const PEER_ID = '12D3KooWGzh8vQ8m6cY1mXq7p1cJk9V8m5G5hQ7wV2ZLJ3nXbqjW';
 // Alice's well-known dev account: a fixed 32-byte public key for exact expected bytes.
 const ALICE = '5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY';
 const ALICE_HEX = 'd43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d';
@@ -46,7 +46,7 @@ beforeAll(async () => {
   const bytes = readFileSync(FIXTURE);
   expect(createHash('sha256').update(bytes).digest('hex'), 'the metadata fixture is not the recorded file').toBe(FIXTURE_SHA256);
   runtime = SubtensorRuntime.fromMetadata(bytes);
-  session = await Session.start(await createBurnerSigner(), { run: RUN, peerId: PEER_ID });
+  session = await Session.start(await createBurnerSigner(), { run: RUN, peer: SigningKey.generate('ed25519') });
 });
 
 describe('the recorded Subtensor metadata', () => {
@@ -162,30 +162,34 @@ describe('calls, encoded from the metadata', () => {
     const announcement = encodeAnnouncementRecord(
       session.announce({ round: 9, baseModelHash: `0x${'11'.repeat(32)}` as Hex, payloadHash: `0x${'22'.repeat(32)}` as Hex, bytes: 4321 }),
     );
-    expect(binding.length).toBe(166);
+    expect(binding.length).toBe(230);
     const call = runtime.setCommitment(NETUID, [binding, announcement]);
-    // 0x88 = BigRaw (variant 136); its length is SCALE compact: 166 → 0x9902, 144 → 0x4102.
+    // 0x88 = BigRaw (variant 136); its length is SCALE compact: 230 → 0x9903, 144 → 0x4102.
     expect(call.toHex()).toBe(
-      hex('12', '00', le16(NETUID), '08', '88', '9902', u8aToHex(binding).slice(2), '88', '4102', u8aToHex(announcement).slice(2)),
+      hex('12', '00', le16(NETUID), '08', '88', '9903', u8aToHex(binding).slice(2), '88', '4102', u8aToHex(announcement).slice(2)),
     );
     expect(() => runtime.setCommitment(NETUID, [new Uint8Array(MAX_COMMITMENT_FIELD_BYTES + 1)])).toThrow(/at most 512/);
   });
 });
 
 describe('the commitment records', () => {
-  it('the binding record is 166 bytes for an Ed25519 PeerId, and rebuilds the signed binding exactly', () => {
+  it('the binding record is 230 bytes for an Ed25519 PeerId, and rebuilds the signed binding exactly', () => {
     const record = encodeBindingRecord(session.signed);
     expect(record.length).toBeLessThanOrEqual(MAX_COMMITMENT_FIELD_BYTES);
-    expect(new TextDecoder().decode(record.subarray(0, 4))).toBe('wlb1');
+    expect(new TextDecoder().decode(record.subarray(0, 4))).toBe('wlb2');
     const rebuilt = decodeBindingRecord(record, { run: RUN, hotkey: session.signed.binding.hotkey });
     expect(rebuilt).toEqual(session.signed);
     expect(verifyBinding(rebuilt, { run: RUN, now: Date.now() }).id).toBe(bindingId(session.signed.binding));
   });
 
-  it('a longer PeerId and a 65-byte signature still fit 512 bytes', async () => {
-    const longPeer = '1'.repeat(2) + PEER_ID.slice(2) + 'z'.repeat(70); // 124 base58 characters, the pattern allows 128
-    const other = await Session.start(await createBurnerSigner(), { run: RUN, peerId: longPeer });
-    const signed = { ...other.signed, signature: `${other.signed.signature}01` as Hex };
+  it('a longer PeerId and a 65-byte signature still fit 512 bytes', () => {
+    // Bindings name Ed25519 PeerIds, but the record takes any: 124 base58 characters here.
+    const longPeer = '1'.repeat(2) + session.signed.binding.peerId.slice(2) + 'z'.repeat(70);
+    const signed = {
+      ...session.signed,
+      binding: { ...session.signed.binding, peerId: longPeer },
+      signature: `${session.signed.signature}01` as Hex,
+    };
     const record = encodeBindingRecord(signed);
     expect(record.length).toBeLessThanOrEqual(MAX_COMMITMENT_FIELD_BYTES);
     expect(decodeBindingRecord(record, { run: RUN, hotkey: signed.binding.hotkey })).toEqual(signed);
@@ -307,7 +311,7 @@ describe('storage keys and values of the metagraph', () => {
       '40e20100',
       '08',
       '88',
-      '9902',
+      '9903',
       u8aToHex(binding).slice(2),
       '88',
       '4102',

@@ -1,9 +1,9 @@
 // The Gauntlet's claim's scenario, on Dawn: honest tiny-preset peers and four cheaters (signflip,
 // noise, copycat, lazy: the behaviours only scoring can catch; the ones integrity catches are in
 // test/gauntlet/round.test.ts), decided round by round by the validator on 2×32-token batches.
-// No adversarial payload is gathered after its first evaluation, the copycat never, every honest
-// peer ranks above every adversary, the swarm still learns, and the audit reproduces a recorded
-// round of the run. The claim (gauntlet.claim.ts) adds the loss bound against the honest peers
+// Every adversary is evaluated in round 0 (on probation: payloads count only once an evaluation
+// admits their peer) and none is ever admitted or gathered, every honest peer ranks above every
+// adversary, the swarm still learns, and the audit reproduces a recorded round of the run. The claim (gauntlet.claim.ts) adds the loss bound against the honest peers
 // alone over 6 rounds; test/gauntlet/simulation.test.ts runs the same checks over 2 rounds.
 import { expect } from 'vitest';
 import type { Behavior } from '../../src/engine/adversary.ts';
@@ -103,16 +103,17 @@ function expectAdversariesKeptOut({ result, records, audit }: GauntletRun, scena
   expect(adversaries).toHaveLength(ADVERSARIES.length);
   expect(records).toHaveLength(scenario.rounds);
 
-  // No adversarial payload in a gather set after the round of its first evaluation.
+  // Every adversary is judged from round 0 on and never admitted, so no adversarial payload is ever
+  // gathered (the copycat's overlap is checked before evaluation; the others are evaluated and fail).
   for (const adversary of adversaries) {
     const first = records.findIndex((r) => r.scores.some((s) => s.hotkey === adversary));
-    expect(first, `${adversary} was never judged`).toBeGreaterThanOrEqual(0);
-    expect(first).toBe(0);
-    for (const record of records.slice(first + 1))
+    expect(first, `${adversary} was never judged`).toBe(0);
+    for (const record of records) {
       expect(record.gathered, `${adversary} in round ${record.round}`).not.toContain(adversary);
+      expect(record.admission.admitted, `${adversary} admitted in round ${record.round}`).not.toContain(adversary);
+    }
+    expect(result.gathered[adversary]).toBe(0);
   }
-  // The copycat never got in at all: the index overlap is checked before the gather set.
-  expect(result.gathered['adversary-2-copycat']).toBe(0);
   // Every honest peer ranks above every adversary.
   const place = new Map(result.rank!.map((r, i) => [r.hotkey, i]));
   expect(Math.max(...honest.map((h) => place.get(h)!))).toBeLessThan(Math.min(...adversaries.map((h) => place.get(h)!)));

@@ -1,6 +1,6 @@
 // The Gauntlet's claim, end to end on Dawn (`npm run test:claims`): 6 honest tiny-preset peers and
 // 4 cheaters, 6 rounds of H = 4. On top of the scenario's checks (gauntlet-scenario.ts: adversaries
-// out after their first evaluation, ranked below every honest peer, the audit reproduces a round),
+// never admitted nor gathered, ranked below every honest peer, the audit reproduces a round),
 // the final held-out loss is within 2 % of the same honest peers alone.
 //
 // Measured (4096 held-out tokens): 6 rounds gave ratios 0.995, 1.005 and 1.007 to honest-only in

@@ -1,6 +1,6 @@
 // The Gauntlet simulation in the unit suite: a 2-round smoke version of the Gauntlet's claim (the
 // full 6 rounds are `npm run test:claims`, test/claims/gauntlet.claim.ts) with the same checks of
-// direction: the cheaters are out after their first evaluation and ranked below every honest peer,
+// direction: the cheaters are never admitted nor gathered and rank below every honest peer,
 // the swarm learns, and the audit reproduces round 1.
 import { beforeAll, it } from 'vitest';
 import { runGauntletScenario } from '../claims/gauntlet-scenario.ts';

@@ -3,7 +3,7 @@
 import { rate, rating, ordinal } from 'openskill';
 import { describe, expect, it } from 'vitest';
 import { gauntletConfig } from '../../src/gauntlet/config.ts';
-import { chooseForEvaluation, evaluationSeed, randomWindows } from '../../src/gauntlet/sampling.ts';
+import { chooseForEvaluation, chooseOnProbation, evaluationSeed, randomWindows } from '../../src/gauntlet/sampling.ts';
 import {
   chainWeights,
   emptyState,
@@ -34,7 +34,14 @@ function outcome(round: number, parts: Partial<RoundOutcome>): RoundOutcome {
     measurements,
     failures,
     overlaps: parts.overlaps ?? new Map(),
+    // By default every evaluated peer passes its admission (round.ts decides it; here it is given).
+    admitted: parts.admitted ?? measurements.map((m) => m.hotkey),
   };
+}
+
+/** Standings in which `hotkeys` have been admitted, and nothing else happened. */
+function admittedPeers(...hotkeys: string[]): GauntletState {
+  return { round: 0, peers: Object.fromEntries(hotkeys.map((h) => [h, { ...newStanding(h), admitted: true }])) };
 }
 
 /** Runs rounds; each round's parts come from `round(r)`. */
@@ -62,6 +69,8 @@ describe('Gauntlet standings', () => {
       missingScore: -99,
       gatherSize: 20,
       gatherReserves: 10,
+      maxNewcomers: 10,
+      admissionGainRatio: 0.5,
     });
     expect(() => gauntletConfig({ gatherSize: 0 })).toThrow(/gatherSize/);
   });
@@ -94,10 +103,14 @@ describe('Gauntlet standings', () => {
   });
 
   it('rates each round with openskill Plackett-Luce (β = 7, τ = 0.1), the missing at −99, and final = ordinal × max(0, MA) × sync', () => {
-    const { state, scores } = play(1, () => ({
-      measurements: [measured('good', 0.01), measured('better', 0.02), measured('worse', -0.01, -0.02)],
-      failures: [{ hotkey: 'broken', reason: 'malformed' }],
-    }));
+    const { state, scores } = play(
+      1,
+      () => ({
+        measurements: [measured('good', 0.01), measured('better', 0.02), measured('worse', -0.01, -0.02)],
+        failures: [{ hotkey: 'broken', reason: 'malformed' }],
+      }),
+      admittedPeers('good', 'better', 'worse', 'broken'),
+    );
     // The same game played directly with the package.
     const expected = rate([[rating()], [rating()], [rating()], [rating()]], { score: [0.01, 0.02, -0.01, -99], beta: 7, tau: 0.1 });
     ['good', 'better', 'worse', 'broken'].forEach((h, i) => {
@@ -224,5 +237,34 @@ describe('Gauntlet standings', () => {
     expect(evaluationSeed('secret', 'run', 5)).not.toBe(seed);
     expect(randomWindows(seed, 8, 32, 100_000)).toEqual(randomWindows(seed, 8, 32, 100_000));
     expect(randomWindows(seed, 8, 32, 100_000)).not.toEqual(randomWindows(evaluationSeed('secret', 'run', 5), 8, 32, 100_000));
+  });
+
+  it('admits only the peers a round admitted; a copier goes back on probation; probation slots go to the longest waiting', () => {
+    const { state } = play(2, (r) =>
+      r === 0
+        ? { measurements: [measured('good', 0.02), measured('noise', 0.001), measured('other', 0.001)], admitted: ['good'] }
+        : { measurements: [measured('good', 0.02)], overlaps: new Map([['noise', 0.9]]), active: ['good', 'noise'] },
+    );
+    expect(state.peers.good).toMatchObject({ admitted: true, firstSeen: 0 });
+    expect(state.peers.noise).toMatchObject({ admitted: false, firstSeen: 0, resets: 1 });
+    // Peers on probation play no rating game (so a flood of them moves nobody's rating) and are
+    // forgotten once they stop sending for longer than the negative window.
+    expect([state.peers.noise!.mu, state.peers.other!.mu]).toEqual([rating().mu, rating().mu]);
+    const alone = play(1, () => ({ measurements: [measured('good', 0.02)] }), state);
+    expect(alone.state.peers.good!.mu).toBe(state.peers.good!.mu);
+    expect(play(config.negativeWindow + 1, () => ({ measurements: [measured('good', 0.02)] }), state).state.peers.other).toBeUndefined();
+    const copied = updateStandings(state, outcome(2, { overlaps: new Map([['good', 0.6]]), active: ['good'] }), config);
+    expect(copied.state.peers.good!.admitted).toBe(false);
+    expect(copied.scores.find((s) => s.hotkey === 'good')).toMatchObject({ reset: true, admitted: false });
+
+    // Never evaluated first, then evaluated longest ago, then waiting longest; at most `limit`.
+    const waiting: GauntletState = { round: 9, peers: {} };
+    waiting.peers.failedEarly = { ...newStanding('failedEarly'), firstSeen: 1, lastEvaluated: 2 };
+    waiting.peers.failedLate = { ...newStanding('failedLate'), firstSeen: 1, lastEvaluated: 7 };
+    waiting.peers.waitingLong = { ...newStanding('waitingLong'), firstSeen: 3 };
+    waiting.peers.waitingShort = { ...newStanding('waitingShort'), firstSeen: 8 };
+    const order = ['waitingLong', 'waitingShort', 'fresh', 'failedEarly', 'failedLate'];
+    for (let limit = 1; limit <= 5; limit++)
+      expect(chooseOnProbation([...order].reverse(), waiting, 'seed', limit)).toEqual(order.slice(0, limit).sort());
   });
 });

@@ -105,11 +105,15 @@ describe('hub with two Node peers', () => {
       runId: RUN,
       discoveryIntervalMs: 500,
       routes,
-      run: { blockTimeMs: 100, blocksPerRound: 10_000 },
+      run: { blockTimeMs: 100, blocksPerRound: 10_000, bindingWorkBits: 8 },
     });
     alice = await peerOf(hub);
     // The hub accepts announcements signed by a session whose binding is registered on its chain.
-    session = await Session.start(await createBurnerSigner(), { run: RUN, peerId: alice.peerId });
+    session = await Session.start(await createBurnerSigner(), {
+      run: RUN,
+      peer: SigningKey.generate('ed25519'),
+      workBits: hub.chain!.bindingRules.workBits,
+    });
     await hub.chain!.register(session.signed);
     // Bob's round logic refuses nonce 99 (standing in for identity's full verification).
     bob = await peerOf(hub, {

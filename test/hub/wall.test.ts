@@ -9,7 +9,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPair } from '@libp2p/crypto/keys';
-import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureShards } from '../../src/data/node.ts';
@@ -19,6 +18,8 @@ import { startHub, type Hub } from '../../src/hub/hub.ts';
 import type { JudgedRoundRecord, WallView } from '../../src/run/api.ts';
 import { createBurnerSigner } from '../../src/identity/burner.ts';
 import type { Hex } from '../../src/identity/fields.ts';
+import { SigningKey } from '../../src/identity/keys.ts';
+import { peerSigningKey } from '../../src/identity/peer-id.ts';
 import { Session } from '../../src/identity/session.ts';
 import { preset } from '../../src/model/config.ts';
 import { parameterLayout } from '../../src/model/layout.ts';
@@ -99,6 +100,7 @@ async function commitInOneRound(
 describe('GET /api/wall', () => {
   let hub: Hub;
   let online: Swarm;
+  let onlineKey: Awaited<ReturnType<typeof generateKeyPair>>;
 
   beforeAll(async () => {
     // 3 s rounds: time to register and commit inside one.
@@ -108,10 +110,12 @@ describe('GET /api/wall', () => {
       appDir: appDir(),
       runId: RUN,
       discoveryIntervalMs: 500,
-      run: { blockTimeMs: 100, blocksPerRound: 30 },
+      // Registering is not under test here: a cheap proof of work, and commits from the round of registration.
+      run: { blockTimeMs: 100, blocksPerRound: 30, bindingWorkBits: 8, bindingAgeRounds: 0 },
     });
+    onlineKey = await generateKeyPair('Ed25519');
     online = new Swarm({
-      node: await createNodePeer({ runId: RUN, webrtc: false, dialPrivateAddresses: true }),
+      node: await createNodePeer({ runId: RUN, privateKey: onlineKey, webrtc: false, dialPrivateAddresses: true }),
       runId: RUN,
       store: new MemoryContentStore(),
       keepConnected: hub.multiaddrs.map((a) => multiaddr(a)),
@@ -125,11 +129,12 @@ describe('GET /api/wall', () => {
   });
 
   it('shows every registered peer, who is online, each round with what was committed and taken, and the totals', async () => {
-    const offlinePeerId = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString();
+    const workBits = hub.chain!.bindingRules.workBits;
     const [alice, bob] = await Promise.all([
-      Session.start(await createBurnerSigner(), { run: RUN, peerId: online.peerId }),
-      Session.start(await createBurnerSigner(), { run: RUN, peerId: offlinePeerId }),
+      Session.start(await createBurnerSigner(), { run: RUN, peer: peerSigningKey(onlineKey), workBits }),
+      Session.start(await createBurnerSigner(), { run: RUN, peer: SigningKey.generate('ed25519'), workBits }),
     ]);
+    const offlinePeerId = bob.signed.binding.peerId;
     await Promise.all([hub.chain!.register(alice.signed), hub.chain!.register(bob.signed)]);
     await until('the hub to see the online peer', () => hub.swarm.links().some((l) => l.peer === online.peerId) || undefined);
 
@@ -222,7 +227,7 @@ describe('GET /api/wall with the Gauntlet deciding', () => {
       dataDir: tempDir('wall-gauntlet'),
       appDir: appDir(),
       runId: RUN,
-      run: { blockTimeMs: 100, blocksPerRound: 30, seqLen: 16 },
+      run: { blockTimeMs: 100, blocksPerRound: 30, seqLen: 16, bindingWorkBits: 8, bindingAgeRounds: 0 },
       gauntlet: validator,
     });
   }, 300_000);
@@ -233,11 +238,13 @@ describe('GET /api/wall with the Gauntlet deciding', () => {
   });
 
   it("shows the Gauntlet's loss of the round's model, each peer's score and why a payload was refused", async () => {
-    const peerId = async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString();
-    const [honest, garbled] = await Promise.all([
-      Session.start(await createBurnerSigner(), { run: RUN, peerId: await peerId() }),
-      Session.start(await createBurnerSigner(), { run: RUN, peerId: await peerId() }),
-    ]);
+    const start = async () =>
+      Session.start(await createBurnerSigner(), {
+        run: RUN,
+        peer: SigningKey.generate('ed25519'),
+        workBits: hub.chain!.bindingRules.workBits,
+      });
+    const [honest, garbled] = await Promise.all([start(), start()]);
     await Promise.all([hub.chain!.register(honest.signed), hub.chain!.register(garbled.signed)]);
     const { round } = await commitInOneRound(hub, [honest, garbled], (round, modelHash) => [
       payload(3, round, modelHash),

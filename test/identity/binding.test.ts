@@ -1,6 +1,7 @@
 // Session bindings and announcements: canonical bytes, the hotkey's signature exactly as a
 // wallet extension's signRaw makes it, and refusal of every altered field, another run, an
-// expired binding, a non-42 address, a non-sr25519 hotkey, replays and foreign session keys.
+// expired binding, a non-42 address, a non-sr25519 hotkey, a PeerId its libp2p key did not sign
+// for, replays and foreign session keys.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Keyring } from '@polkadot/keyring';
 import { hexToU8a, u8aToHex, u8aWrapBytes } from '@polkadot/util';
@@ -11,11 +12,14 @@ import { bindingBytes, signBinding, verifyBinding, type HotkeySigner, type Signe
 import { ReplayGuard, verifyAnnouncement, type SignedAnnouncement } from '../../src/identity/announcement.ts';
 import { BURNER_LABEL, createBurnerSigner } from '../../src/identity/burner.ts';
 import { cryptoReady, SigningKey } from '../../src/identity/keys.ts';
+import { peerIdOf } from '../../src/identity/peer-id.ts';
 import { Session } from '../../src/identity/session.ts';
 import type { Hex } from '../../src/identity/fields.ts';
 
 const RUN = 'test-run';
-const PEER = '12D3KooWGzh8vQ8m6cY1mXq7p1cJk9V8m5G5hQ7wV2ZLJ3nXbqjW';
+/** The session's node's libp2p key (Ed25519), which co-signs the binding. */
+const PEER_KEY = SigningKey.fromSeed(new Uint8Array(32).fill(3), 'ed25519');
+const PEER = peerIdOf(PEER_KEY.publicKey);
 const NOW = 1_800_000_000_000;
 const HASH_A = `0x${'a1'.repeat(32)}` as Hex;
 const HASH_B = `0x${'b2'.repeat(32)}` as Hex;
@@ -55,13 +59,14 @@ describe('session binding', () => {
   beforeAll(async () => {
     burner = await createBurnerSigner();
     sessionKey = SigningKey.generate('sr25519');
-    signed = await signBinding(burner, { run: RUN, peerId: PEER, sessionKey, now: NOW, expiresAt: NOW + 3600_000 });
+    signed = await signBinding(burner, { run: RUN, peer: PEER_KEY, sessionKey, now: NOW, expiresAt: NOW + 3600_000 });
   });
 
   it('a burner key makes a prefix-42 hotkey, is labelled as a burner, and its binding verifies', () => {
     expect(burner.address).toMatch(/^5/);
     expect(burner.label).toBe(BURNER_LABEL);
     expect(signed.binding.burner).toBe(true);
+    expect(signed.binding.peerId).toBe(PEER);
     const verified = verifyBinding(JSON.parse(JSON.stringify(signed)), { run: RUN, now: NOW });
     expect(verified.binding).toEqual(signed.binding);
     expect(verified.id).toMatch(/^0x[0-9a-f]{64}$/);
@@ -77,7 +82,7 @@ describe('session binding', () => {
       burner: false,
       signRaw: async (data) => u8aToHex(pair.sign(u8aWrapBytes(data))) as Hex,
     };
-    const wrapped = await signBinding(extensionLike, { run: RUN, peerId: PEER, sessionKey, now: NOW });
+    const wrapped = await signBinding(extensionLike, { run: RUN, peer: PEER_KEY, sessionKey, now: NOW });
     expect(verifyBinding(wrapped, { run: RUN, now: NOW }).binding.burner).toBe(false);
     const unwrapped = { ...wrapped, signature: u8aToHex(pair.sign(bindingBytes(wrapped.binding))) as Hex };
     expect(verifyBinding(unwrapped, { run: RUN, now: NOW }).binding.hotkey).toBe(pair.address);
@@ -93,7 +98,7 @@ describe('session binding', () => {
     const alterations: Record<string, unknown> = {
       run: 'other-run',
       hotkey: encodeAddress(SigningKey.generate().publicKey, 42),
-      peerId: PEER.replace('W', 'X'),
+      peerId: peerIdOf(SigningKey.generate('ed25519').publicKey),
       sessionKey: SigningKey.generate().publicKeyHex,
       sessionKeyType: 'ed25519',
       expiresAt: NOW + 3600_001,
@@ -105,6 +110,27 @@ describe('session binding', () => {
       expectCode(() => verifyBinding(altered, { run: field === 'run' ? 'other-run' : RUN, now: NOW }), 'bad-signature');
     }
     expectCode(() => verifyBinding(signed, { run: 'other-run', now: NOW }), 'wrong-run', /run 'test-run'/);
+    // The libp2p key of the PeerId signs the same bytes: another key's signature, or none, is refused.
+    const otherPeerKey = SigningKey.generate('ed25519');
+    expectCode(
+      () => verifyBinding({ ...signed, peerSignature: otherPeerKey.sign(bindingBytes(signed.binding)) }, { run: RUN, now: NOW }),
+      'bad-signature',
+      new RegExp(`not signed by the libp2p key of its PeerId ${PEER}`),
+    );
+    expectCode(
+      () => verifyBinding({ binding: signed.binding, signature: signed.signature }, { run: RUN, now: NOW }),
+      'malformed',
+      /peerSignature/,
+    );
+    expectCode(
+      () =>
+        verifyBinding(
+          { ...signed, binding: { ...signed.binding, peerId: 'QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N' } },
+          { run: RUN, now: NOW },
+        ),
+      'malformed',
+      /not an Ed25519 libp2p PeerId/,
+    );
     expectCode(() => verifyBinding(signed, { run: RUN, now: NOW + 3600_000 }), 'expired', /sign a new binding/);
     expectCode(() => verifyBinding(signed, { run: RUN, now: NOW - 8 * 24 * 3600_000 }), 'malformed', /shorter/);
   });
@@ -123,7 +149,7 @@ describe('session binding', () => {
       burner: false,
       signRaw: async (data) => u8aToHex(edPair.sign(u8aWrapBytes(data))) as Hex,
     };
-    const edSigned = await signBinding(edSigner, { run: RUN, peerId: PEER, sessionKey, now: NOW });
+    const edSigned = await signBinding(edSigner, { run: RUN, peer: PEER_KEY, sessionKey, now: NOW });
     expectCode(() => verifyBinding(edSigned, { run: RUN, now: NOW }), 'bad-signature', /sr25519/);
 
     expectCode(
@@ -140,7 +166,7 @@ describe('session binding', () => {
 describe('announcements', () => {
   for (const keyType of ['sr25519', 'ed25519'] as const) {
     it(`a ${keyType} session key signs announcements that verify once; replays, other rounds and runs are refused`, async () => {
-      const session = await Session.start(await createBurnerSigner(), { run: RUN, peerId: PEER, keyType, now: NOW });
+      const session = await Session.start(await createBurnerSigner(), { run: RUN, peer: PEER_KEY, keyType, now: NOW });
       const binding = verifyBinding(session.signed, { run: RUN, now: NOW });
       const bindingOf = (id: Hex) => (id === binding.id ? binding : undefined);
       const replay = new ReplayGuard();
@@ -165,7 +191,7 @@ describe('announcements', () => {
   }
 
   it('a session restored after a reload signs for the same binding from the nonce it is given; a tampered save is refused', async () => {
-    const session = await Session.start(await createBurnerSigner(), { run: RUN, peerId: PEER, now: NOW });
+    const session = await Session.start(await createBurnerSigner(), { run: RUN, peer: PEER_KEY, now: NOW });
     const binding = verifyBinding(session.signed, { run: RUN, now: NOW });
     const context = { run: RUN, acceptRound: () => true, bindingOf: () => binding, now: NOW, replay: new ReplayGuard() };
     verifyAnnouncement(session.announce({ round: 1, baseModelHash: HASH_A, payloadHash: HASH_B, bytes: 1 }), context);
@@ -180,7 +206,7 @@ describe('announcements', () => {
   });
 
   it("refuses an altered announcement and one signed by a key other than the binding's session key", async () => {
-    const session = await Session.start(await createBurnerSigner(), { run: RUN, peerId: PEER, now: NOW });
+    const session = await Session.start(await createBurnerSigner(), { run: RUN, peer: PEER_KEY, now: NOW });
     const binding = verifyBinding(session.signed, { run: RUN, now: NOW });
     const context = { run: RUN, acceptRound: () => true, bindingOf: () => binding, now: NOW };
     const signed: SignedAnnouncement = session.announce({ round: 3, baseModelHash: HASH_A, payloadHash: HASH_B, bytes: 10 });

@@ -68,7 +68,7 @@ describe('connectWallet', () => {
     expect(signer.label).toBe('Alice (polkadot-js)');
     const signed = await signBinding(signer, {
       run: 'r1',
-      peerId: '12D3KooWGzh8vQ8m6cY1mXq7p1cJk9V8m5G5hQ7wV2ZLJ3nXbqjW',
+      peer: SigningKey.generate('ed25519'),
       sessionKey: SigningKey.generate(),
       now: 1000,
     });

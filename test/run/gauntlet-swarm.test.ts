@@ -18,7 +18,17 @@ import { testRuntime } from '../helpers/gpu.ts';
 import { createHeadlessMember, type HeadlessMember as Member } from '../../src/run/member.ts';
 
 // 8 s rounds: four members train one after another on the one software GPU, then the validator scores.
-const RUN = { innerSteps: 2, batch: 2, seqLen: 16, blocksPerRound: 32, blockTimeMs: 250, checkpointEvery: 1 };
+// Members that start with the run (nullRounds 0) commit from their first round: no binding age, a cheap proof of work.
+const RUN = {
+  innerSteps: 2,
+  batch: 2,
+  seqLen: 16,
+  blocksPerRound: 32,
+  blockTimeMs: 250,
+  checkpointEvery: 1,
+  bindingWorkBits: 12,
+  bindingAgeRounds: 0,
+};
 const ROUNDS = 4;
 
 let rt: GpuRuntime;

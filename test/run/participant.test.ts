@@ -16,7 +16,17 @@ import { testRuntime } from '../helpers/gpu.ts';
 import { createHeadlessMember, type HeadlessMemberOptions } from '../../src/run/member.ts';
 
 // 8 s rounds: a member trains 2 steps of 2×16 tokens and commits well inside one, even on a busy software GPU.
-const RUN = { innerSteps: 2, batch: 2, seqLen: 16, blocksPerRound: 32, blockTimeMs: 250, checkpointEvery: 1 };
+// Members that start with the run (nullRounds 0) commit from their first round: no binding age, a cheap proof of work.
+const RUN = {
+  innerSteps: 2,
+  batch: 2,
+  seqLen: 16,
+  blocksPerRound: 32,
+  blockTimeMs: 250,
+  checkpointEvery: 1,
+  bindingWorkBits: 12,
+  bindingAgeRounds: 0,
+};
 
 let rt: GpuRuntime;
 const member = (extra: Pick<HeadlessMemberOptions, 'localCheckpoint'> = {}) =>

@@ -16,7 +16,7 @@ import { asChainError, ChainError } from '../extrinsics.ts';
 /** Largest `BigRaw` commitment field (MAX_BIGRAW_COMMITMENT_SIZE_BYTES, pallets/commitments/src/types.rs:386). */
 export const MAX_COMMITMENT_FIELD_BYTES = 512;
 /** The first four bytes of each record: what it is and its layout version. */
-export const BINDING_RECORD_MAGIC = 'wlb1';
+export const BINDING_RECORD_MAGIC = 'wlb2';
 export const ANNOUNCEMENT_RECORD_MAGIC = 'wla1';
 /** magic 4 + round 4 + baseModelHash 32 + payloadHash 32 + bytes 4 + nonce 4 + signature 64. */
 export const ANNOUNCEMENT_RECORD_BYTES = 144;
@@ -126,10 +126,11 @@ function peerIdBytes(peerId: string): Uint8Array {
 }
 
 /**
- * The binding record: magic "wlb1", session key type (0 sr25519, 1 ed25519), burner (0/1),
+ * The binding record: magic "wlb2", session key type (0 sr25519, 1 ed25519), burner (0/1),
  * session key 32, expiresAt u64 LE (ms), nonce 16, PeerId multihash (1 length byte + bytes),
- * hotkey signature (1 length byte + 64 or 65 bytes). 166 bytes for an Ed25519 PeerId
- * (12D3KooW…) and a 64-byte signature; at most 4+2+32+8+16+1+255+1+65 = 384 in any case.
+ * hotkey signature (1 length byte + 64 or 65 bytes), the PeerId key's signature 64. 230 bytes for
+ * an Ed25519 PeerId (12D3KooW…) and a 64-byte hotkey signature; at most 4+2+32+8+16+1+255+1+65+64
+ * = 448 in any case.
  */
 export function encodeBindingRecord(signed: SignedBinding): Uint8Array {
   const { binding } = signed;
@@ -143,6 +144,7 @@ export function encodeBindingRecord(signed: SignedBinding): Uint8Array {
     .hex(binding.nonce, 16)
     .short(peerIdBytes(binding.peerId))
     .short(signature)
+    .hex(signed.peerSignature, 64)
     .finish();
 }
 
@@ -162,6 +164,7 @@ export function decodeBindingRecord(bytes: Uint8Array, context: { run: string; h
   const nonce = reader.hex(16);
   const peerId = base58Encode(reader.short());
   const signature = u8aToHex(reader.short());
+  const peerSignature = reader.hex(64);
   reader.end();
   return {
     binding: {
@@ -176,6 +179,7 @@ export function decodeBindingRecord(bytes: Uint8Array, context: { run: string; h
       burner: burner === 1,
     },
     signature,
+    peerSignature,
   };
 }
 
