@@ -1,4 +1,4 @@
-// `node bin/bench.mjs <kernels|train|codec|swarm> [options]` (`npm run bench:kernels`, `bench:train`,
+// `node bin/bench.mjs <kernels|train|codec|swarm|work> [options]` (`npm run bench:kernels`, `bench:train`,
 // `bench:codec`, `bench:swarm`; `bench/device/run.sh bench <what>` on a GPU machine): benchmarks that print JSON
 // lines and a table, comparing side by side with a peer implementation in the same run. Each
 // lives in its own module, loaded only when it runs, that exports its options (`command`, a
@@ -10,6 +10,7 @@ const BENCHES: Record<string, () => Promise<CommandModule>> = {
   train: () => import('./train.ts'),
   codec: () => import('./codec.ts'),
   swarm: () => import('./swarm.ts'),
+  work: () => import('./work.ts'),
 };
 
 export async function main(argv: string[]): Promise<void> {

@@ -1,7 +1,9 @@
 // The browser verifies the run's chain itself: when what the hub serves has been altered (a
 // decision's model hash inside a sealed block, or a block's header), the page refuses to join and
 // says why, in an alert. The blocks are altered on their way to the page (Playwright rewrites the
-// hub's /api/chain/blocks answers), exactly as a dishonest hub or a man in the middle would.
+// hub's /api/chain/blocks answers), exactly as a dishonest hub or a man in the middle would. It
+// also holds the hub to the run's authority: the one its link names (#authority=…), else the one
+// it saw at that origin first, so a hub that later shows another is refused.
 import { expect, test, type Page } from '@playwright/test';
 import { FAST_RUN, startHub, type HubProcess } from './fixtures/processes.ts';
 
@@ -45,6 +47,8 @@ async function joinWithBurner(page: Page): Promise<void> {
 }
 
 const flipLastHexDigit = (hex: string) => hex.slice(0, -1) + (hex.endsWith('0') ? '1' : '0');
+/** A valid SS58 address that is not the hub's authority (Alice's, of the Substrate dev accounts). */
+const ANOTHER_AUTHORITY = '5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY';
 
 test('a decision altered inside a sealed block fails verification in the page', async ({ page }) => {
   await alterBlocks(page, (blocks) => {
@@ -66,8 +70,28 @@ test('a block header altered on the way fails verification in the page', async (
   await expect(page.getByTestId('swarm-error')).toContainText("The run's chain failed verification at block 1");
 });
 
-test('the same chain, unaltered, verifies and the page registers its session on it', async ({ page }) => {
+test("a link naming another authority than the hub's is refused before anything is registered", async ({ page }) => {
+  await page.goto(`${hub.http}/#authority=${ANOTHER_AUTHORITY}`);
+  await expect(page.getByTestId('gpu-ready')).toBeVisible();
+  await page.getByRole('button', { name: 'Use a burner key' }).click();
+  const alert = page.getByTestId('swarm-error');
+  await expect(alert).toContainText(`the page's link (#authority=…) pins the run's authority ${ANOTHER_AUTHORITY}`);
+  await expect(alert).toContainText('refusing it');
+});
+
+test('the same chain, unaltered, verifies and the page registers its session on it; a hub there that later shows another authority is refused', async ({
+  page,
+}) => {
   await joinWithBurner(page);
   await expect(page.getByTestId('hotkey')).toBeVisible({ timeout: 60_000 });
   await expect(page.getByTestId('swarm-error')).toHaveCount(0);
+  // The hub at this origin is replaced by one naming another authority; the reloaded tab rejoins by itself.
+  await page.route('**/api/run', async (route) => {
+    const response = await route.fetch();
+    const json = (await response.json()) as { chain: { authority: string } };
+    json.chain.authority = ANOTHER_AUTHORITY;
+    await route.fulfill({ response, json });
+  });
+  await page.reload();
+  await expect(page.getByTestId('swarm-error')).toContainText('what this browser saw at', { timeout: 30_000 });
 });

@@ -2,7 +2,7 @@
 // the number of zero bits the run's genesis fixes (docs/PROTOCOL.md, "Registration cost"). The
 // binding's 16-byte nonce is the free variable: its first 8 bytes stay random (two sessions never
 // share a binding), the last 8 count up until the id qualifies. About 2^bits hashes of the binding's
-// ~420 canonical bytes: 20 bits is about a second on one core with the WASM BLAKE3. The search
+// ~420 canonical bytes: 19 bits is under a second on one core with the WASM BLAKE3. The search
 // yields to the event loop every few milliseconds, so a tab's page stays responsive while it runs.
 import { blake3, blake3Ready } from '../base/blake3.ts';
 import type { Hex } from './fields.ts';

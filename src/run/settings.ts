@@ -55,7 +55,7 @@ export const RUN_SETTINGS: { readonly [K in RunSettingName]: RunSettingSpec<K> }
   bindingWorkBits: {
     flag: 'binding-work-bits',
     default: DEFAULT_BINDING_WORK_BITS,
-    help: "proof of work a session binding's registration needs, in leading zero bits of its id (0..32; 20 is about a second of one core)",
+    help: "proof of work a session binding's registration needs, in leading zero bits of its id (0..32; 19 is under a second of one core on average)",
   },
   bindingAgeRounds: {
     flag: 'binding-age-rounds',
