@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { hexToU8a, u8aWrapBytes } from '@polkadot/util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DevChain } from '../../src/chain/dev-chain.ts';
-import { ChainError, MAX_COMMITS_PER_ROUND, type ChainErrorCode } from '../../src/chain/extrinsics.ts';
+import { ChainError, DEFAULT_BINDING_AGE_ROUNDS, MAX_COMMITS_PER_ROUND, type ChainErrorCode } from '../../src/chain/extrinsics.ts';
 import { chainRoutes } from '../../src/chain/routes.ts';
 import { verifyChain } from '../../src/chain/verify.ts';
 import { bindingBytes, bindingId, signBinding, type HotkeySigner } from '../../src/identity/binding.ts';
@@ -15,6 +15,7 @@ import type { Hex } from '../../src/identity/fields.ts';
 import { cryptoReady, SigningKey } from '../../src/identity/keys.ts';
 import { Session } from '../../src/identity/session.ts';
 import { leadingZeroBits } from '../../src/identity/work.ts';
+import { DEFAULT_NULL_ROUNDS } from '../../src/sparseloco/error-feedback.ts';
 import { MODEL_HASH, nextRound, openTestChain, PEER_KEY, RUN, testSession, untilHeight, WORK_BITS } from './fixture.ts';
 
 async function refusal(submission: Promise<unknown>): Promise<ChainError> {
@@ -94,6 +95,7 @@ describe('binding age', () => {
   });
 
   it('takes a binding registered after round 0 only from two rounds after its registration, as honest null rounds do', async () => {
+    expect(DEFAULT_BINDING_AGE_ROUNDS).toBe(DEFAULT_NULL_ROUNDS);
     await untilHeight(chain, chain.clock.firstBlock(1));
     const session = await testSession();
     const { height } = await chain.register(session.signed);
