@@ -220,9 +220,12 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
       rounds: info.settings.rounds,
       runId: info.runId,
       hotkey: session.signed.binding.hotkey,
-      // Null rounds count from the first round it contributes to (none if that is the run's first);
-      // a session resumed with its error feedback has none.
-      nullRounds: saved ? 0 : DEFAULT_NULL_ROUNDS,
+      // Null rounds count from the first round it contributes to (none if that is the run's first),
+      // at least as many as the chain's binding age, so no payload is made that the chain would
+      // refuse; a session resumed with its error feedback has none but what its binding's age asks.
+      nullRounds: saved
+        ? Math.max(0, ((await chain.firstCommitRound(session.id)) ?? 0) - info.round)
+        : Math.max(DEFAULT_NULL_ROUNDS, chain.bindingRules.ageRounds),
     });
     let roundsLeft = rounds;
     const participant = new Participant({

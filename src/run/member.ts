@@ -43,7 +43,7 @@ export interface HeadlessMemberOptions {
   /** Take part in direct WebRTC links (false: WebSockets to the hub only). */
   webrtc?: boolean;
   discoveryIntervalMs?: number;
-  /** Null rounds after joining (DEFAULT_NULL_ROUNDS; 0 for a member that starts with the run). */
+  /** Null rounds after joining (DEFAULT_NULL_ROUNDS, or the chain's binding age if longer; 0 for a member that starts with the run). */
   nullRounds?: number;
   /** The chain client's fetch (a retrying one, when training stalls this process's event loop). */
   fetch?: typeof fetch;
@@ -129,8 +129,9 @@ export async function createHeadlessMember(o: HeadlessMemberOptions): Promise<He
         seqLen: info.settings.seqLen,
         innerSteps: info.settings.innerSteps,
         rounds: info.settings.rounds,
-        // Null rounds count from the first round it contributes to (none if that is the run's first).
-        nullRounds: o.nullRounds ?? DEFAULT_NULL_ROUNDS,
+        // Null rounds count from the first round it contributes to (none if that is the run's first),
+        // at least as many as the chain's binding age: no payload is made that the chain would refuse.
+        nullRounds: o.nullRounds ?? Math.max(DEFAULT_NULL_ROUNDS, chain.bindingRules.ageRounds),
       },
       data,
     );
