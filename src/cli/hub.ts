@@ -2,14 +2,16 @@
 // Its first line on stdout is one JSON object {"http", "multiaddrs", "runId"} for scripts and
 // tests; human-readable lines follow. SIGINT / SIGTERM stop it cleanly.
 import { errorMessage } from '../base/errors.ts';
-import { randomHex } from '../base/hex.ts';
 import { ensureShards } from '../data/node.ts';
 import { tokenizerFor } from '../engine/policy.ts';
+import type { GauntletConfig } from '../gauntlet/config.ts';
 import { Validator } from '../gauntlet/validator.ts';
 import { nodeGpuDevice } from '../gpu/node.ts';
 import { GpuRuntime } from '../gpu/runtime.ts';
+import { DEFAULT_PAYLOAD_DEADLINE_MS } from '../hub/coordinator.ts';
 import { HubDataDir } from '../hub/data-dir.ts';
 import { startHub, type Hub, type HubOptions } from '../hub/hub.ts';
+import { DEFAULT_RETAIN_ROUNDS } from '../hub/retention.ts';
 import { preset } from '../model/config.ts';
 import { runSettingOptions, runSettingsFrom, type CommandSpec, type OptionValues } from './args.ts';
 
@@ -31,12 +33,23 @@ export const command = {
     'run-id': { kind: 'string', placeholder: 'ID', help: "the run's id (default: the data dir's, else a new one)" },
     ...runSettingOptions(),
     'take-all': { kind: 'boolean', help: 'take every payload that decodes instead of letting the Gauntlet decide' },
+    'retain-rounds': {
+      kind: 'number',
+      default: DEFAULT_RETAIN_ROUNDS,
+      help: 'rounds of payloads and records kept for joining, resyncing and audits (older ones expire)',
+    },
+    'payload-deadline-ms': {
+      kind: 'number',
+      default: DEFAULT_PAYLOAD_DEADLINE_MS,
+      help: 'how long a closed round waits for committed payloads this hub does not hold',
+    },
   },
   details: [
     'A new run takes its settings from these options (defaults above); a data dir that holds a run',
     'keeps the settings it was created with. The first hub of a run hosts its chain and decides its',
     "rounds with the Gauntlet (on this machine's GPU; --take-all instead takes every payload that",
-    'decodes); hubs started with --bootstrap relay, carry gossip and keep objects.',
+    'decodes); hubs started with --bootstrap relay and carry gossip. The Gauntlet keeps its secret and',
+    'standings in the data dir and continues from them when the hub restarts.',
     '',
     'Prints {"http", "multiaddrs", "runId"} as the first line; browsers load the app from "http",',
     'other hubs of the run pass one of "multiaddrs" to --bootstrap.',
@@ -57,6 +70,8 @@ export async function run(args: OptionValues<typeof command.options>): Promise<v
     runId: args['run-id'],
     run: runSettingsFrom(args),
     takeAll: args['take-all'] ?? false,
+    retainRounds: args['retain-rounds'],
+    payloadDeadlineMs: args['payload-deadline-ms'],
   });
   console.log(JSON.stringify({ http: hub.http, multiaddrs: hub.multiaddrs, runId: hub.runId }));
   console.log(
@@ -85,28 +100,35 @@ export function untilSignalled(who: string, stop: () => Promise<void>): Promise<
 export interface RunHubOptions extends Omit<HubOptions, 'gauntlet'> {
   /** Take every payload that decodes instead of letting the Gauntlet decide. */
   takeAll: boolean;
+  /** The Gauntlet's numbers, when not its defaults (tests evaluate on fewer sequences). */
+  gauntletConfig?: Partial<GauntletConfig>;
 }
 
 /**
  * A hub as `webloco hub` starts one (`webloco demo` too): the run's first hub (no bootstrap) gets
- * the Gauntlet on this machine's GPU unless `takeAll`. `stop` stops the hub and frees the GPU.
+ * the Gauntlet on this machine's GPU unless `takeAll`, with the secret and the standings its data dir
+ * holds (a restarted hub continues judging where it stopped). `stop` stops the hub and frees the GPU.
  */
 export async function startRunHub(options: RunHubOptions): Promise<{ hub: Hub; stop: () => Promise<void> }> {
-  const { takeAll, ...hubOptions } = options;
+  const { takeAll, gauntletConfig, ...hubOptions } = options;
   const judges = !options.bootstrap?.length && !takeAll;
   const rt = judges ? await gauntletRuntime() : null;
   let gauntlet: Validator | undefined;
   try {
-    const settings = await new HubDataDir(options.dataDir).runSettings(options.runId, options.run ?? {});
+    const dir = new HubDataDir(options.dataDir);
+    const settings = await dir.runSettings(options.runId, options.run ?? {});
     if (rt) {
       const config = preset(settings.preset);
       const data = await ensureShards(tokenizerFor(config));
+      const saved = await dir.gauntletSnapshot();
       gauntlet = await Validator.create(rt, {
         runId: settings.runId,
         config,
         trainTokens: data.train.tokens,
         seqLen: settings.seqLen,
-        secret: randomHex(32),
+        secret: await dir.gauntletSecret(),
+        ...(gauntletConfig ? { gauntlet: gauntletConfig } : {}),
+        ...(saved ? { state: saved.standings, recentModels: saved.recentModels } : {}),
       });
     }
     const hub = await startHub({ ...hubOptions, runId: settings.runId, gauntlet });

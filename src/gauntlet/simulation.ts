@@ -1,7 +1,8 @@
 // The Gauntlet as the simulator's judge (engine/simulate.ts's RoundJudge): one Validator on the
-// simulation's GPU runtime decides every round. It also plays the part of the swarm's identity
-// layer, with real keys: each simulated peer gets a burner hotkey, a session key and a signed
-// session binding, and each submission is announced (identity/announcement.ts) by its sender's
+// simulation's GPU runtime decides every round, by the same rules as a hub's (a peer's payloads
+// count only once an evaluation admitted it). It also plays the part of the swarm's identity
+// layer, with real keys: each simulated peer gets a burner hotkey, a libp2p (Ed25519) key, a
+// session key and a signed session binding, and each submission is announced (identity/announcement.ts) by its sender's
 // session key under the binding of the hotkey it names. An honest announcement verifies; a
 // `forged` peer's names another peer's binding, so its signature fails verification exactly as
 // it would on the network, and the validator rejects the payload as 'forged'.

@@ -32,8 +32,9 @@ import { RoundCoordinator } from './coordinator.ts';
 import { HubDataDir } from './data-dir.ts';
 import { createHubHttpServer, type HttpRateLimits, type HubRoute } from './http.ts';
 import { DiskContentStore } from './object-store.ts';
-import { copyAnnouncedPayloads } from './payload-copier.ts';
+import { copyCommittedPayloads } from './payload-copier.ts';
 import { loadOrCreatePeerKey } from './peer-key.ts';
+import { roundRoutes } from './routes.ts';
 import { boundedRelay, reservationsPerAddress } from './relay.ts';
 import { Wall } from './wall.ts';
 
@@ -68,6 +69,10 @@ export interface HubOptions {
   gauntlet?: Validator;
   /** The run's settings when it is created (later starts keep the stored ones). */
   run?: Partial<RunShape>;
+  /** How long the round keeper waits for committed payloads it does not hold (coordinator.ts: 5 s). */
+  payloadDeadlineMs?: number;
+  /** Rounds of payloads, records and base checkpoints kept (retention.ts: 100). */
+  retainRounds?: number;
 }
 
 /** The round being trained and H of its θ, as GET /api/run reports them. */
@@ -184,7 +189,8 @@ async function startHubWith(
     acceptGossip: chain ? gossipAdmission(chain) : undefined,
   });
   await swarm.start();
-  const stopCopying = copyAnnouncedPayloads(swarm, store);
+  // Only the hub with the chain copies payloads: it alone can tell a committed one from junk.
+  const stopCopying = chain ? copyCommittedPayloads({ swarm, store, chain, wire }) : () => {};
 
   let coordinator: RoundCoordinator | null = null;
   if (chain) {
@@ -194,6 +200,7 @@ async function startHubWith(
       chain,
       swarm,
       store,
+      dir,
       config,
       layout,
       wire,
@@ -203,11 +210,8 @@ async function startHubWith(
       checkpoint: restored.checkpoint,
       checkpointEvery: settings.checkpointEvery,
       gauntlet: options.gauntlet,
-      onDecided: async ({ round, checkpoint, judged }) => {
-        // The Gauntlet's judgement of the round, public so that anyone can audit it.
-        if (judged) await dir.saveJudgedRound(round, judged);
-        if (checkpoint) await dir.saveCheckpoint(checkpoint);
-      },
+      payloadDeadlineMs: options.payloadDeadlineMs,
+      retainRounds: options.retainRounds,
     });
     await coordinator.start();
     chain.start();
@@ -215,6 +219,12 @@ async function startHubWith(
 
   const state = (): RunState | null => coordinator?.state ?? null;
   const gauntlet = options.gauntlet;
+  // A round's records are saved before its decision reaches the chain: public once it has.
+  const decided =
+    <T>(read: (round: number) => Promise<T | undefined>) =>
+    async (round: number) =>
+      chain && (await chain.decision(round)) ? read(round) : undefined;
+  const judgedRound = decided((round) => dir.judgedRound(round));
   const wall =
     chain &&
     new Wall({
@@ -222,7 +232,8 @@ async function startHubWith(
       preset: settings.preset,
       denseBytes: layout.parameterCount * 4,
       connected: () => [...new Set(swarm.links().map((l) => l.peer))],
-      ...(gauntlet ? { judged: (round: number) => dir.judgedRound(round), ranking: () => gauntlet.ranking() } : {}),
+      ...(gauntlet ? { judged: judgedRound, ranking: () => gauntlet.ranking() } : {}),
+      keptFrom: () => coordinator!.retainedFrom,
     });
   const runInfo = (): RunInfo => ({
     runId: settings.runId,
@@ -243,9 +254,25 @@ async function startHubWith(
     rateLimits: options.httpRateLimits,
     appDir: options.appDir ?? 'dist',
     store,
-    routes: [...(chain ? [chainRoutes(chain)] : []), ...(options.routes ?? [])],
+    routes: [
+      ...(chain ? [chainRoutes(chain)] : []),
+      ...(coordinator && wall
+        ? [
+            roundRoutes({
+              round: decided((round) => dir.roundRecord(round)),
+              retention: async () => ({
+                retainRounds: coordinator.retainRounds,
+                fromRound: coordinator.retainedFrom,
+                checkpoints: await dir.checkpoints(),
+              }),
+              wallPeers: (offset, limit) => wall.peersPage(offset, limit),
+            }),
+          ]
+        : []),
+      ...(options.routes ?? []),
+    ],
     gauntlet: gauntlet && {
-      round: (round) => dir.judgedRound(round),
+      round: judgedRound,
       standings: () => ({ ranking: gauntlet.ranking() }),
     },
     runInfo,

@@ -4,9 +4,13 @@
 //   GET /api/run                        RunInfo
 //   GET /api/objects/<content hash>     the object's bytes
 //   GET /api/wall                       WallView
+//   GET /api/wall/peers?offset=N&limit=M WallPeersPage
+//   GET /api/rounds/<round>             RoundRecord
+//   GET /api/retention                  Retention
 //   GET /api/gauntlet/standings         GauntletStandings
 //   GET /api/gauntlet/rounds/<round>    JudgedRoundRecord
 import type { ContentHash } from '../base/content-hash.ts';
+import type { IntegrityReason } from '../gauntlet/integrity.ts';
 import type { DecisionRecord } from '../gauntlet/round.ts';
 import type { GauntletState, PeerStanding } from '../gauntlet/standings.ts';
 import type { LlamaConfig } from '../model/config.ts';
@@ -53,10 +57,56 @@ export interface RunInfo {
 /** The run of a hub that hosts its chain: where it stands is known. */
 export type ChainedRunInfo = RunInfo & { round: number; modelHash: ContentHash; checkpoint: CheckpointRef; chain: RunChainInfo };
 
-/** Why a committed payload was left out of a decision. */
+/**
+ * Why a commit's payload is not in its round's decision: the hub never held it in time
+ * (`unavailable`), it could not be its commit's payload (`too-large`, `header-mismatch`), it does not
+ * decode against θ_w (`undecodable`, take-all), the Gauntlet refused it (an integrity reason, or
+ * `copy`), or the Gauntlet's standings left it out (`probation`: not admitted yet; `not-gathered`).
+ */
+export type ExclusionReason =
+  'unavailable' | 'too-large' | 'header-mismatch' | 'undecodable' | IntegrityReason | 'copy' | 'probation' | 'not-gathered';
+
+/** One commit left out of a decision, and why. */
 export interface Exclusion {
   payloadHash: ContentHash;
-  reason: string;
+  /** The committing binding's hotkey. */
+  hotkey: string;
+  reason: ExclusionReason;
+  detail: string;
+}
+
+/**
+ * GET /api/rounds/<round>: the hub's public record of a decided round, for the Gauntlet and take-all
+ * alike: how many commits the chain holds for it, which payloads the decision took, and every commit
+ * left out with its reason. Written before the decision goes to the chain; served once it is there.
+ */
+export interface RoundRecord {
+  round: number;
+  validator: 'gauntlet' | 'take-all';
+  /** H_w and H_{w+1}. */
+  baseModelHash: ContentHash;
+  modelHash: ContentHash;
+  /** The round's commits on chain. */
+  commits: number;
+  /** The decision's payloads, in aggregation order. */
+  payloadHashes: ContentHash[];
+  excluded: Exclusion[];
+  /** How long after it started deciding the hub stopped waiting for payloads it did not hold (ms). */
+  payloadDeadlineMs: number;
+}
+
+/**
+ * GET /api/retention: what this hub keeps (docs/PROTOCOL.md, "Retention"). Rounds from `fromRound`
+ * on can be rebuilt and audited from what it serves (a kept checkpoint at or before the round, every
+ * committed payload and record since); older ones are refused with 410.
+ */
+export interface Retention {
+  /** The policy: the latest rounds whose payloads and records are always kept. */
+  retainRounds: number;
+  /** The oldest round whose payloads, round record and Gauntlet judgement are kept. */
+  fromRound: number;
+  /** The checkpoints kept, oldest first; the last is the newest (GET /api/run's). */
+  checkpoints: CheckpointRef[];
 }
 
 /** GET /api/gauntlet/rounds/<round>: what the Gauntlet decided a round from, enough for anyone to audit it (src/gauntlet/audit.ts). */
@@ -75,8 +125,12 @@ export interface GauntletStandings {
   ranking: PeerStanding[];
 }
 
-/** How many of the latest rounds the wall lists in full; peer totals and the loss cover every round. */
+/** How many of the latest rounds the wall lists in full; peer totals cover every round. */
 export const WALL_ROUNDS = 30;
+/** How many peers GET /api/wall lists (the best first); GET /api/wall/peers pages through the rest. */
+export const WALL_PEERS = 100;
+/** How many of the latest decided rounds the wall's loss curve covers. */
+export const WALL_LOSS_ROUNDS = 1000;
 
 export interface WallRoundPeer {
   hotkey: string;
@@ -139,9 +193,19 @@ export interface WallView {
   denseBytes: number;
   /** `gauntlet` when scores decide the rounds, else `take-all`. */
   validator: 'gauntlet' | 'take-all';
+  /** Every registered hotkey (the length of the list GET /api/wall/peers pages through). */
+  peerCount: number;
+  /** The first WALL_PEERS of them, most included first. */
   peers: WallPeer[];
   /** The latest WALL_ROUNDS rounds, newest last, the round in progress included. */
   rounds: WallRound[];
-  /** The validator's loss of every decided round that has one, oldest first. */
+  /** The validator's loss of the latest WALL_LOSS_ROUNDS decided rounds that have one, oldest first. */
   loss: { round: number; loss: number }[];
+}
+
+/** GET /api/wall/peers?offset=N&limit=M (M ≤ WALL_PEERS): a page of the wall's peers, in the wall's order. */
+export interface WallPeersPage {
+  total: number;
+  offset: number;
+  peers: WallPeer[];
 }
