@@ -2,10 +2,11 @@
 // simulation's GPU runtime decides every round, by the same rules as a hub's (a peer's payloads
 // count only once an evaluation admitted it). It also plays the part of the swarm's identity
 // layer, with real keys: each simulated peer gets a burner hotkey, a libp2p (Ed25519) key, a
-// session key and a signed session binding, and each submission is announced (identity/announcement.ts) by its sender's
-// session key under the binding of the hotkey it names. An honest announcement verifies; a
-// `forged` peer's names another peer's binding, so its signature fails verification exactly as
-// it would on the network, and the validator rejects the payload as 'forged'.
+// session key and a signed session binding, and each submission is announced
+// (identity/announcement.ts) by its sender's session key under the binding of the hotkey it
+// names. An honest announcement verifies; a `forged` peer's names another peer's binding, so its
+// signature fails verification exactly as it would on the network, and the validator rejects the
+// payload as 'forged'.
 import { bytesToHex } from '../base/hex.ts';
 import type { GlobalModel } from '../engine/global-model.ts';
 import type { RoundJudge, SimulatedSubmission } from '../engine/simulate.ts';

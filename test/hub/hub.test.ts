@@ -1,4 +1,4 @@
-// A hub and two Node peers on loopback: gossip crosses the hub, an announced payload is copied
+// A hub and two Node peers on loopback: gossip crosses the hub, a committed payload is copied
 // into the hub's store and fetched from there by another peer, malformed gossip and announcements
 // without a registered session binding are rejected and reported while the nodes keep working;
 // the HTTP side serves the app and the API and answers bad requests with JSON errors; the hub
@@ -8,6 +8,7 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generateKeyPair } from '@libp2p/crypto/keys';
 import { multiaddr } from '@multiformats/multiaddr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHub, type Hub } from '../../src/hub/hub.ts';
@@ -17,7 +18,12 @@ import { signAnnouncement, type Announcement, type SignedAnnouncement } from '..
 import { createBurnerSigner } from '../../src/identity/burner.ts';
 import type { Hex } from '../../src/identity/fields.ts';
 import { SigningKey, cryptoReady } from '../../src/identity/keys.ts';
+import { peerSigningKey } from '../../src/identity/peer-id.ts';
 import { Session } from '../../src/identity/session.ts';
+import { compressDense } from '../../src/engine/adversary.ts';
+import { preset } from '../../src/model/config.ts';
+import { parameterLayout } from '../../src/model/layout.ts';
+import { encodeUpdate, wireLayoutOf } from '../../src/sparseloco/codec.ts';
 import { createNodePeer } from '../../src/swarm/node-peer.ts';
 import { PAYLOAD_PROTOCOL, announceTopic } from '../../src/swarm/protocol.ts';
 import { Swarm } from '../../src/swarm/swarm.ts';
@@ -143,16 +149,47 @@ describe('hub with two Node peers', () => {
     expect(got.message.announcement.binding).toBe(session.id);
   });
 
-  it('copies an announced payload into the hub store; another peer fetches it from the hub', async () => {
-    const payload = new TextEncoder().encode('a payload for round 2 '.repeat(1000));
-    const hash = await alice.store.put(payload);
-    await alice.announce(announcementOf(session, { payloadHash: `0x${hash}`, bytes: payload.byteLength, nonce: 1 }));
-    await until('the hub to hold the payload', () => hub.store.has(hash));
-    const bytes = await bob.fetch(PAYLOAD_PROTOCOL, hub.swarm.peerId, hash);
-    expect(contentHash(bytes)).toBe(hash);
-    const viaHttp = await fetch(`${hub.http}/api/objects/${hash}`);
-    expect(viaHttp.status).toBe(200);
-    expect(new Uint8Array(await viaHttp.arrayBuffer())).toEqual(payload);
+  it('copies a committed payload into the hub store from the committer; another peer fetches it from the hub', async () => {
+    // The hub copies what the chain vouches for, from the peer the committing binding names.
+    const privateKey = await generateKeyPair('Ed25519');
+    const carol = new Swarm({
+      node: await createNodePeer({ runId: RUN, privateKey, webrtc: false, dialPrivateAddresses: true }),
+      runId: RUN,
+      store: new MemoryContentStore(),
+      keepConnected: hub.multiaddrs.map((a) => multiaddr(a)),
+    });
+    await carol.start();
+    try {
+      const committer = await Session.start(await createBurnerSigner(), {
+        run: RUN,
+        peer: peerSigningKey(privateKey),
+        workBits: hub.chain!.bindingRules.workBits,
+      });
+      await hub.chain!.register(committer.signed);
+      const { round, modelHash } = hub.state()!;
+      const layout = parameterLayout(preset('tiny'));
+      const update = compressDense(
+        layout.tensors.map((t) => new Float32Array(t.shape.reduce((a, b) => a * b, 1)).map((_, i) => Math.sin(i) * 1e-3)),
+        layout.tensors,
+      );
+      const payload = encodeUpdate(
+        { runId: RUN, round, baseModelHash: Buffer.from(modelHash, 'hex') },
+        update,
+        wireLayoutOf(layout.tensors),
+      );
+      const hash = await carol.store.put(payload);
+      await hub.chain!.commit(
+        committer.announce({ round, baseModelHash: `0x${modelHash}`, payloadHash: `0x${hash}`, bytes: payload.byteLength }),
+      );
+      await until('the hub to hold the payload', () => hub.store.has(hash));
+      const bytes = await bob.fetch(PAYLOAD_PROTOCOL, hub.swarm.peerId, hash);
+      expect(contentHash(bytes)).toBe(hash);
+      const viaHttp = await fetch(`${hub.http}/api/objects/${hash}`);
+      expect(viaHttp.status).toBe(200);
+      expect(new Uint8Array(await viaHttp.arrayBuffer())).toEqual(payload);
+    } finally {
+      await carol.stop();
+    }
   });
 
   it('rejects malformed, oversized and refused gossip, reports it, and keeps delivering good messages', async () => {
