@@ -52,7 +52,11 @@ beforeAll(async () => {
   proxy = createServer((req, res) => {
     void (async () => {
       const body = req.method === 'POST' ? Buffer.concat(await req.toArray()) : undefined;
-      const upstream = await fetch(new URL(req.url!, target().http), { method: req.method, body, headers: { 'content-type': 'application/json' } });
+      const upstream = await fetch(new URL(req.url!, target().http), {
+        method: req.method,
+        body,
+        headers: { 'content-type': 'application/json' },
+      });
       let bytes = Buffer.from(await upstream.arrayBuffer());
       if (req.url === '/api/run') bytes = Buffer.from(JSON.stringify(rewrite(JSON.parse(bytes.toString()) as RunInfo)));
       res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/octet-stream' }).end(bytes);
@@ -80,7 +84,10 @@ async function serveWrongCheckpoint(): Promise<void> {
   const theta = initialModel(parameterLayout(config), real.settings.seed + 1);
   const model = encodeCheckpoint({ config, params: theta.theta, step: 0, modelHash: hashHex(theta) })[MODEL_FILE]!;
   const objectHash = await real.store.put(model);
-  rewrite = (info) => ({ ...info, checkpoint: { round: info.checkpoint!.round, objectHash, modelHash: hashHex(theta), bytes: model.length } });
+  rewrite = (info) => ({
+    ...info,
+    checkpoint: { round: info.checkpoint!.round, objectHash, modelHash: hashHex(theta), bytes: model.length },
+  });
 }
 
 describe('members pin the run', () => {
@@ -88,7 +95,9 @@ describe('members pin the run', () => {
 
   it('webloco peer, validator and audit refuse a hub serving a chain of its own', async () => {
     const argv = ['--hub', fake.http, '--authority', authority()];
-    const refusal = new RegExp(`serves a chain sealed by ${fake.chain!.authority.address}, but --authority pins the run's authority ${authority()}`);
+    const refusal = new RegExp(
+      `serves a chain sealed by ${fake.chain!.authority.address}, but --authority pins the run's authority ${authority()}`,
+    );
     for (const [command, extra] of [
       [peer, []],
       [validator, []],
