@@ -20,7 +20,7 @@ import { toContentHash, type ContentHash } from '../base/content-hash.ts';
 import { errorMessage } from '../base/errors.ts';
 import { printable } from '../base/log-text.ts';
 import type { DevChain } from '../chain/dev-chain.ts';
-import { signDecision, type SignedDecision } from '../chain/extrinsics.ts';
+import { signDecision } from '../chain/extrinsics.ts';
 import { applyDecision, decodeContribution, hashHex, type GlobalModel } from '../engine/global-model.ts';
 import type { DecisionRecord } from '../gauntlet/round.ts';
 import { signDecisionRecord, type Validator } from '../gauntlet/validator.ts';
@@ -44,15 +44,6 @@ export const DEFAULT_PAYLOAD_DEADLINE_MS = 5_000;
 /** Committed payloads fetched at once while deciding. */
 const CONCURRENT_FETCHES = 16;
 
-export interface RoundDecided {
-  round: number;
-  decision: SignedDecision;
-  record: RoundRecord;
-  checkpoint: CheckpointRef | null;
-  /** Present when the Gauntlet decided the round. */
-  judged?: JudgedRoundRecord;
-}
-
 export interface CoordinatorOptions {
   chain: DevChain;
   swarm: Swarm;
@@ -72,7 +63,6 @@ export interface CoordinatorOptions {
   checkpointEvery: number;
   /** The newest checkpoint, or null before the first. */
   checkpoint: CheckpointRef | null;
-  onDecided?: (event: RoundDecided) => void | Promise<void>;
   /** How long to wait for committed payloads the hub does not hold, all fetched at once (ms): DEFAULT_PAYLOAD_DEADLINE_MS. */
   payloadDeadlineMs?: number;
   /** Rounds of payloads and records kept (retention.ts): DEFAULT_RETAIN_ROUNDS. */
@@ -210,15 +200,8 @@ export class RoundCoordinator {
     this.model = pending.next;
     this.nextRound = round + 1;
     await swarm.publishDecision(decision).catch(() => 0); // peers also read decisions from the chain
-    const checkpoint = this.dueCheckpoint(round + 1, this.latest?.round ?? -Infinity) ? await this.checkpoint(round + 1) : null;
+    if (this.dueCheckpoint(round + 1, this.latest?.round ?? -Infinity)) await this.checkpoint(round + 1);
     this.oldestKept = await this.expire();
-    await this.o.onDecided?.({
-      round,
-      decision,
-      record: pending.record,
-      checkpoint,
-      ...(pending.judged ? { judged: pending.judged } : {}),
-    });
   }
 
   /** Decides round `round` from the payloads held at the deadline and saves its records; nothing is submitted yet. */
