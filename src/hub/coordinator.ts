@@ -166,6 +166,7 @@ export class RoundCoordinator {
           `round ${round}: the saved judgement names model ${judged.record.nextModelHash}, its payloads give ${hashHex(next)}`,
         );
       this.pending = { round, payloadHashes: judged.record.payloadHashes, next, record, judged };
+      console.log(`hub: round ${round} was judged and saved before the hub stopped; submitting that judgement`);
     } else if (at < round) {
       console.error(
         `hub: the Gauntlet's standings are for round ${at}, the chain decided up to round ${round - 1}; they carry on unscored`,

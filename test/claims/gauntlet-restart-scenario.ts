@@ -3,14 +3,15 @@
 // of two honest members and a noise peer, which live in this process (engine peers training one
 // step of 16 tokens a round; their payloads go into the hub's object store on disk, their commits
 // to its chain over HTTP). The hub is killed with SIGKILL at instants drawn from a printed seed
-// (WEBLOCO_CRASH_SEED=<seed> replays them): some time after it starts, or the moment a decision's
-// block is announced, before the hub has finished with that round. After each restart it must go
+// (WEBLOCO_CRASH_SEED=<seed> replays them): the moment it has saved a judgement (before the
+// decision reaches the chain), the moment a decision's block is announced (before the hub has
+// finished with that round), or some time after it starts. After each restart it must go
 // on deciding every round (no gap, never "the standings are ready for round 0"), and its public
 // record must read as one uninterrupted run: every published judgement re-audits with
 // src/gauntlet/audit.ts from public data and the members' own payloads, and each round's
 // `previous` standings are exactly the standings the audit of the round before arrives at.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, watch } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,7 +50,12 @@ export interface RestartScenario {
   kills: number;
 }
 
-type Trigger = { afterMs: number } | { onDecision: number };
+/**
+ * When a life is killed: some time after it serves; the moment its k-th decision's block is
+ * announced (the hub has not finished the round); or the moment it has saved its k-th judgement
+ * (before the decision reaches the chain: the next life must submit the saved one).
+ */
+type Trigger = { afterMs: number } | { onDecision: number } | { onSave: number };
 
 interface Life {
   child: ChildProcess;
@@ -57,6 +63,7 @@ interface Life {
   decided: number[];
   exited: Promise<void>;
   stderr: () => string;
+  stdout: () => string;
 }
 
 /** A free TCP port for the hub's HTTP side (the next one is its libp2p port): the same in every life. */
@@ -87,7 +94,9 @@ function startLife(dataDir: string, port: number, trigger: Trigger | null): Prom
       },
     );
     let stderr = '';
+    let stdout = '';
     child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.stdout.on('data', (chunk) => (stdout += chunk));
     const exited = new Promise<void>((done) => child.once('exit', () => done()));
     const decided: number[] = [];
     let life: Life | undefined;
@@ -99,8 +108,16 @@ function startLife(dataDir: string, port: number, trigger: Trigger | null): Prom
         return; // a human-readable line
       }
       if (message.ready) {
-        life = { child, http: message.ready.http, decided, exited, stderr: () => stderr };
+        life = { child, http: message.ready.http, decided, exited, stderr: () => stderr, stdout: () => stdout };
         if (trigger && 'afterMs' in trigger) setTimeout(() => child.kill('SIGKILL'), trigger.afterMs);
+        if (trigger && 'onSave' in trigger) {
+          // gauntlet/state.json is renamed into place once per judged round (files.ts).
+          let saves = 0;
+          const watcher = watch(join(dataDir, 'gauntlet'), (_, name) => {
+            if (name === 'state.json' && ++saves === trigger.onSave) child.kill('SIGKILL');
+          });
+          void exited.then(() => watcher.close());
+        }
         ready(life);
       } else if (message.decided !== undefined) {
         decided.push(message.decided);
@@ -257,13 +274,17 @@ export async function runRestartScenario(rt: GpuRuntime, data: BytesData, scenar
   const seed = process.env.WEBLOCO_CRASH_SEED ? Number(process.env.WEBLOCO_CRASH_SEED) : Math.floor(Math.random() * 2 ** 32);
   if (!Number.isInteger(seed)) throw new Error(`WEBLOCO_CRASH_SEED must be an integer, got '${process.env.WEBLOCO_CRASH_SEED}'`);
   const random = rng(seed);
-  const triggers: Trigger[] = Array.from({ length: scenario.kills }, (_, kill) =>
-    kill % 2 === 0 ? { afterMs: Math.round(500 + random() * 4_000) } : { onDecision: 1 + Math.floor(random() * 2) },
-  );
+  const triggers: Trigger[] = Array.from({ length: scenario.kills }, (_, kill): Trigger => {
+    const draw = random();
+    if (kill % 3 === 0) return { onSave: 1 + Math.floor(draw * 2) };
+    if (kill % 3 === 1) return { onDecision: 1 + Math.floor(draw * 2) };
+    return { afterMs: Math.round(500 + draw * 4_000) };
+  });
   console.log(
     `Gauntlet restart seed ${seed}, kill instants ${JSON.stringify(triggers)} (replay: WEBLOCO_CRASH_SEED=${seed} and this test file)`,
   );
   const dataDir = mkdtempSync(join(tmpdir(), 'webloco-gauntlet-restart-'));
+  mkdirSync(join(dataDir, 'gauntlet')); // watched for the Gauntlet's saves
   const port = await freePorts();
   const members = await Members.create(rt, data, dataDir);
   let current: Life | null = null;
@@ -287,7 +308,10 @@ export async function runRestartScenario(rt: GpuRuntime, data: BytesData, scenar
     }
     const last = lives.at(-1)!;
     const context = `seed ${seed}, kills ${JSON.stringify(triggers)}`;
-    console.log(`decisions announced per life: ${JSON.stringify(lives.map((l) => l.decided))}`);
+    const resubmitted = lives.filter((l) => /judged and saved before the hub stopped/.test(l.stdout())).length;
+    console.log(
+      `decisions announced per life: ${JSON.stringify(lives.map((l) => l.decided))}; lives that submitted a judgement saved before a kill: ${resubmitted}`,
+    );
     for (const life of lives) expect(life.stderr(), context).not.toMatch(/standings are ready for round/);
     // Every restart went on deciding where the chain stood: no round decided twice, and (below) every round judged.
     const announced = lives.flatMap((l) => l.decided);
