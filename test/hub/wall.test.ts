@@ -4,7 +4,8 @@
 // online), the round as decided with the one payload the decision took, the bytes each sent, and
 // the totals per peer; a hub without the run's chain answers 404. With the Gauntlet deciding (on
 // Dawn), the wall carries its loss of θ_w, each peer's score and the reason a payload was refused,
-// exactly as the published judgement has them.
+// exactly as the published judgement has them. With 150 registrations it lists 100 peers and
+// GET /api/wall/peers pages through all of them.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +16,7 @@ import { ensureShards } from '../../src/data/node.ts';
 import { compressDense, gaussianSource } from '../../src/engine/adversary.ts';
 import { Validator } from '../../src/gauntlet/validator.ts';
 import { startHub, type Hub } from '../../src/hub/hub.ts';
-import type { JudgedRoundRecord, WallView } from '../../src/run/api.ts';
+import { WALL_PEERS, type JudgedRoundRecord, type WallPeersPage, type WallView } from '../../src/run/api.ts';
 import { createBurnerSigner } from '../../src/identity/burner.ts';
 import type { Hex } from '../../src/identity/fields.ts';
 import { SigningKey } from '../../src/identity/keys.ts';
@@ -204,6 +205,41 @@ describe('GET /api/wall', () => {
       expect(((await res.json()) as { error: string }).error).toMatch(/does not host its run's chain/);
     } finally {
       await relay.stop();
+    }
+  });
+});
+
+describe('GET /api/wall with many registrations', () => {
+  it('lists the first 100 peers whatever the number registered, and pages through all of them', async () => {
+    const hub = await startHub({
+      port: 0,
+      dataDir: tempDir('wall-many'),
+      appDir: appDir(),
+      runId: RUN,
+      run: { blockTimeMs: 100, blocksPerRound: 30, bindingWorkBits: 0 },
+    });
+    try {
+      const REGISTERED = 150;
+      const sessions = await Promise.all(
+        Array.from({ length: REGISTERED }, async () =>
+          Session.start(await createBurnerSigner(), { run: RUN, peer: SigningKey.generate('ed25519') }),
+        ),
+      );
+      await Promise.all(sessions.map((s) => hub.chain!.register(s.signed)));
+      const wall = await wallOf(hub);
+      expect([wall.peerCount, wall.peers.length]).toEqual([REGISTERED, WALL_PEERS]);
+      const paged: string[] = [];
+      for (let offset = 0; offset < REGISTERED; offset += 40) {
+        const page = (await (await fetch(`${hub.http}/api/wall/peers?offset=${offset}&limit=40`)).json()) as WallPeersPage;
+        expect([page.total, page.offset]).toEqual([REGISTERED, offset]);
+        paged.push(...page.peers.map((p) => p.hotkey));
+      }
+      expect(paged.slice(0, WALL_PEERS)).toEqual(wall.peers.map((p) => p.hotkey));
+      expect(new Set(paged)).toEqual(new Set(sessions.map((s) => s.signed.binding.hotkey)));
+      for (const bad of ['offset=-1', 'limit=0', 'limit=101', 'offset=1e1'])
+        expect((await fetch(`${hub.http}/api/wall/peers?${bad}`)).status, bad).toBe(400);
+    } finally {
+      await hub.stop();
     }
   });
 });
