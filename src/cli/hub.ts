@@ -28,7 +28,7 @@ export const command = {
     bootstrap: {
       kind: 'string',
       placeholder: 'ADDR[,ADDR…]',
-      help: 'another hub of the run to join (its multiaddr): this hub then relays and keeps objects, the first decides',
+      help: 'another hub of the run to join (its multiaddr): this hub then relays and carries gossip, the first decides',
     },
     'run-id': { kind: 'string', placeholder: 'ID', help: "the run's id (default: the data dir's, else a new one)" },
     ...runSettingOptions(),

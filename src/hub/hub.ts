@@ -1,11 +1,12 @@
 // `webloco hub`: a long-lived swarm member that browsers reach first. It composes: a libp2p node
 // that relays (circuit relay v2, sized for a swarm, so browsers can reach each other and set up
-// direct WebRTC links) and carries gossip and discovery; a copy of every announced payload
-// (payload-copier.ts) in a content-addressed store on disk (object-store.ts), served over the
-// transfer protocols and HTTP (http.ts) with the built app. Several hubs can serve one run: each
-// keeps the others (`bootstrap`) connected. The first hub of a run also embeds the run's dev chain
-// (src/chain/dev-chain.ts: the round clock, registrations, commits and decisions, served under
-// /api/chain/, gossip admitted by admission.ts) and decides its rounds (coordinator.ts).
+// direct WebRTC links) and carries gossip and discovery; a content-addressed store on disk
+// (object-store.ts), served over the transfer protocols and HTTP (http.ts) with the built app.
+// Several hubs can serve one run: each keeps the others (`bootstrap`) connected. The first hub of
+// a run also embeds the run's dev chain (src/chain/dev-chain.ts: the round clock, registrations,
+// commits and decisions, served under /api/chain/, gossip admitted by admission.ts), keeps a copy
+// of every committed payload (payload-copier.ts), decides its rounds (coordinator.ts), publishes
+// their records (routes.ts) and lets what it no longer needs expire (retention.ts).
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2';
 import { webSockets } from '@libp2p/websockets';
 import { multiaddr } from '@multiformats/multiaddr';
@@ -128,7 +129,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   const store = new DiskContentStore(dir.path);
   await store.init();
   // The run's first hub hosts its chain and decides its rounds; hubs that join it (--bootstrap)
-  // relay, carry gossip and keep objects, and leave the chain to the first.
+  // relay and carry gossip, and leave the chain (and the payloads it vouches for) to the first.
   const chain = options.bootstrap?.length
     ? null
     : await DevChain.open({
