@@ -167,8 +167,7 @@ function pushRecent(standing: PeerStanding, negative: boolean, config: GauntletC
  * modified. Order of operations (each documented in docs/PROTOCOL.md, "Gauntlet"):
  * 1. one OpenSkill Plackett-Luce game over the evaluated peers (score = gradient score) and
  *    every peer that was due and delivered nothing of its own (score = missingScore): its payload
- *    failed integrity, it copied, or a peer known from earlier rounds sent nothing; admitted peers
- *    only (those the round admits included): peers on probation keep their first rating;
+ *    failed integrity, it copied, or an admitted peer known from earlier rounds sent nothing;
  * 2. evaluated peers: binary MA, negatives, final = ordinal × max(0, MA) × sync, then ×0.25 when
  *    4 of the last 8 evaluations were negative, ×0.5 for an index overlap ≥ 0.4; those on probation
  *    that the round admitted (outcome.admitted) are admitted;
@@ -191,8 +190,7 @@ export function updateStandings(
     if (s.firstSeen < 0) s.firstSeen = outcome.round;
   }
   const admitted = new Set(outcome.admitted);
-  // Only admitted peers play the rating game: a flood of peers on probation moves nobody's rating.
-  const plays = (hotkey: string) => state.peers[hotkey]?.admitted === true || admitted.has(hotkey);
+  const isAdmitted = (hotkey: string) => state.peers[hotkey]?.admitted === true;
 
   const copiers = new Set([...outcome.overlaps].filter(([, o]) => o >= config.overlapResetThreshold).map(([h]) => h));
   const measured = outcome.measurements.filter((m) => !copiers.has(m.hotkey)).map((m) => ({ m, ...scoreMeasurement(m) }));
@@ -201,15 +199,17 @@ export function updateStandings(
   const absent = Object.keys(state.peers)
     .filter((h) => !active.has(h))
     .sort();
-  const inactive = absent.filter(plays);
-  // A peer on probation that stopped sending is forgotten after `negativeWindow` rounds: nothing of it is kept.
+  // Only admitted peers are missed when they send nothing: a peer on probation that stopped sending
+  // plays no game, and is forgotten after `negativeWindow` rounds (nothing of it is worth keeping),
+  // so hotkeys that come once cost the standings nothing for long.
+  const inactive = absent.filter(isAdmitted);
   for (const hotkey of absent)
-    if (!plays(hotkey) && state.peers[hotkey]!.lastSeen < outcome.round - config.negativeWindow) delete next.peers[hotkey];
+    if (!isAdmitted(hotkey) && state.peers[hotkey]!.lastSeen < outcome.round - config.negativeWindow) delete next.peers[hotkey];
 
   // 1. The round's game.
-  const missing = [...failed.map((f) => f.hotkey), ...[...copiers].sort(), ...inactive].filter(plays);
+  const missing = [...failed.map((f) => f.hotkey), ...[...copiers].sort(), ...inactive];
   const players = [
-    ...measured.filter((e) => plays(e.m.hotkey)).map((e) => ({ hotkey: e.m.hotkey, score: e.gradientScore })),
+    ...measured.map((e) => ({ hotkey: e.m.hotkey, score: e.gradientScore })),
     ...missing.map((hotkey) => ({ hotkey, score: config.missingScore })),
   ];
   if (players.length >= 2) {

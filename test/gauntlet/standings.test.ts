@@ -247,9 +247,8 @@ describe('Gauntlet standings', () => {
     );
     expect(state.peers.good).toMatchObject({ admitted: true, firstSeen: 0 });
     expect(state.peers.noise).toMatchObject({ admitted: false, firstSeen: 0, resets: 1 });
-    // Peers on probation play no rating game (so a flood of them moves nobody's rating) and are
-    // forgotten once they stop sending for longer than the negative window.
-    expect([state.peers.noise!.mu, state.peers.other!.mu]).toEqual([rating().mu, rating().mu]);
+    // Peers on probation that send nothing are not missed in the game (so hotkeys that come once
+    // weigh on nobody's rating) and are forgotten once silent for longer than the negative window.
     const alone = play(1, () => ({ measurements: [measured('good', 0.02)] }), state);
     expect(alone.state.peers.good!.mu).toBe(state.peers.good!.mu);
     expect(play(config.negativeWindow + 1, () => ({ measurements: [measured('good', 0.02)] }), state).state.peers.other).toBeUndefined();
