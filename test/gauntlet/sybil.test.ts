@@ -1,10 +1,11 @@
 // A sybil swarm against the Gauntlet (issue 18): honest tiny-preset peers train from round 0; from
 // round 1 on, SYBILS_PER_ROUND fresh hotkeys a round each commit pure noise from their first round
 // and keep committing it. Payloads count only once an evaluation admitted their peer, so no sybil
-// payload is ever gathered, and peers on probation play no rating game, so the honest peers'
-// standings, gather sets and model are exactly what the same validator makes of the honest peers
-// alone: the held-out loss is the same, not merely within 2 %. The noise's and the honest peers'
-// scores against the round's admission bar are printed.
+// payload is ever gathered, and the held-out loss is within 2 % of what the same validator makes of
+// the honest peers alone. The sybils still play the rating game they lose, which can only lift an
+// honest peer's standing; when the honest peers are gathered round for round as without them, θ is
+// the same bits (checked). The noise's and the honest peers' scores against each round's admission
+// bar are printed.
 import { beforeAll, expect, it } from 'vitest';
 import { adversarialPayload } from '../../src/engine/adversary.ts';
 import type { GlobalModel } from '../../src/engine/global-model.ts';
@@ -114,7 +115,7 @@ beforeAll(async () => {
   data = await bytesData();
 }, 300_000);
 
-it(`${HONEST} honest peers and ${SYBILS_PER_ROUND} fresh noise hotkeys a round: no sybil payload is gathered, and the model is exactly the honest-only one`, async () => {
+it(`${HONEST} honest peers and ${SYBILS_PER_ROUND} fresh noise hotkeys a round: no sybil payload is gathered, held-out loss within 2 % of the honest-only run`, async () => {
   const rt = await testRuntime();
   const flooded = await run(rt, data, true);
   const alone = await run(rt, data, false);
@@ -130,14 +131,27 @@ it(`${HONEST} honest peers and ${SYBILS_PER_ROUND} fresh noise hotkeys a round: 
       `round ${record.round}`,
     ).toEqual([]);
   }
-  // The honest peers were gathered exactly as without the sybils, so θ is the same bits.
-  expect(flooded.records.map((r) => r.gathered)).toEqual(alone.records.map((r) => r.gathered));
-  expect(flooded.records.flatMap((r) => r.gathered).length).toBeGreaterThan(0);
-  expect(flooded.result.modelHash).toBe(alone.result.modelHash);
+  const gatheredWith = flooded.records.map((r) => r.gathered);
+  const gatheredAlone = alone.records.map((r) => r.gathered);
+  const sameInclusion = JSON.stringify(gatheredWith) === JSON.stringify(gatheredAlone);
+  const ratio = flooded.result.heldOutLoss / alone.result.heldOutLoss;
   console.log(
-    `held-out loss: with sybils ${flooded.result.heldOutLoss}, honest alone ${alone.result.heldOutLoss} (ratio ${flooded.result.heldOutLoss / alone.result.heldOutLoss}), from ${alone.result.initialHeldOutLoss}`,
+    `held-out loss: with sybils ${flooded.result.heldOutLoss}, honest alone ${alone.result.heldOutLoss} (ratio ${ratio}), from ${alone.result.initialHeldOutLoss}; gathered with sybils ${JSON.stringify(gatheredWith)}, alone ${JSON.stringify(gatheredAlone)}`,
   );
+  expect(gatheredWith.flat().length).toBeGreaterThan(0);
   expect(flooded.result.heldOutLoss).toBeLessThanOrEqual(alone.result.heldOutLoss * 1.02);
-  expect(flooded.result.heldOutLoss).toBe(alone.result.heldOutLoss);
   expect(flooded.result.heldOutLoss).toBeLessThan(alone.result.initialHeldOutLoss);
+  // Nothing of a sybil reached θ: as long as the honest peers were gathered alike, θ is exactly the
+  // honest-only one, round for round (the sybils' lost games may lift an honest peer into a later
+  // gather set; then θ differs by that honest payload, never by a sybil's).
+  let alike = 0;
+  while (alike < ROUNDS && JSON.stringify(gatheredWith[alike]) === JSON.stringify(gatheredAlone[alike])) {
+    expect(flooded.result.reports[alike]!.peerModelHashes[0], `θ after round ${alike}`).toBe(
+      alone.result.reports[alike]!.peerModelHashes[0],
+    );
+    alike++;
+  }
+  console.log(`honest peers gathered alike through round ${alike - 1}: θ identical through round ${alike - 1}`);
+  expect(alike).toBeGreaterThan(1); // sybils join in round 1: round 1 is judged from standings they had no part in
+  if (sameInclusion) expect(flooded.result.heldOutLoss).toBe(alone.result.heldOutLoss);
 }, 600_000);
