@@ -9,9 +9,10 @@
 // on deciding every round (no gap, never "the standings are ready for round 0"), and its public
 // record must read as one uninterrupted run: every published judgement re-audits with
 // src/gauntlet/audit.ts from public data and the members' own payloads, and each round's
-// `previous` standings are exactly the standings the audit of the round before arrives at.
+// `previous` standings are exactly the standings the audit of the round before arrives at. The
+// secret stays in gauntlet/secret, mode 0600, and in no published record.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, watch } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, watch } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -318,6 +319,9 @@ export async function runRestartScenario(rt: GpuRuntime, data: BytesData, scenar
     expect(announced, context).toEqual([...new Set(announced)].sort((a, b) => a - b));
     expect(members.mismatches, context).toEqual([]);
 
+    // The secret outlived every kill, readable by the owner only, and no record reveals it.
+    const secret = readFileSync(join(dataDir, 'gauntlet', 'secret'), 'utf8').trim();
+    expect(statSync(join(dataDir, 'gauntlet', 'secret')).mode & 0o777).toBe(0o600);
     // The public record reads as one run: each judgement re-audits, and each round's standings
     // before it are the ones the audit of the round before ends with.
     const auditor = await Validator.create(rt, {
@@ -333,6 +337,7 @@ export async function runRestartScenario(rt: GpuRuntime, data: BytesData, scenar
       let gathered = 0;
       for (let round = 0; round < scenario.rounds; round++) {
         const judged = (await getJson<JudgedRoundRecord>(`${last.http}/api/gauntlet/rounds/${round}`))!;
+        expect(JSON.stringify(judged), 'a published judgement').not.toContain(secret);
         expect(judged, `round ${round}'s judgement (${context})`).toBeDefined();
         // As published (JSON): the standings before the round, exactly what the round before ended with.
         expect(judged.previous, `round ${round}'s standings before it (${context})`).toEqual(after ?? { round: 0, peers: {} });
