@@ -1,23 +1,23 @@
 // `webloco audit --hub URL --round R`: re-scores a past round from public data and compares with
-// what the hub's Gauntlet published. θ_R is rebuilt from θ_0 (the run's seed) and the chain's
-// decisions (each checked against the model hash it names), the round's payloads come from the
-// hub's object store by hash, the judgement (standings before the round, the uploads in order,
-// the record with its revealed evaluation seed) from GET /api/gauntlet/rounds/R. Prints one JSON
-// line {round, ok, maxDifference, problems}; exits 1 when the published round does not reproduce.
-// With `--authority` a hub serving another chain is refused before anything else is read; θ_0 from
-// the hub's seed must reproduce every decision of the chain, or the audit stops saying so.
+// what the hub's Gauntlet published. θ_R is rebuilt from the newest checkpoint the hub keeps at or
+// before R (the chain must vouch for it: the decision of the round before names its model hash, or
+// θ_0 of the run's seed) and the chain's decisions since, each checked against the model hash it
+// names; a round older than the hub keeps (GET /api/retention) is refused. The round's payloads come
+// from the hub's object store by hash, the judgement (standings before the round, the uploads in
+// order, the record with its revealed evaluation seed) from GET /api/gauntlet/rounds/R. Prints one
+// JSON line {round, ok, maxDifference, problems}; exits 1 when the published round does not
+// reproduce. With `--authority` a hub serving another chain is refused before anything else is read.
 import { blake3Ready } from '../base/blake3.ts';
-import { errorMessage } from '../base/errors.ts';
 import { ensureShards } from '../data/node.ts';
-import { initialModel } from '../engine/global-model.ts';
+import { hashHex, initialModel, modelFromCheckpoint } from '../engine/global-model.ts';
 import { tokenizerFor } from '../engine/policy.ts';
 import { auditRound } from '../gauntlet/audit.ts';
 import { Validator } from '../gauntlet/validator.ts';
 import { nodeGpuDevice } from '../gpu/node.ts';
 import { GpuRuntime } from '../gpu/runtime.ts';
 import { preset } from '../model/config.ts';
-import { chainDecisions, followDecision, ModelMismatchError, ModelReplica } from '../run/follow.ts';
-import { connectToRun, fetchHubObject, fetchJudgedRound } from '../run/hub-client.ts';
+import { chainDecisions, checkVouchedModel, followDecision, ModelReplica } from '../run/follow.ts';
+import { connectToRun, fetchHubObject, fetchJudgedRound, fetchRetention } from '../run/hub-client.ts';
 import type { CommandSpec, OptionValues } from './args.ts';
 import { AUTHORITY_OPTION, authorityPin } from './authority.ts';
 
@@ -38,10 +38,16 @@ export async function run(args: OptionValues<typeof command.options>): Promise<v
   const authority = authorityPin(args.authority);
   await blake3Ready();
   const { info, chain } = await connectToRun(hub, authority ? { authority } : {});
-  const published = await fetchJudgedRound(hub, round).catch((err: unknown) => {
+  const [retention, published] = await Promise.all([fetchRetention(hub), fetchJudgedRound(hub, round)]).catch((err: unknown) => {
     chain.close();
     throw err;
   });
+  if (round < retention.fromRound) {
+    chain.close();
+    throw new Error(
+      `round ${round} is older than the hub at ${hub} keeps (rounds from ${retention.fromRound} on, GET /api/retention): it cannot be audited from this hub`,
+    );
+  }
   const config = preset(info.settings.preset);
   const data = await ensureShards(tokenizerFor(config));
   const rt = new GpuRuntime(await nodeGpuDevice());
@@ -54,19 +60,22 @@ export async function run(args: OptionValues<typeof command.options>): Promise<v
   });
   try {
     const { layout, wire } = validator.context;
-    // θ_R from θ_0 and the decisions before R, each checked against the chain's model hash.
-    const replica = new ModelReplica(layout, wire, info.runId, initialModel(layout, info.settings.seed), (hash) =>
-      fetchHubObject(hub, hash),
+    // θ_R from the newest checkpoint the hub keeps at or before R (vouched for by the chain), then
+    // the chain's decisions up to R, each checked against the model hash it names.
+    const base = retention.checkpoints.filter((c) => c.round <= round).at(-1);
+    if (!base) throw new Error(`the hub keeps no checkpoint at or before round ${round} (it keeps rounds from ${retention.fromRound} on)`);
+    const checkpoint = modelFromCheckpoint(layout, await fetchHubObject(hub, base.objectHash, base.bytes));
+    await checkVouchedModel(
+      chain,
+      base.round,
+      hashHex(checkpoint),
+      () => hashHex(initialModel(layout, info.settings.seed)),
+      "the hub's checkpoint",
     );
-    let next = 0;
-    for await (const { round: r, decision } of chainDecisions(chain, 0, { until: round })) {
-      await followDecision(r, decision, replica).catch((err: unknown) => {
-        if (!(err instanceof ModelMismatchError)) throw err;
-        throw new Error(
-          `θ_0 of the hub's run settings (preset ${info.settings.preset}, seed ${info.settings.seed}) and the decisions' payloads do not reproduce the chain: ${errorMessage(err)}`,
-          { cause: err },
-        );
-      });
+    const replica = new ModelReplica(layout, wire, info.runId, checkpoint, (hash) => fetchHubObject(hub, hash));
+    let next = base.round;
+    for await (const { round: r, decision } of chainDecisions(chain, base.round, { until: round })) {
+      await followDecision(r, decision, replica);
       next = r + 1;
     }
     if (next < round) throw new Error(`the chain has no decision for round ${next}`);

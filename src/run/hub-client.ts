@@ -7,7 +7,7 @@ import { contentHash, type ContentHash } from '../base/content-hash.ts';
 import { CodedError, errorMessage } from '../base/errors.ts';
 import { HttpChain } from '../chain/http-chain.ts';
 import { MAX_OBJECT_BYTES, PAYLOAD_PROTOCOL } from '../swarm/protocol.ts';
-import type { ChainedRunInfo, JudgedRoundRecord, RunInfo } from './api.ts';
+import type { ChainedRunInfo, JudgedRoundRecord, Retention, RunInfo } from './api.ts';
 
 /** Largest JSON document a member reads from a hub (the run, the wall, a judged round). */
 const MAX_JSON_BYTES = 8 * 1024 * 1024;
@@ -145,6 +145,11 @@ async function fetchHubJson<T>(hubUrl: string, path: string): Promise<T> {
   const body = (await readJson(res, `GET ${path}`)) as T & { error?: string };
   if (!res.ok) throw new Error(`GET ${path} answered ${res.status}: ${body.error ?? 'no reason given'}`);
   return body;
+}
+
+/** What the hub keeps (GET /api/retention): the rounds it can still serve and the checkpoints it holds. */
+export function fetchRetention(hubUrl: string): Promise<Retention> {
+  return fetchHubJson<Retention>(hubUrl, '/api/retention');
 }
 
 /** The Gauntlet's published judgement of `round` (GET /api/gauntlet/rounds/<round>). */
