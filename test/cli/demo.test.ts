@@ -24,6 +24,8 @@ describe('webloco demo arguments', () => {
         blockTimeMs: 1000,
         rounds: 1000,
         checkpointEvery: 1,
+        bindingWorkBits: 19,
+        bindingAgeRounds: 2,
       },
     });
     expect(demoOptions(['--help'])).toBeNull();
