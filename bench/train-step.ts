@@ -2,6 +2,7 @@
 // timing of OUR training step on any GpuRuntime (Chromium's WebGPU in bench/train-page.ts, Dawn
 // in Node for `--node`). The tfjs half needs tfjs and lives in the page.
 import type { GpuRuntime, ProfiledDispatch, RuntimeOptions } from '../src/gpu/runtime.ts';
+import type { KindStats, SubmissionStats } from '../src/gpu/submissions.ts';
 import { preset, type PresetName } from '../src/model/config.ts';
 import { initParameters } from '../src/model/init.ts';
 import type { ParameterLayout } from '../src/model/layout.ts';
@@ -18,8 +19,38 @@ export interface TrainBenchRequest {
   lr: number;
   /** After the timed steps, one more step with every dispatch timed on the GPU (`--profile`). */
   profile?: boolean;
-  /** The runtime's options: the f16 path and subgroups on or off (`--f16`, `--subgroups`); absent: the runtime's defaults (subgroups where the device has them, f32). */
+  /**
+   * The runtime's options: the f16 path and subgroups on or off (`--f16`, `--subgroups`), the
+   * submission budget (`--submission-budget`); absent: the runtime's defaults (subgroups where
+   * the device has them, f32, 250 ms).
+   */
   runtime?: RuntimeOptions;
+  /**
+   * Every step, warm-up and timed, also runs unsplit (one submission per step) right before it
+   * runs under the budget, on the same model and runtime: the splitting's cost, back to back
+   * (`--compare-unsplit`).
+   */
+  compareUnsplit?: boolean;
+}
+
+/** The timed steps' submissions (the runtime's measurements: GPU timestamps, else wall time). */
+export interface StepSubmissions {
+  /** The budget they ran under (Infinity: unsplit). */
+  budgetMs: number;
+  source: 'timestamp' | 'wall';
+  /** Submissions of a step and their dispatches (slices counted), on average over the timed steps. */
+  perStep: number;
+  dispatchesPerStep: number;
+  overBudget: number;
+  /** Over-budget submissions by their heaviest kernel. */
+  overBudgetKernels: Record<string, number>;
+  longest: KindStats['longest'];
+}
+
+/** The same steps unsplit, each timed right before its split twin (`compareUnsplit`). */
+export interface UnsplitTimings {
+  stepsMs: number[];
+  submissions: StepSubmissions;
 }
 
 /** One implementation's run: every step's loss and wall time, and the initial gradients. */
@@ -30,6 +61,31 @@ export interface TrainStepTimings {
   stepsMs: number[];
   /** Gradients of the first step (the initial weights), flat in the layout's order. */
   initialGradients: Float32Array;
+}
+
+/** The training step's submissions over the timed steps, each step's statistics given. */
+function stepSubmissions(budgetMs: number, steps: readonly SubmissionStats[]): StepSubmissions {
+  const train = steps.map((s) => s.kinds['training step']);
+  let longest: KindStats['longest'] = null;
+  for (const t of train) if (t.longest && (!longest || t.longest.ms > longest.ms)) longest = t.longest;
+  const sum = (f: (t: KindStats) => number) => train.reduce((n, t) => n + f(t), 0);
+  return {
+    budgetMs,
+    source: steps[0]?.source ?? 'timestamp',
+    perStep: sum((t) => t.submissions) / train.length,
+    dispatchesPerStep: sum((t) => t.dispatches) / train.length,
+    overBudget: sum((t) => t.overBudget),
+    overBudgetKernels: Object.fromEntries(
+      [...new Set(train.flatMap((t) => Object.keys(t.overBudgetKernels)))].map((k) => [k, sum((t) => t.overBudgetKernels[k] ?? 0)]),
+    ),
+    longest,
+  };
+}
+
+/** What our side adds: the submissions of the timed steps, and the unsplit run where asked for. */
+interface OurTimings extends TrainStepTimings {
+  submissions: StepSubmissions;
+  unsplit?: UnsplitTimings;
 }
 
 /** A profiled step: each dispatch's GPU time, and the step's wall time with profiling on. */
@@ -88,34 +144,53 @@ function syntheticBatch(B: number, S: number, V: number, seed: number): { tokens
  * Trains our LlamaModel with AdamW (src/train/optimizer.ts defaults) on the same batch for
  * req.warmupSteps + req.timedSteps steps from initParameters(seed). A step's wall time runs from
  * recording it (forward, backward, clipped AdamW update) to its loss read back and the queue
- * drained. Returns the layout and initial weights too, for the tfjs side to start from.
+ * drained. With compareUnsplit, each step runs unsplit too, just before. Returns the layout and
+ * initial weights too, for the tfjs side to start from.
  */
 export async function timeOurTrainingStep(
   rt: GpuRuntime,
   req: TrainBenchRequest,
   log: (line: string) => void,
-): Promise<TrainStepTimings & { layout: ParameterLayout; initial: Float32Array; profile?: StepProfile; f16: boolean; subgroups: boolean }> {
-  const { config, tokens, targets, steps } = trainBenchSetup(req);
+): Promise<OurTimings & { layout: ParameterLayout; initial: Float32Array; profile?: StepProfile; f16: boolean; subgroups: boolean }> {
+  const { config, tokens, targets } = trainBenchSetup(req);
   log(`ours ${req.preset}: ${rt.f16 ? 'f16' : 'f32'} matmul operands, ${rt.subgroups ? 'subgroup' : 'plain'} reductions`);
   const model = await LlamaModel.create(rt, config, { batch: req.batch, seqLen: req.seqLen });
   const optimizer = await AdamW.create(model, ADAMW_DEFAULTS);
+  const budgetMs = rt.submissionBudgetMs;
   try {
     const initial = initParameters(model.layout, { seed: req.seed });
     model.setParameters(initial);
     const losses: number[] = [];
-    const stepsMs: number[] = [];
     let initialGradients: Float32Array | undefined;
-    for (let i = 0; i < steps; i++) {
-      const t0 = performance.now();
-      model.step(tokens, targets);
-      if (i === 0) initialGradients = await model.readGradients(); // a warm-up step: not timed
-      optimizer.step(req.lr);
-      losses.push(await model.readLoss());
-      await rt.sync();
-      const ms = performance.now() - t0;
-      if (i >= req.warmupSteps) stepsMs.push(ms);
-      log(`ours ${req.preset} step ${i}: ${ms.toFixed(1)} ms, loss ${losses[i]}`);
+    // With compareUnsplit every step runs twice, unsplit then under the budget, so that both
+    // see the same load on a shared machine; the first step of all also reads the gradients.
+    const runs = (req.compareUnsplit ? [Infinity, budgetMs] : [budgetMs]).map((budget) => ({
+      budget,
+      stepsMs: [] as number[],
+      stats: [] as SubmissionStats[],
+    }));
+    for (let i = 0; i < req.warmupSteps + req.timedSteps; i++) {
+      for (const run of runs) {
+        rt.submissionBudgetMs = run.budget;
+        await rt.sync();
+        rt.resetSubmissionStats();
+        const t0 = performance.now();
+        model.step(tokens, targets);
+        if (!initialGradients) initialGradients = await model.readGradients(); // a warm-up step: not timed
+        optimizer.step(req.lr);
+        losses.push(await model.readLoss());
+        await rt.sync();
+        const ms = performance.now() - t0;
+        if (i >= req.warmupSteps) {
+          run.stepsMs.push(ms);
+          run.stats.push(await rt.submissionStats());
+        }
+        log(`ours ${req.preset} step ${i} (budget ${run.budget} ms): ${ms.toFixed(1)} ms, loss ${losses.at(-1)}`);
+      }
     }
+    const timings = runs.map((run) => ({ stepsMs: run.stepsMs, submissions: stepSubmissions(run.budget, run.stats) }));
+    const { stepsMs, submissions } = timings.at(-1)!;
+    const unsplit = req.compareUnsplit ? timings[0] : undefined;
     let profile: StepProfile | undefined;
     if (req.profile) {
       // The same step once more, each dispatch in its own timed pass (src/gpu/profile.ts sums them).
@@ -137,11 +212,14 @@ export async function timeOurTrainingStep(
       losses,
       stepsMs,
       initialGradients: initialGradients!,
+      submissions,
+      ...(unsplit ? { unsplit } : {}),
       profile,
       f16: rt.f16,
       subgroups: rt.subgroups,
     };
   } finally {
+    rt.submissionBudgetMs = budgetMs;
     optimizer.destroy();
     model.destroy();
   }
@@ -185,6 +263,9 @@ export interface TrainBenchResult {
   /** The paths ours took: f16 matmul operands, subgroup reductions. */
   f16: boolean;
   subgroups: boolean;
+  /** The timed steps' submissions, and the same steps unsplit where compared (median step time, submissions). */
+  submissions: StepSubmissions;
+  unsplit?: { ms: number; stepsMs: number[]; submissions: StepSubmissions };
   profile?: StepProfile;
   tfjs?: {
     ms: number;
@@ -200,7 +281,7 @@ export interface TrainBenchResult {
 export function trainBenchResult(
   req: TrainBenchRequest,
   layout: ParameterLayout,
-  ours: TrainStepTimings & { profile?: StepProfile; f16: boolean; subgroups: boolean },
+  ours: OurTimings & { profile?: StepProfile; f16: boolean; subgroups: boolean },
   tfjs?: TrainStepTimings,
 ): TrainBenchResult {
   const result: TrainBenchResult = {
@@ -215,6 +296,8 @@ export function trainBenchResult(
     lastLossOurs: ours.losses.at(-1)!,
     f16: ours.f16,
     subgroups: ours.subgroups,
+    submissions: ours.submissions,
+    ...(ours.unsplit ? { unsplit: { ms: median(ours.unsplit.stepsMs), ...ours.unsplit } } : {}),
     ...(ours.profile ? { profile: ours.profile } : {}),
   };
   if (tfjs) {

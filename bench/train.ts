@@ -6,7 +6,10 @@
 // `--node` times ours alone on Dawn in Node (machines without a browser). `--profile` adds one
 // more step of ours with every dispatch timed by GPU timestamps (src/gpu/profile.ts): a table per
 // preset and `profile-kernel` JSON lines, kernel by kernel, with the throughput each achieved and,
-// given `--peak-tflops` / `--peak-gbps` (WebGPU cannot report them), the fraction of peak.
+// given `--peak-tflops` / `--peak-gbps` (WebGPU cannot report them), the fraction of peak, and the
+// longest submission and dispatch. Every run reports the timed steps' submissions as the runtime
+// measured them (src/gpu/submissions.ts): per step, the longest, how many ran past the budget
+// (`--submission-budget`); `--compare-unsplit` times the same steps unsplit first, back to back.
 import type { Page } from 'playwright-core';
 import { onOff, UsageError, type CommandSpec, type OptionValues } from '../src/cli/args.ts';
 import type { AdapterReport } from '../src/gpu/device.ts';
@@ -15,7 +18,7 @@ import { preset, type PresetName } from '../src/model/config.ts';
 import { openBenchPage, printTable } from './browser.ts';
 import type { BenchWindow } from './page.ts';
 import type { TrainPage } from './train-page.ts';
-import type { TrainBenchRequest, TrainBenchResult } from './train-step.ts';
+import type { StepSubmissions, TrainBenchRequest, TrainBenchResult } from './train-step.ts';
 import { modelFlopsPerToken } from '../src/model/flops.ts';
 
 interface RunShape {
@@ -71,13 +74,23 @@ export const command = {
     node: { kind: 'boolean', help: 'time ours alone on Dawn in Node, without a browser or tfjs' },
     profile: { kind: 'boolean', help: 'one more step of ours with every dispatch timed: a table per preset, kernel by kernel' },
     f16: { kind: 'string', placeholder: 'on|off', help: "f16 matmul operands (default: the runtime's, off)" },
+    'submission-budget': {
+      kind: 'string',
+      placeholder: 'MS|off',
+      help: "the longest a GPU submission may run, in ms (default: the runtime's, 250); off: one submission per step",
+    },
+    'compare-unsplit': { kind: 'boolean', help: 'time the same steps unsplit first, on the same model: the cost of splitting' },
     subgroups: { kind: 'string', placeholder: 'on|off', help: 'subgroup reductions (default: on where the device has them)' },
   },
   details: ['JSON lines on stdout, a table on stderr; exits 1 when the two disagree on the initial loss or gradients.'],
 } satisfies CommandSpec;
 
 export async function run(args: OptionValues<typeof command.options>): Promise<void> {
-  const runtime = { f16: onOff('--f16', args.f16), subgroups: onOff('--subgroups', args.subgroups) };
+  const runtime = {
+    f16: onOff('--f16', args.f16),
+    subgroups: onOff('--subgroups', args.subgroups),
+    submissionBudgetMs: submissionBudget(args['submission-budget']),
+  };
   const peakTflops = args['peak-tflops'];
   if (peakTflops !== undefined && !(peakTflops > 0))
     throw new UsageError(`--peak-tflops must be > 0 (the device's peak fp32 TFLOP/s), got ${peakTflops}`);
@@ -101,6 +114,7 @@ export async function run(args: OptionValues<typeof command.options>): Promise<v
         lr: args.lr,
         profile: args.profile ?? false,
         runtime,
+        compareUnsplit: args['compare-unsplit'] ?? false,
       };
     });
   };
@@ -146,6 +160,15 @@ export async function run(args: OptionValues<typeof command.options>): Promise<v
   }
 }
 
+/** `--submission-budget`: milliseconds, or off (Infinity: never split); absent: the runtime's default. */
+function submissionBudget(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'off') return Infinity;
+  const ms = Number(value);
+  if (!(ms > 0)) throw new UsageError(`--submission-budget takes a number of milliseconds > 0, or off; got ${value}`);
+  return ms;
+}
+
 /** Ours alone on Dawn, one runtime per preset (each with the request's options). */
 async function runNode(requests: (adapter: AdapterReport) => TrainBenchRequest[], report: (r: TrainBenchResult) => void): Promise<void> {
   const { nodeGpuDevice } = await import('../src/gpu/node.ts');
@@ -169,6 +192,8 @@ async function runNode(requests: (adapter: AdapterReport) => TrainBenchRequest[]
 /** One preset's profiled step: JSON lines (`profile`, then `profile-kernel` per kernel) and a table. */
 function printProfile(r: TrainBenchResult, peaks: ProfilePeaks): void {
   const profile = summarizeProfile(r.profile!.dispatches, peaks);
+  const longest = profile.longestSubmission;
+  const slowest = profile.longestDispatch;
   console.log(
     JSON.stringify({
       kind: 'profile',
@@ -178,6 +203,12 @@ function printProfile(r: TrainBenchResult, peaks: ProfilePeaks): void {
       kernelMs: profile.totalMs,
       profiledStepWallMs: r.profile!.wallMs,
       stepMs: r.oursMs,
+      submissionBudgetMs: budgetText(r.submissions.budgetMs),
+      submissions: profile.submissions,
+      longestSubmissionMs: longest?.ms,
+      longestSubmission: longest,
+      longestDispatchMs: slowest?.ms,
+      longestDispatch: slowest?.label,
       ...peaks,
     }),
   );
@@ -188,14 +219,48 @@ function printProfile(r: TrainBenchResult, peaks: ProfilePeaks): void {
       kernel: k.kernel,
       calls: k.calls,
       ms: k.ms,
+      'planned ms': k.estimatedMs,
       'share %': 100 * k.share,
       'GFLOP/s': k.flops > 0 ? k.gflops : '',
       'GB/s': k.bytes > 0 ? k.gbps : '',
       ...(peaks.tflops || peaks.gbps ? { '% of peak': k.ofPeak === null ? '' : 100 * k.ofPeak, bound: k.bound ?? '' } : {}),
     });
   }
-  rows.push({ kernel: `all (${r.preset}, ${r.tokens} tokens)`, calls: profile.dispatches, ms: profile.totalMs, 'share %': 100 });
+  const planned = profile.rows.reduce((s, k) => s + k.estimatedMs, 0);
+  rows.push({
+    kernel: `all (${r.preset}, ${r.tokens} tokens)`,
+    calls: profile.dispatches,
+    ms: profile.totalMs,
+    'planned ms': planned,
+    'share %': 100,
+  });
   printTable(rows);
+  // The dispatches' GPU times summed per submission: pass boundaries and copies are not in them.
+  if (longest && slowest) {
+    console.error(
+      `${profile.submissions} submissions (budget ${budgetText(r.submissions.budgetMs)} ms): the longest ${longest.ms.toFixed(1)} ms ` +
+        `(${longest.dispatches} dispatches, slowest ${longest.slowest}); the longest dispatch ${slowest.ms.toFixed(1)} ms (${slowest.label})`,
+    );
+  }
+}
+
+/** A budget as the flag spells it: off for Infinity (which JSON cannot carry). */
+function budgetText(ms: number): number | 'off' {
+  return Number.isFinite(ms) ? ms : 'off';
+}
+
+/** A step's submissions in JSON: per step, the longest and how many overran, under which budget. */
+function submissionsLine(s: StepSubmissions) {
+  return {
+    submissionBudgetMs: budgetText(s.budgetMs),
+    submissionsTimedBy: s.source,
+    submissionsPerStep: s.perStep,
+    dispatchesPerStep: s.dispatchesPerStep,
+    submissionsOverBudget: s.overBudget,
+    overBudgetKernels: s.overBudgetKernels,
+    longestSubmissionMs: s.longest?.ms,
+    longestSubmission: s.longest,
+  };
 }
 
 /** The JSON line, the table row and the agreement verdict of one preset's result. */
@@ -232,6 +297,13 @@ function describe(r: TrainBenchResult, peakTflops: number | undefined) {
     ...(t ? { lastLossTfjs: t.lastLoss } : {}),
     oursStepsMs: r.oursStepsMs,
     ...(t ? { tfjsStepsMs: t.stepsMs } : {}),
+    ...submissionsLine(r.submissions),
+    ...(r.unsplit
+      ? {
+          unsplit: { ms: r.unsplit.ms, stepsMs: r.unsplit.stepsMs, ...submissionsLine(r.unsplit.submissions) },
+          splittingCost: r.oursMs / r.unsplit.ms - 1,
+        }
+      : {}),
   };
   const row: Record<string, string | number> = {
     preset: r.preset,
@@ -246,6 +318,16 @@ function describe(r: TrainBenchResult, peakTflops: number | undefined) {
     ...(peakTflops !== undefined ? { 'ours MFU': oursTflops / peakTflops, 'tfjs MFU': t ? tflops(t.ms) / peakTflops : '' } : {}),
     'loss ours': r.lossOurs,
     'loss tfjs': t?.loss ?? '',
+    'budget ms': budgetText(r.submissions.budgetMs),
+    'subs/step': r.submissions.perStep,
+    'longest sub ms': r.submissions.longest?.ms ?? '',
+    ...(r.unsplit
+      ? {
+          'unsplit ms': r.unsplit.ms,
+          'unsplit longest ms': r.unsplit.submissions.longest?.ms ?? '',
+          'split cost %': 100 * (r.oursMs / r.unsplit.ms - 1),
+        }
+      : {}),
   };
   return { line, row, agrees };
 }

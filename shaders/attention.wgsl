@@ -23,6 +23,10 @@ struct Params {
   nKvHeads: u32,
   groupSize: u32,  // nHeads / nKvHeads: query head h reads kv head h / groupSize
   rows: u32,       // B·S·nHeads, the number of (token, head) rows of the delta pass
+  // Head (kv head for dk/dv) and sequence of this dispatch's workgroup (·, 0, 0): a pass too long
+  // for one submission runs as several dispatches over blocks of heads and sequences.
+  headOffset: u32,
+  batchOffset: u32,
 }
 
 override HEAD_DIM: u32 = 64u;
@@ -69,12 +73,12 @@ fn hsum(x: vec4<f32>) -> f32 {
 @group(0) @binding(4) var<storage, read_write> fwdLse: array<f32>;
 @group(0) @binding(5) var<uniform> fwdParams: Params;
 
-// One workgroup: BLOCK_Q queries of head wid.y in sequence wid.z.
+// One workgroup: BLOCK_Q queries of head wid.y in sequence wid.z (plus the dispatch's offsets).
 @compute @workgroup_size(FORWARD_WG)
 fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let seqLen = fwdParams.seqLen;
-  let head = wid.y;
-  let batch = wid.z;
+  let head = wid.y + fwdParams.headOffset;
+  let batch = wid.z + fwdParams.batchOffset;
   let kvHead = head / fwdParams.groupSize;
   // Later query blocks see more keys: hand them out first so the long ones do not finish last.
   let queryBlocks = (seqLen + BLOCK_Q - 1u) / BLOCK_Q;
@@ -277,14 +281,14 @@ fn probabilitiesAndScoreGradients(lid: u32, wgSize: u32, q0: u32, k0: u32) {
   }
 }
 
-// One workgroup: BLOCK_K keys of kv head wid.y in sequence wid.z. It loops over every query head
-// of the group and every query block that can see these keys, so each dk/dv row has exactly one
-// writer.
+// One workgroup: BLOCK_K keys of kv head wid.y in sequence wid.z (plus offsets). It loops over
+// every query head of the group and every query block that can see these keys, so each dk/dv row
+// has exactly one writer.
 @compute @workgroup_size(DKDV_WG)
 fn attention_backward_dkdv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let seqLen = bwdParams.seqLen;
-  let kvHead = wid.y;
-  let batch = wid.z;
+  let kvHead = wid.y + bwdParams.headOffset;
+  let batch = wid.z + bwdParams.batchOffset;
   // Early key blocks are seen by more queries: hand them out first.
   let k0 = wid.x * BLOCK_K;
   stageKeyBlock(lid, DKDV_WG, batch, kvHead, k0);
@@ -325,13 +329,13 @@ fn attention_backward_dkdv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local
   }
 }
 
-// One workgroup: BLOCK_Q queries of head wid.y in sequence wid.z, looping over the key blocks
-// they can see. bwdGradB is bound but unused (the same bind-group layout as dk/dv).
+// One workgroup: BLOCK_Q queries of head wid.y in sequence wid.z (plus offsets), looping over the
+// key blocks they can see. bwdGradB is bound but unused (the same bind-group layout as dk/dv).
 @compute @workgroup_size(DQ_WG)
 fn attention_backward_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let seqLen = bwdParams.seqLen;
-  let head = wid.y;
-  let batch = wid.z;
+  let head = wid.y + bwdParams.headOffset;
+  let batch = wid.z + bwdParams.batchOffset;
   let kvHead = head / bwdParams.groupSize;
   // Later query blocks see more keys: hand them out first.
   let queryBlocks = (seqLen + BLOCK_Q - 1u) / BLOCK_Q;

@@ -35,6 +35,7 @@ struct Params {
   params_base: u32,     // word offset of the per-tensor parameters in `packed`
   total_selected: u32,  // over all groups
   padded_selected: u32, // total_selected rounded up to a multiple of 4
+  chunk_offset: u32,    // ef_select: this dispatch's first chunk (a group too long for one submission runs as several)
 }
 
 @group(0) @binding(0) var<storage, read> tensors: array<u32>;
@@ -176,7 +177,7 @@ fn find_tensor(chunk: u32) -> u32 {
 @compute @workgroup_size(WG)
 fn ef_select(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lid: u32) {
-  let chunk_in_group = wid.x + wid.y * nwg.x;
+  let chunk_in_group = wid.x + wid.y * nwg.x + params.chunk_offset;
   if (chunk_in_group >= params.total_chunks) {
     return;
   }

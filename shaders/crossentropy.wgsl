@@ -22,6 +22,8 @@ struct Params {
   V: u32,
   grad_scale: f32,
   write_gradient: u32,
+  // Row of this dispatch's first workgroup: rows too long for one submission run as several dispatches.
+  row_offset: u32,
 }
 
 // Threads a row: a power of two (the tree reduction halves it), chosen from V by the launcher.
@@ -47,7 +49,7 @@ fn softmax_crossentropy(
   /*@subgroup_id*/
 ) {
   // Rows fold into a 2-D grid so that T may exceed maxComputeWorkgroupsPerDimension.
-  let row = wid.x + wid.y * nwg.x;
+  let row = wid.x + wid.y * nwg.x + params.row_offset;
   if (row >= params.T) {
     return; // workgroup-uniform: the whole group leaves before any barrier
   }

@@ -16,7 +16,8 @@
 // - CHECKED = false is the fast path, valid only when BM | M, BN | N and BK | K; CHECKED = true
 //   bounds-checks every load and store for odd shapes.
 // - Dispatch grid: x over column tiles, y over row tiles; the launcher splits grids larger than
-//   maxComputeWorkgroupsPerDimension into several dispatches shifted by the params' tile offsets.
+//   maxComputeWorkgroupsPerDimension, or products too long for one submission, into several
+//   dispatches shifted by the params' tile offsets (and split-K slice offset).
 // - Split-K (weight gradients: K = tokens is large, the output small): grid z is a slice of
 //   kChunk along K; slice z writes its partial product to out + z·splitStride (never
 //   accumulating), and matmul_splitk_reduce sums the slices in order z = 0, 1, ... into the real
@@ -33,6 +34,9 @@ struct Params {
   // K per split-K slice (a multiple of BK; ≥ K when not split), and floats between slices' outputs.
   kChunk: u32,
   splitStride: u32,
+  // The split-K slice of this dispatch's z = 0: a tile too long for one submission runs its slices
+  // in several dispatches.
+  splitOffset: u32,
 }
 
 // Bindings 0 and 1 (a, b) and their loads load_a / load_b come from matmul-inputs-f32.wgsl or,
@@ -146,7 +150,8 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
   let col0 = (wid.x + params.colTileOffset) * BM;
   let half = ROW_SLOTS / 2u;
   // This workgroup's slice of K: [kBegin, kBegin + kSteps·BK), clipped to K by the checked loads.
-  let kBegin = wid.z * params.kChunk;
+  let slice = wid.z + params.splitOffset;
+  let kBegin = slice * params.kChunk;
   let kSteps = (min(params.K - kBegin, params.kChunk) + BK - 1u) / BK;
 
   // acc[2i + h]: row i of this thread's 8 (i < 4: 4ty + i, else BM/2 + 4ty + i - 4), columns
@@ -209,22 +214,22 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
   let rowHi = row0 + BM / 2u + 4u * ty;
   let colLo = col0 + 4u * tx;
   let colHi = col0 + BM / 2u + 4u * tx;
-  storeOut(rowLo, colLo, wid.z, acc[0]);
-  storeOut(rowLo, colHi, wid.z, acc[1]);
-  storeOut(rowLo + 1u, colLo, wid.z, acc[2]);
-  storeOut(rowLo + 1u, colHi, wid.z, acc[3]);
-  storeOut(rowLo + 2u, colLo, wid.z, acc[4]);
-  storeOut(rowLo + 2u, colHi, wid.z, acc[5]);
-  storeOut(rowLo + 3u, colLo, wid.z, acc[6]);
-  storeOut(rowLo + 3u, colHi, wid.z, acc[7]);
-  storeOut(rowHi, colLo, wid.z, acc[8]);
-  storeOut(rowHi, colHi, wid.z, acc[9]);
-  storeOut(rowHi + 1u, colLo, wid.z, acc[10]);
-  storeOut(rowHi + 1u, colHi, wid.z, acc[11]);
-  storeOut(rowHi + 2u, colLo, wid.z, acc[12]);
-  storeOut(rowHi + 2u, colHi, wid.z, acc[13]);
-  storeOut(rowHi + 3u, colLo, wid.z, acc[14]);
-  storeOut(rowHi + 3u, colHi, wid.z, acc[15]);
+  storeOut(rowLo, colLo, slice, acc[0]);
+  storeOut(rowLo, colHi, slice, acc[1]);
+  storeOut(rowLo + 1u, colLo, slice, acc[2]);
+  storeOut(rowLo + 1u, colHi, slice, acc[3]);
+  storeOut(rowLo + 2u, colLo, slice, acc[4]);
+  storeOut(rowLo + 2u, colHi, slice, acc[5]);
+  storeOut(rowLo + 3u, colLo, slice, acc[6]);
+  storeOut(rowLo + 3u, colHi, slice, acc[7]);
+  storeOut(rowHi, colLo, slice, acc[8]);
+  storeOut(rowHi, colHi, slice, acc[9]);
+  storeOut(rowHi + 1u, colLo, slice, acc[10]);
+  storeOut(rowHi + 1u, colHi, slice, acc[11]);
+  storeOut(rowHi + 2u, colLo, slice, acc[12]);
+  storeOut(rowHi + 2u, colHi, slice, acc[13]);
+  storeOut(rowHi + 3u, colLo, slice, acc[14]);
+  storeOut(rowHi + 3u, colHi, slice, acc[15]);
 }
 
 // Split-K reduction: out[i] (+)= Σ_z partials[z·n + i] for z = 0 .. splits−1, in that order.

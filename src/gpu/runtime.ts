@@ -1,7 +1,16 @@
-// The GPU runtime every kernel runs on: buffer pool, pipeline cache, batched dispatch, readback
-// and GPU timestamps. Environment-free: give it a GpuDevice from browser.ts or node.ts.
+// The GPU runtime every kernel runs on: buffer pool, pipeline cache, batched dispatch in
+// submissions bounded in time (submissions.ts), readback and GPU timestamps. Environment-free:
+// give it a GpuDevice from browser.ts or node.ts.
 import type { GpuDevice } from './device.ts';
 import { GpuCommandError, GpuLimitError } from './errors.ts';
+import {
+  DEFAULT_SUBMISSION_BUDGET_MS,
+  dispatchUnits,
+  SubmissionPlanner,
+  SubmissionWork,
+  type SubmissionStats,
+  type WorkKind,
+} from './submissions.ts';
 
 /** How a kernel sees each binding, in binding order; uniforms come last. */
 export type BindingKind = 'read' | 'write' | 'uniform';
@@ -28,14 +37,18 @@ const UNIFORM_ARENA_SLOTS = 1024;
 export type UniformData = ArrayBufferView | readonly number[];
 
 /**
- * What one dispatch does, for the profile (`startProfile`): the kernel's name in the report
- * (default: the program's name), its floating-point operations and the bytes it must move to and
- * from memory at least (each operand read once, each result written once).
+ * What one dispatch does, for the profile (`startProfile`) and the submission budget: the kernel's
+ * name in the report (default: the program's name), its floating-point operations and the bytes it
+ * must move to and from memory at least (each operand read once, each result written once), and
+ * the shape of the whole operation it is part of (`M×N×K` of a matmul, for instance): the budget
+ * learns a rate per kernel and shape, since one kernel runs some shapes many times slower per
+ * FLOP than others (on SwiftShader here the head's weight gradient, 10× the layers').
  */
 export interface DispatchCost {
   label?: string;
   flops?: number;
   bytes?: number;
+  shape?: string;
 }
 
 /** One profiled dispatch: its label, cost and GPU time from its own pass's timestamps. */
@@ -44,6 +57,11 @@ export interface ProfiledDispatch {
   flops: number;
   bytes: number;
   ms: number;
+  /** The queue submission it went out in (the runtime's submitCount then), and that work's kind. */
+  submission: number;
+  kind: WorkKind;
+  /** What the submission planner expected it to take (submissions.ts). */
+  estimatedMs: number;
 }
 
 /** Timestamp queries per query set (WebGPU's maximum), two per profiled dispatch. */
@@ -60,6 +78,23 @@ export interface RuntimeOptions {
    * packed in pairs (core WGSL), so the path can be forced on anywhere, as its tests do.
    */
   f16?: boolean;
+  /**
+   * The longest a single queue submission should run on the GPU (default 250 ms): work is cut
+   * into more submissions, and oversized matmuls, AdamW steps and gradient norms into slices,
+   * until each fits (submissions.ts). Infinity: one submission per flush, as recorded.
+   */
+  submissionBudgetMs?: number;
+}
+
+/** The submission being recorded: what the planner and the measurement need to know of it. */
+interface OpenSubmission {
+  work: SubmissionWork;
+  /** Its passes' timestamps (begin of the first, end of the last), where measured by timestamps. */
+  queries: GPUQuerySet | null;
+}
+
+function openSubmission(kind: WorkKind): OpenSubmission {
+  return { work: new SubmissionWork(kind), queries: null };
 }
 
 export class GpuRuntime {
@@ -87,7 +122,7 @@ export class GpuRuntime {
   private timedPass = false;
   /** While profiling: each dispatch's label and cost, its query set and slot. */
   private profiling: {
-    dispatches: { label: string; flops: number; bytes: number; resolved: number; slot: number }[];
+    dispatches: (Omit<ProfiledDispatch, 'ms'> & { resolved: number; slot: number })[];
     querySet: GPUQuerySet;
     used: number;
     /** Resolved query sets in order, each with its buffer of timestamps. */
@@ -96,6 +131,24 @@ export class GpuRuntime {
   /** Dispatches issued since creation (for reports and tests). */
   dispatchCount = 0;
   submitCount = 0;
+  /** Where submissions end, learned per kind of work from their measured times. */
+  private readonly planner: SubmissionPlanner;
+  private kind: WorkKind = 'other';
+  private open: OpenSubmission = openSubmission('other');
+  /** Two-slot timestamp query sets of measured submissions whose times have been read. */
+  private readonly freeQuerySets: GPUQuerySet[] = [];
+  /** Where every measured submission resolves its timestamps, before copying them out (queue order keeps them apart). */
+  private submissionResolve: GPUBuffer | null = null;
+  /**
+   * A spare buffer a submission's timestamps are read through: one is kept, more are made while
+   * many submissions are in flight and destroyed when read, so the memory a runtime holds does
+   * not depend on how its work was split.
+   */
+  private spareTimestampReadback: GPUBuffer | null = null;
+  /** Measurements still on their way back, so submissionStats() can wait for them. */
+  private readonly measuring = new Set<Promise<void>>();
+  /** Without timestamps: when the previous submission was seen done (wall-time measurement). */
+  private lastDoneMs = 0;
 
   constructor(gpu: GpuDevice, options: RuntimeOptions = {}) {
     this.gpu = gpu;
@@ -108,6 +161,7 @@ export class GpuRuntime {
     }
     this.subgroups = options.subgroups ?? subgroupsUsable;
     this.f16 = options.f16 ?? false;
+    this.planner = new SubmissionPlanner(options.submissionBudgetMs ?? DEFAULT_SUBMISSION_BUDGET_MS);
     this.uniformArena = this.device.createBuffer({
       label: 'uniform-arena',
       size: this.uniformStaging.byteLength,
@@ -323,6 +377,11 @@ export class GpuRuntime {
       this.collecting.set(this.key(p), p);
       return;
     }
+    const label = cost?.label ?? p.name;
+    const units = dispatchUnits(cost?.flops, cost?.bytes);
+    const estimatedMs = this.planner.estimateMs(this.kind, label, cost?.shape, units);
+    const open = this.open.work;
+    if (open.dispatches > 0 && !this.timedPass && this.planner.overruns(open.estimatedMs + estimatedMs)) this.flush();
     const pipeline = this.pipeline(p);
     const entries: GPUBindGroupEntry[] = buffers.map((b, binding) =>
       'buffer' in b ? { binding, resource: { buffer: b.buffer, offset: b.offset, size: b.size } } : { binding, resource: { buffer: b } },
@@ -332,12 +391,10 @@ export class GpuRuntime {
       entries.push({ binding: entries.length, resource: this.uniformSlot(uniforms) });
     }
     const bindGroup = this.device.createBindGroup({ layout: this.layout(p.bindings), entries });
+    // After uniformSlot, which submits the open work when the arena is full.
+    this.open.work.add(label, cost?.shape, units, estimatedMs);
     if (this.profiling) {
-      this.profiledDispatch(pipeline, bindGroup, [gx, gy, gz], {
-        label: cost?.label ?? p.name,
-        flops: cost?.flops ?? 0,
-        bytes: cost?.bytes ?? 0,
-      });
+      this.profiledDispatch(pipeline, bindGroup, [gx, gy, gz], { label, flops: cost?.flops ?? 0, bytes: cost?.bytes ?? 0, estimatedMs });
       return;
     }
     const pass = this.ensurePass();
@@ -345,6 +402,133 @@ export class GpuRuntime {
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(gx, gy, gz);
     this.dispatchCount++;
+  }
+
+  // ---- bounded submissions -------------------------------------------------------------------
+
+  /**
+   * Records `record`'s work as `kind` (a training step, an evaluation, a compression): each kind's
+   * submissions are timed and cut on their own, and a change of kind starts a new submission.
+   * Synchronous, like the recording itself; kinds nest and the outer one comes back after.
+   */
+  work<T>(kind: WorkKind, record: () => T): T {
+    const outer = this.kind;
+    this.setKind(kind);
+    try {
+      return record();
+    } finally {
+      this.setKind(outer);
+    }
+  }
+
+  private setKind(kind: WorkKind): void {
+    if (kind === this.kind) return;
+    if (this.open.work.dispatches > 0 && this.planner.splits && !this.timedPass) this.flush();
+    this.kind = kind;
+    if (this.open.work.dispatches === 0) this.open = openSubmission(kind);
+  }
+
+  /**
+   * How many dispatches a launcher should cut a dispatch of `p` with this cost into (along a grid
+   * axis the kernel can offset, or into slices of its buffers) so that each fits a submission; 1
+   * when it fits, when splitting is off, or inside time().
+   */
+  slicesFor(p: Program, cost: DispatchCost): number {
+    if (this.timedPass || this.collecting) return 1;
+    return this.planner.slices(this.kind, cost.label ?? p.name, cost.shape, dispatchUnits(cost.flops, cost.bytes));
+  }
+
+  /** The submission budget in ms (Infinity: never split); settable, from the next dispatch on. */
+  get submissionBudgetMs(): number {
+    return this.planner.budgetMs;
+  }
+
+  set submissionBudgetMs(ms: number) {
+    this.planner.budgetMs = ms;
+  }
+
+  /**
+   * Every measured submission since creation or resetSubmissionStats(), per kind, with the
+   * longest; waits for measurements still in flight (flush or read first: an open batch is not a
+   * submission yet).
+   */
+  async submissionStats(): Promise<SubmissionStats> {
+    await this.measured();
+    return this.planner.report(this.gpu.hasTimestamps ? 'timestamp' : 'wall');
+  }
+
+  resetSubmissionStats(): void {
+    this.planner.resetStats();
+  }
+
+  /** The timestamps of the open submission's passes: the first pass writes the begin, every pass the end. */
+  private submissionTimestamps(): GPUComputePassTimestampWrites | undefined {
+    if (!this.gpu.hasTimestamps || this.profiling) return undefined;
+    const first = this.open.queries === null;
+    this.open.queries ??= this.freeQuerySets.pop() ?? this.device.createQuerySet({ type: 'timestamp', count: 2 });
+    return first
+      ? { querySet: this.open.queries, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 }
+      : { querySet: this.open.queries, endOfPassWriteIndex: 1 };
+  }
+
+  /**
+   * Measures the submission just recorded (its encoder not yet finished) once it has run: by its
+   * timestamps, else by the wall time from submit (or the previous one's end) to
+   * onSubmittedWorkDone, which overstates it by the event loop's latency.
+   */
+  private measureSubmission(encoder: GPUCommandEncoder, open: OpenSubmission): () => void {
+    const finish = (ms: number) => this.planner.observe(open.work, ms);
+    const track = (measurement: Promise<void>) => {
+      this.measuring.add(measurement);
+      void measurement.finally(() => this.measuring.delete(measurement));
+    };
+    const queries = open.queries;
+    if (queries) {
+      this.submissionResolve ??= this.device.createBuffer({
+        label: 'submission-timestamps',
+        size: 16,
+        usage: QUERY_RESOLVE | 0x4 /* COPY_SRC */,
+      });
+      const readback =
+        this.spareTimestampReadback ??
+        this.device.createBuffer({ label: 'submission-timestamps-read', size: 16, usage: MAP_READ | COPY_DST });
+      this.spareTimestampReadback = null;
+      encoder.resolveQuerySet(queries, 0, 2, this.submissionResolve, 0);
+      encoder.copyBufferToBuffer(this.submissionResolve, 0, readback, 0, 16);
+      return () =>
+        track(
+          readback.mapAsync(1 /* GPUMapMode.READ */, 0, 16).then(
+            () => {
+              const [begin, end] = new BigUint64Array(readback.getMappedRange(0, 16).slice(0));
+              readback.unmap();
+              if (this.spareTimestampReadback) readback.destroy();
+              else this.spareTimestampReadback = readback;
+              this.freeQuerySets.push(queries);
+              // Timestamps may go backwards across passes on some drivers: such a submission teaches nothing.
+              if (end! > begin!) finish(Number(end! - begin!) / 1e6);
+            },
+            () => {
+              // The device was destroyed or lost before the measurement came back: nothing to learn.
+            },
+          ),
+        );
+    }
+    if (this.gpu.hasTimestamps || open.work.dispatches === 0) return () => {};
+    return () => {
+      const submitted = performance.now();
+      track(
+        this.device.queue.onSubmittedWorkDone().then(
+          () => {
+            const done = performance.now();
+            finish(done - Math.max(submitted, this.lastDoneMs));
+            this.lastDoneMs = done;
+          },
+          () => {
+            // The device is gone: nothing to learn.
+          },
+        ),
+      );
+    };
   }
 
   // ---- profile -------------------------------------------------------------------------------
@@ -390,7 +574,7 @@ export class GpuRuntime {
       const end = t[d.slot + 1]!;
       // Timestamps may go backwards across passes on some drivers: clamp rather than report < 0.
       const ms = end > begin ? Number(end - begin) / 1e6 : 0;
-      return { label: d.label, flops: d.flops, bytes: d.bytes, ms };
+      return { label: d.label, flops: d.flops, bytes: d.bytes, ms, submission: d.submission, kind: d.kind, estimatedMs: d.estimatedMs };
     });
   }
 
@@ -402,13 +586,13 @@ export class GpuRuntime {
     pipeline: GPUComputePipeline,
     bindGroup: GPUBindGroup,
     groups: [number, number, number],
-    cost: Omit<ProfiledDispatch, 'ms'>,
+    cost: Pick<ProfiledDispatch, 'label' | 'flops' | 'bytes' | 'estimatedMs'>,
   ): void {
     const prof = this.profiling!;
     if (prof.used + 2 > PROFILE_QUERIES) this.resolveProfileQueries();
     const slot = prof.used;
     prof.used += 2;
-    prof.dispatches.push({ ...cost, resolved: prof.resolved.length, slot });
+    prof.dispatches.push({ ...cost, submission: this.submitCount, kind: this.open.work.kind, resolved: prof.resolved.length, slot });
     this.endPass();
     const pass = this.ensureEncoder().beginComputePass({
       timestampWrites: { querySet: prof.querySet, beginningOfPassWriteIndex: slot, endOfPassWriteIndex: slot + 1 },
@@ -452,11 +636,11 @@ export class GpuRuntime {
   private ensurePass(): GPUComputePassEncoder {
     if (!this.pass) {
       const encoder = this.ensureEncoder();
-      this.pass = encoder.beginComputePass(
+      const timestampWrites =
         this.timedPass && this.timestampQuery
-          ? { timestampWrites: { querySet: this.timestampQuery, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } }
-          : undefined,
-      );
+          ? { querySet: this.timestampQuery, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 }
+          : this.submissionTimestamps();
+      this.pass = encoder.beginComputePass(timestampWrites ? { timestampWrites } : undefined);
     }
     return this.pass;
   }
@@ -466,10 +650,18 @@ export class GpuRuntime {
     this.pass = null;
   }
 
-  /** Submits everything recorded so far as one command buffer. */
+  /**
+   * Submits everything recorded so far as one command buffer. Called at any dispatch boundary
+   * (by the budget, a kind change, a write or a read), it changes no result: the queue runs
+   * submissions in order, and the uniform arena is rewritten in queue order after the last
+   * submission that read it.
+   */
   flush(): void {
     this.endPass();
+    const open = this.open;
+    this.open = openSubmission(this.kind);
     if (!this.encoder) return;
+    const measured = this.measureSubmission(this.encoder, open);
     if (this.uniformSlots > 0) {
       // Queue order: this write lands before the command buffer that reads it, after earlier ones.
       this.device.queue.writeBuffer(this.uniformArena, 0, this.uniformStaging, 0, this.uniformSlots * UNIFORM_SLOT);
@@ -478,13 +670,19 @@ export class GpuRuntime {
     this.device.queue.submit([this.encoder.finish()]);
     this.encoder = null;
     this.submitCount++;
+    measured();
   }
 
-  /** Waits until the GPU has finished everything submitted. */
+  /** Waits until the GPU has finished everything submitted, and the submissions' measurements are in. */
   async sync(): Promise<void> {
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
+    await this.measured();
     this.throwIfRejected();
+  }
+
+  private async measured(): Promise<void> {
+    while (this.measuring.size > 0) await Promise.all(this.measuring);
   }
 
   /** Throws if WebGPU rejected any command since the last check (errors arrive asynchronously). */
@@ -525,6 +723,9 @@ export class GpuRuntime {
     this.flush();
     this.trimPool();
     this.uniformArena.destroy();
+    for (const q of this.freeQuerySets) q.destroy();
+    this.submissionResolve?.destroy();
+    this.spareTimestampReadback?.destroy();
     this.device.destroy();
   }
 }
@@ -542,6 +743,15 @@ export type BufferRef = GPUBuffer | BufferSlice;
 /** Bytes visible through a binding. */
 export function refBytes(ref: BufferRef): number {
   return ref.size;
+}
+
+/** `floats` floats of a binding from `floatOffset` (a multiple of 64, so the slice stays 256-byte aligned). */
+export function sliceRef(ref: BufferRef, floatOffset: number, floats: number): BufferSlice {
+  if (floatOffset % 64 !== 0) throw new Error(`sliceRef: offset ${floatOffset} floats is not a multiple of 64 (256 bytes)`);
+  if ((floatOffset + floats) * 4 > ref.size)
+    throw new Error(`sliceRef: [${floatOffset}, ${floatOffset + floats}) floats runs past a ${ref.size}-byte binding`);
+  const base = 'buffer' in ref ? ref : { buffer: ref, offset: 0 };
+  return { buffer: base.buffer, offset: base.offset + floatOffset * 4, size: floats * 4 };
 }
 
 export function alignTo(n: number, a: number): number {

@@ -3,7 +3,7 @@
 // parameter group (weights with decay, norm weights without); the clip factor is derived from the
 // norm on the GPU, so nothing is read back unless the caller wants to log the norm (readGradNorm).
 import code from '../../shaders/adamw.wgsl?raw';
-import type { BufferRef, GpuRuntime, Program } from '../gpu/runtime.ts';
+import { sliceRef, type BufferRef, type GpuRuntime, type Program } from '../gpu/runtime.ts';
 import { ceilDiv, grid1d } from './grid.ts';
 import { requireCount, requireFloats } from './checks.ts';
 import { reducingProgram } from './reduce.ts';
@@ -13,6 +13,8 @@ const WG = 256;
 const NORM_WG = 64;
 /** Gradients summed by one norm_partial workgroup (one partial float each). */
 const NORM_CHUNK = 4096;
+/** Floats per 256 bytes: a slice of a binding must start at a multiple of it. */
+const SLICE_ALIGN = 64;
 
 function normProgram(rt: GpuRuntime, entryPoint: 'norm_partial' | 'norm_final', subgroups: boolean): Program {
   return reducingProgram(
@@ -68,13 +70,21 @@ export function globalNormSquared(rt: GpuRuntime, args: GlobalNormSquaredArgs): 
   });
   const partials = rt.acquire(partialCount * 4, 'norm-partials');
   parts.forEach(({ grad, n }, index) => {
-    rt.dispatch(
-      normProgram(rt, 'norm_partial', rt.subgroups),
-      [grad, partials],
-      [n, offsets[index]!],
-      grid1d(rt, ceilDiv(n, NORM_CHUNK), 1),
-      { flops: 2 * n, bytes: 4 * n },
-    );
+    // A part too long for one submission runs in slices of whole chunks: the same partials.
+    const chunks = ceilDiv(n, NORM_CHUNK);
+    const program = normProgram(rt, 'norm_partial', rt.subgroups);
+    const chunksPerSlice = ceilDiv(chunks, rt.slicesFor(program, { shape: `${n}`, flops: 2 * n, bytes: 4 * n }));
+    for (let chunk = 0; chunk < chunks; chunk += chunksPerSlice) {
+      const start = chunk * NORM_CHUNK;
+      const floats = Math.min(n - start, chunksPerSlice * NORM_CHUNK);
+      rt.dispatch(
+        program,
+        [start === 0 && floats === n ? grad : sliceRef(grad, start, floats), partials],
+        [floats, offsets[index]! + chunk],
+        grid1d(rt, ceilDiv(floats, NORM_CHUNK), 1),
+        { shape: `${n}`, flops: 2 * floats, bytes: 4 * floats },
+      );
+    }
   });
   rt.dispatch(normProgram(rt, 'norm_final', rt.subgroups), [partials, out], [partialCount], [1], { bytes: 4 * partialCount });
   // Safe to reuse at once: anything that acquires it later is recorded after these dispatches.
@@ -164,9 +174,21 @@ export function adamw(rt: GpuRuntime, args: AdamWArgs): void {
     lr / (1 - beta1 ** step),
     Math.sqrt(1 - beta2 ** step),
   ]);
-  // With clipping off the shader never reads binding 4; grads stands in for it.
-  rt.dispatch(adamwStepProgram(rt), [params, grads, m, v, normSquared ?? grads], new Uint8Array(uniforms), grid1d(rt, n, WG), {
-    flops: 14 * n,
-    bytes: 28 * n,
-  });
+  // A group too long for one submission is updated in slices (element-wise: the same bits).
+  const program = adamwStepProgram(rt);
+  const slices = rt.slicesFor(program, { shape: `${n}`, flops: 14 * n, bytes: 28 * n });
+  const sliceFloats = slices === 1 ? n : Math.ceil(n / slices / SLICE_ALIGN) * SLICE_ALIGN;
+  for (let start = 0; start < n; start += sliceFloats) {
+    const floats = Math.min(sliceFloats, n - start);
+    const bind = (ref: BufferRef) => (floats === n ? ref : sliceRef(ref, start, floats));
+    new Uint32Array(uniforms, 0, 1)[0] = floats;
+    // With clipping off the shader never reads binding 4; grads stands in for it.
+    rt.dispatch(
+      program,
+      [bind(params), bind(grads), bind(m), bind(v), normSquared ?? bind(grads)],
+      new Uint8Array(uniforms),
+      grid1d(rt, floats, WG),
+      { shape: `${n}`, flops: 14 * floats, bytes: 28 * floats },
+    );
+  }
 }

@@ -2,8 +2,8 @@
 // flash-attention style forward and FlashAttention-2 style backward (no S×S matrix, no atomics).
 import code from '../../shaders/attention.wgsl?raw';
 import { GpuLimitError } from '../gpu/errors.ts';
-import type { BufferRef, GpuRuntime, Program } from '../gpu/runtime.ts';
-import { ceilDiv, grid1d } from './grid.ts';
+import type { BufferRef, DispatchCost, GpuRuntime, Program } from '../gpu/runtime.ts';
+import { ceilDiv, grid1d, gridBlocks } from './grid.ts';
 import { requireFloats } from './checks.ts';
 
 /** Query and key block sizes of one kernel (rows staged in workgroup memory per step). */
@@ -188,8 +188,35 @@ function extent(s: AttentionShape) {
   };
 }
 
-function params(s: AttentionShape): number[] {
-  return [s.S, s.nHeads, s.nKvHeads, s.nHeads / s.nKvHeads, s.B * s.S * s.nHeads];
+function params(s: AttentionShape, headOffset = 0, batchOffset = 0): number[] {
+  return [s.S, s.nHeads, s.nKvHeads, s.nHeads / s.nKvHeads, s.B * s.S * s.nHeads, headOffset, batchOffset];
+}
+
+/**
+ * One pass over every (sequence, head) of a grid [blocks, heads, B]: one dispatch, or where it is
+ * too long for one submission (GpuRuntime.slicesFor), one per block of sequences and heads, each
+ * workgroup computing what it would in one dispatch.
+ */
+function dispatchHeads(
+  rt: GpuRuntime,
+  p: Program,
+  buffers: readonly BufferRef[],
+  shape: AttentionShape,
+  grid: { blocks: number; heads: number },
+  cost: Required<Omit<DispatchCost, 'shape'>>,
+): void {
+  const cells = shape.B * grid.heads;
+  const of = `B${shape.B} S${shape.S} heads ${shape.nHeads}/${shape.nKvHeads} of ${shape.headDim}`;
+  const slices = rt.slicesFor(p, { ...cost, shape: of });
+  for (const b of gridBlocks(shape.B, grid.heads, Math.ceil(cells / slices))) {
+    const share = (b.rows * b.cols) / cells;
+    rt.dispatch(p, buffers, params(shape, b.col, b.row), [grid.blocks, b.cols, b.rows], {
+      label: cost.label,
+      shape: of,
+      flops: cost.flops * share,
+      bytes: cost.bytes * share,
+    });
+  }
 }
 
 /**
@@ -209,16 +236,13 @@ export function attentionForward(rt: GpuRuntime, args: AttentionForwardArgs): vo
   const tiles = resolveTiles(rt, 'forward', headDim, args.tiles);
   const { pairs, qBytes, kBytes, lseBytes } = extent(args);
   // Two products of headDim per pair (scores, values).
-  rt.dispatch(
+  dispatchHeads(
+    rt,
     program('forward', headDim, tiles),
     [args.q, args.k, args.v, args.out, args.lse],
-    params(args),
-    [ceilDiv(S, tiles.blockQ), nHeads, B],
-    {
-      label: 'attention forward',
-      flops: 4 * headDim * pairs,
-      bytes: 2 * qBytes + 2 * kBytes + lseBytes,
-    },
+    args,
+    { blocks: ceilDiv(S, tiles.blockQ), heads: nHeads },
+    { label: 'attention forward', flops: 4 * headDim * pairs, bytes: 2 * qBytes + 2 * kBytes + lseBytes },
   );
 }
 
@@ -248,17 +272,23 @@ export function attentionBackward(rt: GpuRuntime, args: AttentionBackwardArgs): 
   });
   const inputs = [args.q, args.k, args.v, args.dOut, args.lse, delta];
   // dk/dv recomputes the scores and dP and forms dv and dk: four products of headDim per pair.
-  rt.dispatch(program('dkdv', headDim, dkdvTiles), [...inputs, args.dk, args.dv], uniforms, [ceilDiv(S, dkdvTiles.blockK), nKvHeads, B], {
-    label: 'attention backward dk dv',
-    flops: 8 * headDim * pairs,
-    bytes: 2 * qBytes + 4 * kBytes + 2 * lseBytes,
-  });
+  dispatchHeads(
+    rt,
+    program('dkdv', headDim, dkdvTiles),
+    [...inputs, args.dk, args.dv],
+    args,
+    { blocks: ceilDiv(S, dkdvTiles.blockK), heads: nKvHeads },
+    { label: 'attention backward dk dv', flops: 8 * headDim * pairs, bytes: 2 * qBytes + 4 * kBytes + 2 * lseBytes },
+  );
   // The dq kernel leaves its second gradient binding untouched; dv fills the shared layout.
-  rt.dispatch(program('dq', headDim, dqTiles), [...inputs, args.dq, args.dv], uniforms, [ceilDiv(S, dqTiles.blockQ), nHeads, B], {
-    label: 'attention backward dq',
-    flops: 6 * headDim * pairs,
-    bytes: 3 * qBytes + 2 * kBytes + 2 * lseBytes,
-  });
+  dispatchHeads(
+    rt,
+    program('dq', headDim, dqTiles),
+    [...inputs, args.dq, args.dv],
+    args,
+    { blocks: ceilDiv(S, dqTiles.blockQ), heads: nHeads },
+    { label: 'attention backward dq', flops: 6 * headDim * pairs, bytes: 3 * qBytes + 2 * kBytes + 2 * lseBytes },
+  );
   // Queue order keeps the reads above ahead of any later reuse of the pooled scratch buffer.
   rt.release(delta);
 }

@@ -171,24 +171,38 @@ export async function compressChunksOnGpu(
     return { buffer: rt.upload(table, 'compress-table'), totalChunks: chunkBase };
   });
 
-  const uniforms = (numGroupTensors: number, totalChunks: number, hasDelta: boolean): Uint32Array => {
-    const u = new Uint32Array(8);
+  const uniforms = (numGroupTensors: number, totalChunks: number, hasDelta: boolean, chunkOffset = 0): Uint32Array => {
+    const u = new Uint32Array(9);
     new Float32Array(u.buffer).set([batch.beta], 3);
     u.set([numGroupTensors, totalChunks, hasDelta ? 1 : 0], 0);
-    u.set([0 /* guard */, paramsBase, totalSelected, padded], 4);
+    u.set([0 /* guard */, paramsBase, totalSelected, padded, chunkOffset], 4);
     return u;
   };
-  let lastBindings: BufferRef[] = [];
-  batch.groups.forEach((group, g) => {
-    const { buffer: table, totalChunks } = tables[g]!;
-    if (planned[g]!.length === 0) return;
-    const bindings = [table, group.delta ?? noDelta, group.error, selIndex, selValue, selCode, packed];
-    const u = uniforms(planned[g]!.length, totalChunks, group.delta !== null);
-    rt.dispatch(COMPRESS_EF_SELECT, bindings, u, grid1d(rt, totalChunks, 1));
-    rt.dispatch(COMPRESS_QUANTIZE, bindings, u, [planned[g]!.length]);
-    lastBindings = bindings;
+  rt.work('compress', () => {
+    let lastBindings: BufferRef[] = [];
+    batch.groups.forEach((group, g) => {
+      const { buffer: table, totalChunks } = tables[g]!;
+      if (planned[g]!.length === 0) return;
+      const bindings = [table, group.delta ?? noDelta, group.error, selIndex, selValue, selCode, packed];
+      const hasDelta = group.delta !== null;
+      const floats = planned[g]!.reduce((n, t) => n + t.tiling.rows * t.tiling.cols, 0);
+      // Costs for the submission budget: e and Δ read, e written, and the radix select's passes
+      // over each chunk. Chunks too long for one submission go out as several dispatches.
+      const selectCost = (share: number) => ({ shape: `${floats}`, flops: 16 * floats * share, bytes: 16 * floats * share });
+      const chunksPerSlice = Math.ceil(totalChunks / rt.slicesFor(COMPRESS_EF_SELECT, selectCost(1)));
+      for (let chunk = 0; chunk < totalChunks; chunk += chunksPerSlice) {
+        const chunks = Math.min(chunksPerSlice, totalChunks - chunk);
+        const u = uniforms(planned[g]!.length, totalChunks, hasDelta, chunk);
+        rt.dispatch(COMPRESS_EF_SELECT, bindings, u, grid1d(rt, chunks, 1), selectCost(chunks / totalChunks));
+      }
+      rt.dispatch(COMPRESS_QUANTIZE, bindings, uniforms(planned[g]!.length, totalChunks, hasDelta), [planned[g]!.length], {
+        shape: `${floats}`,
+        bytes: 8 * floats,
+      });
+      lastBindings = bindings;
+    });
+    rt.dispatch(COMPRESS_PACK, lastBindings, uniforms(0, 0, false), grid1d(rt, padded / 4, WORKGROUP), { bytes: 12 * padded });
   });
-  rt.dispatch(COMPRESS_PACK, lastBindings, uniforms(0, 0, false), grid1d(rt, padded / 4, WORKGROUP));
   const words = new Uint32Array(await rt.read(packed, 0, packedWords * 4));
 
   for (const b of [selIndex, selValue, selCode, packed, noDelta, ...tables.map((t) => t.buffer)]) rt.release(b);

@@ -77,14 +77,23 @@ export function softmaxCrossEntropy(rt: GpuRuntime, args: SoftmaxCrossEntropyArg
   requireFloats('softmaxCrossEntropy', 'logits', logits, T * V);
   requireFloats('softmaxCrossEntropy', 'targets', targets, T);
   requireFloats('softmaxCrossEntropy', 'losses', losses, T);
-  const uniforms = new ArrayBuffer(16);
+  const uniforms = new ArrayBuffer(20);
   new Uint32Array(uniforms, 0, 2).set([T, V]);
   new Float32Array(uniforms, 8, 1)[0] = gradScale ?? 0;
   new Uint32Array(uniforms, 12, 1)[0] = gradScale === undefined ? 0 : 1;
-  rt.dispatch(softmaxCrossEntropyProgram(rt, threadsPerRow(V)), [logits, targets, losses], new Uint8Array(uniforms), grid1d(rt, T, 1), {
-    flops: (gradScale === undefined ? 3 : 6) * T * V,
-    bytes: 4 * ((gradScale === undefined ? 1 : 3) * T * V + 2 * T),
+  const cost = (rows: number) => ({
+    shape: `${T}×${V}`,
+    flops: (gradScale === undefined ? 3 : 6) * rows * V,
+    bytes: 4 * ((gradScale === undefined ? 1 : 3) * rows * V + 2 * rows),
   });
+  // Rows too long for one submission go out as several dispatches, each row computed alike.
+  const program = softmaxCrossEntropyProgram(rt, threadsPerRow(V));
+  const rowsPerSlice = Math.ceil(T / rt.slicesFor(program, cost(T)));
+  for (let row = 0; row < T; row += rowsPerSlice) {
+    const rows = Math.min(rowsPerSlice, T - row);
+    new Uint32Array(uniforms, 16, 1)[0] = row;
+    rt.dispatch(program, [logits, targets, losses], new Uint8Array(uniforms), grid1d(rt, rows, 1), cost(rows));
+  }
 }
 
 export interface MeanLossArgs {

@@ -7,7 +7,7 @@ import inputsF16 from '../../shaders/matmul-inputs-f16.wgsl?raw';
 import { halfBytes } from './cast.ts';
 import { GpuLimitError } from '../gpu/errors.ts';
 import { refBytes, type BufferRef, type GpuRuntime, type Program } from '../gpu/runtime.ts';
-import { ceilDiv, grid1d } from './grid.ts';
+import { ceilDiv, grid1d, gridBlocks } from './grid.ts';
 
 export interface MatmulArgs {
   out: BufferRef;
@@ -106,6 +106,8 @@ export interface MatmulDispatch {
   colTileOffset: number;
   rowTiles: number;
   colTiles: number;
+  /** Only these split-K slices (a tile too long for one submission); absent: all of them. */
+  kSlices?: { offset: number; count: number };
 }
 
 export interface MatmulPlan {
@@ -144,9 +146,25 @@ function matmulLabel(v: Pick<MatmulVariant, 'transA' | 'transB'>): string {
   return role ? `matmul ${layout} (${role})` : `matmul ${layout}`;
 }
 
+/** The profile's label for a plan's products (and the submission budget's name for their rate). */
+function planLabel(plan: MatmulPlan): string {
+  return `${matmulLabel(plan.variant)}${plan.variant.half ? ' f16' : ''}${plan.splits > 1 ? ' split-K' : ''}`;
+}
+
+/** A plan's product for the submission budget, which learns a rate per kernel and shape. */
+function matmulShape(plan: MatmulPlan): string {
+  return `${plan.shape.M}×${plan.shape.N}×${plan.shape.K}`;
+}
+
 /** Floating-point operations of one M×N×K product (one multiply and one add per term). */
 export function matmulFlops(M: number, N: number, K: number): number {
   return 2 * M * N * K;
+}
+
+/** FLOPs and minimum bytes of a rows×cols block of a product that writes (or reads and writes) its output `outputPasses` times. */
+function matmulCost(rows: number, cols: number, K: number, half: boolean, outputPasses: number): { flops: number; bytes: number } {
+  const operand = half ? 2 : 4;
+  return { flops: matmulFlops(rows, cols, K), bytes: operand * (rows * K + K * cols) + 4 * rows * cols * outputPasses };
 }
 
 /** The tile the launcher uses for a shape (exposed so tests and benchmarks can force the other). */
@@ -157,13 +175,18 @@ function chooseMatmulTile(M: number, N: number): MatmulTile {
 
 /**
  * The variant and dispatches for a product. Grids wider or taller than
- * `maxWorkgroupsPerDimension` become several dispatches, each shifted by a tile offset.
+ * `maxWorkgroupsPerDimension`, or with more than `maxCellsPerDispatch` (output tile, split-K
+ * slice) pairs (a product too long for one submission, see GpuRuntime.slicesFor), become several
+ * dispatches, each shifted by a tile offset: whole rows of tiles while they fit, else parts of one
+ * row, else one tile's split-K slices in parts. Every (tile, slice) is computed by the same code
+ * over the same K order whichever dispatch runs it, so the result is the same bits.
  */
 export function planMatmul(
   shape: { M: number; N: number; K: number; transA?: boolean; transB?: boolean; half?: boolean },
   maxWorkgroupsPerDimension: number,
   tile: MatmulTile = chooseMatmulTile(shape.M, shape.N),
   splitK: number = chooseSplitK(shape.M, shape.N, shape.K, tile),
+  maxCellsPerDispatch = Infinity,
 ): MatmulPlan {
   const { M, N, K } = shape;
   for (const [name, value] of [
@@ -177,23 +200,32 @@ export function planMatmul(
   const checked = M % size !== 0 || N % size !== 0 || K % kStep !== 0;
   const rowTiles = ceilDiv(M, size);
   const colTiles = ceilDiv(N, size);
-  const dispatches: MatmulDispatch[] = [];
-  for (let r = 0; r < rowTiles; r += maxWorkgroupsPerDimension) {
-    for (let c = 0; c < colTiles; c += maxWorkgroupsPerDimension) {
-      dispatches.push({
-        rowTileOffset: r,
-        colTileOffset: c,
-        rowTiles: Math.min(maxWorkgroupsPerDimension, rowTiles - r),
-        colTiles: Math.min(maxWorkgroupsPerDimension, colTiles - c),
-      });
-    }
-  }
   if (!Number.isInteger(splitK) || splitK < 1 || splitK > maxWorkgroupsPerDimension) {
     throw new Error(`matmul: splitK must be an integer in [1, ${maxWorkgroupsPerDimension}], got ${splitK}`);
   }
   // Whole K steps per slice; the slice count then follows from the rounded chunk.
   const kChunk = ceilDiv(ceilDiv(K, splitK), kStep) * kStep;
   const splits = ceilDiv(K, kChunk);
+  if (!(maxCellsPerDispatch >= 1)) throw new Error(`matmul: maxCellsPerDispatch must be at least 1, got ${maxCellsPerDispatch}`);
+  const dispatches: MatmulDispatch[] = [];
+  if (maxCellsPerDispatch >= splits) {
+    for (const b of gridBlocks(rowTiles, colTiles, Math.floor(maxCellsPerDispatch / splits), maxWorkgroupsPerDimension)) {
+      dispatches.push({ rowTileOffset: b.row, colTileOffset: b.col, rowTiles: b.rows, colTiles: b.cols });
+    }
+  } else {
+    const count = Math.floor(maxCellsPerDispatch);
+    for (const b of gridBlocks(rowTiles, colTiles, 1)) {
+      for (let offset = 0; offset < splits; offset += count) {
+        dispatches.push({
+          rowTileOffset: b.row,
+          colTileOffset: b.col,
+          rowTiles: 1,
+          colTiles: 1,
+          kSlices: { offset, count: Math.min(count, splits - offset) },
+        });
+      }
+    }
+  }
   const variant: MatmulVariant = {
     tile,
     transA: shape.transA ?? false,
@@ -273,7 +305,7 @@ export function runMatmulPlan(rt: GpuRuntime, plan: MatmulPlan, args: MatmulArgs
   const program = matmulProgram(plan.variant);
   const { splits, kChunk } = plan;
   const accumulate = args.accumulate ? 1 : 0;
-  const label = `${matmulLabel(variant)}${variant.half ? ' f16' : ''}${splits > 1 ? ' split-K' : ''}`;
+  const label = planLabel(plan);
   const size = MATMUL_TILES[variant.tile].tile;
   // Split: the slices write partial products [splits, M, N] to scratch, reduced in order below.
   const partials = splits > 1 ? rt.acquire(splits * M * N * 4, 'matmul-splitk-partials') : null;
@@ -287,19 +319,17 @@ export function runMatmulPlan(rt: GpuRuntime, plan: MatmulPlan, args: MatmulArgs
   for (const d of plan.dispatches) {
     const rows = Math.min(M - d.rowTileOffset * size, d.rowTiles * size);
     const cols = Math.min(N - d.colTileOffset * size, d.colTiles * size);
-    const operand = args.half ? 2 : 4;
-    const cost = {
-      label,
-      flops: matmulFlops(rows, cols, K),
-      bytes: operand * (rows * K + K * cols) + 4 * rows * cols * (splits + writesAccumulate),
-    };
-    const uniforms = [M, N, K, writesAccumulate, d.rowTileOffset, d.colTileOffset, kChunk, M * N];
-    rt.dispatch(program, [args.a, args.b, target], uniforms, [d.colTiles, d.rowTiles, splits], cost);
+    const { offset, count } = d.kSlices ?? { offset: 0, count: splits };
+    const k = Math.min(K, (offset + count) * kChunk) - offset * kChunk;
+    const cost = { label, shape: matmulShape(plan), ...matmulCost(rows, cols, k, args.half ?? false, count + writesAccumulate) };
+    const uniforms = [M, N, K, writesAccumulate, d.rowTileOffset, d.colTileOffset, kChunk, M * N, offset];
+    rt.dispatch(program, [args.a, args.b, target], uniforms, [d.colTiles, d.rowTiles, count], cost);
   }
   if (partials) {
     const n = M * N;
     rt.dispatch(MATMUL_SPLITK_REDUCE, [partials, args.out], [n, splits, accumulate], grid1d(rt, n, REDUCE_WG), {
       label: 'matmul split-K reduce',
+      shape: matmulShape(plan),
       flops: splits * n,
       bytes: 4 * n * (splits + 1 + accumulate),
     });
@@ -314,5 +344,13 @@ export function runMatmulPlan(rt: GpuRuntime, plan: MatmulPlan, args: MatmulArgs
  * GPUBuffer from `a` and `b`.
  */
 export function matmul(rt: GpuRuntime, args: MatmulArgs): void {
-  runMatmulPlan(rt, planMatmul(args, rt.limits.maxComputeWorkgroupsPerDimension), args);
+  const maxGroups = rt.limits.maxComputeWorkgroupsPerDimension;
+  const plan = planMatmul(args, maxGroups);
+  // A product too long for one submission runs as several dispatches over blocks of its tiles.
+  const cost = { label: planLabel(plan), shape: matmulShape(plan), ...matmulCost(args.M, args.N, args.K, args.half ?? false, plan.splits) };
+  const slices = rt.slicesFor(matmulProgram(plan.variant), cost);
+  if (slices === 1) return runMatmulPlan(rt, plan, args);
+  const cells = plan.dispatches.reduce((n, d) => n + d.rowTiles * d.colTiles, 0) * plan.splits;
+  const sliced = planMatmul(args, maxGroups, plan.variant.tile, plan.splits, Math.ceil(cells / slices));
+  runMatmulPlan(rt, sliced, args);
 }

@@ -119,7 +119,8 @@ export class LlamaModel {
     this.rt.write(this.acts.tokens.buffer, new Uint32Array(tokens.buffer, tokens.byteOffset, T), this.acts.tokens.offset);
     this.rt.write(this.acts.targets.buffer, new Uint32Array(targets.buffer, targets.byteOffset, T), this.acts.targets.offset);
     if (!Number.isFinite(gradScale)) throw new Error(`forward: gradScale must be a finite number, got ${gradScale}`);
-    llamaForward(this.rt, this.tensors, withGradient ? gradScale : null);
+    // Without a gradient it is an evaluation: timed and cut apart from a training step's work.
+    this.rt.work(withGradient ? 'training step' : 'evaluate', () => llamaForward(this.rt, this.tensors, withGradient ? gradScale : null));
     if (withGradient) {
       this.pendingIndex = index;
     } else {
@@ -131,7 +132,8 @@ export class LlamaModel {
   /** Records the backward pass of the last forward (which must have been run with gradient). */
   backward(): void {
     if (!this.pendingIndex) throw new Error('backward: call forward(tokens, targets) with gradient first');
-    llamaBackward(this.rt, this.tensors, this.pendingIndex);
+    const index = this.pendingIndex;
+    this.rt.work('training step', () => llamaBackward(this.rt, this.tensors, index));
     this.pendingIndex.release(this.rt);
     this.pendingIndex = null;
   }

@@ -98,7 +98,7 @@ export class AdamW {
   /** Records one AdamW step at learning rate `lr` from the model's current gradients. */
   step(lr: number): void {
     this.stepCount++;
-    this.record(lr, this.stepCount);
+    this.rt.work('training step', () => this.record(lr, this.stepCount));
   }
 
   /** Records the dispatches of step number `step` (1-based; bias correction uses it). */

@@ -1,7 +1,7 @@
 // The GPU runtime on Dawn in Node: a real WGSL kernel against its CPU reference, batching,
 // the pipeline cache, the buffer pool and timestamps.
 import { describe, expect, it } from 'vitest';
-import type { DispatchCost, GpuRuntime, Program } from '../../src/gpu/runtime.ts';
+import { GpuRuntime, type DispatchCost, type Program } from '../../src/gpu/runtime.ts';
 import { summarizeProfile } from '../../src/gpu/profile.ts';
 import { grid1d } from '../../src/kernels/grid.ts';
 import { expectAllClose } from '../helpers/allclose.ts';
@@ -57,7 +57,8 @@ describe('GpuRuntime on Dawn', () => {
   });
 
   it('batches many dispatches into one submit and caches the pipeline', async () => {
-    const rt = await testRuntime();
+    // Unsplit: under a budget, the runtime may cut a batch it measured slow (test/gpu/submissions.test.ts).
+    const rt = new GpuRuntime((await testRuntime()).gpu, { submissionBudgetMs: Infinity });
     await rt.compileAll([ADD, ADD]);
     const pipelinesBefore = rt.pipelineCount;
     const n = 64;
@@ -161,9 +162,9 @@ describe('GpuRuntime on Dawn', () => {
   it('summarizes a profile by kernel, slowest first, against the peaks given', () => {
     const summary = summarizeProfile(
       [
-        { label: 'matmul', flops: 2e9, bytes: 1e6, ms: 2 },
-        { label: 'norm', flops: 1e6, bytes: 4e8, ms: 1 },
-        { label: 'matmul', flops: 2e9, bytes: 1e6, ms: 2 },
+        { label: 'matmul', flops: 2e9, bytes: 1e6, ms: 2, submission: 7, kind: 'training step', estimatedMs: 1 },
+        { label: 'norm', flops: 1e6, bytes: 4e8, ms: 1, submission: 7, kind: 'training step', estimatedMs: 1 },
+        { label: 'matmul', flops: 2e9, bytes: 1e6, ms: 2, submission: 8, kind: 'training step', estimatedMs: 1 },
       ],
       { tflops: 2, gbps: 800 },
     );
@@ -178,7 +179,12 @@ describe('GpuRuntime on Dawn', () => {
     expect(norm!.gbps).toBeCloseTo(400, 9); // 4e8 bytes in 1 ms
     expect(norm!.bound).toBe('memory');
     expect(norm!.ofPeak).toBeCloseTo(0.5, 12);
-    expect(summarizeProfile([{ label: 'x', flops: 1, bytes: 1, ms: 1 }]).rows[0]!.ofPeak).toBeNull();
+    expect(summary.submissions).toBe(2);
+    expect(summary.longestSubmission).toEqual({ kind: 'training step', ms: 3, dispatches: 2, slowest: 'matmul' });
+    expect(summary.longestDispatch!.ms).toBe(2);
+    expect(
+      summarizeProfile([{ label: 'x', flops: 1, bytes: 1, ms: 1, submission: 0, kind: 'other', estimatedMs: 1 }]).rows[0]!.ofPeak,
+    ).toBeNull();
   });
 });
 
