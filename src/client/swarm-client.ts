@@ -4,7 +4,9 @@
 // to the hub, direct WebRTC to other peers through the hub's relay), pays the chain's proof of
 // work and has the hotkey (wallet account or burner key) sign the session binding once (the
 // node's libp2p key co-signs it), registers it on chain, and builds the worker's engine peer with
-// the run's settings. Then src/run/participant.ts runs the rounds,
+// the run's settings. The node stays connected to the hub that served the page and to the run's
+// first hub (it copies every committed payload from its committer); off a private network it dials
+// only wss:// and takes the run's STUN/TURN servers. Then src/run/participant.ts runs the rounds,
 // with the worker as its RoundBackend: the worker trains and compresses, the main thread
 // announces, commits, fetches and hands the decision's payloads back. Same round logic as
 // `webloco peer` (src/cli/peer.ts), which has its engine peer in the same process.
@@ -23,9 +25,9 @@ import { createBrowserPeer } from '../swarm/browser-peer.ts';
 import { MemoryContentStore } from '../swarm/content.ts';
 import { Swarm, type PeerLink } from '../swarm/swarm.ts';
 import type { CheckpointFiles } from '../train/checkpoint.ts';
-import type { ChainedRunInfo } from '../run/api.ts';
+import type { ChainedRunInfo, HubAddress } from '../run/api.ts';
 import { initialModelHash } from '../run/follow.ts';
-import { fetchRunInfo } from '../run/hub-client.ts';
+import { fetchRunInfo, freshIceServers } from '../run/hub-client.ts';
 import { Participant, type JoinedFrom, type ParticipantEvents, type ParticipantRound, type RoundBackend } from '../run/participant.ts';
 import { connectPinned, type PinOptions } from './authority.ts';
 import type { SavedProgress, SavedTab, TabStore } from './tab-store.ts';
@@ -38,7 +40,7 @@ const RESUME_MARGIN_MS = 5 * 60_000;
 /**
  * True when `hubUrl` names this machine or a private network (loopback, RFC 1918, link-local,
  * .local): the tab may then dial private addresses and plain ws://, which browsers' libp2p
- * refuses by default, and needs no STUN server to find its peers.
+ * refuses by default. Any other hub is on the internet: the tab dials wss:// only.
  */
 function isPrivateHub(hubUrl: string): boolean {
   const host = new URL(hubUrl).hostname.replace(/^\[|\]$/g, '');
@@ -101,8 +103,10 @@ export interface JoinedSwarm {
   info: ChainedRunInfo;
   peerId: string;
   session: SessionSummary;
-  /** The hub's peer id, to tell its link from other peers'. */
+  /** The run's first hub's peer id (checkpoints, and every committed payload). */
   hubPeerId: string;
+  /** Every hub this tab keeps connected: the page's and the run's first, to tell their links from other peers'. */
+  hubPeerIds: string[];
   /** Where θ came from when joining, and (resuming) the error feedback restored, by hash. */
   joinedFrom: JoinedFrom | null;
   restoredErrorFeedback: { round: number; hash: string } | null;
@@ -152,13 +156,14 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
     runId: info.runId,
     privateKey: peerKey,
     dialPrivateAddresses: local,
-    ...(local ? { iceServers: [] } : {}),
+    iceServers: freshIceServers(o.hubUrl, info.iceServers),
   });
+  const hubs = [info.hub, ...(info.firstHub.peerId === info.hub.peerId ? [] : [info.firstHub])];
   const swarm = new Swarm({
     node,
     runId: info.runId,
     store: new MemoryContentStore(),
-    keepConnected: info.hub.multiaddrs.map((a) => multiaddr(a)),
+    keepConnected: hubs.flatMap((hub) => dialableAddresses(hub, local)),
     directLinks: true,
   });
   const abort = new AbortController();
@@ -233,7 +238,7 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
       chain,
       session,
       backend: workerBackend(o.worker, (e) => o.onStep?.(e)),
-      hubPeerId: info.hub.peerId,
+      hubPeerId: info.firstHub.peerId,
       latestCheckpoint: async () => {
         const latest = await fetchRunInfo(o.hubUrl);
         if (!latest?.checkpoint) throw new Error(`the hub at ${o.hubUrl} no longer reports a checkpoint`);
@@ -287,7 +292,8 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
     return {
       info,
       peerId: swarm.peerId,
-      hubPeerId: info.hub.peerId,
+      hubPeerId: info.firstHub.peerId,
+      hubPeerIds: hubs.map((h) => h.peerId),
       joinedFrom: participant.joinedFrom,
       restoredErrorFeedback,
       session: {
@@ -305,6 +311,13 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
     await stop();
     throw err;
   }
+}
+
+/** A hub's addresses this tab may dial: all of them on a private network, else the wss:// ones (a page off localhost is HTTPS, and may not open ws://). */
+function dialableAddresses(hub: HubAddress, local: boolean) {
+  return hub.multiaddrs
+    .map((a) => multiaddr(a))
+    .filter((a) => local || a.getComponents().some((c) => c.name === 'wss' || c.name === 'tls'));
 }
 
 /** Refuses a saved session of another run, one about to expire or one saved before bindings were peer-signed, saying what to do. */
@@ -335,9 +348,9 @@ function workerBackend(worker: TrainerWorker, onStep: (e: TrainEvent) => void): 
   };
 }
 
-/** Reports the swarm's links on every connection change and once a second; returns the stop function. */
+/** Reports the swarm's links, with each WebRTC link's ICE path, on every connection change and once a second; returns the stop function. */
 function watchLinks(swarm: Swarm, report: (links: PeerLink[]) => void): () => void {
-  const send = () => report(swarm.links());
+  const send = () => void swarm.linksWithPaths().then(report, () => report(swarm.links()));
   const events = ['connection:open', 'connection:close'] as const;
   for (const event of events) swarm.node.addEventListener(event, send);
   const timer = setInterval(send, 1000);

@@ -1,11 +1,13 @@
 // The hub's HTTP side: the built app (with a single-page-app fallback to index.html), the JSON
 // API under /api/, and objects from the content store. Errors are JSON {"error": "..."} with
 // the right status. Every request first passes its address's rate limit, mounted routes included;
-// a refusal sent before the request's body was read closes the connection. Routes:
+// a refusal sent before the request's body was read closes the connection. Served over HTTP, or
+// HTTPS with the hub's certificate; libp2p's WebSockets share the port (shared-port.ts). Routes:
 // docs/PROTOCOL.md, "Swarm" → "HTTP API".
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:https';
 import { extname, join, resolve, sep } from 'node:path';
 import { toContentHash } from '../base/content-hash.ts';
 import { errorMessage } from '../base/errors.ts';
@@ -50,7 +52,7 @@ export interface HubHttpOptions {
   appDir: string;
   store: DiskContentStore;
   /** GET /api/run's body. */
-  runInfo: () => RunInfo;
+  runInfo: () => RunInfo | Promise<RunInfo>;
   /** The Gauntlet's public record: a round's judgement (for audits) and the standings; absent without it. */
   gauntlet?: {
     round(round: number): Promise<JudgedRoundRecord | undefined>;
@@ -66,12 +68,42 @@ export interface HubHttpOptions {
 
 export type HubRoute = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 
+/** The hub's certificate chain and private key (PEM), for HTTPS and WSS on its one port. */
+export interface TlsCredentials {
+  cert: string | Buffer;
+  key: string | Buffer;
+}
+
+/** The hub's HTTP or, with a certificate, HTTPS server. */
+export type HubServer = Server | TlsServer;
+
+/**
+ * A server that answers 503 until `serve` hands it the hub's handler: it listens first, because
+ * libp2p's WebSockets listener (shared-port.ts) is driven by its upgrades.
+ */
+export function startingHubServer(tls: TlsCredentials | undefined): { server: HubServer; serve(handler: RequestListener): void } {
+  let handler: RequestListener = (_req, res) => {
+    res.setHeader('Retry-After', '1');
+    sendJson(res, 503, { error: 'the hub is starting: retry in a second' });
+  };
+  const listener: RequestListener = (req, res) => handler(req, res);
+  return {
+    server: tls ? createTlsServer({ cert: tls.cert, key: tls.key }, listener) : createServer(listener),
+    serve: (h) => (handler = h),
+  };
+}
+
 export function createHubHttpServer(options: HubHttpOptions): Server {
+  return createServer(hubRequestHandler(options));
+}
+
+/** The hub's request handler: the rate limits, then the mounted routes, the API and the app. */
+export function hubRequestHandler(options: HubHttpOptions): RequestListener {
   const appDir = resolve(options.appDir);
   const limits = { ...DEFAULT_HTTP_RATE_LIMITS, ...options.rateLimits };
   const requests = new RateLimiter(limits.requests);
   const posts = new RateLimiter(limits.posts);
-  return createServer((req, res) => {
+  return (req, res) => {
     const client = addressKey(req.socket.remoteAddress) ?? 'unknown';
     const limiter = !requests.take(client)
       ? requests
@@ -87,7 +119,7 @@ export function createHubHttpServer(options: HubHttpOptions): Server {
       if (!res.headersSent) sendJson(res, 500, { error: `internal error: ${errorMessage(err)}` });
       else res.destroy();
     });
-  });
+  };
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, appDir: string, options: HubHttpOptions): Promise<void> {
@@ -106,7 +138,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, appDir: string,
   }
   if (path.includes('\0')) return sendJson(res, 400, { error: 'malformed URL: the path contains a NUL byte' });
 
-  if (path === '/api/run') return sendJson(res, 200, options.runInfo());
+  if (path === '/api/run') return sendJson(res, 200, await options.runInfo());
   if (path === '/api/wall') {
     if (!options.wall) return sendJson(res, 404, { error: "this hub does not host its run's chain: open the wall on the run's first hub" });
     return sendJson(res, 200, await options.wall());

@@ -6,12 +6,15 @@
 // a run also embeds the run's dev chain (src/chain/dev-chain.ts: the round clock, registrations,
 // commits and decisions, served under /api/chain/, gossip admitted by admission.ts), keeps a copy
 // of every committed payload (payload-copier.ts), decides its rounds (coordinator.ts), publishes
-// their records (routes.ts) and lets what it no longer needs expire (retention.ts).
+// their records (routes.ts) and lets what it no longer needs expire (retention.ts). A hub needs
+// one open port: the app, the API and libp2p's WebSockets share it (shared-port.ts), over HTTPS
+// and WSS with a certificate. Behind a TLS-terminating proxy it announces its public URL instead
+// of its listen address. It hands members ICE servers with short-lived TURN credentials (ice.ts).
+// A hub started with --bootstrap answers members with the first hub's run (first-hub.ts).
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2';
-import { webSockets } from '@libp2p/websockets';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2p } from 'libp2p';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
 import { blake3Ready } from '../base/blake3.ts';
 import type { ContentHash } from '../base/content-hash.ts';
 import { DevChain } from '../chain/dev-chain.ts';
@@ -20,37 +23,52 @@ import { initialModel, modelFromCheckpoint } from '../engine/global-model.ts';
 import type { Validator } from '../gauntlet/validator.ts';
 import { preset } from '../model/config.ts';
 import { parameterLayout, type ParameterLayout } from '../model/layout.ts';
-import type { CheckpointRef, RunInfo } from '../run/api.ts';
+import type { CheckpointRef, HubAddress, RunInfo } from '../run/api.ts';
 import { followDecisions, ModelReplica } from '../run/follow.ts';
 import type { RunSettings, RunShape } from '../run/settings.ts';
 import { wireLayoutOf } from '../sparseloco/codec.ts';
 import type { WireLayout } from '../sparseloco/types.ts';
 import { commonNodeOptions, type SwarmServices } from '../swarm/node-config.ts';
 import { Swarm } from '../swarm/swarm.ts';
-import { guardWebSocketListeners } from '../swarm/ws-guard.ts';
 import { gossipAdmission } from './admission.ts';
 import { RoundCoordinator } from './coordinator.ts';
 import { HubDataDir } from './data-dir.ts';
-import { createHubHttpServer, type HttpRateLimits, type HubRoute } from './http.ts';
+import { FirstHubRun, forwardToFirstHub, httpUrlOf } from './first-hub.ts';
+import { hubRequestHandler, startingHubServer, type HttpRateLimits, type HubRoute, type TlsCredentials } from './http.ts';
+import { checkIceConfig, iceServers, type IceConfig } from './ice.ts';
 import { DiskContentStore } from './object-store.ts';
 import { copyCommittedPayloads } from './payload-copier.ts';
 import { loadOrCreatePeerKey } from './peer-key.ts';
 import { roundRoutes } from './routes.ts';
+import { relayMeter, type RelayMeter } from './relay-meter.ts';
 import { boundedRelay, reservationsPerAddress } from './relay.ts';
+import { sharedPortWebSockets } from './shared-port.ts';
 import { Wall } from './wall.ts';
 
 export interface HubOptions {
-  /** HTTP port (app + API); 0 picks a free one. */
+  /** The hub's one port: the app, the API and libp2p's WebSockets; 0 picks a free one. */
   port: number;
-  /** libp2p WebSockets port; default port + 1 (a free one when port is 0). */
-  p2pPort?: number;
   /** Interface to listen on; 127.0.0.1 by default, 0.0.0.0 to serve a network. */
   host?: string;
+  /** Serve HTTPS and WSS with this certificate (PEM chain and key) instead of HTTP and WS. */
+  tls?: TlsCredentials;
+  /**
+   * Where members reach this hub (`https://name[:port]`, the origin of a TLS-terminating proxy in
+   * front of it): it announces `/dns4/<name>/tcp/<port>/wss` and every URL it hands out is built
+   * from it. Without it the hub announces its listen address.
+   */
+  publicUrl?: string;
+  /** STUN/TURN servers and the TURN secret, handed to members in GET /api/run (ice.ts). */
+  ice?: IceConfig;
   /** Peer key, run settings and the object store live here. */
   dataDir: string;
   /** The built app; default dist/ in the working directory. */
   appDir?: string;
-  /** Other hubs of the run to stay connected to (multiaddrs with /p2p/<id>). */
+  /**
+   * Other hubs of the run to stay connected to (multiaddrs with /p2p/<id>). The first one whose
+   * address gives an HTTP URL (`…/tcp/<port>/ws|wss`) is taken for the run's first hub: this hub
+   * takes the run's id and settings from it and forwards its members' API requests there.
+   */
   bootstrap?: string[];
   /** Run id; default the one stored in dataDir, else a new one. */
   runId?: string;
@@ -84,7 +102,10 @@ export interface RunState {
 }
 
 export interface Hub {
+  /** Its public URL (`publicUrl`, else the address it listens on). */
   http: string;
+  /** The port it listens on: the app, the API and libp2p's WebSockets. */
+  port: number;
   multiaddrs: string[];
   runId: string;
   settings: RunSettings;
@@ -125,7 +146,16 @@ async function restoreModel(
 
 export async function startHub(options: HubOptions): Promise<Hub> {
   const dir = new HubDataDir(options.dataDir);
-  const settings = await dir.runSettings(options.runId, options.run ?? {});
+  if (options.ice) checkIceConfig(options.ice);
+  const publicAddress = options.publicUrl === undefined ? undefined : publicMultiaddr(options.publicUrl);
+  // A joining hub's run is the first hub's: its id and settings come from there.
+  const firstUrl = options.bootstrap?.map(httpUrlOf).find((u) => u !== undefined);
+  const first = firstUrl === undefined ? undefined : await FirstHubRun.reach(firstUrl);
+  const firstRun = first && (await first.run());
+  if (firstRun && options.runId !== undefined && options.runId !== firstRun.runId)
+    throw new Error(`--run-id ${options.runId}, but the first hub at ${firstRun.hub.url} runs '${firstRun.runId}': leave --run-id out`);
+  const { runId: _, ...firstShape } = firstRun?.settings ?? { runId: undefined };
+  const settings = await dir.runSettings(firstRun?.runId ?? options.runId, firstRun ? firstShape : (options.run ?? {}));
   const store = new DiskContentStore(dir.path);
   await store.init();
   // The run's first hub hosts its chain and decides its rounds; hubs that join it (--bootstrap)
@@ -141,7 +171,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
         bindingAgeRounds: settings.bindingAgeRounds,
       });
   try {
-    return await startHubWith(options, dir, settings, store, chain);
+    return await startHubWith(options, dir, settings, store, chain, first, publicAddress);
   } catch (err) {
     chain?.close();
     throw err;
@@ -154,13 +184,57 @@ async function startHubWith(
   settings: RunSettings,
   store: DiskContentStore,
   chain: DevChain | null,
+  first: FirstHubRun | undefined,
+  publicAddress: string | undefined,
 ): Promise<Hub> {
   const config = preset(settings.preset);
   const layout = parameterLayout(config);
   const wire = wireLayoutOf(layout.tensors);
   const host = options.host ?? '127.0.0.1';
-  const p2pPort = options.p2pPort ?? (options.port === 0 ? 0 : options.port + 1);
-  guardWebSocketListeners(); // before listening: one malformed frame must not stop the hub
+  // The port listens first: libp2p's WebSockets listener is driven by its upgrades.
+  const starting = startingHubServer(options.tls);
+  const { server } = starting;
+  await new Promise<void>((done, fail) => server.once('error', fail).listen(options.port, host, done));
+  const { port } = server.address() as AddressInfo;
+  const secure = options.tls !== undefined;
+  const url = options.publicUrl?.replace(/\/$/, '') ?? `${secure ? 'https' : 'http'}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+  try {
+    return await startHubOn(
+      options,
+      { dir, settings, store, chain, first, config, layout, wire },
+      { ...starting, host, port, url, publicAddress },
+    );
+  } catch (err) {
+    server.close();
+    server.closeAllConnections();
+    throw err;
+  }
+}
+
+interface HubRun {
+  dir: HubDataDir;
+  settings: RunSettings;
+  store: DiskContentStore;
+  chain: DevChain | null;
+  first: FirstHubRun | undefined;
+  config: ReturnType<typeof preset>;
+  layout: ParameterLayout;
+  wire: WireLayout;
+}
+
+interface HubPort {
+  server: ReturnType<typeof startingHubServer>['server'];
+  serve: ReturnType<typeof startingHubServer>['serve'];
+  host: string;
+  port: number;
+  url: string;
+  publicAddress: string | undefined;
+}
+
+async function startHubOn(options: HubOptions, run: HubRun, on: HubPort): Promise<Hub> {
+  const { dir, settings, store, chain, first, config, layout, wire } = run;
+  const { server, host, port, url } = on;
+  const secure = options.tls !== undefined;
   const common = commonNodeOptions({
     runId: settings.runId,
     privateKey: await loadOrCreatePeerKey(dir.path),
@@ -168,11 +242,15 @@ async function startHubWith(
     discoveryIntervalMs: options.discoveryIntervalMs,
   });
   const relayLimits = { maxReservations: options.maxReservations, maxReservationsPerAddress: options.maxReservationsPerAddress };
-  const node: Libp2p<SwarmServices & { relay: CircuitRelayService }> = await createLibp2p({
+  const node: Libp2p<SwarmServices & { relay: CircuitRelayService; relayMeter: RelayMeter }> = await createLibp2p({
     ...common,
     connectionGater: { ...common.connectionGater, ...reservationsPerAddress(relayLimits, () => node) },
-    addresses: { listen: [`/ip4/${host}/tcp/${p2pPort}/ws`] },
-    transports: [webSockets()],
+    addresses: {
+      listen: [`/${isIP(host) === 6 ? 'ip6' : 'ip4'}/${host}/tcp/${port}/${secure ? 'tls/ws' : 'ws'}`],
+      // Behind a proxy the listen address reaches nobody: announce only where members reach it.
+      ...(on.publicAddress ? { announce: [on.publicAddress] } : {}),
+    },
+    transports: [sharedPortWebSockets(server, { secure })],
     // libp2p refuses more than 5 new connections a second from one address by default: far too few
     // for a hub that volunteers behind one NAT, or a local swarm, reach at once.
     connectionManager: { maxConnections: 2048, inboundConnectionThreshold: 200 },
@@ -180,6 +258,7 @@ async function startHubWith(
       ...common.services,
       // Limited relayed connections (128 KiB, 2 min) and reservations per address: relay.ts.
       relay: boundedRelay(relayLimits),
+      relayMeter: relayMeter(),
     },
   });
   const swarm = new Swarm({
@@ -236,54 +315,69 @@ async function startHubWith(
       ...(gauntlet ? { judged: judgedRound, ranking: () => gauntlet.ranking() } : {}),
       keptFrom: () => coordinator!.retainedFrom,
     });
-  const runInfo = (): RunInfo => ({
-    runId: settings.runId,
-    settings,
-    config,
-    // The round being trained, H of its θ and the newest checkpoint (null on a hub without the chain).
-    ...(state() ?? { round: null, modelHash: null, checkpoint: null }),
-    chain: chain && {
-      authority: chain.authority.address,
-      blocksPerRound: settings.blocksPerRound,
-      blockTimeMs: settings.blockTimeMs,
-      height: chain.headBlock().height,
-    },
-    hub: { peerId: swarm.peerId, multiaddrs: node.getMultiaddrs().map(String) },
-    peers: peersOf(swarm),
+  const self = (): HubAddress => ({ peerId: swarm.peerId, multiaddrs: node.getMultiaddrs().map(String), url });
+  const own = () => ({
+    hub: self(),
+    iceServers: options.ice ? iceServers(options.ice) : [],
+    peers: peersOf(swarm, node.services.relayMeter),
   });
-  const server = createHubHttpServer({
-    rateLimits: options.httpRateLimits,
-    appDir: options.appDir ?? 'dist',
-    store,
-    routes: [
-      ...(chain ? [chainRoutes(chain)] : []),
-      ...(coordinator && wall
-        ? [
-            roundRoutes({
-              round: decided((round) => dir.roundRecord(round)),
-              retention: async () => ({
-                retainRounds: coordinator.retainRounds,
-                fromRound: coordinator.retainedFrom,
-                checkpoints: await dir.checkpoints(),
+  const runInfo = async (): Promise<RunInfo> => {
+    // A joining hub: where the run stands is the first hub's word (members check it against the chain).
+    if (first) {
+      const { runId, settings, config, round, modelHash, checkpoint, chain, hub } = await first.run();
+      return { runId, settings, config, round, modelHash, checkpoint, chain, firstHub: hub, ...own() };
+    }
+    return {
+      runId: settings.runId,
+      settings,
+      config,
+      // The round being trained, H of its θ and the newest checkpoint (null on a hub without the chain).
+      ...(state() ?? { round: null, modelHash: null, checkpoint: null }),
+      chain: chain && {
+        authority: chain.authority.address,
+        blocksPerRound: settings.blocksPerRound,
+        blockTimeMs: settings.blockTimeMs,
+        height: chain.headBlock().height,
+      },
+      firstHub: chain ? self() : null,
+      ...own(),
+    };
+  };
+  on.serve(
+    hubRequestHandler({
+      rateLimits: options.httpRateLimits,
+      appDir: options.appDir ?? 'dist',
+      store,
+      routes: [
+        ...(first ? [forwardToFirstHub(first.url)] : []),
+        ...(chain ? [chainRoutes(chain)] : []),
+        ...(coordinator && wall
+          ? [
+              roundRoutes({
+                round: decided((round) => dir.roundRecord(round)),
+                retention: async () => ({
+                  retainRounds: coordinator.retainRounds,
+                  fromRound: coordinator.retainedFrom,
+                  checkpoints: await dir.checkpoints(),
+                }),
+                wallPeers: (offset, limit) => wall.peersPage(offset, limit),
               }),
-              wallPeers: (offset, limit) => wall.peersPage(offset, limit),
-            }),
-          ]
-        : []),
-      ...(options.routes ?? []),
-    ],
-    gauntlet: gauntlet && {
-      round: judgedRound,
-      standings: () => ({ ranking: gauntlet.ranking() }),
-    },
-    runInfo,
-    ...(wall ? { wall: () => wall.view() } : {}),
-  });
-  await new Promise<void>((done, fail) => server.once('error', fail).listen(options.port, host, done));
-  const { port } = server.address() as AddressInfo;
+            ]
+          : []),
+        ...(options.routes ?? []),
+      ],
+      gauntlet: gauntlet && {
+        round: judgedRound,
+        standings: () => ({ ranking: gauntlet.ranking() }),
+      },
+      runInfo,
+      ...(wall ? { wall: () => wall.view() } : {}),
+    }),
+  );
 
   return {
-    http: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
+    http: url,
+    port,
     multiaddrs: node.getMultiaddrs().map(String),
     runId: settings.runId,
     settings,
@@ -295,19 +389,43 @@ async function startHubWith(
     async stop() {
       stopCopying();
       await coordinator?.stop();
+      // The server's close waits for every socket, the WebSockets libp2p holds included: those end with the swarm.
       const closed = new Promise<void>((done) => server.close(() => done()));
       server.closeAllConnections();
-      await closed;
       await swarm.stop();
+      await closed;
       chain?.close();
     },
   };
 }
 
-function peersOf(swarm: Swarm): RunInfo['peers'] {
+function peersOf(swarm: Swarm, meter: RelayMeter): RunInfo['peers'] {
   const byPeer = new Map<string, RunInfo['peers'][number]['links']>();
   for (const { peer, kind, remoteAddr, direction } of swarm.links()) {
     byPeer.set(peer, [...(byPeer.get(peer) ?? []), { kind, remoteAddr, direction }]);
   }
-  return [...byPeer].map(([peerId, links]) => ({ peerId, links }));
+  return [...byPeer].map(([peerId, links]) => ({ peerId, links, relayedBytes: meter.bytesFor(peerId) }));
+}
+
+/**
+ * The address a hub announces for its public URL: `https://name[:port]` → `/dns4/name/tcp/<port>/wss`
+ * (`http://` → `/ws`; an IP literal → `/ip4`, `/ip6`). Only an origin: the hub serves at its root.
+ */
+export function publicMultiaddr(publicUrl: string): string {
+  let url: URL;
+  try {
+    url = new URL(publicUrl);
+  } catch {
+    throw new Error(
+      `--public-url ${JSON.stringify(publicUrl)} is not a URL: write it as https://hub.example.org or https://hub.example.org:8443`,
+    );
+  }
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.pathname !== '/' || url.search || url.hash || url.username)
+    throw new Error(
+      `--public-url ${JSON.stringify(publicUrl)} must be an origin, https://name[:port] (no path: the hub serves the app at its root)`,
+    );
+  const secure = url.protocol === 'https:';
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const family = isIP(host) === 4 ? 'ip4' : isIP(host) === 6 ? 'ip6' : 'dns4';
+  return `/${family}/${host}/tcp/${url.port || (secure ? 443 : 80)}/${secure ? 'wss' : 'ws'}`;
 }

@@ -39,6 +39,26 @@ export interface HubLink {
   direction: string;
 }
 
+/** A hub as members reach it: its libp2p peer id, the addresses it announces, and its page's URL. */
+export interface HubAddress {
+  peerId: string;
+  /** What the hub announces: `/dns4/<name>/tcp/<port>/wss/p2p/<id>` under `--public-url`, else its listen addresses. */
+  multiaddrs: string[];
+  /** The public URL of its page and API (`--public-url`, else the address it listens on). */
+  url: string;
+}
+
+/**
+ * An ICE server in WebRTC's RTCIceServer shape. STUN servers carry no credentials; a TURN server's
+ * are minted by the hub for each GET /api/run and expire (coturn's `use-auth-secret`: username
+ * `<expiry unix seconds>:<id>`, credential base64(HMAC-SHA1(secret, username))).
+ */
+export interface IceServer {
+  urls: string[];
+  username?: string;
+  credential?: string;
+}
+
 /** GET /api/run: the run, where it stands, and how to reach the hub. */
 export interface RunInfo {
   runId: string;
@@ -49,13 +69,28 @@ export interface RunInfo {
   modelHash: ContentHash | null;
   checkpoint: CheckpointRef | null;
   chain: RunChainInfo | null;
-  hub: { peerId: string; multiaddrs: string[] };
-  /** The hub's libp2p connections by peer. */
-  peers: { peerId: string; links: HubLink[] }[];
+  /** The hub that answered. */
+  hub: HubAddress;
+  /**
+   * The run's first hub: it hosts the chain, keeps the checkpoints and copies every committed
+   * payload from its committer, so every member stays connected to it too. `hub` itself on the
+   * first hub; on a hub started with `--bootstrap`, null until it has reached the first one.
+   */
+  firstHub: HubAddress | null;
+  /** STUN and TURN servers for members' WebRTC links; [] when the hub was given none. */
+  iceServers: IceServer[];
+  /** The hub's libp2p connections by peer, and the bytes its circuit relay carried on circuits the peer opened. */
+  peers: { peerId: string; links: HubLink[]; relayedBytes: number }[];
 }
 
 /** The run of a hub that hosts its chain: where it stands is known. */
-export type ChainedRunInfo = RunInfo & { round: number; modelHash: ContentHash; checkpoint: CheckpointRef; chain: RunChainInfo };
+export type ChainedRunInfo = RunInfo & {
+  round: number;
+  modelHash: ContentHash;
+  checkpoint: CheckpointRef;
+  chain: RunChainInfo;
+  firstHub: HubAddress;
+};
 
 /**
  * Why a commit's payload is not in its round's decision: the hub never held it in time

@@ -7,7 +7,7 @@ import { contentHash, type ContentHash } from '../base/content-hash.ts';
 import { CodedError, errorMessage } from '../base/errors.ts';
 import { HttpChain } from '../chain/http-chain.ts';
 import { MAX_OBJECT_BYTES, PAYLOAD_PROTOCOL } from '../swarm/protocol.ts';
-import type { ChainedRunInfo, JudgedRoundRecord, Retention, RunInfo } from './api.ts';
+import type { ChainedRunInfo, IceServer, JudgedRoundRecord, Retention, RunInfo } from './api.ts';
 
 /** Largest JSON document a member reads from a hub (the run, the wall, a judged round). */
 const MAX_JSON_BYTES = 8 * 1024 * 1024;
@@ -77,10 +77,41 @@ export async function fetchRunInfo(hubUrl: string, signal?: AbortSignal): Promis
 export async function requireRunInfo(hubUrl: string, signal?: AbortSignal): Promise<ChainedRunInfo> {
   const info = await fetchRunInfo(hubUrl, signal);
   if (!info) throw new Error(`${hubUrl} is not a WebLoCo hub (GET /api/run did not answer with a run): use the address a hub printed`);
-  if (info.round === null || !info.checkpoint || !info.chain || info.modelHash === null) {
-    throw new Error(`the hub at ${hubUrl} relays run '${info.runId}' but does not host its chain: use the run's first hub`);
+  if (info.round === null || !info.checkpoint || !info.chain || info.modelHash === null || !info.firstHub) {
+    throw new Error(
+      `the hub at ${hubUrl} relays run '${info.runId}' but cannot reach the hub that hosts its chain: use the run's first hub, or retry later`,
+    );
   }
   return info as ChainedRunInfo;
+}
+
+/**
+ * When the earliest TURN credential among `servers` expires (ms since the epoch; a `use-auth-secret`
+ * username starts with its expiry in unix seconds), or undefined when none carries one.
+ */
+export function iceCredentialsExpiry(servers: readonly IceServer[]): number | undefined {
+  const expiries = servers.map((s) => /^(\d{1,12}):/.exec(s.username ?? '')).flatMap((m) => (m ? [Number(m[1]) * 1000] : []));
+  return expiries.length > 0 ? Math.min(...expiries) : undefined;
+}
+
+/**
+ * ICE servers for each new WebRTC link: `initial` (from GET /api/run) until half their TURN
+ * credentials' lifetime has passed, then fresh ones from the hub (the old ones if it does not answer).
+ */
+export function freshIceServers(hubUrl: string, initial: IceServer[]): () => Promise<IceServer[]> {
+  let servers = initial;
+  let fetchedAt = Date.now();
+  return async () => {
+    const expiry = iceCredentialsExpiry(servers);
+    if (expiry !== undefined && Date.now() > fetchedAt + (expiry - fetchedAt) / 2) {
+      const info = await fetchRunInfo(hubUrl, AbortSignal.timeout(10_000));
+      if (info) {
+        servers = info.iceServers;
+        fetchedAt = Date.now();
+      }
+    }
+    return servers;
+  };
 }
 
 /** The run's authority as the member pinned it, and where the pin came from (for the refusal to say). */

@@ -26,7 +26,7 @@ import { decodeCheckpoint } from '../train/checkpoint.ts';
 import { Adversary, forgedAnnouncement } from './adversary.ts';
 import type { ChainedRunInfo } from './api.ts';
 import { initialModelHash } from './follow.ts';
-import { connectToRun, requireRunInfo, type AuthorityPin } from './hub-client.ts';
+import { connectToRun, freshIceServers, requireRunInfo, type AuthorityPin } from './hub-client.ts';
 import { Participant, type ParticipantOptions, type ParticipantRound, type RoundBackend } from './participant.ts';
 
 export interface HeadlessMemberOptions {
@@ -103,12 +103,15 @@ export async function createHeadlessMember(o: HeadlessMemberOptions): Promise<He
     dialPrivateAddresses: true,
     webrtc: o.webrtc ?? false,
     discoveryIntervalMs: o.discoveryIntervalMs,
+    iceServers: freshIceServers(o.hubUrl, info.iceServers),
   });
+  // The hub it joined through and the run's first hub, which copies every committed payload from its committer.
+  const hubs = info.firstHub.peerId === info.hub.peerId ? [info.hub] : [info.hub, info.firstHub];
   const swarm = new Swarm({
     node,
     runId: info.runId,
     store: new MemoryContentStore(),
-    keepConnected: info.hub.multiaddrs.map((a) => multiaddr(a)),
+    keepConnected: hubs.flatMap((hub) => hub.multiaddrs.map((a) => multiaddr(a))),
     directLinks: o.webrtc ?? false,
   });
   let engine: Peer | undefined;
@@ -136,7 +139,7 @@ export async function createHeadlessMember(o: HeadlessMemberOptions): Promise<He
       data,
     );
     const behavior = o.behavior ?? 'honest';
-    const adversary = behavior === 'honest' ? null : new Adversary(behavior, engine, swarm, info.hub.peerId);
+    const adversary = behavior === 'honest' ? null : new Adversary(behavior, engine, swarm, info.firstHub.peerId);
     const honestBackend = engineBackend(engine, adversary);
     const joined = chain;
     const participant = new Participant({
@@ -144,7 +147,7 @@ export async function createHeadlessMember(o: HeadlessMemberOptions): Promise<He
       chain,
       session,
       backend: o.wrapBackend ? o.wrapBackend(honestBackend, engine) : honestBackend,
-      hubPeerId: info.hub.peerId,
+      hubPeerId: info.firstHub.peerId,
       latestCheckpoint: async () => (await requireRunInfo(o.hubUrl)).checkpoint,
       initialModelHash: () => initialModelHash(info.settings),
       ...(o.localCheckpoint ? { localCheckpoint: o.localCheckpoint } : {}),

@@ -86,6 +86,8 @@ export interface ParticipantRound {
   /** Bytes this peer offered (its payload) and fetched (others' payloads, checkpoints) this round. */
   bytesUp: number;
   bytesDown: number;
+  /** Bytes of others' payloads fetched this round, by the peer (id) that served them: their announcer, else the hub. */
+  fetchedFrom: Record<string, number>;
   /** Peers connected now, and those over a direct WebRTC link. */
   peers: number;
   direct: number;
@@ -111,6 +113,7 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
   /** Where the last join or resync took θ from. */
   joinedFrom: JoinedFrom | null = null;
   private bytesDown = 0;
+  private fetchedFrom: Record<string, number> = {};
   /** Who announced each payload: fetch from them first, the hub second. */
   private readonly announcers = new Map<string, string>();
   /** The first round the chain takes this session's commits in (its binding's age). */
@@ -145,6 +148,7 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
     const { chain, backend } = this.o;
     const round = this.round;
     const downBefore = this.bytesDown;
+    this.fetchedFrom = {};
     let payloadHash: string | null = null;
     let bytesUp = 0;
     let note: string | undefined;
@@ -178,6 +182,7 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
       modelHash: this.modelHash,
       bytesUp,
       bytesDown: this.bytesDown - downBefore,
+      fetchedFrom: this.fetchedFrom,
       peers: new Set(links.map((l) => l.peer)).size,
       direct: this.o.swarm.directPeers().length,
       payloadHash,
@@ -230,26 +235,21 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
     const { swarm, hubPeerId } = this.o;
     const own = await swarm.store.get(hash);
     if (own) return own;
+    // Its announcer first, the hub (which copied every committed payload) second; a link that drops
+    // mid-transfer makes it the next source's turn, and the bytes are checked against the hash.
     const sources = [...new Set([this.announcers.get(hash), hubPeerId].filter((p): p is string => p !== undefined && p !== swarm.peerId))];
-    let lastError: unknown;
-    // Each source twice, a second apart: a busy hub answers "rate limited" to a burst of requests.
-    for (const attempt of [0, 1]) {
-      if (attempt > 0) await new Promise((wake) => setTimeout(wake, 1_000));
-      for (const peer of sources) {
-        try {
-          const bytes = await swarm.fetch(PAYLOAD_PROTOCOL, peer, hash, {
-            maxBytes: MAX_OBJECT_BYTES[PAYLOAD_PROTOCOL],
-            timeoutMs: 30_000,
-          });
-          this.bytesDown += bytes.byteLength;
-          await swarm.store.put(bytes);
-          return bytes;
-        } catch (err) {
-          lastError = err;
-        }
-      }
+    try {
+      const { bytes, from } = await swarm.fetchFromAny(PAYLOAD_PROTOCOL, sources, hash, {
+        maxBytes: MAX_OBJECT_BYTES[PAYLOAD_PROTOCOL],
+        timeoutMs: 30_000,
+      });
+      this.bytesDown += bytes.byteLength;
+      this.fetchedFrom[from] = (this.fetchedFrom[from] ?? 0) + bytes.byteLength;
+      await swarm.store.put(bytes);
+      return bytes;
+    } catch (err) {
+      throw new Error(`payload ${errorMessage(err)}`, { cause: err });
     }
-    throw new Error(`payload ${hash} could not be fetched from ${sources.join(' or ')}: ${errorMessage(lastError)}`);
   }
 
   /**

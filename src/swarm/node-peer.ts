@@ -16,8 +16,13 @@ export interface NodePeerOptions extends CommonNodeOptions {
    * relay). Default true; false makes a node that only speaks WebSockets.
    */
   webrtc?: boolean;
-  /** ICE servers for WebRTC; [] on a private network. */
-  iceServers?: RTCIceServer[];
+  /** ICE servers for WebRTC: a list, or a function asked before each new link (TURN credentials expire); [] on a private network. */
+  iceServers?: RTCIceServer[] | (() => Promise<RTCIceServer[]>);
+}
+
+function iceServersOf(options: NodePeerOptions): RTCIceServer[] | Promise<RTCIceServer[]> {
+  const servers = options.iceServers ?? [];
+  return typeof servers === 'function' ? servers() : servers;
 }
 
 export async function createNodePeer(options: NodePeerOptions): Promise<SwarmNode> {
@@ -28,7 +33,7 @@ export async function createNodePeer(options: NodePeerOptions): Promise<SwarmNod
     addresses: { listen: [...(options.listen ?? []), ...(webrtc ? ['/p2p-circuit', '/webrtc'] : [])] },
     transports: [
       webSockets(),
-      ...(webrtc ? [webRTC({ rtcConfiguration: { iceServers: options.iceServers ?? [] } }), circuitRelayTransport()] : []),
+      ...(webrtc ? [webRTC({ rtcConfiguration: async () => ({ iceServers: await iceServersOf(options) }) }), circuitRelayTransport()] : []),
     ],
   });
 }

@@ -13,6 +13,7 @@ import { DEFAULT_DIRECT_LINK_OPTIONS, DirectLinks, isDirectWebRTC, type DialFail
 import type { SignedDecision } from '../chain/extrinsics.ts';
 import type { SignedAnnouncement } from '../identity/announcement.ts';
 import { cryptoReady } from '../identity/keys.ts';
+import { linkPath, type LinkPath } from './link-path.ts';
 import { decodeAnnouncementMessage, decodeDecisionMessage, encodeAnnouncementMessage, encodeDecisionMessage } from './messages.ts';
 import type { SwarmNode } from './node-config.ts';
 import {
@@ -70,6 +71,8 @@ export interface PeerLink {
   direct: boolean;
   remoteAddr: string;
   direction: 'inbound' | 'outbound';
+  /** A direct WebRTC link's ICE path (direct or through TURN, and its bytes), from `linksWithPaths`. */
+  path?: LinkPath;
 }
 
 export interface SwarmEvents {
@@ -203,9 +206,40 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     return fetchObject(stream, hash, { maxBytes: Math.min(options.maxBytes ?? Infinity, this.maxObjectBytes[protocol]), signal });
   }
 
+  /**
+   * Fetches an object from the first of `sources` that serves it, trying each in order and the
+   * whole list twice, a second apart (a busy hub answers "rate limited" to a burst). A source whose
+   * connection drops mid-transfer, or whose bytes do not hash to `hash`, is simply the next one's
+   * turn: what is returned always hashes to `hash`, so a retry can neither corrupt nor repeat
+   * anything. Throws with the last error when no source served it.
+   */
+  async fetchFromAny(
+    protocol: TransferProtocol,
+    sources: string[],
+    hash: string,
+    options: { maxBytes?: number; timeoutMs?: number } = {},
+  ): Promise<{ bytes: Uint8Array; from: string }> {
+    let lastError: unknown = new Error('no source to fetch from');
+    for (const pass of [0, 1]) {
+      if (pass > 0) await new Promise((wake) => setTimeout(wake, 1_000));
+      for (const from of sources) {
+        try {
+          return { bytes: await this.fetch(protocol, from, hash, options), from };
+        } catch (err) {
+          lastError = err;
+        }
+      }
+    }
+    throw new Error(`${hash} could not be fetched from ${sources.join(' or ')}: ${errorMessage(lastError)}`, { cause: lastError });
+  }
+
   /** Every open connection, with whether it is a direct WebRTC link, relayed, or a WebSocket. */
   links(): PeerLink[] {
-    return this.node.getConnections().map((c) => {
+    return this.linksOf(this.node.getConnections());
+  }
+
+  private linksOf(connections: Connection[]): PeerLink[] {
+    return connections.map((c) => {
       const address = c.remoteAddr.toString();
       const kind = isDirectWebRTC(c)
         ? 'webrtc'
@@ -216,6 +250,13 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
             : 'other';
       return { peer: c.remotePeer.toString(), kind, direct: c.direct, remoteAddr: address, direction: c.direction };
     });
+  }
+
+  /** `links()`, each direct WebRTC link with its ICE path where its statistics tell it (link-path.ts). */
+  async linksWithPaths(): Promise<PeerLink[]> {
+    const connections = this.node.getConnections();
+    const paths = await Promise.all(connections.map((c) => (isDirectWebRTC(c) ? linkPath(c) : Promise.resolve(undefined))));
+    return this.linksOf(connections).map((link, i) => (paths[i] ? { ...link, path: paths[i] } : link));
   }
 
   /** Peers this node holds a direct WebRTC link with. */

@@ -4,8 +4,10 @@
 // without an extension, close code 1006, a declared length over ws's limit) made `ws` emit an
 // unhandled 'error' and killed the process. The listener offers no hook for either, so this wraps
 // `WebSocketServer.prototype.handleUpgrade` of the one `ws` that @libp2p/websockets loads: a
-// protocol error now closes that connection only and logs one line. Installed by the hub and by
-// createNodePeer when it listens; installing twice is a no-op.
+// protocol error now closes that connection only and logs one line. Installed by createNodePeer
+// when it listens; installing twice is a no-op. The hub's own listener
+// (src/hub/shared-port.ts) accepts sockets with that same `ws` (`besideLibp2pWebSockets`) and
+// guards each with `guardAcceptedSocket`.
 import type { IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
@@ -18,13 +20,19 @@ import { printable } from '../base/log-text.ts';
  * messages before them are tiny. 256 KiB is 4× that, and bounds what one connection can make the
  * hub buffer (ws's own default is 100 MiB).
  */
-const MAX_WS_MESSAGE_BYTES = 256 * 1024;
+export const MAX_WS_MESSAGE_BYTES = 256 * 1024;
 /** ws 8's default maxPayload: a server that kept it chose nothing, and gets ours. */
 const WS_DEFAULT_MAX_PAYLOAD = 100 * 1024 * 1024;
 
-/** The parts of ws 8's WebSocket and WebSocketServer this module touches. */
-interface AcceptedSocket {
+/** The parts of ws 8's WebSocket and WebSocketServer that this module and the hub's listener touch. */
+export interface AcceptedSocket {
   on(event: 'error', listener: (err: Error) => void): unknown;
+  on(event: 'message', listener: (data: Buffer) => void): unknown;
+  once(event: 'close', listener: (code: number) => void): unknown;
+  send(data: Uint8Array, done: (err?: Error) => void): void;
+  readonly bufferedAmount: number;
+  pause(): void;
+  resume(): void;
   close(code?: number, reason?: string | Buffer): void;
   terminate(): void;
 }
@@ -34,15 +42,14 @@ interface WsServer {
   handleUpgrade: (this: WsServer, req: IncomingMessage, socket: Duplex, head: Buffer, cb: UpgradeCallback) => void;
 }
 interface WsModule {
-  WebSocketServer: { prototype: WsServer };
+  WebSocketServer: {
+    prototype: WsServer;
+    new (options: { noServer: true; maxPayload: number }): WsServer & { close(done: () => void): void };
+  };
 }
 
-let installed = false;
-
-/** Guards every WebSocket server of the `ws` that @libp2p/websockets uses (see the file's comment). */
-export function guardWebSocketListeners(): void {
-  if (installed) return;
-  // Resolved from @libp2p/websockets' own folder: the very copy its listener imports.
+/** The `ws` module @libp2p/websockets loads (resolved from its own folder: the very copy its listener imports); ws 8 only. */
+export function besideLibp2pWebSockets(): WsModule {
   const requireBesideListener = createRequire(import.meta.resolve('@libp2p/websockets'));
   const { version } = requireBesideListener('ws/package.json') as { version: string };
   if (!version.startsWith('8.'))
@@ -50,19 +57,32 @@ export function guardWebSocketListeners(): void {
       'unsupported-ws',
       `@libp2p/websockets now loads ws ${version}; src/swarm/ws-guard.ts was written for ws 8: check its hooks and update it`,
     );
-  const prototype = (requireBesideListener('ws') as WsModule).WebSocketServer.prototype;
+  return requireBesideListener('ws') as WsModule;
+}
+
+let installed = false;
+
+/** Guards every WebSocket server of the `ws` that @libp2p/websockets uses (see the file's comment). */
+export function guardWebSocketListeners(): void {
+  if (installed) return;
+  const prototype = besideLibp2pWebSockets().WebSocketServer.prototype;
   const handleUpgrade = prototype.handleUpgrade;
   prototype.handleUpgrade = function (req, socket, head, cb) {
     if ((this.options.maxPayload ?? WS_DEFAULT_MAX_PAYLOAD) === WS_DEFAULT_MAX_PAYLOAD) this.options.maxPayload = MAX_WS_MESSAGE_BYTES;
     handleUpgrade.call(this, req, socket, head, (accepted, request) => {
-      guardSocket(accepted, request);
+      guardAcceptedSocket(accepted, request);
       cb(accepted, request);
     });
   };
   installed = true;
 }
 
-function guardSocket(socket: AcceptedSocket, req: IncomingMessage): void {
+const guarded = new WeakSet<AcceptedSocket>();
+
+/** One accepted socket's guard: a protocol error closes it (one log line), and libp2p's close(1006) terminates it. Idempotent. */
+export function guardAcceptedSocket(socket: AcceptedSocket, req: IncomingMessage): void {
+  if (guarded.has(socket)) return;
+  guarded.add(socket);
   const from = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
   socket.on('error', (err) => {
     console.error(`p2p: closed the WebSocket connection from ${printable(from)}: ${printable(errorMessage(err))}`);

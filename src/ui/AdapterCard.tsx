@@ -1,4 +1,5 @@
-// Which GPU the training worker got (or why it got none), and what it can do: the presets its
+// Which GPU the training worker got (or why it got none: a page that is not a secure context is
+// told to open itself over HTTPS, apart from a browser without WebGPU), and what it can do: the presets its
 // limits allow, the measured matmul rate, the tokens/s to expect, and the preset to recommend.
 // Served by a hub, it says whether this GPU can train the run's preset.
 import type { PresetFit } from '../engine/capability.ts';
@@ -19,6 +20,14 @@ export function AdapterCard({ gpu, capability, runPreset }: { gpu: GpuState; cap
         Starting the GPU worker…
       </section>
     );
+  if (gpu.status === 'unavailable' && gpu.reason === 'insecure-context') {
+    return (
+      <section className="card error" role="alert" data-testid="insecure-context">
+        <h2>Open this page over HTTPS</h2>
+        <p>{gpu.message}</p>
+      </section>
+    );
+  }
   if (gpu.status === 'unavailable') {
     return (
       <section className="card error" role="alert" data-testid="gpu-unavailable">

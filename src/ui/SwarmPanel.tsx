@@ -303,7 +303,7 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: RunInfo; worker: Trai
           stop={() => void validating.stop()}
         />
       )}
-      {(busy || state.links.length > 0) && <PeerList links={state.links} hubPeerId={state.identity?.hubPeerId ?? run.hub.peerId} />}
+      {(busy || state.links.length > 0) && <PeerList links={state.links} hubPeerIds={state.identity?.hubPeerIds ?? [run.hub.peerId]} />}
     </section>
   );
 }

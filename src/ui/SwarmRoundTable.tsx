@@ -52,6 +52,7 @@ export function SwarmRoundTable({
                 data-payload-hash={r.payloadHash ?? ''}
                 data-included={String(r.included)}
                 data-decision-size={r.decisionSize}
+                data-fetched-from={Object.keys(r.fetchedFrom).join(' ')}
               >
                 <td>{r.round}</td>
                 <td>

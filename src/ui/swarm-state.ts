@@ -20,7 +20,7 @@ export interface SwarmState {
   /** What the join is waiting for, while joining. */
   progress: string | null;
   /** Who this tab is in the swarm, once joined. */
-  identity: { peerId: string; hubPeerId: string; session: SessionSummary } | null;
+  identity: { peerId: string; hubPeerIds: string[]; session: SessionSummary } | null;
   /** Where θ came from and, for a resumed session, the error feedback restored. */
   resumed: { joinedFrom: JoinedFrom | null; errorFeedback: { round: number; hash: string } | null } | null;
   /** The participant's current round and what it is doing in it. */
@@ -131,7 +131,7 @@ export function swarmReducer(s: SwarmState, a: SwarmAction): SwarmState {
 function sameLinks(a: PeerLink[], b: PeerLink[]): boolean {
   const key = (links: PeerLink[]) =>
     links
-      .map((l) => `${l.peer} ${l.kind} ${l.direction} ${l.remoteAddr}`)
+      .map((l) => `${l.peer} ${l.kind} ${l.direction} ${l.remoteAddr} ${l.path ? JSON.stringify(l.path) : ''}`)
       .sort()
       .join('\n');
   return a.length === b.length && key(a) === key(b);

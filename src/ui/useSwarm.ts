@@ -74,7 +74,7 @@ export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: st
         if (paused.current) await worker.api.controls.pause();
         dispatch({
           type: 'joined',
-          identity: { peerId: member.peerId, hubPeerId: member.hubPeerId, session: member.session },
+          identity: { peerId: member.peerId, hubPeerIds: member.hubPeerIds, session: member.session },
           modelHash: await worker.api.member.modelHash(),
           resumed: 'resume' in how ? { joinedFrom: member.joinedFrom, errorFeedback: member.restoredErrorFeedback } : null,
         });

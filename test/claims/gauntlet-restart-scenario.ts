@@ -67,22 +67,14 @@ interface Life {
   stdout: () => string;
 }
 
-/** A free TCP port for the hub's HTTP side (the next one is its libp2p port): the same in every life. */
-async function freePorts(): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((done) => {
-      const server = createServer().listen(0, '127.0.0.1', () => {
-        const { port } = server.address() as { port: number };
-        server.close(() => done(port));
-      });
+/** A free TCP port for the hub (the app, the API and libp2p share it): the same in every life. */
+function freePort(): Promise<number> {
+  return new Promise<number>((done) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => done(port));
     });
-    const next = await new Promise<boolean>((done) => {
-      const server = createServer()
-        .once('error', () => done(false))
-        .listen(port + 1, '127.0.0.1', () => server.close(() => done(true)));
-    });
-    if (next) return port;
-  }
+  });
 }
 
 function startLife(dataDir: string, port: number, trigger: Trigger | null): Promise<Life> {
@@ -286,7 +278,7 @@ export async function runRestartScenario(rt: GpuRuntime, data: BytesData, scenar
   );
   const dataDir = mkdtempSync(join(tmpdir(), 'webloco-gauntlet-restart-'));
   mkdirSync(join(dataDir, 'gauntlet')); // watched for the Gauntlet's saves
-  const port = await freePorts();
+  const port = await freePort();
   const members = await Members.create(rt, data, dataDir);
   let current: Life | null = null;
   const following = members.run(() => current?.http ?? null);

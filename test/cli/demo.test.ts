@@ -87,7 +87,7 @@ describe('webloco demo arguments', () => {
     expect(() => demoOptions(['--peers=-1'])).toThrow(/--peers must be a whole number from 0 to 32/);
     expect(() => demoOptions(['--peers', '2.5'])).toThrow(/--peers/);
     expect(() => demoOptions(['--peers', '33'])).toThrow(/--peers/);
-    expect(() => demoOptions(['--port', '65535'])).toThrow(/--port/);
+    expect(() => demoOptions(['--port', '65536'])).toThrow(/--port/);
     expect(() => demoOptions(['--inner-steps', '0'])).toThrow(/--inner-steps must be a whole number ≥ 1/);
     expect(() => demoOptions(['--block-time-ms', '0.5'])).toThrow(/--block-time-ms/);
     expect(() => demoOptions(['--peers'])).toThrow(/--peers <value>' argument missing/);

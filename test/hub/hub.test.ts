@@ -274,11 +274,7 @@ describe('hub restarts', () => {
   it('a peer redials its hub with backoff after the hub comes back', async () => {
     const dataDir = tempDir('hub-redial');
     const first = await startHub({ port: 0, dataDir, appDir: appDir(), runId: 'redial-run' });
-    const p2pPort = Number(
-      multiaddr(first.multiaddrs[0])
-        .getComponents()
-        .find((c) => c.name === 'tcp')!.value,
-    );
+    const port = Number(new URL(first.http).port);
     const node = await createNodePeer({ runId: first.runId, webrtc: false, dialPrivateAddresses: true });
     const peer = new Swarm({
       node,
@@ -292,7 +288,7 @@ describe('hub restarts', () => {
       await until('the first link', () => first.swarm.links().some((l) => l.peer === peer.peerId) || undefined);
       await first.stop();
       await until('the peer to notice', () => peer.links().length === 0 || undefined);
-      const second = await startHub({ port: 0, p2pPort, dataDir, appDir: appDir() });
+      const second = await startHub({ port, dataDir, appDir: appDir() });
       try {
         await until('the peer to redial', () => second.swarm.links().some((l) => l.peer === peer.peerId) || undefined, 15_000);
       } finally {
