@@ -5,6 +5,7 @@
 // total (Chrome allows about 500 RTCPeerConnections over a tab's life), with growing pauses.
 import type { Connection, PeerId } from '@libp2p/interface';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
+import { errorMessage } from '../base/errors.ts';
 import type { SwarmNode } from './node-config.ts';
 
 export interface DirectLinkOptions {
@@ -157,7 +158,7 @@ export class DirectLinks {
       this.attempts.set(peer, 0);
     } catch (err) {
       const willRetry = attempt < this.options.maxAttemptsPerPeer && this.totalAttempts < this.options.maxAttemptsTotal;
-      this.onFailure({ peer, address: address.toString(), attempt, error: err instanceof Error ? err.message : String(err), willRetry });
+      this.onFailure({ peer, address: address.toString(), attempt, error: errorMessage(err), willRetry });
       if (willRetry) this.retryLater(peer);
     }
   }

@@ -291,7 +291,7 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
       this.safeDispatch('invalid-message', {
         from: peer.toString(),
         topic: message.topic,
-        reason: err instanceof Error ? err.message : String(err),
+        reason: errorMessage(err),
       });
       return TopicValidatorResult.Reject;
     }
