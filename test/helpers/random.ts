@@ -19,3 +19,16 @@ export function randn(n: number, seed: number, scale = 1): Float32Array {
   }
   return out;
 }
+
+/** `n` pseudo-random bytes (xorshift32 from `seed`): payloads of any size, the same for the same seed. */
+export function randomBytes(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}

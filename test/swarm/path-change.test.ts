@@ -11,6 +11,7 @@ import { MemoryContentStore, type ContentStore } from '../../src/swarm/content.t
 import { createNodePeer } from '../../src/swarm/node-peer.ts';
 import { MAX_FRAME_BYTES, PAYLOAD_PROTOCOL } from '../../src/swarm/protocol.ts';
 import { Swarm } from '../../src/swarm/swarm.ts';
+import { randomBytes } from '../helpers/random.ts';
 
 const RUN = 'test-path-change';
 
@@ -24,18 +25,6 @@ async function makePeer(store: ContentStore, listen: boolean): Promise<Swarm> {
   const swarm = new Swarm({ node, runId: RUN, store });
   await swarm.start();
   return swarm;
-}
-
-function randomBytes(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
 }
 
 /** A provider whose connection to the requester drops the moment it starts serving: the path changed. */

@@ -11,6 +11,7 @@ import { CHECKPOINT_PROTOCOL, HASH_BYTES, MAX_FRAME_BYTES, PAYLOAD_PROTOCOL, Sta
 import { StreamReader, u32le } from '../../src/swarm/stream-bytes.ts';
 import { Swarm } from '../../src/swarm/swarm.ts';
 import { TransferError } from '../../src/swarm/transfer.ts';
+import { randomBytes } from '../helpers/random.ts';
 
 const RUN = 'test-transfer';
 
@@ -19,18 +20,6 @@ async function makePeer(store: ContentStore, options: Partial<ConstructorParamet
   const swarm = new Swarm({ node, runId: RUN, store, ...options });
   await swarm.start();
   return swarm;
-}
-
-function randomBytes(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
 }
 
 /** A store that answers every hash with the same wrong bytes: a lying peer. */
