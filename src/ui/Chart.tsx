@@ -4,6 +4,7 @@
 import { useEffect, useRef } from 'react';
 import uPlot, { type AlignedData, type Options } from 'uplot';
 import 'uplot/dist/uPlot.min.css';
+import { WHOLE_NUMBER_INCREMENTS, wholeNumberLabels } from './axis.ts';
 
 export interface ChartPoint {
   x: number;
@@ -67,7 +68,13 @@ export function Chart({
       scales: { x: { time: false } },
       cursor: { drag: { x: false, y: false } },
       axes: [
-        { label: xLabel, stroke: '#3a4152', grid: { stroke: '#e3e6ee' } },
+        {
+          label: xLabel,
+          stroke: '#3a4152',
+          grid: { stroke: '#e3e6ee' },
+          incrs: [...WHOLE_NUMBER_INCREMENTS],
+          values: (_u, splits) => wholeNumberLabels(splits),
+        },
         { label: yLabel, stroke: '#3a4152', grid: { stroke: '#e3e6ee' } },
       ],
       series: [
