@@ -145,7 +145,7 @@ export function chainRoutes(chain: DevChain): (req: IncomingMessage, res: Server
  * over the limit is not read at all): handleChainRequest then refuses it as oversized. The rest
  * is left unread, not torn down, so that the refusal reaches the client.
  */
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
+export function readBody(req: IncomingMessage, limit: number): Promise<string> {
   if (Number(req.headers['content-length']) > limit) return Promise.resolve(' '.repeat(limit + 1));
   return new Promise((done, fail) => {
     const chunks: Buffer[] = [];

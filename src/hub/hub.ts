@@ -37,6 +37,7 @@ import { FirstHubRun, forwardToFirstHub, httpUrlOf } from './first-hub.ts';
 import { hubRequestHandler, startingHubServer, type HttpRateLimits, type HubRoute, type TlsCredentials } from './http.ts';
 import { checkIceConfig, iceServers, type IceConfig } from './ice.ts';
 import { DiskContentStore } from './object-store.ts';
+import { PeerStatuses, peerStatusRoute } from './peer-statuses.ts';
 import { copyCommittedPayloads } from './payload-copier.ts';
 import { loadOrCreatePeerKey } from './peer-key.ts';
 import { roundRoutes } from './routes.ts';
@@ -305,8 +306,10 @@ async function startHubOn(options: HubOptions, run: HubRun, on: HubPort): Promis
     async (round: number) =>
       chain && (await chain.decision(round)) ? read(round) : undefined;
   const judgedRound = decided((round) => dir.judgedRound(round));
+  const statuses = chain && new PeerStatuses({ runId: settings.runId, binding: (id) => chain.binding(id) });
   const wall =
     chain &&
+    statuses &&
     new Wall({
       chain,
       preset: settings.preset,
@@ -314,6 +317,20 @@ async function startHubOn(options: HubOptions, run: HubRun, on: HubPort): Promis
       connected: () => [...new Set(swarm.links().map((l) => l.peer))],
       ...(gauntlet ? { judged: judgedRound, ranking: () => gauntlet.ranking() } : {}),
       keptFrom: () => coordinator!.retainedFrom,
+      statusOf: (binding) => {
+        const status = statuses.of(binding);
+        return (
+          status && {
+            state: status.state,
+            reasons: status.reasons,
+            intensity: status.intensity,
+            pressure: status.pressure,
+            gpuRecoveries: status.gpuRecoveries,
+            at: status.at,
+            stale: status.stale,
+          }
+        );
+      },
     });
   const self = (): HubAddress => ({ peerId: swarm.peerId, multiaddrs: node.getMultiaddrs().map(String), url });
   const own = () => ({
@@ -351,6 +368,7 @@ async function startHubOn(options: HubOptions, run: HubRun, on: HubPort): Promis
       routes: [
         ...(first ? [forwardToFirstHub(first.url)] : []),
         ...(chain ? [chainRoutes(chain)] : []),
+        ...(statuses ? [peerStatusRoute(statuses)] : []),
         ...(coordinator && wall
           ? [
               roundRoutes({

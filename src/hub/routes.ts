@@ -3,7 +3,7 @@
 // keeps, the wall's peers page by page, and a 410 for a Gauntlet judgement older than what it keeps.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WALL_PEERS, type Retention, type RoundRecord, type WallPeersPage } from '../run/api.ts';
-import type { HubRoute } from './http.ts';
+import { sendJson, type HubRoute } from './http.ts';
 
 export interface RoundRoutesSources {
   /** A decided round's record (undefined before its decision is on the chain). */
@@ -61,14 +61,4 @@ export function roundRoutes(sources: RoundRoutesSources): HubRoute {
 function count(value: string | null, absent: number): number | undefined {
   if (value === null) return absent;
   return /^\d{1,9}$/.test(value) ? Number(value) : undefined;
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'Content-Type': 'application/json; charset=utf-8',
-    'Content-Length': Buffer.byteLength(text),
-    'Cache-Control': 'no-store',
-  });
-  res.end(text);
 }

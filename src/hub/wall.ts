@@ -10,6 +10,7 @@
 // read again on each request.
 import type { DevChain } from '../chain/dev-chain.ts';
 import type { PeerStanding } from '../gauntlet/standings.ts';
+import type { Hex } from '../identity/fields.ts';
 import { toContentHash } from '../base/content-hash.ts';
 import {
   WALL_LOSS_ROUNDS,
@@ -18,6 +19,7 @@ import {
   type JudgedRoundRecord,
   type WallPeer,
   type WallPeersPage,
+  type WallPeerStatus,
   type WallRound,
   type WallRoundPeer,
   type WallView,
@@ -35,6 +37,8 @@ export interface WallSources {
   ranking?: () => PeerStanding[];
   /** The oldest round whose Gauntlet judgement the hub keeps (retention.ts): older ones are summarized without it. */
   keptFrom?: () => number;
+  /** What a binding last said of itself (peer-statuses.ts). */
+  statusOf?: (binding: Hex) => WallPeerStatus | undefined;
 }
 
 type PeerTotals = Pick<WallPeer, 'rounds' | 'included' | 'bytes' | 'lastRound'>;
@@ -130,6 +134,7 @@ export class Wall {
     for (const neuron of (await this.sources.chain.metagraph()).neurons) {
       const { hotkey, peerId } = neuron.binding.binding;
       const standing = standings.get(hotkey);
+      const status = this.sources.statusOf?.(neuron.binding.id);
       peers.set(hotkey, {
         hotkey,
         peerId,
@@ -137,6 +142,7 @@ export class Wall {
         registeredAt: neuron.registeredAt,
         ...(this.totals.get(hotkey) ?? { rounds: 0, included: 0, bytes: 0, lastRound: null }),
         score: standing && standing.evaluations > 0 ? standing.final : null,
+        status: status ?? null,
       });
     }
     for (const round of open) {

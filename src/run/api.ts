@@ -208,6 +208,26 @@ export interface WallPeer {
   lastRound: number | null;
   /** Its current Gauntlet final score (null without a Gauntlet or before its first evaluation). */
   score: number | null;
+  /**
+   * What its latest session last said of itself (POST /api/peers/status): training or paused and
+   * why, its intensity and pressure, its recovered GPUs; `stale` when said over 5 minutes ago.
+   * The peer's word, not the chain's; null when it said nothing.
+   */
+  status: WallPeerStatus | null;
+}
+
+export interface WallPeerStatus {
+  state: 'training' | 'paused' | 'left';
+  /** Why it is paused: its person (`user`), `battery`, `heat`, `idle` (idle-only mode, person present), a data `cap`, a lost `gpu`. */
+  reasons: string[];
+  /** Percent of the time its GPU may work. */
+  intensity: number;
+  /** The Compute Pressure state: nominal, fair, serious, critical or unknown. */
+  pressure: string;
+  gpuRecoveries: number;
+  /** When it said so (ms since the epoch), and whether that is over 5 minutes ago. */
+  at: number;
+  stale: boolean;
 }
 
 /** GET /api/wall: the swarm wall's document (src/hub/wall.ts builds it). */

@@ -4,6 +4,7 @@
 // its rounds, inclusions, score and bytes, then the latest rounds. It only reads the hub's API:
 // no GPU worker, no swarm node.
 import { Chart, type ChartSeries } from './Chart.tsx';
+import { peerStateText } from './peer-state.ts';
 import { useWall, type WallPeer, type WallRound, type WallView } from './useWall.ts';
 
 /** A byte count as a number and its unit (B, KiB, MiB, GiB). */
@@ -183,12 +184,15 @@ function PeerTable({ peers }: { peers: WallPeer[] }) {
                   data-online={String(p.online)}
                   data-rounds={p.rounds}
                   data-included={p.included}
+                  data-state={p.status?.state ?? ''}
+                  data-reasons={p.status?.reasons.join(' ') ?? ''}
                 >
                   <th scope="row">
                     <code title={`hotkey ${p.hotkey}, peer ${p.peerId}`}>{shortKey(p.hotkey)}</code>
                   </th>
                   <td>
                     <span className={p.online ? 'wall-online' : 'wall-offline'}>{p.online ? '● online' : '○ away'}</span>
+                    {p.status && <span className="wall-peer-state"> {peerStateText(p.status)}</span>}
                   </td>
                   <td className="wall-num">{p.rounds}</td>
                   <td className="wall-num">{p.included}</td>
