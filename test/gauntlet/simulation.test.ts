@@ -14,4 +14,5 @@ beforeAll(async () => {
 
 it('smoke: 6 honest + signflip, noise, copycat, lazy over 2 rounds: adversaries kept out, the swarm learns, the audit reproduces a round', async () => {
   await runGauntletScenario(await testRuntime(), data, { honestPeers: 6, rounds: 2, innerSteps: 2, finalEvalBatches: 4, auditedRound: 1 });
-});
+  // About 40 s on two quiet cores; the limit only catches a hang (it took over 120 s beside other jobs).
+}, 600_000);
