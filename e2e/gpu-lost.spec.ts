@@ -3,7 +3,8 @@
 // and device, restores θ, AdamW state and the error feedback it saved after its last round, and
 // rejoins with the same session: no second wallet prompt. The dashboard says it happened and how
 // long the recovery took, the restored θ and e hash to what was saved before the kill, and the
-// tab's next payload is committed on chain and included in a decision.
+// tab's next payload is committed on chain and included in a decision. The kill comes after the
+// tab's first included payload, so the θ it restores is its own run's, not the starting model.
 // Playwright's launchServer gives the browser's pid, so the GPU process can be found among its
 // children (`chrome://gpucrash` does nothing in headless Chromium).
 import { readdirSync, readFileSync } from 'node:fs';
@@ -74,8 +75,14 @@ test('a tab whose GPU process is killed mid-round recovers on a new device with 
     const bindingId = (await page.getByTestId('binding-id').getAttribute('data-binding-id'))!;
     expect(wallet.requests).toHaveLength(1);
 
-    // A round is done and saved (θ, AdamW state, e in IndexedDB); then the next one trains.
-    await expect(page.getByTestId('error-feedback-hash')).toBeVisible({ timeout: 150_000 });
+    // After its null rounds the tab's payload is included, so θ is no longer the run's θ_0 (nor
+    // the hub's only checkpoint); the round after that decision is saved (θ, AdamW state, e in
+    // IndexedDB), and then a round trains.
+    const firstIncluded = page.locator('[data-testid="swarm-round-row"][data-included="true"]').first();
+    await expect(firstIncluded).toBeVisible({ timeout: 180_000 });
+    const includedBefore = Number(await firstIncluded.getAttribute('data-round'));
+    const savedRoundNow = async () => Number(await page.getByTestId('error-feedback-hash').getAttribute('data-round'));
+    await expect.poll(savedRoundNow, { timeout: 60_000 }).toBeGreaterThan(includedBefore);
     await expect(page.getByTestId('swarm-phase')).toHaveText('training', { timeout: 60_000 });
     // Saves happen only after a round's decision, seconds after its training: these are what the
     // tab holds in IndexedDB when the GPU process dies just below.
