@@ -110,6 +110,8 @@ export interface JoinedSwarm {
   /** Where θ came from when joining, and (resuming) the error feedback restored, by hash. */
   joinedFrom: JoinedFrom | null;
   restoredErrorFeedback: { round: number; hash: string } | null;
+  /** Resuming from this tab's saved θ: the round it is the model of and its hash as the worker loaded it. */
+  restoredModel: { round: number; modelHash: string } | null;
   /** Settles when the rounds are done, the tab left, or a round failed (rejects with why). */
   done: Promise<void>;
   links(): PeerLink[];
@@ -233,11 +235,20 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
         : Math.max(DEFAULT_NULL_ROUNDS, chain.bindingRules.ageRounds),
     });
     let roundsLeft = rounds;
+    const backend = workerBackend(o.worker, (e) => o.onStep?.(e));
+    let loaded: JoinedSwarm['restoredModel'] = null;
     const participant = new Participant({
       swarm,
       chain,
       session,
-      backend: workerBackend(o.worker, (e) => o.onStep?.(e)),
+      backend: {
+        ...backend,
+        load: async (files, round) => {
+          const modelHash = await backend.load(files, round);
+          loaded = { round, modelHash };
+          return modelHash;
+        },
+      },
       hubPeerId: info.firstHub.peerId,
       latestCheckpoint: async () => {
         const latest = await fetchRunInfo(o.hubUrl);
@@ -271,6 +282,7 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
     participant.addEventListener('status', (e) => o.onStatus?.(e.detail));
     progress("downloading the run's checkpoint and replaying its decisions");
     await participant.join();
+    const restoredModel = participant.joinedFrom?.source === 'local' ? loaded : null;
     let restoredErrorFeedback: JoinedSwarm['restoredErrorFeedback'] = null;
     if (saved) {
       progress('restoring the error feedback');
@@ -296,6 +308,7 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
       hubPeerIds: hubs.map((h) => h.peerId),
       joinedFrom: participant.joinedFrom,
       restoredErrorFeedback,
+      restoredModel,
       session: {
         bindingId: session.id,
         hotkey: session.signed.binding.hotkey,

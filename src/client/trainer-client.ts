@@ -21,3 +21,13 @@ export function startTrainerWorker(): TrainerWorker {
     },
   };
 }
+
+/**
+ * Calls `onLost` with the reason each time the worker's GPU device is lost (a driver reset, a GPU
+ * process crash); returns the function that stops watching. The worker's next call that needs the
+ * GPU opens a new adapter and device.
+ */
+export function watchDeviceLoss(worker: TrainerWorker, onLost: (message: string) => void): () => void {
+  const id = worker.api.gpu.watchDeviceLoss(Comlink.proxy(onLost));
+  return () => void id.then((watchId) => worker.api.gpu.unwatchDeviceLoss(watchId)).catch(() => {}); // a terminated worker watches nothing
+}

@@ -1,7 +1,8 @@
 // The training worker: owns the GPU device and either one peer of the engine (src/engine/peer.ts)
 // or a Gauntlet validator; the main thread talks to it through Comlink (RTCPeerConnection does not
 // exist in workers, so networking stays on the main thread). Its API is split by role:
-//   gpu        the adapter, the capability check and the self-test;
+//   gpu        the adapter, the capability check, the self-test, and word of a lost device (the page
+//              then rejoins from its saved state: src/ui/useSwarm.ts);
 //   solo       before the tab joins a swarm: SparseLoCo rounds on its own (H inner steps, error
 //              feedback and compression on the GPU, encode, then the outer step from its own payload);
 //   member     in a hub's run (src/client/swarm-client.ts): train and compress when the participant
@@ -37,12 +38,23 @@ export type { Capability, SelfTestResult };
 let runtime: Promise<GpuRuntime> | undefined;
 /** The page's choices (e.g. `?f16=off`), set before the runtime starts. */
 let runtimeOptions: RuntimeOptions = {};
+/** Why the device the peer ran on was lost, until a new device replaces it (null while the device lives). */
+let deviceLost: string | null = null;
+/** Main-thread callbacks (Comlink proxies) told of every lost device, by watch id. */
+const lossWatchers = new Map<number, (message: string) => void>();
+let nextWatchId = 0;
 
 function getRuntime(): Promise<GpuRuntime> {
   runtime ??= browserGpuDevice().then((gpu) => {
+    deviceLost = null;
+    const started = runtime;
     void gpu.lost.then((err) => {
-      runtime = undefined;
+      // The next getRuntime() asks for a new adapter and device: a lost one never comes back.
+      if (runtime === started) runtime = undefined;
+      deviceLost = `${err.reason}: ${err.detail}`;
+      peer?.cancel();
       console.error(err.message);
+      for (const watcher of lossWatchers.values()) void Promise.resolve(watcher(deviceLost)).catch(() => {}); // a closed page hears nothing
     });
     return new GpuRuntime(gpu, runtimeOptions);
   });
@@ -244,6 +256,8 @@ class WorkerPeer {
   constructor(
     readonly peer: Peer,
     private readonly trainTokens: number,
+    /** Resolves when the device the peer's buffers live on is lost. */
+    private readonly lost: Promise<Error>,
   ) {}
 
   info(): PeerInfo {
@@ -274,7 +288,8 @@ class WorkerPeer {
     this.control = new TrainingControl();
     this.control.setDutyCycle(this.dutyCycle);
     if (this.paused) this.control.pause();
-    const run = task().finally(() => (this.running = false));
+    // On a lost device a pending readback may never settle: the task fails with the loss instead.
+    const run = Promise.race([task(), this.lost.then((err) => Promise.reject(err))]).finally(() => (this.running = false));
     this.active = run.catch(() => {});
     return run;
   }
@@ -403,7 +418,7 @@ class WorkerPeer {
   /** Stops any rounds in progress (between steps), then frees every GPU buffer the peer holds. */
   async close(): Promise<void> {
     this.cancel();
-    await this.active;
+    await Promise.race([this.active, this.lost]);
     this.peer.destroy();
   }
 }
@@ -446,7 +461,7 @@ async function initPeer(options: PeerOptions): Promise<PeerInfo> {
   };
   const start = initialModel(parameterLayout(config, rt.limits), options.seed ?? 0);
   const engine = await Peer.create(rt, engineOptions, { train: train.tokens, heldOut: heldOut.tokens }, start);
-  peer = new WorkerPeer(engine, train.tokens.length);
+  peer = new WorkerPeer(engine, train.tokens.length, rt.gpu.lost);
   peer.round = options.joinedRound ?? 0; // a swarm's participant sets the round when it loads the checkpoint
   return peer.info();
 }
@@ -482,6 +497,27 @@ const gpu = {
   /** Runs the model's matmul kernel on exact integer data and compares it with the CPU. */
   async selfTest(): Promise<SelfTestResult> {
     return gpuSelfTest(await getRuntime());
+  },
+
+  /** Calls `onLost` (a Comlink.proxy) with the reason each time this worker's device is lost; returns the id to unwatch. */
+  watchDeviceLoss(onLost: (message: string) => void): number {
+    const id = nextWatchId++;
+    lossWatchers.set(id, onLost);
+    return id;
+  },
+  unwatchDeviceLoss(id: number): void {
+    lossWatchers.delete(id);
+  },
+
+  /**
+   * Why the device the peer trained on was lost, or null while it lives. A call that failed on a
+   * dying device may be answered before its lost promise settles: wait for the queue to drain
+   * (done at once on a lost device) so that the answer covers that failure.
+   */
+  async deviceLost(): Promise<string | null> {
+    const rt = deviceLost === null ? await runtime?.catch(() => undefined) : undefined;
+    if (rt) await Promise.race([rt.gpu.lost, rt.gpu.device.queue.onSubmittedWorkDone()]).catch(() => {}); // a rejection is an answer too
+    return deviceLost;
   },
 };
 

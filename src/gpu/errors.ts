@@ -20,11 +20,15 @@ export class GpuLimitError extends CodedError<'gpu-limit'> {
 }
 
 export class GpuDeviceLostError extends CodedError<'device-lost'> {
-  constructor(reason: string, message: string) {
+  constructor(
+    /** The browser's GPUDeviceLostReason ('destroyed' or 'unknown') and its message. */
+    readonly reason: string,
+    readonly detail: string,
+  ) {
     super(
       'device-lost',
 
-      `The GPU device was lost (${reason}: ${message}). Training stopped; reload the page to ` +
+      `The GPU device was lost (${reason}: ${detail}). Training stopped; reload the page to ` +
         'start again. If this repeats, close other GPU-heavy tabs or update the graphics driver.',
     );
   }

@@ -2,7 +2,8 @@
 // burner key for a demo), join, and watch the dashboard: the round's phases, the loss, tokens/s,
 // bytes and compression, peers and links, the Gauntlet's leaderboard and this tab's receipts.
 // Pause, throttle or leave at any time. The session, θ and the error feedback are saved after
-// every round; a reload resumes them. `?join=burner` joins with a burner key by itself (kiosks,
+// every round; a reload resumes them, and so does a lost GPU device (the notice says how long the
+// recovery took). `?join=burner` joins with a burner key by itself (kiosks,
 // `webloco demo`). Or, instead of joining, validate the run (ValidatorPanel).
 import { useEffect, useMemo, useRef, useState } from 'react';
 import type { RunInfo } from '../run/api.ts';
@@ -17,6 +18,7 @@ import { lossSeries } from './loss-series.ts';
 import { PeerList } from './PeerList.tsx';
 import { RoundTimeline } from './RoundTimeline.tsx';
 import { kilobytes, SwarmRoundTable } from './SwarmRoundTable.tsx';
+import type { GpuRecovery } from './swarm-state.ts';
 import { useSwarm } from './useSwarm.ts';
 import { useValidator } from './useValidator.ts';
 import { useWall } from './useWall.ts';
@@ -181,6 +183,8 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: RunInfo; worker: Trai
         </div>
       )}
 
+      {state.gpu.lost > 0 && <GpuRecoveryNotice gpu={state.gpu} />}
+
       {state.error && (
         <p role="alert" className="error-text" data-testid="swarm-error">
           {state.error}
@@ -250,6 +254,8 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: RunInfo; worker: Trai
               <dd
                 data-testid="resumed"
                 data-source={state.resumed.joinedFrom?.source ?? ''}
+                data-round={state.resumed.joinedFrom?.round ?? ''}
+                data-model-hash={state.resumed.model?.modelHash ?? ''}
                 data-error-feedback-hash={state.resumed.errorFeedback?.hash ?? ''}
               >
                 from {state.resumed.joinedFrom?.source === 'local' ? "this tab's saved model" : "the hub's checkpoint"} of round{' '}
@@ -274,7 +280,7 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: RunInfo; worker: Trai
               <dt>Error feedback</dt>
               <dd>
                 saved after round {state.saved.round - 1}:{' '}
-                <code data-testid="error-feedback-hash" data-hash={state.saved.errorFeedbackHash}>
+                <code data-testid="error-feedback-hash" data-hash={state.saved.errorFeedbackHash} data-round={state.saved.round}>
                   {state.saved.errorFeedbackHash.slice(0, 16)}…
                 </code>{' '}
                 <button onClick={() => void download()} data-testid="download-checkpoint" data-model-hash={state.saved.modelHash}>
@@ -305,6 +311,28 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: RunInfo; worker: Trai
       )}
       {(busy || state.links.length > 0) && <PeerList links={state.links} hubPeerIds={state.identity?.hubPeerIds ?? [run.hub.peerId]} />}
     </section>
+  );
+}
+
+/** A lost GPU device: being replaced, or replaced and how long that took, with the count of recoveries. */
+function GpuRecoveryNotice({ gpu }: { gpu: GpuRecovery }) {
+  const state = gpu.recovering ? 'recovering' : gpu.recovered === gpu.lost ? 'recovered' : 'failed';
+  return (
+    <p
+      role="status"
+      className={state === 'failed' ? 'error-text' : 'hint'}
+      data-testid="gpu-recovery"
+      data-state={state}
+      data-recoveries={gpu.recovered}
+      data-recovery-ms={gpu.lastMs ?? ''}
+    >
+      {state === 'recovering' &&
+        `The GPU device was lost (${gpu.reason}). Opening a new one and rejoining with the model, optimizer state and error feedback saved after the last round…`}
+      {state === 'recovered' &&
+        `The GPU device was lost (${gpu.reason}); this tab opened a new one and rejoined with its saved state in ${gpu.lastMs} ms.`}
+      {state === 'failed' && `The GPU device was lost (${gpu.reason}) and this tab could not rejoin (see below).`} Recoveries:{' '}
+      <span data-testid="gpu-recoveries">{gpu.recovered}</span>.
+    </p>
   );
 }
 

@@ -1,6 +1,6 @@
 // The tab's life in a swarm as one reducer: choosing a hotkey, joining (each step named), taking
-// part in rounds (which phase, how far), pausing, what it saved after each round, and how it
-// ended. Every label, bar and button of the swarm dashboard derives from it.
+// part in rounds (which phase, how far), pausing, what it saved after each round, the GPU devices
+// it lost and how long each recovery took, and how it ended. Every label, bar and button of the swarm dashboard derives from it.
 import type { JoinedFrom, ParticipantRound } from '../run/participant.ts';
 import type { ParticipantStatus, SavedRound, SessionSummary } from '../client/swarm-client.ts';
 import type { PeerLink } from '../swarm/swarm.ts';
@@ -21,8 +21,12 @@ export interface SwarmState {
   progress: string | null;
   /** Who this tab is in the swarm, once joined. */
   identity: { peerId: string; hubPeerIds: string[]; session: SessionSummary } | null;
-  /** Where θ came from and, for a resumed session, the error feedback restored. */
-  resumed: { joinedFrom: JoinedFrom | null; errorFeedback: { round: number; hash: string } | null } | null;
+  /** Where θ came from and, for a resumed session, the θ (by hash) and error feedback restored. */
+  resumed: {
+    joinedFrom: JoinedFrom | null;
+    model: { round: number; modelHash: string } | null;
+    errorFeedback: { round: number; hash: string } | null;
+  } | null;
   /** The participant's current round and what it is doing in it. */
   participant: ParticipantStatus | null;
   /** The phase of the round in the timeline's terms, and inner steps done in this round. */
@@ -40,11 +44,25 @@ export interface SwarmState {
   /** What was saved after the latest round (θ, AdamW state, e), if anything. */
   saved: SavedRound | null;
   paused: boolean;
+  /** GPU devices lost while in the run, and the tab's recoveries from them (a new device, the saved state, the same session). */
+  gpu: GpuRecovery;
   error: string | null;
 }
 
+export interface GpuRecovery {
+  lost: number;
+  recovered: number;
+  /** A lost device is being replaced and the run rejoined right now. */
+  recovering: boolean;
+  /** The browser's reason for the latest loss. */
+  reason: string | null;
+  /** From the loss to holding the restored state in the run again, for the latest recovery. */
+  lastMs: number | null;
+}
+
 export type SwarmAction =
-  | { type: 'join' }
+  /** `recovering`: rejoining after a lost GPU; the dashboard keeps its history. */
+  | { type: 'join'; recovering?: boolean }
   | { type: 'progress'; progress: string }
   | { type: 'joined'; identity: NonNullable<SwarmState['identity']>; modelHash: string; resumed: SwarmState['resumed'] }
   | { type: 'status'; status: ParticipantStatus }
@@ -56,7 +74,9 @@ export type SwarmAction =
   | { type: 'paused'; paused: boolean }
   | { type: 'finished' }
   | { type: 'left' }
-  | { type: 'failed'; message: string };
+  | { type: 'failed'; message: string }
+  | { type: 'gpu-lost'; reason: string }
+  | { type: 'gpu-recovered'; ms: number };
 
 export const initialSwarm: SwarmState = {
   phase: 'idle',
@@ -74,6 +94,7 @@ export const initialSwarm: SwarmState = {
   heldOut: [],
   saved: null,
   paused: false,
+  gpu: { lost: 0, recovered: 0, recovering: false, reason: null, lastMs: null },
   error: null,
 };
 
@@ -89,7 +110,10 @@ const PHASE_OF: Record<ParticipantStatus['phase'], RoundPhase> = {
 export function swarmReducer(s: SwarmState, a: SwarmAction): SwarmState {
   switch (a.type) {
     case 'join':
-      return { ...initialSwarm, phase: 'joining', links: s.links, paused: s.paused };
+      // A recovery keeps the rounds, losses and saved state shown: the tab goes on with them.
+      return a.recovering
+        ? { ...s, phase: 'joining', progress: null, participant: null, roundPhase: null, stepsThisRound: 0, error: null }
+        : { ...initialSwarm, phase: 'joining', links: s.links, paused: s.paused, gpu: s.gpu };
     case 'progress':
       return s.phase === 'joining' ? { ...s, progress: a.progress, roundPhase: 'sync' } : s;
     case 'joined':
@@ -124,7 +148,11 @@ export function swarmReducer(s: SwarmState, a: SwarmAction): SwarmState {
     case 'left':
       return s.phase === 'error' ? s : { ...s, phase: 'left', progress: null, participant: null, roundPhase: null, paused: false };
     case 'failed':
-      return { ...s, phase: 'error', progress: null, roundPhase: null, error: a.message };
+      return { ...s, phase: 'error', progress: null, roundPhase: null, error: a.message, gpu: { ...s.gpu, recovering: false } };
+    case 'gpu-lost':
+      return { ...s, gpu: { ...s.gpu, lost: s.gpu.lost + 1, recovering: true, reason: a.reason } };
+    case 'gpu-recovered':
+      return { ...s, gpu: { ...s.gpu, recovered: s.gpu.recovered + 1, recovering: false, lastMs: a.ms } };
   }
 }
 

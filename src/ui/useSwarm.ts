@@ -2,13 +2,14 @@
 // with a hotkey or resume the session this tab saved, follow the rounds, the links and the
 // training, pause and resume the GPU, set its duty cycle, leave. The session, θ and the error
 // feedback are saved in IndexedDB (TabStore) after every round; a tab that was in the swarm when
-// it was closed or reloaded rejoins by itself.
+// it was closed or reloaded rejoins by itself, and so does one whose GPU device is lost: the worker
+// opens a new device and the saved session resumes on it, as a reload would, without the wallet.
 import { errorMessage } from '../base/errors.ts';
 import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
 import { authorityFromFragment } from '../client/authority.ts';
 import { joinSwarm, type JoinedSwarm } from '../client/swarm-client.ts';
 import { TabStore, type SavedTab } from '../client/tab-store.ts';
-import type { TrainerWorker } from '../client/trainer-client.ts';
+import { watchDeviceLoss, type TrainerWorker } from '../client/trainer-client.ts';
 import type { HotkeySigner } from '../identity/binding.ts';
 import { MODEL_FILE } from '../train/checkpoint.ts';
 import { initialSwarm, swarmReducer } from './swarm-state.ts';
@@ -48,10 +49,14 @@ export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: st
     };
   }, [runId]);
 
+  /** Joins or resumes; resolves true once in the run. `recovering`: after a lost GPU, keeping the dashboard's history. */
   const start = useCallback(
-    async (how: { signer: HotkeySigner | Promise<HotkeySigner>; rounds?: number } | { resume: SavedTab }) => {
-      if (!worker || joined.current) return;
-      dispatch({ type: 'join' });
+    async (
+      how: { signer: HotkeySigner | Promise<HotkeySigner>; rounds?: number } | { resume: SavedTab },
+      recovering = false,
+    ): Promise<boolean> => {
+      if (!worker || joined.current) return false;
+      dispatch({ type: 'join', recovering });
       try {
         const member = await joinSwarm({
           hubUrl,
@@ -76,23 +81,61 @@ export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: st
           type: 'joined',
           identity: { peerId: member.peerId, hubPeerIds: member.hubPeerIds, session: member.session },
           modelHash: await worker.api.member.modelHash(),
-          resumed: 'resume' in how ? { joinedFrom: member.joinedFrom, errorFeedback: member.restoredErrorFeedback } : null,
+          resumed:
+            'resume' in how
+              ? { joinedFrom: member.joinedFrom, model: member.restoredModel, errorFeedback: member.restoredErrorFeedback }
+              : null,
         });
         if (store.current) setSaved({ status: 'saved', tab: (await store.current.tab(runId))! });
-        member.done
-          .then(
-            () => dispatch({ type: 'finished' }),
-            (err: unknown) => dispatch({ type: 'failed', message: errorMessage(err) }),
-          )
-          .finally(() => {
-            if (joined.current === member) joined.current = null;
-          });
+        member.done.then(
+          () => {
+            if (joined.current !== member) return; // left, or replaced by a recovery
+            joined.current = null;
+            dispatch({ type: 'finished' });
+          },
+          async (err: unknown) => {
+            if (joined.current !== member) return;
+            // A round that failed on a lost device is the device watcher's to recover, not an error to show.
+            if ((await worker.api.gpu.deviceLost().catch(() => null)) !== null) return;
+            joined.current = null;
+            dispatch({ type: 'failed', message: errorMessage(err) });
+          },
+        );
+        return true;
       } catch (err) {
         dispatch({ type: 'failed', message: errorMessage(err) });
+        return false;
       }
     },
     [worker, hubUrl, runId],
   );
+
+  // A lost GPU device (driver reset, GPU process crash) while in the run: leave with the old
+  // device, then resume the saved session as a reload does. The worker opens a new adapter and
+  // device; θ, AdamW state and e come from IndexedDB; the session binding is the saved one, so no
+  // wallet is asked. The round in progress is lost, nothing saved before it.
+  useEffect(() => {
+    if (!worker) return;
+    return watchDeviceLoss(worker, (reason) => {
+      const member = joined.current;
+      if (!member) return; // not in the run: the next join opens a new device by itself
+      joined.current = null;
+      const lostAt = performance.now();
+      dispatch({ type: 'gpu-lost', reason });
+      void (async () => {
+        await member.leave();
+        const tab = await store.current?.tab(runId).catch(() => undefined); // unreadable: as good as none, said below
+        if (!tab) {
+          dispatch({
+            type: 'failed',
+            message: `The GPU device was lost (${reason}) and this browser kept no saved session to resume: join again.`,
+          });
+          return;
+        }
+        if (await start({ resume: tab }, true)) dispatch({ type: 'gpu-recovered', ms: Math.round(performance.now() - lostAt) });
+      })();
+    });
+  }, [worker, runId, start]);
 
   const join = useCallback(
     (signer: HotkeySigner | Promise<HotkeySigner>, rounds?: number) => start({ signer, ...(rounds ? { rounds } : {}) }),

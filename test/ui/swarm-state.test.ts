@@ -1,5 +1,6 @@
 // The swarm dashboard's reducer: the participant's statuses map onto the timeline's six phases,
-// steps are counted per round, saved rounds add held-out points, and pausing survives a new join.
+// steps are counted per round, saved rounds add held-out points, pausing survives a new join, and
+// a lost GPU is counted and timed while the dashboard keeps what the tab had done.
 import { describe, expect, it } from 'vitest';
 import { initialSwarm, swarmReducer, type SwarmAction, type SwarmState } from '../../src/ui/swarm-state.ts';
 
@@ -46,5 +47,36 @@ describe('swarm dashboard state', () => {
     expect(paused.paused).toBe(true);
     expect(run([{ type: 'left' }], paused).paused).toBe(false);
     expect(run([{ type: 'failed', message: 'x' }, { type: 'left' }], paused).phase).toBe('error');
+  });
+
+  it('counts a lost GPU and its recovery, keeping the rounds and saved state shown through the rejoin', () => {
+    const saved = { round: 4, modelHash: 'ab', step: 12, heldOutLoss: 5.2, errorFeedbackHash: 'cd' };
+    const before = run([{ type: 'join' }, { type: 'status', status: { phase: 'training', round: 4 } }, step(13), { type: 'saved', saved }]);
+    const lost = run(
+      [
+        { type: 'gpu-lost', reason: 'unknown: GPU process gone' },
+        { type: 'join', recovering: true },
+      ],
+      before,
+    );
+    expect(lost.gpu).toEqual({ lost: 1, recovered: 0, recovering: true, reason: 'unknown: GPU process gone', lastMs: null });
+    expect(lost.phase).toBe('joining');
+    expect(lost.saved).toEqual(saved);
+    expect(lost.losses).toEqual(before.losses);
+    expect(lost.stepsThisRound).toBe(0);
+    const back = run([{ type: 'gpu-recovered', ms: 5400 }], lost);
+    expect(back.gpu).toMatchObject({ lost: 1, recovered: 1, recovering: false, lastMs: 5400 });
+    // A second loss counts on; a plain new join keeps the counts but not the old run's history.
+    const again = run(
+      [
+        { type: 'gpu-lost', reason: 'x' },
+        { type: 'failed', message: 'no saved session' },
+      ],
+      back,
+    );
+    expect(again.gpu).toMatchObject({ lost: 2, recovered: 1, recovering: false });
+    const fresh = run([{ type: 'join' }], again);
+    expect(fresh.gpu).toEqual(again.gpu);
+    expect(fresh.saved).toBeNull();
   });
 });
