@@ -2,11 +2,16 @@
 // burner key pauses by itself on battery (a fake Battery Status API the test unplugs and plugs in)
 // within one inner step and resumes on charge; at 'critical' CPU pressure (DevTools' pressure
 // override) it pauses, at 'serious' the duty cycle it gives the worker halves; in idle-only mode
-// it trains only while DevTools' idle override says the person is away. The intensity preset and
-// the settings survive a reload, and the person's own pause survives the battery charging.
+// it trains only while DevTools' idle override says the person is away, or, without the idle
+// detection permission, while the tab is hidden. The intensity preset survives a reload, and the
+// person's own pause survives the battery charging.
 import { expect, test, type Page } from '@playwright/test';
+import { chromiumLaunchOptions } from '../src/cli/chromium.ts';
 import { FAST_RUN, startHub, type HubProcess } from './fixtures/processes.ts';
 import { holdsFor, steady } from './fixtures/wait.ts';
+
+// The API the other specs turn off; here DevTools' override sets what it reports.
+test.use({ launchOptions: chromiumLaunchOptions({ webgpu: true, computePressure: true }) });
 
 let hub: HubProcess;
 
@@ -135,7 +140,24 @@ test('the tab pauses on battery, at critical pressure and while the person is pr
   await cdp.send('Emulation.setIdleOverride', { isUserActive: true, isScreenUnlocked: true });
   await expect(controls(page)).toHaveAttribute('data-reasons', 'present');
   await expect(paused(page)).toHaveAttribute('data-paused', 'true');
-  await stoppedAt(page, 'the step counter once the person is back');
+  const back = await stoppedAt(page, 'the step counter once the person is back');
+
+  // Without the permission, a hidden tab counts as away (so does no input for the set minutes).
+  await browserCdp.send('Browser.resetPermissions', { browserContextId: targetInfo.browserContextId! });
+  await expect(page.getByTestId('idle-source')).toHaveAttribute('data-source', 'input');
+  await expect(controls(page)).toHaveAttribute('data-reasons', 'present');
+  const setHidden = (hidden: boolean) =>
+    page.evaluate((h) => {
+      Object.defineProperty(document, 'hidden', { value: h, configurable: true });
+      document.dispatchEvent(new Event('visibilitychange'));
+    }, hidden);
+  await setHidden(true);
+  await expect(controls(page)).toHaveAttribute('data-away', 'true');
+  await expect(paused(page)).toHaveAttribute('data-paused', 'false');
+  await expect.poll(() => stepOf(page), { timeout: 60_000 }).toBeGreaterThan(back);
+  await setHidden(false);
+  await expect(controls(page)).toHaveAttribute('data-reasons', 'present');
+  await expect(paused(page)).toHaveAttribute('data-paused', 'true');
 
   await page.getByLabel('Train only while I am away').uncheck();
   await expect(paused(page)).toHaveAttribute('data-paused', 'false');
