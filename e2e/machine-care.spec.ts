@@ -16,7 +16,8 @@ test.use({ launchOptions: chromiumLaunchOptions({ webgpu: true, computePressure:
 let hub: HubProcess;
 
 test.beforeAll(async () => {
-  hub = await startHub({ args: FAST_RUN });
+  // Six inner steps a round rather than FAST_RUN's two, so that a pause lands between steps of a round.
+  hub = await startHub({ args: [...FAST_RUN, '--inner-steps', '6'] });
 });
 test.afterAll(() => hub?.stop());
 

@@ -132,8 +132,8 @@ export function Controls({ care, busy, leave }: { care: MachineCare; busy: boole
               />{' '}
               minutes without input
             </label>
-            <p className="hint" data-testid="idle-source" data-source={care.idlePermission === 'granted' ? 'idle-detection' : 'input'}>
-              {care.idlePermission === 'granted'
+            <p className="hint" data-testid="idle-source" data-source={care.idleDetecting ? 'idle-detection' : 'input'}>
+              {care.idleDetecting
                 ? "The browser's idle detection tells when you are away (a locked screen counts)."
                 : 'Away means this tab is hidden, or no mouse, touch or keyboard input here for that long.'}{' '}
               {care.idlePermission === 'prompt' && (

@@ -241,6 +241,8 @@ export function useMachineCare({
     dutyCycle,
     batterySupported: battery.supported,
     idlePermission: idleDetection.permission,
+    /** The browser's idle detection is what decides "away" (else the input and visibility fallback). */
+    idleDetecting: idleDetection.idle !== null,
     askIdlePermission: idleDetection.ask,
   };
 }
