@@ -1,103 +1,173 @@
-// What a volunteer can do while the tab trains: pause and resume (the GPU stops before its next
-// step; θ and the error feedback stay as they are), an intensity throttle (the share of time the
-// GPU may work), pausing by itself while the tab is hidden, and leaving the swarm.
-import { useEffect, useRef, useState } from 'react';
+// What a volunteer can do while the tab trains, and why it is paused when it is: their own pause
+// (the GPU stops before its next step; θ and the error feedback stay as they are), an intensity
+// preset, and care for the machine (on battery, under CPU pressure, hidden, or while the person is
+// present in idle-only mode), each setting kept across reloads; and leaving the swarm.
+import type { PauseReason, PressureState } from './machine-care.ts';
+import { PRESET_DUTY, type IntensityPreset, validIdleMinutes } from './machine-care.ts';
+import type { MachineCare } from './useMachineCare.ts';
 
-const HIDDEN_KEY = 'webloco.pauseWhenHidden';
-const INTENSITY_KEY = 'webloco.intensity';
+const PRESETS: { preset: IntensityPreset; label: string }[] = [
+  { preset: 'quiet', label: 'Quiet' },
+  { preset: 'balanced', label: 'Balanced' },
+  { preset: 'full', label: 'Full' },
+];
 
-function stored(key: string, fallback: string): string {
-  try {
-    return localStorage.getItem(key) ?? fallback;
-  } catch {
-    return fallback; // storage refused (a private window): the default
-  }
-}
+/** Why the tab waits, as the banner says it, in the order of PauseReason. */
+const REASON_TEXT: Record<PauseReason, string> = {
+  person: 'you paused it.',
+  battery: 'this computer runs on its battery. Training resumes when it charges.',
+  heat: 'the processor is under critical load. Training resumes when it eases.',
+  present: 'you are at the computer, and this tab trains only while you are away.',
+  hidden: 'this tab is hidden.',
+};
 
-function store(key: string, value: string): void {
-  try {
-    localStorage.setItem(key, value);
-  } catch {
-    // Private windows may refuse storage: the setting then lasts until the tab closes.
-  }
-}
+const PRESSURE_TEXT: Record<PressureState, string> = {
+  nominal: 'nominal',
+  fair: 'fair',
+  serious: 'serious: intensity halved',
+  critical: 'critical: paused',
+  unknown: 'unknown (this browser does not report it)',
+};
 
-export function Controls({
-  paused,
-  setPaused,
-  setDutyCycle,
-  leave,
-}: {
-  paused: boolean;
-  setPaused: (p: boolean) => Promise<void>;
-  setDutyCycle: (d: number) => Promise<void>;
-  leave: () => void;
-}) {
-  const [intensity, setIntensity] = useState(() => Number(stored(INTENSITY_KEY, '100')));
-  const [whenHidden, setWhenHidden] = useState(() => stored(HIDDEN_KEY, 'false') === 'true');
-  /** The pause came from the tab being hidden (and ends when it is shown again). */
-  const hiddenPause = useRef(false);
+const percent = (duty: number) => `${Math.round(duty * 100)}%`;
 
-  useEffect(() => {
-    void setDutyCycle(intensity / 100);
-  }, [intensity, setDutyCycle]);
-
-  useEffect(() => {
-    if (!whenHidden) return;
-    const onChange = () => {
-      if (document.hidden && !paused) {
-        hiddenPause.current = true;
-        void setPaused(true);
-      } else if (!document.hidden && hiddenPause.current) {
-        hiddenPause.current = false;
-        void setPaused(false);
-      }
-    };
-    document.addEventListener('visibilitychange', onChange);
-    return () => document.removeEventListener('visibilitychange', onChange);
-  }, [whenHidden, paused, setPaused]);
-
+export function Controls({ care, busy, leave }: { care: MachineCare; busy: boolean; leave: (() => void) | null }) {
+  const { settings, update, reasons, signals, dutyCycle } = care;
+  const power =
+    signals.onBattery === null ? (care.batterySupported ? 'unknown' : 'unsupported') : signals.onBattery ? 'battery' : 'charging';
+  const machineReasons = [...reasons].filter((r) => r !== 'person');
   return (
-    <div className="controls" data-testid="controls">
+    <div
+      className="controls"
+      data-testid="controls"
+      data-reasons={[...reasons].join(' ')}
+      data-duty={dutyCycle}
+      data-pressure={signals.pressure}
+      data-power={power}
+      data-away={String(signals.away)}
+    >
+      {(reasons.size > 0 || signals.pressure === 'serious') && (
+        <div role="status" className="banner" data-testid="care-banner">
+          {reasons.size > 0 ? (
+            <>
+              Paused because{' '}
+              {[...reasons].map((r, i) => (
+                <span key={r}>
+                  {i > 0 && ' Also, '}
+                  {REASON_TEXT[r]}
+                </span>
+              ))}
+            </>
+          ) : (
+            `The processor is under serious load: the GPU works ${percent(dutyCycle)} of the time instead of ${percent(PRESET_DUTY[settings.intensity])}.`
+          )}
+        </div>
+      )}
       <p className="buttons">
-        {paused ? (
-          <button onClick={() => ((hiddenPause.current = false), void setPaused(false))}>Resume training</button>
-        ) : (
-          <button onClick={() => void setPaused(true)}>Pause training</button>
-        )}
-        <button onClick={leave}>Leave the swarm</button>
+        {busy &&
+          (care.personPaused ? (
+            <button onClick={() => care.setPersonPaused(false)}>Resume training</button>
+          ) : (
+            <button onClick={() => care.setPersonPaused(true)}>Pause training</button>
+          ))}
+        {leave && <button onClick={leave}>Leave the swarm</button>}
       </p>
-      <p className="buttons">
-        <label htmlFor="intensity">GPU intensity</label>
-        <input
-          id="intensity"
-          type="range"
-          min={10}
-          max={100}
-          step={10}
-          value={intensity}
-          aria-valuetext={`${intensity}% of the time`}
-          onChange={(e) => {
-            const v = Number(e.target.value);
-            setIntensity(v);
-            store(INTENSITY_KEY, String(v));
-          }}
-        />
-        <output htmlFor="intensity" data-testid="intensity">
-          {intensity}%
-        </output>
-        <label>
+      {care.personPaused && machineReasons.length > 0 && (
+        <p className="hint">Resuming lifts your own pause; the tab still waits for the reasons above.</p>
+      )}
+
+      <fieldset>
+        <legend>GPU intensity</legend>
+        {PRESETS.map(({ preset, label }) => (
+          <label key={preset} className="choice">
+            <input
+              type="radio"
+              name="intensity"
+              value={preset}
+              checked={settings.intensity === preset}
+              onChange={() => update({ intensity: preset })}
+            />{' '}
+            {label} ({percent(PRESET_DUTY[preset])} of the time)
+          </label>
+        ))}
+      </fieldset>
+
+      <fieldset>
+        <legend>Care for this computer</legend>
+        <label className="choice">
           <input
             type="checkbox"
-            checked={whenHidden}
-            onChange={(e) => {
-              setWhenHidden(e.target.checked);
-              store(HIDDEN_KEY, String(e.target.checked));
-            }}
+            checked={settings.trainOnBattery}
+            disabled={!care.batterySupported}
+            onChange={(e) => update({ trainOnBattery: e.target.checked })}
           />{' '}
-          Pause while this tab is hidden
+          Train on battery too
         </label>
-      </p>
+        {!care.batterySupported && (
+          <p className="hint" data-testid="battery-unsupported">
+            This browser cannot tell whether the computer runs on its battery: the tab trains either way.
+          </p>
+        )}
+        <label className="choice">
+          <input type="checkbox" checked={settings.pauseWhenHidden} onChange={(e) => update({ pauseWhenHidden: e.target.checked })} /> Pause
+          while this tab is hidden
+        </label>
+        <label className="choice">
+          <input type="checkbox" checked={settings.idleOnly} onChange={(e) => update({ idleOnly: e.target.checked })} /> Train only while I
+          am away
+        </label>
+        {settings.idleOnly && (
+          <>
+            <label className="choice">
+              Away after{' '}
+              <input
+                type="number"
+                min={1}
+                max={1440}
+                value={settings.idleMinutes}
+                onChange={(e) => {
+                  const minutes = Number(e.target.value);
+                  if (validIdleMinutes(minutes)) update({ idleMinutes: minutes });
+                }}
+              />{' '}
+              minutes without input
+            </label>
+            <p className="hint" data-testid="idle-source" data-source={care.idleDetecting ? 'idle-detection' : 'input'}>
+              {care.idleDetecting
+                ? "The browser's idle detection tells when you are away (a locked screen counts)."
+                : 'Away means this tab is hidden, or no mouse, touch or keyboard input here for that long.'}{' '}
+              {care.idlePermission === 'prompt' && (
+                <button onClick={() => void care.askIdlePermission()}>Use the browser&apos;s idle detection</button>
+              )}
+            </p>
+          </>
+        )}
+      </fieldset>
+
+      <dl className="care-status" data-testid="care-status">
+        <dt>Power</dt>
+        <dd data-testid="care-power">
+          {power === 'unsupported'
+            ? 'the browser cannot tell'
+            : power === 'unknown'
+              ? 'not known yet'
+              : power === 'battery'
+                ? 'on battery'
+                : 'charging or plugged in'}
+        </dd>
+        <dt>Processor pressure</dt>
+        <dd data-testid="care-pressure">{PRESSURE_TEXT[signals.pressure]}</dd>
+        <dt>GPU intensity</dt>
+        <dd data-testid="care-duty">
+          {reasons.size > 0 ? `paused (${percent(dutyCycle)} when training)` : `${percent(dutyCycle)} of the time`}
+        </dd>
+        {settings.idleOnly && (
+          <>
+            <dt>You</dt>
+            <dd data-testid="care-away">{signals.away ? 'away' : 'at the computer'}</dd>
+          </>
+        )}
+      </dl>
     </div>
   );
 }

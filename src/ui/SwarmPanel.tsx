@@ -1,7 +1,8 @@
 // Train with the swarm of the hub that served this page: pick a hotkey (a wallet account, or a
 // burner key for a demo), join, and watch the dashboard: the round's phases, the loss, tokens/s,
 // bytes and compression, peers and links, the Gauntlet's leaderboard and this tab's receipts.
-// Pause, throttle or leave at any time. The session, θ and the error feedback are saved after
+// Pause, choose an intensity, let the tab pause itself for the machine (battery, CPU pressure,
+// idle-only), or leave at any time. The session, θ and the error feedback are saved after
 // every round; a reload resumes them, and so does a lost GPU device (the notice says how long the
 // recovery took). `?join=burner` joins with a burner key by itself (kiosks,
 // `webloco demo`). Or, instead of joining, validate the run (ValidatorPanel).
@@ -19,6 +20,7 @@ import { PeerList } from './PeerList.tsx';
 import { RoundTimeline } from './RoundTimeline.tsx';
 import { kilobytes, SwarmRoundTable } from './SwarmRoundTable.tsx';
 import type { GpuRecovery } from './swarm-state.ts';
+import { useMachineCare } from './useMachineCare.ts';
 import { useSwarm } from './useSwarm.ts';
 import { useValidator } from './useValidator.ts';
 import { useWall } from './useWall.ts';
@@ -60,6 +62,12 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: RunInfo; worker: Trai
   const s = run.settings;
   const session = state.identity?.session;
   const savedTab = saved.status === 'saved' ? saved.tab : null;
+  const care = useMachineCare({
+    paused: state.paused,
+    active: state.phase === 'joined',
+    setPaused: swarm.setPaused,
+    setDutyCycle: swarm.setDutyCycle,
+  });
 
   // A tab that was in the swarm when it closed rejoins by itself; `?join=burner` joins a new one.
   const started = useRef(false);
@@ -204,8 +212,20 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: RunInfo; worker: Trai
         {state.phase === 'left' && 'This tab left the swarm.'}
       </p>
 
-      {state.phase === 'joined' && (
-        <Controls paused={state.paused} setPaused={swarm.setPaused} setDutyCycle={swarm.setDutyCycle} leave={() => void swarm.leave()} />
+      {run.round !== null && (
+        <Controls
+          care={care}
+          busy={busy}
+          leave={
+            state.phase === 'joined'
+              ? () => {
+                  // The person's pause belonged to this membership; a new join starts training.
+                  care.setPersonPaused(false);
+                  void swarm.leave();
+                }
+              : null
+          }
+        />
       )}
 
       {busy && (
