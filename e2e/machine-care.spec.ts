@@ -9,6 +9,7 @@ import { expect, test, type Page } from '@playwright/test';
 import { chromiumLaunchOptions } from '../src/cli/chromium.ts';
 import { FAST_RUN, startHub, type HubProcess } from './fixtures/processes.ts';
 import { holdsFor, steady } from './fixtures/wait.ts';
+import type { WallView } from '../src/run/api.ts';
 
 // The API the other specs turn off; here DevTools' override sets what it reports.
 test.use({ launchOptions: chromiumLaunchOptions({ webgpu: true, computePressure: true }) });
@@ -98,6 +99,9 @@ test('the tab pauses on battery, at critical pressure and while the person is pr
   await expect(paused(page)).toHaveAttribute('data-paused', 'true');
   await expect(controls(page)).toHaveAttribute('data-reasons', 'battery');
   await expect(page.getByRole('status').filter({ hasText: 'runs on its battery' })).toBeVisible();
+  // The hub heard it, signed by the tab's session key, and the wall says so (the tab is its only peer).
+  const wallStatus = async () => ((await (await fetch(`${hub.http}/api/wall`)).json()) as WallView).peers[0]?.status;
+  await expect.poll(wallStatus, { timeout: 30_000 }).toMatchObject({ state: 'paused', reasons: ['battery'], stale: false });
   const onBattery = await stoppedAt(page, 'the step counter on battery');
   expect(onBattery, 'at most the step already running when the battery was unplugged').toBeLessThanOrEqual(beforeUnplug + 1);
   await holdsFor('no inner step on battery', 11_000, async () => (await stepOf(page)) === onBattery);

@@ -19,6 +19,7 @@ import type { HttpChain } from '../chain/http-chain.ts';
 import { ChainError } from '../chain/extrinsics.ts';
 import { bindingId, type HotkeySigner } from '../identity/binding.ts';
 import { peerSigningKey } from '../identity/peer-id.ts';
+import { PEER_STATUS_KIND, signPeerStatus, type PeerStatus } from '../identity/peer-status.ts';
 import { Session } from '../identity/session.ts';
 import { DEFAULT_NULL_ROUNDS } from '../sparseloco/error-feedback.ts';
 import { createBrowserPeer } from '../swarm/browser-peer.ts';
@@ -27,7 +28,7 @@ import { Swarm, type PeerLink } from '../swarm/swarm.ts';
 import type { CheckpointFiles } from '../train/checkpoint.ts';
 import type { ChainedRunInfo, HubAddress } from '../run/api.ts';
 import { initialModelHash } from '../run/follow.ts';
-import { fetchRunInfo, freshIceServers } from '../run/hub-client.ts';
+import { fetchRunInfo, freshIceServers, postPeerStatus } from '../run/hub-client.ts';
 import { Participant, type JoinedFrom, type ParticipantEvents, type ParticipantRound, type RoundBackend } from '../run/participant.ts';
 import { connectPinned, type PinOptions } from './authority.ts';
 import type { SavedProgress, SavedTab, TabStore } from './tab-store.ts';
@@ -115,9 +116,13 @@ export interface JoinedSwarm {
   /** Settles when the rounds are done, the tab left, or a round failed (rejects with why). */
   done: Promise<void>;
   links(): PeerLink[];
+  /** Tells the run's hub whether this tab trains or is paused and why (signed by the session key; the wall shows it). */
+  reportStatus(status: PeerStatusReport): Promise<void>;
   /** Stops after the current step: cancels training, stops the swarm node and the chain's polling. */
   leave(): Promise<void>;
 }
+
+export type PeerStatusReport = Pick<PeerStatus, 'state' | 'reasons' | 'intensity' | 'pressure' | 'gpuRecoveries'>;
 
 /** Says which of the chain's refusals the participant can act on, in words. */
 function registrationMessage(err: unknown): string {
@@ -292,6 +297,7 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
       restoredErrorFeedback = { round: saved.round, hash };
     }
 
+    let lastStatusAt = 0;
     const done = participant.run(rounds, abort.signal).then(
       () => stop(),
       async (err: unknown) => {
@@ -318,6 +324,12 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
       },
       done,
       links: () => swarm.links(),
+      reportStatus: async (report) => {
+        // Each status later than the last: the hub refuses an older or equal `at` as a replay.
+        lastStatusAt = Math.max(Date.now(), lastStatusAt + 1);
+        const status: PeerStatus = { kind: PEER_STATUS_KIND, run: info.runId, binding: session.id, at: lastStatusAt, ...report };
+        await postPeerStatus(o.hubUrl, signPeerStatus(session.key, status));
+      },
       leave: stop,
     };
   } catch (err) {

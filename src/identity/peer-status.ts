@@ -1,6 +1,6 @@
 // A peer's status: what a tab says about itself to its hub, "session binding B is training, or
-// paused because its computer is on battery, too hot, in use, at its data cap, or recovering a lost
-// GPU", signed by the binding's session key so that nobody else can speak for it. It is a claim
+// paused because its person paused it or hid its tab, its computer is on battery, too hot or in use,
+// it is at its data cap, or it is recovering a lost GPU", signed by the binding's session key so that nobody else can speak for it. It is a claim
 // the hub cannot check: the wall shows it as what the peer says. Sent with POST /api/peers/status
 // (docs/PROTOCOL.md, "Peer status"); `at` orders one binding's claims and refuses replays.
 import { canonicalBytes } from './canonical.ts';
@@ -11,8 +11,11 @@ import { verifySignature, type SigningKey } from './keys.ts';
 
 export const PEER_STATUS_KIND = 'webloco/peer-status/v1';
 
-/** Why a tab is not training: its person paused it, battery, heat (critical pressure), in use (idle-only mode), data cap, lost GPU. */
-export const PAUSE_REASONS = ['user', 'battery', 'heat', 'idle', 'cap', 'gpu'] as const;
+/**
+ * Why a tab is not training: its person paused it, its tab is hidden (pause while hidden), battery,
+ * heat (critical pressure), its person is present (idle-only mode), data cap, a GPU being recovered.
+ */
+export const PAUSE_REASONS = ['user', 'hidden', 'battery', 'heat', 'idle', 'cap', 'gpu'] as const;
 export type PauseReason = (typeof PAUSE_REASONS)[number];
 
 export const PEER_STATES = ['training', 'paused', 'left'] as const;

@@ -218,7 +218,7 @@ export interface WallPeer {
 
 export interface WallPeerStatus {
   state: 'training' | 'paused' | 'left';
-  /** Why it is paused: its person (`user`), `battery`, `heat`, `idle` (idle-only mode, person present), a data `cap`, a lost `gpu`. */
+  /** Why it is paused: its person (`user`), its tab `hidden`, `battery`, `heat`, `idle` (idle-only mode, person present), a data `cap`, a lost `gpu`. */
   reasons: string[];
   /** Percent of the time its GPU may work. */
   intensity: number;

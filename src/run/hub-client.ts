@@ -8,6 +8,7 @@ import { CodedError, errorMessage } from '../base/errors.ts';
 import { HttpChain } from '../chain/http-chain.ts';
 import { MAX_OBJECT_BYTES, PAYLOAD_PROTOCOL } from '../swarm/protocol.ts';
 import type { ChainedRunInfo, IceServer, JudgedRoundRecord, Retention, RunInfo } from './api.ts';
+import type { SignedPeerStatus } from '../identity/peer-status.ts';
 
 /** Largest JSON document a member reads from a hub (the run, the wall, a judged round). */
 const MAX_JSON_BYTES = 8 * 1024 * 1024;
@@ -186,4 +187,12 @@ export function fetchRetention(hubUrl: string): Promise<Retention> {
 /** The Gauntlet's published judgement of `round` (GET /api/gauntlet/rounds/<round>). */
 export function fetchJudgedRound(hubUrl: string, round: number): Promise<JudgedRoundRecord> {
   return fetchHubJson<JudgedRoundRecord>(hubUrl, `/api/gauntlet/rounds/${round}`);
+}
+
+/** Sends a member's signed status to its hub (POST /api/peers/status; a joining hub forwards it); throws with the hub's reason when refused. */
+export async function postPeerStatus(hubUrl: string, signed: SignedPeerStatus): Promise<void> {
+  const response = await fetch(`${hubUrl}/api/peers/status`, { method: 'POST', body: JSON.stringify(signed) });
+  if (response.status === 204) return;
+  const body = (await readJson(response, 'the refusal of a peer status').catch(() => null)) as { error?: string } | null;
+  throw new Error(`the hub refused this tab's status (${response.status}): ${body?.error ?? response.statusText}`);
 }

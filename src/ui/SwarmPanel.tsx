@@ -20,6 +20,7 @@ import { PeerList } from './PeerList.tsx';
 import { RoundTimeline } from './RoundTimeline.tsx';
 import { kilobytes, SwarmRoundTable } from './SwarmRoundTable.tsx';
 import type { GpuRecovery } from './swarm-state.ts';
+import { statusReport } from './machine-care.ts';
 import { useMachineCare } from './useMachineCare.ts';
 import { useSwarm } from './useSwarm.ts';
 import { useValidator } from './useValidator.ts';
@@ -68,6 +69,19 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: RunInfo; worker: Trai
     setPaused: swarm.setPaused,
     setDutyCycle: swarm.setDutyCycle,
   });
+
+  // The hub hears what this tab is doing whenever that changes (the wall shows it as the tab's word).
+  const report = useMemo(
+    () => statusReport(care.reasons, care.dutyCycle, care.signals.pressure, state.gpu),
+    [care.reasons, care.dutyCycle, care.signals.pressure, state.gpu],
+  );
+  const reportKey = JSON.stringify(report);
+  const { reportStatus } = swarm;
+  useEffect(() => {
+    if (state.phase === 'joined') void reportStatus(report);
+    // Sent again only when what it says changes (`reportKey`), not on every new object.
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- `report` is read through `reportKey` on purpose
+  }, [reportKey, state.phase, reportStatus]);
 
   // A tab that was in the swarm when it closed rejoins by itself; `?join=burner` joins a new one.
   const started = useRef(false);

@@ -1,7 +1,10 @@
 // The volunteer's machine comes first: why the tab is paused (a set of reasons, each from its own
 // source, so that one ending never lifts another), how hard the GPU may work (an intensity preset,
 // halved under serious CPU pressure), whether the person counts as away, and the settings behind
-// it all as they are kept in localStorage. Pure: useMachineCare feeds it the browser's signals.
+// it all as they are kept in localStorage, and what the tab tells its hub of it. Pure:
+// useMachineCare feeds it the browser's signals.
+import type { PeerStatusReport } from '../client/swarm-client.ts';
+import { PAUSE_REASONS } from '../identity/peer-status.ts';
 
 /** Why the tab is not training. It trains only while there is none. */
 export type PauseReason = 'person' | 'battery' | 'heat' | 'present' | 'hidden';
@@ -102,4 +105,35 @@ export function writeSettings(settings: CareSettings, write: (key: string, value
 /** Whole minutes from 1 to a day: shorter would pause at every pause in typing. */
 export function validIdleMinutes(minutes: number): boolean {
   return Number.isInteger(minutes) && minutes >= 1 && minutes <= 1440;
+}
+
+/** The tab's own reasons in the words of the peer-status protocol (docs/PROTOCOL.md, "Peer status"). */
+const STATUS_REASON: Record<PauseReason, PeerStatusReport['reasons'][number]> = {
+  person: 'user',
+  hidden: 'hidden',
+  battery: 'battery',
+  heat: 'heat',
+  present: 'idle',
+};
+
+/**
+ * What the tab tells its hub about itself: paused with its reasons in the protocol's order (a GPU
+ * being recovered counts as one), else training at its duty cycle.
+ */
+export function statusReport(
+  reasons: ReadonlySet<PauseReason>,
+  dutyCycle: number,
+  pressure: PressureState,
+  gpu: { recovering: boolean; recovered: number },
+): PeerStatusReport {
+  const said = new Set<PeerStatusReport['reasons'][number]>([...reasons].map((r) => STATUS_REASON[r]));
+  if (gpu.recovering) said.add('gpu');
+  const ordered = PAUSE_REASONS.filter((r) => said.has(r));
+  return {
+    state: ordered.length > 0 ? 'paused' : 'training',
+    reasons: ordered,
+    intensity: Math.round(dutyCycle * 100),
+    pressure,
+    gpuRecoveries: gpu.recovered,
+  };
 }

@@ -5,6 +5,7 @@ import type { WallPeerStatus } from '../run/api.ts';
 
 const REASONS: Record<string, string> = {
   user: 'by its person',
+  hidden: 'its tab is hidden',
   battery: 'on battery',
   heat: 'too hot',
   idle: 'its person is at the computer (idle-only)',

@@ -7,7 +7,7 @@
 import { errorMessage } from '../base/errors.ts';
 import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
 import { authorityFromFragment } from '../client/authority.ts';
-import { joinSwarm, type JoinedSwarm } from '../client/swarm-client.ts';
+import { joinSwarm, type JoinedSwarm, type PeerStatusReport } from '../client/swarm-client.ts';
 import { TabStore, type SavedTab } from '../client/tab-store.ts';
 import { watchDeviceLoss, type TrainerWorker } from '../client/trainer-client.ts';
 import type { HotkeySigner } from '../identity/binding.ts';
@@ -147,6 +147,9 @@ export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: st
     const member = joined.current;
     if (!member) return;
     joined.current = null;
+    await member
+      .reportStatus({ state: 'left', reasons: [], intensity: 0, pressure: 'unknown', gpuRecoveries: 0 })
+      .catch((err: unknown) => console.warn(`peer status not sent: ${errorMessage(err)}`));
     await member.leave();
     paused.current = false;
     dispatch({ type: 'left' });
@@ -178,6 +181,14 @@ export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: st
     [worker],
   );
 
+  /**
+   * Tells the run's hub what this tab is doing (the wall shows it as the tab's word). A refusal or
+   * an unreachable hub costs nothing but the wall's line: it is logged, and the next change sends again.
+   */
+  const reportStatus = useCallback(async (report: PeerStatusReport) => {
+    await joined.current?.reportStatus(report).catch((err: unknown) => console.warn(`peer status not sent: ${errorMessage(err)}`));
+  }, []);
+
   /** The safetensors of θ as session `bindingId` saved it after its latest round (no GPU work, no race with training). */
   const savedModel = useCallback(
     async (bindingId: string): Promise<Uint8Array | null> => (await store.current?.progress(runId, bindingId))?.files[MODEL_FILE] ?? null,
@@ -194,5 +205,5 @@ export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: st
     [],
   );
 
-  return { state, saved, join, resumeSaved, leave, forget, setPaused, setDutyCycle, savedModel };
+  return { state, saved, join, resumeSaved, leave, forget, setPaused, setDutyCycle, reportStatus, savedModel };
 }

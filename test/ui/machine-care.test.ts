@@ -9,6 +9,7 @@ import {
   isAway,
   pauseReasons,
   readSettings,
+  statusReport,
   writeSettings,
   type CareSettings,
   type MachineSignals,
@@ -101,5 +102,18 @@ describe('settings in storage', () => {
 
   it('reads the pause-while-hidden setting the page kept before presets existed', () => {
     expect(readSettings((k) => (k === 'webloco.pauseWhenHidden' ? 'true' : null)).pauseWhenHidden).toBe(true);
+  });
+
+  it("tells the hub the tab's reasons in the protocol's words and order, else that it trains at its duty cycle", () => {
+    const gpu = { recovering: false, recovered: 2 };
+    expect(statusReport(new Set(), 0.3, 'serious', gpu)).toEqual({
+      state: 'training',
+      reasons: [],
+      intensity: 30,
+      pressure: 'serious',
+      gpuRecoveries: 2,
+    });
+    const paused = statusReport(new Set(['present', 'battery', 'person', 'hidden', 'heat']), 1, 'critical', { ...gpu, recovering: true });
+    expect(paused).toMatchObject({ state: 'paused', reasons: ['user', 'hidden', 'battery', 'heat', 'idle', 'gpu'] });
   });
 });
