@@ -207,16 +207,18 @@ describe('bounded submissions', () => {
     try {
       const whole = await step(Infinity);
       expect(whole.submissions).toBe(1);
-      expect(whole.longest!.ms).toBeGreaterThan(4 * budget);
+      // A budget an eighth of what the whole step took here, whatever this machine's speed: the
+      // step must be cut into at least that many submissions.
+      const target = whole.longest!.ms / 8;
       // The unsplit step taught the runtime the device's rate, a first split step each kernel's.
-      await step(budget);
-      const split = await step(budget);
+      await step(target);
+      const split = await step(target);
       expect(split.submissions).toBeGreaterThan(8);
       // What the runtime decides, and so what is asserted: no submission is planned past the
       // budget (each is filled to half of it by its estimate). Whether each then ran under it is
       // measured and printed above, not asserted: SwiftShader's "GPU" is CPU threads that other
       // jobs share, so a submission's time also says how busy the machine was.
-      expect(split.longest!.estimatedMs).toBeLessThanOrEqual(budget);
+      expect(split.longest!.estimatedMs).toBeLessThanOrEqual(target);
     } finally {
       rt.submissionBudgetMs = budget;
     }
