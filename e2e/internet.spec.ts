@@ -16,12 +16,12 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { chromium, expect, test, type Browser, type Page } from '@playwright/test';
 import { chromiumLaunchOptions } from '../src/cli/chromium.ts';
 import type { RunInfo } from '../src/run/api.ts';
 import type { PeerLink } from '../src/swarm/swarm.ts';
 import { FAST_RUN, startHub, type HubProcess } from './fixtures/processes.ts';
+import { writeSwarmPageApp } from './fixtures/swarm-page-app.ts';
 
 const PREFIX = `wl${process.pid % 100_000}`;
 const PUB = `${PREFIX}-pub`;
@@ -268,19 +268,7 @@ test('tabs behind NATs train on two hubs over HTTPS/WSS, link directly through S
     // The app and, beside it, the throughput page, served by both hubs.
     const appDir = join(dir, 'app');
     cpSync('dist', appDir, { recursive: true });
-    await build({
-      entryPoints: [join(import.meta.dirname, 'fixtures', 'swarm-page.ts')],
-      bundle: true,
-      format: 'esm',
-      platform: 'browser',
-      target: 'es2023',
-      outfile: join(appDir, 'swarm-page.js'),
-      logLevel: 'warning',
-    });
-    writeFileSync(
-      join(appDir, 'bench.html'),
-      '<!doctype html><meta charset="utf-8"><body><script type="module" src="/swarm-page.js"></script></body>',
-    );
+    await writeSwarmPageApp(appDir, 'bench.html');
 
     const ice = ['--stun', `stun:${HUB_ADDRESS}:3478`, '--turn', TURN, '--turn-secret-file', secretFile];
     const runArgs = [...FAST_RUN, '--take-all', '--binding-work-bits', '12'];

@@ -10,6 +10,7 @@ import { chromiumLaunchOptions } from '../src/cli/chromium.ts';
 import { FAST_RUN, startHub, type HubProcess } from './fixtures/processes.ts';
 import { holdsFor, steady } from './fixtures/wait.ts';
 import type { WallView } from '../src/run/api.ts';
+import { setHidden } from './fixtures/visibility.ts';
 
 // The API the other specs turn off; here DevTools' override sets what it reports.
 test.use({ launchOptions: chromiumLaunchOptions({ webgpu: true, computePressure: true }) });
@@ -151,16 +152,11 @@ test('the tab pauses on battery, at critical pressure and while the person is pr
   await browserCdp.send('Browser.resetPermissions', { browserContextId: targetInfo.browserContextId! });
   await expect(page.getByTestId('idle-source')).toHaveAttribute('data-source', 'input');
   await expect(controls(page)).toHaveAttribute('data-reasons', 'present');
-  const setHidden = (hidden: boolean) =>
-    page.evaluate((h) => {
-      Object.defineProperty(document, 'hidden', { value: h, configurable: true });
-      document.dispatchEvent(new Event('visibilitychange'));
-    }, hidden);
-  await setHidden(true);
+  await setHidden(page, true);
   await expect(controls(page)).toHaveAttribute('data-away', 'true');
   await expect(paused(page)).toHaveAttribute('data-paused', 'false');
   await expect.poll(() => stepOf(page), { timeout: 60_000 }).toBeGreaterThan(back);
-  await setHidden(false);
+  await setHidden(page, false);
   await expect(controls(page)).toHaveAttribute('data-reasons', 'present');
   await expect(paused(page)).toHaveAttribute('data-paused', 'true');
 

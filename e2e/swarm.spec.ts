@@ -4,14 +4,14 @@
 // address with no relay hop), and a 16 MB payload must cross from one browser to another over
 // that link and arrive with the right hash. Runs inside e2e/netns.sh's private namespace.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { build } from 'esbuild';
 import { chromium, expect, test, type Browser, type Page } from '@playwright/test';
 import { chromiumLaunchOptions } from '../src/cli/chromium.ts';
 import type { PeerLink } from '../src/swarm/swarm.ts';
+import { writeSwarmPageApp } from './fixtures/swarm-page-app.ts';
 
 const RUN_ID = 'e2e-swarm';
 const PAYLOAD_BYTES = 16 * 1024 * 1024;
@@ -32,19 +32,7 @@ declare global {
 /** The fixture page and its bundle, in a folder the hub serves as its app. */
 async function buildFixtureApp(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'webloco-swarm-app-'));
-  await build({
-    entryPoints: [join(import.meta.dirname, 'fixtures', 'swarm-page.ts')],
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2023',
-    outfile: join(dir, 'swarm-page.js'),
-    logLevel: 'warning',
-  });
-  writeFileSync(
-    join(dir, 'index.html'),
-    '<!doctype html><meta charset="utf-8"><title>swarm e2e</title><body><script type="module" src="/swarm-page.js"></script></body>',
-  );
+  await writeSwarmPageApp(dir, 'index.html');
   return dir;
 }
 

@@ -23,6 +23,7 @@ import { commitsOf, metagraph, submit } from './fixtures/chain-api.ts';
 import { FAST_RUN, startHub, type HubProcess } from './fixtures/processes.ts';
 import { installTestWallet, TEST_WALLET_NAME } from './fixtures/test-wallet.ts';
 import { holdsFor, steady } from './fixtures/wait.ts';
+import { setHidden } from './fixtures/visibility.ts';
 
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
@@ -197,14 +198,9 @@ test('a volunteer joins with a wallet, sees the loss fall and a round complete, 
 
   // With "pause while hidden" on, hiding the tab pauses it and showing it again resumes it.
   await page.getByLabel('Pause while this tab is hidden').check();
-  const setHidden = (hidden: boolean) =>
-    page.evaluate((h) => {
-      Object.defineProperty(document, 'hidden', { value: h, configurable: true });
-      document.dispatchEvent(new Event('visibilitychange'));
-    }, hidden);
-  await setHidden(true);
+  await setHidden(page, true);
   await expect(page.getByTestId('swarm-status')).toHaveAttribute('data-paused', 'true');
-  await setHidden(false);
+  await setHidden(page, false);
   await expect(page.getByTestId('swarm-status')).toHaveAttribute('data-paused', 'false');
 
   // Reload while paused mid-round (e is then exactly the saved one): the tab resumes by itself with
