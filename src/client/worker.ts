@@ -181,6 +181,12 @@ export interface JudgedRoundSummary {
   /** The decision's payloads of the chain's decision that this tab also gathered. */
   decidedAlsoGathered: number;
   rejected: { peer: string; payloadHash: string; reason: string }[];
+  /**
+   * The peers this tab evaluated, on windows its own seed chose: the relative loss reduction on
+   * random windows (gradient score) and whether the gain on the peer's assigned windows beat it
+   * (binary). Another validator's windows differ, so on a marginal payload its verdict may too.
+   */
+  evaluated: { hotkey: string; gradientScore: number; binary: 1 | -1 }[];
   /** This tab's standings, best first (at most five). */
   top: { hotkey: string; final: number }[];
   /** H_{w+1} after applying the chain's decision to this tab's θ_w. */
@@ -228,6 +234,11 @@ class WorkerValidator {
       agrees: record.payloadHashes.length === decided.length && record.payloadHashes.every((h, i) => h === decided[i]),
       decidedAlsoGathered: record.payloadHashes.filter((h) => decidedSet.has(h)).length,
       rejected: record.rejected.map((r) => ({ peer: r.peer, payloadHash: r.payloadHash, reason: r.reason })),
+      evaluated: record.scores.flatMap((x) =>
+        x.evaluated && x.gradientScore !== undefined && x.binary !== undefined
+          ? [{ hotkey: x.hotkey, gradientScore: x.gradientScore, binary: x.binary }]
+          : [],
+      ),
       top: this.validator
         .ranking()
         .slice(0, 5)

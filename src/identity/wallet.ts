@@ -31,6 +31,9 @@ export interface WalletConnection {
  */
 export async function connectWallet(appName = 'WebLoCo'): Promise<WalletConnection> {
   if (typeof window === 'undefined') throw new NoWalletError();
+  // Extensions inject themselves into window.injectedWeb3 before the page has loaded. With none
+  // there, say so at once: no module to fetch from the hub, nothing that can keep the person waiting.
+  if (!hasInjectedExtension(window)) throw new NoWalletError();
   const dapp = await import('@polkadot/extension-dapp');
   const extensions = await dapp.web3Enable(appName);
   if (extensions.length === 0) throw new NoWalletError();
@@ -67,4 +70,9 @@ export async function connectWallet(appName = 'WebLoCo'): Promise<WalletConnecti
       };
     },
   };
+}
+
+/** Whether any extension has injected itself (web3Enable's own test, before loading the package). */
+function hasInjectedExtension(win: Window & { injectedWeb3?: Record<string, unknown> }): boolean {
+  return Object.keys(win.injectedWeb3 ?? {}).length > 0;
 }

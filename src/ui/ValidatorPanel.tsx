@@ -72,6 +72,7 @@ function ValidatorRoundTable({ rounds }: { rounds: ValidatedRound[] }) {
           <th scope="col">Gathered by this tab</th>
           <th scope="col">Agrees with the decision</th>
           <th scope="col">Model hash</th>
+          <th scope="col">This tab's evaluation</th>
           <th scope="col">Rejected</th>
           <th scope="col">This tab's top hotkeys</th>
         </tr>
@@ -106,6 +107,16 @@ function ValidatorRoundTable({ rounds }: { rounds: ValidatedRound[] }) {
             <td>
               <code title={r.modelHash}>{short(r.modelHash)}</code>{' '}
               {r.modelHashMatches ? 'as decided' : `but the decision names ${short(r.decidedModelHash)}`}
+            </td>
+            <td data-testid="validator-evaluated">
+              {r.evaluated.length === 0
+                ? 'nobody'
+                : r.evaluated.map((e) => (
+                    <span key={e.hotkey} data-hotkey={e.hotkey} data-gradient-score={e.gradientScore} data-binary={e.binary}>
+                      <code title={e.hotkey}>{short(e.hotkey)}</code> loss {e.gradientScore >= 0 ? '−' : '+'}
+                      {Math.abs(e.gradientScore * 100).toFixed(2)}% ({e.binary > 0 ? 'more' : 'less'} on its own data){' '}
+                    </span>
+                  ))}
             </td>
             <td>{r.rejected.length === 0 ? 'none' : r.rejected.map((x) => `${short(x.peer)}: ${x.reason}`).join('; ')}</td>
             <td>
