@@ -1,4 +1,4 @@
-// `npm run bench:swarm -- --mode load|overhead`: the swarm's costs on this machine, on loopback.
+// `npm run bench:swarm -- --mode load|overhead|utilisation`: the swarm's costs on this machine, on loopback.
 //
 // `--mode load` (no training): a hub holding the run's θ (preset `base` by default, in a child
 // process so its memory is its own) and N Node libp2p peers in this process (64 by default;
@@ -26,9 +26,13 @@
 // until it is in a block) + fetching the decision's payloads + applying it (decode, aggregate,
 // outer step, model hash); overhead = non-training / (training + non-training).
 //
+// `--mode utilisation`: an in-process hub and `--members` (4) `webloco peer` processes, each with
+// a software GPU of its own; per member and round the fraction of wall time its GPU trained
+// (src/run/utilisation.ts: every wait counts against it), and summaries per member and run.
+//
 // JSON lines on stdout, tables on stderr. Bounded: every wait has a deadline and the run stops
 // itself (`--timeout-s`).
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,6 +61,7 @@ import { createNodePeer } from '../src/swarm/node-peer.ts';
 import { announceTopic, MAX_OBJECT_BYTES, PAYLOAD_PROTOCOL, Status } from '../src/swarm/protocol.ts';
 import { Swarm } from '../src/swarm/swarm.ts';
 import { TransferError } from '../src/swarm/transfer.ts';
+import type { ParticipantRound } from '../src/run/participant.ts';
 import { printTable } from './browser.ts';
 
 const MB = 1e6;
@@ -181,15 +186,19 @@ export const command = {
   summary:
     "the swarm's costs on this machine, on loopback: --mode load (a hub and N peers moving real payloads, no training) or overhead (members training rounds)",
   options: {
-    mode: { kind: 'string', placeholder: 'load|overhead', help: 'what to measure' },
+    mode: { kind: 'string', placeholder: 'load|overhead|utilisation', help: 'what to measure' },
     preset: { kind: 'string', placeholder: 'NAME', help: 'model preset (load: base, overhead: small)' },
     peers: { kind: 'number', placeholder: '64', help: 'load: Node peers, each committing one payload' },
     'full-fetchers': { kind: 'number', placeholder: '4', help: 'load: peers that fetch the whole decision' },
     'fetch-each': { kind: 'number', placeholder: '2', help: 'load: payloads every peer fetches besides' },
     'allow-colocated': { kind: 'boolean', help: "load: exempt 127.0.0.1 from gossipsub's IP-colocation penalty" },
     'keep-dir': { kind: 'boolean', help: "load: keep the hub's data dir" },
-    members: { kind: 'number', placeholder: '4', help: 'overhead: members training in this process' },
-    rounds: { kind: 'number', placeholder: '1', help: 'overhead: rounds each member takes part in' },
+    members: {
+      kind: 'number',
+      placeholder: '4',
+      help: 'overhead: members training in this process; utilisation: `webloco peer` processes',
+    },
+    rounds: { kind: 'number', placeholder: '1', help: 'overhead, utilisation: rounds each member takes part in (utilisation: 10)' },
     batch: { kind: 'number', placeholder: '2', help: 'overhead: rows per inner step' },
     'seq-len': { kind: 'number', placeholder: '16', help: 'overhead: tokens per row' },
     'inner-steps': { kind: 'number', placeholder: '1', help: 'overhead: H' },
@@ -208,7 +217,8 @@ export async function run(args: SwarmBenchArgs): Promise<void> {
   if (args.mode === 'hub-child') return hubChild(args);
   if (args.mode === 'load') return load(args);
   if (args.mode === 'overhead') return overhead(args);
-  throw new UsageError(`--mode: unknown mode '${args.mode}'; use load or overhead`);
+  if (args.mode === 'utilisation') return utilisation(args);
+  throw new UsageError(`--mode: unknown mode '${args.mode}'; use load, overhead or utilisation`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1045,6 +1055,135 @@ async function overhead(args: SwarmBenchArgs): Promise<void> {
     await hub?.stop();
     memory.stop();
     rt.destroy();
+    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(appDir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// utilisation: a hub and members, each a `webloco peer` process with a GPU of its own
+// ---------------------------------------------------------------------------------------------
+
+/** One member's round as its `webloco peer --json` line reports it. */
+type PeerLine = ParticipantRound & { member: number };
+
+/**
+ * GPU utilisation as Covenant-72B and INTELLECT-1 report theirs (src/run/utilisation.ts): each
+ * member the way a volunteer runs it, a `webloco peer` process with a software GPU of its own (they
+ * share the machine's cores, which slows them but leaves none idle), reporting per round the time
+ * its GPU trained and the round's wall time, from the end of the round before. Summaries per
+ * member and for the run: over every round since its join, and over its rounds with a payload
+ * (after its null rounds). Also: every payload included, every member at the same model hashes.
+ */
+async function utilisation(args: SwarmBenchArgs): Promise<void> {
+  const presetName = (args.preset ?? 'tiny') as PresetName;
+  if (!(presetName in PRESETS)) throw new Error(`--preset: unknown preset '${presetName}'; choose from ${Object.keys(PRESETS).join(', ')}`);
+  const memberCount = args.members ?? 4;
+  const rounds = args.rounds ?? 10;
+  const runSettings = {
+    preset: presetName,
+    batch: args.batch ?? 2,
+    seqLen: args['seq-len'] ?? 16,
+    innerSteps: args['inner-steps'] ?? 8,
+    blocksPerRound: args['blocks-per-round'] ?? 60,
+    blockTimeMs: args['block-time-ms'] ?? 1000,
+    checkpointEvery: 1,
+  };
+  const timeoutMs = (args['timeout-s'] ?? 3600) * 1000;
+  const webloco = fileURLToPath(new URL('../bin/webloco.mjs', import.meta.url));
+  const dataDir = tempDir('hub');
+  const appDir = emptyAppDir();
+  const children: ChildProcess[] = [];
+  let hub: Hub | undefined;
+  const killTimer = setTimeout(() => {
+    console.error(`bench swarm: --timeout-s ${timeoutMs / 1000} passed; stopping`);
+    for (const child of children) child.kill('SIGKILL');
+    process.exit(1);
+  }, timeoutMs);
+  try {
+    hub = await startHub({ port: 0, dataDir, appDir, runId: 'bench-swarm-utilisation', discoveryIntervalMs: 2_000, run: runSettings });
+    const lines: PeerLine[] = [];
+    const exits = Array.from({ length: memberCount }, (_, member) => {
+      const child = spawn(process.execPath, [webloco, 'peer', '--hub', hub!.http, '--rounds', String(rounds), '--json'], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      children.push(child);
+      let buffered = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        buffered += chunk;
+        for (let end = buffered.indexOf('\n'); end >= 0; end = buffered.indexOf('\n')) {
+          const text = buffered.slice(0, end);
+          buffered = buffered.slice(end + 1);
+          if (!text.startsWith('{')) continue;
+          const line = { ...(JSON.parse(text) as ParticipantRound), member };
+          lines.push(line);
+          const { round, gpu, included, payloadHash, modelHash, note } = line;
+          console.log(
+            JSON.stringify({
+              kind: 'utilisation-member-round',
+              member,
+              round,
+              trainingMs: gpu.round.trainingMs,
+              wallMs: gpu.round.wallMs,
+              utilisation: gpu.round.fraction,
+              committed: payloadHash !== null,
+              included,
+              modelHash,
+              ...(note ? { note } : {}),
+            }),
+          );
+        }
+      });
+      return new Promise<void>((resolve, reject) =>
+        child.on('exit', (code, signal) =>
+          code === 0 ? resolve() : reject(new Error(`member ${member}: webloco peer exited with ${code ?? signal}`)),
+        ),
+      );
+    });
+    await Promise.all(exits);
+
+    const over = (rows: PeerLine[]) => {
+      const trainingMs = rows.reduce((sum, r) => sum + r.gpu.round.trainingMs, 0);
+      const wallMs = rows.reduce((sum, r) => sum + r.gpu.round.wallMs, 0);
+      return { rounds: rows.length, trainingMs, wallMs, utilisation: wallMs > 0 ? trainingMs / wallMs : NaN };
+    };
+    const perMember = Array.from({ length: memberCount }, (_, member) => {
+      const mine = lines.filter((l) => l.member === member);
+      return { member, sinceJoin: over(mine), withPayload: over(mine.filter((l) => l.payloadHash !== null)) };
+    });
+    const hashesByRound = new Map<number, Set<string>>();
+    for (const l of lines) hashesByRound.set(l.round, (hashesByRound.get(l.round) ?? new Set()).add(l.modelHash));
+    const committed = lines.filter((l) => l.payloadHash !== null);
+    console.log(
+      JSON.stringify({
+        kind: 'utilisation-summary',
+        preset: presetName,
+        members: memberCount,
+        run: runSettings,
+        sinceJoin: over(lines),
+        withPayload: over(committed),
+        perMember,
+        allIncluded: committed.every((l) => l.included),
+        modelHashesIdentical: [...hashesByRound.values()].every((set) => set.size === 1),
+      }),
+    );
+    printTable(
+      lines
+        .sort((a, b) => a.round - b.round || a.member - b.member)
+        .map((l) => ({
+          round: l.round,
+          member: l.member,
+          'train ms': l.gpu.round.trainingMs,
+          'wall ms': l.gpu.round.wallMs,
+          'utilisation %': l.gpu.round.fraction * 100,
+          committed: String(l.payloadHash !== null),
+          included: String(l.included),
+        })),
+    );
+  } finally {
+    clearTimeout(killTimer);
+    for (const child of children) child.kill('SIGKILL');
+    await hub?.stop();
     rmSync(dataDir, { recursive: true, force: true });
     rmSync(appDir, { recursive: true, force: true });
   }

@@ -19,7 +19,6 @@ import type { HttpChain } from '../chain/http-chain.ts';
 import { ChainError } from '../chain/extrinsics.ts';
 import { bindingId, type HotkeySigner } from '../identity/binding.ts';
 import { peerSigningKey } from '../identity/peer-id.ts';
-import { PEER_STATUS_KIND, signPeerStatus, type PeerStatus } from '../identity/peer-status.ts';
 import { Session } from '../identity/session.ts';
 import { DEFAULT_NULL_ROUNDS } from '../sparseloco/error-feedback.ts';
 import { createBrowserPeer } from '../swarm/browser-peer.ts';
@@ -28,7 +27,7 @@ import { Swarm, type PeerLink } from '../swarm/swarm.ts';
 import type { CheckpointFiles } from '../train/checkpoint.ts';
 import type { ChainedRunInfo, HubAddress } from '../run/api.ts';
 import { initialModelHash } from '../run/follow.ts';
-import { fetchRunInfo, freshIceServers, postPeerStatus } from '../run/hub-client.ts';
+import { fetchRunInfo, freshIceServers, PeerStatusReporter, type PeerStatusReport } from '../run/hub-client.ts';
 import { Participant, type JoinedFrom, type ParticipantEvents, type ParticipantRound, type RoundBackend } from '../run/participant.ts';
 import { connectPinned, type PinOptions } from './authority.ts';
 import type { SavedProgress, SavedTab, TabStore } from './tab-store.ts';
@@ -122,7 +121,7 @@ export interface JoinedSwarm {
   leave(): Promise<void>;
 }
 
-export type PeerStatusReport = Pick<PeerStatus, 'state' | 'reasons' | 'intensity' | 'pressure' | 'gpuRecoveries'>;
+export type { PeerStatusReport };
 
 /** Says which of the chain's refusals the participant can act on, in words. */
 function registrationMessage(err: unknown): string {
@@ -297,7 +296,11 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
       restoredErrorFeedback = { round: saved.round, hash };
     }
 
-    let lastStatusAt = 0;
+    // What the page says of this tab, sent again after every round with its GPU's utilisation.
+    const status = new PeerStatusReporter(o.hubUrl, info.runId, session);
+    participant.addEventListener('round', (e) => {
+      status.roundEnded(e.detail.gpu.run).catch((err: unknown) => console.warn(`peer status not sent: ${errorMessage(err)}`));
+    });
     const done = participant.run(rounds, abort.signal).then(
       () => stop(),
       async (err: unknown) => {
@@ -324,12 +327,7 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
       },
       done,
       links: () => swarm.links(),
-      reportStatus: async (report) => {
-        // Each status later than the last: the hub refuses an older or equal `at` as a replay.
-        lastStatusAt = Math.max(Date.now(), lastStatusAt + 1);
-        const status: PeerStatus = { kind: PEER_STATUS_KIND, run: info.runId, binding: session.id, at: lastStatusAt, ...report };
-        await postPeerStatus(o.hubUrl, signPeerStatus(session.key, status));
-      },
+      reportStatus: (report) => status.say(report),
       leave: stop,
     };
   } catch (err) {
@@ -366,7 +364,7 @@ function workerBackend(worker: TrainerWorker, onStep: (e: TrainEvent) => void): 
     },
     async contribute(round: number) {
       const c = await worker.api.member.contribute(round, Comlink.proxy(onStep));
-      return { payload: c.payload, cancelled: c.cancelled, ...(c.skipped ? { skipped: c.skipped } : {}) };
+      return { payload: c.payload, cancelled: c.cancelled, trainingMs: c.trainingMs, ...(c.skipped ? { skipped: c.skipped } : {}) };
     },
     // Payloads are copied: the participant keeps them in its store to serve other peers.
     applyDecision: (round: number, payloads: Uint8Array[]) => worker.api.member.applyDecision(round, payloads),

@@ -143,6 +143,8 @@ export interface SwarmContribution {
   skipped?: string;
   payload: Uint8Array | null;
   payloadHash: string | null;
+  /** The inner steps' time, summed: what the GPU spent training. */
+  trainingMs: number;
 }
 
 export interface CheckpointSummary {
@@ -324,6 +326,7 @@ class WorkerPeer {
         cancelled: result.cancelled,
         losses: result.losses,
         skipped: result.skipped,
+        trainingMs: result.trainingMs,
         payload: c?.payload ?? null,
         payloadHash: c?.payloadHash ?? null,
       };

@@ -90,6 +90,8 @@ export interface ContributeResult {
   losses: number[];
   /** True when training was cancelled: nothing was compressed and the error feedback is unchanged. */
   cancelled: boolean;
+  /** The inner steps' time, summed (TrainStepsResult.trainingMs). */
+  trainingMs: number;
   /** Null in a null round, when cancelled, and when the update could not be encoded (see `skipped`). */
   contribution: Contribution | null;
   /**
@@ -223,10 +225,10 @@ export class Peer {
       control: options.control,
       onStep: options.onStep,
     });
-    if (inner.cancelled) return { round, losses: inner.losses, cancelled: true, contribution: null };
+    if (inner.cancelled) return { round, losses: inner.losses, cancelled: true, trainingMs: inner.trainingMs, contribution: null };
     options.onCompress?.();
     const update = await this.errorFeedback.compress(round, inner.pseudoGradient);
-    if (!update) return { round, losses: inner.losses, cancelled: false, contribution: null };
+    if (!update) return { round, losses: inner.losses, cancelled: false, trainingMs: inner.trainingMs, contribution: null };
     let payload: Uint8Array;
     try {
       payload = encodeUpdate({ runId: this.identity.runId, round, baseModelHash: this.global.hash }, update, this.wire);
@@ -237,11 +239,18 @@ export class Peer {
         round,
         losses: inner.losses,
         cancelled: false,
+        trainingMs: inner.trainingMs,
         contribution: null,
         skipped: `round ${round}: the update cannot be sent (${err.message}); error feedback reset`,
       };
     }
-    return { round, losses: inner.losses, cancelled: false, contribution: { round, payload, payloadHash: contentHash(payload), update } };
+    return {
+      round,
+      losses: inner.losses,
+      cancelled: false,
+      trainingMs: inner.trainingMs,
+      contribution: { round, payload, payloadHash: contentHash(payload), update },
+    };
   }
 
   /**

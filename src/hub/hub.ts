@@ -326,6 +326,7 @@ async function startHubOn(options: HubOptions, run: HubRun, on: HubPort): Promis
             intensity: status.intensity,
             pressure: status.pressure,
             gpuRecoveries: status.gpuRecoveries,
+            gpuBusy: status.gpuBusy,
             at: status.at,
             stale: status.stale,
           }

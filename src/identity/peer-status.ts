@@ -43,6 +43,11 @@ export interface PeerStatus {
   pressure: PressureState;
   /** GPU devices lost and recovered since the tab joined. */
   gpuRecoveries: number;
+  /**
+   * Thousandths of its wall time since it joined that its GPU trained (src/run/utilisation.ts);
+   * null before its first round ends.
+   */
+  gpuBusy: number | null;
 }
 
 export interface SignedPeerStatus {
@@ -58,7 +63,18 @@ function expectOneOf<T extends string>(value: unknown, what: string, allowed: re
 }
 
 function parsePeerStatus(value: unknown): PeerStatus {
-  const s = expectRecord(value, 'status', ['kind', 'run', 'binding', 'at', 'state', 'reasons', 'intensity', 'pressure', 'gpuRecoveries']);
+  const s = expectRecord(value, 'status', [
+    'kind',
+    'run',
+    'binding',
+    'at',
+    'state',
+    'reasons',
+    'intensity',
+    'pressure',
+    'gpuRecoveries',
+    'gpuBusy',
+  ]);
   const state = expectOneOf(s.state, 'status.state', PEER_STATES);
   if (!Array.isArray(s.reasons) || s.reasons.length > PAUSE_REASONS.length)
     throw new IdentityError('malformed', `status.reasons must be a list of at most ${PAUSE_REASONS.length} reasons`);
@@ -78,6 +94,7 @@ function parsePeerStatus(value: unknown): PeerStatus {
     intensity: expectInteger(s.intensity, 'status.intensity', 0, 100),
     pressure: expectOneOf(s.pressure, 'status.pressure', PRESSURE_STATES),
     gpuRecoveries: expectInteger(s.gpuRecoveries, 'status.gpuRecoveries', 0, 0xffffffff),
+    gpuBusy: s.gpuBusy === null ? null : expectInteger(s.gpuBusy, 'status.gpuBusy', 0, 1000),
   };
 }
 

@@ -225,6 +225,8 @@ export interface WallPeerStatus {
   /** The Compute Pressure state: nominal, fair, serious, critical or unknown. */
   pressure: string;
   gpuRecoveries: number;
+  /** Thousandths of its wall time since joining that its GPU trained (null before its first round ended). */
+  gpuBusy: number | null;
   /** When it said so (ms since the epoch), and whether that is over 5 minutes ago. */
   at: number;
   stale: boolean;
@@ -244,6 +246,11 @@ export interface WallView {
   decidedRounds: number;
   /** Peers (browsers, nodes, other hubs) holding a libp2p connection to this hub. */
   connectedPeers: number;
+  /**
+   * The swarm's GPU utilisation in the peers' own words: the mean of what every peer that is not
+   * stale or gone said of its GPU (`status.gpuBusy`, as a fraction), and how many said it; null when none did.
+   */
+  gpuBusy: { mean: number; peers: number } | null;
   /** The dense model's bytes (f32 parameters): what a payload would weigh uncompressed. */
   denseBytes: number;
   /** `gauntlet` when scores decide the rounds, else `take-all`. */

@@ -8,7 +8,9 @@ import { CodedError, errorMessage } from '../base/errors.ts';
 import { HttpChain } from '../chain/http-chain.ts';
 import { MAX_OBJECT_BYTES, PAYLOAD_PROTOCOL } from '../swarm/protocol.ts';
 import type { ChainedRunInfo, IceServer, JudgedRoundRecord, Retention, RunInfo } from './api.ts';
-import type { SignedPeerStatus } from '../identity/peer-status.ts';
+import { PEER_STATUS_KIND, signPeerStatus, type PeerStatus, type SignedPeerStatus } from '../identity/peer-status.ts';
+import type { Session } from '../identity/session.ts';
+import type { Utilisation } from './utilisation.ts';
 
 /** Largest JSON document a member reads from a hub (the run, the wall, a judged round). */
 const MAX_JSON_BYTES = 8 * 1024 * 1024;
@@ -190,9 +192,58 @@ export function fetchJudgedRound(hubUrl: string, round: number): Promise<JudgedR
 }
 
 /** Sends a member's signed status to its hub (POST /api/peers/status; a joining hub forwards it); throws with the hub's reason when refused. */
-export async function postPeerStatus(hubUrl: string, signed: SignedPeerStatus): Promise<void> {
+async function postPeerStatus(hubUrl: string, signed: SignedPeerStatus): Promise<void> {
   const response = await fetch(`${hubUrl}/api/peers/status`, { method: 'POST', body: JSON.stringify(signed) });
   if (response.status === 204) return;
   const body = (await readJson(response, 'the refusal of a peer status').catch(() => null)) as { error?: string } | null;
   throw new Error(`the hub refused this tab's status (${response.status}): ${body?.error ?? response.statusText}`);
+}
+
+/** What a member says of itself; the reporter adds the run, its binding, the time and its GPU's utilisation. */
+export type PeerStatusReport = Omit<PeerStatus, 'kind' | 'run' | 'binding' | 'at' | 'gpuBusy'>;
+
+/** A member training at full intensity, with nothing else to say (a headless member's status). */
+const TRAINING_STATUS: PeerStatusReport = { state: 'training', reasons: [], intensity: 100, pressure: 'unknown', gpuRecoveries: 0 };
+
+/**
+ * Signs a member's statuses with its session key and sends them to its hub (POST
+ * /api/peers/status), each with an `at` later than the last (the hub refuses an older or equal one
+ * as a replay). What the member says goes out when it changes, and again after every round with
+ * its GPU's utilisation since it joined.
+ */
+export class PeerStatusReporter {
+  private lastAt = 0;
+  private said: PeerStatusReport = TRAINING_STATUS;
+  private gpuBusy: number | null = null;
+
+  constructor(
+    private readonly hubUrl: string,
+    private readonly runId: string,
+    private readonly session: Session,
+  ) {}
+
+  /** Says `report`; throws with the hub's reason when it refuses. */
+  say(report: PeerStatusReport): Promise<void> {
+    this.said = report;
+    return this.send();
+  }
+
+  /** A round ended: says the last status again, with the utilisation since joining (`run`). */
+  roundEnded(run: Utilisation): Promise<void> {
+    this.gpuBusy = Math.round(run.fraction * 1000);
+    return this.send();
+  }
+
+  private async send(): Promise<void> {
+    this.lastAt = Math.max(Date.now(), this.lastAt + 1);
+    const status: PeerStatus = {
+      kind: PEER_STATUS_KIND,
+      run: this.runId,
+      binding: this.session.id,
+      at: this.lastAt,
+      ...this.said,
+      gpuBusy: this.gpuBusy,
+    };
+    await postPeerStatus(this.hubUrl, signPeerStatus(this.session.key, status));
+  }
 }

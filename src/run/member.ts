@@ -8,6 +8,7 @@
 // the token shards from disk); a tab assembles the browser variant in src/client/swarm-client.ts.
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { multiaddr } from '@multiformats/multiaddr';
+import { errorMessage } from '../base/errors.ts';
 import type { HttpChain } from '../chain/http-chain.ts';
 import { ensureShards } from '../data/node.ts';
 import type { Behavior } from '../engine/adversary.ts';
@@ -26,7 +27,7 @@ import { decodeCheckpoint } from '../train/checkpoint.ts';
 import { Adversary, forgedAnnouncement } from './adversary.ts';
 import type { ChainedRunInfo } from './api.ts';
 import { initialModelHash } from './follow.ts';
-import { connectToRun, freshIceServers, requireRunInfo, type AuthorityPin } from './hub-client.ts';
+import { connectToRun, freshIceServers, PeerStatusReporter, requireRunInfo, type AuthorityPin } from './hub-client.ts';
 import { Participant, type ParticipantOptions, type ParticipantRound, type RoundBackend } from './participant.ts';
 
 export interface HeadlessMemberOptions {
@@ -75,7 +76,12 @@ function engineBackend(engine: Peer, adversary: Adversary | null = null): RoundB
     async contribute(round) {
       if (adversary) return adversary.contribute(round);
       const result = await engine.contribute(round);
-      return { payload: result.contribution?.payload ?? null, cancelled: result.cancelled, skipped: result.skipped };
+      return {
+        payload: result.contribution?.payload ?? null,
+        cancelled: result.cancelled,
+        skipped: result.skipped,
+        trainingMs: result.trainingMs,
+      };
     },
     async applyDecision(round, payloads) {
       return engine.applyDecision(round, payloads);
@@ -154,7 +160,13 @@ export async function createHeadlessMember(o: HeadlessMemberOptions): Promise<He
       ...(behavior === 'forged' ? { announce: (fields) => forgedAnnouncement(joined, session, fields) } : {}),
     });
     const reports: ParticipantRound[] = [];
-    participant.addEventListener('round', (e) => reports.push(e.detail));
+    // It tells the hub after every round that it trains, and how busy its GPU was (the wall shows it).
+    const status = new PeerStatusReporter(o.hubUrl, info.runId, session);
+    let statusSent = Promise.resolve();
+    participant.addEventListener('round', (e) => {
+      reports.push(e.detail);
+      statusSent = status.roundEnded(e.detail.gpu.run).catch((err: unknown) => console.warn(`peer status not sent: ${errorMessage(err)}`));
+    });
     const built = engine;
     return {
       info,
@@ -165,6 +177,7 @@ export async function createHeadlessMember(o: HeadlessMemberOptions): Promise<He
       engine,
       reports,
       async stop() {
+        await statusSent;
         joined.close();
         await swarm.stop();
         built.destroy();

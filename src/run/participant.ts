@@ -26,13 +26,17 @@ import type { Swarm } from '../swarm/swarm.ts';
 import { MODEL_FILE, type CheckpointFiles } from '../train/checkpoint.ts';
 import type { CheckpointRef } from './api.ts';
 import { checkVouchedModel, decidedPayloads, followDecision, followDecisions, vouchedModelHash, type DecisionFollower } from './follow.ts';
+import { UtilisationMeter, type Utilisation } from './utilisation.ts';
 
 /** The engine peer behind a participant: in this process, or in the tab's worker. */
 export interface RoundBackend {
   /** Sets θ from a checkpoint as the model at the start of `round`; returns its model hash. */
   load(files: CheckpointFiles, round: number): Promise<string>;
-  /** This peer's payload for `round` (null in a null round or when the wire format refused it). */
-  contribute(round: number): Promise<{ payload: Uint8Array | null; cancelled: boolean; skipped?: string }>;
+  /**
+   * This peer's payload for `round` (null in a null round or when the wire format refused it), and
+   * how long its GPU trained for it (the inner steps' time; none for a backend that does not train).
+   */
+  contribute(round: number): Promise<{ payload: Uint8Array | null; cancelled: boolean; skipped?: string; trainingMs?: number }>;
   /** θ_{w+1} from the decision's payloads, in order; returns its model hash. */
   applyDecision(round: number, payloads: Uint8Array[]): Promise<string>;
 }
@@ -99,6 +103,11 @@ export interface ParticipantRound {
   decisionSize: number;
   /** Why it sent nothing or was not included, when it was not. */
   note?: string;
+  /**
+   * How busy its GPU was (utilisation.ts): in this round, from the end of the round before (or the
+   * join) to the end of this one, and over every round since it joined.
+   */
+  gpu: { round: Utilisation; run: Utilisation };
 }
 
 export interface ParticipantEvents {
@@ -118,6 +127,8 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
   private readonly announcers = new Map<string, string>();
   /** The first round the chain takes this session's commits in (its binding's age). */
   private commitsFrom = 0;
+  /** Counts from the end of the join. */
+  private utilisation: UtilisationMeter | null = null;
 
   constructor(private readonly o: ParticipantOptions) {
     super();
@@ -133,6 +144,7 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
     if (!(await chain.binding(session.id))) await chain.register(session.signed);
     this.commitsFrom = (await chain.firstCommitRound(session.id)) ?? 0;
     await this.syncFromCheckpoint(true);
+    this.utilisation = new UtilisationMeter();
   }
 
   /** Takes part in `rounds` rounds (or until `signal` aborts) and reports each. */
@@ -152,10 +164,12 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
     let payloadHash: string | null = null;
     let bytesUp = 0;
     let note: string | undefined;
+    let trainingMs = 0;
     const current = chain.clock.roundAt((await chain.head()).height);
     if (current === round) {
       this.status('training', round);
       const result = await backend.contribute(round);
+      trainingMs = result.trainingMs ?? 0;
       if (result.payload && round < this.commitsFrom) {
         // Only an engine told to skip its null rounds gets here: the chain would refuse the commit.
         note = `this session's binding may commit from round ${this.commitsFrom} on (the chain's binding age): nothing sent`;
@@ -189,6 +203,7 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
       included,
       decisionSize: hashes.length,
       ...(note ? { note } : {}),
+      gpu: (this.utilisation ??= new UtilisationMeter()).roundEnded(trainingMs),
     };
   }
 

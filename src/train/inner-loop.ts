@@ -14,6 +14,8 @@ export interface StepProgress {
   loss: number;
   lr: number;
   tokensPerSecond: number;
+  /** How long the step took, from zeroGrad to its loss read back: the GPU had its work all along. */
+  ms: number;
 }
 
 export interface TrainStepsOptions {
@@ -31,6 +33,8 @@ export interface TrainStepsResult {
   stepsDone: number;
   losses: number[];
   cancelled: boolean;
+  /** The steps' time summed (each StepProgress.ms): what the GPU spent training. */
+  trainingMs: number;
 }
 
 /** Mean loss of the model's current parameters over `batches` (forward only). */
@@ -55,8 +59,9 @@ export class InnerLoop {
     const control = opts.control ?? new TrainingControl();
     const tokensPerMicro = this.model.batch * this.model.seqLen;
     const losses: number[] = [];
+    let trainingMs = 0;
     for (let s = 0; s < opts.steps; s++) {
-      if (!(await control.checkpoint())) return { stepsDone: s, losses, cancelled: true };
+      if (!(await control.checkpoint())) return { stepsDone: s, losses, cancelled: true, trainingMs };
       const started = performance.now();
       this.model.zeroGrad();
       let lossSum = 0;
@@ -72,10 +77,11 @@ export class InnerLoop {
       this.optimizer.step(lr);
       const loss = micro > 1 ? lossSum / micro : await this.model.readLoss();
       losses.push(loss);
-      const seconds = (performance.now() - started) / 1000;
-      opts.onStep?.({ step, loss, lr, tokensPerSecond: (tokensPerMicro * micro) / seconds });
+      const ms = performance.now() - started;
+      trainingMs += ms;
+      opts.onStep?.({ step, loss, lr, tokensPerSecond: (tokensPerMicro * micro * 1000) / ms, ms });
     }
-    return { stepsDone: opts.steps, losses, cancelled: false };
+    return { stepsDone: opts.steps, losses, cancelled: false, trainingMs };
   }
 
   /** Mean loss over `batches` without touching gradients or optimizer state. */

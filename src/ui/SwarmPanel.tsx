@@ -102,6 +102,8 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: RunInfo; worker: Trai
 
   const series = useMemo(() => lossSeries(state.losses, state.heldOut), [state.losses, state.heldOut]);
   const bytesUp = state.rounds.reduce((n, r) => n + r.bytesUp, 0);
+  // The fraction of wall time this tab's GPU trained since it (last) joined: src/run/utilisation.ts.
+  const gpuBusy = state.rounds.at(-1)?.gpu.run;
   const bytesDown = state.rounds.reduce((n, r) => n + r.bytesDown, 0);
   const sent = state.rounds.filter((r) => r.bytesUp > 0);
   const ratio = view && sent.length > 0 ? (view.denseBytes * sent.length) / sent.reduce((n, r) => n + r.bytesUp, 0) : null;
@@ -263,6 +265,7 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: RunInfo; worker: Trai
             <Stat label="Fetched" value={kilobytes(bytesDown)} testId="bytes-down" />
             <Stat label="Compression" value={ratio ? `${ratio.toFixed(0)}×` : '–'} testId="compression" />
             <Stat label="Peers (direct)" value={`${new Set(state.links.map((l) => l.peer)).size} (${direct})`} testId="peer-count" />
+            <Stat label="GPU busy since joining" value={gpuBusy ? percent(gpuBusy.fraction) : '–'} testId="gpu-busy" />
           </div>
           <Chart title="Loss: this tab's inner steps, and the swarm's model after each round" series={series} />
         </>
@@ -368,6 +371,10 @@ function GpuRecoveryNotice({ gpu }: { gpu: GpuRecovery }) {
       <span data-testid="gpu-recoveries">{gpu.recovered}</span>.
     </p>
   );
+}
+
+function percent(fraction: number): string {
+  return `${(fraction * 100).toFixed(1)}%`;
 }
 
 function Stat({ label, value, testId }: { label: string; value: string; testId: string }) {

@@ -112,6 +112,17 @@ function WallBody({ view }: { view: WallView }) {
             note={ratio ? `${ratio.toFixed(0)}× smaller than dense` : plural(payloads, 'payload')}
             testId="wall-bytes"
           />
+          <Stat
+            label="GPUs busy"
+            value={view.gpuBusy ? `${(view.gpuBusy.mean * 100).toFixed(1)}` : '—'}
+            unit={view.gpuBusy ? '%' : undefined}
+            note={
+              view.gpuBusy
+                ? `of the time since joining, as ${plural(view.gpuBusy.peers, 'peer')} said`
+                : 'after a peer says, at the end of its first round'
+            }
+            testId="wall-gpu-busy"
+          />
         </dl>
       </section>
       <LossByRound loss={view.loss} />

@@ -20,6 +20,7 @@ export function peerStateText(status: WallPeerStatus | null): string {
   else if (status.state === 'left') parts.push('left');
   else parts.push(status.intensity < 100 ? `training at ${status.intensity}%` : 'training');
   if (status.pressure === 'serious' || status.pressure === 'critical') parts.push(`${status.pressure} pressure`);
+  if (status.gpuBusy !== null && status.state !== 'left') parts.push(`GPU busy ${(status.gpuBusy / 10).toFixed(1)}%`);
   if (status.gpuRecoveries > 0) parts.push(`${status.gpuRecoveries} GPU ${status.gpuRecoveries === 1 ? 'recovery' : 'recoveries'}`);
   return parts.join('; ') + (status.stale ? ' (said over 5 minutes ago)' : '');
 }

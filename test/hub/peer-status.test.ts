@@ -48,6 +48,7 @@ describe('POST /api/peers/status', () => {
     intensity: 50,
     pressure: 'critical',
     gpuRecoveries: 1,
+    gpuBusy: 912,
     ...fields,
   });
   const post = (body: unknown) =>
@@ -68,9 +69,13 @@ describe('POST /api/peers/status', () => {
       intensity: 50,
       pressure: 'critical',
       gpuRecoveries: 1,
+      gpuBusy: 912,
       at: status.at,
       stale: false,
     });
+    // The swarm's utilisation on the wall is the mean of what its peers said.
+    const wall = (await (await fetch(`${hub.http}/api/wall`)).json()) as WallView;
+    expect(wall.gpuBusy).toEqual({ mean: 0.912, peers: 1 });
     const later = statusOf(session, { at: status.at + 1, state: 'training', reasons: [], intensity: 100, pressure: 'nominal' });
     expect((await post(signPeerStatus(session.key, later))).status).toBe(204);
     expect(await shown()).toMatchObject({ state: 'training', reasons: [], at: later.at });
@@ -104,6 +109,10 @@ describe('POST /api/peers/status', () => {
     expect(await refusal({ status: { ...statusOf(session, { at }), reasons: [] }, signature: '0x00' })).toEqual([
       400,
       expect.stringMatching(/reasons/),
+    ]);
+    expect(await refusal({ status: statusOf(session, { at, gpuBusy: 1001 }), signature: '0x00' })).toEqual([
+      400,
+      expect.stringMatching(/gpuBusy/),
     ]);
     expect(await refusal('{"status":')).toEqual([400, expect.stringMatching(/not JSON/)]);
     expect(await refusal('x'.repeat(3_000))).toEqual([413, expect.stringMatching(/at most 2048 bytes/)]);

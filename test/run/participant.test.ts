@@ -68,6 +68,17 @@ describe('swarm rounds', () => {
       // In the last round both trained and committed in time: both payloads made the decision.
       expect([a.reports.at(-1)!.included, b.reports.at(-1)!.included]).toEqual([true, true]);
       expect(a.reports.at(-1)!.decisionSize).toBe(2);
+      // Its GPU trained in that round, for part of the round's wall time; the run's figure sums the rounds.
+      for (const { gpu } of [a.reports.at(-1)!, b.reports.at(-1)!]) {
+        expect(gpu.round.trainingMs).toBeGreaterThan(0);
+        expect(gpu.round.trainingMs).toBeLessThan(gpu.round.wallMs);
+      }
+      const summed = a.reports.reduce((sum, r) => sum + r.gpu.round.trainingMs, 0);
+      expect(a.reports.at(-1)!.gpu.run.trainingMs).toBeCloseTo(summed, 6);
+      expect(a.reports.at(-1)!.gpu.run.wallMs).toBeCloseTo(
+        a.reports.reduce((sum, r) => sum + r.gpu.round.wallMs, 0),
+        6,
+      );
 
       // b leaves: the next round closes on the chain's clock all the same, with a's payload alone.
       await b.stop();

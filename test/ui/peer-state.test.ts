@@ -9,6 +9,7 @@ const training: WallPeerStatus = {
   intensity: 100,
   pressure: 'nominal',
   gpuRecoveries: 0,
+  gpuBusy: null,
   at: 0,
   stale: false,
 };
@@ -18,6 +19,8 @@ describe("the wall's peer state", () => {
     expect(peerStateText(null)).toBe('');
     expect(peerStateText(training)).toBe('training');
     expect(peerStateText({ ...training, intensity: 30, pressure: 'serious' })).toBe('training at 30%; serious pressure');
+    expect(peerStateText({ ...training, gpuBusy: 873 })).toBe('training; GPU busy 87.3%');
+    expect(peerStateText({ ...training, state: 'left', gpuBusy: 873 })).toBe('left');
     expect(peerStateText({ ...training, state: 'paused', reasons: ['battery', 'heat'], pressure: 'critical', gpuRecoveries: 2 })).toBe(
       'paused: on battery, too hot; critical pressure; 2 GPU recoveries',
     );
