@@ -12,6 +12,9 @@
 //          then wait for round w's decision, fetch its payloads (from whoever announced them,
 //          else the hub), apply it, and compare the model hash with the decision's. A mismatch
 //          means this peer is out of sync: it joins again from the newest checkpoint.
+//   fetch: every payload announced for the round this peer is in is fetched from its announcer
+//          as the announcement arrives (at most PREFETCH_PER_ROUND a round), so that applying the
+//          decision seldom waits on a download.
 // Nothing here waits for other peers: the chain's clock closes rounds, the hub decides them.
 import { TypedEventEmitter } from '@libp2p/interface';
 import { contentHash, signedHash, toContentHash, type ContentHash } from '../base/content-hash.ts';
@@ -27,6 +30,12 @@ import { MODEL_FILE, type CheckpointFiles } from '../train/checkpoint.ts';
 import type { CheckpointRef } from './api.ts';
 import { checkVouchedModel, decidedPayloads, followDecision, followDecisions, vouchedModelHash, type DecisionFollower } from './follow.ts';
 import { UtilisationMeter, type Utilisation } from './utilisation.ts';
+
+/**
+ * Payloads of one round fetched as they are announced, before the decision: as many as a decision
+ * gathers with its reserves (the Gauntlet's 20 + 10), with room for take-all swarms of a few more.
+ */
+export const PREFETCH_PER_ROUND = 32;
 
 /** The engine peer behind a participant: in this process, or in the tab's worker. */
 export interface RoundBackend {
@@ -101,6 +110,8 @@ export interface ParticipantRound {
   included: boolean;
   /** Payloads in the decision. */
   decisionSize: number;
+  /** Of them, those this peer held when the decision arrived (its own, and those fetched as they were announced). */
+  heldAtDecision: number;
   /** Why it sent nothing or was not included, when it was not. */
   note?: string;
   /**
@@ -129,12 +140,18 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
   private commitsFrom = 0;
   /** Counts from the end of the join. */
   private utilisation: UtilisationMeter | null = null;
+  /** Payload fetches in flight, by hash: an announcement's and the decision's share one. */
+  private readonly fetching = new Map<ContentHash, Promise<Uint8Array>>();
+  private prefetched = { round: -1, count: 0 };
 
   constructor(private readonly o: ParticipantOptions) {
     super();
     o.swarm.addEventListener('announcement', (e) => {
       if (this.announcers.size > 4096) this.announcers.clear();
-      this.announcers.set(toContentHash(e.detail.message.announcement.payloadHash), e.detail.from);
+      const { round, payloadHash } = e.detail.message.announcement;
+      const hash = toContentHash(payloadHash);
+      this.announcers.set(hash, e.detail.from);
+      this.prefetch(round, hash);
     });
   }
 
@@ -187,6 +204,7 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
     this.status('waiting', round);
     const decision = (await waitForDecision(this.o.chain, round))!;
     const hashes = decidedPayloads(decision);
+    const held = await Promise.all(hashes.map((h) => this.o.swarm.store.has(toContentHash(h))));
     await this.apply(round, decision);
     const included = payloadHash !== null && hashes.includes(payloadHash);
     if (payloadHash && !included && !note) note = 'the decision did not include this payload';
@@ -202,6 +220,7 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
       payloadHash,
       included,
       decisionSize: hashes.length,
+      heldAtDecision: held.filter(Boolean).length,
       ...(note ? { note } : {}),
       gpu: (this.utilisation ??= new UtilisationMeter()).roundEnded(trainingMs),
     };
@@ -246,7 +265,27 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
     apply: (round, payloads) => this.o.backend.applyDecision(round, payloads),
   };
 
-  private async payload(hash: ContentHash): Promise<Uint8Array> {
+  /**
+   * Starts fetching a payload announced for the round this peer is in, unless the round's share
+   * is spent; a failure only means the decision will fetch it (from the hub, if need be).
+   */
+  private prefetch(round: number, hash: ContentHash): void {
+    if (round !== this.round) return;
+    if (this.prefetched.round !== round) this.prefetched = { round, count: 0 };
+    if (this.prefetched.count >= PREFETCH_PER_ROUND) return;
+    this.prefetched.count++;
+    this.payload(hash).catch(() => undefined);
+  }
+
+  private payload(hash: ContentHash): Promise<Uint8Array> {
+    const inFlight = this.fetching.get(hash);
+    if (inFlight) return inFlight;
+    const fetching = this.fetchPayload(hash).finally(() => this.fetching.delete(hash));
+    this.fetching.set(hash, fetching);
+    return fetching;
+  }
+
+  private async fetchPayload(hash: ContentHash): Promise<Uint8Array> {
     const { swarm, hubPeerId } = this.o;
     const own = await swarm.store.get(hash);
     if (own) return own;

@@ -73,6 +73,8 @@ describe('swarm rounds', () => {
         expect(gpu.round.trainingMs).toBeGreaterThan(0);
         expect(gpu.round.trainingMs).toBeLessThan(gpu.round.wallMs);
       }
+      // Each fetched the other's payload as it was announced: in some round a decision of two found both held.
+      expect([...a.reports, ...b.reports].some((r) => r.decisionSize === 2 && r.heldAtDecision === 2)).toBe(true);
       const summed = a.reports.reduce((sum, r) => sum + r.gpu.round.trainingMs, 0);
       expect(a.reports.at(-1)!.gpu.run.trainingMs).toBeCloseTo(summed, 6);
       expect(a.reports.at(-1)!.gpu.run.wallMs).toBeCloseTo(
