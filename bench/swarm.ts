@@ -184,7 +184,7 @@ export const command = {
   program: 'bench',
   name: 'swarm',
   summary:
-    "the swarm's costs on this machine, on loopback: --mode load (a hub and N peers moving real payloads, no training) or overhead (members training rounds)",
+    "the swarm's costs on this machine, on loopback: --mode load (a hub and N peers moving real payloads, no training), overhead (members training rounds) or utilisation (members as webloco peer processes: how busy their GPUs are)",
   options: {
     mode: { kind: 'string', placeholder: 'load|overhead|utilisation', help: 'what to measure' },
     preset: { kind: 'string', placeholder: 'NAME', help: 'model preset (load: base, overhead: small)' },
@@ -858,23 +858,28 @@ interface MemberRound {
   note?: string;
 }
 
-async function overhead(args: SwarmBenchArgs): Promise<void> {
-  const presetName = (args.preset ?? 'small') as PresetName;
-  if (!(presetName in PRESETS)) throw new Error(`--preset: unknown preset '${presetName}'; choose from ${Object.keys(PRESETS).join(', ')}`);
-  const memberCount = args.members ?? 4;
-  // Rounds each member takes part in (from the one it joins in, which began before it was ready).
-  const rounds = args.rounds ?? 1;
-  const runSettings = {
-    preset: presetName,
+/** The run the training modes' hub serves, from the options and the mode's defaults. */
+function trainingRun(args: SwarmBenchArgs, defaults: { preset: PresetName; innerSteps: number }) {
+  const preset = (args.preset ?? defaults.preset) as PresetName;
+  if (!(preset in PRESETS)) throw new Error(`--preset: unknown preset '${preset}'; choose from ${Object.keys(PRESETS).join(', ')}`);
+  return {
+    preset,
     batch: args.batch ?? 2,
     seqLen: args['seq-len'] ?? 16,
-    innerSteps: args['inner-steps'] ?? 1,
+    innerSteps: args['inner-steps'] ?? defaults.innerSteps,
     blocksPerRound: args['blocks-per-round'] ?? 60,
     blockTimeMs: args['block-time-ms'] ?? 1000,
     checkpointEvery: 1,
-    // Members that start with the run (nullRounds 0): a binding age would only hold them back.
-    bindingAgeRounds: 0,
   };
+}
+
+async function overhead(args: SwarmBenchArgs): Promise<void> {
+  const memberCount = args.members ?? 4;
+  // Rounds each member takes part in (from the one it joins in, which began before it was ready).
+  const rounds = args.rounds ?? 1;
+  // Members that start with the run (nullRounds 0): a binding age would only hold them back.
+  const runSettings = { ...trainingRun(args, { preset: 'small', innerSteps: 1 }), bindingAgeRounds: 0 };
+  const presetName = runSettings.preset;
   const timeoutMs = (args['timeout-s'] ?? 1800) * 1000;
   const killTimer = setTimeout(() => {
     console.error(`bench swarm: --timeout-s ${timeoutMs / 1000} passed; stopping`);
@@ -1076,19 +1081,10 @@ type PeerLine = ParticipantRound & { member: number };
  * (after its null rounds). Also: every payload included, every member at the same model hashes.
  */
 async function utilisation(args: SwarmBenchArgs): Promise<void> {
-  const presetName = (args.preset ?? 'tiny') as PresetName;
-  if (!(presetName in PRESETS)) throw new Error(`--preset: unknown preset '${presetName}'; choose from ${Object.keys(PRESETS).join(', ')}`);
   const memberCount = args.members ?? 4;
   const rounds = args.rounds ?? 10;
-  const runSettings = {
-    preset: presetName,
-    batch: args.batch ?? 2,
-    seqLen: args['seq-len'] ?? 16,
-    innerSteps: args['inner-steps'] ?? 8,
-    blocksPerRound: args['blocks-per-round'] ?? 60,
-    blockTimeMs: args['block-time-ms'] ?? 1000,
-    checkpointEvery: 1,
-  };
+  const runSettings = trainingRun(args, { preset: 'tiny', innerSteps: 8 });
+  const presetName = runSettings.preset;
   const timeoutMs = (args['timeout-s'] ?? 3600) * 1000;
   const webloco = fileURLToPath(new URL('../bin/webloco.mjs', import.meta.url));
   const dataDir = tempDir('hub');
