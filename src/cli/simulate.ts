@@ -15,7 +15,8 @@ import { nodeGpuDevice } from '../gpu/node.ts';
 import { GpuRuntime } from '../gpu/runtime.ts';
 import { PRESETS, preset } from '../model/config.ts';
 import { ERROR_FEEDBACK_BETA } from '../sparseloco/compress.ts';
-import { DEFAULT_OUTER_LR } from '../sparseloco/outer.ts';
+import { DEFAULT_AVERAGING } from '../sparseloco/aggregate.ts';
+import { DEFAULT_LR_SCALING, DEFAULT_OUTER_LR } from '../sparseloco/outer.ts';
 import { onOff, printer, UsageError, type CommandSpec, type OptionValues } from './args.ts';
 
 export const command = {
@@ -43,6 +44,16 @@ export const command = {
     },
     warmup: { kind: 'number', placeholder: 'N', help: `inner warm-up steps (default: a tenth of rounds × H, at most ${MAX_WARMUP_STEPS})` },
     'outer-lr': { kind: 'number', shownDefault: DEFAULT_OUTER_LR, help: 'outer SGD learning rate' },
+    averaging: {
+      kind: 'string',
+      default: DEFAULT_AVERAGING,
+      help: "how the aggregate averages an index: over all peers ('all') or only those that selected it ('selecting', the earlier rule)",
+    },
+    'lr-scaling': {
+      kind: 'string',
+      default: DEFAULT_LR_SCALING,
+      help: "how the outer learning rate grows with the n payloads a decision aggregates: ×√n ('sqrt') or not ('none', the earlier rule)",
+    },
     beta: { kind: 'number', shownDefault: ERROR_FEEDBACK_BETA, help: 'error-feedback decay β' },
     'null-rounds': { kind: 'number', shownDefault: 0, help: 'null rounds (no payload) each peer takes after joining' },
     compressor: { kind: 'string', default: 'gpu', help: 'where error feedback, top-k and quantization run: gpu or cpu' },
@@ -80,6 +91,17 @@ export async function run(args: OptionValues<typeof command.options>): Promise<v
   const adversaries = parseBehaviors(args.adversaries ?? '');
   const config = preset(args.preset);
   const compressor = args.compressor;
+  const averaging = args.averaging;
+  if (averaging !== 'all' && averaging !== 'selecting')
+    throw new UsageError(`--averaging must be 'all' or 'selecting', got '${averaging}'`);
+  const lrScaling = args['lr-scaling'];
+  if (lrScaling !== 'sqrt' && lrScaling !== 'none') throw new UsageError(`--lr-scaling must be 'sqrt' or 'none', got '${lrScaling}'`);
+  const gauntlet = adversaries.length > 0 || args.gauntlet;
+  // The Gauntlet computes H_{w+1} with the protocol's rule; the earlier rules are for ablations of the take-everything swarm.
+  if (gauntlet && (averaging !== DEFAULT_AVERAGING || lrScaling !== DEFAULT_LR_SCALING))
+    throw new UsageError(
+      '--averaging and --lr-scaling other than the defaults reproduce earlier rules without the Gauntlet: leave out --gauntlet and --adversaries',
+    );
   if (compressor !== 'gpu' && compressor !== 'cpu') throw new UsageError(`--compressor must be 'gpu' or 'cpu', got '${compressor}'`);
   const print = printer(args.json);
   const data = await ensureShards(tokenizerFor(config));
@@ -87,17 +109,16 @@ export async function run(args: OptionValues<typeof command.options>): Promise<v
   const runId = args['run-id'];
   const seqLen = args['seq-len'] ?? Math.min(SIMULATE_DEFAULTS.seqLen, config.max_position_embeddings);
   const evalSequences = args['eval-sequences'];
-  const judge =
-    adversaries.length > 0 || args.gauntlet
-      ? await GauntletJudge.create(rt, {
-          runId,
-          config,
-          trainTokens: data.train.tokens,
-          seqLen,
-          outerLr: args['outer-lr'],
-          gauntlet: evalSequences !== undefined ? { assignedSequences: evalSequences, randomSequences: evalSequences } : {},
-        })
-      : undefined;
+  const judge = gauntlet
+    ? await GauntletJudge.create(rt, {
+        runId,
+        config,
+        trainTokens: data.train.tokens,
+        seqLen,
+        outerLr: args['outer-lr'],
+        gauntlet: evalSequences !== undefined ? { assignedSequences: evalSequences, randomSequences: evalSequences } : {},
+      })
+    : undefined;
   try {
     const result = await simulate(rt, {
       config,
@@ -111,6 +132,7 @@ export async function run(args: OptionValues<typeof command.options>): Promise<v
       innerLr: args.lr,
       warmupSteps: args.warmup,
       outerLr: args['outer-lr'],
+      outerRule: { averaging, lrScaling },
       beta: args.beta,
       nullRounds: args['null-rounds'],
       compressor,

@@ -7,9 +7,9 @@ import { bytesToHex } from '../base/hex.ts';
 import { modelHashBytes } from '../model/hash.ts';
 import { initParameters } from '../model/init.ts';
 import type { ParameterLayout } from '../model/layout.ts';
-import { aggregateUpdates } from '../sparseloco/aggregate.ts';
+import { aggregateUpdates, type Averaging } from '../sparseloco/aggregate.ts';
 import { PayloadDecoder, decodeUpdate, type DecodeOptions } from '../sparseloco/codec.ts';
-import { DEFAULT_OUTER_LR, outerStep } from '../sparseloco/outer.ts';
+import { DEFAULT_OUTER_LR, decisionLr, outerStep, type LrScaling } from '../sparseloco/outer.ts';
 import type { CompressedUpdate, WireLayout } from '../sparseloco/types.ts';
 import { decodeCheckpoint, MODEL_FILE, tensorViews } from '../train/checkpoint.ts';
 
@@ -41,6 +41,14 @@ export function hashHex(model: GlobalModel): string {
   return bytesToHex(model.hash);
 }
 
+/** The outer step's rule besides its learning rate; the defaults are the protocol's, the rest reproduce earlier rules for ablations. */
+export interface OuterRule {
+  /** How the aggregate averages an index's values (src/sparseloco/aggregate.ts; 'all'). */
+  averaging?: Averaging;
+  /** How the learning rate grows with the payloads aggregated (src/sparseloco/outer.ts; 'sqrt'). */
+  lrScaling?: LrScaling;
+}
+
 export interface RoundOrigin {
   runId: string;
   round: number;
@@ -67,6 +75,7 @@ export function applyDecision(
   origin: RoundOrigin,
   payloads: readonly Uint8Array[],
   outerLr = DEFAULT_OUTER_LR,
+  rule: OuterRule = {},
 ): GlobalModel {
   const decoder = new PayloadDecoder(wire);
   const updates = payloads.map((bytes, i) => {
@@ -81,7 +90,9 @@ export function applyDecision(
   if (updates.length === 0) return base;
   const theta = base.theta.slice();
   const views = tensorViews(layout, theta);
-  outerStep(views, aggregateUpdates(updates, layout.tensors).tensors, outerLr);
+  const aggregate = aggregateUpdates(updates, layout.tensors, rule.averaging);
+  const usable = updates.length - aggregate.skippedPeers.length;
+  outerStep(views, aggregate.tensors, decisionLr(outerLr, usable, rule.lrScaling));
   return { theta, hash: modelHashBytes(layout.tensors, views) };
 }
 

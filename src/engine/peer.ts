@@ -23,7 +23,7 @@ import type { TrainingControl } from '../train/control.ts';
 import { InnerLoop, type StepProgress } from '../train/inner-loop.ts';
 import { AdamW } from '../train/optimizer.ts';
 import type { LrSchedule } from '../train/schedule.ts';
-import { applyDecision, initialModel, withHash, type GlobalModel } from './global-model.ts';
+import { applyDecision, initialModel, withHash, type GlobalModel, type OuterRule } from './global-model.ts';
 import { createErrorFeedback, type CompressorKind, type ErrorFeedbackCompressor } from './error-feedback.ts';
 import { innerSchedule, ROUND_EVAL_BATCHES, type ScheduleOptions } from './policy.ts';
 
@@ -58,6 +58,8 @@ export interface PeerOptions {
   joinedRound?: number;
   /** Outer SGD learning rate (1.0). */
   outerLr?: number;
+  /** The outer step's averaging and learning-rate scaling (the protocol's by default; a simulation's ablations reproduce earlier rules). */
+  outerRule?: OuterRule;
   /** Held-out batches evaluated after a round (ROUND_EVAL_BATCHES). */
   evalBatches?: number;
 }
@@ -260,7 +262,8 @@ export class Peer {
    * (another run, round or base model: this peer is out of sync) throws DecisionError, θ unchanged.
    */
   applyDecision(round: number, payloads: readonly Uint8Array[]): string {
-    this.global = applyDecision(this.layout, this.wire, this.global, { runId: this.identity.runId, round }, payloads, this.options.outerLr);
+    const origin = { runId: this.identity.runId, round };
+    this.global = applyDecision(this.layout, this.wire, this.global, origin, payloads, this.options.outerLr, this.options.outerRule);
     return this.modelHash;
   }
 

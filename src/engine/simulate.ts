@@ -25,7 +25,7 @@ import type { Batch } from '../train/batches.ts';
 import { adversarialPayload, trains, type Behavior } from './adversary.ts';
 import { trainCentralized } from './centralized.ts';
 import type { CompressorKind } from './error-feedback.ts';
-import { initialModel, type GlobalModel } from './global-model.ts';
+import { initialModel, type GlobalModel, type OuterRule } from './global-model.ts';
 import { Peer } from './peer.ts';
 import { contentHash } from '../base/content-hash.ts';
 
@@ -64,6 +64,8 @@ export interface SimulateOptions {
   minLrRatio?: number;
   /** Outer SGD learning rate (1.0). */
   outerLr?: number;
+  /** The outer step's averaging and learning-rate scaling (the protocol's by default; ablations reproduce earlier rules). */
+  outerRule?: OuterRule;
   /** Error-feedback decay β (0.95). */
   beta?: number;
   /**
@@ -253,6 +255,7 @@ export async function simulate(rt: GpuRuntime, options: SimulateOptions): Promis
         joinedRound: 0,
         nullRounds: options.nullRounds ?? 0,
         outerLr: options.outerLr,
+        outerRule: options.outerRule,
         evalBatches: options.evalBatches,
       };
       const peer = await Peer.create(rt, peerOptions, data, { theta: theta0.theta.slice(), hash: theta0.hash });

@@ -1,7 +1,12 @@
 // Combines the decision's payloads into one dense update per tensor, identically on every
 // machine. Per tensor: each peer's decoded values (compress.ts `decodeValue`: lookup[code] + shift
 // in f32, subnormals flushed) are scaled by min(1, median‖·‖ / own‖·‖) so no
-// single peer can dominate, then every index gets the mean over the peers that selected it.
+// single peer can dominate, then every index gets the sum of its values over the peers divided by
+// the number of usable peers: the mean over all peers, (1/R)·Σ_r, as in the SparseLoCo paper and
+// DiLoCo. ('selecting', the mean over only the peers that selected the index as Templar's
+// scatter_reduce does, is kept for ablations: with it an index one peer chose moves by that peer's
+// full value however many peers there are, and the swarm falls further behind centralized
+// training the more peers it has; docs/BENCHMARKS.md.)
 //
 // Determinism: every operation is an IEEE-754 float64 operation in a fixed order (peers in the
 // decision's order, entries in payload order, chunks ascending), and JavaScript never fuses or
@@ -33,6 +38,10 @@ export function lowerMedian(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[(sorted.length - 1) >> 1]!;
 }
+
+/** What an index's sum is divided by: every usable peer ('all'), or the peers that selected it ('selecting'). */
+export type Averaging = 'all' | 'selecting';
+export const DEFAULT_AVERAGING: Averaging = 'all';
 
 export interface AggregateResult {
   /** One dense flat Float32Array per layout tensor. */
@@ -70,7 +79,13 @@ function checkUpdateMatchesLayout(update: CompressedUpdate, peer: number, layout
  * Aggregates `updates` (in the decision's order) over `layout`. A peer any of whose decoded values
  * is not finite is skipped entirely. With no usable peer the result is all zeros.
  */
-export function aggregateUpdates(updates: readonly CompressedUpdate[], layout: readonly TensorSpec[]): AggregateResult {
+export function aggregateUpdates(
+  updates: readonly CompressedUpdate[],
+  layout: readonly TensorSpec[],
+  averaging: Averaging = DEFAULT_AVERAGING,
+): AggregateResult {
+  if (averaging !== 'all' && averaging !== 'selecting')
+    throw new RangeError(`aggregate: averaging must be 'all' or 'selecting', not '${String(averaging)}'`);
   updates.forEach((u, p) => checkUpdateMatchesLayout(u, p, layout));
 
   // norms[p][t]; a NaN anywhere marks the whole payload as unusable.
@@ -110,7 +125,7 @@ export function aggregateUpdates(updates: readonly CompressedUpdate[], layout: r
       }
       for (let i = 0; i < geometry.chunkSize; i++) {
         if (counts[i] === 0) continue;
-        out[flat[i]!] = sums[i]! / counts[i]!;
+        out[flat[i]!] = sums[i]! / (averaging === 'selecting' ? counts[i]! : peers.length);
         sums[i] = 0;
         counts[i] = 0;
       }

@@ -5,6 +5,18 @@
 
 export const DEFAULT_OUTER_LR = 1.0;
 
+/** How the learning rate of a decision grows with the number n of payloads it aggregates: ×√n ('sqrt') or not ('none'). */
+export type LrScaling = 'sqrt' | 'none';
+export const DEFAULT_LR_SCALING: LrScaling = 'sqrt';
+
+/** The learning rate a decision of `peers` usable payloads steps with: lr·√peers in float64 ('sqrt'), or lr ('none'). */
+export function decisionLr(lr: number, peers: number, scaling: LrScaling = DEFAULT_LR_SCALING): number {
+  if (scaling !== 'sqrt' && scaling !== 'none')
+    throw new RangeError(`outer step: lr scaling must be 'sqrt' or 'none', not '${String(scaling)}'`);
+  if (!Number.isSafeInteger(peers) || peers < 0) throw new RangeError(`outer step: ${peers} is not a number of peers`);
+  return scaling === 'sqrt' ? lr * Math.sqrt(peers) : lr;
+}
+
 /**
  * In place, for every tensor t and element i:
  *   θ[t][i] = f32(θ[t][i] − f32(f32(lr) · aggregate[t][i])).

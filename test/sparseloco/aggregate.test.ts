@@ -1,10 +1,11 @@
 // Aggregation of a decision's payloads, checked against a straightforward float64 reference that
 // densifies every peer's update with its own index arithmetic: norm clipping to the median, the
-// mean over the peers that selected each index, skipping of non-finite payloads.
+// mean over all usable peers (or, for the earlier rule, over the peers that selected each index),
+// skipping of non-finite payloads.
 import { describe, expect, it } from 'vitest';
 import { expectAllClose } from '../helpers/allclose.ts';
 import { randomUpdate } from './random-update.ts';
-import { aggregateUpdates, lowerMedian } from '../../src/sparseloco/aggregate.ts';
+import { aggregateUpdates, lowerMedian, type Averaging } from '../../src/sparseloco/aggregate.ts';
 import { chunkGeometry } from '../../src/sparseloco/chunking.ts';
 import { decompressTensor } from '../../src/sparseloco/compress.ts';
 import type { CompressedUpdate, TensorSpecs } from '../../src/sparseloco/types.ts';
@@ -51,7 +52,7 @@ function densify(update: CompressedUpdate, layout: TensorSpecs): DensePeer {
   return { values, selected };
 }
 
-function referenceAggregate(updates: CompressedUpdate[], layout: TensorSpecs): Float64Array[] {
+function referenceAggregate(updates: CompressedUpdate[], layout: TensorSpecs, averaging: Averaging): Float64Array[] {
   const peers = updates.map((u) => densify(u, layout)).filter((p) => p.values.every((v) => v.every(Number.isFinite)));
   return layout.map((_, t) => {
     const n = peers[0]?.values[t]!.length ?? 0;
@@ -70,7 +71,7 @@ function referenceAggregate(updates: CompressedUpdate[], layout: TensorSpecs): F
           count++;
         }
       });
-      out[i] = count ? sum / count : 0;
+      out[i] = count ? sum / (averaging === 'all' ? peers.length : count) : 0;
     }
     return out;
   });
@@ -81,8 +82,8 @@ function referenceAggregate(updates: CompressedUpdate[], layout: TensorSpecs): F
 // each mean to f32: at most half an f32 ulp, 2^-24 relative.
 const F32_STORE = { atol: 1e-30, rtol: 2 ** -24 * 1.000001 };
 
-function expectMatchesReference(updates: CompressedUpdate[], result: Float32Array[]): void {
-  const reference = referenceAggregate(updates, LAYOUT);
+function expectMatchesReference(updates: CompressedUpdate[], result: Float32Array[], averaging: Averaging = 'all'): void {
+  const reference = referenceAggregate(updates, LAYOUT, averaging);
   result.forEach((tensor, t) => expectAllClose(tensor, reference[t]!, F32_STORE, `aggregate of '${LAYOUT[t]!.name}'`));
 }
 
@@ -99,6 +100,29 @@ describe('aggregateUpdates', () => {
       expect(result.clipFactors[4]![t]!).toBeLessThan(0.05);
       expect(result.clipFactors[2]![t]!).toBe(1);
     }
+  });
+
+  it('divides every index by the number of usable peers; the earlier rule by the peers that selected it', () => {
+    const updates = [0, 1, 2, 3].map((p) => randomUpdate(LAYOUT, 700 + p));
+    const all = aggregateUpdates(updates, LAYOUT);
+    const selecting = aggregateUpdates(updates, LAYOUT, 'selecting');
+    expectMatchesReference(updates, all.tensors, 'all');
+    expectMatchesReference(updates, selecting.tensors, 'selecting');
+    // 'tiles' has 64 of 4096 selected per chunk: most selected indices belong to one peer alone,
+    // whose clipped value the earlier rule applies in full and the mean over all peers a quarter of.
+    const dense = updates.map((u) => densify(u, LAYOUT));
+    const clip = all.clipFactors.map((f) => f[0]!);
+    let alone = 0;
+    all.tensors[0]!.forEach((v, i) => {
+      const by = dense.flatMap((d, p) => (d.selected[0]![i] ? [p] : []));
+      if (by.length !== 1) return;
+      alone++;
+      const value = dense[by[0]!]!.values[0]![i]! * clip[by[0]!]!;
+      expect(v).toBe(Math.fround(value / 4));
+      expect(selecting.tensors[0]![i]).toBe(Math.fround(value));
+    });
+    expect(alone).toBeGreaterThan(400);
+    expect(() => aggregateUpdates(updates, LAYOUT, 'median' as Averaging)).toThrow(/averaging must be 'all' or 'selecting'/);
   });
 
   it('takes the lower median for an even number of peers (torch.median, as in the Covenant run)', () => {

@@ -1,5 +1,6 @@
 // Run by outer.test.ts in a separate Node process: rebuilds θ from a seed, decodes the decision's
-// payload files, aggregates them, applies the outer step and prints the model hash as JSON.
+// payload files, aggregates them (the mean over all peers), applies the outer step at lr·√n and
+// prints the model hash as JSON.
 // Two processes that print the same hash show that nothing in the path depends on process state.
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -7,7 +8,7 @@ import { randn } from '../helpers/random.ts';
 import { aggregateUpdates } from '../../src/sparseloco/aggregate.ts';
 import { decodeUpdate, wireLayoutOf } from '../../src/sparseloco/codec.ts';
 import { elementCount, modelHash } from '../../src/model/hash.ts';
-import { outerStep } from '../../src/sparseloco/outer.ts';
+import { decisionLr, outerStep } from '../../src/sparseloco/outer.ts';
 import type { TensorSpecs } from '../../src/sparseloco/types.ts';
 
 export interface DecisionReplay {
@@ -27,7 +28,8 @@ export function applyDecision(replay: DecisionReplay): string {
   const theta = replayTheta(replay);
   const wire = wireLayoutOf(replay.layout);
   const updates = replay.payloadPaths.map((path) => decodeUpdate(new Uint8Array(readFileSync(path)), wire).update);
-  outerStep(theta, aggregateUpdates(updates, replay.layout).tensors, replay.lr);
+  const aggregate = aggregateUpdates(updates, replay.layout);
+  outerStep(theta, aggregate.tensors, decisionLr(replay.lr, updates.length - aggregate.skippedPeers.length));
   return modelHash(replay.layout, theta);
 }
 

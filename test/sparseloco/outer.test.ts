@@ -13,7 +13,7 @@ import { CodecError, encodeUpdate, wireLayoutOf } from '../../src/sparseloco/cod
 import { decompressTensor } from '../../src/sparseloco/compress.ts';
 import { ErrorFeedback, packedSlots } from '../../src/sparseloco/error-feedback.ts';
 import { modelHash } from '../../src/model/hash.ts';
-import { outerStep } from '../../src/sparseloco/outer.ts';
+import { decisionLr, outerStep } from '../../src/sparseloco/outer.ts';
 import type { CompressedUpdate, TensorSpecs } from '../../src/sparseloco/types.ts';
 import { preset } from '../../src/model/config.ts';
 import { parameterLayout } from '../../src/model/layout.ts';
@@ -51,6 +51,16 @@ describe('outerStep', () => {
     expect(theta[0]).toEqual(copy);
     outerStep(theta, aggregate);
     expect(theta[0]).toEqual(copy.map((v, i) => v - aggregate[0]![i]!));
+  });
+
+  it("scales a decision's learning rate by √n for its n usable payloads (the earlier rule: not at all)", () => {
+    expect(decisionLr(0.7, 1)).toBe(0.7); // a swarm of one (a tab's solo run) steps as before
+    expect(decisionLr(1, 16)).toBe(4);
+    expect(decisionLr(0.5, 8)).toBe(0.5 * Math.sqrt(8));
+    expect(decisionLr(1, 8, 'none')).toBe(1);
+    expect(decisionLr(1, 0)).toBe(0);
+    expect(() => decisionLr(1, 2.5)).toThrow(/2.5 is not a number of peers/);
+    expect(() => decisionLr(1, 4, 'linear' as 'none')).toThrow(/lr scaling must be 'sqrt' or 'none'/);
   });
 
   it('refuses mismatched tensors', () => {
