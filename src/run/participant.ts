@@ -35,7 +35,7 @@ import { UtilisationMeter, type Utilisation } from './utilisation.ts';
  * Payloads of one round fetched as they are announced, before the decision: as many as a decision
  * gathers with its reserves (the Gauntlet's 20 + 10), with room for take-all swarms of a few more.
  */
-export const PREFETCH_PER_ROUND = 32;
+const PREFETCH_PER_ROUND = 32;
 
 /** The engine peer behind a participant: in this process, or in the tab's worker. */
 export interface RoundBackend {
