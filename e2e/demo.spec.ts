@@ -64,6 +64,11 @@ test('webloco demo --peers 3: the wall shows three peers and a decided round; sc
     });
     await expect(page.getByTestId('wall-loss')).toContainText(/\d\.\d{3}/);
     await expect(page.getByTestId('loss-chart')).toBeVisible();
+    // Each page says after every round how busy its GPU was; the wall shows the swarm's mean.
+    const gpuBusy = page.getByTestId('wall-gpu-busy');
+    await expect(gpuBusy).toContainText(/\d+\.\d %/, { timeout: 60_000 });
+    await expect(gpuBusy).toContainText(/as [123] peers? said/);
+    console.log(`${elapsed()}: GPUs busy ${await gpuBusy.textContent()}`);
     expect(printed.filter((l) => /^peer \d+ joined/.test(l))).toHaveLength(3);
 
     await page.screenshot({ path: `${SCREENSHOTS}/wall-desktop.png`, fullPage: true });
