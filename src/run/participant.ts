@@ -148,10 +148,10 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
     super();
     o.swarm.addEventListener('announcement', (e) => {
       if (this.announcers.size > 4096) this.announcers.clear();
-      const { round, payloadHash } = e.detail.message.announcement;
+      const { round, payloadHash, bytes } = e.detail.message.announcement;
       const hash = toContentHash(payloadHash);
       this.announcers.set(hash, e.detail.from);
-      this.prefetch(round, hash);
+      this.prefetch(round, hash, bytes);
     });
   }
 
@@ -269,23 +269,24 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
    * Starts fetching a payload announced for the round this peer is in, unless the round's share
    * is spent; a failure only means the decision will fetch it (from the hub, if need be).
    */
-  private prefetch(round: number, hash: ContentHash): void {
+  private prefetch(round: number, hash: ContentHash, bytes: number): void {
     if (round !== this.round) return;
     if (this.prefetched.round !== round) this.prefetched = { round, count: 0 };
     if (this.prefetched.count >= PREFETCH_PER_ROUND) return;
     this.prefetched.count++;
-    this.payload(hash).catch(() => undefined);
+    // No more than the announcement says (it is signed, and the bytes are checked against the hash).
+    this.payload(hash, Math.min(bytes, MAX_OBJECT_BYTES[PAYLOAD_PROTOCOL])).catch(() => undefined);
   }
 
-  private payload(hash: ContentHash): Promise<Uint8Array> {
+  private payload(hash: ContentHash, maxBytes = MAX_OBJECT_BYTES[PAYLOAD_PROTOCOL]): Promise<Uint8Array> {
     const inFlight = this.fetching.get(hash);
     if (inFlight) return inFlight;
-    const fetching = this.fetchPayload(hash).finally(() => this.fetching.delete(hash));
+    const fetching = this.fetchPayload(hash, maxBytes).finally(() => this.fetching.delete(hash));
     this.fetching.set(hash, fetching);
     return fetching;
   }
 
-  private async fetchPayload(hash: ContentHash): Promise<Uint8Array> {
+  private async fetchPayload(hash: ContentHash, maxBytes: number): Promise<Uint8Array> {
     const { swarm, hubPeerId } = this.o;
     const own = await swarm.store.get(hash);
     if (own) return own;
@@ -294,7 +295,7 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
     const sources = [...new Set([this.announcers.get(hash), hubPeerId].filter((p): p is string => p !== undefined && p !== swarm.peerId))];
     try {
       const { bytes, from } = await swarm.fetchFromAny(PAYLOAD_PROTOCOL, sources, hash, {
-        maxBytes: MAX_OBJECT_BYTES[PAYLOAD_PROTOCOL],
+        maxBytes,
         timeoutMs: 30_000,
       });
       this.bytesDown += bytes.byteLength;
