@@ -24,7 +24,7 @@ import { Session } from '../identity/session.ts';
 import { DEFAULT_NULL_ROUNDS } from '../sparseloco/error-feedback.ts';
 import { createBrowserPeer } from '../swarm/browser-peer.ts';
 import { MemoryContentStore } from '../swarm/content.ts';
-import { Swarm, type PeerLink } from '../swarm/swarm.ts';
+import { Swarm, type PeerLink, type Transfer } from '../swarm/swarm.ts';
 import type { CheckpointFiles } from '../train/checkpoint.ts';
 import type { ChainedRunInfo, HubAddress } from '../run/api.ts';
 import { initialModelHash } from '../run/follow.ts';
@@ -98,6 +98,8 @@ export interface JoinSwarmOptions {
   onStep?: (event: TrainEvent) => void;
   /** Progress of the join itself, for the page to say what it is waiting for. */
   onProgress?: (step: string) => void;
+  /** Each payload or checkpoint transfer, fetched or served, with the bytes it sent and received (the data caps count these). */
+  onTransfer?: (transfer: Transfer) => void;
 }
 
 export interface JoinedSwarm {
@@ -173,6 +175,7 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
     keepConnected: hubs.flatMap((hub) => dialableAddresses(hub, local)),
     directLinks: true,
   });
+  swarm.addEventListener('transfer', (e) => o.onTransfer?.(e.detail));
   const abort = new AbortController();
   let stopLinks = () => {};
   let stopped: Promise<void> | undefined;

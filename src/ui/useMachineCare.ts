@@ -189,6 +189,7 @@ export function useMachineCare({
   active,
   setPaused,
   setDutyCycle,
+  atDataCap,
 }: {
   /** Whether the tab holds the GPU now (the swarm's state). */
   paused: boolean;
@@ -196,6 +197,8 @@ export function useMachineCare({
   active: boolean;
   setPaused: (p: boolean) => Promise<void>;
   setDutyCycle: (d: number) => Promise<void>;
+  /** A data cap is used up (useDataCaps): paused for it until its period turns. */
+  atDataCap: boolean;
 }) {
   const [settings, setSettings] = useState(loadSettings);
   const [personPaused, setPersonPaused] = useState(false);
@@ -209,7 +212,7 @@ export function useMachineCare({
     () => ({ onBattery: battery.onBattery, pressure, hidden, away: isAway({ idle: idleDetection.idle, hidden, quiet }) }),
     [battery.onBattery, pressure, hidden, idleDetection.idle, quiet],
   );
-  const reasons = useMemo(() => pauseReasons(personPaused, settings, signals), [personPaused, settings, signals]);
+  const reasons = useMemo(() => pauseReasons(personPaused, settings, signals, atDataCap), [personPaused, settings, signals, atDataCap]);
   const dutyCycle = effectiveDutyCycle(settings.intensity, pressure);
 
   // Compared with the swarm's state rather than remembered: a join or a leave resets that state,

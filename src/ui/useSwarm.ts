@@ -11,6 +11,7 @@ import { joinSwarm, type JoinedSwarm, type PeerStatusReport } from '../client/sw
 import { TabStore, type SavedTab } from '../client/tab-store.ts';
 import { watchDeviceLoss, type TrainerWorker } from '../client/trainer-client.ts';
 import type { HotkeySigner } from '../identity/binding.ts';
+import type { Transfer } from '../swarm/swarm.ts';
 import { MODEL_FILE } from '../train/checkpoint.ts';
 import { initialSwarm, swarmReducer } from './swarm-state.ts';
 
@@ -23,8 +24,13 @@ export function pageAuthority(): { authority?: string } {
   return authority === undefined ? {} : { authority };
 }
 
-export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: string) {
+/** `onTransfer`: each payload or checkpoint transfer the tab's swarm node made, with its bytes (the data caps count them). */
+export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: string, onTransfer?: (transfer: Transfer) => void) {
   const [state, dispatch] = useReducer(swarmReducer, initialSwarm);
+  const transferred = useRef(onTransfer);
+  useEffect(() => {
+    transferred.current = onTransfer;
+  }, [onTransfer]);
   const [saved, setSaved] = useState<SavedSessionState>({ status: 'checking' });
   const joined = useRef<JoinedSwarm | null>(null);
   const store = useRef<TabStore | null>(null);
@@ -69,6 +75,7 @@ export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: st
           onRound: (round) => dispatch({ type: 'round', round }),
           onSaved: (s) => dispatch({ type: 'saved', saved: s }),
           onLinks: (links) => dispatch({ type: 'links', links }),
+          onTransfer: (transfer) => transferred.current?.(transfer),
           onStep: (e) => {
             if (e.kind === 'step') dispatch({ type: 'step', step: { step: e.step, loss: e.loss, tokensPerSecond: e.tokensPerSecond } });
             else if (e.kind === 'compress') dispatch({ type: 'compress' });
