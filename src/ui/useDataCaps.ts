@@ -9,6 +9,7 @@ import {
   NO_CAPS,
   addUsage,
   capsReached,
+  periodKey,
   usageAt,
   validLimit,
   type CapDirection,
@@ -78,7 +79,11 @@ export function useDataCaps() {
   }, [record]);
 
   useEffect(() => {
-    const timer = setInterval(() => setNow(Date.now()), CLOCK_CHECK_MS);
+    // Only a new day (or month: a new day too) changes anything; the same `then` renders nothing.
+    const timer = setInterval(
+      () => setNow((then) => (periodKey('day', new Date()) === periodKey('day', new Date(then)) ? then : Date.now())),
+      CLOCK_CHECK_MS,
+    );
     return () => clearInterval(timer);
   }, []);
 
