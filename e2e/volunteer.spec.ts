@@ -2,7 +2,8 @@
 // measures the GPU and recommends a preset; the volunteer connects the (injected) test wallet,
 // joins, watches the loss fall and a round complete with a receipt; pausing stops the GPU's steps
 // and resuming continues from the next one; a reload resumes the same session (binding) with the
-// same error feedback (by hash) from the tab's saved state, and its payloads are accepted again.
+// same error feedback (by hash) from the tab's saved state, still paused as its person left it,
+// and once they resume its payloads are accepted again.
 // Identity on the way: the wallet is asked once, for exactly the binding's canonical bytes, which
 // the hub's chain holds; the session-signed commits are on chain; and what the page has no way to
 // send is refused through POST /api/chain/extrinsics (the endpoint the page's HttpChain uses) with
@@ -204,7 +205,8 @@ test('a volunteer joins with a wallet, sees the loss fall and a round complete, 
   await expect(page.getByTestId('swarm-status')).toHaveAttribute('data-paused', 'false');
 
   // Reload while paused mid-round (e is then exactly the saved one): the tab resumes by itself with
-  // the same binding and the error feedback it saved, and the chain takes its payloads again.
+  // the same binding and the error feedback it saved, still paused (the person's pause survives a
+  // reload); once they resume, the chain takes its payloads again.
   await page.getByRole('button', { name: 'Pause training' }).click();
   await expect(page.getByTestId('swarm-status')).toHaveAttribute('data-paused', 'true');
   // Idle: the step in flight has finished and nothing is being saved (3 s is several tiny steps).
@@ -223,6 +225,10 @@ test('a volunteer joins with a wallet, sees the loss fall and a round complete, 
   console.log(
     `reloaded: binding ${bindingId!.slice(0, 12)}…, error feedback ${savedErrorFeedback!.slice(0, 12)}… (before the second pause ${errorFeedback!.slice(0, 12)}…)`,
   );
+  await expect(page.getByTestId('swarm-status')).toHaveAttribute('data-paused', 'true');
+  await expect(page.getByTestId('controls')).toHaveAttribute('data-reasons', 'person');
+  await page.getByRole('button', { name: 'Resume training' }).click();
+  await expect(page.getByTestId('swarm-status')).toHaveAttribute('data-paused', 'false');
   await expect(page.locator('[data-testid="swarm-round-row"][data-included="true"]').first()).toBeVisible({ timeout: 180_000 });
 
   await page.getByRole('button', { name: 'Leave the swarm' }).click();

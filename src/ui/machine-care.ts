@@ -86,6 +86,9 @@ const KEYS: Record<keyof CareSettings, string> = {
   pauseWhenHidden: 'webloco.pauseWhenHidden',
 };
 
+/** The person's own pause, kept beside the settings: a reload does not start a tab its person paused. */
+export const PERSON_PAUSED_KEY = 'webloco.personPaused';
+
 /** The settings as `read` (localStorage.getItem) holds them; anything missing or malformed is the default. */
 export function readSettings(read: (key: string) => string | null): CareSettings {
   const flag = (key: keyof CareSettings, fallback: boolean) => {

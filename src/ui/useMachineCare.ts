@@ -1,7 +1,7 @@
 // React hook that keeps the tab's training in step with the volunteer's machine: it listens to
 // the Battery Status API, the Compute Pressure API (source 'cpu'), the Idle Detection API (where
-// permission is granted) or the person's input and the page's visibility, holds the settings in
-// localStorage, and turns them into one decision through machine-care.ts: pause while any reason
+// permission is granted) or the person's input and the page's visibility, holds the settings and
+// the person's own pause in localStorage, and turns them into one decision through machine-care.ts: pause while any reason
 // holds, and the duty cycle the worker gets. These APIs are Chromium's; where one is missing its
 // signal is unknown and nothing pauses for it.
 import { useCallback, useEffect, useMemo, useState } from 'react';
@@ -9,6 +9,7 @@ import {
   effectiveDutyCycle,
   isAway,
   pauseReasons,
+  PERSON_PAUSED_KEY,
   readSettings,
   writeSettings,
   type CareSettings,
@@ -60,6 +61,22 @@ function saveSettings(settings: CareSettings): void {
     writeSettings(settings, (key, value) => localStorage.setItem(key, value));
   } catch {
     // Private windows may refuse storage: the settings then last until the tab closes.
+  }
+}
+
+function loadPersonPaused(): boolean {
+  try {
+    return localStorage.getItem(PERSON_PAUSED_KEY) === 'true';
+  } catch {
+    return false; // storage refused: not paused, as a fresh tab
+  }
+}
+
+function savePersonPaused(paused: boolean): void {
+  try {
+    localStorage.setItem(PERSON_PAUSED_KEY, String(paused));
+  } catch {
+    // Private windows may refuse storage: the pause then lasts until the tab closes.
   }
 }
 
@@ -201,7 +218,11 @@ export function useMachineCare({
   atDataCap: boolean;
 }) {
   const [settings, setSettings] = useState(loadSettings);
-  const [personPaused, setPersonPaused] = useState(false);
+  const [personPaused, setPersonPausedState] = useState(loadPersonPaused);
+  const setPersonPaused = useCallback((paused: boolean) => {
+    savePersonPaused(paused);
+    setPersonPausedState(paused);
+  }, []);
   const battery = useBattery();
   const pressure = usePressure();
   const hidden = useHidden();
