@@ -9,11 +9,14 @@
 // once its payload is uploaded (paused for `cap`, the dashboard and the wall say so, no step, commit
 // or byte more through a whole round); the cap and the count survive a reload, which does not
 // rejoin; when the local day turns (Playwright's clock moved to the midnight the page names) the
-// tab rejoins with the θ and error feedback it stopped with (by hash) and exchanges again.
+// tab rejoins with the θ and error feedback it stopped with (by hash) and exchanges again. The
+// dashboard at the cap is screenshotted at desktop and phone widths (test-results/screenshots/
+// data-cap-*.png), and axe finds no serious or critical violation on it.
 import { expect, test, type Page } from '@playwright/test';
 import { chromiumLaunchOptions } from '../src/cli/chromium.ts';
 import { commitsOf } from './fixtures/chain-api.ts';
 import { FAST_RUN, startHub, type HubProcess } from './fixtures/processes.ts';
+import { expectAccessible, screenshots } from './fixtures/screens.ts';
 import { holdsFor, steady } from './fixtures/wait.ts';
 import type { WallView } from '../src/run/api.ts';
 import { setHidden } from './fixtures/visibility.ts';
@@ -227,6 +230,8 @@ test.describe('data caps', () => {
     await expect(page.getByTestId('care-banner')).toContainText(/its daily upload cap \([\d.]+ kB of 1\.0 kB\)/);
     await expect(page.getByTestId('care-banner')).toContainText('keeping its model, optimizer state and error feedback');
     await expect.poll(wallStatus, { timeout: 30_000 }).toMatchObject({ state: 'paused', reasons: ['cap'], stale: false });
+    await screenshots(page, 'data-cap');
+    await expectAccessible(page, 'dashboard at a data cap');
     const resumesAt = Number(await caps.getAttribute('data-resumes-at'));
     expect(resumesAt, 'the daily cap lifts at the next local midnight').toBe(nextMidnight(zone.offsetHours));
 

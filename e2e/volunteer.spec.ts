@@ -13,7 +13,6 @@
 // Screenshots of the landing page and the dashboard at desktop and phone widths go to
 // test-results/screenshots/, and axe finds no serious or critical violation on either.
 import { execFileSync } from 'node:child_process';
-import AxeBuilder from '@axe-core/playwright';
 import { Keyring } from '@polkadot/keyring';
 import { u8aToHex } from '@polkadot/util';
 import { cryptoWaitReady } from '@polkadot/util-crypto';
@@ -22,12 +21,10 @@ import { ANNOUNCEMENT_KIND, type Announcement } from '../src/identity/announceme
 import { canonicalBytes } from '../src/identity/canonical.ts';
 import { commitsOf, metagraph, submit } from './fixtures/chain-api.ts';
 import { FAST_RUN, startHub, type HubProcess } from './fixtures/processes.ts';
+import { DESKTOP, expectAccessible, screenshots } from './fixtures/screens.ts';
 import { installTestWallet, TEST_WALLET_NAME } from './fixtures/test-wallet.ts';
 import { holdsFor, steady } from './fixtures/wait.ts';
 import { setHidden } from './fixtures/visibility.ts';
-
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
 
 let hub: HubProcess;
 
@@ -36,28 +33,6 @@ test.beforeAll(async () => {
   hub = await startHub({ args: [...FAST_RUN, '--checkpoint-every', '1000'] });
 });
 test.afterAll(() => hub?.stop());
-
-/** Screenshots of the whole page at desktop and phone widths, then back to desktop. */
-async function screenshots(page: Page, name: string): Promise<void> {
-  for (const [size, viewport] of [
-    ['desktop', DESKTOP],
-    ['phone', PHONE],
-  ] as const) {
-    await page.setViewportSize(viewport);
-    await page.screenshot({ path: `test-results/screenshots/${name}-${size}.png`, fullPage: true });
-  }
-  await page.setViewportSize(DESKTOP);
-}
-
-async function expectAccessible(page: Page, what: string): Promise<void> {
-  const { violations } = await new AxeBuilder({ page }).analyze();
-  const severe = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  for (const v of violations) console.log(`axe (${what}): ${v.impact} ${v.id}: ${v.help} (${v.nodes.length} element(s))`);
-  expect(
-    severe.map((v) => `${v.id}: ${v.help}`),
-    `serious or critical axe violations on the ${what}`,
-  ).toEqual([]);
-}
 
 /** A loss series' first and last values, as the chart's accessible summary states them. */
 async function chartSeries(
