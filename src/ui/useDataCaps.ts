@@ -34,8 +34,10 @@ export function useDataCaps() {
   const [storage, setStorage] = useState<'loading' | 'kept' | { unavailable: string }>('loading');
   const [now, setNow] = useState(() => Date.now());
   const store = useRef<TabStore | null>(null);
-  // The count itself, outside React's batching, so that transfers ending together all add up.
+  // The count and the caps themselves, outside React's batching, so that transfers ending together
+  // all add up and each write to the store holds the latest.
   const counted = useRef<DataUsage | undefined>(undefined);
+  const limits = useRef<DataCaps>(NO_CAPS);
   /** Transfers that ended before the store answered, added to what it holds once it does. */
   const early = useRef<{ direction: CapDirection; bytes: number; at: Date }[] | null>([]);
 
@@ -50,9 +52,10 @@ export function useDataCaps() {
   useEffect(() => {
     let closed = false;
     /** Adds the transfers counted while loading to what the store held; counting goes on from there. */
-    const settle = (s: TabStore | null, limits: DataCaps, saved: DataUsage | undefined, kept: typeof storage) => {
+    const settle = (s: TabStore | null, stored: DataCaps, saved: DataUsage | undefined, kept: typeof storage) => {
       store.current = s;
-      setCaps(limits);
+      limits.current = stored;
+      setCaps(stored);
       let total = saved;
       for (const e of early.current ?? []) total = addUsage(total, e.direction, e.bytes, e.at);
       early.current = null;
@@ -63,9 +66,9 @@ export function useDataCaps() {
     const unavailable = (err: unknown) => !closed && settle(null, NO_CAPS, undefined, { unavailable: errorMessage(err) });
     TabStore.open().then(async (s) => {
       try {
-        const [limits, saved] = await Promise.all([s.dataCaps(), s.dataUsage()]);
+        const [stored, saved] = await Promise.all([s.dataCaps(), s.dataUsage()]);
         if (closed) return s.close();
-        settle(s, limits, saved, 'kept');
+        settle(s, stored, saved, 'kept');
       } catch (err) {
         s.close();
         unavailable(err);
@@ -109,11 +112,10 @@ export function useDataCaps() {
 
   const setLimit = useCallback((period: CapPeriod, direction: CapDirection, bytes: number | null) => {
     if (!validLimit(bytes)) return;
-    setCaps((c) => {
-      const next = { ...c, [period]: { ...c[period], [direction]: bytes } };
-      store.current?.saveDataCaps(next).catch((err: unknown) => console.warn(`data caps not saved: ${errorMessage(err)}`));
-      return next;
-    });
+    const next = { ...limits.current, [period]: { ...limits.current[period], [direction]: bytes } };
+    limits.current = next;
+    setCaps(next);
+    store.current?.saveDataCaps(next).catch((err: unknown) => console.warn(`data caps not saved: ${errorMessage(err)}`));
   }, []);
 
   const current = useMemo(() => usageAt(usage, new Date(now)), [usage, now]);
