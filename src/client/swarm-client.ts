@@ -120,6 +120,8 @@ export interface JoinedSwarm {
   links(): PeerLink[];
   /** Tells the run's hub whether this tab trains or is paused and why (signed by the session key; the wall shows it). */
   reportStatus(status: PeerStatusReport): Promise<void>;
+  /** Stops answering other peers' requests for payloads and checkpoints (a tab at its data cap), or answers them again. */
+  setServing(serving: boolean): void;
   /** Stops after the current step: cancels training, stops the swarm node and the chain's polling. */
   leave(): Promise<void>;
 }
@@ -333,6 +335,10 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
         const status: PeerStatus = { kind: PEER_STATUS_KIND, run: info.runId, binding: session.id, at: lastStatusAt, ...report };
         await postPeerStatus(o.hubUrl, signPeerStatus(session.key, status));
       },
+      setServing: (serving) =>
+        serving
+          ? swarm.resumeServing()
+          : swarm.stopServing('this peer is at its data cap and serves nothing now: fetch from another source'),
       leave: stop,
     };
   } catch (err) {

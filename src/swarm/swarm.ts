@@ -112,6 +112,7 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
   private readonly decoded = new WeakMap<Message, SignedAnnouncement | SignedDecision>();
   private readonly acceptGossip: NonNullable<SwarmOptions['acceptGossip']>;
   private stopped = false;
+  private notServing: string | undefined;
 
   constructor(options: SwarmOptions) {
     super();
@@ -154,6 +155,7 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
             maxBytes: this.maxObjectBytes[protocol],
             requestTimeoutMs: this.requestTimeoutMs,
             meter,
+            ...(this.notServing !== undefined ? { notServing: this.notServing } : {}),
           });
           this.safeDispatch('transfer', { protocol, role: 'serve', peer: requester.peer, ...meter });
         },
@@ -194,6 +196,18 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     this.node.removeEventListener('connection:open', this.onConnectionOpen);
     this.node.services.pubsub.removeEventListener('message', this.onGossip);
     await this.node.stop();
+  }
+
+  /**
+   * Stops answering requests for objects until `resumeServing`: each is refused as `rateLimited`
+   * with `why`, and requesters try their next source. A tab at its data cap uploads nothing more.
+   */
+  stopServing(why: string): void {
+    this.notServing = why;
+  }
+
+  resumeServing(): void {
+    this.notServing = undefined;
   }
 
   /** Gossips a signed announcement (this node serves its payload); returns how many peers it was sent to. */

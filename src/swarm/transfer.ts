@@ -52,6 +52,8 @@ export interface ServeOptions {
   requestTimeoutMs: number;
   /** Counts the bytes this answer sent and received. */
   meter?: TransferMeter;
+  /** Set when this node serves nothing now (a tab at its data cap): why, as the refusal says it. */
+  notServing?: string;
 }
 
 /** Who sent a request: its peer id, and its IP address (addressKey) when the connection came straight from it. */
@@ -67,6 +69,8 @@ export async function serveObject(stream: Stream, remote: Requester, options: Se
     options.requestTimeoutMs,
   );
   try {
+    // Refused like a busy peer: the requester tries its next source (the hub holds every committed payload).
+    if (options.notServing !== undefined) return await refuse(stream, Status.rateLimited, options.notServing, options.meter);
     // Both buckets, so that fresh peer ids from one address share that address's budget.
     const limited = !options.limits.perPeer.take(remote.peer)
       ? 'this peer'

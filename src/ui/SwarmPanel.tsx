@@ -75,6 +75,10 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: RunInfo; worker: Trai
     atDataCap: atCap,
   });
 
+  // At a cap the tab also answers nobody's requests: others fetch from the hub instead.
+  const { setServing } = swarm;
+  useEffect(() => setServing(!atCap), [atCap, setServing]);
+
   // The hub hears what this tab is doing whenever that changes (the wall shows it as the tab's word).
   const report = useMemo(
     () => statusReport(care.reasons, care.dutyCycle, care.signals.pressure, state.gpu),

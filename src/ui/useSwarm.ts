@@ -35,6 +35,7 @@ export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: st
   const joined = useRef<JoinedSwarm | null>(null);
   const store = useRef<TabStore | null>(null);
   const paused = useRef(false);
+  const serving = useRef(true);
 
   useEffect(() => {
     let closed = false;
@@ -82,8 +83,9 @@ export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: st
           },
         });
         joined.current = member;
-        // A pause asked for while joining holds the first round too.
+        // A pause asked for while joining holds the first round too; so does a stop to serving.
         if (paused.current) await worker.api.controls.pause();
+        if (!serving.current) member.setServing(false);
         dispatch({
           type: 'joined',
           identity: { peerId: member.peerId, hubPeerIds: member.hubPeerIds, session: member.session },
@@ -181,6 +183,12 @@ export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: st
     [worker],
   );
 
+  /** Answers other peers' requests for objects, or refuses them (a data cap): kept across joins. */
+  const setServing = useCallback((serve: boolean) => {
+    serving.current = serve;
+    joined.current?.setServing(serve);
+  }, []);
+
   const setDutyCycle = useCallback(
     async (duty: number) => {
       if (worker && joined.current) await worker.api.controls.setDutyCycle(duty);
@@ -212,5 +220,5 @@ export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: st
     [],
   );
 
-  return { state, saved, join, resumeSaved, leave, forget, setPaused, setDutyCycle, reportStatus, savedModel };
+  return { state, saved, join, resumeSaved, leave, forget, setPaused, setServing, setDutyCycle, reportStatus, savedModel };
 }

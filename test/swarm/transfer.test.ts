@@ -74,6 +74,21 @@ describe('/webloco/payload/1 between two Node peers', () => {
     expect(await served).toEqual({ protocol: PAYLOAD_PROTOCOL, role: 'serve', peer: client.peerId, sent: answer, received: HASH_BYTES });
   });
 
+  it('refuses every request while it does not serve (a tab at its data cap); a requester takes its next source', async () => {
+    const hub = await makePeer(server.store);
+    server.stopServing('at its data cap');
+    try {
+      await client.node.dial(hub.node.getMultiaddrs()[0]!);
+      await expect(client.fetch(PAYLOAD_PROTOCOL, server.peerId, payloadHash)).rejects.toThrow(/rateLimited: at its data cap/);
+      const { from } = await client.fetchFromAny(PAYLOAD_PROTOCOL, [server.peerId, hub.peerId], payloadHash);
+      expect(from).toBe(hub.peerId);
+    } finally {
+      server.resumeServing();
+      await hub.stop();
+    }
+    expect(contentHash(await client.fetch(PAYLOAD_PROTOCOL, server.peerId, payloadHash))).toBe(payloadHash);
+  });
+
   it("serves the same store on /webloco/checkpoint/1, under that protocol's own size limit", async () => {
     expect(contentHash(await client.fetch(CHECKPOINT_PROTOCOL, server.peerId, `0x${payloadHash}`))).toBe(payloadHash);
     const small = await makePeer(server.store, { maxObjectBytes: { [CHECKPOINT_PROTOCOL]: 1024 } });
