@@ -2,7 +2,8 @@
 // measures the GPU and recommends a preset; the volunteer connects the (injected) test wallet,
 // joins, watches the loss fall and a round complete with a receipt; pausing stops the GPU's steps
 // and resuming continues from the next one; a reload resumes the same session (binding) with the
-// same error feedback (by hash) from the tab's saved state, and its payloads are accepted again.
+// same error feedback (by hash) from the tab's saved state, still paused as its person left it,
+// and once they resume its payloads are accepted again.
 // Identity on the way: the wallet is asked once, for exactly the binding's canonical bytes, which
 // the hub's chain holds; the session-signed commits are on chain; and what the page has no way to
 // send is refused through POST /api/chain/extrinsics (the endpoint the page's HttpChain uses) with
@@ -12,7 +13,6 @@
 // Screenshots of the landing page and the dashboard at desktop and phone widths go to
 // test-results/screenshots/, and axe finds no serious or critical violation on either.
 import { execFileSync } from 'node:child_process';
-import AxeBuilder from '@axe-core/playwright';
 import { Keyring } from '@polkadot/keyring';
 import { u8aToHex } from '@polkadot/util';
 import { cryptoWaitReady } from '@polkadot/util-crypto';
@@ -21,12 +21,10 @@ import { ANNOUNCEMENT_KIND, type Announcement } from '../src/identity/announceme
 import { canonicalBytes } from '../src/identity/canonical.ts';
 import { commitsOf, metagraph, submit } from './fixtures/chain-api.ts';
 import { FAST_RUN, startHub, type HubProcess } from './fixtures/processes.ts';
+import { DESKTOP, expectAccessible, screenshots } from './fixtures/screens.ts';
 import { installTestWallet, TEST_WALLET_NAME } from './fixtures/test-wallet.ts';
 import { holdsFor, steady } from './fixtures/wait.ts';
 import { setHidden } from './fixtures/visibility.ts';
-
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
 
 let hub: HubProcess;
 
@@ -35,28 +33,6 @@ test.beforeAll(async () => {
   hub = await startHub({ args: [...FAST_RUN, '--checkpoint-every', '1000'] });
 });
 test.afterAll(() => hub?.stop());
-
-/** Screenshots of the whole page at desktop and phone widths, then back to desktop. */
-async function screenshots(page: Page, name: string): Promise<void> {
-  for (const [size, viewport] of [
-    ['desktop', DESKTOP],
-    ['phone', PHONE],
-  ] as const) {
-    await page.setViewportSize(viewport);
-    await page.screenshot({ path: `test-results/screenshots/${name}-${size}.png`, fullPage: true });
-  }
-  await page.setViewportSize(DESKTOP);
-}
-
-async function expectAccessible(page: Page, what: string): Promise<void> {
-  const { violations } = await new AxeBuilder({ page }).analyze();
-  const severe = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  for (const v of violations) console.log(`axe (${what}): ${v.impact} ${v.id}: ${v.help} (${v.nodes.length} element(s))`);
-  expect(
-    severe.map((v) => `${v.id}: ${v.help}`),
-    `serious or critical axe violations on the ${what}`,
-  ).toEqual([]);
-}
 
 /** A loss series' first and last values, as the chart's accessible summary states them. */
 async function chartSeries(
@@ -204,7 +180,8 @@ test('a volunteer joins with a wallet, sees the loss fall and a round complete, 
   await expect(page.getByTestId('swarm-status')).toHaveAttribute('data-paused', 'false');
 
   // Reload while paused mid-round (e is then exactly the saved one): the tab resumes by itself with
-  // the same binding and the error feedback it saved, and the chain takes its payloads again.
+  // the same binding and the error feedback it saved, still paused (the person's pause survives a
+  // reload); once they resume, the chain takes its payloads again.
   await page.getByRole('button', { name: 'Pause training' }).click();
   await expect(page.getByTestId('swarm-status')).toHaveAttribute('data-paused', 'true');
   // Idle: the step in flight has finished and nothing is being saved (3 s is several tiny steps).
@@ -223,6 +200,10 @@ test('a volunteer joins with a wallet, sees the loss fall and a round complete, 
   console.log(
     `reloaded: binding ${bindingId!.slice(0, 12)}…, error feedback ${savedErrorFeedback!.slice(0, 12)}… (before the second pause ${errorFeedback!.slice(0, 12)}…)`,
   );
+  await expect(page.getByTestId('swarm-status')).toHaveAttribute('data-paused', 'true');
+  await expect(page.getByTestId('controls')).toHaveAttribute('data-reasons', 'person');
+  await page.getByRole('button', { name: 'Resume training' }).click();
+  await expect(page.getByTestId('swarm-status')).toHaveAttribute('data-paused', 'false');
   await expect(page.locator('[data-testid="swarm-round-row"][data-included="true"]').first()).toBeVisible({ timeout: 180_000 });
 
   await page.getByRole('button', { name: 'Leave the swarm' }).click();

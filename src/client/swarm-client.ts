@@ -23,7 +23,7 @@ import { Session } from '../identity/session.ts';
 import { DEFAULT_NULL_ROUNDS } from '../sparseloco/error-feedback.ts';
 import { createBrowserPeer } from '../swarm/browser-peer.ts';
 import { MemoryContentStore } from '../swarm/content.ts';
-import { Swarm, type PeerLink } from '../swarm/swarm.ts';
+import { Swarm, type PeerLink, type Transfer } from '../swarm/swarm.ts';
 import type { CheckpointFiles } from '../train/checkpoint.ts';
 import type { ChainedRunInfo, HubAddress } from '../run/api.ts';
 import { initialModelHash } from '../run/follow.ts';
@@ -97,6 +97,8 @@ export interface JoinSwarmOptions {
   onStep?: (event: TrainEvent) => void;
   /** Progress of the join itself, for the page to say what it is waiting for. */
   onProgress?: (step: string) => void;
+  /** Each payload or checkpoint transfer, fetched or served, with the bytes it sent and received (the data caps count these). */
+  onTransfer?: (transfer: Transfer) => void;
 }
 
 export interface JoinedSwarm {
@@ -117,6 +119,8 @@ export interface JoinedSwarm {
   links(): PeerLink[];
   /** Tells the run's hub whether this tab trains or is paused and why (signed by the session key; the wall shows it). */
   reportStatus(status: PeerStatusReport): Promise<void>;
+  /** Stops answering other peers' requests for payloads and checkpoints (a tab at its data cap), or answers them again. */
+  setServing(serving: boolean): void;
   /** Stops after the current step: cancels training, stops the swarm node and the chain's polling. */
   leave(): Promise<void>;
 }
@@ -172,6 +176,7 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
     keepConnected: hubs.flatMap((hub) => dialableAddresses(hub, local)),
     directLinks: true,
   });
+  swarm.addEventListener('transfer', (e) => o.onTransfer?.(e.detail));
   const abort = new AbortController();
   let stopLinks = () => {};
   let stopped: Promise<void> | undefined;
@@ -328,6 +333,10 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
       done,
       links: () => swarm.links(),
       reportStatus: (report) => status.say(report),
+      setServing: (serving) =>
+        serving
+          ? swarm.resumeServing()
+          : swarm.stopServing('this peer is at its data cap and serves nothing now: fetch from another source'),
       leave: stop,
     };
   } catch (err) {

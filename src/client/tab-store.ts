@@ -2,18 +2,22 @@
 // tab's libp2p key and its session (key seed and signed binding) for each run, whether it was in
 // the swarm when it closed, and after every round θ, AdamW state and the error feedback. A reload
 // then resumes the same session with the same error feedback instead of starting over. It also
-// remembers the run's authority it first saw at each origin (authority.ts: trust on first use).
+// remembers the run's authority it first saw at each origin (authority.ts: trust on first use),
+// and the person's data caps with the bytes moved in the current day and month (data-caps.ts).
 import { bindingId } from '../identity/binding.ts';
 import type { SavedSession } from '../identity/session.ts';
 import type { CheckpointFiles } from '../train/checkpoint.ts';
 import type { AuthorityMemory } from './authority.ts';
+import { readCaps, type DataCaps, type DataUsage } from './data-caps.ts';
 
 const DB_NAME = 'webloco';
-/** 2 added AUTHORITIES. */
-const DB_VERSION = 2;
+/** 2 added AUTHORITIES, 3 DATA_CAPS. */
+const DB_VERSION = 3;
 const TABS = 'tabs';
 const PROGRESS = 'progress';
 const AUTHORITIES = 'authorities';
+/** Two records: the caps (`limits`) and the usage counted so far (`usage`), for every run at this origin. */
+const DATA_CAPS = 'dataCaps';
 
 /** A tab's membership of one run. */
 export interface SavedTab {
@@ -53,6 +57,7 @@ export class TabStore implements AuthorityMemory {
         if (!db.objectStoreNames.contains(TABS)) db.createObjectStore(TABS, { keyPath: 'runId' });
         if (!db.objectStoreNames.contains(PROGRESS)) db.createObjectStore(PROGRESS);
         if (!db.objectStoreNames.contains(AUTHORITIES)) db.createObjectStore(AUTHORITIES);
+        if (!db.objectStoreNames.contains(DATA_CAPS)) db.createObjectStore(DATA_CAPS);
       };
       request.onsuccess = () => resolve(new TabStore(request.result));
       request.onerror = () => reject(new Error(`IndexedDB would not open: ${request.error?.message ?? 'no reason given'}`));
@@ -90,6 +95,24 @@ export class TabStore implements AuthorityMemory {
 
   async rememberAuthority(origin: string, address: string): Promise<void> {
     await this.request(AUTHORITIES, 'readwrite', (s) => s.put(address, origin));
+  }
+
+  /** The person's data caps at this origin (no limit where none was set). */
+  async dataCaps(): Promise<DataCaps> {
+    return readCaps(await this.request(DATA_CAPS, 'readonly', (s) => s.get('limits')));
+  }
+
+  async saveDataCaps(caps: DataCaps): Promise<void> {
+    await this.request(DATA_CAPS, 'readwrite', (s) => s.put(caps, 'limits'));
+  }
+
+  /** The bytes moved with the swarm in the day and month last counted, if any. */
+  dataUsage(): Promise<DataUsage | undefined> {
+    return this.request(DATA_CAPS, 'readonly', (s) => s.get('usage'));
+  }
+
+  async saveDataUsage(usage: DataUsage): Promise<void> {
+    await this.request(DATA_CAPS, 'readwrite', (s) => s.put(usage, 'usage'));
   }
 
   /** Forgets the run's session and progress (the user chose to start over). */

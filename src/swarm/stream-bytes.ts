@@ -14,13 +14,26 @@ export class ProtocolError extends CodedError<'malformed-stream' | 'malformed-me
   }
 }
 
+/**
+ * The bytes one transfer sent and received on its stream: the protocol's own bytes (request,
+ * status, lengths, frames), as they left and arrived, whether or not the transfer succeeded.
+ */
+export interface TransferMeter {
+  sent: number;
+  received: number;
+}
+
 /** Reads a stream's bytes in exact amounts, buffering what the transport delivered beyond them. */
 export class StreamReader {
   private readonly chunks: AsyncIterator<Uint8Array | { subarray(): Uint8Array }>;
   private pending: Uint8Array = new Uint8Array(0);
   private ended = false;
 
-  constructor(stream: Stream) {
+  /** `meter.received` counts every byte the transport delivers, read or not. */
+  constructor(
+    stream: Stream,
+    private readonly meter?: TransferMeter,
+  ) {
     this.chunks = stream[Symbol.asyncIterator]();
   }
 
@@ -57,6 +70,7 @@ export class StreamReader {
       return false;
     }
     const chunk = next.value instanceof Uint8Array ? next.value : next.value.subarray();
+    if (this.meter) this.meter.received += chunk.byteLength;
     this.pending = this.pending.byteLength === 0 ? chunk : concat(this.pending, chunk);
     return true;
   }
@@ -69,8 +83,9 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Sends bytes, waiting for the transport to drain whenever its buffer is full. */
-export async function sendAll(stream: Stream, bytes: Uint8Array, signal?: AbortSignal): Promise<void> {
+/** Sends bytes, waiting for the transport to drain whenever its buffer is full; `meter.sent` counts them. */
+export async function sendAll(stream: Stream, bytes: Uint8Array, signal?: AbortSignal, meter?: TransferMeter): Promise<void> {
+  if (meter) meter.sent += bytes.byteLength;
   if (!stream.send(bytes)) await stream.onDrain({ signal });
 }
 

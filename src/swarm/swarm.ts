@@ -28,6 +28,7 @@ import {
   type TransferProtocol,
 } from './protocol.ts';
 import { RateLimiter, remoteAddressKey, type RateLimit } from './rate-limit.ts';
+import type { TransferMeter } from './stream-bytes.ts';
 import { fetchObject, serveObject, type Requester } from './transfer.ts';
 
 export interface SwarmOptions {
@@ -81,6 +82,18 @@ export interface SwarmEvents {
   /** A gossip message failed its topic's codec and was dropped (not delivered, not forwarded). */
   'invalid-message': CustomEvent<{ from: string; topic: string; reason: string }>;
   'dial-failed': CustomEvent<DialFailure>;
+  /**
+   * One transfer ended (fetched or served, whole, refused or broken off): the bytes it sent and
+   * received on its stream. The one place the swarm's payload and checkpoint traffic is counted.
+   */
+  transfer: CustomEvent<Transfer>;
+}
+
+/** What one transfer moved: `fetch` this node asked `peer` for an object, `serve` it answered `peer`. */
+export interface Transfer extends TransferMeter {
+  protocol: TransferProtocol;
+  role: 'fetch' | 'serve';
+  peer: string;
 }
 
 export class Swarm extends TypedEventEmitter<SwarmEvents> {
@@ -99,6 +112,7 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
   private readonly decoded = new WeakMap<Message, SignedAnnouncement | SignedDecision>();
   private readonly acceptGossip: NonNullable<SwarmOptions['acceptGossip']>;
   private stopped = false;
+  private notServing: string | undefined;
 
   constructor(options: SwarmOptions) {
     super();
@@ -132,13 +146,19 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     for (const protocol of [PAYLOAD_PROTOCOL, CHECKPOINT_PROTOCOL] as const) {
       await this.node.handle(
         protocol,
-        (stream: Stream, connection: Connection) =>
-          serveObject(stream, requesterOf(connection), {
+        async (stream: Stream, connection: Connection) => {
+          const requester = requesterOf(connection);
+          const meter: TransferMeter = { sent: 0, received: 0 };
+          await serveObject(stream, requester, {
             store: this.store,
             limits: this.limits[protocol],
             maxBytes: this.maxObjectBytes[protocol],
             requestTimeoutMs: this.requestTimeoutMs,
-          }),
+            meter,
+            ...(this.notServing !== undefined ? { notServing: this.notServing } : {}),
+          });
+          this.safeDispatch('transfer', { protocol, role: 'serve', peer: requester.peer, ...meter });
+        },
         { maxInboundStreams: 8, maxOutboundStreams: 8 },
       );
     }
@@ -178,6 +198,18 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     await this.node.stop();
   }
 
+  /**
+   * Stops answering requests for objects until `resumeServing`: each is refused as `rateLimited`
+   * with `why`, and requesters try their next source. A tab at its data cap uploads nothing more.
+   */
+  stopServing(why: string): void {
+    this.notServing = why;
+  }
+
+  resumeServing(): void {
+    this.notServing = undefined;
+  }
+
   /** Gossips a signed announcement (this node serves its payload); returns how many peers it was sent to. */
   async announce(signed: SignedAnnouncement): Promise<number> {
     const result = await this.node.services.pubsub.publish(this.topics.announce, encodeAnnouncementMessage(signed));
@@ -203,7 +235,16 @@ export class Swarm extends TypedEventEmitter<SwarmEvents> {
     const peerId = typeof peer === 'string' ? peerIdFromString(peer) : peer;
     const signal = AbortSignal.any([AbortSignal.timeout(options.timeoutMs ?? 120_000), ...(options.signal ? [options.signal] : [])]);
     const stream = await this.openStream(peerId, protocol, signal);
-    return fetchObject(stream, hash, { maxBytes: Math.min(options.maxBytes ?? Infinity, this.maxObjectBytes[protocol]), signal });
+    const meter: TransferMeter = { sent: 0, received: 0 };
+    try {
+      return await fetchObject(stream, hash, {
+        maxBytes: Math.min(options.maxBytes ?? Infinity, this.maxObjectBytes[protocol]),
+        signal,
+        meter,
+      });
+    } finally {
+      this.safeDispatch('transfer', { protocol, role: 'fetch', peer: peerId.toString(), ...meter });
+    }
   }
 
   /**

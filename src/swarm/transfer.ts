@@ -15,7 +15,7 @@ import { bytesToHex, hexToBytes } from '../base/hex.ts';
 import { printable } from '../base/log-text.ts';
 import { HASH_BYTES, MAX_ERROR_MESSAGE_BYTES, MAX_FRAME_BYTES, Status, type StatusCode } from './protocol.ts';
 import type { RateLimiter } from './rate-limit.ts';
-import { ProtocolError, StreamReader, readU32le, sendAll, u32le } from './stream-bytes.ts';
+import { ProtocolError, StreamReader, readU32le, sendAll, u32le, type TransferMeter } from './stream-bytes.ts';
 
 const STATUS_NAMES: Record<number, string> = Object.fromEntries(Object.entries(Status).map(([name, code]) => [code, name]));
 
@@ -50,6 +50,10 @@ export interface ServeOptions {
   maxBytes: number;
   /** How long a requester may take to send its 32 bytes and close. */
   requestTimeoutMs: number;
+  /** Counts the bytes this answer sent and received. */
+  meter?: TransferMeter;
+  /** Set when this node serves nothing now (a tab at its data cap): why, as the refusal says it. */
+  notServing?: string;
 }
 
 /** Who sent a request: its peer id, and its IP address (addressKey) when the connection came straight from it. */
@@ -65,14 +69,18 @@ export async function serveObject(stream: Stream, remote: Requester, options: Se
     options.requestTimeoutMs,
   );
   try {
+    // Refused like a busy peer: the requester tries its next source (the hub holds every committed payload).
+    if (options.notServing !== undefined) return await refuse(stream, Status.rateLimited, options.notServing, options.meter);
     // Both buckets, so that fresh peer ids from one address share that address's budget.
     const limited = !options.limits.perPeer.take(remote.peer)
       ? 'this peer'
       : remote.address !== undefined && !options.limits.perAddress.take(remote.address)
         ? 'this address'
         : undefined;
-    if (limited) return await refuse(stream, Status.rateLimited, `too many requests from ${limited}: slow down and retry in a few seconds`);
-    const reader = new StreamReader(stream);
+    const meter = options.meter;
+    if (limited)
+      return await refuse(stream, Status.rateLimited, `too many requests from ${limited}: slow down and retry in a few seconds`, meter);
+    const reader = new StreamReader(stream, meter);
     let digest: Uint8Array;
     try {
       digest = await reader.read(HASH_BYTES, 'the requested hash');
@@ -83,24 +91,26 @@ export async function serveObject(stream: Stream, remote: Requester, options: Se
         stream,
         Status.badRequest,
         `malformed request: ${err.message}; send exactly the 32-byte blake3 digest, then close`,
+        meter,
       );
     }
     clearTimeout(timeout);
     const hash = bytesToHex(digest);
     const bytes = await options.store.get(hash);
-    if (!bytes) return await refuse(stream, Status.notFound, `object ${hash} is not held here`);
+    if (!bytes) return await refuse(stream, Status.notFound, `object ${hash} is not held here`, meter);
     if (bytes.byteLength > options.maxBytes)
       return await refuse(
         stream,
         Status.tooLarge,
         `object ${hash} has ${bytes.byteLength} bytes, more than this protocol's ${options.maxBytes}`,
+        meter,
       );
-    await sendAll(stream, Uint8Array.of(Status.ok));
-    await sendAll(stream, u32le(bytes.byteLength));
+    await sendAll(stream, Uint8Array.of(Status.ok), undefined, meter);
+    await sendAll(stream, u32le(bytes.byteLength), undefined, meter);
     for (let offset = 0; offset < bytes.byteLength; offset += MAX_FRAME_BYTES) {
       const frame = bytes.subarray(offset, Math.min(bytes.byteLength, offset + MAX_FRAME_BYTES));
-      await sendAll(stream, u32le(frame.byteLength));
-      await sendAll(stream, frame);
+      await sendAll(stream, u32le(frame.byteLength), undefined, meter);
+      await sendAll(stream, frame, undefined, meter);
     }
     await stream.close();
   } catch (err) {
@@ -110,13 +120,13 @@ export async function serveObject(stream: Stream, remote: Requester, options: Se
   }
 }
 
-async function refuse(stream: Stream, status: StatusCode, message: string): Promise<void> {
+async function refuse(stream: Stream, status: StatusCode, message: string, meter?: TransferMeter): Promise<void> {
   const text = new TextEncoder().encode(message).subarray(0, MAX_ERROR_MESSAGE_BYTES);
   const header = new Uint8Array(3);
   header[0] = status;
   new DataView(header.buffer).setUint16(1, text.byteLength, true);
-  await sendAll(stream, header);
-  await sendAll(stream, text);
+  await sendAll(stream, header, undefined, meter);
+  await sendAll(stream, text, undefined, meter);
   await stream.close();
 }
 
@@ -124,6 +134,8 @@ export interface FetchOptions {
   /** Refuse (before allocating) any object larger than this. */
   maxBytes: number;
   signal?: AbortSignal;
+  /** Counts the bytes this fetch sent and received. */
+  meter?: TransferMeter;
 }
 
 /** Requests `hash` on a fresh stream and returns its verified bytes. Aborts the stream on any error. */
@@ -133,9 +145,9 @@ export async function fetchObject(stream: Stream, hash: string, options: FetchOp
   options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     options.signal?.throwIfAborted();
-    await sendAll(stream, hexToBytes(hash), options.signal);
+    await sendAll(stream, hexToBytes(hash), options.signal, options.meter);
     await stream.close({ signal: options.signal });
-    const reader = new StreamReader(stream);
+    const reader = new StreamReader(stream, options.meter);
     const [status] = await reader.read(1, 'the response status');
     if (status !== Status.ok) {
       const length = new DataView((await reader.read(2, 'the error length')).buffer).getUint16(0, true);

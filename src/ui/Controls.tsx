@@ -1,9 +1,11 @@
 // What a volunteer can do while the tab trains, and why it is paused when it is: their own pause
 // (the GPU stops before its next step; θ and the error feedback stay as they are), an intensity
 // preset, and care for the machine (on battery, under CPU pressure, hidden, or while the person is
-// present in idle-only mode), each setting kept across reloads; and leaving the swarm.
+// present in idle-only mode), data caps (DataCaps.tsx), each setting kept across reloads; and leaving the swarm.
+import { capReachedText, DataCaps } from './DataCaps.tsx';
 import type { PauseReason, PressureState } from './machine-care.ts';
 import { PRESET_DUTY, type IntensityPreset, validIdleMinutes } from './machine-care.ts';
+import type { DataCapsState } from './useDataCaps.ts';
 import type { MachineCare } from './useMachineCare.ts';
 
 const PRESETS: { preset: IntensityPreset; label: string }[] = [
@@ -12,8 +14,8 @@ const PRESETS: { preset: IntensityPreset; label: string }[] = [
   { preset: 'full', label: 'Full' },
 ];
 
-/** Why the tab waits, as the banner says it, in the order of PauseReason. */
-const REASON_TEXT: Record<PauseReason, string> = {
+/** Why the tab waits, as the banner says it, in the order of PauseReason (a data cap's words depend on the cap: capReachedText). */
+const REASON_TEXT: Record<Exclude<PauseReason, 'cap'>, string> = {
   person: 'you paused it.',
   battery: 'this computer runs on its battery. Training resumes when it charges.',
   heat: 'the processor is under critical load. Training resumes when it eases.',
@@ -31,7 +33,17 @@ const PRESSURE_TEXT: Record<PressureState, string> = {
 
 const percent = (duty: number) => `${Math.round(duty * 100)}%`;
 
-export function Controls({ care, busy, leave }: { care: MachineCare; busy: boolean; leave: (() => void) | null }) {
+export function Controls({
+  care,
+  caps,
+  busy,
+  leave,
+}: {
+  care: MachineCare;
+  caps: DataCapsState;
+  busy: boolean;
+  leave: (() => void) | null;
+}) {
   const { settings, update, reasons, signals, dutyCycle } = care;
   const power =
     signals.onBattery === null ? (care.batterySupported ? 'unknown' : 'unsupported') : signals.onBattery ? 'battery' : 'charging';
@@ -54,7 +66,7 @@ export function Controls({ care, busy, leave }: { care: MachineCare; busy: boole
               {[...reasons].map((r, i) => (
                 <span key={r}>
                   {i > 0 && ' Also, '}
-                  {REASON_TEXT[r]}
+                  {r === 'cap' ? capReachedText(caps.reached) : REASON_TEXT[r]}
                 </span>
               ))}
             </>
@@ -143,6 +155,8 @@ export function Controls({ care, busy, leave }: { care: MachineCare; busy: boole
           </>
         )}
       </fieldset>
+
+      <DataCaps caps={caps} />
 
       <dl className="care-status" data-testid="care-status">
         <dt>Power</dt>

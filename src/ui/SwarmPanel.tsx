@@ -1,7 +1,7 @@
 // Train with the swarm of the hub that served this page: pick a hotkey (a wallet account, or a
 // burner key for a demo), join, and watch the dashboard: the round's phases, the loss, tokens/s,
 // bytes and compression, peers and links, the Gauntlet's leaderboard and this tab's receipts.
-// Pause, choose an intensity, let the tab pause itself for the machine (battery, CPU pressure,
+// Pause, choose an intensity, let the tab pause itself for the machine (battery, CPU pressure, a data cap,
 // idle-only), or leave at any time. The session, θ and the error feedback are saved after
 // every round; a reload resumes them, and so does a lost GPU device (the notice says how long the
 // recovery took). `?join=burner` joins with a burner key by itself (kiosks,
@@ -21,6 +21,7 @@ import { RoundTimeline } from './RoundTimeline.tsx';
 import { kilobytes, SwarmRoundTable } from './SwarmRoundTable.tsx';
 import type { GpuRecovery } from './swarm-state.ts';
 import { statusReport } from './machine-care.ts';
+import { useDataCaps } from './useDataCaps.ts';
 import { useMachineCare } from './useMachineCare.ts';
 import { useSwarm } from './useSwarm.ts';
 import { useValidator } from './useValidator.ts';
@@ -46,7 +47,10 @@ function autoJoin(): { rounds?: number } | null {
 }
 
 export function SwarmPanel({ run, worker, hubUrl }: { run: RunInfo; worker: TrainerWorker | null; hubUrl: string }) {
-  const swarm = useSwarm(worker, hubUrl, run.runId);
+  const caps = useDataCaps();
+  const swarm = useSwarm(worker, hubUrl, run.runId, caps.count);
+  // At a data cap the tab exchanges nothing: paused in the run, and no join (which downloads) until the period turns.
+  const atCap = caps.reached.length > 0;
   const { state, saved } = swarm;
   const { wallet, connect, signerFor, burner } = useWallet();
   const [account, setAccount] = useState<string>('');
@@ -57,7 +61,7 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: RunInfo; worker: Trai
   const view = wall.status === 'live' ? wall.view : null;
   const busy = state.phase === 'joining' || state.phase === 'joined';
   const validatorActive = validating.state.phase === 'starting' || validating.state.phase === 'validating';
-  const canJoin = worker !== null && run.round !== null && !busy && !validatorActive;
+  const canJoin = worker !== null && run.round !== null && !busy && !validatorActive && caps.loaded && !atCap;
   const accounts = wallet.status === 'connected' ? wallet.connection.accounts : [];
   const chosen: WalletAccount | undefined = accounts.find((a) => a.address === account) ?? accounts[0];
   const s = run.settings;
@@ -68,7 +72,12 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: RunInfo; worker: Trai
     active: state.phase === 'joined',
     setPaused: swarm.setPaused,
     setDutyCycle: swarm.setDutyCycle,
+    atDataCap: atCap,
   });
+
+  // At a cap the tab also answers nobody's requests: others fetch from the hub instead.
+  const { setServing } = swarm;
+  useEffect(() => setServing(!atCap), [atCap, setServing]);
 
   // The hub hears what this tab is doing whenever that changes (the wall shows it as the tab's word).
   const report = useMemo(
@@ -157,6 +166,7 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: RunInfo; worker: Trai
             announces.
             {worker === null && " Joining needs this tab's GPU worker (see above)."}
             {validatorActive && ' This tab is validating the run: stop validating to join.'}
+            {atCap && ' This tab used up a data cap (below): joining waits until its period turns.'}
           </p>
           <p className="buttons">
             <label>
@@ -231,6 +241,7 @@ export function SwarmPanel({ run, worker, hubUrl }: { run: RunInfo; worker: Trai
       {run.round !== null && (
         <Controls
           care={care}
+          caps={caps}
           busy={busy}
           leave={
             state.phase === 'joined'

@@ -1,13 +1,14 @@
 // The volunteer's machine comes first: why the tab is paused (a set of reasons, each from its own
 // source, so that one ending never lifts another), how hard the GPU may work (an intensity preset,
-// halved under serious CPU pressure), whether the person counts as away, and the settings behind
+// halved under serious CPU pressure), whether the person counts as away, whether a data cap is used
+// up (data-caps.ts decides; the tab then stops exchanging until its period turns), and the settings behind
 // it all as they are kept in localStorage, and what the tab tells its hub of it. Pure:
 // useMachineCare feeds it the browser's signals.
 import type { PeerStatusReport } from '../client/swarm-client.ts';
 import { PAUSE_REASONS } from '../identity/peer-status.ts';
 
 /** Why the tab is not training. It trains only while there is none. */
-export type PauseReason = 'person' | 'battery' | 'heat' | 'present' | 'hidden';
+export type PauseReason = 'person' | 'battery' | 'heat' | 'present' | 'hidden' | 'cap';
 
 /** The Compute Pressure API's states for the CPU, and 'unknown' where the browser has no such API. */
 export type PressureState = 'nominal' | 'fair' | 'serious' | 'critical' | 'unknown';
@@ -46,14 +47,19 @@ export interface MachineSignals {
   hidden: boolean;
 }
 
-/** Every reason to hold the GPU now: the person's own pause and whatever the machine's state calls for. */
-export function pauseReasons(personPaused: boolean, settings: CareSettings, signals: MachineSignals): Set<PauseReason> {
+/**
+ * Every reason to hold the GPU now: the person's own pause, whatever the machine's state calls for,
+ * and a used-up data cap (`atDataCap`: holding the GPU before the next step holds the round, so the
+ * tab fetches and serves nothing more, and θ, its optimizer state and e stay as they are).
+ */
+export function pauseReasons(personPaused: boolean, settings: CareSettings, signals: MachineSignals, atDataCap = false): Set<PauseReason> {
   const reasons = new Set<PauseReason>();
   if (personPaused) reasons.add('person');
   if (signals.onBattery === true && !settings.trainOnBattery) reasons.add('battery');
   if (signals.pressure === 'critical') reasons.add('heat');
   if (settings.idleOnly && !signals.away) reasons.add('present');
   if (settings.pauseWhenHidden && signals.hidden) reasons.add('hidden');
+  if (atDataCap) reasons.add('cap');
   return reasons;
 }
 
@@ -79,6 +85,9 @@ const KEYS: Record<keyof CareSettings, string> = {
   idleMinutes: 'webloco.idleMinutes',
   pauseWhenHidden: 'webloco.pauseWhenHidden',
 };
+
+/** The person's own pause, kept beside the settings: a reload does not start a tab its person paused. */
+export const PERSON_PAUSED_KEY = 'webloco.personPaused';
 
 /** The settings as `read` (localStorage.getItem) holds them; anything missing or malformed is the default. */
 export function readSettings(read: (key: string) => string | null): CareSettings {
@@ -114,6 +123,7 @@ const STATUS_REASON: Record<PauseReason, PeerStatusReport['reasons'][number]> = 
   battery: 'battery',
   heat: 'heat',
   present: 'idle',
+  cap: 'cap',
 };
 
 /**

@@ -1,7 +1,7 @@
 // React hook that keeps the tab's training in step with the volunteer's machine: it listens to
 // the Battery Status API, the Compute Pressure API (source 'cpu'), the Idle Detection API (where
-// permission is granted) or the person's input and the page's visibility, holds the settings in
-// localStorage, and turns them into one decision through machine-care.ts: pause while any reason
+// permission is granted) or the person's input and the page's visibility, holds the settings and
+// the person's own pause in localStorage, and turns them into one decision through machine-care.ts: pause while any reason
 // holds, and the duty cycle the worker gets. These APIs are Chromium's; where one is missing its
 // signal is unknown and nothing pauses for it.
 import { useCallback, useEffect, useMemo, useState } from 'react';
@@ -9,6 +9,7 @@ import {
   effectiveDutyCycle,
   isAway,
   pauseReasons,
+  PERSON_PAUSED_KEY,
   readSettings,
   writeSettings,
   type CareSettings,
@@ -60,6 +61,22 @@ function saveSettings(settings: CareSettings): void {
     writeSettings(settings, (key, value) => localStorage.setItem(key, value));
   } catch {
     // Private windows may refuse storage: the settings then last until the tab closes.
+  }
+}
+
+function loadPersonPaused(): boolean {
+  try {
+    return localStorage.getItem(PERSON_PAUSED_KEY) === 'true';
+  } catch {
+    return false; // storage refused: not paused, as a fresh tab
+  }
+}
+
+function savePersonPaused(paused: boolean): void {
+  try {
+    localStorage.setItem(PERSON_PAUSED_KEY, String(paused));
+  } catch {
+    // Private windows may refuse storage: the pause then lasts until the tab closes.
   }
 }
 
@@ -189,6 +206,7 @@ export function useMachineCare({
   active,
   setPaused,
   setDutyCycle,
+  atDataCap,
 }: {
   /** Whether the tab holds the GPU now (the swarm's state). */
   paused: boolean;
@@ -196,9 +214,15 @@ export function useMachineCare({
   active: boolean;
   setPaused: (p: boolean) => Promise<void>;
   setDutyCycle: (d: number) => Promise<void>;
+  /** A data cap is used up (useDataCaps): paused for it until its period turns. */
+  atDataCap: boolean;
 }) {
   const [settings, setSettings] = useState(loadSettings);
-  const [personPaused, setPersonPaused] = useState(false);
+  const [personPaused, setPersonPausedState] = useState(loadPersonPaused);
+  const setPersonPaused = useCallback((paused: boolean) => {
+    savePersonPaused(paused);
+    setPersonPausedState(paused);
+  }, []);
   const battery = useBattery();
   const pressure = usePressure();
   const hidden = useHidden();
@@ -209,7 +233,7 @@ export function useMachineCare({
     () => ({ onBattery: battery.onBattery, pressure, hidden, away: isAway({ idle: idleDetection.idle, hidden, quiet }) }),
     [battery.onBattery, pressure, hidden, idleDetection.idle, quiet],
   );
-  const reasons = useMemo(() => pauseReasons(personPaused, settings, signals), [personPaused, settings, signals]);
+  const reasons = useMemo(() => pauseReasons(personPaused, settings, signals, atDataCap), [personPaused, settings, signals, atDataCap]);
   const dutyCycle = effectiveDutyCycle(settings.intensity, pressure);
 
   // Compared with the swarm's state rather than remembered: a join or a leave resets that state,

@@ -11,6 +11,7 @@ import { joinSwarm, type JoinedSwarm, type PeerStatusReport } from '../client/sw
 import { TabStore, type SavedTab } from '../client/tab-store.ts';
 import { watchDeviceLoss, type TrainerWorker } from '../client/trainer-client.ts';
 import type { HotkeySigner } from '../identity/binding.ts';
+import type { Transfer } from '../swarm/swarm.ts';
 import { MODEL_FILE } from '../train/checkpoint.ts';
 import { initialSwarm, swarmReducer } from './swarm-state.ts';
 
@@ -23,12 +24,18 @@ export function pageAuthority(): { authority?: string } {
   return authority === undefined ? {} : { authority };
 }
 
-export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: string) {
+/** `onTransfer`: each payload or checkpoint transfer the tab's swarm node made, with its bytes (the data caps count them). */
+export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: string, onTransfer?: (transfer: Transfer) => void) {
   const [state, dispatch] = useReducer(swarmReducer, initialSwarm);
+  const transferred = useRef(onTransfer);
+  useEffect(() => {
+    transferred.current = onTransfer;
+  }, [onTransfer]);
   const [saved, setSaved] = useState<SavedSessionState>({ status: 'checking' });
   const joined = useRef<JoinedSwarm | null>(null);
   const store = useRef<TabStore | null>(null);
   const paused = useRef(false);
+  const serving = useRef(true);
 
   useEffect(() => {
     let closed = false;
@@ -69,14 +76,16 @@ export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: st
           onRound: (round) => dispatch({ type: 'round', round }),
           onSaved: (s) => dispatch({ type: 'saved', saved: s }),
           onLinks: (links) => dispatch({ type: 'links', links }),
+          onTransfer: (transfer) => transferred.current?.(transfer),
           onStep: (e) => {
             if (e.kind === 'step') dispatch({ type: 'step', step: { step: e.step, loss: e.loss, tokensPerSecond: e.tokensPerSecond } });
             else if (e.kind === 'compress') dispatch({ type: 'compress' });
           },
         });
         joined.current = member;
-        // A pause asked for while joining holds the first round too.
+        // A pause asked for while joining holds the first round too; so does a stop to serving.
         if (paused.current) await worker.api.controls.pause();
+        if (!serving.current) member.setServing(false);
         dispatch({
           type: 'joined',
           identity: { peerId: member.peerId, hubPeerIds: member.hubPeerIds, session: member.session },
@@ -174,6 +183,12 @@ export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: st
     [worker],
   );
 
+  /** Answers other peers' requests for objects, or refuses them (a data cap): kept across joins. */
+  const setServing = useCallback((serve: boolean) => {
+    serving.current = serve;
+    joined.current?.setServing(serve);
+  }, []);
+
   const setDutyCycle = useCallback(
     async (duty: number) => {
       if (worker && joined.current) await worker.api.controls.setDutyCycle(duty);
@@ -205,5 +220,5 @@ export function useSwarm(worker: TrainerWorker | null, hubUrl: string, runId: st
     [],
   );
 
-  return { state, saved, join, resumeSaved, leave, forget, setPaused, setDutyCycle, reportStatus, savedModel };
+  return { state, saved, join, resumeSaved, leave, forget, setPaused, setServing, setDutyCycle, reportStatus, savedModel };
 }

@@ -9,7 +9,7 @@ import { bytesToHex, hexToBytes } from '../../src/base/hex.ts';
 import { createNodePeer } from '../../src/swarm/node-peer.ts';
 import { CHECKPOINT_PROTOCOL, HASH_BYTES, MAX_FRAME_BYTES, PAYLOAD_PROTOCOL, Status } from '../../src/swarm/protocol.ts';
 import { StreamReader, u32le } from '../../src/swarm/stream-bytes.ts';
-import { Swarm } from '../../src/swarm/swarm.ts';
+import { Swarm, type Transfer } from '../../src/swarm/swarm.ts';
 import { TransferError } from '../../src/swarm/transfer.ts';
 import { randomBytes } from '../helpers/random.ts';
 
@@ -62,6 +62,31 @@ describe('/webloco/payload/1 between two Node peers', () => {
     const bytes = await client.fetch(PAYLOAD_PROTOCOL, server.peerId, payloadHash);
     expect(bytes.byteLength).toBe(payload.byteLength);
     expect(contentHash(bytes)).toBe(payloadHash);
+  });
+
+  it('counts the bytes each side of a fetch sent and received, framing included', async () => {
+    const served = new Promise<Transfer>((done) => server.addEventListener('transfer', (e) => done(e.detail), { once: true }));
+    const fetched = new Promise<Transfer>((done) => client.addEventListener('transfer', (e) => done(e.detail), { once: true }));
+    await client.fetch(PAYLOAD_PROTOCOL, server.peerId, payloadHash);
+    // The request is the digest; the answer a status byte, the size, and three frames each with its length.
+    const answer = 1 + 4 + 3 * 4 + payload.byteLength;
+    expect(await fetched).toEqual({ protocol: PAYLOAD_PROTOCOL, role: 'fetch', peer: server.peerId, sent: HASH_BYTES, received: answer });
+    expect(await served).toEqual({ protocol: PAYLOAD_PROTOCOL, role: 'serve', peer: client.peerId, sent: answer, received: HASH_BYTES });
+  });
+
+  it('refuses every request while it does not serve (a tab at its data cap); a requester takes its next source', async () => {
+    const hub = await makePeer(server.store);
+    server.stopServing('at its data cap');
+    try {
+      await client.node.dial(hub.node.getMultiaddrs()[0]!);
+      await expect(client.fetch(PAYLOAD_PROTOCOL, server.peerId, payloadHash)).rejects.toThrow(/rateLimited: at its data cap/);
+      const { from } = await client.fetchFromAny(PAYLOAD_PROTOCOL, [server.peerId, hub.peerId], payloadHash);
+      expect(from).toBe(hub.peerId);
+    } finally {
+      server.resumeServing();
+      await hub.stop();
+    }
+    expect(contentHash(await client.fetch(PAYLOAD_PROTOCOL, server.peerId, payloadHash))).toBe(payloadHash);
   });
 
   it("serves the same store on /webloco/checkpoint/1, under that protocol's own size limit", async () => {

@@ -57,6 +57,13 @@ describe('pause reasons', () => {
     expect(reasons(false, { hidden: true })).toEqual([]);
     expect(reasons(false, { hidden: true }, { pauseWhenHidden: true })).toEqual(['hidden']);
   });
+
+  it('holds at a used-up data cap, beside and apart from every other reason', () => {
+    const settings = { ...DEFAULT_SETTINGS, pauseWhenHidden: true };
+    expect([...pauseReasons(false, settings, calm, true)]).toEqual(['cap']);
+    expect([...pauseReasons(true, settings, { ...calm, hidden: true }, true)]).toEqual(['person', 'hidden', 'cap']);
+    expect([...pauseReasons(true, settings, { ...calm, hidden: true }, false)]).toEqual(['person', 'hidden']);
+  });
 });
 
 describe('effective duty cycle', () => {
@@ -113,7 +120,11 @@ describe('settings in storage', () => {
       pressure: 'serious',
       gpuRecoveries: 2,
     });
-    const paused = statusReport(new Set(['present', 'battery', 'person', 'hidden', 'heat']), 1, 'critical', { ...gpu, recovering: true });
-    expect(paused).toMatchObject({ state: 'paused', reasons: ['user', 'hidden', 'battery', 'heat', 'idle', 'gpu'] });
+    const paused = statusReport(new Set(['cap', 'present', 'battery', 'person', 'hidden', 'heat']), 1, 'critical', {
+      ...gpu,
+      recovering: true,
+    });
+    expect(paused).toMatchObject({ state: 'paused', reasons: ['user', 'hidden', 'battery', 'heat', 'idle', 'cap', 'gpu'] });
+    expect(statusReport(new Set(['cap']), 1, 'nominal', gpu)).toMatchObject({ state: 'paused', reasons: ['cap'] });
   });
 });
