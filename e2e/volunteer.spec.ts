@@ -190,8 +190,26 @@ test('a volunteer joins with a wallet, sees the loss fall and a round complete, 
     await page.getByTestId('error-feedback-hash').getAttribute('data-hash'),
   ]);
   const savedErrorFeedback = await page.getByTestId('error-feedback-hash').getAttribute('data-hash');
+  // How long a reload takes to be back in the run, and where the time goes (printed, not asserted).
+  const reloaded = Date.now();
+  const phases: string[] = [];
+  const seen = new Set<string>();
   await page.reload();
-  await expect(panel).toHaveAttribute('data-phase', 'joined', { timeout: 120_000 });
+  await expect
+    .poll(
+      async () => {
+        const text = (await panel.textContent().catch(() => '')) ?? '';
+        const joining = /Joining: ([^…]+)…/.exec(text)?.[1];
+        if (joining && !seen.has(joining)) {
+          seen.add(joining);
+          phases.push(`${((Date.now() - reloaded) / 1000).toFixed(1)} s ${joining}`);
+        }
+        return panel.getAttribute('data-phase').catch(() => null);
+      },
+      { timeout: 120_000, intervals: [100] },
+    )
+    .toBe('joined');
+  const rejoinedAfter = (Date.now() - reloaded) / 1000;
   const resumed = page.getByTestId('resumed');
   await expect(resumed).toHaveAttribute('data-error-feedback-hash', savedErrorFeedback!);
   await expect(resumed).toHaveAttribute('data-source', 'local');
@@ -202,8 +220,15 @@ test('a volunteer joins with a wallet, sees the loss fall and a round complete, 
   );
   await expect(page.getByTestId('swarm-status')).toHaveAttribute('data-paused', 'true');
   await expect(page.getByTestId('controls')).toHaveAttribute('data-reasons', 'person');
+  const stepAtReload = await stepOf(page);
+  const resumedAt = Date.now();
   await page.getByRole('button', { name: 'Resume training' }).click();
   await expect(page.getByTestId('swarm-status')).toHaveAttribute('data-paused', 'false');
+  await expect.poll(() => stepOf(page), { timeout: 120_000, intervals: [100] }).toBeGreaterThan(stepAtReload);
+  console.log(
+    `RELOAD: back in the run ${rejoinedAfter.toFixed(1)} s after the reload (${phases.join('; ')}), ` +
+      `its first inner step ${((Date.now() - resumedAt) / 1000).toFixed(1)} s after resuming`,
+  );
   await expect(page.locator('[data-testid="swarm-round-row"][data-included="true"]').first()).toBeVisible({ timeout: 180_000 });
 
   await page.getByRole('button', { name: 'Leave the swarm' }).click();
