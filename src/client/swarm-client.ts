@@ -119,7 +119,10 @@ export interface JoinedSwarm {
   links(): PeerLink[];
   /** Tells the run's hub whether this tab trains or is paused and why (signed by the session key; the wall shows it). */
   reportStatus(status: PeerStatusReport): Promise<void>;
-  /** Stops answering other peers' requests for payloads and checkpoints (a tab at its data cap), or answers them again. */
+  /**
+   * Stops answering other peers' requests for payloads and checkpoints and fetching payloads as they
+   * are announced (a tab at its data cap), or does both again.
+   */
   setServing(serving: boolean): void;
   /** Stops after the current step: cancels training, stops the swarm node and the chain's polling. */
   leave(): Promise<void>;
@@ -333,10 +336,12 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
       done,
       links: () => swarm.links(),
       reportStatus: (report) => status.say(report),
-      setServing: (serving) =>
-        serving
-          ? swarm.resumeServing()
-          : swarm.stopServing('this peer is at its data cap and serves nothing now: fetch from another source'),
+      setServing: (serving) => {
+        // At a data cap nothing is exchanged that can wait: no answers to others, no payloads fetched ahead of a decision.
+        participant.prefetching = serving;
+        if (serving) swarm.resumeServing();
+        else swarm.stopServing('this peer is at its data cap and serves nothing now: fetch from another source');
+      },
       leave: stop,
     };
   } catch (err) {

@@ -132,6 +132,8 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
   private modelHash: ContentHash = '';
   /** Where the last join or resync took θ from. */
   joinedFrom: JoinedFrom | null = null;
+  /** Whether payloads are fetched as they are announced (off: a tab at its data cap fetches nothing it is not made to). */
+  prefetching = true;
   private bytesDown = 0;
   private fetchedFrom: Record<string, number> = {};
   /** Who announced each payload: fetch from them first, the hub second. */
@@ -270,7 +272,7 @@ export class Participant extends TypedEventEmitter<ParticipantEvents> {
    * is spent; a failure only means the decision will fetch it (from the hub, if need be).
    */
   private prefetch(round: number, hash: ContentHash, bytes: number): void {
-    if (round !== this.round) return;
+    if (!this.prefetching || round !== this.round) return;
     if (this.prefetched.round !== round) this.prefetched = { round, count: 0 };
     if (this.prefetched.count >= PREFETCH_PER_ROUND) return;
     this.prefetched.count++;
