@@ -52,7 +52,7 @@ export const command = {
     'lr-scaling': {
       kind: 'string',
       default: DEFAULT_LR_SCALING,
-      help: "how the outer learning rate grows with the n payloads a decision aggregates: ×√n ('sqrt') or not ('none', the earlier rule)",
+      help: "how the outer learning rate grows with the n payloads a decision aggregates: ×√n up to ×2 ('sqrt') or not ('none', the earlier rule)",
     },
     beta: { kind: 'number', shownDefault: ERROR_FEEDBACK_BETA, help: 'error-feedback decay β' },
     'null-rounds': { kind: 'number', shownDefault: 0, help: 'null rounds (no payload) each peer takes after joining' },

@@ -53,10 +53,13 @@ describe('outerStep', () => {
     expect(theta[0]).toEqual(copy.map((v, i) => v - aggregate[0]![i]!));
   });
 
-  it("scales a decision's learning rate by √n for its n usable payloads (the earlier rule: not at all)", () => {
+  it("scales a decision's learning rate by √n for its n usable payloads, at most by 2 (the earlier rule: not at all)", () => {
     expect(decisionLr(0.7, 1)).toBe(0.7); // a swarm of one (a tab's solo run) steps as before
-    expect(decisionLr(1, 16)).toBe(4);
-    expect(decisionLr(0.5, 8)).toBe(0.5 * Math.sqrt(8));
+    expect(decisionLr(1, 2)).toBe(Math.SQRT2);
+    expect(decisionLr(0.5, 3)).toBe(0.5 * Math.sqrt(3));
+    expect(decisionLr(1, 4)).toBe(2);
+    expect(decisionLr(1, 16)).toBe(2);
+    expect(decisionLr(0.5, 8)).toBe(1);
     expect(decisionLr(1, 8, 'none')).toBe(1);
     expect(decisionLr(1, 0)).toBe(0);
     expect(() => decisionLr(1, 2.5)).toThrow(/2.5 is not a number of peers/);
