@@ -908,7 +908,6 @@ async function overhead(args: SwarmBenchArgs): Promise<void> {
     hub = await startHub({ port: 0, dataDir, appDir, runId: 'bench-swarm-overhead', discoveryIntervalMs: 2_000, run: runSettings });
     let gpu: Promise<void> = Promise.resolve();
     const records: MemberRound[] = [];
-    const tokensPerStep = runSettings.batch * runSettings.seqLen;
     const participants = await Promise.all(
       Array.from({ length: memberCount }, async (_, member) => {
         // This member's current round, filled in as its phases pass.
@@ -933,12 +932,11 @@ async function overhead(args: SwarmBenchArgs): Promise<void> {
               await previous;
               const started = performance.now();
               current.gpuQueueMs = started - queued;
-              let trainingMs = 0;
               try {
-                const r = await engine.contribute(round, { onStep: (p) => (trainingMs += (tokensPerStep / p.tokensPerSecond) * 1000) });
-                current.trainingMs = trainingMs;
-                current.contributeOtherMs = performance.now() - started - trainingMs;
-                return { payload: r.contribution?.payload ?? null, cancelled: r.cancelled, skipped: r.skipped };
+                const r = await engine.contribute(round);
+                current.trainingMs = r.trainingMs;
+                current.contributeOtherMs = performance.now() - started - r.trainingMs;
+                return { payload: r.contribution?.payload ?? null, cancelled: r.cancelled, skipped: r.skipped, trainingMs: r.trainingMs };
               } finally {
                 release();
               }

@@ -43,13 +43,13 @@ export interface WallSources {
 
 type PeerTotals = Pick<WallPeer, 'rounds' | 'included' | 'bytes' | 'lastRound'>;
 
-/** Builds the wall's document on request, folding each decided round into the totals once. */
 /** The mean of the GPU utilisation that peers still in the run said of themselves. */
 function swarmGpuBusy(peers: readonly WallPeer[]): WallView['gpuBusy'] {
   const said = peers.flatMap(({ status: s }) => (s && !s.stale && s.state !== 'left' && s.gpuBusy !== null ? [s.gpuBusy / 1000] : []));
   return said.length === 0 ? null : { mean: said.reduce((sum, f) => sum + f, 0) / said.length, peers: said.length };
 }
 
+/** Builds the wall's document on request, folding each decided round into the totals once. */
 export class Wall {
   /** Per hotkey, what its decided rounds add up to. */
   private readonly totals = new Map<string, PeerTotals>();
