@@ -10,6 +10,7 @@
 // what the chain decided.
 import { chromium, expect, test, type Page } from '@playwright/test';
 import { chromiumLaunchOptions } from '../src/cli/chromium.ts';
+import { fetchJudgedRound } from '../src/run/hub-client.ts';
 import { FAST_RUN, startHub, startPeer, type HubProcess, type PeerProcess } from './fixtures/processes.ts';
 
 interface ValidatorRow {
@@ -62,10 +63,10 @@ async function validatorRows(page: Page): Promise<ValidatorRow[]> {
 
 /** The hub's Gauntlet's verdicts in round r, as it published them. */
 async function hubVerdicts(hub: HubProcess, round: number): Promise<Verdict[]> {
-  const response = await fetch(`${hub.http}/api/gauntlet/rounds/${round}`);
-  expect(response.status, `GET /api/gauntlet/rounds/${round}`).toBe(200);
-  const { record } = (await response.json()) as { record: { scores: (Verdict & { evaluated: boolean })[] } };
-  return record.scores.filter((x) => x.evaluated).map(({ hotkey, gradientScore, binary }) => ({ hotkey, gradientScore, binary }));
+  const { record } = await fetchJudgedRound(hub.http, round);
+  return record.scores.flatMap(({ hotkey, evaluated, gradientScore, binary }) =>
+    evaluated && gradientScore !== undefined && binary !== undefined ? [{ hotkey, gradientScore, binary }] : [],
+  );
 }
 
 /** The model hash of every decision on the hub's chain, by round. */

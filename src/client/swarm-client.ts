@@ -306,9 +306,7 @@ export async function joinSwarm(o: JoinSwarmOptions): Promise<JoinedSwarm> {
 
     // What the page says of this tab, sent again after every round with its GPU's utilisation.
     const status = new PeerStatusReporter(o.hubUrl, info.runId, session);
-    participant.addEventListener('round', (e) => {
-      status.roundEnded(e.detail.gpu.run).catch((err: unknown) => console.warn(`peer status not sent: ${errorMessage(err)}`));
-    });
+    status.follow(participant);
     const done = participant.run(rounds, abort.signal).then(
       () => stop(),
       async (err: unknown) => {

@@ -10,7 +10,7 @@ import { MAX_OBJECT_BYTES, PAYLOAD_PROTOCOL } from '../swarm/protocol.ts';
 import type { ChainedRunInfo, IceServer, JudgedRoundRecord, Retention, RunInfo } from './api.ts';
 import { PEER_STATUS_KIND, signPeerStatus, type PeerStatus, type SignedPeerStatus } from '../identity/peer-status.ts';
 import type { Session } from '../identity/session.ts';
-import type { Utilisation } from './utilisation.ts';
+import type { Participant } from './participant.ts';
 
 /** Largest JSON document a member reads from a hub (the run, the wall, a judged round). */
 const MAX_JSON_BYTES = 8 * 1024 * 1024;
@@ -215,6 +215,7 @@ export class PeerStatusReporter {
   private lastAt = 0;
   private said: PeerStatusReport = TRAINING_STATUS;
   private gpuBusy: number | null = null;
+  private afterRound: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly hubUrl: string,
@@ -228,10 +229,20 @@ export class PeerStatusReporter {
     return this.send();
   }
 
-  /** A round ended: says the last status again, with the utilisation since joining (`run`). */
-  roundEnded(run: Utilisation): Promise<void> {
-    this.gpuBusy = Math.round(run.fraction * 1000);
-    return this.send();
+  /**
+   * After each of `participant`'s rounds, says the last status again with its GPU's utilisation
+   * since joining; a status the hub did not take is logged, not thrown.
+   */
+  follow(participant: Participant): void {
+    participant.addEventListener('round', (e) => {
+      this.gpuBusy = Math.round(e.detail.gpu.run.fraction * 1000);
+      this.afterRound = this.send().catch((err: unknown) => console.warn(`peer status not sent: ${errorMessage(err)}`));
+    });
+  }
+
+  /** Settles once the status sent after the latest round has been answered (a member stopping waits for it). */
+  sent(): Promise<void> {
+    return this.afterRound;
   }
 
   private async send(): Promise<void> {

@@ -8,7 +8,6 @@
 // the token shards from disk); a tab assembles the browser variant in src/client/swarm-client.ts.
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { multiaddr } from '@multiformats/multiaddr';
-import { errorMessage } from '../base/errors.ts';
 import type { HttpChain } from '../chain/http-chain.ts';
 import { ensureShards } from '../data/node.ts';
 import type { Behavior } from '../engine/adversary.ts';
@@ -162,11 +161,8 @@ export async function createHeadlessMember(o: HeadlessMemberOptions): Promise<He
     const reports: ParticipantRound[] = [];
     // It tells the hub after every round that it trains, and how busy its GPU was (the wall shows it).
     const status = new PeerStatusReporter(o.hubUrl, info.runId, session);
-    let statusSent = Promise.resolve();
-    participant.addEventListener('round', (e) => {
-      reports.push(e.detail);
-      statusSent = status.roundEnded(e.detail.gpu.run).catch((err: unknown) => console.warn(`peer status not sent: ${errorMessage(err)}`));
-    });
+    status.follow(participant);
+    participant.addEventListener('round', (e) => reports.push(e.detail));
     const built = engine;
     return {
       info,
@@ -177,7 +173,7 @@ export async function createHeadlessMember(o: HeadlessMemberOptions): Promise<He
       engine,
       reports,
       async stop() {
-        await statusSent;
+        await status.sent();
         joined.close();
         await swarm.stop();
         built.destroy();
